@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# Build the e2e testbed tools from Go modules (no prebuilt downloads).
+#
+#   scripts/testbed/build-tools.sh [TOOL...]     TOOL in: k8s etcd kwok helm argo
+#
+# Versions come from scripts/testbed/versions.env. Every tool is built into a
+# cache OUTSIDE the repo, keyed by version:
+#   ${KATA_LCM_CACHE:-$HOME/.cache/kata-lcm}/tools/<name>-<version>/
+# and symlinked into ${KATA_LCM_CACHE:-$HOME/.cache/kata-lcm}/bin/.
+# Idempotent: a tool whose versioned dir is complete is not rebuilt.
+# Non-interactive (fine as root under CI=true with no stdin).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+source "$HERE/versions.env"
+
+CACHE="${KATA_LCM_CACHE:-$HOME/.cache/kata-lcm}"
+TOOLS="$CACHE/tools"
+BIN="$CACHE/bin"
+SCRATCH="$CACHE/scratch"
+mkdir -p "$TOOLS" "$BIN" "$SCRATCH"
+
+# Small, static, reproducible-ish binaries; 2 cores -> -p 2.
+export CGO_ENABLED=0
+export GOFLAGS="-trimpath -buildvcs=false -mod=mod"
+export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+GO_P="${KATA_LCM_GO_P:-2}"
+LDFLAGS_BASE="-s -w"
+
+log() { printf '[build-tools] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+command -v go >/dev/null || die "go is not on PATH"
+
+# is_built DIR BIN... : true when DIR has a completion stamp and every binary.
+is_built() {
+  local dir="$1"; shift
+  [[ -f "$dir/.complete" ]] || return 1
+  local b
+  for b in "$@"; do [[ -x "$dir/$b" ]] || return 1; done
+}
+
+# link DIR BIN... : symlink binaries of DIR into $BIN.
+link() {
+  local dir="$1"; shift
+  local b
+  for b in "$@"; do ln -sfn "$dir/$b" "$BIN/$b"; done
+}
+
+# gomod_of MODULE@VERSION : path of that module's go.mod in the module cache.
+gomod_of() {
+  local out
+  out="$(cd "$SCRATCH" && GOFLAGS=-mod=mod go mod download -json "$1")" || die "go mod download $1 failed"
+  sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p' <<<"$out" | head -n1
+}
+
+# replaces_of GOMOD : the replace directives of a go.mod, one per line,
+# "old [oldver] => new [newver]" (block and single-line forms).
+replaces_of() {
+  go mod edit -print "$1" | awk '
+    /^replace[[:space:]]*\($/ { inb = 1; next }
+    inb && /^\)/              { inb = 0; next }
+    inb                       { sub(/^[[:space:]]+/, ""); print; next }
+    /^replace[[:space:]]/     { sub(/^replace[[:space:]]+/, ""); print }'
+}
+
+# go_version_of GOMOD : its "go" directive (e.g. 1.25.0).
+go_version_of() { go mod edit -print "$1" | awk '$1 == "go" { print $2; exit }'; }
+
+# new_scratch NAME MODULE VERSION : fresh scratch module requiring MODULE@VERSION
+# and carrying over MODULE's non-local replace directives (go install pkg@ver
+# refuses modules with replaces; a scratch main module applies them instead).
+# Prints the scratch dir.
+new_scratch() {
+  local name="$1" mod="$2" ver="$3" dir gomod line
+  dir="$SCRATCH/$name"
+  rm -rf "$dir"; mkdir -p "$dir"
+  gomod="$(gomod_of "$mod@$ver")"
+  [[ -n "$gomod" && -f "$gomod" ]] || die "no go.mod for $mod@$ver"
+  (
+    cd "$dir"
+    go mod init "kata-lcm.local/testbed/$name" >/dev/null 2>&1
+    go mod edit -go="$(go_version_of "$gomod")" -require="$mod@$ver"
+    while IFS= read -r line; do
+      [[ -n "$line" ]] || continue
+      # old [ver] => new [ver]; local paths (./..., ../..., /...) are skipped.
+      local lhs="${line%%=>*}" rhs="${line#*=>}"
+      lhs="$(echo $lhs)"; rhs="$(echo $rhs)"
+      case "$rhs" in ./*|../*|/*) continue ;; esac
+      go mod edit -replace="${lhs// /@}=${rhs// /@}"
+    done < <(replaces_of "$gomod")
+  )
+  echo "$dir"
+}
+
+# timed NAME CMD... : run CMD, report wall time.
+timed() {
+  local name="$1"; shift
+  local t0=$SECONDS
+  "$@"
+  log "built $name in $((SECONDS - t0))s"
+}
+
+# ---------------------------------------------------------------- kubernetes
+build_k8s() {
+  local ver="$KUBE_VERSION" out="$TOOLS/kubernetes-$KUBE_VERSION"
+  local bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  if is_built "$out" "${bins[@]}"; then link "$out" "${bins[@]}"; log "kubernetes $ver: cached"; return; fi
+  log "kubernetes $ver: building ${bins[*]} (this is the long one)"
+  local t0=$SECONDS
+  local dir gomod staging_ver line old new
+  dir="$(new_scratch kubernetes k8s.io/kubernetes "$ver")"
+  gomod="$(gomod_of "k8s.io/kubernetes@$ver")"
+  staging_ver="v0.${ver#v1.}"          # v1.35.4 -> v0.35.4
+  # Every staging module (replaced by ./staging/src/... upstream) -> published
+  # release of the same minor/patch.
+  local n=0
+  while IFS= read -r line; do
+    old="$(echo ${line%%=>*})"; new="$(echo ${line#*=>})"
+    case "$new" in ./staging/*)
+      old="${old%% *}"
+      (cd "$dir" && go mod edit -replace="$old=$old@$staging_ver")
+      n=$((n + 1)) ;;
+    esac
+  done < <(replaces_of "$gomod")
+  [[ $n -gt 0 ]] || die "found no staging modules in $gomod"
+  log "kubernetes $ver: replaced $n staging modules with $staging_ver"
+
+  local major minor date ld
+  major="${ver#v}"; major="${major%%.*}"
+  minor="${ver#v*.}"; minor="${minor%%.*}"
+  date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  ld="$LDFLAGS_BASE"
+  local p
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $p.gitVersion=$ver -X $p.gitMajor=$major -X $p.gitMinor=$minor"
+    ld+=" -X $p.gitTreeState=clean -X $p.buildDate=$date"
+  done
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  (
+    cd "$dir"
+    go mod download k8s.io/kubernetes
+    go build -p "$GO_P" -ldflags "$ld" -o "$out.tmp/" \
+      k8s.io/kubernetes/cmd/kube-apiserver \
+      k8s.io/kubernetes/cmd/kube-controller-manager \
+      k8s.io/kubernetes/cmd/kube-scheduler \
+      k8s.io/kubernetes/cmd/kubectl
+  )
+  local v
+  v="$("$out.tmp/kube-apiserver" --version)"
+  [[ "$v" == "Kubernetes $ver" ]] || die "kube-apiserver --version printed '$v', want 'Kubernetes $ver'"
+  "$out.tmp/kubectl" version --client 2>/dev/null | grep -q "$ver" || die "kubectl version does not show $ver"
+  touch "$out.tmp/.complete"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  link "$out" "${bins[@]}"
+  log "built kubernetes $ver in $((SECONDS - t0))s ($v)"
+}
+
+# ---------------------------------------------------------------- etcd
+build_etcd() {
+  local ver="$ETCD_VERSION" out="$TOOLS/etcd-$ETCD_VERSION"
+  if is_built "$out" etcd; then link "$out" etcd; log "etcd $ver: cached"; return; fi
+  log "etcd $ver: building"
+  local t0=$SECONDS dir
+  # go.etcd.io/etcd/server/v3 has main.go at its root; its go.mod replaces
+  # sibling modules with local paths, hence a scratch module.
+  dir="$(new_scratch etcd go.etcd.io/etcd/server/v3 "$ver")"
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  (
+    cd "$dir"
+    go build -p "$GO_P" -ldflags "$LDFLAGS_BASE" -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3
+  )
+  "$out.tmp/etcd" --version | grep -q "etcd Version: ${ver#v}" || die "etcd --version does not show ${ver#v}"
+  touch "$out.tmp/.complete"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  link "$out" etcd
+  log "built etcd $ver in $((SECONDS - t0))s"
+}
+
+# ---------------------------------------------------------------- go install style tools
+# install_mod NAME MODULE VERSION LDFLAGS PKG:BIN...
+install_mod() {
+  local name="$1" mod="$2" ver="$3" ld="$4"; shift 4
+  local out="$TOOLS/$name-$ver" bins=() spec
+  for spec in "$@"; do bins+=("${spec#*:}"); done
+  if is_built "$out" "${bins[@]}"; then link "$out" "${bins[@]}"; log "$name $ver: cached"; return; fi
+  log "$name $ver: building ${bins[*]}"
+  local t0=$SECONDS dir
+  dir="$(new_scratch "$name" "$mod" "$ver")"
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  (
+    cd "$dir"
+    for spec in "$@"; do
+      go build -p "$GO_P" -ldflags "$LDFLAGS_BASE $ld" -o "$out.tmp/${spec#*:}" "${spec%%:*}"
+    done
+  )
+  touch "$out.tmp/.complete"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  link "$out" "${bins[@]}"
+  log "built $name $ver in $((SECONDS - t0))s"
+}
+
+build_kwok() {
+  # kwokctl prints/uses its own version for defaults; stamp it.
+  local ld="-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
+  ld+=" -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=$KUBE_VERSION"
+  install_mod kwok sigs.k8s.io/kwok "$KWOK_VERSION" "$ld" \
+    sigs.k8s.io/kwok/cmd/kwok:kwok sigs.k8s.io/kwok/cmd/kwokctl:kwokctl
+}
+
+build_helm() {
+  local ld="-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION"
+  install_mod helm helm.sh/helm/v4 "$HELM_VERSION" "$ld" helm.sh/helm/v4/cmd/helm:helm
+}
+
+build_argo() {
+  local ld="-X github.com/argoproj/argo-workflows/v3.version=$ARGO_VERSION"
+  install_mod argo github.com/argoproj/argo-workflows/v3 "$ARGO_VERSION" "$ld" \
+    github.com/argoproj/argo-workflows/v3/cmd/argo:argo
+}
+
+main() {
+  local want=("$@")
+  [[ ${#want[@]} -gt 0 ]] || want=(k8s etcd kwok helm argo)
+  local t0=$SECONDS t
+  for t in "${want[@]}"; do
+    case "$t" in
+      k8s|kubernetes) build_k8s ;;
+      etcd) build_etcd ;;
+      kwok) build_kwok ;;
+      helm) build_helm ;;
+      argo) build_argo ;;
+      *) die "unknown tool '$t' (k8s etcd kwok helm argo)" ;;
+    esac
+  done
+  log "done in $((SECONDS - t0))s; binaries in $BIN"
+}
+
+main "$@"
