@@ -1,0 +1,14 @@
+import type { NodeStatus } from './node-state.js'
+
+/** The phases of a wave, in order. Each is reported as it starts and ends. */
+export type Phase = 'prepare' | 'cordon' | 'drain' | 'upgrade' | 'verify' | 'complete' | 'rollback'
+
+/** Typed progress from the domain. The UI maps these to listr2, plain lines, or nothing (--json). */
+export type LifecycleEvent =
+  | { type: 'info'; message: string }
+  | { type: 'warning'; message: string }
+  | { type: 'wave-start'; wave: number; waves: number; nodes: string[] }
+  | { type: 'phase-start'; wave: number; phase: Phase; nodes: string[] }
+  | { type: 'phase-end'; wave: number; phase: Phase; nodes: string[]; failures: { node: string; reason: string }[] }
+  | { type: 'node-status'; node: string; status: NodeStatus; message?: string }
+  | { type: 'wave-end'; wave: number; passed: string[]; rolledBack: string[]; failed: string[] }

@@ -1,0 +1,66 @@
+import type { HelmUpgradeRequest } from '../../ports/helm.port.js'
+import { KATA_DEPLOY } from '../context.js'
+import { PreconditionError } from '../errors.js'
+import { mergeValues, type Values } from '../values.js'
+import { REVISION_LABEL, restartAndAwait } from './kata-deploy-pods.js'
+import { runUpgrade, type DeploymentStrategy, type NodeOutcomes, type RunContext } from './strategy.js'
+
+/**
+ * What kata-lcm changes in the release's values while it rolls nodes: OnDelete so Kubernetes restarts
+ * nothing by itself, and kata-deploy's own verification hook off (kata-lcm verifies per node).
+ */
+export const DAEMONSET_OVERRIDES: Values = { updateStrategy: { type: 'OnDelete' }, verification: { pod: '' } }
+
+function request(ctx: RunContext, chart: string, version: string, values: Values, noHooks = false): HelmUpgradeRequest {
+  return { release: ctx.release.name, namespace: ctx.release.namespace, chart, version, values, noHooks, timeout: ctx.helmTimeout }
+}
+
+/**
+ * Brings the release to `version` with the OnDelete overrides, unless it is already there (a rerun
+ * never re-upgrades helm needlessly). Idempotent.
+ */
+async function ensureRelease(ctx: RunContext, chart: string, version: string): Promise<void> {
+  const { helm, cluster } = ctx.deps
+  const release = await helm.release(ctx.release.name, ctx.release.namespace)
+  const daemonSet = await cluster.getDaemonSet(ctx.release.namespace, KATA_DEPLOY.daemonSet)
+  if (release?.chartVersion === version && release.status === 'deployed' && daemonSet?.updateStrategy === 'OnDelete') return
+  await runUpgrade(ctx, request(ctx, chart, version, mergeValues(ctx.userValues, DAEMONSET_OVERRIDES)))
+  if (!(await cluster.getDaemonSet(ctx.release.namespace, KATA_DEPLOY.daemonSet))) {
+    throw new PreconditionError(`after helm upgrade there is no DaemonSet ${KATA_DEPLOY.daemonSet} in ${ctx.release.namespace}; the release does not look like kata-deploy in daemonset mode`)
+  }
+}
+
+/** daemonset mode (kata-deploy >= 3.27.0): one helm upgrade with OnDelete, then pod by pod. */
+export const daemonSetStrategy: DeploymentStrategy = {
+  mode: 'daemonset',
+  minimumVersion: '3.27.0',
+
+  plannedUpgrade(ctx) {
+    return request(ctx, ctx.chart, ctx.targetVersion, mergeValues(ctx.userValues, DAEMONSET_OVERRIDES))
+  },
+
+  async upgradeWave(ctx, nodes): Promise<NodeOutcomes> {
+    await ensureRelease(ctx, ctx.chart, ctx.targetVersion)
+    return restartAndAwait(ctx, nodes)
+  },
+
+  async revertNodes(ctx, nodes): Promise<NodeOutcomes> {
+    await ensureRelease(ctx, ctx.previousChart, ctx.previousVersion)
+    return restartAndAwait(ctx, nodes)
+  },
+
+  async finalize(ctx, allNodesDone) {
+    // Restoring the operator's own updateStrategy is only safe once no kata-deploy pod is behind the
+    // DaemonSet's revision: with RollingUpdate, Kubernetes would roll those nodes unverified.
+    if (!allNodesDone) return
+    const { cluster } = ctx.deps
+    const hash = await cluster.daemonSetRevisionHash(ctx.release.namespace, KATA_DEPLOY.daemonSet, ctx.readyTimeoutMs, ctx.signal)
+    const pods = await cluster.listPods({ namespace: ctx.release.namespace, labelSelector: KATA_DEPLOY.podSelector })
+    if (pods.some((p) => p.labels[REVISION_LABEL] !== hash)) {
+      ctx.deps.events.emit({ type: 'info', message: 'some kata-deploy pods outside this run are behind the DaemonSet revision; leaving updateStrategy OnDelete so they are not rolled unverified (rerun kata-lcm upgrade for them)' })
+      return
+    }
+    // --no-hooks: the values change touches no pod; kata-deploy's own verification hook must not run again.
+    await runUpgrade(ctx, request(ctx, ctx.chart, ctx.targetVersion, ctx.userValues, true))
+  },
+}

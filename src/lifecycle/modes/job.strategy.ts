@@ -1,0 +1,85 @@
+import type { JobView } from '../../ports/cluster.port.js'
+import type { HelmUpgradeRequest } from '../../ports/helm.port.js'
+import { describeError, HelmError } from '../errors.js'
+import { mergeValues, type Values } from '../values.js'
+import { runUpgrade, type DeploymentStrategy, type NodeOutcome, type NodeOutcomes, type RunContext } from './strategy.js'
+
+function request(ctx: RunContext, chart: string, version: string, nodes: string[]): HelmUpgradeRequest {
+  const scoped: Values = { deploymentMode: 'job', job: { nodes, parallelism: Math.max(1, Math.min(ctx.batchSize, nodes.length)) }, verification: { pod: '' } }
+  return { release: ctx.release.name, namespace: ctx.release.namespace, chart, version, values: mergeValues(ctx.userValues, scoped), timeout: ctx.helmTimeout }
+}
+
+/** The per-node install Job of `version` for `node`: bound to the node, running the kata-deploy image of that version. */
+function installJobFor(jobs: readonly JobView[], node: string, version: string): JobView | undefined {
+  const matching = jobs.filter((j) => j.targetNode === node && j.images.some((image) => image.endsWith(`:${version}`)))
+  return matching.sort((a, b) => (a.creationTimestamp ?? '').localeCompare(b.creationTimestamp ?? '')).at(-1)
+}
+
+/** Judges one node's install Job. Pure. */
+export function judgeInstallJob(jobs: readonly JobView[], node: string, version: string): NodeOutcome | undefined {
+  const job = installJobFor(jobs, node, version)
+  if (job?.outcome === 'Complete') return { ok: true }
+  if (job?.outcome === 'Failed') return { ok: false, reason: `install Job ${job.name} for ${node} failed${job.message ? `: ${job.message}` : ''}` }
+  return undefined
+}
+
+/**
+ * Runs the scoped helm upgrade (the dispatcher installs just `nodes`), then watches the per-node
+ * install Jobs. A helm failure is not the verdict by itself: kata-deploy's dispatcher fails the
+ * release when any node fails, so each node is judged by its own Job.
+ */
+async function installOn(ctx: RunContext, chart: string, version: string, nodes: string[]): Promise<NodeOutcomes> {
+  let helmFailure: string | undefined
+  try {
+    await runUpgrade(ctx, request(ctx, chart, version, nodes))
+  } catch (error) {
+    if (!(error instanceof HelmError)) throw error
+    helmFailure = describeError(error)
+  }
+  const verdicts: NodeOutcomes = new Map()
+  const decide = (jobs: JobView[]) => {
+    for (const node of nodes) {
+      if (verdicts.has(node)) continue
+      const verdict = judgeInstallJob(jobs, node, version)
+      if (verdict) verdicts.set(node, verdict)
+    }
+    return verdicts.size === nodes.length ? true : undefined
+  }
+  // After a helm failure the Jobs that exist are all there will be: judge what is there, don't wait.
+  const result = helmFailure === undefined
+    ? await ctx.deps.cluster.waitForJobs(ctx.release.namespace, '', decide, ctx.readyTimeoutMs, ctx.signal)
+    : { done: decide(await ctx.deps.cluster.listJobs(ctx.release.namespace)) === true }
+  if (!result.done) {
+    for (const node of nodes) {
+      if (!verdicts.has(node)) verdicts.set(node, { ok: false, reason: helmFailure ? `no finished install Job for ${node} (helm: ${helmFailure})` : `install Job for ${node} did not finish within ${Math.round(ctx.readyTimeoutMs / 1000)}s` })
+    }
+  }
+  return verdicts
+}
+
+/** job mode (kata-deploy >= 3.32.0): each wave is one helm upgrade scoped with job.nodes. */
+export const jobStrategy: DeploymentStrategy = {
+  mode: 'job',
+  minimumVersion: '3.32.0',
+
+  plannedUpgrade(ctx, nodes) {
+    return request(ctx, ctx.chart, ctx.targetVersion, nodes)
+  },
+
+  upgradeWave(ctx, nodes) {
+    return installOn(ctx, ctx.chart, ctx.targetVersion, nodes)
+  },
+
+  // A plain `helm rollback` would not re-run the dispatcher: reinstall the captured version on just these nodes.
+  revertNodes(ctx, nodes) {
+    return installOn(ctx, ctx.previousChart, ctx.previousVersion, nodes)
+  },
+
+  async finalize(ctx, allNodesDone) {
+    if (!allNodesDone) return
+    // Put the operator's own values back (job.nodes as they had it, usually [] = the chart's selection,
+    // their verification pod) without hooks, so no node is touched now and an operator's later plain
+    // `helm upgrade --reuse-values` neither skips nodes nor re-runs against a stale wave list.
+    await runUpgrade(ctx, { release: ctx.release.name, namespace: ctx.release.namespace, chart: ctx.chart, version: ctx.targetVersion, values: ctx.userValues, noHooks: true, timeout: ctx.helmTimeout })
+  },
+}

@@ -1,0 +1,63 @@
+import type { PodView } from '../../ports/cluster.port.js'
+import type { NodeOutcome, NodeOutcomes, RunContext } from './strategy.js'
+import { KATA_DEPLOY } from '../context.js'
+
+export const REVISION_LABEL = 'controller-revision-hash'
+
+/** Waiting reasons after which a fresh kata-deploy pod is not going to become Ready by itself. */
+const BROKEN = new Set(['CrashLoopBackOff', 'InvalidImageName', 'CreateContainerConfigError', 'ErrImageNeverPull'])
+
+/**
+ * Judges one node's kata-deploy pods against the DaemonSet's current revision: Ready and carrying
+ * `revisionHash` passes; a pod at that revision that crash-loops fails; anything else (no pod yet,
+ * only the old or terminating pod) keeps watching. A terminating pod never counts. Pure.
+ */
+export function judgeKataDeployPods(pods: readonly PodView[], node: string, revisionHash: string): NodeOutcome | undefined {
+  const current = pods.filter((p) => p.nodeName === node && p.deletionTimestamp === undefined && p.labels[REVISION_LABEL] === revisionHash)
+  if (current.some((p) => p.ready)) return { ok: true }
+  for (const pod of current) {
+    const broken = pod.containers.find((c) => c.state === 'waiting' && c.reason !== undefined && BROKEN.has(c.reason))
+    if (broken) return { ok: false, reason: `kata-deploy pod ${pod.name} on ${node} is ${broken.reason} (restarts: ${broken.restartCount})` }
+  }
+  return undefined
+}
+
+function describeWaiting(pods: readonly PodView[], node: string, revisionHash: string): string {
+  const onNode = pods.filter((p) => p.nodeName === node)
+  if (onNode.length === 0) return `no kata-deploy pod appeared on ${node}`
+  const parts = onNode.map((p) => `${p.name} (revision ${p.labels[REVISION_LABEL] ?? '?'}${p.deletionTimestamp ? ', terminating' : ''}, ${p.ready ? 'ready' : 'not ready'})`)
+  return `kata-deploy on ${node} never became Ready at revision ${revisionHash}: ${parts.join(', ')}`
+}
+
+/**
+ * Deletes each node's kata-deploy pod unless it already runs the current revision, then watches
+ * until every node's replacement is Ready at that revision (or failed, or the deadline passed).
+ * Safe to rerun: a node already at the revision is not restarted again.
+ */
+export async function restartAndAwait(ctx: RunContext, nodes: readonly string[]): Promise<NodeOutcomes> {
+  const { cluster } = ctx.deps
+  const namespace = ctx.release.namespace
+  const revisionHash = await cluster.daemonSetRevisionHash(namespace, KATA_DEPLOY.daemonSet, ctx.readyTimeoutMs, ctx.signal)
+  const query = { namespace, labelSelector: KATA_DEPLOY.podSelector }
+  const pods = await cluster.listPods(query)
+  await Promise.all(nodes.flatMap((node) => {
+    const onNode = pods.filter((p) => p.nodeName === node && p.deletionTimestamp === undefined)
+    if (onNode.some((p) => p.labels[REVISION_LABEL] === revisionHash)) return []
+    return onNode.map((p) => cluster.deletePod(namespace, p.name))
+  }))
+  const verdicts: NodeOutcomes = new Map()
+  const result = await cluster.waitForPods(query, (current) => {
+    for (const node of nodes) {
+      if (verdicts.has(node)) continue
+      const verdict = judgeKataDeployPods(current, node, revisionHash)
+      if (verdict) verdicts.set(node, verdict)
+    }
+    return verdicts.size === nodes.length ? true : undefined
+  }, ctx.readyTimeoutMs, ctx.signal)
+  if (!result.done) {
+    for (const node of nodes) {
+      if (!verdicts.has(node)) verdicts.set(node, { ok: false, reason: `${describeWaiting(result.last, node, revisionHash)} within ${Math.round(ctx.readyTimeoutMs / 1000)}s` })
+    }
+  }
+  return verdicts
+}

@@ -1,0 +1,56 @@
+import type { HelmUpgradeRequest } from '../../ports/helm.port.js'
+import type { LifecycleDeps, ReleaseRef } from '../context.js'
+import type { Values } from '../values.js'
+
+export type DeploymentMode = 'daemonset' | 'job'
+
+/** Per-node result of a strategy step. */
+export type NodeOutcome = { ok: true } | { ok: false; reason: string }
+export type NodeOutcomes = Map<string, NodeOutcome>
+
+/** Everything a strategy needs to know about the run; built once from the prerequisites. */
+export interface RunContext {
+  deps: LifecycleDeps
+  release: ReleaseRef
+  strategy: DeploymentStrategy
+  /** Chart reference for the target version (OCI, repo/name, directory or .tgz). */
+  chart: string
+  /** Chart reference that yields the previous version (defaults to `chart`). */
+  previousChart: string
+  targetVersion: string
+  /** The chart version the release ran when the run began: the rollback target. */
+  previousVersion: string
+  /** The release's user-supplied values captured when the run began. */
+  userValues: Values
+  batchSize: number
+  readyTimeoutMs: number
+  /** Passed to helm as --timeout. */
+  helmTimeout: string
+  signal?: AbortSignal
+  /** Every helm command run, in order, for the report. */
+  helmCommands: string[]
+}
+
+/**
+ * How one kata-deploy installation model rolls, awaits and reverts nodes. The wave state machine
+ * calls only these; it never branches on the mode.
+ */
+export interface DeploymentStrategy {
+  readonly mode: DeploymentMode
+  /** The lowest kata-deploy version whose chart supports driving it wave by wave. */
+  readonly minimumVersion: string
+  /** Rolls the wave's nodes to the target and waits until each is done or failed. Safe to rerun. */
+  upgradeWave(ctx: RunContext, nodes: string[]): Promise<NodeOutcomes>
+  /** Puts the given nodes back on the previous version and waits for them. Safe to rerun. */
+  revertNodes(ctx: RunContext, nodes: string[]): Promise<NodeOutcomes>
+  /** The helm upgrade(s) a wave would run, for --dry-run. */
+  plannedUpgrade(ctx: RunContext, nodes: string[]): HelmUpgradeRequest
+  /** After the last wave: leave the release's values right for the operator's next plain helm upgrade. */
+  finalize(ctx: RunContext, allNodesDone: boolean): Promise<void>
+}
+
+/** Runs a helm upgrade and records it in the run's command log. */
+export async function runUpgrade(ctx: RunContext, request: HelmUpgradeRequest): Promise<void> {
+  ctx.helmCommands.push(ctx.deps.helm.describeUpgrade(request))
+  await ctx.deps.helm.upgrade(request)
+}

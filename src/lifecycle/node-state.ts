@@ -1,0 +1,88 @@
+/**
+ * The status contract: what kata-lcm writes on a Node, read back by every later run, by the Argo
+ * steps and by operators (`kubectl get nodes -L ...`). The state lives on the cluster.
+ */
+
+/** The design's annotation keys (kata-lifecycle-manager-design.txt, "Status tracking"). */
+export const STATUS_ANNOTATION = 'katacontainers.io/kata-lifecycle-manager-status'
+export const VERSION_ANNOTATION = 'katacontainers.io/kata-current-version'
+
+/** Project-specific keys: what a rerun needs to resume safely. */
+const PREFIX = 'kata-lcm.katacontainers.io'
+export const Annotation = {
+  status: STATUS_ANNOTATION,
+  currentVersion: VERSION_ANNOTATION,
+  /** The run that last touched the node. */
+  runId: `${PREFIX}/run-id`,
+  /** `true` when the node was unschedulable before kata-lcm cordoned it: never uncordon it then. */
+  wasUnschedulable: `${PREFIX}/was-unschedulable`,
+  /** `true` while the node is cordoned because kata-lcm cordoned it. */
+  cordonedByUs: `${PREFIX}/cordoned-by-kata-lcm`,
+  /** The kata-deploy chart version the node ran before this run: the rollback target. */
+  previousVersion: `${PREFIX}/previous-version`,
+  /** The version this run is moving the node to. */
+  targetVersion: `${PREFIX}/target-version`,
+  /** When the current phase started (RFC 3339). */
+  phaseStartedAt: `${PREFIX}/phase-started-at`,
+  /** The last error, one line, empty when the last phase went well. */
+  lastError: `${PREFIX}/last-error`,
+} as const
+
+export type NodeStatus =
+  /** Entered first, before anything changes on the node; the run id and prior schedulability are recorded. */
+  | 'preparing'
+  /** The node is unschedulable (kata-lcm cordoned it, or it already was). */
+  | 'cordoned'
+  /** Optional: evicting workloads through the Eviction API. */
+  | 'draining'
+  /** The new kata-deploy is being rolled onto the node (pod restart or install Job). */
+  | 'upgrading'
+  /** The user's verification pod runs on the node. */
+  | 'verifying'
+  /** Verified, back in service (if kata-lcm cordoned it), on the target version. */
+  | 'completed'
+  /** Reverting the node to its previous version after a failure or on request. */
+  | 'rolling-back'
+  /** Back on the previous version and back in service (if kata-lcm cordoned it). */
+  | 'rolled-back'
+  /** The rollback itself failed: the node stays cordoned; a person must act. */
+  | 'failed'
+
+export const NODE_STATUSES: readonly NodeStatus[] = [
+  'preparing', 'cordoned', 'draining', 'upgrading', 'verifying', 'completed', 'rolling-back', 'rolled-back', 'failed',
+]
+
+/** The allowed transitions. Checked on every write, so a bug cannot skip a phase silently. */
+export const TRANSITIONS: Readonly<Record<NodeStatus, readonly NodeStatus[]>> = {
+  preparing: ['cordoned', 'rolling-back'],
+  // A rerun restarts a node an interrupted run left mid-flight from `preparing`: every phase is idempotent.
+  cordoned: ['draining', 'upgrading', 'rolling-back', 'preparing'],
+  draining: ['upgrading', 'rolling-back', 'preparing'],
+  upgrading: ['verifying', 'rolling-back', 'preparing'],
+  verifying: ['completed', 'rolling-back', 'preparing'],
+  completed: ['preparing', 'rolling-back'],
+  'rolling-back': ['rolled-back', 'failed'],
+  'rolled-back': ['preparing', 'rolling-back'],
+  failed: ['rolling-back', 'preparing'],
+}
+
+export function isNodeStatus(value: string | undefined): value is NodeStatus {
+  return value !== undefined && (NODE_STATUSES as readonly string[]).includes(value)
+}
+
+/** Whether `from` → `to` is allowed. A node kata-lcm never touched may only start `preparing` or `rolling-back`. */
+export function canTransition(from: NodeStatus | undefined, to: NodeStatus): boolean {
+  if (from === undefined) return to === 'preparing' || to === 'rolling-back'
+  return TRANSITIONS[from].includes(to)
+}
+
+/** The node's lifecycle status as recorded, or undefined when kata-lcm never wrote one (or it is foreign). */
+export function readStatus(annotations: Record<string, string>): NodeStatus | undefined {
+  const value = annotations[STATUS_ANNOTATION]
+  return isNodeStatus(value) ? value : undefined
+}
+
+/** States in which a run was interrupted mid-flight (a rerun must finish or roll back the node). */
+export function isInFlight(status: NodeStatus | undefined): boolean {
+  return status === 'preparing' || status === 'cordoned' || status === 'draining' || status === 'upgrading' || status === 'verifying' || status === 'rolling-back'
+}

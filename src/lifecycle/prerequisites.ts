@@ -1,0 +1,166 @@
+import semver from 'semver'
+import type { NodeView } from '../ports/cluster.port.js'
+import type { ReleaseInfo } from '../ports/helm.port.js'
+import { KATA_DEPLOY, type LifecycleDeps, type ReleaseRef } from './context.js'
+import { InputError, PreconditionError } from './errors.js'
+import { strategyFor } from './modes/index.js'
+import type { DeploymentMode, DeploymentStrategy } from './modes/strategy.js'
+import { Annotation, isInFlight, readStatus } from './node-state.js'
+import { planWaves, selectNodes, validateSelection, describeSelection, type NodeSelection } from './plan.js'
+import type { Values } from './values.js'
+import { checkSchedulable, parseVerificationTemplate, type VerificationTemplate } from './verification.js'
+
+export type RequestedMode = 'auto' | DeploymentMode
+export const DEFAULT_CHART = 'oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy'
+
+export interface UpgradeRequest {
+  targetVersion: string
+  chart: string
+  /** Chart reference that yields the release's current version, for rollback; defaults to `chart`. */
+  previousChart?: string
+  selection: NodeSelection
+  batchSize: number
+  drain: boolean
+  drainTimeoutMs: number
+  verification: { source: string; origin: string; namespace: string; timeoutMs: number }
+  readyTimeoutMs: number
+  helmTimeout: string
+  release: ReleaseRef
+  deploymentMode: RequestedMode
+  allowDowngrade: boolean
+  dryRun: boolean
+}
+
+/** Everything checked and captured before the first write. */
+export interface RunPlan {
+  release: ReleaseInfo
+  strategy: DeploymentStrategy
+  targetVersion: string
+  previousVersion: string
+  userValues: Values
+  verification: VerificationTemplate
+  /** Nodes to act on, in order (interrupted nodes first). */
+  nodes: NodeView[]
+  /** Selected nodes already completed on the target by an earlier run: never repeated. */
+  alreadyDone: string[]
+  /** Selected nodes an earlier run left mid-flight: finished (or rolled back) first. */
+  resumed: string[]
+  waves: string[][]
+}
+
+const MODES: readonly string[] = ['auto', 'daemonset', 'job']
+
+/** Pure input checks: no cluster, no helm. Throws InputError naming the flag. */
+export function validateRequest(request: UpgradeRequest): VerificationTemplate {
+  if (!semver.valid(request.targetVersion)) {
+    throw new InputError('--target-version', `"${request.targetVersion}" is not a semantic version; use e.g. 3.28.0 (no leading "v")`)
+  }
+  if (!Number.isInteger(request.batchSize) || request.batchSize < 1) throw new InputError('--batch-size', `must be a whole number >= 1, got ${request.batchSize}`)
+  if (!MODES.includes(request.deploymentMode)) throw new InputError('--deployment-mode', `"${request.deploymentMode}" is not a mode; use auto, daemonset or job`)
+  for (const [flag, ms] of [['--verification-timeout', request.verification.timeoutMs], ['--drain-timeout', request.drainTimeoutMs], ['--ready-timeout', request.readyTimeoutMs]] as const) {
+    if (!Number.isFinite(ms) || ms <= 0) throw new InputError(flag, 'must be a positive duration like 90s, 5m or 1h')
+  }
+  if (request.chart.trim() === '') throw new InputError('--chart', 'is empty; give an OCI reference, a repo/chart name, a chart directory or a .tgz')
+  validateSelection(request.selection)
+  return parseVerificationTemplate(request.verification.source, request.verification.origin)
+}
+
+/** The mode the release is in: `deploymentMode` from its coalesced values; absent (< 3.32.0) = daemonset. */
+export function detectMode(allValues: Values): DeploymentMode | string {
+  const mode = allValues.deploymentMode
+  return mode === undefined || mode === null || mode === '' ? 'daemonset' : String(mode)
+}
+
+/** The one-time command that switches a release's mode; kata-lcm never runs it. */
+export function migrationCommand(release: ReleaseRef, chart: string, mode: DeploymentMode, version: string): string {
+  return `helm upgrade ${release.name} ${chart} -n ${release.namespace} --version ${version} --reuse-values --set deploymentMode=${mode}`
+}
+
+/**
+ * Checks everything before any write and captures the rollback target (revision, chart version,
+ * values) at the start, so rollback never depends on helm history surviving. Read-only.
+ */
+export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRequest): Promise<RunPlan> {
+  const verification = validateRequest(request)
+  const { helm, cluster } = deps
+  await helm.version()
+  await cluster.ping()
+  const release = await helm.release(request.release.name, request.release.namespace)
+  if (!release) {
+    throw new PreconditionError(`--helm-release: no release "${request.release.name}" in namespace ${request.release.namespace}; check --helm-release and --helm-namespace (helm list -A shows them)`)
+  }
+  if (release.status !== 'deployed') {
+    throw new PreconditionError(`release ${release.name} is "${release.status}", not deployed; an earlier helm operation did not finish`, {
+      suggestions: [`inspect: helm history ${release.name} -n ${release.namespace}`, `if an upgrade was interrupted: helm rollback ${release.name} -n ${release.namespace}`],
+    })
+  }
+  const previousVersion = release.chartVersion
+  if (!semver.valid(previousVersion)) throw new PreconditionError(`release ${release.name} runs chart version "${previousVersion}", which is not semver; kata-lcm cannot order versions`)
+
+  const allValues = await helm.values(release.name, release.namespace, { all: true })
+  const detected = detectMode(allValues)
+  if (detected !== 'daemonset' && detected !== 'job') throw new PreconditionError(`release ${release.name} has deploymentMode "${detected}"; kata-lcm knows daemonset and job`)
+  if (request.deploymentMode !== 'auto' && request.deploymentMode !== detected) {
+    const minimum = strategyFor(request.deploymentMode).minimumVersion
+    const version = semver.gte(request.targetVersion, minimum) ? request.targetVersion : minimum
+    throw new PreconditionError(`--deployment-mode: the release is in ${detected} mode, not ${request.deploymentMode}; kata-lcm never switches modes`, {
+      suggestions: [
+        'a mode switch flips the DaemonSet on or off for every node at once and cannot be staged wave by wave; run it once yourself, then use kata-lcm for later upgrades:',
+        migrationCommand(request.release, request.chart, request.deploymentMode, version),
+      ],
+    })
+  }
+  const strategy = strategyFor(detected)
+  if (semver.lt(request.targetVersion, strategy.minimumVersion)) {
+    throw new InputError('--target-version', `${request.targetVersion} is below ${strategy.minimumVersion}, the first kata-deploy that supports ${strategy.mode} mode wave by wave; target ${strategy.minimumVersion} or later`)
+  }
+  if (semver.lt(request.targetVersion, previousVersion) && !request.allowDowngrade) {
+    throw new InputError('--target-version', `${request.targetVersion} is older than the release's ${previousVersion}; pass --allow-downgrade to go back on purpose`)
+  }
+  await checkChart(deps, request.chart, request.targetVersion, '--chart')
+  const previousChart = request.previousChart ?? request.chart
+  await checkChart(deps, previousChart, previousVersion, request.previousChart ? '--previous-chart' : '--chart')
+
+  const userValues = await helm.values(release.name, release.namespace, { all: false })
+  const listed = await cluster.listNodes(request.selection.labelSelector)
+  const selected = selectNodes(listed, request.selection)
+  if (selected.length === 0) {
+    throw new PreconditionError(`no node matches ${describeSelection(request.selection)}; check --node-selector / --node-taint-key (kubectl get nodes --show-labels)`)
+  }
+  for (const node of selected) {
+    const problem = checkSchedulable(verification, node)
+    if (problem) throw new InputError('--verification-pod', problem.replace(/^--verification-pod /, ''))
+  }
+  if (strategy.mode === 'daemonset') await checkKataDeployPods(deps, request.release, selected)
+
+  const alreadyDone = selected.filter((n) => readStatus(n.annotations) === 'completed' && n.annotations[Annotation.currentVersion] === request.targetVersion)
+  const resumed = selected.filter((n) => isInFlight(readStatus(n.annotations)))
+  const todo = selected.filter((n) => !alreadyDone.includes(n) && !resumed.includes(n))
+  const nodes = [...resumed, ...todo]
+  return {
+    release, strategy, targetVersion: request.targetVersion, previousVersion, userValues, verification, nodes,
+    alreadyDone: alreadyDone.map((n) => n.name), resumed: resumed.map((n) => n.name),
+    waves: planWaves(nodes.map((n) => n.name), request.batchSize),
+  }
+}
+
+async function checkChart(deps: LifecycleDeps, chart: string, version: string, flag: string): Promise<void> {
+  let info
+  try {
+    info = await deps.helm.showChart(chart, version)
+  } catch (error) {
+    throw new InputError(flag, `cannot read chart ${chart} at version ${version}: ${(error as Error).message.split('\n')[0]}`, { cause: error })
+  }
+  if (info.version !== version) {
+    throw new InputError(flag, `${chart} is ${info.name} ${info.version}, not ${version}; a local chart has one version, so give the chart of ${version}${flag === '--chart' ? ' (and --previous-chart for the version to roll back to)' : ''}`)
+  }
+}
+
+async function checkKataDeployPods(deps: LifecycleDeps, release: ReleaseRef, nodes: NodeView[]): Promise<void> {
+  const pods = await deps.cluster.listPods({ namespace: release.namespace, labelSelector: KATA_DEPLOY.podSelector })
+  const without = nodes.filter((n) => !pods.some((p) => p.nodeName === n.name))
+  if (without.length > 0) {
+    const names = without.slice(0, 5).map((n) => n.name).join(', ') + (without.length > 5 ? ` and ${without.length - 5} more` : '')
+    throw new PreconditionError(`${names} run no kata-deploy pod of release ${release.name}; they are not Kata nodes of this release, so narrow --node-selector / --node-taint-key`)
+  }
+}

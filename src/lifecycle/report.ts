@@ -1,0 +1,41 @@
+import type { NodeStatus } from './node-state.js'
+
+/** What the verification pod showed, collected before it is deleted. */
+export interface VerificationEvidence {
+  pod: string
+  phase: string
+  containers: string[]
+  events: string[]
+  logTail: string[]
+}
+
+export interface NodeResult {
+  name: string
+  status: NodeStatus | 'untouched' | 'skipped'
+  /** The kata-deploy version the node runs now, as far as kata-lcm knows. */
+  version?: string
+  error?: string
+  evidence?: VerificationEvidence
+}
+
+export type Outcome = 'success' | 'nothing-to-do' | 'planned' | 'rolled-back' | 'manual-action' | 'interrupted'
+
+/** One machine-readable report per command (--json prints it as is). */
+export interface LifecycleReport {
+  command: 'upgrade' | 'rollback'
+  runId: string
+  release: { name: string; namespace: string }
+  mode: string
+  fromVersion: string
+  targetVersion: string
+  dryRun: boolean
+  outcome: Outcome
+  waves: string[][]
+  nodes: NodeResult[]
+  /** The helm commands run (or, for --dry-run, that would run). */
+  helmCommands: string[]
+  /** True when nodes now run different versions (a run stopped part way). */
+  mixedFleet: boolean
+  summary: string
+  nextSteps: string[]
+}

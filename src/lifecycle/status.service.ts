@@ -1,0 +1,59 @@
+import type { LifecycleDeps, ReleaseRef } from './context.js'
+import { KATA_DEPLOY } from './context.js'
+import { PreconditionError } from './errors.js'
+import { REVISION_LABEL } from './modes/kata-deploy-pods.js'
+import { Annotation, readStatus } from './node-state.js'
+import { cordonedByUs } from './node-ops.js'
+import { describeSelection, selectNodes, validateSelection, type NodeSelection } from './plan.js'
+
+export interface NodeStatusRow {
+  node: string
+  status: string
+  version: string
+  cordoned: boolean
+  /** Who made the node unschedulable, when it is. */
+  cordonedBy?: 'kata-lcm' | 'operator'
+  /** daemonset mode: whether the node's kata-deploy pod runs the DaemonSet's current revision. */
+  kataDeployPod: 'current' | 'outdated' | 'missing' | 'n/a'
+  runId?: string
+  previousVersion?: string
+  phaseStartedAt?: string
+  lastError?: string
+}
+
+export interface StatusReport {
+  release: ReleaseRef & { chartVersion?: string; status?: string }
+  selection: string
+  rows: NodeStatusRow[]
+}
+
+const REVISION_WAIT_MS = 10_000
+
+/** `kata-lcm status`: one row per selected node, from its annotations and its kata-deploy pod. Read-only. */
+export async function nodeStatus(deps: LifecycleDeps, release: ReleaseRef, selection: NodeSelection): Promise<StatusReport> {
+  validateSelection(selection)
+  await deps.cluster.ping()
+  const info = await deps.helm.release(release.name, release.namespace).catch(() => undefined)
+  const nodes = selectNodes(await deps.cluster.listNodes(selection.labelSelector), selection)
+  if (nodes.length === 0) throw new PreconditionError(`no node matches ${describeSelection(selection)}`)
+  const daemonSet = await deps.cluster.getDaemonSet(release.namespace, KATA_DEPLOY.daemonSet)
+  const hash = daemonSet ? await deps.cluster.daemonSetRevisionHash(release.namespace, KATA_DEPLOY.daemonSet, REVISION_WAIT_MS) : undefined
+  const pods = daemonSet ? await deps.cluster.listPods({ namespace: release.namespace, labelSelector: KATA_DEPLOY.podSelector }) : []
+  const rows = nodes.map((node): NodeStatusRow => {
+    const a = node.annotations
+    const pod = pods.filter((p) => p.nodeName === node.name && !p.deletionTimestamp)
+    const row: NodeStatusRow = {
+      node: node.name,
+      status: readStatus(a) ?? '-',
+      version: a[Annotation.currentVersion] ?? '-',
+      cordoned: node.unschedulable,
+      kataDeployPod: !daemonSet ? 'n/a' : pod.length === 0 ? 'missing' : pod.some((p) => p.labels[REVISION_LABEL] === hash) ? 'current' : 'outdated',
+    }
+    if (node.unschedulable) row.cordonedBy = cordonedByUs(node) ? 'kata-lcm' : 'operator'
+    for (const [key, annotation] of [['runId', Annotation.runId], ['previousVersion', Annotation.previousVersion], ['phaseStartedAt', Annotation.phaseStartedAt], ['lastError', Annotation.lastError]] as const) {
+      if (a[annotation]) row[key] = a[annotation]
+    }
+    return row
+  })
+  return { release: { ...release, ...(info ? { chartVersion: info.chartVersion, status: info.status } : {}) }, selection: describeSelection(selection), rows }
+}

@@ -1,0 +1,89 @@
+import type { LifecycleDeps } from './context.js'
+import type { RunContext } from './modes/strategy.js'
+import { Annotation } from './node-state.js'
+import { checkPrerequisites, type RunPlan, type UpgradeRequest } from './prerequisites.js'
+import type { LifecycleReport, NodeResult, Outcome } from './report.js'
+import { runWave } from './wave.js'
+
+/**
+ * `kata-lcm upgrade`: checks everything, then runs the waves in order and stops at the first wave
+ * with a failure (its failed nodes rolled back, its passed nodes completed). Safe to rerun: nodes
+ * completed on the target are skipped, interrupted ones go first.
+ */
+export async function upgrade(deps: LifecycleDeps, request: UpgradeRequest, runId: string, signal?: AbortSignal): Promise<LifecycleReport> {
+  const plan = await checkPrerequisites(deps, request)
+  const ctx: RunContext = {
+    deps, release: request.release, chart: request.chart, previousChart: request.previousChart ?? request.chart,
+    targetVersion: plan.targetVersion, previousVersion: plan.previousVersion, userValues: plan.userValues,
+    batchSize: request.batchSize, readyTimeoutMs: request.readyTimeoutMs, helmTimeout: request.helmTimeout,
+    helmCommands: [], strategy: plan.strategy, ...(signal ? { signal } : {}),
+  }
+  if (plan.alreadyDone.length > 0) deps.events.emit({ type: 'info', message: `${plan.alreadyDone.length} node(s) already completed on ${plan.targetVersion} by an earlier run; skipping them: ${plan.alreadyDone.join(', ')}` })
+  if (plan.resumed.length > 0) deps.events.emit({ type: 'info', message: `resuming ${plan.resumed.length} node(s) an interrupted run left mid-flight, first: ${plan.resumed.join(', ')}` })
+
+  if (request.dryRun) {
+    const commands = plan.waves.map((wave) => deps.helm.describeUpgrade(plan.strategy.plannedUpgrade(ctx, wave)))
+    const unique = plan.strategy.mode === 'daemonset' ? commands.slice(0, 1) : commands
+    return report(plan, runId, request, 'planned', baseResults(plan), unique, 'dry run: nothing was written')
+  }
+
+  const results = baseResults(plan)
+  let outcome: Outcome = plan.nodes.length === 0 ? 'nothing-to-do' : 'success'
+  for (const [index, names] of plan.waves.entries()) {
+    if (signal?.aborted) { outcome = 'interrupted'; break }
+    deps.events.emit({ type: 'wave-start', wave: index + 1, waves: plan.waves.length, nodes: names })
+    const waveNodes = names.map((name) => plan.nodes.find((n) => n.name === name)!)
+    const wave = await runWave(ctx, {
+      runId, drain: request.drain, drainTimeoutMs: request.drainTimeoutMs,
+      verification: { template: plan.verification, namespace: request.verification.namespace, timeoutMs: request.verification.timeoutMs },
+    }, index + 1, waveNodes)
+    for (const r of wave.results) results.set(r.name, r)
+    deps.events.emit({ type: 'wave-end', wave: index + 1, passed: wave.passed, rolledBack: wave.rolledBack, failed: wave.failed })
+    if (wave.failed.length > 0) { outcome = 'manual-action'; break }
+    if (wave.rolledBack.length > 0) { outcome = 'rolled-back'; break }
+  }
+  // Only a run that moved nodes restores the operator's values; a no-op rerun writes nothing.
+  if (outcome === 'success') await plan.strategy.finalize(ctx, true)
+  return report(plan, runId, request, outcome, results, ctx.helmCommands, summaryOf(outcome, plan, results))
+}
+
+function baseResults(plan: RunPlan): Map<string, NodeResult> {
+  const results = new Map<string, NodeResult>()
+  for (const name of plan.alreadyDone) results.set(name, { name, status: 'skipped', version: plan.targetVersion })
+  for (const node of plan.nodes) results.set(node.name, { name: node.name, status: 'untouched', version: node.annotations[Annotation.currentVersion] ?? plan.previousVersion })
+  return results
+}
+
+function summaryOf(outcome: Outcome, plan: RunPlan, results: Map<string, NodeResult>): string {
+  const count = (status: NodeResult['status']) => [...results.values()].filter((r) => r.status === status).length
+  switch (outcome) {
+    case 'success': return `all ${results.size} selected node(s) run kata-deploy ${plan.targetVersion}`
+    case 'nothing-to-do': return `nothing to do: every selected node already runs ${plan.targetVersion}`
+    case 'rolled-back': return `stopped: ${count('rolled-back')} node(s) failed and were rolled back to ${plan.previousVersion}; ${count('completed') + count('skipped')} on ${plan.targetVersion}, ${count('untouched')} not touched`
+    case 'manual-action': return `stopped: ${count('failed')} node(s) failed and could NOT be rolled back; they stay cordoned and need manual action`
+    case 'interrupted': return 'interrupted before the next wave'
+    case 'planned': return 'dry run: nothing was written'
+  }
+}
+
+function report(plan: RunPlan, runId: string, request: UpgradeRequest, outcome: Outcome, results: Map<string, NodeResult>, helmCommands: string[], summary: string): LifecycleReport {
+  const nodes = [...results.values()]
+  const onTarget = nodes.filter((n) => n.version === plan.targetVersion).length
+  const mixedFleet = outcome !== 'planned' && onTarget > 0 && onTarget < nodes.length
+  const nextSteps: string[] = []
+  const rerun = 'rerun the same kata-lcm upgrade command: completed nodes are skipped'
+  if (outcome === 'rolled-back') {
+    nextSteps.push('read the failed nodes\' verification evidence below (or kubectl describe node NODE)', 'fix the cause (runtime config, verification pod, image), then ' + rerun)
+    nextSteps.push(`or put the upgraded nodes back too: kata-lcm rollback NODE (for each node on ${plan.targetVersion})`)
+  }
+  if (outcome === 'manual-action') {
+    for (const n of nodes.filter((x) => x.status === 'failed')) nextSteps.push(`${n.name}: inspect (kubectl describe node ${n.name}; helm history ${plan.release.name} -n ${plan.release.namespace}), then kata-lcm rollback ${n.name}`)
+  }
+  if (outcome === 'interrupted') nextSteps.push(rerun)
+  if (outcome === 'planned') nextSteps.push('run the same command without --dry-run to apply this plan')
+  return {
+    command: 'upgrade', runId, release: { name: plan.release.name, namespace: plan.release.namespace }, mode: plan.strategy.mode,
+    fromVersion: plan.previousVersion, targetVersion: plan.targetVersion, dryRun: request.dryRun, outcome, waves: plan.waves,
+    nodes, helmCommands, mixedFleet, summary: mixedFleet ? `${summary}. The fleet is now MIXED: ${onTarget} node(s) on ${plan.targetVersion}, ${nodes.length - onTarget} on older versions` : summary, nextSteps,
+  }
+}

@@ -1,0 +1,27 @@
+/** Helm values handling: pure functions over plain objects. */
+
+export type Values = Record<string, unknown>
+
+function isPlainObject(value: unknown): value is Values {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** Deep merge, `override` wins; arrays are replaced, not merged (helm's rule). Returns a new object. */
+export function mergeValues(base: Values, override: Values): Values {
+  const out: Values = { ...base }
+  for (const [key, value] of Object.entries(override)) {
+    const current = out[key]
+    out[key] = isPlainObject(current) && isPlainObject(value) ? mergeValues(current, value) : value
+  }
+  return out
+}
+
+/** Reads a dotted path (`verification.pod`) from values. */
+export function valueAt(values: Values, path: string): unknown {
+  let current: unknown = values
+  for (const key of path.split('.')) {
+    if (!isPlainObject(current)) return undefined
+    current = current[key]
+  }
+  return current
+}

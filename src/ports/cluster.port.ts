@@ -1,0 +1,143 @@
+/**
+ * What the lifecycle needs from Kubernetes, and nothing more. Views are plain data so the domain
+ * never sees a client library type. Every wait is a watch with a deadline in the adapter.
+ */
+
+export interface Taint {
+  key: string
+  value?: string
+  effect: string
+}
+
+export interface NodeView {
+  name: string
+  uid: string
+  labels: Record<string, string>
+  annotations: Record<string, string>
+  taints: Taint[]
+  unschedulable: boolean
+}
+
+export interface ContainerView {
+  name: string
+  ready: boolean
+  restartCount: number
+  /** `waiting`, `running` or `terminated`, with the kubelet's reason and, when terminated, the exit code. */
+  state: 'waiting' | 'running' | 'terminated' | 'unknown'
+  reason?: string
+  message?: string
+  exitCode?: number
+  image?: string
+}
+
+export interface PodView {
+  name: string
+  namespace: string
+  uid: string
+  nodeName?: string
+  phase: string
+  labels: Record<string, string>
+  annotations: Record<string, string>
+  /** Set once deletion started: a terminating pod never counts as the replacement. */
+  deletionTimestamp?: string
+  ready: boolean
+  containers: ContainerView[]
+  conditions: { type: string; status: string; reason?: string; message?: string }[]
+  ownerKinds: string[]
+  /** A static pod's mirror on the API server (annotation kubernetes.io/config.mirror). */
+  mirror: boolean
+}
+
+export interface JobView {
+  name: string
+  namespace: string
+  labels: Record<string, string>
+  annotations: Record<string, string>
+  /** `Complete` or `Failed` once the Job controller decided; `Running` before. */
+  outcome: 'Running' | 'Complete' | 'Failed'
+  message?: string
+  creationTimestamp?: string
+  /** The node the Job's pod is bound to (pod template spec.nodeName, or a kubernetes.io/hostname nodeSelector). */
+  targetNode?: string
+  /** The pod template's container images. */
+  images: string[]
+}
+
+export interface DaemonSetView {
+  name: string
+  namespace: string
+  generation: number
+  observedGeneration: number
+  updateStrategy: string
+  desiredNumberScheduled: number
+  /** The pod template's images, for reports. */
+  images: string[]
+}
+
+export interface PodQuery {
+  namespace?: string
+  labelSelector?: string
+  fieldSelector?: string
+}
+
+/** A `decide` callback returns a value to stop waiting, or undefined to keep watching. */
+export type Decide<V, T> = (current: V) => T | undefined
+
+export type WaitResult<T, V> = { done: true; value: T } | { done: false; last: V }
+
+export type EvictionResult = 'evicted' | 'gone' | 'blocked'
+
+export interface NodePatch {
+  /** Keys to set; `null` removes a key. Other annotations are never touched. */
+  annotations?: Record<string, string | null>
+  unschedulable?: boolean
+}
+
+export interface NodeEvent {
+  reason: string
+  message: string
+  type: 'Normal' | 'Warning'
+}
+
+/** Nodes: read, select, patch (never clobbering other keys), and the story in Events. */
+export interface NodeStore {
+  listNodes(labelSelector?: string): Promise<NodeView[]>
+  getNode(name: string): Promise<NodeView | undefined>
+  /** Merge-patches only the given annotation keys and/or spec.unschedulable. Idempotent. */
+  patchNode(name: string, patch: NodePatch): Promise<NodeView>
+  /** Best effort: a failure to record an Event never fails the lifecycle. */
+  recordNodeEvent(node: NodeView, event: NodeEvent): Promise<void>
+}
+
+/** Pods: the kata-deploy pods, the verification pods, and eviction for drain. */
+export interface PodStore {
+  listPods(query: PodQuery): Promise<PodView[]>
+  /** Creates the pod from a manifest (already rendered). */
+  createPod(namespace: string, manifest: Record<string, unknown>): Promise<PodView>
+  /** Deletes; a pod that is already gone is not an error. */
+  deletePod(namespace: string, name: string, gracePeriodSeconds?: number): Promise<void>
+  /** Watches pods matching `query` until `decide` returns a value or `timeoutMs` passes. */
+  waitForPods<T>(query: PodQuery, decide: Decide<PodView[], T>, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult<T, PodView[]>>
+  /** Eviction API: `blocked` when a PodDisruptionBudget answered 429. */
+  evictPod(namespace: string, name: string): Promise<EvictionResult>
+  /** Events about a pod and its last log lines, for failure reports. Never throws. */
+  podDiagnostics(namespace: string, name: string, tailLines: number): Promise<{ events: string[]; logTail: string[] }>
+}
+
+/** Workloads kata-deploy creates: its DaemonSet (daemonset mode) and install Jobs (job mode). */
+export interface WorkloadStore {
+  getDaemonSet(namespace: string, name: string): Promise<DaemonSetView | undefined>
+  /**
+   * The `controller-revision-hash` of the DaemonSet's current revision, once the controller has
+   * observed the latest spec (waits by watching for observedGeneration >= generation).
+   */
+  daemonSetRevisionHash(namespace: string, name: string, timeoutMs: number, signal?: AbortSignal): Promise<string>
+  listJobs(namespace: string, labelSelector?: string): Promise<JobView[]>
+  waitForJobs<T>(namespace: string, labelSelector: string, decide: Decide<JobView[], T>, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult<T, JobView[]>>
+}
+
+/** The whole cluster port: small roles composed. */
+export interface Cluster extends NodeStore, PodStore, WorkloadStore {
+  /** API server reachable and this identity can read nodes. Read-only. */
+  ping(): Promise<void>
+}

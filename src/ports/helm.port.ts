@@ -1,0 +1,54 @@
+/** What the lifecycle needs from helm. The adapter runs the helm binary; values always go through a file. */
+
+export interface ReleaseInfo {
+  name: string
+  namespace: string
+  revision: number
+  /** deployed, failed, pending-upgrade, ... */
+  status: string
+  chartName: string
+  chartVersion: string
+  appVersion: string
+}
+
+export interface ReleaseRevision {
+  revision: number
+  status: string
+  chartName: string
+  chartVersion: string
+  appVersion: string
+  description: string
+}
+
+export interface ChartInfo {
+  name: string
+  version: string
+  appVersion: string
+}
+
+export interface HelmUpgradeRequest {
+  release: string
+  namespace: string
+  chart: string
+  version?: string
+  /** The complete user-supplied values; the release's previous values are reset, never merged blindly. */
+  values: Record<string, unknown>
+  noHooks?: boolean
+  /** Go duration, e.g. `10m`. */
+  timeout?: string
+}
+
+export interface Helm {
+  /** `helm version`; throws a HelmError when helm is missing. */
+  version(): Promise<string>
+  /** The release, or undefined when it does not exist. Read-only. */
+  release(release: string, namespace: string): Promise<ReleaseInfo | undefined>
+  history(release: string, namespace: string): Promise<ReleaseRevision[]>
+  /** `all` = coalesced with chart defaults; otherwise only user-supplied values. */
+  values(release: string, namespace: string, options: { all: boolean; revision?: number }): Promise<Record<string, unknown>>
+  /** `helm show chart` of a chart reference (OCI, repo, directory or .tgz) at a version. Read-only. */
+  showChart(chart: string, version?: string): Promise<ChartInfo>
+  upgrade(request: HelmUpgradeRequest): Promise<void>
+  /** The argv `upgrade` would run (values shown as a file), for --dry-run plans. */
+  describeUpgrade(request: HelmUpgradeRequest): string
+}
