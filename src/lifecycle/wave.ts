@@ -36,19 +36,24 @@ export async function runWave(ctx: RunContext, settings: WaveSettings, wave: num
   const results = new Map<string, NodeResult>()
   const alive = () => [...nodes.keys()].filter((name) => !failures.some((f) => f.node === name))
 
-  const phase = async (name: Phase, names: string[], work: (node: string) => Promise<void>, reverted: boolean) => {
+  /** Runs one phase over `names`: events around it, failures recorded, never throws. */
+  const phase = async (name: Phase, names: string[], work: (names: string[]) => Promise<Failure[]>) => {
     if (names.length === 0) return
     ctx.deps.events.emit({ type: 'phase-start', wave, phase: name, nodes: names })
-    const settled = await Promise.allSettled(names.map(work))
-    const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [{ node: names[i]!, reason: describeError(s.reason), reverted }] : []))
+    const failed = await work(names)
     failures.push(...failed)
     ctx.deps.events.emit({ type: 'phase-end', wave, phase: name, nodes: names, failures: failed })
+  }
+  /** Per-node work, concurrently; a node whose work throws becomes a failure. */
+  const eachNode = (fn: (node: string) => Promise<void>, reverted: boolean) => async (names: string[]): Promise<Failure[]> => {
+    const settled = await Promise.allSettled(names.map(fn))
+    return settled.flatMap((s, i) => (s.status === 'rejected' ? [{ node: names[i]!, reason: describeError(s.reason), reverted }] : []))
   }
   const write = async (node: string, to: Parameters<typeof transition>[2], extras: Parameters<typeof transition>[3]) => {
     nodes.set(node, await transition(ctx.deps, nodes.get(node)!, to, extras))
   }
 
-  await phase('prepare', alive(), async (name) => {
+  await phase('prepare', alive(), eachNode(async (name) => {
     const node = nodes.get(name)!
     const resumed = isInFlight(readStatus(node.annotations)) && node.annotations[Annotation.wasUnschedulable] !== undefined
     await write(name, 'preparing', {
@@ -64,53 +69,54 @@ export async function runWave(ctx: RunContext, settings: WaveSettings, wave: num
         }),
       },
     })
-  }, false)
+  }, false))
 
-  await phase('cordon', alive(), async (name) => {
+  await phase('cordon', alive(), eachNode(async (name) => {
     const ours = nodes.get(name)!.annotations[Annotation.wasUnschedulable] === 'false'
     await write(name, 'cordoned', {
       message: ours ? 'cordoned by kata-lcm' : 'already unschedulable before kata-lcm; it will stay cordoned afterwards',
       unschedulable: true,
       annotations: { [Annotation.cordonedByUs]: ours ? 'true' : null },
     })
-  }, false)
+  }, false))
 
   if (settings.drain) {
-    await phase('drain', alive(), async (name) => {
+    await phase('drain', alive(), eachNode(async (name) => {
       await write(name, 'draining', { message: 'evicting workloads' })
       await drainNode(ctx.deps, name, settings.drainTimeoutMs, ctx.signal)
-    }, false)
+    }, false))
   }
 
-  const upgrading = alive()
-  await phase('upgrade', upgrading, async (name) => write(name, 'upgrading', { message: `rolling kata-deploy ${ctx.targetVersion} onto the node` }), true)
-  if (alive().length > 0) {
+  await phase('upgrade', alive(), async (names) => {
+    const unannotated = await eachNode((name) => write(name, 'upgrading', { message: `rolling kata-deploy ${ctx.targetVersion} onto the node` }), false)(names)
+    const ready = names.filter((n) => !unannotated.some((f) => f.node === n))
+    if (ready.length === 0) return unannotated
     let outcomes: NodeOutcomes
     try {
-      outcomes = await ctx.strategy.upgradeWave(ctx, alive())
+      outcomes = await ctx.strategy.upgradeWave(ctx, ready)
     } catch (error) {
-      outcomes = new Map(alive().map((n) => [n, { ok: false, reason: describeError(error) }]))
+      outcomes = new Map(ready.map((n) => [n, { ok: false, reason: describeError(error) }]))
     }
-    for (const [node, outcome] of outcomes) if (!outcome.ok) failures.push({ node, reason: outcome.reason, reverted: true })
-  }
+    return [...unannotated, ...[...outcomes].flatMap(([node, o]) => (o.ok ? [] : [{ node, reason: o.reason, reverted: true }]))]
+  })
 
-  await phase('verify', alive(), async (name) => {
+  await phase('verify', alive(), eachNode(async (name) => {
     await write(name, 'verifying', { message: `running verification pod in ${settings.verification.namespace}` })
     const outcome = await verifyNode(ctx, settings.verification, name, true)
     if (!outcome.ok) {
       results.set(name, { name, status: 'rolling-back', error: outcome.reason, ...(outcome.evidence ? { evidence: outcome.evidence } : {}) })
       throw new Error(outcome.reason)
     }
-  }, true)
+  }, true))
 
   const passed = alive()
-  await phase('complete', passed, async (name) => {
+  await phase('complete', passed, eachNode(async (name) => {
     await write(name, 'completed', {
       message: `verified on ${ctx.targetVersion}`,
       ...mergeCordon(nodes.get(name)!, { [Annotation.currentVersion]: ctx.targetVersion, [Annotation.lastError]: null }),
     })
     results.set(name, { name, status: 'completed', version: ctx.targetVersion })
-  }, false)
+  }, false))
 
   const { rolledBack, failed } = await rollBack(ctx, wave, nodes, failures, results, write)
   return { passed: passed.filter((n) => !failures.some((f) => f.node === n)), rolledBack, failed, results: waveNodes.map((n) => results.get(n.name)!) }

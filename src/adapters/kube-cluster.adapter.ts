@@ -1,0 +1,95 @@
+/** The Cluster port on @kubernetes/client-node: three small stores behind one facade. */
+import { AppsV1Api, BatchV1Api, CoreV1Api, Watch, type KubeConfig } from '@kubernetes/client-node'
+import type {
+  Cluster,
+  DaemonSetView,
+  Decide,
+  EvictionResult,
+  JobView,
+  NodeEvent,
+  NodePatch,
+  NodeView,
+  PodQuery,
+  PodView,
+  WaitResult,
+} from '../ports/cluster.port.js'
+import { defaultUserAgent, withUserAgent } from './kube-config.js'
+import { kubeCall } from './kube-errors.js'
+import { KubeNodes } from './kube-nodes.adapter.js'
+import { KubePods } from './kube-pods.adapter.js'
+import { KubeWorkloads } from './kube-workloads.adapter.js'
+
+export interface KubeClusterOptions {
+  /** Sent on every request (API calls and watches); default `kata-lcm/<version>`. */
+  userAgent?: string
+}
+
+/**
+ * Cluster backed by a real API server. Every request carries the kata-lcm user agent; every wait
+ * is a list+watch with a deadline; every failure is a ClusterError naming the call.
+ */
+export class KubeCluster implements Cluster {
+  private readonly core: CoreV1Api
+  private readonly nodes: KubeNodes
+  private readonly pods: KubePods
+  private readonly workloads: KubeWorkloads
+
+  constructor(kubeConfig: KubeConfig, options: KubeClusterOptions = {}) {
+    const kc = withUserAgent(kubeConfig, options.userAgent ?? defaultUserAgent())
+    const watch = new Watch(kc)
+    this.core = kc.makeApiClient(CoreV1Api)
+    this.nodes = new KubeNodes(this.core)
+    this.pods = new KubePods(this.core, watch)
+    this.workloads = new KubeWorkloads(kc.makeApiClient(AppsV1Api), kc.makeApiClient(BatchV1Api), watch)
+  }
+
+  /** Read-only: one `list nodes?limit=1`. */
+  async ping(): Promise<void> {
+    await kubeCall('list nodes (connectivity check)', { verb: 'list', resource: 'nodes' }, () => this.core.listNode({ limit: 1 }))
+  }
+
+  listNodes(labelSelector?: string): Promise<NodeView[]> {
+    return this.nodes.listNodes(labelSelector)
+  }
+  getNode(name: string): Promise<NodeView | undefined> {
+    return this.nodes.getNode(name)
+  }
+  patchNode(name: string, patch: NodePatch): Promise<NodeView> {
+    return this.nodes.patchNode(name, patch)
+  }
+  recordNodeEvent(node: NodeView, event: NodeEvent): Promise<void> {
+    return this.nodes.recordNodeEvent(node, event)
+  }
+
+  listPods(query: PodQuery): Promise<PodView[]> {
+    return this.pods.listPods(query)
+  }
+  createPod(namespace: string, manifest: Record<string, unknown>): Promise<PodView> {
+    return this.pods.createPod(namespace, manifest)
+  }
+  deletePod(namespace: string, name: string, gracePeriodSeconds?: number): Promise<void> {
+    return this.pods.deletePod(namespace, name, gracePeriodSeconds)
+  }
+  waitForPods<T>(query: PodQuery, decide: Decide<PodView[], T>, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult<T, PodView[]>> {
+    return this.pods.waitForPods(query, decide, timeoutMs, signal)
+  }
+  evictPod(namespace: string, name: string): Promise<EvictionResult> {
+    return this.pods.evictPod(namespace, name)
+  }
+  podDiagnostics(namespace: string, name: string, tailLines: number): Promise<{ events: string[]; logTail: string[] }> {
+    return this.pods.podDiagnostics(namespace, name, tailLines)
+  }
+
+  getDaemonSet(namespace: string, name: string): Promise<DaemonSetView | undefined> {
+    return this.workloads.getDaemonSet(namespace, name)
+  }
+  daemonSetRevisionHash(namespace: string, name: string, timeoutMs: number, signal?: AbortSignal): Promise<string> {
+    return this.workloads.daemonSetRevisionHash(namespace, name, timeoutMs, signal)
+  }
+  listJobs(namespace: string, labelSelector?: string): Promise<JobView[]> {
+    return this.workloads.listJobs(namespace, labelSelector)
+  }
+  waitForJobs<T>(namespace: string, labelSelector: string, decide: Decide<JobView[], T>, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult<T, JobView[]>> {
+    return this.workloads.waitForJobs(namespace, labelSelector, decide, timeoutMs, signal)
+  }
+}

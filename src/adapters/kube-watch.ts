@@ -1,0 +1,182 @@
+/**
+ * The one way this adapter waits: list, then watch from the list's resourceVersion, keeping the
+ * current set in a Map and asking `decide` after the list and after every event. A watch that
+ * closes is resumed from the last resourceVersion seen; 410 Gone (or any watch failure that is not
+ * an HTTP refusal) re-lists. Nothing polls: between events the process only holds one socket,
+ * and that socket is aborted whichever way the wait ends.
+ */
+import createDebug from 'debug'
+import type { V1ObjectMeta, Watch } from '@kubernetes/client-node'
+import type { Decide, WaitResult } from '../ports/cluster.port.js'
+import { statusOf, toClusterError, type Permission } from './kube-errors.js'
+
+const debug = createDebug('kata-lcm:kube')
+
+/** The server closes a watch after this long; a fresh one guards against half-open connections. */
+const WATCH_REFRESH_SECONDS = 300
+/** Pause before retrying after a watch that failed or closed at once, so a flapping server is not hammered. */
+const RETRY_PAUSE_MS = 1000
+
+interface KubeObject {
+  metadata?: V1ObjectMeta
+}
+
+/** A collection to list and watch. */
+export interface ListWatchSource<K extends KubeObject> {
+  /** For errors and debug lines, e.g. `pods in kube-system (app=kata-deploy)`. */
+  what: string
+  /** API path of the collection, e.g. `/api/v1/namespaces/kube-system/pods`. */
+  path: string
+  labelSelector?: string
+  fieldSelector?: string
+  /** What RBAC must allow for the watch (verb `watch` is implied). */
+  permission: Omit<Permission, 'verb'>
+  /** The initial (and any re-)list; errors are already ClusterErrors. */
+  list(): Promise<{ items: K[]; resourceVersion: string }>
+}
+
+type SessionEnd<T> =
+  | { kind: 'decided'; value: T }
+  | { kind: 'stopped' }
+  | { kind: 'closed'; events: number; ms: number }
+  | { kind: 'gone' }
+  | { kind: 'failed'; error: unknown }
+  | { kind: 'threw'; error: unknown }
+
+function keyOf(obj: KubeObject): string {
+  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`
+}
+
+function pause(ms: number, stop: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (stop.aborted) return resolve()
+    const timer = setTimeout(done, ms)
+    function done() {
+      clearTimeout(timer)
+      stop.removeEventListener('abort', done)
+      resolve()
+    }
+    stop.addEventListener('abort', done, { once: true })
+  })
+}
+
+/**
+ * Watches `source` until `decide(currentViews)` returns a value (`{done: true}`) or `timeoutMs`
+ * passes (`{done: false, last}` with the last views seen). Rejects with `signal.reason` when
+ * `signal` aborts, with a ClusterError when the list or the watch is refused, and with whatever
+ * `decide` throws. Read-only; leaves no open request behind.
+ */
+export async function watchUntil<K extends KubeObject, V, T>(
+  watch: Watch,
+  source: ListWatchSource<K>,
+  toView: (obj: K) => V,
+  decide: Decide<V[], T>,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<WaitResult<T, V[]>> {
+  signal?.throwIfAborted()
+  const expiry = new AbortController()
+  const timer = setTimeout(() => expiry.abort(), Math.max(0, timeoutMs))
+  const stop = signal ? AbortSignal.any([expiry.signal, signal]) : expiry.signal
+  const current = new Map<string, K>()
+  let last: V[] = []
+  const evaluate = (): T | undefined => {
+    last = [...current.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, obj]) => toView(obj))
+    return decide(last)
+  }
+
+  // Advanced by every event, so a closed watch resumes where it stopped; undefined means re-list.
+  let resourceVersion: string | undefined
+
+  // One watch request from `resourceVersion`, until it decides, closes, fails or is stopped.
+  const session = (): Promise<SessionEnd<T>> =>
+    new Promise((resolve) => {
+      const started = Date.now()
+      let settled = false
+      let events = 0
+      let request: AbortController | undefined
+      const finish = (end: SessionEnd<T>) => {
+        if (settled) return
+        settled = true
+        stop.removeEventListener('abort', onStop)
+        request?.abort()
+        resolve(end)
+      }
+      const onStop = () => finish({ kind: 'stopped' })
+      if (stop.aborted) return finish({ kind: 'stopped' })
+      stop.addEventListener('abort', onStop, { once: true })
+
+      const query = {
+        resourceVersion,
+        allowWatchBookmarks: true,
+        timeoutSeconds: WATCH_REFRESH_SECONDS,
+        labelSelector: source.labelSelector,
+        fieldSelector: source.fieldSelector,
+      }
+      const onEvent = (phase: string, obj: K & { code?: number; message?: string }) => {
+        if (settled) return
+        if (phase === 'ERROR') {
+          // 410 Expired: our resourceVersion was compacted away. Anything else: start over too.
+          debug('watch %s: ERROR event %d %s', source.what, obj.code, obj.message)
+          return finish({ kind: 'gone' })
+        }
+        events++
+        if (obj.metadata?.resourceVersion) resourceVersion = obj.metadata.resourceVersion
+        if (phase === 'BOOKMARK') return
+        if (phase === 'DELETED') current.delete(keyOf(obj))
+        else current.set(keyOf(obj), obj)
+        try {
+          const value = evaluate()
+          if (value !== undefined) finish({ kind: 'decided', value })
+        } catch (error) {
+          finish({ kind: 'threw', error })
+        }
+      }
+      const onDone = (error: unknown) => {
+        if (error && (error as Error).name !== 'AbortError') finish({ kind: 'failed', error })
+        else finish({ kind: 'closed', events, ms: Date.now() - started })
+      }
+      watch.watch(source.path, query, onEvent, onDone).then(
+        (controller) => {
+          request = controller
+          if (settled) controller.abort()
+        },
+        (error: unknown) => finish({ kind: 'failed', error }),
+      )
+    })
+
+  try {
+    while (!stop.aborted) {
+      if (resourceVersion === undefined) {
+        const listed = await source.list()
+        current.clear()
+        for (const item of listed.items) current.set(keyOf(item), item)
+        resourceVersion = listed.resourceVersion
+        const value = evaluate()
+        if (value !== undefined) return { done: true, value }
+        if (stop.aborted) break
+      }
+      debug('watch %s from resourceVersion %s', source.what, resourceVersion)
+      const end = await session()
+      if (end.kind === 'decided') return { done: true, value: end.value }
+      if (end.kind === 'threw') throw end.error
+      if (end.kind === 'stopped') break
+      if (end.kind === 'gone') {
+        resourceVersion = undefined
+      } else if (end.kind === 'closed') {
+        debug('watch %s closed after %d events, %d ms', source.what, end.events, end.ms)
+        if (end.events === 0 && end.ms < RETRY_PAUSE_MS) await pause(RETRY_PAUSE_MS, stop)
+      } else {
+        const status = statusOf(end.error)
+        if (status !== undefined && status !== 410) throw toClusterError(`watch ${source.what}`, end.error, { verb: 'watch', ...source.permission })
+        debug('watch %s failed (%s): re-listing', source.what, (end.error as Error | undefined)?.message)
+        resourceVersion = undefined
+        await pause(RETRY_PAUSE_MS, stop)
+      }
+    }
+    signal?.throwIfAborted()
+    return { done: false, last }
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -1,0 +1,55 @@
+import { Args, Flags } from '@oclif/core'
+import { readFile } from 'node:fs/promises'
+import { BaseCommand } from '../base-command.js'
+import { createDeps } from '../deps.js'
+import { InputError } from '../lifecycle/errors.js'
+import type { LifecycleReport } from '../lifecycle/report.js'
+import { rollbackNode } from '../lifecycle/rollback.service.js'
+import { createProgress } from '../ui/progress.js'
+import { formatLifecycleReport } from '../ui/report-format.js'
+import { chartFlag, globalFlags, parseDuration, timingFlags, verificationFlags } from '../flags.js'
+
+export default class Rollback extends BaseCommand {
+  static override summary = 'Put one node back on the kata-deploy version it ran before.'
+  static override description = 'The version comes from the node (recorded when kata-lcm upgraded it), else from helm history, or --to-version. The node is cordoned, reverted, its kata-deploy restarted (daemonset) or reinstalled (job), verified when --verification-pod is given, and uncordoned if kata-lcm cordoned it.'
+  static override examples = [
+    '<%= config.bin %> rollback worker-1',
+    '<%= config.bin %> rollback worker-1 --verification-pod ./verify.yaml --to-version 3.27.0',
+  ]
+
+  static override args = { node: Args.string({ description: 'The node to roll back.', required: true }) }
+
+  static override flags = {
+    ...globalFlags,
+    chart: chartFlag,
+    'to-version': Flags.string({ description: 'Version to go back to (default: recorded on the node, else helm history).' }),
+    'verification-pod': Flags.string({ description: 'Pod YAML to verify the node after the rollback.' }),
+    ...verificationFlags,
+    ...timingFlags,
+  }
+
+  async run(): Promise<LifecycleReport> {
+    const { args, flags } = await this.parse(Rollback)
+    let verification
+    if (flags['verification-pod']) {
+      const source = await readFile(flags['verification-pod'], 'utf8').catch((error: NodeJS.ErrnoException) => {
+        throw new InputError('--verification-pod', `cannot read ${flags['verification-pod']}: ${error.code ?? error.message}`)
+      })
+      verification = { source, origin: flags['verification-pod'], namespace: flags['verification-namespace'], timeoutMs: parseDuration('--verification-timeout', flags['verification-timeout']) }
+    }
+    const progress = createProgress({ json: this.jsonEnabled() })
+    const report = await rollbackNode(createDeps(flags, progress), {
+      node: args.node,
+      release: { name: flags['helm-release'], namespace: flags['helm-namespace'] },
+      chart: flags.chart,
+      ...(flags['to-version'] ? { toVersion: flags['to-version'] } : {}),
+      ...(verification ? { verification } : {}),
+      readyTimeoutMs: parseDuration('--ready-timeout', flags['ready-timeout']),
+      helmTimeout: flags['helm-timeout'],
+    }, this.newRunId())
+    await progress.close()
+    if (!this.jsonEnabled()) this.log(formatLifecycleReport(report).join('\n'))
+    process.exitCode = this.exitCodeFor(report.outcome)
+    return report
+  }
+}

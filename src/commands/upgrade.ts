@@ -1,0 +1,72 @@
+import { Flags } from '@oclif/core'
+import { readFile } from 'node:fs/promises'
+import { BaseCommand } from '../base-command.js'
+import { createDeps } from '../deps.js'
+import { InputError } from '../lifecycle/errors.js'
+import type { LifecycleReport } from '../lifecycle/report.js'
+import { upgrade } from '../lifecycle/upgrade.service.js'
+import type { RequestedMode } from '../lifecycle/prerequisites.js'
+import { createProgress } from '../ui/progress.js'
+import { formatLifecycleReport } from '../ui/report-format.js'
+import { chartFlag, globalFlags, parseDuration, selectionFlags, selectionFrom, timingFlags, verificationFlags } from '../flags.js'
+
+export default class Upgrade extends BaseCommand {
+  static override summary = 'Upgrade kata-deploy on the selected nodes, wave by wave, verifying each node.'
+  static override description = 'Cordons each wave, rolls the new kata-deploy onto it, runs your verification pod on every node, and uncordons the nodes that pass (only those kata-lcm cordoned). A failed node is rolled back and the run stops before the next wave. Rerunning the same command resumes: completed nodes are skipped.'
+  static override examples = [
+    '<%= config.bin %> upgrade --target-version 3.28.0 --verification-pod ./verify.yaml',
+    '<%= config.bin %> upgrade --target-version 3.28.0 --verification-pod ./verify.yaml --node-selector node-pool=kata --batch-size 2',
+    '<%= config.bin %> upgrade --target-version 3.28.0 --verification-pod ./verify.yaml --node-taint-key kata-lifecycle-manager --node-taint-value pending --dry-run',
+  ]
+
+  static override flags = {
+    ...globalFlags,
+    'target-version': Flags.string({ description: 'kata-deploy chart version to upgrade to (semver, e.g. 3.28.0).', required: true }),
+    chart: chartFlag,
+    'previous-chart': Flags.string({ description: 'Chart reference for the release\'s current version, used to roll back (default: --chart). Needed when --chart is a local .tgz or directory.' }),
+    ...selectionFlags,
+    'batch-size': Flags.integer({ description: 'Nodes per wave (1 = strict node by node).', default: 1 }),
+    'deployment-mode': Flags.string({ description: 'auto (read from the release), daemonset or job.', default: 'auto' }),
+    drain: Flags.boolean({ description: 'Evict workloads (Eviction API) after cordon, before the upgrade.', default: false }),
+    'drain-timeout': Flags.string({ description: 'How long a drain may take per node.', default: '5m' }),
+    'verification-pod': Flags.string({ description: 'Pod YAML run on each upgraded node; ${NODE} and ${TEST_POD} are substituted.', required: true }),
+    ...verificationFlags,
+    ...timingFlags,
+    'allow-downgrade': Flags.boolean({ description: 'Allow a --target-version older than the release\'s.', default: false }),
+    'dry-run': Flags.boolean({ description: 'Print the plan (nodes, waves, versions, helm command) and write nothing.', default: false }),
+  }
+
+  async run(): Promise<LifecycleReport> {
+    const { flags } = await this.parse(Upgrade)
+    const source = await readFile(flags['verification-pod'], 'utf8').catch((error: NodeJS.ErrnoException) => {
+      throw new InputError('--verification-pod', `cannot read ${flags['verification-pod']}: ${error.code ?? error.message}; give the path of a Pod YAML file`)
+    })
+    const request = {
+      targetVersion: flags['target-version'],
+      chart: flags.chart,
+      ...(flags['previous-chart'] ? { previousChart: flags['previous-chart'] } : {}),
+      selection: selectionFrom(flags),
+      batchSize: flags['batch-size'],
+      drain: flags.drain,
+      drainTimeoutMs: parseDuration('--drain-timeout', flags['drain-timeout']),
+      verification: { source, origin: flags['verification-pod'], namespace: flags['verification-namespace'], timeoutMs: parseDuration('--verification-timeout', flags['verification-timeout']) },
+      readyTimeoutMs: parseDuration('--ready-timeout', flags['ready-timeout']),
+      helmTimeout: flags['helm-timeout'],
+      release: { name: flags['helm-release'], namespace: flags['helm-namespace'] },
+      deploymentMode: flags['deployment-mode'] as RequestedMode,
+      allowDowngrade: flags['allow-downgrade'],
+      dryRun: flags['dry-run'],
+    }
+    const progress = createProgress({ json: this.jsonEnabled() })
+    const stopSignals = this.handleSignals()
+    try {
+      const report = await upgrade(createDeps(flags, progress), request, this.newRunId(), this.abort.signal)
+      await progress.close()
+      if (!this.jsonEnabled()) this.log(formatLifecycleReport(report).join('\n'))
+      process.exitCode = this.exitCodeFor(report.outcome)
+      return report
+    } finally {
+      stopSignals()
+    }
+  }
+}

@@ -1,0 +1,28 @@
+import { HelmCli } from './adapters/helm-cli.adapter.js'
+import { KubeCluster } from './adapters/kube-cluster.adapter.js'
+import { createKubeConfig } from './adapters/kube-config.js'
+import { SystemClock } from './adapters/system-clock.adapter.js'
+import type { LifecycleDeps } from './lifecycle/context.js'
+import type { EventSink } from './ports/events.port.js'
+
+export interface ConnectionOptions {
+  kubeconfig?: string | undefined
+  context?: string | undefined
+}
+
+/** Wires the real adapters. The one place that knows which implementation backs each port. */
+export function createDeps(connection: ConnectionOptions, events: EventSink): LifecycleDeps {
+  const kubeConfig = createKubeConfig({
+    ...(connection.kubeconfig ? { kubeconfig: connection.kubeconfig } : {}),
+    ...(connection.context ? { context: connection.context } : {}),
+  })
+  return {
+    cluster: new KubeCluster(kubeConfig),
+    helm: new HelmCli({
+      ...(connection.kubeconfig ? { kubeconfig: connection.kubeconfig } : {}),
+      ...(connection.context ? { kubeContext: connection.context } : {}),
+    }),
+    clock: new SystemClock(),
+    events,
+  }
+}

@@ -1,0 +1,56 @@
+import { Flags } from '@oclif/core'
+import { InputError } from './lifecycle/errors.js'
+import { DEFAULT_CHART } from './lifecycle/prerequisites.js'
+
+/** Flags every command takes. */
+export const globalFlags = {
+  kubeconfig: Flags.string({ description: 'Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).', helpGroup: 'GLOBAL' }),
+  context: Flags.string({ description: 'Kubeconfig context to use (default: its current-context).', helpGroup: 'GLOBAL' }),
+  'helm-release': Flags.string({ description: 'Name of the kata-deploy Helm release.', default: 'kata-deploy', helpGroup: 'GLOBAL' }),
+  'helm-namespace': Flags.string({ description: 'Namespace of the kata-deploy Helm release.', default: 'kube-system', helpGroup: 'GLOBAL' }),
+}
+
+/** Node selection, shared by upgrade, status and the Argo steps. */
+export const selectionFlags = {
+  'node-selector': Flags.string({ description: 'Label selector for the nodes, kubectl syntax (e.g. "node-pool=kata,zone in (a,b)").' }),
+  'node-taint-key': Flags.string({ description: 'Select nodes carrying a taint with this key.' }),
+  'node-taint-value': Flags.string({ description: 'With --node-taint-key: only taints with this value.' }),
+}
+
+export const verificationFlags = {
+  'verification-namespace': Flags.string({ description: 'Namespace for the verification pods.', default: 'default' }),
+  'verification-timeout': Flags.string({ description: 'How long a verification pod may take (e.g. 90s, 5m).', default: '180s' }),
+}
+
+export const timingFlags = {
+  'ready-timeout': Flags.string({ description: 'How long the new kata-deploy pod (or install Job) may take on a node.', default: '5m' }),
+  'helm-timeout': Flags.string({ description: 'Passed to helm upgrade --timeout.', default: '10m' }),
+}
+
+export const chartFlag = Flags.string({
+  description: 'kata-deploy chart: an OCI reference, repo/chart, a chart directory or a .tgz.',
+  default: DEFAULT_CHART,
+})
+
+/**
+ * Parses `90s`, `5m`, `1h`, `1500ms` or a bare number of seconds into milliseconds; throws an
+ * InputError naming the flag otherwise. Pure.
+ */
+export function parseDuration(flag: string, text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim())
+  if (!match) throw new InputError(flag, `"${text}" is not a duration; use e.g. 90s, 5m or 1h`)
+  const value = Number(match[1])
+  const unit = match[2] ?? 's'
+  const ms = value * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[unit]!
+  if (ms <= 0) throw new InputError(flag, 'must be longer than zero; use e.g. 90s, 5m or 1h')
+  return ms
+}
+
+/** The selection flags as the domain's NodeSelection. */
+export function selectionFrom(flags: { 'node-selector'?: string | undefined; 'node-taint-key'?: string | undefined; 'node-taint-value'?: string | undefined }) {
+  return {
+    ...(flags['node-selector'] ? { labelSelector: flags['node-selector'] } : {}),
+    ...(flags['node-taint-key'] ? { taintKey: flags['node-taint-key'] } : {}),
+    ...(flags['node-taint-value'] !== undefined ? { taintValue: flags['node-taint-value'] } : {}),
+  }
+}

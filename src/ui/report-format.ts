@@ -1,0 +1,50 @@
+import type { LifecycleReport, NodeResult } from '../lifecycle/report.js'
+import type { StatusReport } from '../lifecycle/status.service.js'
+import { colors } from './colors.js'
+
+const STATUS_COLOR: Record<string, (text: string) => string> = {
+  completed: colors.green, skipped: colors.green, 'rolled-back': colors.yellow, failed: colors.red, untouched: colors.dim,
+}
+
+/** Left-aligned text table. Pure. */
+export function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()
+  return [colors.bold(line(header)), ...rows.map(line)]
+}
+
+function nodeRow(n: NodeResult): string[] {
+  const paint = STATUS_COLOR[n.status] ?? ((t: string) => t)
+  return [n.name, paint(n.status), n.version ?? '-', n.error ?? '']
+}
+
+/** The human report of an upgrade or rollback. Pure. */
+export function formatLifecycleReport(report: LifecycleReport): string[] {
+  const lines: string[] = []
+  const title = report.command === 'rollback' ? `rollback of ${report.nodes.map((n) => n.name).join(', ')}` : `upgrade ${report.fromVersion} -> ${report.targetVersion}`
+  lines.push(colors.bold(`kata-lcm ${title} (release ${report.release.namespace}/${report.release.name}, ${report.mode} mode, run ${report.runId})`))
+  if (report.dryRun) {
+    lines.push('', `plan: ${report.waves.length} wave(s)`)
+    report.waves.forEach((wave, i) => lines.push(`  wave ${i + 1}: ${wave.join(', ')}`))
+    lines.push('', 'helm command(s) that would run:', ...report.helmCommands.map((c) => `  ${c}`))
+  }
+  lines.push('', ...table(['NODE', 'STATUS', 'VERSION', 'ERROR'], report.nodes.map(nodeRow)))
+  for (const n of report.nodes.filter((x) => x.evidence)) {
+    const e = n.evidence!
+    lines.push('', colors.bold(`verification evidence for ${n.name} (pod ${e.pod}, phase ${e.phase})`))
+    lines.push(...e.containers.map((c) => `  container ${c}`), ...e.events.map((ev) => `  event: ${ev}`), ...e.logTail.map((l) => `  log: ${l}`))
+  }
+  const paint = report.outcome === 'success' || report.outcome === 'nothing-to-do' || report.outcome === 'planned' ? colors.green : report.outcome === 'rolled-back' ? colors.yellow : colors.red
+  lines.push('', paint(report.summary))
+  if (report.nextSteps.length > 0) lines.push('next:', ...report.nextSteps.map((s) => `  - ${s}`))
+  return lines
+}
+
+/** The `kata-lcm status` table. Pure. */
+export function formatStatus(report: StatusReport): string[] {
+  const head = `release ${report.release.namespace}/${report.release.name}${report.release.chartVersion ? ` (chart ${report.release.chartVersion}, ${report.release.status})` : ' (not found)'}, nodes: ${report.selection}`
+  return [head, '', ...table(
+    ['NODE', 'STATUS', 'VERSION', 'CORDONED', 'KATA-DEPLOY POD', 'LAST ERROR'],
+    report.rows.map((r) => [r.node, r.status, r.version, r.cordoned ? `yes (${r.cordonedBy})` : 'no', r.kataDeployPod, r.lastError ?? '']),
+  )]
+}
