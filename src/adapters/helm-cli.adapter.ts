@@ -7,6 +7,7 @@ import type { ChartInfo, Helm, HelmUpgradeRequest, ReleaseInfo, ReleaseRevision 
 import { HelmError } from '../lifecycle/errors.js'
 import { runHelm } from './helm-run.js'
 
+/** Which helm to run and which cluster it talks to (the same as the kube adapter's). */
 export interface HelmCliOptions {
   /** The helm binary: a path or a name on PATH. Default: $HELM_BIN, else `helm`. */
   bin?: string

@@ -45,6 +45,7 @@ export function helmSuggestions(stderr: string, argv: string[], missingBinary: b
   return out
 }
 
+/** What a successful helm run printed. */
 export interface HelmResult {
   stdout: string
   stderr: string

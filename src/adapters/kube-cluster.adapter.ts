@@ -19,6 +19,7 @@ import { KubeNodes } from './kube-nodes.adapter.js'
 import { KubePods } from './kube-pods.adapter.js'
 import { KubeWorkloads } from './kube-workloads.adapter.js'
 
+/** Knobs of KubeCluster; all optional. */
 export interface KubeClusterOptions {
   /** Sent on every request (API calls and watches); default `kata-lcm/<version>`. */
   userAgent?: string

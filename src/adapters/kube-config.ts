@@ -7,6 +7,7 @@ import { KubeConfig } from '@kubernetes/client-node'
 import type { RequestContext } from '@kubernetes/client-node'
 import { InputError } from '../lifecycle/errors.js'
 
+/** The --kubeconfig / --context flags. */
 export interface KubeConfigOptions {
   /** Path to a kubeconfig file; wins over KUBECONFIG and ~/.kube/config. */
   kubeconfig?: string

@@ -1,5 +1,5 @@
 import semver from 'semver'
-import type { NodeView } from '../ports/cluster.port.js'
+import type { NodeView, RunRecord } from '../ports/cluster.port.js'
 import type { ReleaseInfo } from '../ports/helm.port.js'
 import { KATA_DEPLOY, type LifecycleDeps, type ReleaseRef } from './context.js'
 import { InputError, PreconditionError } from './errors.js'
@@ -37,7 +37,12 @@ export interface RunPlan {
   strategy: DeploymentStrategy
   targetVersion: string
   previousVersion: string
+  previousChart: string
   userValues: Values
+  /** The run record to keep beside the release (an interrupted run's, when resuming it). */
+  record: RunRecord
+  /** True when an interrupted run toward the same target is being resumed. */
+  resumingRun: boolean
   verification: VerificationTemplate
   /** Nodes to act on, in order (interrupted nodes first). */
   nodes: NodeView[]
@@ -80,7 +85,7 @@ export function migrationCommand(release: ReleaseRef, chart: string, mode: Deplo
  * Checks everything before any write and captures the rollback target (revision, chart version,
  * values) at the start, so rollback never depends on helm history surviving. Read-only.
  */
-export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRequest): Promise<RunPlan> {
+export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRequest, runId: string): Promise<RunPlan> {
   const verification = validateRequest(request)
   const { helm, cluster } = deps
   await helm.version()
@@ -94,8 +99,16 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
       suggestions: [`inspect: helm history ${release.name} -n ${release.namespace}`, `if an upgrade was interrupted: helm rollback ${release.name} -n ${release.namespace}`],
     })
   }
-  const previousVersion = release.chartVersion
-  if (!semver.valid(previousVersion)) throw new PreconditionError(`release ${release.name} runs chart version "${previousVersion}", which is not semver; kata-lcm cannot order versions`)
+  if (!semver.valid(release.chartVersion)) throw new PreconditionError(`release ${release.name} runs chart version "${release.chartVersion}", which is not semver; kata-lcm cannot order versions`)
+  // An interrupted run toward the same target knows the real rollback target; the release may already be past it.
+  const interrupted = await cluster.readRun(request.release.namespace, request.release.name)
+  const resumingRun = interrupted?.targetVersion === request.targetVersion
+  if (interrupted && !resumingRun && release.chartVersion !== interrupted.previousVersion) {
+    throw new PreconditionError(`an interrupted kata-lcm run (${interrupted.runId}) was moving ${release.name} from ${interrupted.previousVersion} to ${interrupted.targetVersion} and did not finish`, {
+      suggestions: [`finish it first: rerun with --target-version ${interrupted.targetVersion}`, 'or roll its nodes back with kata-lcm rollback NODE, then: kata-lcm unlock --forget-run'],
+    })
+  }
+  const previousVersion = resumingRun ? interrupted.previousVersion : release.chartVersion
 
   const allValues = await helm.values(release.name, release.namespace, { all: true })
   const detected = detectMode(allValues)
@@ -118,10 +131,10 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
     throw new InputError('--target-version', `${request.targetVersion} is older than the release's ${previousVersion}; pass --allow-downgrade to go back on purpose`)
   }
   await checkChart(deps, request.chart, request.targetVersion, '--chart')
-  const previousChart = request.previousChart ?? request.chart
+  const previousChart = request.previousChart ?? (resumingRun ? interrupted.previousChart : request.chart)
   await checkChart(deps, previousChart, previousVersion, request.previousChart ? '--previous-chart' : '--chart')
 
-  const userValues = await helm.values(release.name, release.namespace, { all: false })
+  const userValues = resumingRun ? interrupted.userValues : await helm.values(release.name, release.namespace, { all: false })
   const listed = await cluster.listNodes(request.selection.labelSelector)
   const selected = selectNodes(listed, request.selection)
   if (selected.length === 0) {
@@ -133,14 +146,32 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
   }
   if (strategy.mode === 'daemonset') await checkKataDeployPods(deps, request.release, selected)
 
+  const needsHands = selected.filter((n) => readStatus(n.annotations) === 'failed')
+  if (needsHands.length > 0) {
+    throw new PreconditionError(`${needsHands.map((n) => n.name).join(', ')}: an earlier rollback failed there (status failed); a person must look first`, {
+      suggestions: needsHands.map((n) => `kubectl describe node ${n.name}; then kata-lcm rollback ${n.name}`),
+    })
+  }
   const alreadyDone = selected.filter((n) => readStatus(n.annotations) === 'completed' && n.annotations[Annotation.currentVersion] === request.targetVersion)
   const resumed = selected.filter((n) => isInFlight(readStatus(n.annotations)))
   const todo = selected.filter((n) => !alreadyDone.includes(n) && !resumed.includes(n))
   const nodes = [...resumed, ...todo]
+  const waves = planWaves(nodes.map((n) => n.name), request.batchSize)
+  const settings = {
+    batchSize: request.batchSize, drain: request.drain, drainTimeoutMs: request.drainTimeoutMs, readyTimeoutMs: request.readyTimeoutMs,
+    helmTimeout: request.helmTimeout, verification: request.verification,
+  }
+  // A resumed run keeps its rollback target and the operator's values, with this run's plan and options.
+  const record: RunRecord = resumingRun ? { ...interrupted, waves, settings } : {
+    runId, release: release.name, namespace: release.namespace, mode: strategy.mode, targetVersion: request.targetVersion,
+    previousVersion, previousRevision: release.revision, chart: request.chart, previousChart, userValues, startedAt: deps.clock.now().toISOString(),
+    waves, settings,
+  }
+  delete record.stoppedBy
   return {
-    release, strategy, targetVersion: request.targetVersion, previousVersion, userValues, verification, nodes,
+    release, strategy, targetVersion: request.targetVersion, previousVersion, previousChart, userValues, record, resumingRun, verification, nodes,
     alreadyDone: alreadyDone.map((n) => n.name), resumed: resumed.map((n) => n.name),
-    waves: planWaves(nodes.map((n) => n.name), request.batchSize),
+    waves,
   }
 }
 

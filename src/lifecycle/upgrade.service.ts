@@ -1,6 +1,8 @@
 import type { LifecycleDeps } from './context.js'
+import { acquireLock } from './lock.js'
+import { newWaveState, rollbackPhase } from './phases.js'
 import type { RunContext } from './modes/strategy.js'
-import { Annotation } from './node-state.js'
+import { Annotation, readStatus } from './node-state.js'
 import { checkPrerequisites, type RunPlan, type UpgradeRequest } from './prerequisites.js'
 import type { LifecycleReport, NodeResult, Outcome } from './report.js'
 import { runWave } from './wave.js'
@@ -10,10 +12,10 @@ import { runWave } from './wave.js'
  * with a failure (its failed nodes rolled back, its passed nodes completed). Safe to rerun: nodes
  * completed on the target are skipped, interrupted ones go first.
  */
-export async function upgrade(deps: LifecycleDeps, request: UpgradeRequest, runId: string, signal?: AbortSignal): Promise<LifecycleReport> {
-  const plan = await checkPrerequisites(deps, request)
+export async function upgrade(deps: LifecycleDeps, request: UpgradeRequest, runId: string, signal?: AbortSignal, holder = runId): Promise<LifecycleReport> {
+  const plan = await checkPrerequisites(deps, request, runId)
   const ctx: RunContext = {
-    deps, release: request.release, chart: request.chart, previousChart: request.previousChart ?? request.chart,
+    deps, release: request.release, chart: request.chart, previousChart: plan.previousChart,
     targetVersion: plan.targetVersion, previousVersion: plan.previousVersion, userValues: plan.userValues,
     batchSize: request.batchSize, readyTimeoutMs: request.readyTimeoutMs, helmTimeout: request.helmTimeout,
     helmCommands: [], strategy: plan.strategy, ...(signal ? { signal } : {}),
@@ -27,23 +29,51 @@ export async function upgrade(deps: LifecycleDeps, request: UpgradeRequest, runI
     return report(plan, runId, request, 'planned', baseResults(plan), unique, 'dry run: nothing was written')
   }
 
+  if (plan.nodes.length === 0 && !plan.resumingRun) {
+    return report(plan, runId, request, 'nothing-to-do', baseResults(plan), [], summaryOf('nothing-to-do', plan, baseResults(plan)))
+  }
+  const lock = await acquireLock(deps, request.release, holder)
+  try {
+    await deps.cluster.writeRun(plan.record)
+    return await runWaves(ctx, plan, request, runId, signal, lock.lost)
+  } finally {
+    await lock.release()
+  }
+}
+
+async function runWaves(ctx: RunContext, plan: RunPlan, request: UpgradeRequest, runId: string, signal: AbortSignal | undefined, lockLost: () => boolean): Promise<LifecycleReport> {
+  const { deps } = ctx
   const results = baseResults(plan)
-  let outcome: Outcome = plan.nodes.length === 0 ? 'nothing-to-do' : 'success'
+  const settings = {
+    runId, drain: request.drain, drainTimeoutMs: request.drainTimeoutMs,
+    verification: { template: plan.verification, namespace: request.verification.namespace, timeoutMs: request.verification.timeoutMs },
+  }
+  // A run killed while rolling nodes back stopped there: finish that rollback and stop again.
+  const midRollback = plan.nodes.filter((n) => readStatus(n.annotations) === 'rolling-back')
+  if (midRollback.length > 0) {
+    deps.events.emit({ type: 'info', message: `finishing the interrupted rollback of ${midRollback.map((n) => n.name).join(', ')}` })
+    const state = newWaveState(ctx, settings, 0, midRollback)
+    const { failed } = await rollbackPhase(state)
+    for (const r of state.results.values()) results.set(r.name, r)
+    const outcome: Outcome = failed.length > 0 ? 'manual-action' : 'rolled-back'
+    return report(plan, runId, request, outcome, results, ctx.helmCommands, summaryOf(outcome, plan, results))
+  }
+  // With no node left, a resumed run only has its finalize to do.
+  let outcome: Outcome = 'success'
   for (const [index, names] of plan.waves.entries()) {
-    if (signal?.aborted) { outcome = 'interrupted'; break }
+    if (signal?.aborted || lockLost()) { outcome = 'interrupted'; break }
     deps.events.emit({ type: 'wave-start', wave: index + 1, waves: plan.waves.length, nodes: names })
     const waveNodes = names.map((name) => plan.nodes.find((n) => n.name === name)!)
-    const wave = await runWave(ctx, {
-      runId, drain: request.drain, drainTimeoutMs: request.drainTimeoutMs,
-      verification: { template: plan.verification, namespace: request.verification.namespace, timeoutMs: request.verification.timeoutMs },
-    }, index + 1, waveNodes)
+    const wave = await runWave(ctx, settings, index + 1, waveNodes)
     for (const r of wave.results) results.set(r.name, r)
     deps.events.emit({ type: 'wave-end', wave: index + 1, passed: wave.passed, rolledBack: wave.rolledBack, failed: wave.failed })
     if (wave.failed.length > 0) { outcome = 'manual-action'; break }
     if (wave.rolledBack.length > 0) { outcome = 'rolled-back'; break }
   }
-  // Only a run that moved nodes restores the operator's values; a no-op rerun writes nothing.
-  if (outcome === 'success') await plan.strategy.finalize(ctx, true)
+  if (outcome === 'success') {
+    await plan.strategy.finalize(ctx, true)
+    await deps.cluster.clearRun(request.release.namespace, request.release.name)
+  }
   return report(plan, runId, request, outcome, results, ctx.helmCommands, summaryOf(outcome, plan, results))
 }
 

@@ -137,7 +137,69 @@ export interface WorkloadStore {
 }
 
 /** The whole cluster port: small roles composed. */
-export interface Cluster extends NodeStore, PodStore, WorkloadStore {
+export interface Cluster extends NodeStore, PodStore, WorkloadStore, RunStore, LockStore {
   /** API server reachable and this identity can read nodes. Read-only. */
   ping(): Promise<void>
+}
+
+/**
+ * What a run records when it starts (a ConfigMap beside the release), so a rerun after a crash, or
+ * the next Argo step, knows the rollback target even after the release itself moved on.
+ */
+export interface RunRecord {
+  runId: string
+  release: string
+  namespace: string
+  mode: string
+  targetVersion: string
+  /** The chart version the release ran when the run began. */
+  previousVersion: string
+  previousRevision: number
+  chart: string
+  previousChart: string
+  /** The operator's own user-supplied values at the start, restored after the last wave. */
+  userValues: Record<string, unknown>
+  startedAt: string
+  /** The planned waves, so each Argo step (one process per phase) acts on the same nodes. */
+  waves: string[][]
+  settings: RunSettings
+  /** Set when a wave failed: later waves refuse to start (fail-fast across Argo steps). */
+  stoppedBy?: string
+}
+
+/** The run's options, recorded so every later step and rerun uses the same ones. */
+export interface RunSettings {
+  batchSize: number
+  drain: boolean
+  drainTimeoutMs: number
+  readyTimeoutMs: number
+  helmTimeout: string
+  verification: { source: string; origin: string; namespace: string; timeoutMs: number }
+}
+
+export interface RunStore {
+  readRun(namespace: string, release: string): Promise<RunRecord | undefined>
+  /** Creates or replaces the record. Idempotent. */
+  writeRun(record: RunRecord): Promise<void>
+  /** Removes the record; a missing one is not an error. */
+  clearRun(namespace: string, release: string): Promise<void>
+}
+
+export interface LockInfo {
+  holder: string
+  acquiredAt: string
+  renewedAt: string
+  ttlSeconds: number
+}
+
+export type LockAttempt = { acquired: true } | { acquired: false; current: LockInfo }
+
+/** The single-runner lock: a coordination.k8s.io Lease. */
+export interface LockStore {
+  /** Takes the lease when it is free, expired, or already held by `holder`. Never steals a live lease. */
+  tryLock(namespace: string, name: string, holder: string, ttlSeconds: number, now: Date): Promise<LockAttempt>
+  /** Renews the lease if `holder` still holds it; false when someone else took it. */
+  renewLock(namespace: string, name: string, holder: string, now: Date): Promise<boolean>
+  /** Releases the lease held by `holder`, or any holder's when `holder` is undefined (breaking a stale lock). */
+  unlock(namespace: string, name: string, holder?: string): Promise<LockInfo | undefined>
 }

@@ -1,0 +1,132 @@
+/** The run record (a ConfigMap) and the single-runner lock (a coordination.k8s.io Lease). */
+import type { CoordinationV1Api, CoreV1Api, V1Lease } from '@kubernetes/client-node'
+import type { LockAttempt, LockInfo, LockStore, RunRecord, RunStore } from '../ports/cluster.port.js'
+import { isNotFound, kubeCall, statusOf, toClusterError } from './kube-errors.js'
+
+const RUN_KEY = 'run.json'
+// Lease spec times are MicroTime, which client-node serializes with millisecond precision and the
+// API server refuses; the times live in annotations, the holder and duration in the spec.
+const ACQUIRED = 'kata-lcm.katacontainers.io/acquired-at'
+const RENEWED = 'kata-lcm.katacontainers.io/renewed-at'
+
+function runConfigMapName(release: string): string {
+  return `kata-lcm-run-${release}`.slice(0, 253)
+}
+
+function lockInfo(lease: V1Lease): LockInfo {
+  const a = lease.metadata?.annotations ?? {}
+  return {
+    holder: lease.spec?.holderIdentity ?? '',
+    acquiredAt: a[ACQUIRED] ?? '',
+    renewedAt: a[RENEWED] ?? a[ACQUIRED] ?? '',
+    ttlSeconds: lease.spec?.leaseDurationSeconds ?? 0,
+  }
+}
+
+function expired(info: LockInfo, now: Date): boolean {
+  return info.holder === '' || Date.parse(info.renewedAt) + info.ttlSeconds * 1000 < now.getTime() || Number.isNaN(Date.parse(info.renewedAt))
+}
+
+/** ConfigMaps and Leases through core/v1 and coordination/v1. Writes use resourceVersion preconditions. */
+export class KubeState implements RunStore, LockStore {
+  constructor(private readonly core: CoreV1Api, private readonly coordination: CoordinationV1Api) {}
+
+  /** Read-only; undefined when there is no record (or it does not parse). */
+  async readRun(namespace: string, release: string): Promise<RunRecord | undefined> {
+    try {
+      const cm = await this.core.readNamespacedConfigMap({ namespace, name: runConfigMapName(release) })
+      const text = cm.data?.[RUN_KEY]
+      return text ? (JSON.parse(text) as RunRecord) : undefined
+    } catch (error) {
+      if (isNotFound(error)) return undefined
+      throw toClusterError(`get configmap ${namespace}/${runConfigMapName(release)}`, error, { verb: 'get', resource: 'configmaps', namespace })
+    }
+  }
+
+  /** Create, or replace on conflict. Idempotent. */
+  async writeRun(record: RunRecord): Promise<void> {
+    const namespace = record.namespace
+    const body = {
+      metadata: { name: runConfigMapName(record.release), namespace, labels: { 'app.kubernetes.io/managed-by': 'kata-lcm' } },
+      data: { [RUN_KEY]: JSON.stringify(record, null, 2) },
+    }
+    try {
+      await this.core.createNamespacedConfigMap({ namespace, body })
+    } catch (error) {
+      if (statusOf(error) !== 409) throw toClusterError(`create configmap ${namespace}/${body.metadata.name}`, error, { verb: 'create', resource: 'configmaps', namespace })
+      await kubeCall(`replace configmap ${namespace}/${body.metadata.name}`, { verb: 'update', resource: 'configmaps', namespace }, () =>
+        this.core.replaceNamespacedConfigMap({ namespace, name: body.metadata.name, body }))
+    }
+  }
+
+  async clearRun(namespace: string, release: string): Promise<void> {
+    try {
+      await this.core.deleteNamespacedConfigMap({ namespace, name: runConfigMapName(release) })
+    } catch (error) {
+      if (!isNotFound(error)) throw toClusterError(`delete configmap ${namespace}/${runConfigMapName(release)}`, error, { verb: 'delete', resource: 'configmaps', namespace })
+    }
+  }
+
+  private async readLease(namespace: string, name: string): Promise<V1Lease | undefined> {
+    try {
+      return await this.coordination.readNamespacedLease({ namespace, name })
+    } catch (error) {
+      if (isNotFound(error)) return undefined
+      throw toClusterError(`get lease ${namespace}/${name}`, error, { verb: 'get', resource: 'leases.coordination.k8s.io', namespace })
+    }
+  }
+
+  /** Never steals a live lease: takeovers and renewals carry the resourceVersion read (409 = lost the race). */
+  async tryLock(namespace: string, name: string, holder: string, ttlSeconds: number, now: Date): Promise<LockAttempt> {
+    const stamp = now.toISOString()
+    const current = await this.readLease(namespace, name)
+    if (!current) {
+      try {
+        await this.coordination.createNamespacedLease({ namespace, body: { metadata: { name, namespace, annotations: { [ACQUIRED]: stamp, [RENEWED]: stamp } }, spec: { holderIdentity: holder, leaseDurationSeconds: ttlSeconds } } })
+        return { acquired: true }
+      } catch (error) {
+        if (statusOf(error) !== 409) throw toClusterError(`create lease ${namespace}/${name}`, error, { verb: 'create', resource: 'leases.coordination.k8s.io', namespace })
+        const winner = await this.readLease(namespace, name)
+        return winner ? { acquired: false, current: lockInfo(winner) } : { acquired: false, current: { holder: 'unknown', acquiredAt: stamp, renewedAt: stamp, ttlSeconds } }
+      }
+    }
+    const info = lockInfo(current)
+    if (info.holder !== holder && !expired(info, now)) return { acquired: false, current: info }
+    const acquiredAt = info.holder === holder ? info.acquiredAt || stamp : stamp
+    const body: V1Lease = { ...current, metadata: { ...current.metadata, annotations: { ...current.metadata?.annotations, [ACQUIRED]: acquiredAt, [RENEWED]: stamp } }, spec: { ...current.spec, holderIdentity: holder, leaseDurationSeconds: ttlSeconds } }
+    try {
+      await this.coordination.replaceNamespacedLease({ namespace, name, body })
+      return { acquired: true }
+    } catch (error) {
+      if (statusOf(error) !== 409) throw toClusterError(`update lease ${namespace}/${name}`, error, { verb: 'update', resource: 'leases.coordination.k8s.io', namespace })
+      const winner = await this.readLease(namespace, name)
+      return { acquired: false, current: winner ? lockInfo(winner) : info }
+    }
+  }
+
+  async renewLock(namespace: string, name: string, holder: string, now: Date): Promise<boolean> {
+    const current = await this.readLease(namespace, name)
+    if (!current || lockInfo(current).holder !== holder) return false
+    const body: V1Lease = { ...current, metadata: { ...current.metadata, annotations: { ...current.metadata?.annotations, [RENEWED]: now.toISOString() } } }
+    try {
+      await this.coordination.replaceNamespacedLease({ namespace, name, body })
+      return true
+    } catch (error) {
+      if (statusOf(error) === 409) return this.renewLock(namespace, name, holder, now)
+      throw toClusterError(`update lease ${namespace}/${name}`, error, { verb: 'update', resource: 'leases.coordination.k8s.io', namespace })
+    }
+  }
+
+  async unlock(namespace: string, name: string, holder?: string): Promise<LockInfo | undefined> {
+    const current = await this.readLease(namespace, name)
+    if (!current) return undefined
+    const info = lockInfo(current)
+    if (holder !== undefined && info.holder !== holder) return info
+    try {
+      await this.coordination.deleteNamespacedLease({ namespace, name, body: { preconditions: { resourceVersion: current.metadata?.resourceVersion } } })
+    } catch (error) {
+      if (!isNotFound(error) && statusOf(error) !== 409) throw toClusterError(`delete lease ${namespace}/${name}`, error, { verb: 'delete', resource: 'leases.coordination.k8s.io', namespace })
+    }
+    return info
+  }
+}

@@ -1,0 +1,48 @@
+import { Flags } from '@oclif/core'
+import { readFile } from 'node:fs/promises'
+import { InputError } from '../../lifecycle/errors.js'
+import type { RequestedMode } from '../../lifecycle/prerequisites.js'
+import { planStep } from '../../lifecycle/steps.service.js'
+import { chartFlag, parseDuration, selectionFlags, selectionFrom, timingFlags, verificationFlags } from '../../flags.js'
+import { StepCommand, stepFlags } from '../../step-command.js'
+
+export default class StepPlan extends StepCommand {
+  static override summary = 'First step: check prerequisites, take the lock, record the run and its waves.'
+  static override description = 'Prints {"runId","waves","nodes"} as JSON on stdout; the workflow loops over 1..waves.'
+
+  static override flags = {
+    ...stepFlags,
+    'target-version': Flags.string({ required: true, description: 'kata-deploy chart version to upgrade to.' }),
+    chart: chartFlag,
+    'previous-chart': Flags.string({ description: 'Chart reference for the release\'s current version (default: --chart).' }),
+    ...selectionFlags,
+    'batch-size': Flags.integer({ default: 1, description: 'Nodes per wave.' }),
+    'deployment-mode': Flags.string({ default: 'auto', description: 'auto, daemonset or job.' }),
+    drain: Flags.boolean({ default: false, description: 'Drain after cordon.' }),
+    'drain-timeout': Flags.string({ default: '5m', description: 'Drain timeout per node.' }),
+    'verification-pod': Flags.string({ description: 'Pod YAML file for verification.', exactlyOne: ['verification-pod', 'verification-pod-b64'] }),
+    'verification-pod-b64': Flags.string({ description: 'The verification Pod YAML, base64-encoded (the workflow parameter).' }),
+    ...verificationFlags,
+    ...timingFlags,
+  }
+
+  async run() {
+    const { flags } = await this.parse(StepPlan)
+    const source = flags['verification-pod-b64'] !== undefined
+      ? Buffer.from(flags['verification-pod-b64'], 'base64').toString('utf8')
+      : await readFile(flags['verification-pod']!, 'utf8').catch(() => { throw new InputError('--verification-pod', `cannot read ${flags['verification-pod']}`) })
+    const { deps, release } = this.connect(flags)
+    const result = await planStep(deps, {
+      targetVersion: flags['target-version'], chart: flags.chart,
+      ...(flags['previous-chart'] ? { previousChart: flags['previous-chart'] } : {}),
+      selection: selectionFrom(flags), batchSize: flags['batch-size'], drain: flags.drain,
+      drainTimeoutMs: parseDuration('--drain-timeout', flags['drain-timeout']),
+      verification: { source, origin: flags['verification-pod'] ?? 'verification-pod parameter', namespace: flags['verification-namespace'], timeoutMs: parseDuration('--verification-timeout', flags['verification-timeout']) },
+      readyTimeoutMs: parseDuration('--ready-timeout', flags['ready-timeout']), helmTimeout: flags['helm-timeout'],
+      release, deploymentMode: flags['deployment-mode'] as RequestedMode, allowDowngrade: false, dryRun: false,
+    }, this.newRunId(), flags.holder)
+    // stdout carries only the JSON, for the workflow's output parameter.
+    process.stdout.write(`${JSON.stringify(result)}\n`)
+    return result
+  }
+}

@@ -1,0 +1,26 @@
+import { Flags } from '@oclif/core'
+import { BaseCommand } from '../base-command.js'
+import { createDeps } from '../deps.js'
+import { unlock } from '../lifecycle/unlock.service.js'
+import { globalFlags } from '../flags.js'
+
+export default class Unlock extends BaseCommand {
+  static override summary = 'Break a stale single-runner lock (and optionally forget an interrupted run).'
+  static override description = 'Only for a run that is gone for sure (its process killed, its workflow deleted): a live run renews its lock every 20s and a lock not renewed for 60s is taken over by the next run anyway. --forget-run also drops the interrupted run\'s record (its rollback target); nodes keep their annotations.'
+  static override examples = ['<%= config.bin %> unlock', '<%= config.bin %> unlock --forget-run --helm-namespace kube-system']
+
+  static override flags = {
+    ...globalFlags,
+    'forget-run': Flags.boolean({ description: 'Also delete the interrupted run\'s record.', default: false }),
+  }
+
+  async run() {
+    const { flags } = await this.parse(Unlock)
+    const result = await unlock(createDeps(flags, { emit: () => undefined }), { name: flags['helm-release'], namespace: flags['helm-namespace'] }, flags['forget-run'])
+    if (!this.jsonEnabled()) {
+      this.log(result.removedLock ? `removed the lock held by ${result.removedLock.holder} (renewed ${result.removedLock.renewedAt})` : 'no lock was held')
+      if (flags['forget-run']) this.log(result.forgotRun ? `forgot run ${result.forgotRun}` : 'no run record was there')
+    }
+    return result
+  }
+}

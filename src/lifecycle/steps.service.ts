@@ -1,0 +1,121 @@
+import type { RunRecord } from '../ports/cluster.port.js'
+import type { LifecycleDeps, ReleaseRef } from './context.js'
+import { LockedError, ManualActionError, NodesRolledBackError, PreconditionError } from './errors.js'
+import { LOCK_TTL_SECONDS, lockName } from './lock.js'
+import { strategyFor } from './modes/index.js'
+import type { DeploymentMode, RunContext } from './modes/strategy.js'
+import { isInFlight, readStatus } from './node-state.js'
+import { transition } from './node-ops.js'
+import { drainPhase, newWaveState, preparePhase, rollbackPhase, upgradePhase, verifyPhase, type WaveSettings, type WaveState } from './phases.js'
+import { checkPrerequisites, type UpgradeRequest } from './prerequisites.js'
+import { parseVerificationTemplate } from './verification.js'
+
+/**
+ * The lifecycle cut into one call per Argo step. Every step is a separate process: it reads the run
+ * record and the nodes from the cluster, does its phase, and writes its outcome back, using the very
+ * phase functions the CLI's `upgrade` runs in one process.
+ */
+
+export type WavePhase = 'prepare' | 'upgrade' | 'verify' | 'rollback'
+
+/** `step plan`: prerequisites, lock (held by the workflow), run record. Returns the wave count. */
+export async function planStep(deps: LifecycleDeps, request: UpgradeRequest, runId: string, holder: string): Promise<{ runId: string; waves: number; nodes: number; skipped: string[] }> {
+  const plan = await checkPrerequisites(deps, request, runId)
+  await takeLock(deps, request.release, holder)
+  await deps.cluster.writeRun(plan.record)
+  return { runId: plan.record.runId, waves: plan.waves.length, nodes: plan.nodes.length, skipped: plan.alreadyDone }
+}
+
+async function takeLock(deps: LifecycleDeps, release: ReleaseRef, holder: string): Promise<void> {
+  const attempt = await deps.cluster.tryLock(release.namespace, lockName(release), holder, LOCK_TTL_SECONDS * 10, deps.clock.now())
+  if (!attempt.acquired) throw new LockedError(`another kata-lcm run holds the lock ${release.namespace}/${lockName(release)}: ${attempt.current.holder}`, { suggestions: ['wait for it, or break a stale lock with kata-lcm unlock'] })
+}
+
+async function loadRun(deps: LifecycleDeps, release: ReleaseRef, holder: string): Promise<{ record: RunRecord; ctx: RunContext; settings: WaveSettings }> {
+  const record = await deps.cluster.readRun(release.namespace, release.name)
+  if (!record) throw new PreconditionError(`no kata-lcm run is in progress for ${release.namespace}/${release.name}; the workflow's plan step records one first`)
+  await takeLock(deps, release, holder)
+  const s = record.settings
+  const ctx: RunContext = {
+    deps, release, strategy: strategyFor(record.mode as DeploymentMode), chart: record.chart, previousChart: record.previousChart,
+    targetVersion: record.targetVersion, previousVersion: record.previousVersion, userValues: record.userValues,
+    batchSize: s.batchSize, readyTimeoutMs: s.readyTimeoutMs, helmTimeout: s.helmTimeout, helmCommands: [],
+  }
+  const settings: WaveSettings = {
+    runId: record.runId, drain: s.drain, drainTimeoutMs: s.drainTimeoutMs,
+    verification: { template: parseVerificationTemplate(s.verification.source, s.verification.origin), namespace: s.verification.namespace, timeoutMs: s.verification.timeoutMs },
+  }
+  return { record, ctx, settings }
+}
+
+async function waveState(deps: LifecycleDeps, ctx: RunContext, settings: WaveSettings, record: RunRecord, wave: number): Promise<WaveState> {
+  const names = record.waves[wave - 1]
+  if (!names) throw new PreconditionError(`--wave ${wave}: the run has ${record.waves.length} wave(s)`)
+  const nodes = await Promise.all(names.map(async (name) => {
+    const node = await deps.cluster.getNode(name)
+    if (!node) throw new PreconditionError(`node ${name} of wave ${wave} no longer exists`)
+    return node
+  }))
+  return newWaveState(ctx, settings, wave, nodes)
+}
+
+/**
+ * `step prepare|upgrade|verify|rollback --wave N`: one phase of one wave. Node failures are recorded
+ * on the nodes, not thrown; `rollback` reverts them and then fails the step, and marks the run
+ * stopped, so later waves refuse to start (fail-fast across steps).
+ */
+export async function waveStep(deps: LifecycleDeps, release: ReleaseRef, wave: number, phase: WavePhase, holder: string): Promise<{ wave: number; phase: WavePhase; nodes: Record<string, string> }> {
+  const { record, ctx, settings } = await loadRun(deps, release, holder)
+  if (record.stoppedBy && phase !== 'rollback') {
+    throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)
+  }
+  const state = await waveState(deps, ctx, settings, record, wave)
+  if (phase === 'prepare') { await preparePhase(state); await drainPhase(state) }
+  if (phase === 'upgrade') await upgradePhase(state)
+  if (phase === 'verify') await verifyPhase(state)
+  if (phase === 'rollback') {
+    const { rolledBack, failed } = await rollbackPhase(state)
+    if (rolledBack.length + failed.length > 0) {
+      await deps.cluster.writeRun({ ...record, stoppedBy: `wave ${wave}: ${[...rolledBack, ...failed].join(', ')} failed` })
+      const message = `wave ${wave}: rolled back ${rolledBack.join(', ') || 'none'}${failed.length ? `; rollback FAILED on ${failed.join(', ')}` : ''}`
+      throw failed.length > 0 ? new ManualActionError(message) : new NodesRolledBackError(message)
+    }
+  }
+  return { wave, phase, nodes: Object.fromEntries([...state.nodes.values()].map((n) => [n.name, readStatus(n.annotations) ?? '-'])) }
+}
+
+/** `step finalize`: after the last wave, the operator's values back, the record cleared, the lock released. */
+export async function finalizeStep(deps: LifecycleDeps, release: ReleaseRef, holder: string): Promise<void> {
+  const { record, ctx } = await loadRun(deps, release, holder)
+  if (record.stoppedBy) throw new NodesRolledBackError(`the run stopped after ${record.stoppedBy}; not finalizing`)
+  await ctx.strategy.finalize(ctx, true)
+  await deps.cluster.clearRun(release.namespace, release.name)
+  await deps.cluster.unlock(release.namespace, lockName(release), holder)
+}
+
+/**
+ * `step exit` (the workflow's exit handler): a step that died left nodes mid-flight; roll them back
+ * so no node stays cordoned by kata-lcm, then release the lock. Safe to run after success (no-op).
+ */
+export async function exitStep(deps: LifecycleDeps, release: ReleaseRef, holder: string): Promise<{ rolledBack: string[]; failed: string[] }> {
+  const record = await deps.cluster.readRun(release.namespace, release.name)
+  let result = { rolledBack: [] as string[], failed: [] as string[] }
+  if (record) {
+    const { ctx, settings } = await loadRun(deps, release, holder)
+    const names = record.waves.flat()
+    const nodes = (await Promise.all(names.map((n) => deps.cluster.getNode(n)))).filter((n) => n !== undefined)
+    const stranded = nodes.filter((n) => isInFlight(readStatus(n.annotations)))
+    if (stranded.length > 0) {
+      const state = newWaveState(ctx, settings, 0, stranded)
+      for (const node of stranded) {
+        if (readStatus(node.annotations) !== 'rolling-back') {
+          state.nodes.set(node.name, await transition(deps, node, 'rolling-back', { message: 'the workflow ended while this node was mid-flight', warning: true }))
+        }
+      }
+      result = await rollbackPhase(state)
+      await deps.cluster.writeRun({ ...record, stoppedBy: `workflow exit: ${stranded.map((n) => n.name).join(', ')} were mid-flight` })
+    }
+  }
+  await deps.cluster.unlock(release.namespace, lockName(release), holder)
+  return result
+}

@@ -1,0 +1,37 @@
+import { Flags } from '@oclif/core'
+import { BaseCommand } from './base-command.js'
+import { createDeps } from './deps.js'
+import { globalFlags } from './flags.js'
+import type { LifecycleDeps, ReleaseRef } from './lifecycle/context.js'
+import { waveStep, type WavePhase } from './lifecycle/steps.service.js'
+import { PlainProgress } from './ui/plain-progress.js'
+
+export const stepFlags = {
+  ...globalFlags,
+  holder: Flags.string({ description: 'Lock holder identity shared by the steps of one workflow (e.g. argo/{{workflow.name}}).', required: true, env: 'KATA_LCM_HOLDER' }),
+}
+
+/** The common part of the `step` commands: plain progress lines (Argo logs), deps, release. */
+export abstract class StepCommand extends BaseCommand {
+  protected connect(flags: { kubeconfig?: string | undefined; context?: string | undefined; 'helm-release': string; 'helm-namespace': string }): { deps: LifecycleDeps; release: ReleaseRef } {
+    const progress = new PlainProgress((line) => process.stderr.write(`${line}\n`))
+    return { deps: createDeps(flags, progress), release: { name: flags['helm-release'], namespace: flags['helm-namespace'] } }
+  }
+}
+
+/** `step prepare|upgrade|verify|rollback --wave N`: one phase of one wave, as the Argo template runs it. */
+export function waveStepCommand(phase: WavePhase, summary: string) {
+  class WaveStep extends StepCommand {
+    static override summary = summary
+    static override flags = { ...stepFlags, wave: Flags.integer({ description: 'Wave number (1-based) from the run record.', required: true, min: 1 }) }
+
+    async run() {
+      const { flags } = await this.parse(WaveStep)
+      const { deps, release } = this.connect(flags)
+      const result = await waveStep(deps, release, flags.wave, phase, flags.holder)
+      if (!this.jsonEnabled()) this.log(Object.entries(result.nodes).map(([node, status]) => `${node}: ${status}`).join('\n'))
+      return result
+    }
+  }
+  return WaveStep
+}
