@@ -1,22 +1,26 @@
 /** The Cluster port on @kubernetes/client-node: three small stores behind one facade. */
-import { AppsV1Api, BatchV1Api, CoreV1Api, Watch, type KubeConfig } from '@kubernetes/client-node'
+import { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, Watch, type KubeConfig } from '@kubernetes/client-node'
 import type {
   Cluster,
   DaemonSetView,
   Decide,
   EvictionResult,
   JobView,
+  LockAttempt,
+  LockInfo,
   NodeEvent,
   NodePatch,
   NodeView,
   PodQuery,
   PodView,
+  RunRecord,
   WaitResult,
 } from '../ports/cluster.port.js'
 import { defaultUserAgent, withUserAgent } from './kube-config.js'
 import { kubeCall } from './kube-errors.js'
 import { KubeNodes } from './kube-nodes.adapter.js'
 import { KubePods } from './kube-pods.adapter.js'
+import { KubeState } from './kube-state.adapter.js'
 import { KubeWorkloads } from './kube-workloads.adapter.js'
 
 /** Knobs of KubeCluster; all optional. */
@@ -34,6 +38,7 @@ export class KubeCluster implements Cluster {
   private readonly nodes: KubeNodes
   private readonly pods: KubePods
   private readonly workloads: KubeWorkloads
+  private readonly state: KubeState
 
   constructor(kubeConfig: KubeConfig, options: KubeClusterOptions = {}) {
     const kc = withUserAgent(kubeConfig, options.userAgent ?? defaultUserAgent())
@@ -42,6 +47,7 @@ export class KubeCluster implements Cluster {
     this.nodes = new KubeNodes(this.core)
     this.pods = new KubePods(this.core, watch)
     this.workloads = new KubeWorkloads(kc.makeApiClient(AppsV1Api), kc.makeApiClient(BatchV1Api), watch)
+    this.state = new KubeState(this.core, kc.makeApiClient(CoordinationV1Api))
   }
 
   /** Read-only: one `list nodes?limit=1`. */
@@ -92,5 +98,24 @@ export class KubeCluster implements Cluster {
   }
   waitForJobs<T>(namespace: string, labelSelector: string, decide: Decide<JobView[], T>, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult<T, JobView[]>> {
     return this.workloads.waitForJobs(namespace, labelSelector, decide, timeoutMs, signal)
+  }
+
+  readRun(namespace: string, release: string): Promise<RunRecord | undefined> {
+    return this.state.readRun(namespace, release)
+  }
+  writeRun(record: RunRecord): Promise<void> {
+    return this.state.writeRun(record)
+  }
+  clearRun(namespace: string, release: string): Promise<void> {
+    return this.state.clearRun(namespace, release)
+  }
+  tryLock(namespace: string, name: string, holder: string, ttlSeconds: number, now: Date): Promise<LockAttempt> {
+    return this.state.tryLock(namespace, name, holder, ttlSeconds, now)
+  }
+  renewLock(namespace: string, name: string, holder: string, now: Date): Promise<boolean> {
+    return this.state.renewLock(namespace, name, holder, now)
+  }
+  unlock(namespace: string, name: string, holder?: string): Promise<LockInfo | undefined> {
+    return this.state.unlock(namespace, name, holder)
   }
 }
