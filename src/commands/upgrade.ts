@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core'
 import { readFile } from 'node:fs/promises'
+import { hostname } from 'node:os'
 import { BaseCommand } from '../base-command.js'
 import { createDeps } from '../deps.js'
 import { InputError } from '../lifecycle/errors.js'
@@ -60,7 +61,8 @@ export default class Upgrade extends BaseCommand {
     const progress = createProgress({ json: this.jsonEnabled() })
     const stopSignals = this.handleSignals()
     try {
-      const report = await upgrade(createDeps(flags, progress), request, this.newRunId(), this.abort.signal)
+      const runId = this.newRunId()
+      const report = await upgrade(createDeps(flags, progress), request, runId, this.abort.signal, `${hostname()} pid ${process.pid} run ${runId}`)
       await progress.close()
       if (!this.jsonEnabled()) this.log(formatLifecycleReport(report).join('\n'))
       process.exitCode = this.exitCodeFor(report.outcome)
