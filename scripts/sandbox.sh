@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# A local sandbox to try kata-lcm: a real control plane with kwok nodes and a kata-deploy-like
+# release (the test fixture chart, daemonset mode, 3.27.0) on three labelled nodes.
+#
+#   bash scripts/sandbox.sh up     build the tools once (cached), start it, print what to run
+#   bash scripts/sandbox.sh down   remove it
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+CACHE="${KATA_LCM_CACHE:-$HOME/.cache/kata-lcm}"
+NAME=kata-lcm-sandbox
+DIR="$CACHE/sandbox"
+
+case "${1:-}" in
+up)
+  bash "$ROOT/scripts/testbed/build-tools.sh" >&2
+  bash "$ROOT/scripts/testbed/package-fixture-charts.sh" >/dev/null
+  eval "$(bash "$ROOT/scripts/testbed/cluster.sh" create "$NAME" | grep '^KUBECONFIG=')"
+  export KUBECONFIG PATH="$CACHE/bin:$PATH"
+  mkdir -p "$DIR"
+  for i in 1 2 3; do
+    kubectl apply -f - >/dev/null <<NODE
+apiVersion: v1
+kind: Node
+metadata:
+  name: worker-$i
+  annotations: {kwok.x-k8s.io/node: fake}
+  labels: {kubernetes.io/hostname: worker-$i, type: kwok, katacontainers.io/kata-runtime: "true", node-pool: kata}
+NODE
+  done
+  kubectl wait --for=condition=Ready node/worker-1 node/worker-2 node/worker-3 --timeout=60s >/dev/null
+  helm upgrade --install kata-deploy "$CACHE/charts/kata-deploy-3.27.0.tgz" -n kube-system --wait --timeout 2m >/dev/null
+  cat >"$DIR/verify.yaml" <<'POD'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: ${TEST_POD}
+  labels:
+    kata-lcm.test/verify: succeed   # the sandbox's kwok stages: succeed | fail | pending | creating
+spec:
+  restartPolicy: Never
+  nodeSelector:
+    kubernetes.io/hostname: ${NODE}
+  tolerations:
+    - operator: Exists
+  containers:
+    - name: verify
+      image: quay.io/kata-containers/alpine-bash-curl:latest
+      command: ["uname", "-a"]
+POD
+  cat <<TXT
+sandbox up: 3 kwok nodes (worker-1..3, label node-pool=kata), kata-deploy 3.27.0 in kube-system.
+
+  export KUBECONFIG=$KUBECONFIG PATH=$CACHE/bin:\$PATH
+  ./scripts/kata-lcm status
+  ./scripts/kata-lcm upgrade --target-version 3.28.0 --chart $CACHE/charts/kata-deploy-3.28.0.tgz \\
+      --previous-chart $CACHE/charts/kata-deploy-3.27.0.tgz --verification-pod $DIR/verify.yaml --batch-size 2
+
+Charts of 3.26.0 3.27.0 3.28.0 3.30.0 (its pods crash-loop) 3.32.0 3.33.0 are in $CACHE/charts.
+A node named vfail-* fails every verification pod. Remove it all: bash scripts/sandbox.sh down
+TXT
+  ;;
+down)
+  bash "$ROOT/scripts/testbed/cluster.sh" delete "$NAME"
+  ;;
+*)
+  sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+  ;;
+esac

@@ -1,0 +1,153 @@
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { run, TESTBED_SCRIPTS } from '../harness/cluster.js'
+import { chartPath, World } from './world.js'
+
+let world: World | undefined
+const open = async (options: ConstructorParameters<typeof World>[0]) => (world = await new World(options).setup())
+
+beforeAll(async () => {
+  const packaged = await run('bash', [`${TESTBED_SCRIPTS}/package-fixture-charts.sh`])
+  if (packaged.code !== 0) throw new Error(packaged.stderr)
+})
+afterEach(async () => {
+  await world?.teardown()
+  world = undefined
+})
+
+describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
+  it('upgrades one node: cordon, new pod at the new revision, verify, uncordon, annotate', async () => {
+    const id = 'one'
+    const w = await open({ nodes: [{ name: World.nodeName('n', id, 1) }], version: '3.27.0' })
+    const result = await w.upgrade('3.28.0')
+    expect(result.code, result.stderr).toBe(0)
+    const node = await w.node(w.nodeNames[0]!)
+    expect(node).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: false })
+    expect(node.annotations['kata-lcm.katacontainers.io/previous-version']).toBe('3.27.0')
+    expect(node.annotations['kata-lcm.katacontainers.io/cordoned-by-kata-lcm']).toBeUndefined()
+    expect(await w.release()).toMatchObject({ chartVersion: '3.28.0', status: 'deployed' })
+    const pods = await w.kataDeployPods()
+    expect(pods[w.nodeNames[0]!]).toMatchObject({ current: true, ready: true })
+    expect(pods[w.nodeNames[0]!]!.image).toMatch(/:3\.28\.0$/)
+    // finalize put the operator's own values back: no OnDelete, no emptied verification pod left behind
+    const values = await w.userValues()
+    expect(values.updateStrategy).toBeUndefined()
+    expect(values.verification).toBeUndefined()
+  })
+
+  it('upgrades three nodes node by node and records the story as node Events', async () => {
+    const w = await open({ nodes: [1, 2, 3].map((i) => ({ name: World.nodeName('n', 'three', i) })), version: '3.27.0' })
+    const result = await w.upgrade('3.28.0')
+    expect(result.code, result.stderr).toBe(0)
+    for (const name of w.nodeNames) expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: false })
+    const pods = await w.kataDeployPods()
+    expect(Object.values(pods).every((p) => p.current && p.image.endsWith(':3.28.0'))).toBe(true)
+    expect(result.stderr).toMatch(/wave 3\/3/)
+    const events = await w.core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${w.nodeNames[1]},involvedObject.kind=Node` })
+    expect(events.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['KataUpgradePreparing', 'KataUpgradeCordoned', 'KataUpgradeUpgrading', 'KataUpgradeVerifying', 'KataUpgradeCompleted']))
+  })
+
+  it('selects by label, by taint, and by both (ANDed)', async () => {
+    const taint = { key: 'maintenance', value: 'pending', effect: 'NoSchedule' }
+    const w = await open({
+      nodes: [
+        { name: World.nodeName('sel', 'x', 'a'), labels: { pool: 'kata' } },
+        { name: World.nodeName('sel', 'x', 'b'), labels: { pool: 'kata' }, taints: [taint] },
+        { name: World.nodeName('sel', 'x', 'c'), taints: [taint] },
+        { name: World.nodeName('sel', 'x', 'd') },
+      ],
+      version: '3.27.0',
+    })
+    const [a, b, c, d] = w.nodeNames as [string, string, string, string]
+    const plan = async (extra: string[]) => {
+      const r = await w.upgrade('3.28.0', ['--dry-run', '--json', ...extra])
+      expect(r.code, r.stderr).toBe(0)
+      return (JSON.parse(r.stdout) as { waves: string[][] }).waves.flat()
+    }
+    expect(await plan(['--node-selector', `pool=kata,kata-lcm.test/world=${w.id}`])).toEqual([a, b])
+    expect(await plan(['--node-selector', `kata-lcm.test/world=${w.id}`, '--node-taint-key', 'maintenance'])).toEqual([b, c])
+    const none = await w.upgrade('3.28.0', ['--dry-run', '--node-selector', `kata-lcm.test/world=${w.id}`, '--node-taint-key', 'maintenance', '--node-taint-value', 'other'])
+    expect(none.code).toBe(2)
+    expect(none.stderr).toMatch(/no node matches/)
+    const real = await w.upgrade('3.28.0', ['--node-selector', `pool=kata,kata-lcm.test/world=${w.id}`, '--node-taint-key', 'maintenance', '--node-taint-value', 'pending'])
+    expect(real.code, real.stderr).toBe(0)
+    expect(await w.node(b)).toMatchObject({ status: 'completed', version: '3.28.0' })
+    for (const other of [a, c, d]) expect((await w.node(other)).status).toBeUndefined()
+    const pods = await w.kataDeployPods()
+    expect(pods[b]!.image).toMatch(/:3\.28\.0$/)
+    for (const other of [a, c, d]) expect(pods[other]!.image).toMatch(/:3\.27\.0$/)
+  })
+
+  it('a failed verification rolls that node back and stops before the next node', async () => {
+    const w = await open({ nodes: [World.nodeName('a', 'vf', 1), World.nodeName('vfail', 'vf', 2), World.nodeName('z', 'vf', 3)].map((name) => ({ name })), version: '3.27.0' })
+    const [first, failing, untouched] = w.nodeNames as [string, string, string]
+    const started = Date.now()
+    const result = await w.upgrade('3.28.0', ['--verification-timeout', '120s'])
+    expect(result.code, result.stderr).toBe(3)
+    // a Failed pod fails the node at once, not at the 120 s timeout
+    expect(Date.now() - started).toBeLessThan(90_000)
+    expect(await w.node(first)).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: false })
+    const rolled = await w.node(failing)
+    expect(rolled).toMatchObject({ status: 'rolled-back', version: '3.27.0', unschedulable: false })
+    expect(rolled.annotations['kata-lcm.katacontainers.io/last-error']).toMatch(/exited 1/)
+    expect(await w.node(untouched)).toMatchObject({ status: undefined, unschedulable: false })
+    expect(await w.release()).toMatchObject({ chartVersion: '3.27.0', status: 'deployed' })
+    const pods = await w.kataDeployPods()
+    expect(pods[first]!.image).toMatch(/:3\.28\.0$/)
+    expect(pods[failing]).toMatchObject({ current: true, ready: true })
+    expect(pods[failing]!.image).toMatch(/:3\.27\.0$/)
+    expect(pods[untouched]!.image).toMatch(/:3\.27\.0$/)
+    expect(result.stdout).toMatch(/MIXED/)
+    expect(result.stdout).toMatch(/verification evidence for vfail-/)
+  })
+
+  it('a kata-deploy pod that never becomes Ready is rolled back, never put back in service as is', async () => {
+    const w = await open({ nodes: [{ name: World.nodeName('n', 'wr', 1) }], version: '3.27.0' })
+    const result = await w.upgrade('3.30.0')
+    expect(result.code, result.stderr).toBe(3)
+    const node = await w.node(w.nodeNames[0]!)
+    expect(node).toMatchObject({ status: 'rolled-back', version: '3.27.0', unschedulable: false })
+    expect(node.annotations['kata-lcm.katacontainers.io/last-error']).toMatch(/CrashLoopBackOff/)
+    expect(await w.release()).toMatchObject({ chartVersion: '3.27.0' })
+    expect(Object.values(await w.kataDeployPods())[0]).toMatchObject({ ready: true, current: true })
+  })
+
+  it('leaves a node the operator cordoned cordoned', async () => {
+    const w = await open({ nodes: [{ name: World.nodeName('n', 'oc', 1) }, { name: World.nodeName('n', 'oc', 2), unschedulable: true }], version: '3.27.0' })
+    const result = await w.upgrade('3.28.0', ['--batch-size', '2'])
+    expect(result.code, result.stderr).toBe(0)
+    expect(await w.node(w.nodeNames[0]!)).toMatchObject({ status: 'completed', unschedulable: false })
+    const kept = await w.node(w.nodeNames[1]!)
+    expect(kept).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: true })
+    expect(kept.annotations['kata-lcm.katacontainers.io/was-unschedulable']).toBe('true')
+    const status = await w.cli(['status', '--json', '--node-selector', `kata-lcm.test/world=${w.id}`])
+    const rows = (JSON.parse(status.stdout) as { rows: { node: string; cordonedBy?: string; kataDeployPod: string }[] }).rows
+    expect(rows.find((r) => r.node === w.nodeNames[1])).toMatchObject({ cordonedBy: 'operator', kataDeployPod: 'current' })
+  })
+
+  it('rollback NODE puts one node back on the version it ran before', async () => {
+    const w = await open({ nodes: [1, 2].map((i) => ({ name: World.nodeName('n', 'rb', i) })), version: '3.27.0' })
+    expect((await w.upgrade('3.28.0', ['--batch-size', '2'])).code).toBe(0)
+    const [target, other] = w.nodeNames as [string, string]
+    const result = await w.cli(['rollback', target, '--chart', chartPath('3.27.0'), '--verification-pod', w.verificationFile, '--verification-namespace', w.namespace])
+    expect(result.code, result.stderr).toBe(0)
+    expect(await w.node(target)).toMatchObject({ status: 'rolled-back', version: '3.27.0', unschedulable: false })
+    expect(await w.node(other)).toMatchObject({ status: 'completed', version: '3.28.0' })
+    const pods = await w.kataDeployPods()
+    expect(pods[target]!.image).toMatch(/:3\.27\.0$/)
+    expect(pods[other]!.image).toMatch(/:3\.28\.0$/)
+    const status = await w.cli(['status', '--json', '--node-selector', `kata-lcm.test/world=${w.id}`])
+    const rows = (JSON.parse(status.stdout) as { rows: { node: string; kataDeployPod: string }[] }).rows
+    expect(rows.find((r) => r.node === other)?.kataDeployPod).toBe('outdated')
+  })
+
+  it('--dry-run prints the plan and writes nothing (audit log)', async () => {
+    const w = await open({ nodes: [1, 2, 3].map((i) => ({ name: World.nodeName('n', 'dry', i) })), version: '3.27.0' })
+    const since = new Date()
+    const result = await w.upgrade('3.28.0', ['--dry-run', '--batch-size', '2'])
+    expect(result.code, result.stderr).toBe(0)
+    expect(result.stdout).toMatch(/wave 1: .*n-dry-1, .*n-dry-2/)
+    expect(result.stdout).toMatch(/helm upgrade kata-deploy .*--version 3\.28\.0/)
+    expect(await w.writesSince(since)).toEqual([])
+    for (const name of w.nodeNames) expect(await w.node(name)).toMatchObject({ status: undefined, unschedulable: false })
+  })
+})

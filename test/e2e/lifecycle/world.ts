@@ -1,0 +1,172 @@
+/**
+ * One e2e "world": a namespace with a kata-deploy-like release on its own kwok nodes, the real CLI
+ * to run against it, and readers of what the cluster says afterwards. Each test builds its own and
+ * tears it down, so suites can share the one control plane.
+ */
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Taint } from '@kubernetes/client-node'
+import { AuditLog, WRITE_VERBS } from '../harness/audit.js'
+import { cacheDir, e2eCluster, envWithTools, loadKubeConfig, REPO_ROOT, run } from '../harness/cluster.js'
+import { createFakeNodes, deleteNodes } from '../harness/nodes.js'
+import { waitForList, type KubeObject } from '../harness/wait.js'
+
+export const STATUS = 'katacontainers.io/kata-lifecycle-manager-status'
+export const VERSION = 'katacontainers.io/kata-current-version'
+export const CLI_USER_AGENT = 'kata-lcm/'
+
+export interface WorldOptions {
+  /** Node names (a `vfail-` prefix fails verification there, `jfail-` the install Job). */
+  nodes: { name: string; labels?: Record<string, string>; taints?: V1Taint[]; unschedulable?: boolean }[]
+  version: string
+  mode?: 'daemonset' | 'job'
+  /** Outcome label of the verification pod: succeed | fail | pending | creating. */
+  verify?: string
+  /** Extra `--set` values for the initial install. */
+  set?: string[]
+}
+
+export interface CliResult { code: number; stdout: string; stderr: string }
+
+export function chartPath(version: string): string {
+  return path.join(cacheDir(), 'charts', `kata-deploy-${version}.tgz`)
+}
+
+export class World {
+  readonly id = randomBytes(3).toString('hex')
+  readonly namespace = `kd-${this.id}`
+  readonly kc: KubeConfig = loadKubeConfig()
+  readonly core = this.kc.makeApiClient(CoreV1Api)
+  readonly apps = this.kc.makeApiClient(AppsV1Api)
+  readonly audit = new AuditLog(e2eCluster().auditLogPath)
+  verificationFile = ''
+  private dir = ''
+
+  constructor(readonly options: WorldOptions) {}
+
+  /** Node name scoped to this world: `${prefix}-${id}-${suffix}`. */
+  static nodeName(prefix: string, id: string, suffix: string | number): string {
+    return `${prefix}-${id}-${suffix}`
+  }
+
+  get nodeNames(): string[] {
+    return this.options.nodes.map((n) => n.name)
+  }
+
+  async setup(): Promise<this> {
+    if (!existsSync(path.join(REPO_ROOT, 'dist/commands/upgrade.js'))) throw new Error('the CLI is not built: run npm run build (scripts/test.sh does)')
+    this.dir = await mkdtemp(path.join(tmpdir(), `kata-lcm-e2e-${this.id}-`))
+    await createFakeNodes(this.kc, this.options.nodes.map((n) => ({ ...n, labels: { ...n.labels, 'kata-lcm.test/world': this.id } })))
+    const set = [`nodeSelector.kata-lcm\\.test/world=${this.id}`, ...(this.options.mode === 'job' ? ['deploymentMode=job'] : []), ...(this.options.set ?? [])]
+    await this.helm(['install', 'kata-deploy', chartPath(this.options.version), '-n', this.namespace, '--create-namespace', ...set.flatMap((s) => ['--set', s])])
+    if ((this.options.mode ?? 'daemonset') === 'daemonset') await this.waitKataDeployReady()
+    this.verificationFile = await this.writeVerificationPod(this.options.verify ?? 'succeed')
+    return this
+  }
+
+  async writeVerificationPod(outcome: string, extra = ''): Promise<string> {
+    const file = path.join(this.dir, `verify-${outcome}.yaml`)
+    await writeFile(file, `apiVersion: v1
+kind: Pod
+metadata:
+  name: \${TEST_POD}
+  labels:
+    kata-lcm.test/verify: ${outcome}
+spec:
+  restartPolicy: Never
+  nodeSelector:
+    kubernetes.io/hostname: \${NODE}
+  tolerations:
+    - operator: Exists
+  containers:
+    - name: verify
+      image: quay.io/kata-containers/alpine-bash-curl:latest
+      command: ["uname", "-a"]
+${extra}`)
+    return file
+  }
+
+  async teardown(): Promise<void> {
+    await this.helm(['uninstall', 'kata-deploy', '-n', this.namespace, '--no-hooks']).catch(() => undefined)
+    await this.core.deleteNamespace({ name: this.namespace }).catch(() => undefined)
+    await deleteNodes(this.kc, this.nodeNames).catch(() => undefined)
+    if (this.dir) await rm(this.dir, { recursive: true, force: true })
+  }
+
+  async helm(args: string[]): Promise<string> {
+    const result = await run('helm', [...args, '--kubeconfig', e2eCluster().kubeconfigPath], { env: envWithTools() })
+    if (result.code !== 0) throw new Error(`helm ${args.join(' ')} failed (${result.code}): ${result.stderr}`)
+    return result.stdout
+  }
+
+  /** Runs the built CLI (`node bin/run.js`) against this world's release. */
+  async cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+    const result = await run(process.execPath, [path.join(REPO_ROOT, 'bin/run.js'), ...args, '--kubeconfig', e2eCluster().kubeconfigPath, '--helm-namespace', this.namespace], {
+      env: envWithTools({ CI: 'true', NO_COLOR: '1', ...env }),
+    })
+    return { code: result.code, stdout: result.stdout, stderr: result.stderr }
+  }
+
+  /** `kata-lcm upgrade` with this world's verification pod and chart files. */
+  upgrade(target: string, extra: string[] = []): Promise<CliResult> {
+    return this.cli(['upgrade', '--target-version', target, '--chart', chartPath(target), '--previous-chart', chartPath(this.options.version),
+      '--verification-pod', this.verificationFile, '--verification-namespace', this.namespace, '--verification-timeout', '30s', '--ready-timeout', '60s', ...extra])
+  }
+
+  async node(name: string): Promise<{ status?: string; version?: string; unschedulable: boolean; annotations: Record<string, string> }> {
+    const node = await this.core.readNode({ name })
+    const annotations = node.metadata?.annotations ?? {}
+    return { status: annotations[STATUS], version: annotations[VERSION], unschedulable: node.spec?.unschedulable === true, annotations }
+  }
+
+  async release(): Promise<{ chartVersion: string; revision: number; status: string }> {
+    const list = JSON.parse(await this.helm(['list', '-n', this.namespace, '-o', 'json'])) as { chart: string; revision: string; status: string }[]
+    const rel = list[0]!
+    return { chartVersion: rel.chart.replace(/^kata-deploy-/, ''), revision: Number(rel.revision), status: rel.status }
+  }
+
+  async userValues(): Promise<Record<string, unknown>> {
+    return (JSON.parse(await this.helm(['get', 'values', 'kata-deploy', '-n', this.namespace, '-o', 'json'])) ?? {}) as Record<string, unknown>
+  }
+
+  /** Node -> image of its live kata-deploy pod and whether it carries the DaemonSet's current revision. */
+  async kataDeployPods(): Promise<Record<string, { image: string; current: boolean; ready: boolean }>> {
+    const ds = await this.apps.readNamespacedDaemonSet({ namespace: this.namespace, name: 'kata-deploy' })
+    const revisions = await this.apps.listNamespacedControllerRevision({ namespace: this.namespace })
+    const latest = revisions.items.filter((r) => r.metadata?.ownerReferences?.some((o) => o.uid === ds.metadata?.uid)).sort((a, b) => Number(b.revision) - Number(a.revision))[0]
+    const hash = latest?.metadata?.labels?.['controller-revision-hash']
+    const pods = await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: 'name=kata-deploy' })
+    const out: Record<string, { image: string; current: boolean; ready: boolean }> = {}
+    for (const p of pods.items) {
+      if (p.metadata?.deletionTimestamp || !p.spec?.nodeName) continue
+      out[p.spec.nodeName] = {
+        image: p.spec.containers[0]?.image ?? '',
+        current: p.metadata?.labels?.['controller-revision-hash'] === hash,
+        ready: (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+      }
+    }
+    return out
+  }
+
+  /** Writes the CLI sent since `since` (by the kata-lcm user agent, or helm's). */
+  async writesSince(since: Date): Promise<string[]> {
+    const events = await this.audit.events()
+    return events
+      .filter((e) => e.stage === 'ResponseComplete' && WRITE_VERBS.includes(e.verb) && new Date(e.requestReceivedTimestamp) >= since)
+      .filter((e) => (e.userAgent ?? '').startsWith(CLI_USER_AGENT) || (e.userAgent ?? '').startsWith('Helm/') || (e.userAgent ?? '').startsWith('helm/'))
+      .map((e) => `${e.verb} ${e.objectRef?.resource ?? '?'}/${e.objectRef?.name ?? ''} (${e.userAgent})`)
+  }
+
+  async waitKataDeployReady(): Promise<void> {
+    const names = new Set(this.nodeNames)
+    await waitForList<KubeObject & { spec?: { nodeName?: string }; status?: { conditions?: { type: string; status: string }[] } }>(
+      this.kc, `/api/v1/namespaces/${this.namespace}/pods`,
+      (pods) => [...names].every((n) => pods.some((p) => p.spec?.nodeName === n && (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'))),
+      90_000,
+      { labelSelector: 'name=kata-deploy' },
+    )
+  }
+}
