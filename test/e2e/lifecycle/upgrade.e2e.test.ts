@@ -3,7 +3,10 @@ import { run, TESTBED_SCRIPTS } from '../harness/cluster.js'
 import { chartPath, World } from './world.js'
 
 let world: World | undefined
-const open = async (options: ConstructorParameters<typeof World>[0]) => (world = await new World(options).setup())
+const open = async (options: ConstructorParameters<typeof World>[0]) => {
+  world = new World(options)
+  return world.setup()
+}
 
 beforeAll(async () => {
   const packaged = await run('bash', [`${TESTBED_SCRIPTS}/package-fixture-charts.sh`])

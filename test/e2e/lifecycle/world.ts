@@ -60,8 +60,9 @@ export class World {
     if (!existsSync(path.join(REPO_ROOT, 'dist/commands/upgrade.js'))) throw new Error('the CLI is not built: run npm run build (scripts/test.sh does)')
     this.dir = await mkdtemp(path.join(tmpdir(), `kata-lcm-e2e-${this.id}-`))
     await createFakeNodes(this.kc, this.options.nodes.map((n) => ({ ...n, labels: { ...n.labels, 'kata-lcm.test/world': this.id } })))
-    const set = [`nodeSelector.kata-lcm\\.test/world=${this.id}`, ...(this.options.mode === 'job' ? ['deploymentMode=job'] : []), ...(this.options.set ?? [])]
-    await this.helm(['install', 'kata-deploy', chartPath(this.options.version), '-n', this.namespace, '--create-namespace', ...set.flatMap((s) => ['--set', s])])
+    const set = [...(this.options.mode === 'job' ? ['deploymentMode=job'] : []), ...(this.options.set ?? [])]
+    await this.helm(['install', 'kata-deploy', chartPath(this.options.version), '-n', this.namespace, '--create-namespace',
+      '--set-string', `nodeSelector.kata-lcm\\.test/world=${this.id}`, ...set.flatMap((s) => ['--set', s])])
     if ((this.options.mode ?? 'daemonset') === 'daemonset') await this.waitKataDeployReady()
     this.verificationFile = await this.writeVerificationPod(this.options.verify ?? 'succeed')
     return this
@@ -110,10 +111,18 @@ ${extra}`)
     return { code: result.code, stdout: result.stdout, stderr: result.stderr }
   }
 
-  /** `kata-lcm upgrade` with this world's verification pod and chart files. */
+  /**
+   * `kata-lcm upgrade` with this world's verification pod, chart files and nodes (a default
+   * --node-selector on the world's label); flags in `extra` replace the defaults.
+   */
   upgrade(target: string, extra: string[] = []): Promise<CliResult> {
-    return this.cli(['upgrade', '--target-version', target, '--chart', chartPath(target), '--previous-chart', chartPath(this.options.version),
-      '--verification-pod', this.verificationFile, '--verification-namespace', this.namespace, '--verification-timeout', '30s', '--ready-timeout', '60s', ...extra])
+    const defaults: Record<string, string> = {
+      '--chart': chartPath(target), '--previous-chart': chartPath(this.options.version), '--verification-pod': this.verificationFile,
+      '--verification-namespace': this.namespace, '--verification-timeout': '30s', '--ready-timeout': '60s', '--node-selector': `kata-lcm.test/world=${this.id}`,
+    }
+    const given = new Set(extra.filter((a) => a.startsWith('--')))
+    const args = Object.entries(defaults).filter(([flag]) => !given.has(flag)).flat()
+    return this.cli(['upgrade', '--target-version', target, ...args, ...extra])
   }
 
   async node(name: string): Promise<{ status?: string; version?: string; unschedulable: boolean; annotations: Record<string, string> }> {
