@@ -150,7 +150,9 @@ build_k8s() {
   local v
   v="$("$out.tmp/kube-apiserver" --version)"
   [[ "$v" == "Kubernetes $ver" ]] || die "kube-apiserver --version printed '$v', want 'Kubernetes $ver'"
-  "$out.tmp/kubectl" version --client 2>/dev/null | grep -q "$ver" || die "kubectl version does not show $ver"
+  v="$("$out.tmp/kubectl" version --client 2>/dev/null || true)"
+  [[ "$v" == *"Client Version: $ver"* ]] || die "kubectl version --client printed '$v', want $ver"
+  v="$("$out.tmp/kube-apiserver" --version)"
   touch "$out.tmp/.complete"
   rm -rf "$out"; mv "$out.tmp" "$out"
   link "$out" "${bins[@]}"
@@ -171,7 +173,9 @@ build_etcd() {
     cd "$dir"
     go build -p "$GO_P" -ldflags "$LDFLAGS_BASE" -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3
   )
-  "$out.tmp/etcd" --version | grep -q "etcd Version: ${ver#v}" || die "etcd --version does not show ${ver#v}"
+  local v
+  v="$("$out.tmp/etcd" --version 2>&1 || true)"
+  [[ "$v" == *"etcd Version: ${ver#v}"* ]] || die "etcd --version printed '$v', want ${ver#v}"
   touch "$out.tmp/.complete"
   rm -rf "$out"; mv "$out.tmp" "$out"
   link "$out" etcd
@@ -188,6 +192,7 @@ install_mod() {
   log "$name $ver: building ${bins[*]}"
   local t0=$SECONDS dir
   dir="$(new_scratch "$name" "$mod" "$ver")"
+  if declare -F "prepare_$name" >/dev/null; then "prepare_$name" "$dir" "$mod" "$ver"; fi
   rm -rf "$out.tmp"; mkdir -p "$out.tmp"
   (
     cd "$dir"
@@ -202,9 +207,9 @@ install_mod() {
 }
 
 build_kwok() {
-  # kwokctl prints/uses its own version for defaults; stamp it.
-  local ld="-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
-  ld+=" -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=$KUBE_VERSION"
+  # kwokctl's default kube version (for clusters) becomes the one built here.
+  local ld="-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}"
+  ld+=" -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${KUBE_VERSION#v}"
   install_mod kwok sigs.k8s.io/kwok "$KWOK_VERSION" "$ld" \
     sigs.k8s.io/kwok/cmd/kwok:kwok sigs.k8s.io/kwok/cmd/kwokctl:kwokctl
 }
@@ -212,6 +217,20 @@ build_kwok() {
 build_helm() {
   local ld="-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION"
   install_mod helm helm.sh/helm/v4 "$HELM_VERSION" "$ld" helm.sh/helm/v4/cmd/helm:helm
+}
+
+# The argo CLI embeds the UI (ui/dist/app, built by yarn upstream and not in
+# the module zip). Like upstream's Makefile with STATIC_FILES=false: build from
+# a copy of the module with an empty ui/dist/app/index.html.
+prepare_argo() {
+  local dir="$1" mod="$2" ver="$3" src
+  src="$(cd "$SCRATCH" && GOFLAGS=-mod=mod go mod download -json "$mod@$ver" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' | head -n1)"
+  [[ -d "$src" ]] || die "no source dir for $mod@$ver"
+  cp -r "$src" "$dir/src"
+  chmod -R u+w "$dir/src"
+  mkdir -p "$dir/src/ui/dist/app"
+  : >"$dir/src/ui/dist/app/index.html"
+  (cd "$dir" && go mod edit -replace="$mod=./src")
 }
 
 build_argo() {

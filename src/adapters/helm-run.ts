@@ -33,8 +33,11 @@ export function helmSuggestions(stderr: string, argv: string[], missingBinary: b
   if (/timed out|context deadline exceeded/i.test(stderr)) {
     out.push('helm timed out waiting: raise the helm timeout, and check the release\'s pods and hooks (kubectl get pods,jobs -n NAMESPACE)')
   }
-  if (/version .* not found|not found in .* (index|repository)|manifest unknown|failed to .*: not found/i.test(stderr)) {
+  if (/version .* not found|matching .* not found|not found in .* (index|repository)|manifest unknown|failed to .*: not found|path ".*" not found/i.test(stderr)) {
     out.push('the chart or version was not found: check the chart reference and version (`helm show chart CHART --version VERSION`; for a repo, `helm repo update`)')
+  }
+  if (/has no deployed releases/.test(stderr)) {
+    out.push(`the release has no deployed revision: see \`helm history ${where}\`; a release that never installed must be installed (or fixed) by hand first`)
   }
   if (/Kubernetes cluster unreachable|connection refused/i.test(stderr)) {
     out.push('helm cannot reach the API server: check --kubeconfig/--context')

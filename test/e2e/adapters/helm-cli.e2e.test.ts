@@ -1,0 +1,116 @@
+/**
+ * HelmCli against the real helm binary of the testbed and the packaged kata-deploy fixture chart:
+ * release/values/history reads, an upgrade whose values travel through a file, error mapping.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { execa } from 'execa'
+import { CoreV1Api } from '@kubernetes/client-node'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { HelmCli } from '../../../src/adapters/helm-cli.adapter.js'
+import { HelmError } from '../../../src/lifecycle/errors.js'
+import { e2eCluster, loadKubeConfig, REPO_ROOT, toolsBinDir } from '../harness/cluster.js'
+
+const id = randomBytes(3).toString('hex')
+const NS = `adapters-helm-${id}`
+const RELEASE = 'kata-deploy'
+// Pods of the release's DaemonSet land on no node: this suite is about helm, not scheduling.
+const INSTALL_VALUES = { nodeSelector: { 'kata-lcm.test/nowhere': id }, debug: false }
+const UPGRADE_VALUES = { nodeSelector: { 'kata-lcm.test/nowhere': id }, debug: true, logLevel: 'debug' }
+
+describe('HelmCli (real helm, fixture chart)', () => {
+  const helmBin = path.join(toolsBinDir(), 'helm')
+  let kubeconfig: string
+  let charts: Record<string, string>
+  let helm: HelmCli
+  let tmp: string
+
+  beforeAll(async () => {
+    kubeconfig = e2eCluster().kubeconfigPath
+    const packaged = await execa('bash', [path.join(REPO_ROOT, 'scripts/testbed/package-fixture-charts.sh')], { env: { HELM: helmBin } })
+    charts = Object.fromEntries(
+      packaged.stdout.split('\n').filter(Boolean).map((tgz) => [/kata-deploy-(.+)\.tgz$/.exec(tgz)?.[1] ?? tgz, tgz]),
+    )
+    expect(Object.keys(charts)).toEqual(expect.arrayContaining(['3.28.0', '3.32.0', '3.33.0']))
+    helm = new HelmCli({ bin: helmBin, kubeconfig })
+    tmp = await mkdtemp(path.join(tmpdir(), 'kata-lcm-helm-e2e-'))
+    const values = path.join(tmp, 'install.json')
+    await writeFile(values, JSON.stringify(INSTALL_VALUES))
+    await execa(helmBin, ['install', RELEASE, charts['3.28.0']!, '-n', NS, '--create-namespace', '-f', values, '--kubeconfig', kubeconfig])
+  })
+
+  afterAll(async () => {
+    await execa(helmBin, ['uninstall', RELEASE, '-n', NS, '--kubeconfig', kubeconfig], { reject: false })
+    await loadKubeConfig(kubeconfig).makeApiClient(CoreV1Api).deleteNamespace({ name: NS }).catch(() => undefined)
+    if (tmp) await rm(tmp, { recursive: true, force: true })
+  })
+
+  it('reports its version', async () => {
+    expect(await helm.version()).toMatch(/^v4\.\d+\.\d+/)
+  })
+
+  it('reads the installed release and its values', async () => {
+    expect(await helm.release(RELEASE, NS)).toEqual({
+      name: RELEASE,
+      namespace: NS,
+      revision: 1,
+      status: 'deployed',
+      chartName: 'kata-deploy',
+      chartVersion: '3.28.0',
+      appVersion: '3.28.0',
+    })
+    expect(await helm.values(RELEASE, NS, { all: false })).toEqual(INSTALL_VALUES)
+    const all = await helm.values(RELEASE, NS, { all: true })
+    expect(all).toMatchObject({ ...INSTALL_VALUES, image: { reference: 'quay.io/kata-containers/kata-deploy' } })
+    expect(all).not.toHaveProperty('deploymentMode') // gated at 3.32.0 in the fixture, like the real chart
+  })
+
+  it('answers undefined / [] for a release that does not exist', async () => {
+    expect(await helm.release(`missing-${id}`, NS)).toBeUndefined()
+    expect(await helm.history(`missing-${id}`, NS)).toEqual([])
+  })
+
+  it('shows a chart', async () => {
+    expect(await helm.showChart(charts['3.33.0']!)).toEqual({ name: 'kata-deploy', version: '3.33.0', appVersion: '3.33.0' })
+  })
+
+  it('upgrades with exactly the given values (reset, not merged), recorded in history', async () => {
+    await helm.upgrade({ release: RELEASE, namespace: NS, chart: charts['3.32.0']!, version: '3.32.0', values: UPGRADE_VALUES, timeout: '2m' })
+    expect(await helm.release(RELEASE, NS)).toMatchObject({ revision: 2, status: 'deployed', chartVersion: '3.32.0', appVersion: '3.32.0' })
+    expect(await helm.values(RELEASE, NS, { all: false })).toEqual(UPGRADE_VALUES)
+    expect(await helm.values(RELEASE, NS, { all: false, revision: 1 })).toEqual(INSTALL_VALUES)
+    expect(await helm.values(RELEASE, NS, { all: true })).toMatchObject({ deploymentMode: 'daemonset', debug: true })
+
+    const history = await helm.history(RELEASE, NS)
+    expect(history.map((r) => [r.revision, r.status, r.chartName, r.chartVersion, r.appVersion])).toEqual([
+      [1, 'superseded', 'kata-deploy', '3.28.0', '3.28.0'],
+      [2, 'deployed', 'kata-deploy', '3.32.0', '3.32.0'],
+    ])
+    expect(history[1]?.description).toMatch(/Upgrade complete/i)
+
+    // An upgrade back with empty values drops every user value.
+    await helm.upgrade({ release: RELEASE, namespace: NS, chart: charts['3.28.0']!, values: {} })
+    expect(await helm.values(RELEASE, NS, { all: false })).toEqual({})
+    expect((await helm.release(RELEASE, NS))?.revision).toBe(3)
+  })
+
+  it('says so when a release was never deployed', async () => {
+    const error = (await helm.upgrade({ release: `never-${id}`, namespace: NS, chart: charts['3.28.0']!, values: {} }).catch((e: unknown) => e)) as HelmError
+    expect(error).toBeInstanceOf(HelmError)
+    expect(error.message).toMatch(/has no deployed releases/)
+    expect(error.suggestions.join('\n')).toContain(`helm history never-${id} -n ${NS}`)
+  })
+
+  it('turns a failed upgrade into a HelmError with the stderr tail', async () => {
+    const error = (await helm.upgrade({ release: RELEASE, namespace: NS, chart: path.join(tmp, 'no-such-chart.tgz'), values: {} }).catch((e: unknown) => e)) as HelmError
+    expect(error).toBeInstanceOf(HelmError)
+    expect(error.helmExitCode).toBe(1)
+    expect(error.stderrTail).toMatch(/no-such-chart\.tgz/)
+    expect(error.suggestions.join('\n')).toMatch(/chart or version was not found/)
+    expect(error.argv.slice(0, 3)).toEqual([helmBin, 'upgrade', RELEASE])
+    expect(error.argv).toEqual(expect.arrayContaining(['--kubeconfig', kubeconfig, '--reset-values']))
+    expect((await helm.release(RELEASE, NS))?.revision).toBe(3)
+  })
+})

@@ -1,0 +1,105 @@
+// Fake nodes: plain Node objects that kwok manages (annotation
+// kwok.x-k8s.io/node=fake) and makes Ready (stages/00-node.yaml).
+// Name conventions with a meaning to the stages (test/e2e/testbed/README.md):
+//   vfail-*  verification pods on the node fail (exit 1)
+//   jfail-*  Job pods targeting the node fail (exit 1)
+import { CoreV1Api, type KubeConfig, type V1Node, type V1Taint } from '@kubernetes/client-node'
+
+import { hasCondition, waitForList } from './wait.js'
+
+export const KWOK_NODE_ANNOTATION = 'kwok.x-k8s.io/node'
+/** Label on every node this harness creates (handy for cleanup). */
+export const FAKE_NODE_LABEL = 'kata-lcm.test/fake-node'
+
+export interface FakeNodeSpec {
+  name: string
+  labels?: Record<string, string>
+  annotations?: Record<string, string>
+  taints?: V1Taint[]
+  unschedulable?: boolean
+}
+
+function statusCode(e: unknown): number | undefined {
+  const err = e as { code?: unknown; statusCode?: unknown }
+  if (typeof err.code === 'number') return err.code
+  if (typeof err.statusCode === 'number') return err.statusCode
+  return undefined
+}
+
+export function fakeNode(spec: FakeNodeSpec): V1Node {
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name: spec.name,
+      annotations: { [KWOK_NODE_ANNOTATION]: 'fake', ...spec.annotations },
+      labels: {
+        'kubernetes.io/hostname': spec.name,
+        'kubernetes.io/os': 'linux',
+        'kubernetes.io/arch': 'amd64',
+        type: 'kwok',
+        [FAKE_NODE_LABEL]: 'true',
+        ...spec.labels,
+      },
+    },
+    spec: {
+      ...(spec.taints ? { taints: spec.taints } : {}),
+      ...(spec.unschedulable ? { unschedulable: true } : {}),
+    },
+  }
+}
+
+/**
+ * Create the nodes and wait (by watch) until kwok reports every one Ready.
+ * A node that already exists is replaced by a fresh one.
+ */
+export async function createFakeNodes(kc: KubeConfig, specs: FakeNodeSpec[], timeoutMs = 60_000): Promise<V1Node[]> {
+  const core = kc.makeApiClient(CoreV1Api)
+  const names = new Set(specs.map((s) => s.name))
+  if (names.size !== specs.length) throw new Error('createFakeNodes: duplicate node names')
+  for (const spec of specs) {
+    try {
+      await core.createNode({ body: fakeNode(spec) })
+    } catch (e) {
+      if (statusCode(e) !== 409) throw e
+      await deleteNodes(kc, [spec.name], timeoutMs)
+      await core.createNode({ body: fakeNode(spec) })
+    }
+  }
+  const ready = await waitForList<V1Node>(
+    kc,
+    '/api/v1/nodes',
+    (nodes) => [...names].every((n) => nodes.some((o) => o.metadata?.name === n && hasCondition(o, 'Ready'))),
+    timeoutMs,
+    { description: `nodes ${[...names].join(', ')} Ready` },
+  )
+  return ready.filter((n) => names.has(n.metadata?.name ?? ''))
+}
+
+/** Delete nodes (missing ones are fine) and wait until they are gone. */
+export async function deleteNodes(kc: KubeConfig, names: string[], timeoutMs = 60_000): Promise<void> {
+  if (names.length === 0) return
+  const core = kc.makeApiClient(CoreV1Api)
+  for (const name of names) {
+    try {
+      await core.deleteNode({ name })
+    } catch (e) {
+      if (statusCode(e) !== 404) throw e
+    }
+  }
+  const gone = new Set(names)
+  await waitForList(kc, '/api/v1/nodes', (nodes) => !nodes.some((n) => gone.has(n.metadata?.name ?? '')), timeoutMs, {
+    description: `nodes ${names.join(', ')} deleted`,
+  })
+}
+
+/** Delete every node created by createFakeNodes. */
+export async function deleteAllFakeNodes(kc: KubeConfig, timeoutMs = 60_000): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api)
+  const list = await core.listNode({ labelSelector: `${FAKE_NODE_LABEL}=true` })
+  await deleteNodes(
+    kc,
+    list.items.map((n) => n.metadata?.name ?? '').filter((n) => n !== ''),
+    timeoutMs,
+  )
+}
