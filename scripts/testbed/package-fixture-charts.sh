@@ -31,8 +31,9 @@ CHART_SRC="${REPO_ROOT}/test/fixtures/kata-deploy/chart"
 CACHE="${KATA_LCM_CACHE:-$HOME/.cache/kata-lcm}"
 OUTDIR="${1:-${CACHE}/charts}"
 # version[:appVersion]; 3.30.0 runs an image tag containing "crashloop", which
-# the kwok test cluster crash-loops.
-FIXTURE_VERSIONS="${FIXTURE_VERSIONS:-3.26.0 3.27.0 3.28.0 3.30.0:3.30.0-crashloop 3.32.0 3.33.0}"
+# the kwok test cluster crash-loops; 3.34.0's image contains "jobfail", whose
+# install Jobs the kwok test cluster fails on jfail-* nodes.
+FIXTURE_VERSIONS="${FIXTURE_VERSIONS:-3.26.0 3.27.0 3.28.0 3.30.0:3.30.0-crashloop 3.32.0 3.33.0 3.34.0:3.34.0-jobfail}"
 
 log() { echo "package-fixture-charts: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

@@ -76,6 +76,7 @@ export function toJobView(job: V1Job): JobView {
   return {
     name: m.name,
     namespace: m.namespace,
+    uid: m.uid,
     labels: m.labels,
     annotations: m.annotations,
     outcome: failed ? 'Failed' : complete ? 'Complete' : 'Running',

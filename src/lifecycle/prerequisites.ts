@@ -57,7 +57,8 @@ const MODES: readonly string[] = ['auto', 'daemonset', 'job']
 
 /** Pure input checks: no cluster, no helm. Throws InputError naming the flag. */
 export function validateRequest(request: UpgradeRequest): VerificationTemplate {
-  if (!semver.valid(request.targetVersion)) {
+  // semver.valid() accepts and strips a leading "v"; chart versions have none, so require the exact form.
+  if (semver.valid(request.targetVersion) !== request.targetVersion) {
     throw new InputError('--target-version', `"${request.targetVersion}" is not a semantic version; use e.g. 3.28.0 (no leading "v")`)
   }
   if (!Number.isInteger(request.batchSize) || request.batchSize < 1) throw new InputError('--batch-size', `must be a whole number >= 1, got ${request.batchSize}`)

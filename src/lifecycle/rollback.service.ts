@@ -28,7 +28,7 @@ export interface RollbackRequest {
  */
 export async function rollbackNode(deps: LifecycleDeps, request: RollbackRequest, runId: string, signal?: AbortSignal): Promise<LifecycleReport> {
   const template = request.verification ? parseVerificationTemplate(request.verification.source, request.verification.origin) : undefined
-  if (request.toVersion !== undefined && !semver.valid(request.toVersion)) throw new InputError('--to-version', `"${request.toVersion}" is not a semantic version; use e.g. 3.27.0`)
+  if (request.toVersion !== undefined && semver.valid(request.toVersion) !== request.toVersion) throw new InputError('--to-version', `"${request.toVersion}" is not a semantic version; use e.g. 3.27.0`)
   await deps.helm.version()
   await deps.cluster.ping()
   const release = await deps.helm.release(request.release.name, request.release.namespace)

@@ -74,7 +74,8 @@ export function checkSchedulable(template: VerificationTemplate, node: NodeView)
   const tolerations = (Array.isArray(spec.tolerations) ? spec.tolerations : []) as Toleration[]
   const bound = typeof spec.nodeName === 'string' && spec.nodeName !== ''
   const cordon: Taint = { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }
-  const needed = [...(bound ? [] : [cordon]), ...node.taints.filter((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute')]
+  // A pod bound with spec.nodeName skips the scheduler: only NoExecute taints can stop it then.
+  const needed = [...(bound ? [] : [cordon]), ...node.taints.filter((t) => t.effect === 'NoExecute' || (!bound && t.effect === 'NoSchedule'))]
   const missing = needed.find((taint) => !tolerations.some((t) => tolerates(t, taint)))
   if (missing === undefined) return undefined
   return `${FIELD} spec.tolerations: the pod does not tolerate ${missing.key}${missing.value ? `=${missing.value}` : ''}:${missing.effect} on node ${node.name}, so it could never start there while the node is cordoned; add a toleration (e.g. - operator: Exists)`

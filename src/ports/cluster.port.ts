@@ -51,6 +51,7 @@ export interface PodView {
 export interface JobView {
   name: string
   namespace: string
+  uid: string
   labels: Record<string, string>
   annotations: Record<string, string>
   /** `Complete` or `Failed` once the Job controller decided; `Running` before. */

@@ -9,15 +9,19 @@ function request(ctx: RunContext, chart: string, version: string, nodes: string[
   return { release: ctx.release.name, namespace: ctx.release.namespace, chart, version, values: mergeValues(ctx.userValues, scoped), timeout: ctx.helmTimeout }
 }
 
-/** The per-node install Job of `version` for `node`: bound to the node, running the kata-deploy image of that version. */
-function installJobFor(jobs: readonly JobView[], node: string, version: string): JobView | undefined {
-  const matching = jobs.filter((j) => j.targetNode === node && j.images.some((image) => image.endsWith(`:${version}`)))
+/**
+ * The node's install Job of this helm upgrade: bound to the node and not among the Jobs that existed
+ * before it (kata-deploy keeps finished Jobs for a while; an old one must never decide). Judged by
+ * identity rather than by time, so clock skew between this host and the API server cannot matter.
+ */
+function installJobFor(jobs: readonly JobView[], node: string, before: ReadonlySet<string>): JobView | undefined {
+  const matching = jobs.filter((j) => j.targetNode === node && !before.has(j.uid))
   return matching.sort((a, b) => (a.creationTimestamp ?? '').localeCompare(b.creationTimestamp ?? '')).at(-1)
 }
 
-/** Judges one node's install Job. Pure. */
-export function judgeInstallJob(jobs: readonly JobView[], node: string, version: string): NodeOutcome | undefined {
-  const job = installJobFor(jobs, node, version)
+/** Judges one node's install Job among the Jobs not in `before`. Pure. */
+export function judgeInstallJob(jobs: readonly JobView[], node: string, before: ReadonlySet<string>): NodeOutcome | undefined {
+  const job = installJobFor(jobs, node, before)
   if (job?.outcome === 'Complete') return { ok: true }
   if (job?.outcome === 'Failed') return { ok: false, reason: `install Job ${job.name} for ${node} failed${job.message ? `: ${job.message}` : ''}` }
   return undefined
@@ -29,6 +33,7 @@ export function judgeInstallJob(jobs: readonly JobView[], node: string, version:
  * release when any node fails, so each node is judged by its own Job.
  */
 async function installOn(ctx: RunContext, chart: string, version: string, nodes: string[]): Promise<NodeOutcomes> {
+  const before = new Set((await ctx.deps.cluster.listJobs(ctx.release.namespace)).map((j) => j.uid))
   let helmFailure: string | undefined
   try {
     await runUpgrade(ctx, request(ctx, chart, version, nodes))
@@ -40,7 +45,7 @@ async function installOn(ctx: RunContext, chart: string, version: string, nodes:
   const decide = (jobs: JobView[]) => {
     for (const node of nodes) {
       if (verdicts.has(node)) continue
-      const verdict = judgeInstallJob(jobs, node, version)
+      const verdict = judgeInstallJob(jobs, node, before)
       if (verdict) verdicts.set(node, verdict)
     }
     return verdicts.size === nodes.length ? true : undefined

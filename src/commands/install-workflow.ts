@@ -1,0 +1,61 @@
+import { Flags } from '@oclif/core'
+import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { runHelm } from '../adapters/helm-run.js'
+import { BaseCommand } from '../base-command.js'
+import { globalFlags } from '../flags.js'
+import { InputError } from '../lifecycle/errors.js'
+import { installWorkflow, type ChartInstaller, type ChartRelease, type InstallWorkflowResult } from '../lifecycle/install-workflow.service.js'
+
+/** The chart shipped in the package (`files` in package.json): <package root>/chart, from src/ or dist/. */
+const BUNDLED_CHART = fileURLToPath(new URL('../../chart', import.meta.url))
+
+/** The bundled chart through the helm binary ($HELM_BIN or helm on PATH), on the given cluster. */
+function helmInstaller(kubeFlags: string[]): ChartInstaller {
+  const bin = process.env.HELM_BIN ?? 'helm'
+  const valueArgs = (c: ChartRelease) => [
+    c.release, c.chartDir, '-n', c.namespace,
+    ...Object.entries(c.setFiles).flatMap(([key, path]) => ['--set-file', `${key}=${path}`]),
+    ...c.sets.flatMap((s) => ['--set', s]),
+  ]
+  return {
+    render: async (c) => (await runHelm(bin, ['template', ...valueArgs(c)])).stdout,
+    install: async (c) => (await runHelm(bin, ['upgrade', '--install', ...valueArgs(c), ...kubeFlags])).stdout,
+  }
+}
+
+export default class InstallWorkflow extends BaseCommand {
+  static override summary = 'Install or upgrade the Argo WorkflowTemplate (the kata-lifecycle-manager chart) and its RBAC.'
+  static override description = 'Runs helm upgrade --install of the chart bundled with kata-lcm. Needs Argo Workflows\' CRDs on the cluster; refuses with a clear message (writing nothing) when they are missing. --helm-release/--helm-namespace become the workflow\'s default kata-deploy release.'
+  static override examples = [
+    '<%= config.bin %> install-workflow --verification-pod ./verify.yaml',
+    '<%= config.bin %> install-workflow --verification-pod ./verify.yaml --namespace argo --set image.repository=registry.local/kata-lcm --dry-run',
+  ]
+
+  static override flags = {
+    ...globalFlags,
+    'verification-pod': Flags.string({ description: 'Pod YAML run on each upgraded node (the chart\'s defaults.verificationPod).', required: true }),
+    namespace: Flags.string({ char: 'n', description: 'Namespace where Argo runs workflows: the WorkflowTemplate, its ServiceAccount and the helm release.', default: 'argo' }),
+    set: Flags.string({ description: 'Chart value key=value (repeatable), e.g. image.tag=0.1.0 or defaults.batchSize=2.', multiple: true, default: [] }),
+    'release-name': Flags.string({ description: 'Helm release name of the chart.', default: 'kata-lifecycle-manager' }),
+    'dry-run': Flags.boolean({ description: 'Print the rendered manifests (helm template) and write nothing.', default: false }),
+  }
+
+  async run(): Promise<InstallWorkflowResult> {
+    const { flags } = await this.parse(InstallWorkflow)
+    const path = flags['verification-pod']
+    const source = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      throw new InputError('--verification-pod', `cannot read ${path}: ${error.code ?? error.message}; give the path of a Pod YAML file`)
+    })
+    if (!existsSync(BUNDLED_CHART)) throw new InputError('install-workflow', `the bundled chart is missing at ${BUNDLED_CHART}; reinstall kata-lcm`)
+    const kubeFlags = [...(flags.kubeconfig ? ['--kubeconfig', flags.kubeconfig] : []), ...(flags.context ? ['--kube-context', flags.context] : [])]
+    const result = await installWorkflow(helmInstaller(kubeFlags), {
+      release: flags['release-name'], namespace: flags.namespace, chartDir: BUNDLED_CHART,
+      verificationPod: { path, source }, kataDeploy: { release: flags['helm-release'], namespace: flags['helm-namespace'] },
+      sets: flags.set, dryRun: flags['dry-run'],
+    })
+    if (!this.jsonEnabled()) this.log((result.manifests ?? result.notes ?? '').trimEnd())
+    return result
+  }
+}

@@ -1,0 +1,91 @@
+import { HelmError, InputError, PreconditionError } from './errors.js'
+import { parseVerificationTemplate } from './verification.js'
+
+/**
+ * `kata-lcm install-workflow`: installs (or upgrades) the bundled kata-lifecycle-manager chart,
+ * i.e. the Argo WorkflowTemplate and its RBAC, with helm. The chart, not this code, knows what is
+ * installed; this checks the input first and turns helm's "no such kind" into one clear line.
+ */
+
+/** One helm invocation of the bundled chart. */
+export interface ChartRelease {
+  release: string
+  namespace: string
+  chartDir: string
+  /** `--set-file key=path`: files go to helm as they are (no quoting or escaping on the way). */
+  setFiles: Record<string, string>
+  /** `--set key=value`, in order: a later one wins. */
+  sets: string[]
+}
+
+/** What installing the chart needs from helm. */
+export interface ChartInstaller {
+  /** `helm template`: the rendered manifests. Offline; writes nothing. */
+  render(chart: ChartRelease): Promise<string>
+  /** `helm upgrade --install`; returns what helm printed (the chart's NOTES). Rerunning is safe. */
+  install(chart: ChartRelease): Promise<string>
+}
+
+export interface InstallWorkflowRequest {
+  release: string
+  /** Namespace of the release, the WorkflowTemplate and its ServiceAccount (where Argo runs workflows). */
+  namespace: string
+  chartDir: string
+  verificationPod: { path: string; source: string }
+  /** The kata-deploy release the workflow upgrades by default. */
+  kataDeploy: { release: string; namespace: string }
+  /** The operator's own `--set key=value` overrides, applied last. */
+  sets: string[]
+  dryRun: boolean
+}
+
+export interface InstallWorkflowResult {
+  release: string
+  namespace: string
+  dryRun: boolean
+  /** `--dry-run`: the rendered manifests. */
+  manifests?: string
+  /** After an install: helm's output, with the chart's NOTES (how to submit and watch). */
+  notes?: string
+}
+
+export const ARGO_CRDS_MISSING = 'Argo Workflows CRDs are missing (workflowtemplates.argoproj.io): install Argo Workflows first'
+
+/** True when helm failed because the API server does not know the WorkflowTemplate kind. Pure. */
+export function isMissingArgoCrd(stderr: string): boolean {
+  return /no matches for kind "?WorkflowTemplate"? in (version|group) "?argoproj\.io/i.test(stderr)
+    || /could not find the requested resource.*argoproj\.io/i.test(stderr)
+}
+
+/**
+ * Validates the verification pod and the `--set` overrides, then renders (dry run) or installs the
+ * chart. Writes nothing when the input is wrong or the Argo CRDs are missing (helm maps every
+ * manifest to an API kind before it stores or applies anything). Idempotent: an install twice
+ * leaves the same objects.
+ */
+export async function installWorkflow(installer: ChartInstaller, request: InstallWorkflowRequest): Promise<InstallWorkflowResult> {
+  parseVerificationTemplate(request.verificationPod.source, request.verificationPod.path)
+  for (const set of request.sets) {
+    if (!/^[^=]+=/.test(set)) throw new InputError('--set', `"${set}" is not key=value; use e.g. --set image.tag=0.1.0`)
+  }
+  const chart: ChartRelease = {
+    release: request.release,
+    namespace: request.namespace,
+    chartDir: request.chartDir,
+    setFiles: { 'defaults.verificationPod': request.verificationPod.path },
+    sets: [`defaults.helmRelease=${request.kataDeploy.release}`, `defaults.helmNamespace=${request.kataDeploy.namespace}`, ...request.sets],
+  }
+  const base = { release: request.release, namespace: request.namespace, dryRun: request.dryRun }
+  if (request.dryRun) return { ...base, manifests: await installer.render(chart) }
+  try {
+    return { ...base, notes: await installer.install(chart) }
+  } catch (error) {
+    if (error instanceof HelmError && isMissingArgoCrd(error.stderrTail)) {
+      throw new PreconditionError(ARGO_CRDS_MISSING, {
+        cause: error,
+        suggestions: ['see https://argo-workflows.readthedocs.io/en/latest/installation/ ; check with: kubectl get crd workflowtemplates.argoproj.io'],
+      })
+    }
+    throw error
+  }
+}

@@ -1,0 +1,430 @@
+import type {
+  Cluster, DaemonSetView, Decide, EvictionResult, JobView, LockAttempt, LockInfo, NodeEvent, NodePatch, NodeView, PodQuery, PodView, RunRecord, Taint, WaitResult,
+} from '../../src/ports/cluster.port.js'
+import { ClusterError, TimeoutError } from '../../src/lifecycle/errors.js'
+import { ClusterStore, DEFAULT_TIMINGS, podKey, type StoredPod, type Timings, type Toleration } from './cluster-store.js'
+import type { FakeClock } from './fake-clock.js'
+import { DAEMONSET_NAME, KataDeploySim, REVISION_LABEL, revisionHashOf, type ReleaseApply } from './kata-deploy-sim.js'
+import { runVerificationPod, targetNodeOf, toScript, type VerificationBehaviour, type VerificationScript } from './kubelet-sim.js'
+import { fieldMatcher, labelMatcher } from './selectors.js'
+
+/** One mutating call made through the ports (helm upgrades included, see FakeHelm). */
+export interface WriteRecord {
+  seq: number
+  /** Virtual time of the call (ms since the FakeClock started). */
+  at: number
+  verb: 'patch' | 'create' | 'update' | 'delete' | 'upgrade'
+  resource: string
+  name: string
+  namespace?: string
+  /** The node the write is about (the node itself, a pod on it, an Event on it). */
+  node?: string
+  detail?: unknown
+  /** The call was refused by an injected failure. */
+  failed?: boolean
+}
+
+export interface FailureRule {
+  verb: WriteRecord['verb']
+  resource: string
+  name?: string
+  when?: (write: WriteRecord) => boolean
+  /** How many calls fail (default 1; Infinity for all). */
+  times?: number
+  error?: Error
+}
+
+export interface NodeSeed {
+  name: string
+  labels?: Record<string, string>
+  annotations?: Record<string, string>
+  taints?: Taint[]
+  unschedulable?: boolean
+}
+
+export interface PodSeed {
+  namespace: string
+  name: string
+  node: string
+  ownerKinds?: string[]
+  mirror?: boolean
+  phase?: 'Running' | 'Succeeded' | 'Failed'
+  labels?: Record<string, string>
+}
+
+const clone = <T>(value: T): T => structuredClone(value)
+
+/**
+ * An in-memory Kubernetes that behaves like the real one where the lifecycle can tell: merge
+ * patches, terminating pods, a DaemonSet controller, a kubelet for verification pods, install Jobs,
+ * PDB-refused evictions, and watches driven by changes with deadlines on the FakeClock.
+ */
+export class FakeCluster implements Cluster {
+  readonly store: ClusterStore
+  readonly kataDeploy: KataDeploySim
+  /** Every mutating call, in order. */
+  readonly writes: WriteRecord[] = []
+  /** Every read call by method name, in order. */
+  readonly reads: string[] = []
+  /** Node Events recorded through recordNodeEvent. */
+  readonly nodeEvents: (NodeEvent & { node: string })[] = []
+  /** How the kubelet treats verification pods, per node (default: succeed). */
+  readonly verification = new Map<string, VerificationBehaviour | VerificationScript>()
+  /** PodDisruptionBudget refusals left per `namespace/name` (Infinity: always refused). */
+  readonly evictionBlocks = new Map<string, number>()
+  /** Run records (ConfigMaps) by `namespace/release`. */
+  readonly runs = new Map<string, RunRecord>()
+  /** Leases by `namespace/name`. */
+  readonly leases = new Map<string, LockInfo>()
+  reachable = true
+  private failures: FailureRule[] = []
+  private seq = 0
+  private hooks: { when: (w: WriteRecord) => boolean; fn: () => void }[] = []
+
+  constructor(readonly clock: FakeClock, timings: Partial<Timings> = {}) {
+    this.store = new ClusterStore(clock, { ...DEFAULT_TIMINGS, ...timings })
+    this.kataDeploy = new KataDeploySim(this.store)
+  }
+
+  // ---- test set-up and inspection (not port calls; never logged) ----
+
+  addNode(seed: NodeSeed): NodeView {
+    const node: NodeView = {
+      name: seed.name, uid: `node-uid-${seed.name}`, labels: { 'kubernetes.io/hostname': seed.name, ...seed.labels },
+      annotations: { ...seed.annotations }, taints: clone(seed.taints ?? []), unschedulable: seed.unschedulable ?? false,
+    }
+    this.store.nodes.set(seed.name, node)
+    this.store.changed()
+    return clone(node)
+  }
+
+  /** Changes a node behind the lifecycle's back (an operator, another tool). */
+  setNode(name: string, change: Partial<Omit<NodeView, 'name' | 'uid'>>): void {
+    Object.assign(this.mustNode(name), clone(change))
+    this.store.changed()
+  }
+
+  node(name: string): NodeView {
+    return clone(this.mustNode(name))
+  }
+
+  /** A workload pod, Running and Ready unless said otherwise. */
+  addPod(seed: PodSeed): PodView {
+    const pod = this.store.newPod({
+      namespace: seed.namespace, name: seed.name, nodeName: seed.node, ownerKinds: seed.ownerKinds ?? ['ReplicaSet'], labels: seed.labels ?? {},
+      annotations: seed.mirror ? { 'kubernetes.io/config.mirror': 'mirror-hash' } : {}, containers: [{ name: 'app', image: 'registry.example/app:1' }],
+    })
+    ClusterStore.markRunningReady(pod)
+    if (seed.phase && seed.phase !== 'Running') {
+      pod.view.phase = seed.phase
+      pod.view.ready = false
+    }
+    this.store.addPod(pod)
+    return clone(pod.view)
+  }
+
+  /** Live pods (not terminating) on a node, optionally in one namespace. */
+  podsOn(node: string, namespace?: string): PodView[] {
+    return [...this.store.pods.values()].filter((p) => p.view.nodeName === node && (namespace === undefined || p.view.namespace === namespace)).map((p) => clone(p.view))
+  }
+
+  /** The node's live kata-deploy pod. */
+  kataDeployPodOn(node: string): PodView | undefined {
+    const pod = [...this.store.pods.values()].find((p) => this.kataDeploy.isDaemonPod(p) && p.view.nodeName === node && p.view.deletionTimestamp === undefined)
+    return pod ? clone(pod.view) : undefined
+  }
+
+  /** The kata-deploy version the node really runs: its Ready pod's revision, or (job mode) its last Complete install Job. */
+  versionOn(node: string): string | undefined {
+    const pod = this.kataDeployPodOn(node)
+    if (pod) return pod.ready ? this.kataDeploy.versionOfHash(pod.labels[REVISION_LABEL]) : undefined
+    return this.kataDeploy.installed.get(node)
+  }
+
+  revisionHashOf(version: string): string {
+    return revisionHashOf(version)
+  }
+
+  /** Writes about one node. */
+  writesTo(node: string): WriteRecord[] {
+    return this.writes.filter((w) => w.node === node)
+  }
+
+  /** Makes matching writes fail with a ClusterError 500 (or the given error). */
+  injectFailure(rule: FailureRule): void {
+    this.failures.push({ times: 1, ...rule })
+  }
+
+  /**
+   * Calls `fn` synchronously right after the first write matching `when` was applied, before the
+   * caller sees the result (e.g. to kill a FakeProcess there). Resolves after `fn` ran.
+   */
+  afterWrite(when: (w: WriteRecord) => boolean, fn: () => void = () => {}): Promise<void> {
+    return new Promise((resolve) => {
+      this.hooks.push({ when, fn: () => { fn(); resolve() } })
+    })
+  }
+
+  /** FakeHelm reports its upgrades here, so one journal holds every write. */
+  journal(record: Omit<WriteRecord, 'seq' | 'at'>): WriteRecord {
+    return this.logWrite(record)
+  }
+
+  /** FakeHelm applies a revision: the DaemonSet controller or the Job dispatcher reacts. */
+  applyRelease(input: ReleaseApply): Promise<void> {
+    return this.kataDeploy.apply(input)
+  }
+
+  // ---- the Cluster port ----
+
+  ping(): Promise<void> {
+    return this.call('ping', () => {
+      if (!this.reachable) throw new ClusterError('cannot reach the API server: connect ECONNREFUSED 127.0.0.1:6443')
+    })
+  }
+
+  listNodes(labelSelector?: string): Promise<NodeView[]> {
+    return this.call('listNodes', () => {
+      const matches = labelMatcher(labelSelector)
+      return [...this.store.nodes.values()].filter((n) => matches(n.labels)).map(clone)
+    })
+  }
+
+  getNode(name: string): Promise<NodeView | undefined> {
+    return this.call('getNode', () => {
+      const node = this.store.nodes.get(name)
+      return node ? clone(node) : undefined
+    })
+  }
+
+  patchNode(name: string, patch: NodePatch): Promise<NodeView> {
+    return this.call(undefined, () => this.mutate({ verb: 'patch', resource: 'nodes', name, node: name, detail: clone(patch) }, () => {
+      const node = this.store.nodes.get(name)
+      if (!node) throw new ClusterError(`nodes "${name}" not found`, 404)
+      for (const [key, value] of Object.entries(patch.annotations ?? {})) {
+        if (value === null) delete node.annotations[key]
+        else node.annotations[key] = value
+      }
+      if (patch.unschedulable !== undefined) node.unschedulable = patch.unschedulable
+      this.store.changed()
+      return clone(node)
+    }))
+  }
+
+  recordNodeEvent(node: NodeView, event: NodeEvent): Promise<void> {
+    return this.call(undefined, () => {
+      try {
+        this.mutate({ verb: 'create', resource: 'events', name: node.name, node: node.name, detail: clone(event) }, () => {
+          this.nodeEvents.push({ ...clone(event), node: node.name })
+        })
+      } catch {
+        // Best effort, like the adapter: an Event that cannot be written never fails the lifecycle.
+      }
+    })
+  }
+
+  listPods(query: PodQuery): Promise<PodView[]> {
+    return this.call('listPods', () => this.matchPods(query))
+  }
+
+  createPod(namespace: string, manifest: Record<string, unknown>): Promise<PodView> {
+    return this.call(undefined, () => {
+      const metadata = (manifest.metadata ?? {}) as { name?: string; generateName?: string; labels?: Record<string, string>; annotations?: Record<string, string> }
+      const spec = (manifest.spec ?? {}) as { nodeName?: string; nodeSelector?: Record<string, string>; tolerations?: Toleration[]; containers?: { name: string; image?: string }[] }
+      const name = metadata.name ?? `${metadata.generateName ?? 'pod-'}${this.store.nextId()}`
+      const podSpec = { nodeSelector: spec.nodeSelector ?? {}, tolerations: spec.tolerations ?? [], ...(spec.nodeName ? { nodeName: spec.nodeName } : {}) }
+      const target = targetNodeOf(podSpec)
+      return this.mutate({ verb: 'create', resource: 'pods', name, namespace, ...(target ? { node: target } : {}), detail: clone(manifest) }, () => {
+        if (this.store.pods.has(podKey(namespace, name))) throw new ClusterError(`pods "${name}" already exists`, 409)
+        const pod = this.store.newPod({
+          namespace, name, labels: metadata.labels ?? {}, annotations: metadata.annotations ?? {}, containers: spec.containers ?? [], spec: podSpec,
+          ...(spec.nodeName ? { nodeName: spec.nodeName } : {}),
+        })
+        const script = toScript(target === undefined ? undefined : this.verification.get(target))
+        if (script.behaviour !== 'never-seen') {
+          this.store.addPod(pod)
+          runVerificationPod(this.store, pod, script)
+        }
+        return clone(pod.view)
+      })
+    })
+  }
+
+  deletePod(namespace: string, name: string, gracePeriodSeconds?: number): Promise<void> {
+    return this.call(undefined, () => {
+      const pod = this.store.pods.get(podKey(namespace, name))
+      this.mutate({ verb: 'delete', resource: 'pods', name, namespace, ...(pod?.view.nodeName ? { node: pod.view.nodeName } : {}), detail: { gracePeriodSeconds } }, () => {
+        if (pod) this.store.beginDelete(pod, gracePeriodSeconds)
+      })
+    })
+  }
+
+  waitForPods<T>(query: PodQuery, decide: Decide<PodView[], T>, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult<T, PodView[]>> {
+    return this.call('waitForPods', () => this.store.watch(() => this.matchPods(query), decide, timeoutMs, signal))
+  }
+
+  evictPod(namespace: string, name: string): Promise<EvictionResult> {
+    return this.call(undefined, () => {
+      const key = podKey(namespace, name)
+      const pod = this.store.pods.get(key)
+      return this.mutate({ verb: 'create', resource: 'pods/eviction', name, namespace, ...(pod?.view.nodeName ? { node: pod.view.nodeName } : {}) }, (): EvictionResult => {
+        if (!pod) return 'gone'
+        const blocks = this.evictionBlocks.get(key) ?? 0
+        if (blocks > 0) {
+          this.evictionBlocks.set(key, blocks - 1)
+          return 'blocked'
+        }
+        this.store.beginDelete(pod)
+        return 'evicted'
+      })
+    })
+  }
+
+  podDiagnostics(namespace: string, name: string, tailLines: number): Promise<{ events: string[]; logTail: string[] }> {
+    return this.call('podDiagnostics', () => {
+      const pod: StoredPod | undefined = this.store.pods.get(podKey(namespace, name)) ?? this.store.graveyard.get(podKey(namespace, name))
+      return { events: [...(pod?.events ?? [])], logTail: (pod?.logTail ?? []).slice(-tailLines) }
+    })
+  }
+
+  getDaemonSet(namespace: string, name: string): Promise<DaemonSetView | undefined> {
+    return this.call('getDaemonSet', () => {
+      const ds = name === DAEMONSET_NAME ? this.kataDeploy.daemonSet(namespace) : undefined
+      if (!ds) return undefined
+      const desired = [...this.store.nodes.values()].filter((n) => Object.entries(ds.nodeSelector).every(([k, v]) => n.labels[k] === v)).length
+      return { name: ds.name, namespace, generation: ds.generation, observedGeneration: ds.observedGeneration, updateStrategy: ds.updateStrategy, desiredNumberScheduled: desired, images: [...ds.images] }
+    })
+  }
+
+  daemonSetRevisionHash(namespace: string, name: string, timeoutMs: number, signal?: AbortSignal): Promise<string> {
+    return this.call('daemonSetRevisionHash', async () => {
+      const current = () => (name === DAEMONSET_NAME ? this.kataDeploy.daemonSet(namespace) : undefined)
+      const result = await this.store.watch(() => [current()], ([ds]) => {
+        if (!ds) throw new ClusterError(`daemonsets.apps "${name}" not found`, 404)
+        return ds.observedGeneration >= ds.generation ? revisionHashOf(ds.version) : undefined
+      }, timeoutMs, signal)
+      if (!result.done) throw new TimeoutError(`daemonset ${namespace}/${name}: controller did not observe the latest generation within ${Math.round(timeoutMs / 1000)}s`)
+      return result.value
+    })
+  }
+
+  listJobs(namespace: string, labelSelector?: string): Promise<JobView[]> {
+    return this.call('listJobs', () => this.matchJobs(namespace, labelSelector))
+  }
+
+  waitForJobs<T>(namespace: string, labelSelector: string, decide: Decide<JobView[], T>, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult<T, JobView[]>> {
+    return this.call('waitForJobs', () => this.store.watch(() => this.matchJobs(namespace, labelSelector), decide, timeoutMs, signal))
+  }
+
+  readRun(namespace: string, release: string): Promise<RunRecord | undefined> {
+    return this.call('readRun', () => {
+      const record = this.runs.get(`${namespace}/${release}`)
+      return record ? clone(record) : undefined
+    })
+  }
+
+  writeRun(record: RunRecord): Promise<void> {
+    return this.call(undefined, () => this.mutate({ verb: 'update', resource: 'configmaps', name: `kata-lcm-run-${record.release}`, namespace: record.namespace, detail: clone(record) }, () => {
+      this.runs.set(`${record.namespace}/${record.release}`, clone(record))
+    }))
+  }
+
+  clearRun(namespace: string, release: string): Promise<void> {
+    return this.call(undefined, () => this.mutate({ verb: 'delete', resource: 'configmaps', name: `kata-lcm-run-${release}`, namespace }, () => {
+      this.runs.delete(`${namespace}/${release}`)
+    }))
+  }
+
+  tryLock(namespace: string, name: string, holder: string, ttlSeconds: number, now: Date): Promise<LockAttempt> {
+    return this.call(undefined, () => {
+      const key = `${namespace}/${name}`
+      const current = this.leases.get(key)
+      const expired = (info: LockInfo) => Date.parse(info.renewedAt) + info.ttlSeconds * 1000 < now.getTime()
+      if (current && current.holder !== holder && !expired(current)) return { acquired: false, current: clone(current) } satisfies LockAttempt
+      return this.mutate({ verb: 'update', resource: 'leases', name, namespace, detail: { holder } }, (): LockAttempt => {
+        const stamp = now.toISOString()
+        this.leases.set(key, { holder, acquiredAt: current?.holder === holder ? current.acquiredAt : stamp, renewedAt: stamp, ttlSeconds })
+        return { acquired: true }
+      })
+    })
+  }
+
+  renewLock(namespace: string, name: string, holder: string, now: Date): Promise<boolean> {
+    return this.call(undefined, () => {
+      const current = this.leases.get(`${namespace}/${name}`)
+      if (!current || current.holder !== holder) return false
+      return this.mutate({ verb: 'update', resource: 'leases', name, namespace, detail: { holder, renew: true } }, () => {
+        current.renewedAt = now.toISOString()
+        return true
+      })
+    })
+  }
+
+  unlock(namespace: string, name: string, holder?: string): Promise<LockInfo | undefined> {
+    return this.call(undefined, () => {
+      const key = `${namespace}/${name}`
+      const current = this.leases.get(key)
+      if (!current) return undefined
+      if (holder !== undefined && current.holder !== holder) return clone(current)
+      return this.mutate({ verb: 'delete', resource: 'leases', name, namespace }, () => {
+        this.leases.delete(key)
+        return clone(current)
+      })
+    })
+  }
+
+  // ---- internals ----
+
+  private mustNode(name: string): NodeView {
+    const node = this.store.nodes.get(name)
+    if (!node) throw new Error(`test set-up: no node ${name}`)
+    return node
+  }
+
+  private matchPods(query: PodQuery): PodView[] {
+    const labels = labelMatcher(query.labelSelector)
+    const fields = fieldMatcher(query.fieldSelector, ['spec.nodeName', 'metadata.name', 'metadata.namespace', 'status.phase'])
+    return [...this.store.pods.values()]
+      .map((p) => p.view)
+      .filter((p) => (query.namespace === undefined || p.namespace === query.namespace) && labels(p.labels)
+        && fields({ 'spec.nodeName': p.nodeName ?? '', 'metadata.name': p.name, 'metadata.namespace': p.namespace, 'status.phase': p.phase }))
+      .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))
+      .map(clone)
+  }
+
+  private matchJobs(namespace: string, labelSelector?: string): JobView[] {
+    const labels = labelMatcher(labelSelector)
+    return [...this.store.jobs.values()].filter((j) => j.namespace === namespace && labels(j.labels)).sort((a, b) => a.name.localeCompare(b.name)).map(clone)
+  }
+
+  private logWrite(record: Omit<WriteRecord, 'seq' | 'at'>): WriteRecord {
+    const write: WriteRecord = { seq: ++this.seq, at: this.clock.elapsedMs(), ...record }
+    this.writes.push(write)
+    const rule = this.failures.find((r) => r.verb === write.verb && r.resource === write.resource && (r.name === undefined || r.name === write.name) && (r.when?.(write) ?? true))
+    if (rule) {
+      write.failed = true
+      rule.times = (rule.times ?? 1) - 1
+      if (rule.times <= 0) this.failures = this.failures.filter((r) => r !== rule)
+      throw rule.error ?? new ClusterError(`injected failure: ${write.verb} ${write.resource} ${write.name}`, 500)
+    }
+    return write
+  }
+
+  private mutate<T>(record: Omit<WriteRecord, 'seq' | 'at'>, apply: () => T): T {
+    const write = this.logWrite(record)
+    const result = apply()
+    const hook = this.hooks.find((h) => h.when(write))
+    if (hook) {
+      this.hooks = this.hooks.filter((h) => h !== hook)
+      hook.fn()
+    }
+    return result
+  }
+
+  /** Every port call is async, like the network. */
+  private async call<T>(read: string | undefined, fn: () => T | Promise<T>): Promise<T> {
+    await Promise.resolve()
+    if (read !== undefined) this.reads.push(read)
+    return fn()
+  }
+}

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest'
+import { PreconditionError } from '../../../src/lifecycle/errors.js'
+import { Annotation } from '../../../src/lifecycle/node-state.js'
+import { nodeStatus } from '../../../src/lifecycle/status.service.js'
+import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import { RELEASE, scenario, statusWrite } from '../../fakes/scenario.js'
+
+const runtime = { 'katacontainers.io/kata-runtime': 'true' }
+
+describe('status', () => {
+  it('one row per node: status, version, who cordoned it, and whether its kata-deploy pod is current', async () => {
+    const s = await scenario({
+      nodes: [{ name: 'node-a', labels: runtime }, { name: 'node-b', labels: runtime }, { name: 'node-c', labels: runtime, unschedulable: true }, { name: 'node-d' }],
+      userValues: { nodeSelector: runtime },
+    })
+    s.cluster.verification.set('node-b', 'pending')
+    // node-a completes; node-b is caught mid-verification (kata-lcm's cordon); node-c an operator cordoned
+    const process = s.spawn()
+    const midway = s.cluster.afterWrite(statusWrite('node-b', 'verifying'), () => process.kill())
+    void upgrade(process.deps, s.upgradeRequest({ selection: { labelSelector: 'kubernetes.io/hostname in (node-a,node-b)' } }), 'run-1')
+    await midway
+    const before = s.cluster.writes.length
+
+    const report = await nodeStatus(s.deps, RELEASE, {})
+    expect(report.release).toEqual({ ...RELEASE, chartVersion: '3.29.0', status: 'deployed' })
+    expect(report.selection).toBe('all nodes')
+    const rows = Object.fromEntries(report.rows.map((r) => [r.node, r]))
+    expect(rows['node-a']).toMatchObject({ status: 'completed', version: '3.29.0', cordoned: false, kataDeployPod: 'current', runId: 'run-1', previousVersion: '3.28.0' })
+    expect(rows['node-a']).not.toHaveProperty('cordonedBy')
+    expect(rows['node-b']).toMatchObject({ status: 'verifying', version: '-', cordoned: true, cordonedBy: 'kata-lcm', kataDeployPod: 'current' })
+    expect(rows['node-b']!.phaseStartedAt).toMatch(/^2025-06-01T/)
+    expect(rows['node-c']).toMatchObject({ status: '-', version: '-', cordoned: true, cordonedBy: 'operator', kataDeployPod: 'outdated' })
+    expect(rows['node-d']).toMatchObject({ kataDeployPod: 'missing', cordoned: false })
+    expect(report.rows.map((r) => r.node)).toEqual(['node-a', 'node-b', 'node-c', 'node-d'])
+    expect(s.cluster.writes).toHaveLength(before)
+  })
+
+  it('shows the last error of a rolled-back node', async () => {
+    const s = await scenario({ nodes: 1 })
+    s.cluster.verification.set('node-1', 'fail')
+    await upgrade(s.deps, s.upgradeRequest(), 'run-1')
+    const [row] = (await nodeStatus(s.deps, RELEASE, {})).rows
+    expect(row).toMatchObject({ status: 'rolled-back', version: '3.28.0', cordoned: false, kataDeployPod: 'current' })
+    expect(row!.lastError).toMatch(/exited 1/)
+    expect(s.cluster.node('node-1').annotations[Annotation.lastError]).toBe(row!.lastError)
+  })
+
+  it('job mode: no DaemonSet, pods n/a', async () => {
+    const s = await scenario({ mode: 'job', nodes: 2 })
+    const report = await nodeStatus(s.deps, RELEASE, { labelSelector: 'kubernetes.io/hostname=node-2' })
+    expect(report.rows).toEqual([{ node: 'node-2', status: '-', version: '-', cordoned: false, kataDeployPod: 'n/a' }])
+    expect(report.release.chartVersion).toBe('3.32.0')
+  })
+
+  it('a missing release still lists the nodes', async () => {
+    const s = await scenario({ nodes: 1 })
+    const report = await nodeStatus(s.deps, { name: 'other', namespace: 'kata' }, {})
+    expect(report.release).toEqual({ name: 'other', namespace: 'kata' })
+    expect(report.rows).toEqual([{ node: 'node-1', status: '-', version: '-', cordoned: false, kataDeployPod: 'n/a' }])
+  })
+
+  it('refuses a selection that matches nothing, and a taint value without key', async () => {
+    const s = await scenario({ nodes: 1 })
+    await expect(nodeStatus(s.deps, RELEASE, { taintKey: 'maint' })).rejects.toBeInstanceOf(PreconditionError)
+    await expect(nodeStatus(s.deps, RELEASE, { taintValue: 'x' })).rejects.toMatchObject({ field: '--node-taint-value' })
+    expect(s.cluster.writes).toEqual([])
+  })
+})

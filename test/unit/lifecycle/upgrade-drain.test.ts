@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest'
+import { drainNode, isDrainExempt } from '../../../src/lifecycle/drain.js'
+import { TimeoutError } from '../../../src/lifecycle/errors.js'
+import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
+import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import { scenario, statusWrites, type Scenario } from '../../fakes/scenario.js'
+
+/** node-1 runs a Deployment pod, a DaemonSet pod, a static pod's mirror and a finished Job pod. */
+async function withWorkloads(): Promise<Scenario> {
+  const s = await scenario({ nodes: 2 })
+  s.cluster.addPod({ namespace: 'shop', name: 'web-0', node: 'node-1' })
+  s.cluster.addPod({ namespace: 'shop', name: 'web-1', node: 'node-1' })
+  s.cluster.addPod({ namespace: 'kube-system', name: 'kube-proxy-x', node: 'node-1', ownerKinds: ['DaemonSet'] })
+  s.cluster.addPod({ namespace: 'kube-system', name: 'etcd-node-1', node: 'node-1', ownerKinds: ['Node'], mirror: true })
+  s.cluster.addPod({ namespace: 'batch', name: 'report-x', node: 'node-1', ownerKinds: ['Job'], phase: 'Succeeded' })
+  s.cluster.addPod({ namespace: 'shop', name: 'web-2', node: 'node-2' })
+  return s
+}
+
+const evictions = (s: Scenario) => s.cluster.writes.filter((w) => w.resource === 'pods/eviction').map((w) => `${w.namespace}/${w.name}`)
+const names = (s: Scenario, node: string) => s.cluster.podsOn(node).filter((p) => p.labels.name !== 'kata-deploy').map((p) => p.name).sort()
+
+describe('drain during upgrade', () => {
+  it('evicts workload pods through the Eviction API, skipping DaemonSet, mirror and finished pods', async () => {
+    const s = await withWorkloads()
+    const report = await upgrade(s.deps, s.upgradeRequest({ drain: true, selection: { labelSelector: 'kubernetes.io/hostname=node-1' } }), 'run-1')
+
+    expect(report.outcome).toBe('success')
+    expect(evictions(s)).toEqual(['shop/web-0', 'shop/web-1'])
+    expect(names(s, 'node-1')).toEqual(['etcd-node-1', 'kube-proxy-x', 'report-x'])
+    expect(names(s, 'node-2')).toEqual(['web-2'])
+    expect(statusWrites(s.cluster, 'node-1').map((w) => w.status)).toEqual(['preparing', 'cordoned', 'draining', 'upgrading', 'verifying', 'completed'])
+    // drained while cordoned, before the upgrade
+    const draining = statusWrites(s.cluster, 'node-1').find((w) => w.status === 'draining')!
+    const firstEviction = s.cluster.writes.find((w) => w.resource === 'pods/eviction')!
+    const helmUp = s.cluster.writes.find((w) => w.verb === 'upgrade')!
+    expect(firstEviction.seq).toBeGreaterThan(draining.seq)
+    expect(helmUp.seq).toBeGreaterThan(firstEviction.seq)
+  })
+
+  it('retries a PodDisruptionBudget refusal (429) with backoff until the eviction is allowed', async () => {
+    const s = await withWorkloads()
+    s.cluster.evictionBlocks.set('shop/web-0', 2)
+    const report = await upgrade(s.deps, s.upgradeRequest({ drain: true, selection: { labelSelector: 'kubernetes.io/hostname=node-1' } }), 'run-1')
+    expect(report.outcome).toBe('success')
+    const attempts = s.cluster.writes.filter((w) => w.resource === 'pods/eviction' && w.name === 'web-0')
+    expect(attempts).toHaveLength(3)
+    // backoff 500ms, then 1s
+    expect(attempts[1]!.at - attempts[0]!.at).toBe(500)
+    expect(attempts[2]!.at - attempts[1]!.at).toBe(1000)
+    expect(names(s, 'node-1')).not.toContain('web-0')
+  })
+
+  it('a drain that times out names the blocking pod; the node is put back untouched by helm', async () => {
+    const s = await withWorkloads()
+    s.cluster.evictionBlocks.set('shop/web-1', Infinity)
+    const uid = s.cluster.kataDeployPodOn('node-1')!.uid
+    const report = await upgrade(s.deps, s.upgradeRequest({ drain: true, drainTimeoutMs: 10_000 }), 'run-1')
+
+    expect(report.outcome).toBe('rolled-back')
+    expect(report.nodes[0]!.error).toBe('drain of node-1 timed out: shop/web-1 still on the node (a PodDisruptionBudget refuses their eviction)')
+    const n = s.cluster.node('node-1')
+    expect(n.annotations[STATUS_ANNOTATION]).toBe('rolled-back')
+    expect(n.annotations[Annotation.currentVersion]).toBe('3.28.0')
+    expect(n.unschedulable).toBe(false)
+    expect(s.cluster.kataDeployPodOn('node-1')!.uid).toBe(uid)
+    expect(s.helm.upgrades.some((u) => u.version === '3.29.0')).toBe(false)
+    expect(s.cluster.writesTo('node-2')).toEqual([])
+  })
+})
+
+describe('drainNode', () => {
+  it('waits (watch) for evicted pods to finish terminating', async () => {
+    const s = await scenario({ nodes: 1, timings: { terminationMs: 7_000 } })
+    s.cluster.addPod({ namespace: 'shop', name: 'slow', node: 'node-1' })
+    await drainNode(s.deps, 'node-1', 60_000)
+    expect(s.clock.elapsedMs()).toBe(7_000)
+    expect(s.cluster.podsOn('node-1').map((p) => p.name)).not.toContain('slow')
+  })
+
+  it('times out naming pods that do not terminate in time', async () => {
+    const s = await scenario({ nodes: 1, timings: { terminationMs: 90_000 } })
+    s.cluster.addPod({ namespace: 'shop', name: 'stubborn', node: 'node-1' })
+    const error = await drainNode(s.deps, 'node-1', 30_000).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(TimeoutError)
+    expect((error as Error).message).toBe('drain of node-1 timed out: shop/stubborn still on the node (they did not terminate in time)')
+    expect(s.clock.elapsedMs()).toBe(30_000)
+  })
+
+  it('a pod gone before its eviction is fine', async () => {
+    const s = await scenario({ nodes: 1 })
+    await expect(drainNode(s.deps, 'node-1', 1_000)).resolves.toBeUndefined()
+    expect(evictions(s)).toEqual([])
+  })
+
+  it.each([
+    [{ mirror: true, ownerKinds: [], phase: 'Running' }, true],
+    [{ mirror: false, ownerKinds: ['DaemonSet'], phase: 'Running' }, true],
+    [{ mirror: false, ownerKinds: ['ReplicaSet'], phase: 'Succeeded' }, true],
+    [{ mirror: false, ownerKinds: ['ReplicaSet'], phase: 'Failed' }, true],
+    [{ mirror: false, ownerKinds: ['ReplicaSet'], phase: 'Running' }, false],
+    [{ mirror: false, ownerKinds: [], phase: 'Pending' }, false],
+  ])('isDrainExempt(%j) = %s', (pod, exempt) => {
+    expect(isDrainExempt({ name: 'p', namespace: 'n', uid: 'u', labels: {}, annotations: {}, ready: true, containers: [], conditions: [], ...pod })).toBe(exempt)
+  })
+})
