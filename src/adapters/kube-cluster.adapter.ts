@@ -20,6 +20,7 @@ import { defaultUserAgent, withUserAgent } from './kube-config.js'
 import { kubeCall } from './kube-errors.js'
 import { KubeNodes } from './kube-nodes.adapter.js'
 import { KubePods } from './kube-pods.adapter.js'
+import { retrying } from './kube-retry.js'
 import { KubeState } from './kube-state.adapter.js'
 import { KubeWorkloads } from './kube-workloads.adapter.js'
 
@@ -43,11 +44,11 @@ export class KubeCluster implements Cluster {
   constructor(kubeConfig: KubeConfig, options: KubeClusterOptions = {}) {
     const kc = withUserAgent(kubeConfig, options.userAgent ?? defaultUserAgent())
     const watch = new Watch(kc)
-    this.core = kc.makeApiClient(CoreV1Api)
+    this.core = retrying(kc.makeApiClient(CoreV1Api))
     this.nodes = new KubeNodes(this.core)
     this.pods = new KubePods(this.core, watch)
-    this.workloads = new KubeWorkloads(kc.makeApiClient(AppsV1Api), kc.makeApiClient(BatchV1Api), watch)
-    this.state = new KubeState(this.core, kc.makeApiClient(CoordinationV1Api))
+    this.workloads = new KubeWorkloads(retrying(kc.makeApiClient(AppsV1Api)), retrying(kc.makeApiClient(BatchV1Api)), watch)
+    this.state = new KubeState(this.core, retrying(kc.makeApiClient(CoordinationV1Api)))
   }
 
   /** Read-only: one `list nodes?limit=1`. */

@@ -36,7 +36,8 @@ export function serverMessage(error: unknown): string | undefined {
   return typeof message === 'string' ? message : undefined
 }
 
-function networkCode(error: unknown): string | undefined {
+/** The network error code (ECONNRESET, ...) anywhere in the cause chain. */
+export function networkCode(error: unknown): string | undefined {
   for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code
     if (typeof code === 'string') return code

@@ -42,13 +42,23 @@ export class KubePods implements PodStore {
     return items.map(toPodView).sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))
   }
 
-  /** Not idempotent: a second call with the same name fails with 409 (AlreadyExists). */
+  /**
+   * Safe to retry: when a retried create meets 409 AlreadyExists because an earlier attempt landed
+   * (its response lost), the existing pod is returned if it is the same one (same labels).
+   */
   async createPod(namespace: string, manifest: Record<string, unknown>): Promise<PodView> {
-    const meta = manifest.metadata as { name?: string; generateName?: string } | undefined
-    const pod = await kubeCall(`create pod ${meta?.name ?? meta?.generateName ?? ''} in ${namespace}`, { verb: 'create', resource: 'pods', namespace }, () =>
-      this.core.createNamespacedPod({ namespace, body: manifest as V1Pod }),
-    )
-    return toPodView(pod)
+    const meta = manifest.metadata as { name?: string; generateName?: string; labels?: Record<string, string> } | undefined
+    const call = `create pod ${meta?.name ?? meta?.generateName ?? ''} in ${namespace}`
+    try {
+      return toPodView(await this.core.createNamespacedPod({ namespace, body: manifest as V1Pod }))
+    } catch (error) {
+      if (statusOf(error) === 409 && meta?.name) {
+        const existing = await this.core.readNamespacedPod({ namespace, name: meta.name }).catch(() => undefined)
+        const same = existing && Object.entries(meta.labels ?? {}).every(([k, v]) => existing.metadata?.labels?.[k] === v)
+        if (same) return toPodView(existing)
+      }
+      throw toClusterError(call, error, { verb: 'create', resource: 'pods', namespace })
+    }
   }
 
   /** Idempotent: a pod that is already gone is not an error. */

@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { readFile } from 'node:fs/promises'
+import { hostname } from 'node:os'
 import { BaseCommand } from '../base-command.js'
 import { createDeps } from '../deps.js'
 import { InputError } from '../lifecycle/errors.js'
@@ -38,6 +39,7 @@ export default class Rollback extends BaseCommand {
       verification = { source, origin: flags['verification-pod'], namespace: flags['verification-namespace'], timeoutMs: parseDuration('--verification-timeout', flags['verification-timeout']) }
     }
     const progress = createProgress({ json: this.jsonEnabled() })
+    const runId = this.newRunId()
     const report = await rollbackNode(createDeps(flags, progress), {
       node: args.node,
       release: { name: flags['helm-release'], namespace: flags['helm-namespace'] },
@@ -46,7 +48,7 @@ export default class Rollback extends BaseCommand {
       ...(verification ? { verification } : {}),
       readyTimeoutMs: parseDuration('--ready-timeout', flags['ready-timeout']),
       helmTimeout: flags['helm-timeout'],
-    }, this.newRunId())
+    }, runId, undefined, `${hostname()} pid ${process.pid} run ${runId}`)
     await progress.close()
     if (!this.jsonEnabled()) this.log(formatLifecycleReport(report).join('\n'))
     process.exitCode = this.exitCodeFor(report.outcome)

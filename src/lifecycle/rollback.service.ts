@@ -6,8 +6,10 @@ import type { RunContext } from './modes/strategy.js'
 import { Annotation } from './node-state.js'
 import { cordonedByUs, releaseCordon, transition } from './node-ops.js'
 import { detectMode } from './prerequisites.js'
+import { acquireLock } from './lock.js'
 import type { LifecycleReport } from './report.js'
-import { checkSchedulable, parseVerificationTemplate } from './verification.js'
+import type { NodeView } from '../ports/cluster.port.js'
+import { checkSchedulable, parseVerificationTemplate, type VerificationTemplate } from './verification.js'
 import { verifyNode } from './verify-node.js'
 
 export interface RollbackRequest {
@@ -26,7 +28,7 @@ export interface RollbackRequest {
  * or reinstall, wait, verify (when a pod is given), uncordon (only if kata-lcm cordoned it), annotate
  * `rolled-back`. Safe to rerun.
  */
-export async function rollbackNode(deps: LifecycleDeps, request: RollbackRequest, runId: string, signal?: AbortSignal): Promise<LifecycleReport> {
+export async function rollbackNode(deps: LifecycleDeps, request: RollbackRequest, runId: string, signal?: AbortSignal, holder = runId): Promise<LifecycleReport> {
   const template = request.verification ? parseVerificationTemplate(request.verification.source, request.verification.origin) : undefined
   if (request.toVersion !== undefined && semver.valid(request.toVersion) !== request.toVersion) throw new InputError('--to-version', `"${request.toVersion}" is not a semantic version; use e.g. 3.27.0`)
   await deps.helm.version()
@@ -58,6 +60,20 @@ export async function rollbackNode(deps: LifecycleDeps, request: RollbackRequest
     userValues: await deps.helm.values(release.name, release.namespace, { all: false }),
     batchSize: 1, readyTimeoutMs: request.readyTimeoutMs, helmTimeout: request.helmTimeout, helmCommands: [], ...(signal ? { signal } : {}),
   }
+  // One writer at a time: a rollback never races an upgrade of the same release.
+  const lock = await acquireLock(deps, request.release, holder)
+  try {
+    return await revertOne(deps, ctx, node, toVersion, mode, template, request, runId, release.chartVersion, release.name)
+  } finally {
+    await lock.release()
+  }
+}
+
+async function revertOne(
+  deps: LifecycleDeps, ctx: RunContext, start: NodeView, toVersion: string, mode: string, template: VerificationTemplate | undefined,
+  request: RollbackRequest, runId: string, fromVersion: string, releaseName: string,
+): Promise<LifecycleReport> {
+  let node = start
   const firstTouch = !cordonedByUs(node) && !node.unschedulable
   node = await transition(deps, node, 'rolling-back', {
     message: `kata-lcm run ${runId}: rolling back to ${toVersion} on request`,
@@ -68,7 +84,7 @@ export async function rollbackNode(deps: LifecycleDeps, request: RollbackRequest
       ...(firstTouch ? { [Annotation.wasUnschedulable]: 'false', [Annotation.cordonedByUs]: 'true' } : {}),
     },
   })
-  let outcome = (await strategy.revertNodes(ctx, [node.name]).catch((error: unknown) => new Map([[node!.name, { ok: false as const, reason: describeError(error) }]]))).get(node.name) ?? { ok: false as const, reason: 'no result' }
+  let outcome = (await ctx.strategy.revertNodes(ctx, [node.name]).catch((error: unknown) => new Map([[node!.name, { ok: false as const, reason: describeError(error) }]]))).get(node.name) ?? { ok: false as const, reason: 'no result' }
   let evidence
   if (outcome.ok && template && request.verification) {
     const verified = await verifyNode(ctx, { template, namespace: request.verification.namespace, timeoutMs: request.verification.timeoutMs }, node.name, true)
@@ -76,7 +92,7 @@ export async function rollbackNode(deps: LifecycleDeps, request: RollbackRequest
     evidence = verified.evidence
   }
   const base = {
-    command: 'rollback' as const, runId, release: request.release, mode, fromVersion: release.chartVersion, targetVersion: toVersion,
+    command: 'rollback' as const, runId, release: request.release, mode, fromVersion, targetVersion: toVersion,
     dryRun: false, waves: [[node.name]], helmCommands: ctx.helmCommands,
   }
   if (!outcome.ok) {
@@ -84,14 +100,14 @@ export async function rollbackNode(deps: LifecycleDeps, request: RollbackRequest
     return {
       ...base, outcome: 'manual-action', mixedFleet: true, summary: `rollback of ${node.name} failed: ${outcome.reason}; the node stays cordoned`,
       nodes: [{ name: node.name, status: 'failed', error: outcome.reason, ...(evidence ? { evidence } : {}) }],
-      nextSteps: [`inspect: kubectl describe node ${node.name}; helm history ${release.name} -n ${release.namespace}`, `uncordon by hand once fixed: kubectl uncordon ${node.name}`],
+      nextSteps: [`inspect: kubectl describe node ${node.name}; helm history ${releaseName} -n ${request.release.namespace}`, `uncordon by hand once fixed: kubectl uncordon ${node.name}`],
     }
   }
   const release2 = releaseCordon(node)
   await transition(deps, node, 'rolled-back', { message: `back on ${toVersion}`, ...release2, annotations: { ...release2.annotations, [Annotation.currentVersion]: toVersion } })
   return {
     ...base, outcome: 'success', mixedFleet: mode === 'daemonset',
-    summary: `${node.name} is back on kata-deploy ${toVersion}` + (mode === 'daemonset' ? `; the release ${release.name} now installs ${toVersion}, other nodes keep the pods they run (OnDelete)` : ''),
+    summary: `${node.name} is back on kata-deploy ${toVersion}` + (mode === 'daemonset' ? `; the release ${releaseName} now installs ${toVersion}, other nodes keep the pods they run (OnDelete)` : ''),
     nodes: [{ name: node.name, status: 'rolled-back', version: toVersion }],
     nextSteps: mode === 'daemonset' ? ['kata-lcm status shows which nodes still run the newer version'] : [],
   }
