@@ -33,6 +33,16 @@ die() { log "ERROR: $*"; exit 1; }
 
 command -v go >/dev/null || die "go is not on PATH"
 
+# One builder at a time per cache (vitest global setup and a developer's shell
+# may both run this script): wait for the other one, then find its results.
+if command -v flock >/dev/null; then
+  exec 9>"$TOOLS/.build.lock"
+  if ! flock -n 9; then
+    log "another build-tools.sh is running on $CACHE: waiting for it"
+    flock 9
+  fi
+fi
+
 # is_built DIR BIN... : true when DIR has a completion stamp and every binary.
 is_built() {
   local dir="$1"; shift
@@ -202,6 +212,7 @@ install_mod() {
   )
   touch "$out.tmp/.complete"
   rm -rf "$out"; mv "$out.tmp" "$out"
+  rm -rf "$dir/src"   # a patched source copy (prepare_*), no longer needed
   link "$out" "${bins[@]}"
   log "built $name $ver in $((SECONDS - t0))s"
 }

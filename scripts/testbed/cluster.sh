@@ -58,31 +58,45 @@ need_tools() {
   done
 }
 
-# ours PID DIR: true when PID's command line points into DIR or at our tools.
+# ours PID DIR: true when PID's command line points into the cluster dir DIR
+# (kwokctl starts every component as DIR/bin/<component>).
 ours() {
   local cmdline
   [[ -r "/proc/$1/cmdline" ]] || return 1
   cmdline="$(tr '\0' ' ' <"/proc/$1/cmdline")" || return 1
-  [[ "$cmdline" == *"$2"* || "$cmdline" == *"$BIN/"* || "$cmdline" == *"$CACHE/tools/"* ]]
+  [[ "$cmdline" == *"$2/"* ]]
 }
 
-# kill_leftovers NAME: kill the processes recorded in the cluster's pid files
-# (only those, and only if they still look like ours; never by process name).
-kill_leftovers() {
-  local dir pidf pid sig
+# cluster_pids NAME: pids recorded in the cluster's pid files that still look
+# like ours (we never look processes up by name).
+cluster_pids() {
+  local dir pidf pid
   dir="$(cluster_dir "$1")"
   [[ -d "$dir/pids" ]] || return 0
-  for sig in TERM KILL; do
-    for pidf in "$dir"/pids/*.pid; do
-      [[ -f "$pidf" ]] || continue
-      pid="$(tr -dc '0-9' <"$pidf")"
-      [[ -n "$pid" ]] || continue
-      if ours "$pid" "$dir"; then
-        log "killing leftover $(basename "$pidf" .pid) (pid $pid, SIG$sig)"
-        kill "-$sig" "$pid" 2>/dev/null || true
-      fi
-    done
-    [[ $sig == KILL ]] || sleep 1
+  for pidf in "$dir"/pids/*.pid; do
+    [[ -f "$pidf" ]] || continue
+    pid="$(tr -dc '0-9' <"$pidf")"
+    [[ -n "$pid" ]] && ours "$pid" "$dir" && echo "$pid"
+  done
+  return 0
+}
+
+# stop_pids DIR PID...: SIGTERM those still ours, up to 15s to exit, then SIGKILL.
+stop_pids() {
+  local dir="$1" pid i left; shift
+  [[ $# -gt 0 ]] || return 0
+  for pid in "$@"; do ours "$pid" "$dir" && kill -TERM "$pid" 2>/dev/null; done
+  for ((i = 0; i < 150; i++)); do
+    left=0
+    for pid in "$@"; do ours "$pid" "$dir" && left=1; done
+    [[ $left == 1 ]] || return 0
+    sleep 0.1
+  done
+  for pid in "$@"; do
+    if ours "$pid" "$dir"; then
+      log "killing pid $pid (did not exit on SIGTERM)"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
   done
 }
 
@@ -95,11 +109,13 @@ cmd_delete() {
     return 0
   fi
   log "deleting cluster $name"
+  local pids
+  mapfile -t pids < <(cluster_pids "$name")
   if [[ -x "$KWOKCTL" ]]; then
-    timeout 120 "$KWOKCTL" --name "$name" delete cluster --kubeconfig "" </dev/null >&2 2>&1 \
+    timeout 120 "$KWOKCTL" --name "$name" delete cluster --kubeconfig "$dir/no-user-kubeconfig" </dev/null >&2 2>&1 \
       || log "kwokctl delete cluster failed (continuing with manual cleanup)"
   fi
-  kill_leftovers "$name"
+  stop_pids "$dir" "${pids[@]}"
   rm -rf "$dir"
   log "cluster $name deleted"
 }
@@ -154,7 +170,7 @@ cmd_create() {
   mkdir -p "$KWOK_WORKDIR"
   cfg="$(mktemp -d "${TMPDIR:-/tmp}/kata-lcm-kwokctl.XXXXXX")"
   # shellcheck disable=SC2064
-  trap "rm -rf '$cfg'" RETURN
+  trap "rm -rf '$cfg'" EXIT
   write_kwokctl_config "$cfg/kwokctl.yaml"
   local args=(--name "$name" --config "$cfg/kwokctl.yaml")
   local f n=0
@@ -163,10 +179,12 @@ cmd_create() {
     args+=(--config "$f"); n=$((n + 1))
   done
   [[ $n -gt 0 ]] || die "no stage files in $STAGES_DIR"
+  # (audit log: no rotation at lumberjack's default 100 MB, tests read one file)
   log "creating cluster $name (kubernetes $KUBE_VERSION, $n stage files, workdir $KWOK_WORKDIR)"
   if ! "$KWOKCTL" "${args[@]}" create cluster \
       --runtime binary \
       --kubeconfig "" \
+      --extra-args "kube-apiserver=audit-log-maxsize=100000" \
       --wait 3m \
       --timeout 5m \
       </dev/null >&2; then

@@ -36,7 +36,7 @@ export async function rollbackNode(deps: LifecycleDeps, request: RollbackRequest
   const release = await deps.helm.release(request.release.name, request.release.namespace)
   if (!release) throw new PreconditionError(`--helm-release: no release "${request.release.name}" in namespace ${request.release.namespace}; check --helm-release and --helm-namespace`)
   if (release.status !== 'deployed') throw new PreconditionError(`release ${release.name} is "${release.status}", not deployed`, { suggestions: [`helm history ${release.name} -n ${release.namespace}`] })
-  let node = await deps.cluster.getNode(request.node)
+  const node = await deps.cluster.getNode(request.node)
   if (!node) throw new InputError('NODE', `no node named "${request.node}" (kubectl get nodes lists them)`)
   if (template) {
     const problem = checkSchedulable(template, node)
@@ -84,7 +84,7 @@ async function revertOne(
       ...(firstTouch ? { [Annotation.wasUnschedulable]: 'false', [Annotation.cordonedByUs]: 'true' } : {}),
     },
   })
-  let outcome = (await ctx.strategy.revertNodes(ctx, [node.name]).catch((error: unknown) => new Map([[node!.name, { ok: false as const, reason: describeError(error) }]]))).get(node.name) ?? { ok: false as const, reason: 'no result' }
+  let outcome = (await ctx.strategy.revertNodes(ctx, [node.name]).catch((error: unknown) => new Map([[node.name, { ok: false as const, reason: describeError(error) }]]))).get(node.name) ?? { ok: false as const, reason: 'no result' }
   let evidence
   if (outcome.ok && template && request.verification) {
     const verified = await verifyNode(ctx, { template, namespace: request.verification.namespace, timeoutMs: request.verification.timeoutMs }, node.name, true)

@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { AuditLog, describeEvents } from './harness/audit.js'
 import { e2eCluster, HARNESS_USER_AGENT, loadKubeConfig } from './harness/cluster.js'
+import { createNamespace, deleteNamespace } from './harness/namespaces.js'
 import { createFakeNodes, deleteNodes } from './harness/nodes.js'
-import { hasCondition, podPhase, waitForDeletion, waitForList, waitForObject } from './harness/wait.js'
+import { hasCondition, podPhase, waitForList, waitForObject } from './harness/wait.js'
 
 const suffix = randomBytes(2).toString('hex')
 const NS = `testbed-smoke-${suffix}`
@@ -48,8 +49,7 @@ describe('e2e testbed (kwok stages, audit log)', () => {
     core = kc.makeApiClient(CoreV1Api)
     audit = new AuditLog(cluster.auditLogPath)
     t0 = new Date()
-    await core.createNamespace({ body: { metadata: { name: NS } } })
-    await waitForObject(kc, `/api/v1/namespaces/${NS}/serviceaccounts`, 'default', () => true, 30_000)
+    await createNamespace(kc, NS)
     const nodes = await createFakeNodes(
       kc,
       NODES.map((name) => ({ name, labels: { [SMOKE_LABEL]: 'true' } })),
@@ -59,9 +59,10 @@ describe('e2e testbed (kwok stages, audit log)', () => {
 
   afterAll(async () => {
     if (!kc) return
-    await core.deleteNamespace({ name: NS }).catch(() => undefined)
-    await deleteNodes(kc, NODES).catch(() => undefined)
-    await waitForDeletion(kc, '/api/v1/namespaces', NS, 120_000).catch(() => undefined)
+    // Nodes first on purpose: deleteNodes force-deletes the pods left on them,
+    // so the namespace goes away quickly anyway.
+    await deleteNodes(kc, NODES)
+    await deleteNamespace(kc, NS)
   })
 
   it('makes kwok nodes Ready', async () => {
@@ -160,9 +161,9 @@ describe('e2e testbed (kwok stages, audit log)', () => {
     expect(crash.status?.numberReady ?? 0).toBe(0)
   })
 
-  it('completes Jobs, and fails Jobs targeting jfail- nodes', async () => {
+  it('completes Jobs, and fails "jobfail" Jobs targeting jfail- nodes', async () => {
     const batch = kc.makeApiClient(BatchV1Api)
-    const job = (name: string, target: string, byLabel: boolean): V1Job => ({
+    const job = (name: string, target: string, byLabel: boolean, image: string): V1Job => ({
       metadata: { name },
       spec: {
         backoffLimit: 0,
@@ -170,32 +171,39 @@ describe('e2e testbed (kwok stages, audit log)', () => {
           metadata: { labels: byLabel ? { 'kata-lcm.test/target-node': target } : {} },
           spec: {
             restartPolicy: 'Never',
-            // byLabel: scheduled anywhere among OK nodes, the label names the target
+            // byLabel: runs on an OK node, the label names the target
             ...(byLabel ? { nodeSelector: { 'kubernetes.io/hostname': OK1 } } : { nodeName: target }),
-            containers: container(),
+            containers: container(image),
           },
         },
       },
     })
-    await batch.createNamespacedJob({ namespace: NS, body: job('job-ok', OK2, false) })
-    await batch.createNamespacedJob({ namespace: NS, body: job('job-fail-node', JFAIL, false) })
-    await batch.createNamespacedJob({ namespace: NS, body: job('job-fail-label', JFAIL, true) })
+    const good = 'quay.io/kata-containers/kata-deploy:3.30.0'
+    const broken = 'quay.io/kata-containers/kata-deploy:3.34.0-jobfail'
+    await batch.createNamespacedJob({ namespace: NS, body: job('job-ok', OK2, false, broken) })
+    await batch.createNamespacedJob({ namespace: NS, body: job('job-ok-on-jfail', JFAIL, false, good) })
+    await batch.createNamespacedJob({ namespace: NS, body: job('job-fail-node', JFAIL, false, broken) })
+    await batch.createNamespacedJob({ namespace: NS, body: job('job-fail-label', JFAIL, true, broken) })
 
+    const expected: Record<string, string> = {
+      'job-ok': 'Complete',
+      'job-ok-on-jfail': 'Complete',
+      'job-fail-node': 'Failed',
+      'job-fail-label': 'Failed',
+    }
     const jobs = await waitForList(
       kc,
       `/apis/batch/v1/namespaces/${NS}/jobs`,
-      (objs) => {
-        const j = (n: string) => objs.find((o) => o.metadata?.name === n)
-        return hasCondition(j('job-ok'), 'Complete') && hasCondition(j('job-fail-node'), 'Failed') && hasCondition(j('job-fail-label'), 'Failed')
-      },
+      (objs) => Object.entries(expected).every(([n, c]) => hasCondition(objs.find((o) => o.metadata?.name === n), c)),
       90_000,
       { description: 'jobs to finish' },
     )
-    expect(jobs).toHaveLength(3)
+    expect(jobs).toHaveLength(4)
     const pods = await core.listNamespacedPod({ namespace: NS, labelSelector: 'job-name' })
     const exit = (jobName: string) =>
       pods.items.find((p) => p.metadata?.labels?.['job-name'] === jobName)?.status?.containerStatuses?.[0]?.state?.terminated?.exitCode
     expect(exit('job-ok')).toBe(0)
+    expect(exit('job-ok-on-jfail')).toBe(0)
     expect(exit('job-fail-node')).toBe(1)
     expect(exit('job-fail-label')).toBe(1)
   })
@@ -204,7 +212,7 @@ describe('e2e testbed (kwok stages, audit log)', () => {
     await audit.barrier(kc)
     const mine = { userAgentPrefix: HARNESS_USER_AGENT }
     const counts = await audit.countByVerb({ ...mine, since: t0 })
-    expect(counts['create'] ?? 0).toBeGreaterThanOrEqual(1 + NODES.length + 6 + 2 + 3)
+    expect(counts['create'] ?? 0).toBeGreaterThanOrEqual(1 + NODES.length + 6 + 2 + 4)
     const podCreates = await audit.writesSince(t0, { ...mine, resource: 'pods', namespace: NS })
     expect(podCreates.map((e) => e.objectRef?.name).sort(), describeEvents(podCreates)).toEqual(
       ['v-creating', 'v-fail', 'v-pending', 'v-succeed', 'v-succeed-on-vfail', 'v-succeed-scheduled'],

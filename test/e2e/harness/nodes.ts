@@ -76,7 +76,11 @@ export async function createFakeNodes(kc: KubeConfig, specs: FakeNodeSpec[], tim
   return ready.filter((n) => names.has(n.metadata?.name ?? ''))
 }
 
-/** Delete nodes (missing ones are fine) and wait until they are gone. */
+/**
+ * Delete nodes (missing ones are fine) and wait until they are gone. Then the
+ * pods still bound to them are force-deleted (grace 0): kwok only finishes the
+ * deletion of pods whose node exists, and the pod GC would take ~40s.
+ */
 export async function deleteNodes(kc: KubeConfig, names: string[], timeoutMs = 60_000): Promise<void> {
   if (names.length === 0) return
   const core = kc.makeApiClient(CoreV1Api)
@@ -91,6 +95,19 @@ export async function deleteNodes(kc: KubeConfig, names: string[], timeoutMs = 6
   await waitForList(kc, '/api/v1/nodes', (nodes) => !nodes.some((n) => gone.has(n.metadata?.name ?? '')), timeoutMs, {
     description: `nodes ${names.join(', ')} deleted`,
   })
+  for (const name of names) {
+    const pods = await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${name}` })
+    for (const pod of pods.items) {
+      const ns = pod.metadata?.namespace
+      const podName = pod.metadata?.name
+      if (!ns || !podName) continue
+      try {
+        await core.deleteNamespacedPod({ namespace: ns, name: podName, gracePeriodSeconds: 0 })
+      } catch (e) {
+        if (statusCode(e) !== 404) throw e
+      }
+    }
+  }
 }
 
 /** Delete every node created by createFakeNodes. */
