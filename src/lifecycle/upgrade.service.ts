@@ -13,32 +13,46 @@ import { runWave } from './wave.js'
  * completed on the target are skipped, interrupted ones go first.
  */
 export async function upgrade(deps: LifecycleDeps, request: UpgradeRequest, runId: string, signal?: AbortSignal, holder = runId): Promise<LifecycleReport> {
-  const plan = await checkPrerequisites(deps, request, runId)
-  const ctx: RunContext = {
+  const first = await checkPrerequisites(deps, request, runId)
+  if (request.dryRun) {
+    const ctx = contextFor(deps, request, first, signal)
+    announce(deps, first)
+    const commands = first.waves.map((wave) => deps.helm.describeUpgrade(first.strategy.plannedUpgrade(ctx, wave)))
+    const unique = first.strategy.mode === 'daemonset' ? commands.slice(0, 1) : commands
+    return report(first, runId, request, 'planned', baseResults(first), unique, 'dry run: nothing was written')
+  }
+  if (first.nodes.length === 0 && !first.resumingRun) return nothingToDo(first, runId, request)
+  const lock = await acquireLock(deps, request.release, holder)
+  try {
+    // Another run may have moved nodes between the first look and the lock: plan again under it.
+    const plan = await checkPrerequisites(deps, request, runId)
+    if (plan.nodes.length === 0 && !plan.resumingRun) return nothingToDo(plan, runId, request)
+    announce(deps, plan)
+    await deps.cluster.writeRun(plan.record)
+    return await runWaves(contextFor(deps, request, plan, signal), plan, request, runId, signal, lock.lost)
+  } finally {
+    await lock.release()
+  }
+}
+
+function contextFor(deps: LifecycleDeps, request: UpgradeRequest, plan: RunPlan, signal?: AbortSignal): RunContext {
+  return {
     deps, release: request.release, chart: request.chart, previousChart: plan.previousChart,
     targetVersion: plan.targetVersion, previousVersion: plan.previousVersion, userValues: plan.userValues,
     batchSize: request.batchSize, readyTimeoutMs: request.readyTimeoutMs, helmTimeout: request.helmTimeout,
     helmCommands: [], strategy: plan.strategy, ...(signal ? { signal } : {}),
   }
+}
+
+/** Says what an earlier run left and what this one will do about it. */
+function announce(deps: LifecycleDeps, plan: RunPlan): void {
   if (plan.alreadyDone.length > 0) deps.events.emit({ type: 'info', message: `${plan.alreadyDone.length} node(s) already completed on ${plan.targetVersion} by an earlier run; skipping them: ${plan.alreadyDone.join(', ')}` })
   if (plan.resumed.length > 0) deps.events.emit({ type: 'info', message: `resuming ${plan.resumed.length} node(s) an interrupted run left mid-flight, first: ${plan.resumed.join(', ')}` })
+  if (plan.resumingRun) deps.events.emit({ type: 'info', message: `resuming run ${plan.record.runId} (${plan.previousVersion} -> ${plan.targetVersion}); rollbacks go to ${plan.previousVersion}` })
+}
 
-  if (request.dryRun) {
-    const commands = plan.waves.map((wave) => deps.helm.describeUpgrade(plan.strategy.plannedUpgrade(ctx, wave)))
-    const unique = plan.strategy.mode === 'daemonset' ? commands.slice(0, 1) : commands
-    return report(plan, runId, request, 'planned', baseResults(plan), unique, 'dry run: nothing was written')
-  }
-
-  if (plan.nodes.length === 0 && !plan.resumingRun) {
-    return report(plan, runId, request, 'nothing-to-do', baseResults(plan), [], summaryOf('nothing-to-do', plan, baseResults(plan)))
-  }
-  const lock = await acquireLock(deps, request.release, holder)
-  try {
-    await deps.cluster.writeRun(plan.record)
-    return await runWaves(ctx, plan, request, runId, signal, lock.lost)
-  } finally {
-    await lock.release()
-  }
+function nothingToDo(plan: RunPlan, runId: string, request: UpgradeRequest): LifecycleReport {
+  return report(plan, runId, request, 'nothing-to-do', baseResults(plan), [], summaryOf('nothing-to-do', plan, baseResults(plan)))
 }
 
 async function runWaves(ctx: RunContext, plan: RunPlan, request: UpgradeRequest, runId: string, signal: AbortSignal | undefined, lockLost: () => boolean): Promise<LifecycleReport> {
