@@ -105,11 +105,11 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
   const interrupted = await cluster.readRun(request.release.namespace, request.release.name)
   const resumingRun = interrupted?.targetVersion === request.targetVersion
   if (interrupted && !resumingRun && release.chartVersion !== interrupted.previousVersion) {
-    throw new PreconditionError(`an interrupted kata-lcm run (${interrupted.runId}) was moving ${release.name} from ${interrupted.previousVersion} to ${interrupted.targetVersion} and did not finish`, {
-      suggestions: [`finish it first: rerun with --target-version ${interrupted.targetVersion}`, 'or roll its nodes back with kata-lcm rollback NODE, then: kata-lcm unlock --forget-run'],
+    throw new PreconditionError(`a kata-lcm run (${interrupted.runId}) moving ${release.name} from ${interrupted.previousVersion} to ${interrupted.targetVersion} has not finished (interrupted, stopped on a failure, or not every kata-deploy pod is on ${interrupted.targetVersion} yet)`, {
+      suggestions: [`finish it first: kata-lcm upgrade --target-version ${interrupted.targetVersion} (for the remaining nodes)`, 'or roll its nodes back with kata-lcm rollback NODE, then: kata-lcm unlock --forget-run'],
     })
   }
-  const previousVersion = resumingRun ? interrupted.previousVersion : release.chartVersion
+  const current = resumingRun ? interrupted.previousVersion : release.chartVersion
 
   const allValues = await helm.values(release.name, release.namespace, { all: true })
   const detected = detectMode(allValues)
@@ -128,12 +128,11 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
   if (semver.lt(request.targetVersion, strategy.minimumVersion)) {
     throw new InputError('--target-version', `${request.targetVersion} is below ${strategy.minimumVersion}, the first kata-deploy that supports ${strategy.mode} mode wave by wave; target ${strategy.minimumVersion} or later`)
   }
-  if (semver.lt(request.targetVersion, previousVersion) && !request.allowDowngrade) {
-    throw new InputError('--target-version', `${request.targetVersion} is older than the release's ${previousVersion}; pass --allow-downgrade to go back on purpose`)
+  if (semver.lt(request.targetVersion, current) && !request.allowDowngrade) {
+    throw new InputError('--target-version', `${request.targetVersion} is older than the release's ${current}; pass --allow-downgrade to go back on purpose`)
   }
   await checkChart(deps, request.chart, request.targetVersion, '--chart')
   const previousChart = request.previousChart ?? (resumingRun ? interrupted.previousChart : request.chart)
-  await checkChart(deps, previousChart, previousVersion, request.previousChart ? '--previous-chart' : '--chart')
 
   const userValues = resumingRun ? interrupted.userValues : await helm.values(release.name, release.namespace, { all: false })
   const listed = await cluster.listNodes(request.selection.labelSelector)
@@ -157,6 +156,10 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
   const resumed = selected.filter((n) => isInFlight(readStatus(n.annotations)))
   const todo = selected.filter((n) => !alreadyDone.includes(n) && !resumed.includes(n))
   const nodes = [...resumed, ...todo]
+  // The rollback target matters only when there is work; a rerun with nothing to do needs none.
+  const idle = nodes.length === 0 && !resumingRun
+  const previousVersion = idle || current !== request.targetVersion ? current : await rollbackVersion(deps, release.name, release.namespace, request)
+  if (!idle) await checkChart(deps, previousChart, previousVersion, request.previousChart ? '--previous-chart' : '--chart')
   const waves = planWaves(nodes.map((n) => n.name), request.batchSize)
   const settings = {
     batchSize: request.batchSize, drain: request.drain, drainTimeoutMs: request.drainTimeoutMs, readyTimeoutMs: request.readyTimeoutMs,
@@ -174,6 +177,20 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
     alreadyDone: alreadyDone.map((n) => n.name), resumed: resumed.map((n) => n.name),
     waves,
   }
+}
+
+/**
+ * The release is already at the target but nodes still need it (an earlier run did a subset): their
+ * rollback target is the newest other chart version in helm history, else --previous-chart's version.
+ */
+async function rollbackVersion(deps: LifecycleDeps, name: string, namespace: string, request: UpgradeRequest): Promise<string> {
+  const history = await deps.helm.history(name, namespace)
+  const other = [...history].sort((a, b) => b.revision - a.revision).find((r) => r.chartVersion !== request.targetVersion && semver.valid(r.chartVersion))
+  if (other) return other.chartVersion
+  if (request.previousChart) return (await deps.helm.showChart(request.previousChart)).version
+  throw new PreconditionError(`release ${name} is already at ${request.targetVersion} and its history holds no earlier version, so kata-lcm cannot tell what to roll the remaining nodes back to`, {
+    suggestions: ['pass --previous-chart with the chart of the version those nodes run'],
+  })
 }
 
 async function checkChart(deps: LifecycleDeps, chart: string, version: string, flag: string): Promise<void> {

@@ -88,8 +88,7 @@ export async function waveStep(deps: LifecycleDeps, release: ReleaseRef, wave: n
 export async function finalizeStep(deps: LifecycleDeps, release: ReleaseRef, holder: string): Promise<void> {
   const { record, ctx } = await loadRun(deps, release, holder)
   if (record.stoppedBy) throw new NodesRolledBackError(`the run stopped after ${record.stoppedBy}; not finalizing`)
-  await ctx.strategy.finalize(ctx, true)
-  await deps.cluster.clearRun(release.namespace, release.name)
+  if (await ctx.strategy.finalize(ctx)) await deps.cluster.clearRun(release.namespace, release.name)
   await deps.cluster.unlock(release.namespace, lockName(release), holder)
 }
 

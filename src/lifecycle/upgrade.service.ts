@@ -15,7 +15,7 @@ import { runWave } from './wave.js'
 export async function upgrade(deps: LifecycleDeps, request: UpgradeRequest, runId: string, signal?: AbortSignal, holder = runId): Promise<LifecycleReport> {
   const first = await checkPrerequisites(deps, request, runId)
   if (request.dryRun) {
-    const ctx = contextFor(deps, request, first, signal)
+    const ctx = contextFor(deps, request, first)
     announce(deps, first)
     const commands = first.waves.map((wave) => deps.helm.describeUpgrade(first.strategy.plannedUpgrade(ctx, wave)))
     const unique = first.strategy.mode === 'daemonset' ? commands.slice(0, 1) : commands
@@ -29,18 +29,22 @@ export async function upgrade(deps: LifecycleDeps, request: UpgradeRequest, runI
     if (plan.nodes.length === 0 && !plan.resumingRun) return nothingToDo(plan, runId, request)
     announce(deps, plan)
     await deps.cluster.writeRun(plan.record)
-    return await runWaves(contextFor(deps, request, plan, signal), plan, request, runId, signal, lock.lost)
+    return await runWaves(contextFor(deps, request, plan), plan, request, runId, signal, lock.lost)
   } finally {
     await lock.release()
   }
 }
 
-function contextFor(deps: LifecycleDeps, request: UpgradeRequest, plan: RunPlan, signal?: AbortSignal): RunContext {
+/**
+ * The run's context. The abort signal is deliberately not in it: a signal stops the run between
+ * waves (a safe point), it never aborts a wait mid-wave, which would fail and roll back a node.
+ */
+function contextFor(deps: LifecycleDeps, request: UpgradeRequest, plan: RunPlan): RunContext {
   return {
     deps, release: request.release, chart: request.chart, previousChart: plan.previousChart,
     targetVersion: plan.targetVersion, previousVersion: plan.previousVersion, userValues: plan.userValues,
     batchSize: request.batchSize, readyTimeoutMs: request.readyTimeoutMs, helmTimeout: request.helmTimeout,
-    helmCommands: [], strategy: plan.strategy, ...(signal ? { signal } : {}),
+    helmCommands: [], strategy: plan.strategy,
   }
 }
 
@@ -84,10 +88,8 @@ async function runWaves(ctx: RunContext, plan: RunPlan, request: UpgradeRequest,
     if (wave.failed.length > 0) { outcome = 'manual-action'; break }
     if (wave.rolledBack.length > 0) { outcome = 'rolled-back'; break }
   }
-  if (outcome === 'success') {
-    await plan.strategy.finalize(ctx, true)
-    await deps.cluster.clearRun(request.release.namespace, request.release.name)
-  }
+  // The record (the operator's own values, the rollback target) stays until they are restored.
+  if (outcome === 'success' && await plan.strategy.finalize(ctx)) await deps.cluster.clearRun(request.release.namespace, request.release.name)
   return report(plan, runId, request, outcome, results, ctx.helmCommands, summaryOf(outcome, plan, results))
 }
 

@@ -49,18 +49,18 @@ export const daemonSetStrategy: DeploymentStrategy = {
     return restartAndAwait(ctx, nodes)
   },
 
-  async finalize(ctx, allNodesDone) {
+  async finalize(ctx) {
     // Restoring the operator's own updateStrategy is only safe once no kata-deploy pod is behind the
     // DaemonSet's revision: with RollingUpdate, Kubernetes would roll those nodes unverified.
-    if (!allNodesDone) return
     const { cluster } = ctx.deps
     const hash = await cluster.daemonSetRevisionHash(ctx.release.namespace, KATA_DEPLOY.daemonSet, ctx.readyTimeoutMs, ctx.signal)
     const pods = await cluster.listPods({ namespace: ctx.release.namespace, labelSelector: KATA_DEPLOY.podSelector })
     if (pods.some((p) => p.labels[REVISION_LABEL] !== hash)) {
-      ctx.deps.events.emit({ type: 'info', message: 'some kata-deploy pods outside this run are behind the DaemonSet revision; leaving updateStrategy OnDelete so they are not rolled unverified (rerun kata-lcm upgrade for them)' })
-      return
+      ctx.deps.events.emit({ type: 'info', message: `kata-deploy pods on nodes outside this run are not on ${ctx.targetVersion} yet; the release keeps updateStrategy OnDelete (so they are not rolled unverified) and the run record, until kata-lcm upgrade --target-version ${ctx.targetVersion} has done them too` })
+      return false
     }
     // --no-hooks: the values change touches no pod; kata-deploy's own verification hook must not run again.
     await runUpgrade(ctx, request(ctx, ctx.chart, ctx.targetVersion, ctx.userValues, true))
+    return true
   },
 }

@@ -45,8 +45,11 @@ export interface DeploymentStrategy {
   revertNodes(ctx: RunContext, nodes: string[]): Promise<NodeOutcomes>
   /** The helm upgrade(s) a wave would run, for --dry-run. */
   plannedUpgrade(ctx: RunContext, nodes: string[]): HelmUpgradeRequest
-  /** After the last wave: leave the release's values right for the operator's next plain helm upgrade. */
-  finalize(ctx: RunContext, allNodesDone: boolean): Promise<void>
+  /**
+   * After the last wave: leave the release's values right for the operator's next plain helm
+   * upgrade. Returns whether the operator's values are back (the run record may then go).
+   */
+  finalize(ctx: RunContext): Promise<boolean>
 }
 
 /** Runs a helm upgrade and records it in the run's command log. */

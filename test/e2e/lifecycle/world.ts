@@ -4,6 +4,7 @@
  * tears it down, so suites can share the one control plane.
  */
 import { randomBytes } from 'node:crypto'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -12,7 +13,7 @@ import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Taint } from '@kubernetes
 import { AuditLog, WRITE_VERBS } from '../harness/audit.js'
 import { cacheDir, e2eCluster, envWithTools, loadKubeConfig, REPO_ROOT, run } from '../harness/cluster.js'
 import { createFakeNodes, deleteNodes } from '../harness/nodes.js'
-import { waitForList, type KubeObject } from '../harness/wait.js'
+import { waitForList, waitForObject, type KubeObject } from '../harness/wait.js'
 
 export const STATUS = 'katacontainers.io/kata-lifecycle-manager-status'
 export const VERSION = 'katacontainers.io/kata-current-version'
@@ -104,11 +105,40 @@ ${extra}`)
   }
 
   /** Runs the built CLI (`node bin/run.js`) against this world's release. */
-  async cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-    const result = await run(process.execPath, [path.join(REPO_ROOT, 'bin/run.js'), ...args, '--kubeconfig', e2eCluster().kubeconfigPath, '--helm-namespace', this.namespace], {
+  async cli(args: string[], env: Record<string, string> = {}, kubeconfig = e2eCluster().kubeconfigPath): Promise<CliResult> {
+    const result = await run(process.execPath, [path.join(REPO_ROOT, 'bin/run.js'), ...args, '--kubeconfig', kubeconfig, '--helm-namespace', this.namespace], {
       env: envWithTools({ CI: 'true', NO_COLOR: '1', ...env }),
     })
     return { code: result.code, stdout: result.stdout, stderr: result.stderr }
+  }
+
+  /** Starts the CLI without waiting: the child, and its result once it exits. */
+  spawnCli(args: string[], kubeconfig = e2eCluster().kubeconfigPath): { child: ChildProcess; done: Promise<CliResult> } {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/run.js'), ...args, '--kubeconfig', kubeconfig, '--helm-namespace', this.namespace], {
+      cwd: REPO_ROOT, env: envWithTools({ CI: 'true', NO_COLOR: '1' }), stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d })
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+    const done = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 + 9 : 1), stdout, stderr })))
+    return { child, done }
+  }
+
+  /** The upgrade arguments `upgrade()` would run, for spawnCli. */
+  upgradeArgs(target: string, extra: string[] = []): string[] {
+    const defaults: Record<string, string> = {
+      '--chart': chartPath(target), '--previous-chart': chartPath(this.options.version), '--verification-pod': this.verificationFile,
+      '--verification-namespace': this.namespace, '--verification-timeout': '30s', '--ready-timeout': '60s', '--node-selector': `kata-lcm.test/world=${this.id}`,
+    }
+    const given = new Set(extra.filter((a) => a.startsWith('--')))
+    return ['upgrade', '--target-version', target, ...Object.entries(defaults).filter(([flag]) => !given.has(flag)).flat(), ...extra]
+  }
+
+  /** Waits (watch) until the node's lifecycle status annotation is `status`. */
+  async waitNodeStatus(name: string, status: string, timeoutMs = 60_000): Promise<void> {
+    type Annotated = KubeObject & { metadata?: { annotations?: Record<string, string> } }
+    await waitForObject<Annotated>(this.kc, '/api/v1/nodes', name, (n) => n.metadata?.annotations?.[STATUS] === status, timeoutMs, `${name} to be ${status}`)
   }
 
   /**
@@ -116,13 +146,7 @@ ${extra}`)
    * --node-selector on the world's label); flags in `extra` replace the defaults.
    */
   upgrade(target: string, extra: string[] = []): Promise<CliResult> {
-    const defaults: Record<string, string> = {
-      '--chart': chartPath(target), '--previous-chart': chartPath(this.options.version), '--verification-pod': this.verificationFile,
-      '--verification-namespace': this.namespace, '--verification-timeout': '30s', '--ready-timeout': '60s', '--node-selector': `kata-lcm.test/world=${this.id}`,
-    }
-    const given = new Set(extra.filter((a) => a.startsWith('--')))
-    const args = Object.entries(defaults).filter(([flag]) => !given.has(flag)).flat()
-    return this.cli(['upgrade', '--target-version', target, ...args, ...extra])
+    return this.cli(this.upgradeArgs(target, extra))
   }
 
   async node(name: string): Promise<{ status?: string; version?: string; unschedulable: boolean; annotations: Record<string, string> }> {

@@ -103,7 +103,7 @@ describe('upgrade, daemonset mode: the happy path', () => {
     expect(s.helm.upgradesWith(true)).toEqual([])
     expect((await s.cluster.getDaemonSet('kube-system', 'kata-deploy'))?.updateStrategy).toBe('OnDelete')
     expect(s.cluster.versionOn('node-3')).toBe('3.28.0')
-    expect(s.events.ofType('info').some((e) => /leaving updateStrategy OnDelete/.test(e.message))).toBe(true)
+    expect(s.events.ofType('info').some((e) => /keeps updateStrategy OnDelete/.test(e.message))).toBe(true)
   })
 
   it('a node an operator cordoned stays cordoned, and is still upgraded and verified', async () => {

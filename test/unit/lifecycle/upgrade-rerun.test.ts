@@ -141,7 +141,7 @@ describe('resume after a crash', () => {
     await afterLeaseExpiry(s)
     const before = s.cluster.writes.length
     const error = await upgrade(s.deps, s.upgradeRequest({ targetVersion: '3.30.0' }), 'run-2').then(() => undefined, (e: unknown) => e as Error)
-    expect(error?.message).toMatch(/interrupted kata-lcm run \(run-1\) was moving kata-deploy from 3.28.0 to 3.29.0/)
+    expect(error?.message).toMatch(/kata-lcm run \(run-1\) moving kata-deploy from 3.28.0 to 3.29.0 has not finished/)
     expect(s.cluster.writes.slice(before)).toEqual([])
     expect(s.cluster.node('node-1').annotations[STATUS_ANNOTATION]).toBe('verifying')
   })
