@@ -35,7 +35,9 @@ export abstract class BaseCommand extends Command {
     // oclif's own parse errors (unknown flag, missing required flag) are bad input too.
     const isParseError = !known && (error as { oclif?: { exit?: number } }).oclif !== undefined
     const exitCode = known?.exitCode ?? (isParseError ? ExitCode.BadInput : ExitCode.Unexpected)
-    const message = (error.message ?? String(error)).split('\n')[0]!
+    // One line: oclif's parse errors come as several lines around the one that matters.
+    const message = (error.message ?? String(error)).split('\n').map((l) => l.trim())
+      .filter((l) => l !== '' && !/^The following errors? occurred:?$/.test(l) && !/^See more help with --help$/.test(l)).join('; ')
     if (this.jsonEnabled()) {
       this.logJson({ error: { code: known?.code ?? (isParseError ? 'BAD_INPUT' : 'UNEXPECTED'), message, suggestions: known?.suggestions ?? [] } })
     } else {
