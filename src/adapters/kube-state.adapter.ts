@@ -86,7 +86,9 @@ export class KubeState implements RunStore, LockStore {
         return { acquired: true }
       } catch (error) {
         if (statusOf(error) !== 409) throw toClusterError(`create lease ${namespace}/${name}`, error, { verb: 'create', resource: 'leases.coordination.k8s.io', namespace })
+        // 409 after a retried create can be our own first attempt, whose response was lost.
         const winner = await this.readLease(namespace, name)
+        if (winner && lockInfo(winner).holder === holder) return { acquired: true }
         return winner ? { acquired: false, current: lockInfo(winner) } : { acquired: false, current: { holder: 'unknown', acquiredAt: stamp, renewedAt: stamp, ttlSeconds } }
       }
     }
@@ -100,6 +102,7 @@ export class KubeState implements RunStore, LockStore {
     } catch (error) {
       if (statusOf(error) !== 409) throw toClusterError(`update lease ${namespace}/${name}`, error, { verb: 'update', resource: 'leases.coordination.k8s.io', namespace })
       const winner = await this.readLease(namespace, name)
+      if (winner && lockInfo(winner).holder === holder) return { acquired: true }
       return { acquired: false, current: winner ? lockInfo(winner) : info }
     }
   }

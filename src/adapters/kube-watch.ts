@@ -9,6 +9,7 @@ import createDebug from 'debug'
 import type { V1ObjectMeta, Watch } from '@kubernetes/client-node'
 import type { Decide, WaitResult } from '../ports/cluster.port.js'
 import { statusOf, toClusterError, type Permission } from './kube-errors.js'
+import { retryable } from './kube-retry.js'
 
 const debug = createDebug('kata-lcm:kube')
 
@@ -168,7 +169,8 @@ export async function watchUntil<K extends KubeObject, V, T>(
         if (end.events === 0 && end.ms < RETRY_PAUSE_MS) await pause(RETRY_PAUSE_MS, stop)
       } else {
         const status = statusOf(end.error)
-        if (status !== undefined && status !== 410) throw toClusterError(`watch ${source.what}`, end.error, { verb: 'watch', ...source.permission })
+        // 429/5xx while (re)starting a watch are passing: re-list after a pause, like a dropped connection.
+        if (status !== undefined && status !== 410 && !retryable(end.error).retry) throw toClusterError(`watch ${source.what}`, end.error, { verb: 'watch', ...source.permission })
         debug('watch %s failed (%s): re-listing', source.what, (end.error as Error | undefined)?.message)
         resourceVersion = undefined
         await pause(RETRY_PAUSE_MS, stop)
