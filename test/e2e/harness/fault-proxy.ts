@@ -49,10 +49,12 @@ export async function startFaultProxy(upstreamKubeconfig: string, outPath: strin
   const prefix = options.userAgentPrefix ?? 'kata-lcm/'
   const stats = { requests: 0, faults: { '500': 0, '429': 0, reset: 0, 'drop-response': 0 } as Record<Fault, number> }
 
+  let next = 0
   const server = http.createServer((req, res) => {
     const ours = (req.headers['user-agent'] ?? '').startsWith(prefix)
     if (ours) stats.requests++
-    const fault = ours && random() < rate ? FAULTS[Math.floor(random() * FAULTS.length)]! : undefined
+    // Which requests fail is random (seeded); the kinds take turns, so every kind shows up.
+    const fault = ours && random() < rate ? FAULTS[next++ % FAULTS.length]! : undefined
     if (fault) stats.faults[fault]++
     if (fault === '500') {
       res.writeHead(500, { 'content-type': 'application/json' })

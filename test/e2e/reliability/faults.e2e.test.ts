@@ -33,6 +33,6 @@ describe('an API server that fails about 10% of calls', () => {
     console.error('[faults] kata-lcm requests and injected faults:', JSON.stringify(proxy.stats))
     // the faults really happened: about a tenth of kata-lcm's requests
     expect(injected, JSON.stringify(proxy.stats)).toBeGreaterThanOrEqual(Math.floor(proxy.stats.requests * 0.04))
-    expect(injected).toBeGreaterThan(0)
+    for (const kind of Object.keys(proxy.stats.faults)) expect(proxy.stats.faults[kind as keyof typeof proxy.stats.faults], kind).toBeGreaterThan(0)
   })
 })
