@@ -106,6 +106,25 @@ describe('upgrade, daemonset mode: the happy path', () => {
     expect(s.events.ofType('info').some((e) => /keeps updateStrategy OnDelete/.test(e.message))).toBe(true)
   })
 
+  it('a later run for the nodes left out keeps the original rollback target and values, then restores them', async () => {
+    const s = await scenario({ nodes: 3, userValues: { debug: true } })
+    const first = await upgrade(s.deps, s.upgradeRequest({ selection: { labelSelector: 'kubernetes.io/hostname!=node-3' } }), 'run-1')
+    expect(first.outcome).toBe('success')
+    // not every pod is on the target yet: the record (original values, rollback target) stays
+    expect(s.cluster.runs.size).toBe(1)
+    s.cluster.verification.set('node-3', 'fail')
+    const second = await upgrade(s.deps, s.upgradeRequest({ selection: { labelSelector: 'kubernetes.io/hostname=node-3' } }), 'run-2')
+    expect(second.outcome).toBe('rolled-back')
+    // node-3 went back to what it really ran, not to the release's (already new) version
+    expect(s.cluster.node('node-3').annotations[Annotation.currentVersion]).toBe(s.version)
+    expect(s.cluster.versionOn('node-3')).toBe(s.version)
+    s.cluster.verification.delete('node-3')
+    const third = await upgrade(s.deps, s.upgradeRequest({ selection: { labelSelector: 'kubernetes.io/hostname=node-3' } }), 'run-3')
+    expect(third.outcome).toBe('success')
+    expect(s.helm.upgrades.at(-1)).toMatchObject({ noHooks: true, values: { debug: true } })
+    expect(s.cluster.runs.size).toBe(0)
+  })
+
   it('a node an operator cordoned stays cordoned, and is still upgraded and verified', async () => {
     const s = await scenario({ nodes: [{ name: 'node-1' }, { name: 'node-2', unschedulable: true }] })
     const report = await upgrade(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1')
