@@ -19,8 +19,19 @@ interface PhaseSlot {
 export class ListrProgress implements EventSink {
   private slots = new Map<Phase, PhaseSlot>()
   private running: Promise<unknown> = Promise.resolve()
+  /** The listr task drawing right now; node statuses go to its output line. */
+  private active: ListrTaskWrapper<unknown, never, never> | undefined
 
+  /** Drawing is best effort: a renderer problem must never disturb the run. */
   emit(event: LifecycleEvent): void {
+    try {
+      this.render(event)
+    } catch {
+      process.stderr.write(`${describeEvent(event) ?? ''}\n`)
+    }
+  }
+
+  private render(event: LifecycleEvent): void {
     switch (event.type) {
       case 'wave-start': return this.startWave(event.wave, event.waves, event.nodes)
       case 'phase-start': {
@@ -29,11 +40,9 @@ export class ListrProgress implements EventSink {
         return
       }
       case 'phase-end': return this.slots.get(event.phase)?.done(event.failures.map((f) => `${f.node}: ${f.reason}`))
-      case 'node-status': {
-        const current = [...this.slots.values()].find((s) => s.started && s.task)
-        if (current?.task) current.task.output = describeEvent(event) ?? ''
+      case 'node-status':
+        if (this.active) this.active.output = describeEvent(event)?.trim() ?? ''
         return
-      }
       case 'wave-end':
         for (const slot of this.slots.values()) slot.done('skip')
         return
@@ -56,9 +65,10 @@ export class ListrProgress implements EventSink {
         task: async (_c: unknown, task: ListrTaskWrapper<unknown, never, never>) => {
           const slot = slots.get(phase)!
           slot.task = task
-          const outcome = await slot.result
+          this.active = task
+          const outcome = await slot.result.finally(() => { if (this.active === task) this.active = undefined })
           if (outcome === 'skip' && !slot.started) return task.skip(`${phase}: not needed`)
-          if (Array.isArray(outcome) && outcome.length > 0) throw new Error(outcome.join('; '))
+          if (Array.isArray(outcome) && outcome.length > 0) throw new Error(`${phase} failed: ${outcome.join('; ')}`)
         },
       })), { concurrent: false, exitOnError: false }),
     }], { exitOnError: false, rendererOptions: { collapseSubtasks: false } })
