@@ -19,11 +19,12 @@ import { parseVerificationTemplate } from './verification.js'
 export type WavePhase = 'prepare' | 'upgrade' | 'verify' | 'rollback'
 
 /** `step plan`: prerequisites, lock (held by the workflow), run record. Returns the wave count. */
-export async function planStep(deps: LifecycleDeps, request: UpgradeRequest, runId: string, holder: string): Promise<{ runId: string; waves: number; nodes: number; skipped: string[] }> {
+export async function planStep(deps: LifecycleDeps, request: UpgradeRequest, runId: string, holder: string): Promise<{ runId: string; waves: number; nodes: number; skipped: number }> {
   const plan = await checkPrerequisites(deps, request, runId)
   await takeLock(deps, request.release, holder)
   await deps.cluster.writeRun(plan.record)
-  return { runId: plan.record.runId, waves: plan.waves.length, nodes: plan.nodes.length, skipped: plan.alreadyDone }
+  // Counts only: Argo caps a step's output at 256 kB, and a big fleet's names would not fit.
+  return { runId: plan.record.runId, waves: plan.waves.length, nodes: plan.nodes.length, skipped: plan.alreadyDone.length }
 }
 
 async function takeLock(deps: LifecycleDeps, release: ReleaseRef, holder: string): Promise<void> {
@@ -99,6 +100,9 @@ export async function finalizeStep(deps: LifecycleDeps, release: ReleaseRef, hol
 export async function exitStep(deps: LifecycleDeps, release: ReleaseRef, holder: string): Promise<{ rolledBack: string[]; failed: string[] }> {
   const record = await deps.cluster.readRun(release.namespace, release.name)
   let result = { rolledBack: [] as string[], failed: [] as string[] }
+  // A workflow whose plan was refused the lock owns nothing: leave the other run's nodes and lock alone.
+  const lease = await deps.cluster.tryLock(release.namespace, lockName(release), holder, LOCK_TTL_SECONDS * 10, deps.clock.now())
+  if (!lease.acquired) return result
   if (record) {
     const { ctx, settings } = await loadRun(deps, release, holder)
     const names = record.waves.flat()

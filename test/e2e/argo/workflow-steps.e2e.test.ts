@@ -107,7 +107,7 @@ describe('the WorkflowTemplate\'s steps with the chart\'s ServiceAccount token',
       'finalize finalize -> 0',
       'exit exit -> 0',
     ])
-    expect(JSON.parse(deploy.runs[0]!.stdout)).toMatchObject({ waves: 2, nodes: 2, skipped: [] })
+    expect(JSON.parse(deploy.runs[0]!.stdout)).toMatchObject({ waves: 2, nodes: 2, skipped: 0 })
     const after = await clusterState(kc, kubeconfig, s)
     expect(after.nodes.map((n) => [n.annotations['katacontainers.io/kata-lifecycle-manager-status'], n.annotations['katacontainers.io/kata-current-version'], n.unschedulable]))
       .toEqual([['completed', TARGET, false], ['completed', TARGET, false]])

@@ -21,7 +21,7 @@ describe('Argo steps', () => {
   it('plan, then each wave phase by phase, then finalize: the same end state as the CLI', async () => {
     const s = await scenario({ nodes: 3 })
     const plan = await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', WF)
-    expect(plan).toEqual({ runId: 'run-1', waves: 2, nodes: 3, skipped: [] })
+    expect(plan).toEqual({ runId: 'run-1', waves: 2, nodes: 3, skipped: 0 })
     expect(s.cluster.runs.get('kube-system/kata-deploy')).toMatchObject({ runId: 'run-1', previousVersion: '3.28.0', targetVersion: '3.29.0', waves: [['node-1', 'node-2'], ['node-3']] })
     expect(s.cluster.leases.get(LEASE)?.holder).toBe(WF)
     expect(s.cluster.writes.filter((w) => w.resource === 'nodes')).toEqual([])
