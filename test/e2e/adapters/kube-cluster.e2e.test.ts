@@ -255,24 +255,25 @@ describe('KubeCluster (real API server)', () => {
 
   it('waitForJobs reports Complete and Failed Jobs, with their target node and images', async () => {
     const batch = harness.makeApiClient(BatchV1Api)
-    const job = (name: string, target: string) => ({
+    const job = (name: string, target: string, image: string) => ({
       metadata: { name, labels: { suite: id } },
       spec: {
         backoffLimit: 0,
         template: {
           metadata: { labels: { 'kata-lcm.test/target-node': target } },
-          spec: { nodeName: PLAIN_NODE, restartPolicy: 'Never', containers: [{ name: 'install', image: 'quay.io/kata-containers/kata-deploy:3.33.0' }] },
+          spec: { nodeName: PLAIN_NODE, restartPolicy: 'Never', containers: [{ name: 'install', image }] },
         },
       },
     })
     const result = cluster.waitForJobs(NS, `suite=${id}`, (jobs) => (jobs.length === 2 && jobs.every((j) => j.outcome !== 'Running') ? jobs : undefined), 90_000)
-    await batch.createNamespacedJob({ namespace: NS, body: job('install-ok', PLAIN_NODE) })
-    await batch.createNamespacedJob({ namespace: NS, body: job('install-bad', `jfail-${id}`) })
+    // the test bed fails install Jobs for jfail-* nodes whose image contains "jobfail"
+    await batch.createNamespacedJob({ namespace: NS, body: job('install-ok', PLAIN_NODE, 'quay.io/kata-containers/kata-deploy:3.33.0') })
+    await batch.createNamespacedJob({ namespace: NS, body: job('install-bad', `jfail-${id}`, 'quay.io/kata-containers/kata-deploy:3.34.0-jobfail') })
     const done = await result
     expect(done.done).toBe(true)
     if (!done.done) return
     expect(done.value.map((j) => [j.name, j.outcome, j.targetNode, j.images])).toEqual([
-      ['install-bad', 'Failed', PLAIN_NODE, ['quay.io/kata-containers/kata-deploy:3.33.0']],
+      ['install-bad', 'Failed', PLAIN_NODE, ['quay.io/kata-containers/kata-deploy:3.34.0-jobfail']],
       ['install-ok', 'Complete', PLAIN_NODE, ['quay.io/kata-containers/kata-deploy:3.33.0']],
     ])
     expect(done.value[0]?.message).toBeTruthy()

@@ -1,22 +1,8 @@
 import { BatchV1Api } from '@kubernetes/client-node'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { run, TESTBED_SCRIPTS } from '../harness/cluster.js'
-import { World } from './world.js'
+import { describe, expect, it } from 'vitest'
+import { useWorlds, World } from './world.js'
 
-let world: World | undefined
-const open = async (options: ConstructorParameters<typeof World>[0]) => {
-  world = new World(options)
-  return world.setup()
-}
-
-beforeAll(async () => {
-  const packaged = await run('bash', [`${TESTBED_SCRIPTS}/package-fixture-charts.sh`])
-  if (packaged.code !== 0) throw new Error(packaged.stderr)
-})
-afterEach(async () => {
-  await world?.teardown()
-  world = undefined
-})
+const open = useWorlds()
 
 interface Report { mode: string; waves: string[][]; outcome: string; nodes: { name: string; status: string; version?: string }[] }
 

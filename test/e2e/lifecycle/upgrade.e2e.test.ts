@@ -1,21 +1,7 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { run, TESTBED_SCRIPTS } from '../harness/cluster.js'
-import { chartPath, World } from './world.js'
+import { describe, expect, it } from 'vitest'
+import { chartPath, useWorlds, World } from './world.js'
 
-let world: World | undefined
-const open = async (options: ConstructorParameters<typeof World>[0]) => {
-  world = new World(options)
-  return world.setup()
-}
-
-beforeAll(async () => {
-  const packaged = await run('bash', [`${TESTBED_SCRIPTS}/package-fixture-charts.sh`])
-  if (packaged.code !== 0) throw new Error(packaged.stderr)
-})
-afterEach(async () => {
-  await world?.teardown()
-  world = undefined
-})
+const open = useWorlds()
 
 describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
   it('upgrades one node: cordon, new pod at the new revision, verify, uncordon, annotate', async () => {

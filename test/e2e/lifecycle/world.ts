@@ -10,8 +10,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Taint } from '@kubernetes/client-node'
+import { afterEach, beforeAll } from 'vitest'
 import { AuditLog, WRITE_VERBS } from '../harness/audit.js'
-import { cacheDir, e2eCluster, envWithTools, loadKubeConfig, REPO_ROOT, run } from '../harness/cluster.js'
+import { cacheDir, e2eCluster, envWithTools, loadKubeConfig, REPO_ROOT, run, TESTBED_SCRIPTS } from '../harness/cluster.js'
 import { createFakeNodes, deleteNodes } from '../harness/nodes.js'
 import { waitForList, waitForObject, type KubeObject } from '../harness/wait.js'
 
@@ -201,5 +202,28 @@ ${extra}`)
       90_000,
       { labelSelector: 'name=kata-deploy' },
     )
+  }
+}
+
+/** Packages the fixture charts (idempotent, about a second when nothing changed). */
+export async function packageFixtureCharts(): Promise<void> {
+  const packaged = await run('bash', [`${TESTBED_SCRIPTS}/package-fixture-charts.sh`])
+  if (packaged.code !== 0) throw new Error(packaged.stderr)
+}
+
+/**
+ * Registers a suite's hooks (fixture charts packaged once, each test's world torn down after it,
+ * even when the test failed) and returns the function a test opens its world with.
+ */
+export function useWorlds(): (options: WorldOptions) => Promise<World> {
+  let current: World | undefined
+  beforeAll(packageFixtureCharts)
+  afterEach(async () => {
+    await current?.teardown()
+    current = undefined
+  })
+  return async (options) => {
+    current = new World(options)
+    return current.setup()
   }
 }

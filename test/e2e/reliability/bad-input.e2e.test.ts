@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { e2eCluster, envWithTools, run, TESTBED_SCRIPTS } from '../harness/cluster.js'
-import { chartPath, World } from '../lifecycle/world.js'
+import { e2eCluster, envWithTools, run } from '../harness/cluster.js'
+import { chartPath, packageFixtureCharts, World } from '../lifecycle/world.js'
 
 /**
  * The bad-input corpus: every case is refused with ONE line naming the flag or field, a documented
@@ -20,8 +20,7 @@ const POD = (spec: string, meta = 'name: ${TEST_POD}') => `apiVersion: v1\nkind:
 const GOOD_SPEC = '  restartPolicy: Never\n  nodeSelector: {kubernetes.io/hostname: ${NODE}}\n  tolerations: [{operator: Exists}]\n  containers: [{name: v, image: busybox}]\n'
 
 beforeAll(async () => {
-  const packaged = await run('bash', [`${TESTBED_SCRIPTS}/package-fixture-charts.sh`])
-  if (packaged.code !== 0) throw new Error(packaged.stderr)
+  await packageFixtureCharts()
   w = new World({
     nodes: [{ name: World.nodeName('n', 'bad', 1) }, { name: World.nodeName('n', 'bad', 2), taints: [{ key: 'dedicated', value: 'kata', effect: 'NoSchedule' }] }],
     version: '3.28.0',

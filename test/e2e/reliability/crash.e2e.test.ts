@@ -1,22 +1,8 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { run, TESTBED_SCRIPTS } from '../harness/cluster.js'
+import { describe, expect, it } from 'vitest'
 import { waitForList, type KubeObject } from '../harness/wait.js'
-import { World } from '../lifecycle/world.js'
+import { useWorlds, World } from '../lifecycle/world.js'
 
-let world: World | undefined
-const open = async (options: ConstructorParameters<typeof World>[0]) => {
-  world = new World(options)
-  return world.setup()
-}
-
-beforeAll(async () => {
-  const packaged = await run('bash', [`${TESTBED_SCRIPTS}/package-fixture-charts.sh`])
-  if (packaged.code !== 0) throw new Error(packaged.stderr)
-})
-afterEach(async () => {
-  await world?.teardown()
-  world = undefined
-})
+const open = useWorlds()
 
 /** A helm subprocess orphaned by the kill may still be finishing: wait (watch) until no release revision is pending. */
 async function helmSettled(w: World): Promise<void> {

@@ -1,16 +1,13 @@
 import path from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { e2eCluster, run, TESTBED_SCRIPTS } from '../harness/cluster.js'
+import { e2eCluster } from '../harness/cluster.js'
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js'
-import { World } from '../lifecycle/world.js'
+import { packageFixtureCharts, World } from '../lifecycle/world.js'
 
 let world: World | undefined
 let proxy: FaultProxy | undefined
 
-beforeAll(async () => {
-  const packaged = await run('bash', [`${TESTBED_SCRIPTS}/package-fixture-charts.sh`])
-  if (packaged.code !== 0) throw new Error(packaged.stderr)
-})
+beforeAll(packageFixtureCharts)
 afterEach(async () => {
   await proxy?.close()
   await world?.teardown()
