@@ -20,7 +20,7 @@ import { defaultUserAgent, withUserAgent } from './kube-config.js'
 import { kubeCall } from './kube-errors.js'
 import { KubeNodes } from './kube-nodes.adapter.js'
 import { KubePods } from './kube-pods.adapter.js'
-import { retrying } from './kube-retry.js'
+import { DEFAULT_RETRY, retrying, type RetryPolicy } from './kube-retry.js'
 import { KubeState } from './kube-state.adapter.js'
 import { KubeWorkloads } from './kube-workloads.adapter.js'
 
@@ -28,6 +28,8 @@ import { KubeWorkloads } from './kube-workloads.adapter.js'
 export interface KubeClusterOptions {
   /** Sent on every request (API calls and watches); default `kata-lcm/<version>`. */
   userAgent?: string
+  /** How failed calls are retried; default DEFAULT_RETRY (tests shorten the waits). */
+  retry?: RetryPolicy
 }
 
 /**
@@ -44,11 +46,12 @@ export class KubeCluster implements Cluster {
   constructor(kubeConfig: KubeConfig, options: KubeClusterOptions = {}) {
     const kc = withUserAgent(kubeConfig, options.userAgent ?? defaultUserAgent())
     const watch = new Watch(kc)
-    this.core = retrying(kc.makeApiClient(CoreV1Api))
+    const policy = options.retry ?? DEFAULT_RETRY
+    this.core = retrying(kc.makeApiClient(CoreV1Api), policy)
     this.nodes = new KubeNodes(this.core)
     this.pods = new KubePods(this.core, watch)
-    this.workloads = new KubeWorkloads(retrying(kc.makeApiClient(AppsV1Api)), retrying(kc.makeApiClient(BatchV1Api)), watch)
-    this.state = new KubeState(this.core, retrying(kc.makeApiClient(CoordinationV1Api)))
+    this.workloads = new KubeWorkloads(retrying(kc.makeApiClient(AppsV1Api), policy), retrying(kc.makeApiClient(BatchV1Api), policy), watch)
+    this.state = new KubeState(this.core, retrying(kc.makeApiClient(CoordinationV1Api), policy))
   }
 
   /** Read-only: one `list nodes?limit=1`. */

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { KubeConfig } from '@kubernetes/client-node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { DEFAULT_RETRY } from '../../../src/adapters/kube-retry.js'
 import { KubeCluster } from '../../../src/adapters/kube-cluster.adapter.js'
 import { ClusterError } from '../../../src/lifecycle/errors.js'
 
@@ -60,7 +61,9 @@ function kubeConfig(server = `http://127.0.0.1:${port}`): KubeConfig {
   return kc
 }
 
-const cluster = () => new KubeCluster(kubeConfig(), { userAgent: 'kata-lcm/test' })
+// Retries as in production, minus the waiting.
+const fastRetry = { ...DEFAULT_RETRY, sleep: async () => undefined }
+const cluster = () => new KubeCluster(kubeConfig(), { userAgent: 'kata-lcm/test', retry: fastRetry })
 const watches = () => seen.filter((r) => r.url.searchParams.get('watch') === 'true')
 const lists = () => seen.filter((r) => r.method === 'GET' && r.url.searchParams.get('watch') !== 'true')
 const within = (p: Promise<void>, ms: number) => Promise.race([p.then(() => true), new Promise((r) => setTimeout(() => r(false), ms))])
@@ -266,7 +269,7 @@ describe('KubeCluster waits', () => {
 })
 
 describe('KubeCluster without an API server', () => {
-  const dead = () => new KubeCluster(kubeConfig('http://127.0.0.1:1'))
+  const dead = () => new KubeCluster(kubeConfig('http://127.0.0.1:1'), { retry: fastRetry })
 
   it('says to check the connection', async () => {
     const error = (await dead().ping().catch((e: unknown) => e)) as ClusterError
