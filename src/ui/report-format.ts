@@ -1,3 +1,4 @@
+import { stripVTControlCharacters } from 'node:util'
 import type { LifecycleReport, NodeResult } from '../lifecycle/report.js'
 import type { StatusReport } from '../lifecycle/status.service.js'
 import { colors } from './colors.js'
@@ -8,8 +9,10 @@ const STATUS_COLOR: Record<string, (text: string) => string> = {
 
 /** Left-aligned text table. Pure. */
 export function table(header: string[], rows: string[][]): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()
+  // Widths of what is visible: colour codes take no column.
+  const width = (text: string) => stripVTControlCharacters(text).length
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => width(r[i] ?? ''))))
+  const line = (cells: string[]) => cells.map((c, i) => c + ' '.repeat(Math.max(0, widths[i]! - width(c)))).join('  ').trimEnd()
   return [colors.bold(line(header)), ...rows.map(line)]
 }
 
