@@ -1,3 +1,4 @@
+import { PolicyV1Api } from '@kubernetes/client-node'
 import { describe, expect, it } from 'vitest'
 import { chartPath, useWorlds, World } from './world.js'
 
@@ -127,6 +128,25 @@ describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
     const status = await w.cli(['status', '--json', '--node-selector', `kata-lcm.test/world=${w.id}`])
     const rows = (JSON.parse(status.stdout) as { rows: { node: string; kataDeployPod: string }[] }).rows
     expect(rows.find((r) => r.node === other)?.kataDeployPod).toBe('outdated')
+  })
+
+  it('--drain evicts workloads through the Eviction API, and a PodDisruptionBudget that never allows it fails the node, naming the pod', async () => {
+    const names = [World.nodeName('a', 'dr', 1), World.nodeName('b', 'dr', 2)]
+    const w = await open({ nodes: names.map((name) => ({ name })), version: '3.27.0' })
+    const workload = (name: string, node: string) => ({ metadata: { name, labels: { app: name } }, spec: { nodeName: node, containers: [{ name: 'c', image: 'busybox' }] } })
+    await w.core.createNamespacedPod({ namespace: w.namespace, body: workload('evictable', names[0]!) })
+    await w.core.createNamespacedPod({ namespace: w.namespace, body: workload('guarded', names[1]!) })
+    const policy = w.kc.makeApiClient(PolicyV1Api)
+    await policy.createNamespacedPodDisruptionBudget({ namespace: w.namespace, body: { metadata: { name: 'guard' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'guarded' } } } } })
+    const result = await w.upgrade('3.28.0', ['--drain', '--drain-timeout', '5s'])
+    expect(result.code, result.stderr).toBe(3)
+    expect(await w.node(names[0]!)).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: false })
+    const pods = await w.core.listNamespacedPod({ namespace: w.namespace })
+    expect(pods.items.map((p) => p.metadata?.name)).not.toContain('evictable')
+    const blocked = await w.node(names[1]!)
+    expect(blocked).toMatchObject({ status: 'rolled-back', unschedulable: false })
+    expect(blocked.annotations['kata-lcm.katacontainers.io/last-error']).toMatch(/drain of b-dr-2 timed out: .*\/guarded still on the node \(a PodDisruptionBudget refuses their eviction\)/)
+    expect(pods.items.map((p) => p.metadata?.name)).toContain('guarded')
   })
 
   it('--dry-run prints the plan and writes nothing (audit log)', async () => {
