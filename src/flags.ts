@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { InputError } from './lifecycle/errors.js'
-import { DEFAULT_CHART } from './lifecycle/prerequisites.js'
+import { DEFAULT_CHART, type RequestedMode, type UpgradeRequest } from './lifecycle/prerequisites.js'
 
 /** Flags every command takes. */
 export const globalFlags = {
@@ -52,5 +52,47 @@ export function selectionFrom(flags: { 'node-selector'?: string | undefined; 'no
     ...(flags['node-selector'] ? { labelSelector: flags['node-selector'] } : {}),
     ...(flags['node-taint-key'] ? { taintKey: flags['node-taint-key'] } : {}),
     ...(flags['node-taint-value'] !== undefined ? { taintValue: flags['node-taint-value'] } : {}),
+  }
+}
+
+/** The upgrade flags both `upgrade` and `step plan` take. */
+export interface UpgradeFlags {
+  'target-version': string
+  chart: string
+  'previous-chart'?: string | undefined
+  'node-selector'?: string | undefined
+  'node-taint-key'?: string | undefined
+  'node-taint-value'?: string | undefined
+  'batch-size': number
+  'deployment-mode': string
+  drain: boolean
+  'drain-timeout': string
+  'verification-namespace': string
+  'verification-timeout': string
+  'ready-timeout': string
+  'helm-timeout': string
+  'helm-release': string
+  'helm-namespace': string
+  'allow-downgrade'?: boolean
+  'dry-run'?: boolean
+}
+
+/** Builds the domain's UpgradeRequest from the flags; durations are parsed here, naming the flag. */
+export function upgradeRequestFrom(flags: UpgradeFlags, verification: { source: string; origin: string }): UpgradeRequest {
+  return {
+    targetVersion: flags['target-version'],
+    chart: flags.chart,
+    ...(flags['previous-chart'] ? { previousChart: flags['previous-chart'] } : {}),
+    selection: selectionFrom(flags),
+    batchSize: flags['batch-size'],
+    drain: flags.drain,
+    drainTimeoutMs: parseDuration('--drain-timeout', flags['drain-timeout']),
+    verification: { ...verification, namespace: flags['verification-namespace'], timeoutMs: parseDuration('--verification-timeout', flags['verification-timeout']) },
+    readyTimeoutMs: parseDuration('--ready-timeout', flags['ready-timeout']),
+    helmTimeout: flags['helm-timeout'],
+    release: { name: flags['helm-release'], namespace: flags['helm-namespace'] },
+    deploymentMode: flags['deployment-mode'] as RequestedMode,
+    allowDowngrade: flags['allow-downgrade'] ?? false,
+    dryRun: flags['dry-run'] ?? false,
   }
 }

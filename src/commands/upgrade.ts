@@ -6,10 +6,9 @@ import { createDeps } from '../deps.js'
 import { InputError } from '../lifecycle/errors.js'
 import type { LifecycleReport } from '../lifecycle/report.js'
 import { upgrade } from '../lifecycle/upgrade.service.js'
-import type { RequestedMode } from '../lifecycle/prerequisites.js'
 import { createProgress } from '../ui/progress.js'
 import { formatLifecycleReport } from '../ui/report-format.js'
-import { chartFlag, globalFlags, parseDuration, selectionFlags, selectionFrom, timingFlags, verificationFlags } from '../flags.js'
+import { chartFlag, globalFlags, selectionFlags, timingFlags, upgradeRequestFrom, verificationFlags } from '../flags.js'
 
 export default class Upgrade extends BaseCommand {
   static override summary = 'Upgrade kata-deploy on the selected nodes, wave by wave, verifying each node.'
@@ -42,22 +41,7 @@ export default class Upgrade extends BaseCommand {
     const source = await readFile(flags['verification-pod'], 'utf8').catch((error: NodeJS.ErrnoException) => {
       throw new InputError('--verification-pod', `cannot read ${flags['verification-pod']}: ${error.code ?? error.message}; give the path of a Pod YAML file`)
     })
-    const request = {
-      targetVersion: flags['target-version'],
-      chart: flags.chart,
-      ...(flags['previous-chart'] ? { previousChart: flags['previous-chart'] } : {}),
-      selection: selectionFrom(flags),
-      batchSize: flags['batch-size'],
-      drain: flags.drain,
-      drainTimeoutMs: parseDuration('--drain-timeout', flags['drain-timeout']),
-      verification: { source, origin: flags['verification-pod'], namespace: flags['verification-namespace'], timeoutMs: parseDuration('--verification-timeout', flags['verification-timeout']) },
-      readyTimeoutMs: parseDuration('--ready-timeout', flags['ready-timeout']),
-      helmTimeout: flags['helm-timeout'],
-      release: { name: flags['helm-release'], namespace: flags['helm-namespace'] },
-      deploymentMode: flags['deployment-mode'] as RequestedMode,
-      allowDowngrade: flags['allow-downgrade'],
-      dryRun: flags['dry-run'],
-    }
+    const request = upgradeRequestFrom(flags, { source, origin: flags['verification-pod'] })
     const progress = createProgress({ json: this.jsonEnabled() })
     const stopSignals = this.handleSignals()
     try {

@@ -1,9 +1,8 @@
 import { Flags } from '@oclif/core'
 import { readFile } from 'node:fs/promises'
 import { InputError } from '../../lifecycle/errors.js'
-import type { RequestedMode } from '../../lifecycle/prerequisites.js'
 import { planStep } from '../../lifecycle/steps.service.js'
-import { chartFlag, parseDuration, selectionFlags, selectionFrom, timingFlags, verificationFlags } from '../../flags.js'
+import { chartFlag, selectionFlags, timingFlags, upgradeRequestFrom, verificationFlags } from '../../flags.js'
 import { StepCommand, stepFlags } from '../../step-command.js'
 
 export default class StepPlan extends StepCommand {
@@ -31,16 +30,8 @@ export default class StepPlan extends StepCommand {
     const source = flags['verification-pod-b64'] !== undefined
       ? Buffer.from(flags['verification-pod-b64'], 'base64').toString('utf8')
       : await readFile(flags['verification-pod']!, 'utf8').catch(() => { throw new InputError('--verification-pod', `cannot read ${flags['verification-pod']}`) })
-    const { deps, release } = this.connect(flags)
-    const result = await planStep(deps, {
-      targetVersion: flags['target-version'], chart: flags.chart,
-      ...(flags['previous-chart'] ? { previousChart: flags['previous-chart'] } : {}),
-      selection: selectionFrom(flags), batchSize: flags['batch-size'], drain: flags.drain,
-      drainTimeoutMs: parseDuration('--drain-timeout', flags['drain-timeout']),
-      verification: { source, origin: flags['verification-pod'] ?? 'verification-pod parameter', namespace: flags['verification-namespace'], timeoutMs: parseDuration('--verification-timeout', flags['verification-timeout']) },
-      readyTimeoutMs: parseDuration('--ready-timeout', flags['ready-timeout']), helmTimeout: flags['helm-timeout'],
-      release, deploymentMode: flags['deployment-mode'] as RequestedMode, allowDowngrade: false, dryRun: false,
-    }, this.newRunId(), flags.holder)
+    const { deps } = this.connect(flags)
+    const result = await planStep(deps, upgradeRequestFrom(flags, { source, origin: flags['verification-pod'] ?? 'verification-pod parameter' }), this.newRunId(), flags.holder)
     // stdout carries only the JSON, for the workflow's output parameter.
     process.stdout.write(`${JSON.stringify(result)}\n`)
     return result
