@@ -15,11 +15,20 @@ function request(ctx: RunContext, chart: string, version: string, values: Values
   return { release: ctx.release.name, namespace: ctx.release.namespace, chart, version, values, noHooks, timeout: ctx.helmTimeout }
 }
 
+/** The version each run context has already brought the release to: later waves skip the helm reads. */
+const ensured = new WeakMap<RunContext, string>()
+
 /**
  * Brings the release to `version` with the OnDelete overrides, unless it is already there (a rerun
- * never re-upgrades helm needlessly). Idempotent.
+ * never re-upgrades helm needlessly). Idempotent; checked once per run (context) and version.
  */
 async function ensureRelease(ctx: RunContext, chart: string, version: string): Promise<void> {
+  if (ensured.get(ctx) === version) return
+  await bringRelease(ctx, chart, version)
+  ensured.set(ctx, version)
+}
+
+async function bringRelease(ctx: RunContext, chart: string, version: string): Promise<void> {
   const { helm, cluster } = ctx.deps
   const release = await helm.release(ctx.release.name, ctx.release.namespace)
   const daemonSet = await cluster.getDaemonSet(ctx.release.namespace, KATA_DEPLOY.daemonSet)
