@@ -58,17 +58,45 @@ export function defaultUserAgent(): string {
 
 /**
  * A view of `kc` whose API clients (via makeApiClient) and watches (via applyToFetchOptions) send
- * `User-Agent: userAgent`. The original KubeConfig is not modified. client-node has no user-agent
- * option, so this overrides the two public hooks every request goes through; all other state and
- * methods are inherited from `kc` through the prototype, so credential refresh keeps working.
+ * `User-Agent: userAgent` and share keep-alive connections. The original KubeConfig is not modified.
+ * client-node has no user-agent option, so this overrides the two public hooks every request goes
+ * through; all other state and methods are inherited from `kc` through the prototype, so credential
+ * refresh keeps working.
  */
 export function withUserAgent(kc: KubeConfig, userAgent: string): KubeConfig {
   const tagged = Object.create(kc) as KubeConfig
+  const applySecurity = kc.applySecurityAuthentication
+  const applyFetch = kc.applyToFetchOptions
   tagged.applySecurityAuthentication = async (context: RequestContext): Promise<void> => {
-    await kc.applySecurityAuthentication(context)
+    await applySecurity.call(tagged, context)
     context.setHeaderParam('User-Agent', userAgent)
   }
   // Watch copies opts.headers into the request it sends.
-  tagged.applyToFetchOptions = (opts) => kc.applyToFetchOptions({ ...opts, headers: { ...opts.headers, 'User-Agent': userAgent } })
+  tagged.applyToFetchOptions = (opts) => applyFetch.call(tagged, { ...opts, headers: { ...opts.headers, 'User-Agent': userAgent } })
+  shareAgents(tagged, kc)
   return tagged
+}
+
+type AgentFactory = (cluster: unknown, options: Record<string, unknown>) => unknown
+
+/**
+ * client-node builds a new https.Agent for every request, so every call pays a TLS handshake (the
+ * benchmark's CPU profile: TLS setup was the largest cost after idle). Reuse one keep-alive agent per
+ * distinct set of connection options; new credentials (a rotated client certificate) get a new one.
+ */
+function shareAgents(tagged: KubeConfig, kc: KubeConfig): void {
+  const create = (kc as unknown as { createAgent?: AgentFactory }).createAgent
+  if (typeof create !== 'function') return
+  const agents = new Map<string, unknown>()
+  const text = (value: unknown) => (Buffer.isBuffer(value) ? value.toString('base64') : value === undefined ? '' : String(value))
+  ;(tagged as unknown as { createAgent: AgentFactory }).createAgent = (cluster, options) => {
+    const c = cluster as { server?: string; proxyUrl?: string } | undefined
+    const key = JSON.stringify([c?.server, c?.proxyUrl, options.rejectUnauthorized, options.servername, text(options.ca), text(options.cert), text(options.key), text(options.pfx)])
+    let agent = agents.get(key)
+    if (agent === undefined) {
+      agent = create.call(kc, cluster, { ...options, keepAlive: true })
+      agents.set(key, agent)
+    }
+    return agent
+  }
 }
