@@ -13,7 +13,8 @@ import { REPO_ROOT, envWithTools, run, toolsBinDir, type RunResult } from '../ha
 import { createFakeNodes, deleteNodes } from '../harness/nodes.js'
 import { hasCondition, waitForList, waitForObject } from '../harness/wait.js'
 
-export const ARGO_CRDS = '/work/shared/reference/argo'
+/** Argo Workflows' CRDs (v4.1.2), in the shared/ folder that sits beside the repository. */
+export const ARGO_CRDS = path.resolve(REPO_ROOT, '../shared/reference/argo')
 export const KUBECTL = path.join(toolsBinDir(), 'kubectl')
 export const HELM = path.join(toolsBinDir(), 'helm')
 /** The label the fixture DaemonSet selects nodes by, so each scenario's pods land on its own nodes only. */
