@@ -34,7 +34,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
 COPY src ./src
 RUN npm run build && npm prune --omit=dev \
- && printf '#!/bin/sh\nexec node /opt/kata-lcm/bin/run.js "$@"\n' > /kata-lcm && chmod 0755 /kata-lcm
+ && printf '#!/bin/sh\nexec node --max-semi-space-size=1 --max-old-space-size=256 /opt/kata-lcm/bin/run.js "$@"\n' > /kata-lcm && chmod 0755 /kata-lcm
 
 FROM node:${NODE_VERSION}-bookworm-slim
 ENV NODE_ENV=production

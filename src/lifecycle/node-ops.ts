@@ -41,7 +41,9 @@ export async function transition(deps: LifecycleDeps, node: NodeView, to: NodeSt
   if (extras.unschedulable !== undefined) patch.unschedulable = extras.unschedulable
   const updated = await deps.cluster.patchNode(node.name, patch)
   deps.events.emit({ type: 'node-status', node: node.name, status: to, message: extras.message })
-  await deps.cluster.recordNodeEvent(updated, { reason: EVENT_REASON[to], message: extras.message, type: extras.warning ? 'Warning' : 'Normal' })
+  // The Event is the story for `kubectl describe node`, not part of the state: it is not waited for
+  // (recordNodeEvent never throws), so each phase costs one round of requests, not two.
+  void deps.cluster.recordNodeEvent(updated, { reason: EVENT_REASON[to], message: extras.message, type: extras.warning ? 'Warning' : 'Normal' })
   return updated
 }
 
