@@ -79,10 +79,13 @@ export async function watchUntil<K extends KubeObject, V, T>(
   const expiry = new AbortController()
   const timer = setTimeout(() => expiry.abort(), Math.max(0, timeoutMs))
   const stop = signal ? AbortSignal.any([expiry.signal, signal]) : expiry.signal
-  const current = new Map<string, K>()
+  // Views are made once per object change, not per evaluation: at thousands of objects an event
+  // must cost O(N) at most (the benchmark found re-sorting and re-converting everything per event
+  // quadratic). Order: the list's (by name), then watch arrivals.
+  const current = new Map<string, V>()
   let last: V[] = []
   const evaluate = (): T | undefined => {
-    last = [...current.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, obj]) => toView(obj))
+    last = [...current.values()]
     return decide(last)
   }
 
@@ -125,7 +128,7 @@ export async function watchUntil<K extends KubeObject, V, T>(
         if (obj.metadata?.resourceVersion) resourceVersion = obj.metadata.resourceVersion
         if (phase === 'BOOKMARK') return
         if (phase === 'DELETED') current.delete(keyOf(obj))
-        else current.set(keyOf(obj), obj)
+        else current.set(keyOf(obj), toView(obj))
         try {
           const value = evaluate()
           if (value !== undefined) finish({ kind: 'decided', value })
@@ -151,7 +154,7 @@ export async function watchUntil<K extends KubeObject, V, T>(
       if (resourceVersion === undefined) {
         const listed = await source.list()
         current.clear()
-        for (const item of listed.items) current.set(keyOf(item), item)
+        for (const item of listed.items) current.set(keyOf(item), toView(item))
         resourceVersion = listed.resourceVersion
         const value = evaluate()
         if (value !== undefined) return { done: true, value }

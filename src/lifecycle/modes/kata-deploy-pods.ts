@@ -46,10 +46,16 @@ export async function restartAndAwait(ctx: RunContext, nodes: readonly string[])
     return onNode.map((p) => cluster.deletePod(namespace, p.name))
   }))
   const verdicts: NodeOutcomes = new Map()
+  const wave = new Set(nodes)
   const result = await cluster.waitForPods(query, (current) => {
-    for (const node of nodes) {
-      if (verdicts.has(node)) continue
-      const verdict = judgeKataDeployPods(current, node, revisionHash)
+    // One pass over the release's pods per event, grouped by node: O(N), not O(N x wave).
+    const byNode = new Map<string, PodView[]>()
+    for (const pod of current) {
+      if (pod.nodeName === undefined || !wave.has(pod.nodeName) || verdicts.has(pod.nodeName)) continue
+      byNode.set(pod.nodeName, [...(byNode.get(pod.nodeName) ?? []), pod])
+    }
+    for (const [node, pods] of byNode) {
+      const verdict = judgeKataDeployPods(pods, node, revisionHash)
       if (verdict) verdicts.set(node, verdict)
     }
     return verdicts.size === nodes.length ? true : undefined

@@ -272,11 +272,13 @@ describe('KubeCluster (real API server)', () => {
     const done = await result
     expect(done.done).toBe(true)
     if (!done.done) return
-    expect(done.value.map((j) => [j.name, j.outcome, j.targetNode, j.images])).toEqual([
+    // a wait hands over the Jobs in list-then-arrival order; compare by name
+    const byName = [...done.value].sort((a, b) => a.name.localeCompare(b.name))
+    expect(byName.map((j) => [j.name, j.outcome, j.targetNode, j.images])).toEqual([
       ['install-bad', 'Failed', PLAIN_NODE, ['quay.io/kata-containers/kata-deploy:3.34.0-jobfail']],
       ['install-ok', 'Complete', PLAIN_NODE, ['quay.io/kata-containers/kata-deploy:3.33.0']],
     ])
-    expect(done.value[0]?.message).toBeTruthy()
+    expect(byName[0]?.message).toBeTruthy()
     expect((await cluster.listJobs(NS, `suite=${id}`)).map((j) => j.outcome)).toEqual(['Failed', 'Complete'])
   })
 
