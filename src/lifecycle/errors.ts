@@ -100,12 +100,6 @@ export class LockedError extends KataLcmError {
   override readonly exitCode = ExitCode.Locked
 }
 
-/** The run was interrupted by a signal at a safe point. */
-export class InterruptedError extends KataLcmError {
-  override readonly code = 'INTERRUPTED'
-  override readonly exitCode = ExitCode.Interrupted
-}
-
 /** Short text of any thrown value, for reports and annotations. */
 export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message

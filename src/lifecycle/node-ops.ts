@@ -59,8 +59,3 @@ export function cordonedByUs(node: NodeView): boolean {
 export function releaseCordon(node: NodeView): Pick<TransitionExtras, 'unschedulable'> & { annotations: Record<string, null> } {
   return cordonedByUs(node) ? { unschedulable: false, annotations: { [Annotation.cordonedByUs]: null } } : { annotations: { [Annotation.cordonedByUs]: null } }
 }
-
-/** Runs `fn` for every item concurrently and returns results in order; one failure does not stop the others. */
-export async function forEachNode<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
-  return Promise.allSettled(items.map(fn))
-}
