@@ -67,6 +67,7 @@ export class ListrProgress implements EventSink {
           slot.task = task
           this.active = task
           const outcome = await slot.result.finally(() => { if (this.active === task) this.active = undefined })
+          // listr's "skipped" state, drawn for a phase this wave never entered (e.g. drain without --drain).
           if (outcome === 'skip' && !slot.started) return task.skip(`${phase}: not needed`)
           if (Array.isArray(outcome) && outcome.length > 0) throw new Error(`${phase} failed: ${outcome.join('; ')}`)
         },

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
 import { parseAllDocuments } from 'yaml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { VERIFICATION_POD } from '../../fakes/scenario.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 const CHART = path.join(ROOT, 'chart')
@@ -19,22 +20,6 @@ const BIN = path.join(process.env.KATA_LCM_CACHE ?? path.join(homedir(), '.cache
 const HELM = process.env.HELM ?? path.join(BIN, 'helm')
 const ARGO = process.env.ARGO ?? path.join(BIN, 'argo')
 
-const VERIFICATION_POD = `apiVersion: v1
-kind: Pod
-metadata:
-  name: \${TEST_POD}
-spec:
-  runtimeClassName: kata-qemu
-  restartPolicy: Never
-  nodeSelector:
-    kubernetes.io/hostname: \${NODE}
-  tolerations:
-    - operator: Exists
-  containers:
-    - name: verify
-      image: quay.io/kata-containers/alpine-bash-curl:latest
-      command: ["uname", "-a"]
-`
 
 /** The parameters the design names, plus chart and verification-timeout. */
 const PARAMETERS = ['target-version', 'node-selector', 'node-taint-key', 'node-taint-value', 'batch-size', 'deployment-mode', 'drain-enabled', 'drain-timeout', 'verification-pod', 'helm-release', 'helm-namespace', 'verification-namespace', 'node-name']
