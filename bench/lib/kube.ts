@@ -56,7 +56,7 @@ async function retry<T>(what: string, fn: () => Promise<T>, attempts = 5): Promi
       return await fn()
     } catch (e) {
       const code = statusCode(e)
-      if (i >= attempts || (code !== undefined && code < 500 && code !== 429 && code !== 409)) throw new Error(`${what}: ${(e as Error).message}`)
+      if (i >= attempts || (code !== undefined && code < 500 && code !== 429 && code !== 409)) throw new Error(`${what}: ${(e as Error).message}`, { cause: e })
       await new Promise((r) => setTimeout(r, 500 * i))
     }
   }

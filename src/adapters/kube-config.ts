@@ -3,8 +3,8 @@
  * API server's audit log attributes kata-lcm's writes to kata-lcm (not to "node-fetch").
  */
 import { createRequire } from 'node:module'
-import { KubeConfig } from '@kubernetes/client-node'
-import type { RequestContext } from '@kubernetes/client-node'
+import { createConfiguration, KubeConfig, ServerConfiguration, setHeaderMiddleware } from '@kubernetes/client-node'
+import type { ApiConstructor, ApiType, RequestContext } from '@kubernetes/client-node'
 import { InputError } from '../lifecycle/errors.js'
 
 /** The --kubeconfig / --context flags. */
@@ -57,46 +57,53 @@ export function defaultUserAgent(): string {
 }
 
 /**
- * A view of `kc` whose API clients (via makeApiClient) and watches (via applyToFetchOptions) send
- * `User-Agent: userAgent` and share keep-alive connections. The original KubeConfig is not modified.
- * client-node has no user-agent option, so this overrides the two public hooks every request goes
- * through; all other state and methods are inherited from `kc` through the prototype, so credential
- * refresh keeps working.
+ * A view of `kc` whose API clients (makeApiClient) and watches send `User-Agent: userAgent` and share
+ * keep-alive connections. The original KubeConfig is not modified. client-node has no user-agent
+ * option: its API clients set their own in a middleware (so makeApiClient is rebuilt with ours), and
+ * a watch takes its headers from `applySecurityAuthentication`. All other state and methods are
+ * inherited from `kc` through the prototype, so credential refresh (exec, token files) keeps working.
  */
 export function withUserAgent(kc: KubeConfig, userAgent: string): KubeConfig {
   const tagged = Object.create(kc) as KubeConfig
   const applySecurity = kc.applySecurityAuthentication
-  const applyFetch = kc.applyToFetchOptions
   tagged.applySecurityAuthentication = async (context: RequestContext): Promise<void> => {
     await applySecurity.call(tagged, context)
     context.setHeaderParam('User-Agent', userAgent)
   }
-  // Watch copies opts.headers into the request it sends.
-  tagged.applyToFetchOptions = (opts) => applyFetch.call(tagged, { ...opts, headers: { ...opts.headers, 'User-Agent': userAgent } })
-  shareAgents(tagged, kc)
+  tagged.makeApiClient = <T extends ApiType>(api: ApiConstructor<T>): T => {
+    const server = tagged.getCurrentCluster()?.server
+    if (!server) throw new Error('No active cluster!')
+    return new api(createConfiguration({
+      baseServer: new ServerConfiguration(server, {}),
+      authMethods: { default: tagged },
+      middleware: [setHeaderMiddleware('User-Agent', userAgent)],
+    }))
+  }
+  shareDispatchers(tagged, kc)
   return tagged
 }
 
-type AgentFactory = (cluster: unknown, options: Record<string, unknown>) => unknown
+type DispatcherFactory = (cluster: unknown, options: Record<string, unknown>) => unknown
 
 /**
- * client-node builds a new https.Agent for every request, so every call pays a TLS handshake (the
- * benchmark's CPU profile: TLS setup was the largest cost after idle). Reuse one keep-alive agent per
- * distinct set of connection options; new credentials (a rotated client certificate) get a new one.
+ * client-node 2.x builds a new undici Agent (a new connection pool) in every
+ * `applySecurityAuthentication`, so every call would pay a TCP and TLS handshake. Reuse one
+ * dispatcher per distinct set of connection options (`createDispatcherOptions`, public); new
+ * credentials (a rotated client certificate) give a new key and so a new pool.
  */
-function shareAgents(tagged: KubeConfig, kc: KubeConfig): void {
-  const create = (kc as unknown as { createAgent?: AgentFactory }).createAgent
+function shareDispatchers(tagged: KubeConfig, kc: KubeConfig): void {
+  const create = (kc as unknown as { createDispatcher?: DispatcherFactory }).createDispatcher
   if (typeof create !== 'function') return
-  const agents = new Map<string, unknown>()
-  const text = (value: unknown) => (Buffer.isBuffer(value) ? value.toString('base64') : value === undefined ? '' : String(value))
-  ;(tagged as unknown as { createAgent: AgentFactory }).createAgent = (cluster, options) => {
-    const c = cluster as { server?: string; proxyUrl?: string } | undefined
-    const key = JSON.stringify([c?.server, c?.proxyUrl, options.rejectUnauthorized, options.servername, text(options.ca), text(options.cert), text(options.key), text(options.pfx)])
-    let agent = agents.get(key)
-    if (agent === undefined) {
-      agent = create.call(kc, cluster, { ...options, keepAlive: true })
-      agents.set(key, agent)
-    }
-    return agent
+  const pools = new Map<string, unknown>()
+  // JSON.stringify has already turned a Buffer (a CA, a client key) into {type: 'Buffer', data}.
+  const text = (_key: string, value: unknown) => {
+    const b = value as { type?: unknown; data?: unknown } | null
+    return b?.type === 'Buffer' && Array.isArray(b.data) ? Buffer.from(b.data as number[]).toString('base64') : value
+  }
+  ;(tagged as unknown as { createDispatcher: DispatcherFactory }).createDispatcher = (cluster, options) => {
+    const c = cluster as { server?: string } | null
+    const key = JSON.stringify([c?.server, kc.createDispatcherOptions(cluster as never, options)], text)
+    if (!pools.has(key)) pools.set(key, create.call(kc, cluster, options))
+    return pools.get(key)
   }
 }

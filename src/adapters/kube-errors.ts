@@ -46,6 +46,18 @@ export function networkCode(error: unknown): string | undefined {
 }
 
 /**
+ * A network failure's message with its cause: undici's fetch says only "fetch failed" and keeps the
+ * reason ("connect ECONNREFUSED 127.0.0.1:6443") in `cause`. Pure.
+ */
+export function networkMessage(error: unknown): string {
+  const outer = (error as Error | undefined)?.message ?? String(error)
+  let inner: unknown = (error as { cause?: unknown } | undefined)?.cause
+  for (let depth = 0; (inner as { cause?: unknown } | undefined)?.cause && depth < 5; depth++) inner = (inner as { cause?: unknown }).cause
+  const reason = (inner as Error | undefined)?.message
+  return reason && !outer.includes(reason) ? `${outer}: ${reason}` : outer
+}
+
+/**
  * Wraps any failure of `call` into a ClusterError carrying the HTTP status, the server's message
  * and a suggestion (RBAC for 403, reachability for network errors). Pure; never throws.
  */
@@ -64,7 +76,7 @@ export function toClusterError(call: string, error: unknown, permission?: Permis
     }
   } else {
     const code = networkCode(error)
-    detail = (error as Error | undefined)?.message ?? String(error)
+    detail = networkMessage(error)
     if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ETIMEDOUT' || code === 'ECONNRESET') {
       suggestions.push('is the API server reachable? check --kubeconfig/--context')
     }

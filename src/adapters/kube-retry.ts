@@ -41,9 +41,10 @@ export function retryable(error: unknown): { retry: boolean; afterMs?: number } 
     const seconds = header === undefined ? Number.NaN : Number(header)
     return Number.isFinite(seconds) ? { retry: true, afterMs: seconds * 1000 } : { retry: true }
   }
+  // undici's "fetch failed" carries the socket's code in its cause: the code decides when there is one.
   const code = networkCode(error)
-  const text = String((error as Error | undefined)?.message ?? '')
-  return { retry: (code !== undefined && RETRY_NETWORK.has(code)) || /socket hang up|fetch failed|other side closed/i.test(text) }
+  if (code !== undefined) return { retry: RETRY_NETWORK.has(code) }
+  return { retry: /socket hang up|fetch failed|other side closed/i.test(String((error as Error | undefined)?.message ?? '')) }
 }
 
 /** Runs `call`, retrying retryable failures per `policy`; the last failure is rethrown as is. */

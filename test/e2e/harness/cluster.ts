@@ -141,13 +141,6 @@ export function loadKubeConfig(kubeconfigPath = e2eCluster().kubeconfigPath, use
       await super.applySecurityAuthentication(context)
       context.setHeaderParam('User-Agent', userAgent)
     }
-
-    override async applyToFetchOptions(opts: Parameters<KubeConfig['applyToFetchOptions']>[0]): ReturnType<KubeConfig['applyToFetchOptions']> {
-      const init = await super.applyToFetchOptions(opts)
-      const headers = (init.headers ?? {}) as Record<string, string>
-      init.headers = { ...headers, 'User-Agent': userAgent }
-      return init
-    }
   }
   const kc = new UserAgentKubeConfig()
   kc.loadFromFile(kubeconfigPath)

@@ -14,6 +14,11 @@ import { parse } from 'yaml'
 
 export type Fault = '500' | '429' | 'reset' | 'drop-response'
 const FAULTS: Fault[] = ['500', '429', 'reset', 'drop-response']
+/**
+ * What `plan` may ask for besides a Fault: `stale-watch` forwards a watch with `resourceVersion=1`,
+ * so the real API server answers that it is too old (410 Gone), as after an etcd compaction.
+ */
+export type Planned = Fault | 'stale-watch'
 
 export interface FaultProxy {
   kubeconfigPath: string
@@ -33,7 +38,15 @@ function prng(seed: number): () => number {
   }
 }
 
-export async function startFaultProxy(upstreamKubeconfig: string, outPath: string, options: { rate?: number; seed?: number; userAgentPrefix?: string } = {}): Promise<FaultProxy> {
+export interface FaultProxyOptions {
+  rate?: number
+  seed?: number
+  userAgentPrefix?: string
+  /** Chooses the fault of each of kata-lcm's requests instead of the seeded random draw. */
+  plan?: (req: http.IncomingMessage) => Planned | undefined
+}
+
+export async function startFaultProxy(upstreamKubeconfig: string, outPath: string, options: FaultProxyOptions = {}): Promise<FaultProxy> {
   const config = parse(readFileSync(upstreamKubeconfig, 'utf8')) as {
     clusters: { cluster: { server: string; 'certificate-authority'?: string } }[]
     users: { user: { 'client-certificate'?: string; 'client-key'?: string } }[]
@@ -54,8 +67,14 @@ export async function startFaultProxy(upstreamKubeconfig: string, outPath: strin
     const ours = (req.headers['user-agent'] ?? '').startsWith(prefix)
     if (ours) stats.requests++
     // Which requests fail is random (seeded); the kinds take turns, so every kind shows up.
-    const fault = ours && random() < rate ? FAULTS[next++ % FAULTS.length]! : undefined
+    const planned = !ours ? undefined : options.plan ? options.plan(req) : random() < rate ? FAULTS[next++ % FAULTS.length]! : undefined
+    const fault = planned === 'stale-watch' ? undefined : planned
     if (fault) stats.faults[fault]++
+    if (planned === 'stale-watch') {
+      const url = new URL(req.url ?? '/', 'http://proxy')
+      url.searchParams.set('resourceVersion', '1')
+      req.url = `${url.pathname}${url.search}`
+    }
     if (fault === '500') {
       res.writeHead(500, { 'content-type': 'application/json' })
       return res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'injected fault', code: 500 }))

@@ -117,7 +117,7 @@ export async function waitForList<T extends KubeObject = KubeObject>(
     }
     const check = () => {
       const objs = [...state.values()]
-      let ok = false
+      let ok: boolean
       try {
         ok = predicate(objs)
       } catch (e) {

@@ -269,7 +269,15 @@ describe('KubeCluster waits', () => {
 })
 
 describe('KubeCluster without an API server', () => {
-  const dead = () => new KubeCluster(kubeConfig('http://127.0.0.1:1'), { retry: fastRetry })
+  // A port that was just free: fetch refuses port 1 outright ("bad port") before connecting.
+  let deadUrl = ''
+  beforeAll(async () => {
+    const probe = createServer()
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+    deadUrl = `http://127.0.0.1:${(probe.address() as AddressInfo).port}`
+    await new Promise((resolve) => probe.close(resolve))
+  })
+  const dead = () => new KubeCluster(kubeConfig(deadUrl), { retry: fastRetry })
 
   it('says to check the connection', async () => {
     const error = (await dead().ping().catch((e: unknown) => e)) as ClusterError
