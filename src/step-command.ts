@@ -3,7 +3,8 @@ import { BaseCommand } from './base-command.js'
 import { createDeps } from './deps.js'
 import { globalFlags } from './flags.js'
 import type { LifecycleDeps, ReleaseRef } from './lifecycle/context.js'
-import { waveStep, type WavePhase } from './lifecycle/steps.service.js'
+import type { WaveStep } from './lifecycle/phases.js'
+import { waveStep } from './lifecycle/steps.service.js'
 import { PlainProgress } from './ui/plain-progress.js'
 
 export const stepFlags = {
@@ -20,18 +21,18 @@ export abstract class StepCommand extends BaseCommand {
 }
 
 /** `step prepare|upgrade|verify|rollback --wave N`: one phase of one wave, as the Argo template runs it. */
-export function waveStepCommand(phase: WavePhase, summary: string) {
-  class WaveStep extends StepCommand {
+export function waveStepCommand(step: WaveStep, summary: string) {
+  class WaveStepCommand extends StepCommand {
     static override summary = summary
     static override flags = { ...stepFlags, wave: Flags.integer({ description: 'Wave number (1-based) from the run record.', required: true, min: 1 }) }
 
     async run() {
-      const { flags } = await this.parse(WaveStep)
+      const { flags } = await this.parse(WaveStepCommand)
       const { deps, release } = this.connect(flags)
-      const result = await waveStep(deps, release, flags.wave, phase, flags.holder)
+      const result = await waveStep(deps, release, flags.wave, step, flags.holder)
       if (!this.jsonEnabled()) this.log(Object.entries(result.nodes).map(([node, status]) => `${node}: ${status}`).join('\n'))
       return result
     }
   }
-  return WaveStep
+  return WaveStepCommand
 }

@@ -1,7 +1,7 @@
 import type { NodeStatus } from './node-state.js'
+import type { Phase } from './phases.js'
 
-/** The phases of a wave, in order. Each is reported as it starts and ends. */
-export type Phase = 'prepare' | 'cordon' | 'drain' | 'upgrade' | 'verify' | 'complete' | 'rollback'
+export type { Phase } from './phases.js'
 
 /** Typed progress from the domain. The UI maps these to listr2, plain lines, or nothing (--json). */
 export type LifecycleEvent =

@@ -1,9 +1,8 @@
 import type { NodeView } from '../ports/cluster.port.js'
 import { describeError } from './errors.js'
 import { drainNode } from './drain.js'
-import type { Phase } from './events.js'
 import type { NodeOutcomes, RunContext } from './modes/strategy.js'
-import { Annotation, isInFlight, readStatus, type NodeStatus } from './node-state.js'
+import { Annotation, readStatus, type NodeStatus } from './node-state.js'
 import { releaseCordon, transition, type TransitionExtras } from './node-ops.js'
 import type { NodeResult, VerificationEvidence } from './report.js'
 import { verifyNode, type VerificationSettings } from './verify-node.js'
@@ -16,9 +15,9 @@ export interface WaveSettings {
 }
 
 /**
- * One wave's nodes as the cluster says they are. Every phase below reads and writes it, and records
- * its outcome on the nodes themselves (a failed node moves to `rolling-back` with its last error at
- * once), so the phases can run in one process (the CLI) or one per Argo step.
+ * One wave's nodes as the cluster says they are. Every handler reads and writes it, and records its
+ * outcome on the nodes themselves (a failed node moves to `rolling-back` with its last error at
+ * once), so the handlers can run in one process (the CLI) or one step per Argo pod.
  */
 export interface WaveState {
   ctx: RunContext
@@ -26,170 +25,242 @@ export interface WaveState {
   wave: number
   nodes: Map<string, NodeView>
   results: Map<string, NodeResult>
+  /** Nodes whose verification pod passed in this process: the `complete` handler's bucket. */
+  verified: Set<string>
 }
 
 export function newWaveState(ctx: RunContext, settings: WaveSettings, wave: number, nodes: readonly NodeView[]): WaveState {
-  return { ctx, settings, wave, nodes: new Map(nodes.map((n) => [n.name, n])), results: new Map() }
+  return { ctx, settings, wave, nodes: new Map(nodes.map((n) => [n.name, n])), results: new Map(), verified: new Set() }
 }
 
-/** Nodes of the wave that have not failed. */
-export function aliveNodes(state: WaveState): string[] {
-  return [...state.nodes.values()].filter((n) => readStatus(n.annotations) !== 'rolling-back').map((n) => n.name)
+/** The Argo step (`kata-lcm step <step> --wave N`) a handler runs in. */
+export type WaveStep = 'prepare' | 'upgrade' | 'verify' | 'rollback'
+
+/**
+ * One phase of a wave, as NVIDIA's upgrade state machine has them: it declares the node states it
+ * acts on and the state it moves them to; the runner buckets the wave's nodes by state and gives
+ * the handler only its bucket. A node already past the handler is never in its bucket, so running
+ * any handler (or any step) again is harmless by construction.
+ */
+interface WaveHandler {
+  step: WaveStep
+  /** The states a node is in after this handler's work (a node that fails goes to `rolling-back`). */
+  leavesIn: readonly NodeStatus[]
+  /** Whether this handler acts on the node now. Pure. */
+  acts(node: NodeView, state: WaveState): boolean
+  /** The work over the bucket. Records each node's outcome on the node; never throws for a node's failure. */
+  run(state: WaveState, bucket: string[]): Promise<void>
 }
 
-/** Nodes of the wave waiting to be rolled back. */
-export function failedNodes(state: WaveState): string[] {
-  return [...state.nodes.values()].filter((n) => readStatus(n.annotations) === 'rolling-back').map((n) => n.name)
+const statusOf = (node: NodeView) => readStatus(node.annotations)
+
+/**
+ * The wave, in order. The CLI runs every handler in one process; `kata-lcm step <step>` runs those
+ * of one step; the progress display lists these phases; the chart's run-wave lists the steps (a unit
+ * test holds it to WAVE_STEPS). A phase is added here and nowhere else in the domain.
+ */
+const HANDLERS = {
+  /** Records the run, the node's prior schedulability and the version to return to. */
+  prepare: {
+    step: 'prepare',
+    leavesIn: ['preparing'],
+    acts: (node, state) => {
+      const status = statusOf(node)
+      if (status === 'completed') return node.annotations[Annotation.currentVersion] !== state.ctx.targetVersion
+      return status === undefined || status === 'preparing' || status === 'rolled-back' || status === 'failed'
+    },
+    run: (state, bucket) => each(state, bucket, async (name) => {
+      const { ctx, settings } = state
+      const node = state.nodes.get(name)!
+      // A `preparing` node of this run already recorded these; reading them again would see nothing new.
+      const again = statusOf(node) === 'preparing' && node.annotations[Annotation.runId] === settings.runId && node.annotations[Annotation.wasUnschedulable] !== undefined
+      const previous = statusOf(node) === 'completed' && node.annotations[Annotation.currentVersion] ? node.annotations[Annotation.currentVersion]! : ctx.previousVersion
+      await write(state, name, 'preparing', {
+        message: `kata-lcm run ${settings.runId}: preparing ${ctx.previousVersion} -> ${ctx.targetVersion}`,
+        annotations: {
+          [Annotation.runId]: settings.runId,
+          [Annotation.targetVersion]: ctx.targetVersion,
+          [Annotation.lastError]: null,
+          ...(again ? {} : { [Annotation.wasUnschedulable]: String(node.unschedulable), [Annotation.previousVersion]: previous }),
+        },
+      })
+    }),
+  },
+  /** No new workload lands on the node from here on. */
+  cordon: {
+    step: 'prepare',
+    leavesIn: ['cordoned'],
+    acts: (node) => statusOf(node) === 'preparing',
+    run: (state, bucket) => each(state, bucket, async (name) => {
+      const ours = state.nodes.get(name)!.annotations[Annotation.wasUnschedulable] === 'false'
+      await write(state, name, 'cordoned', {
+        message: ours ? 'cordoned by kata-lcm' : 'was already unschedulable; kata-lcm will leave it cordoned',
+        unschedulable: true,
+        annotations: { [Annotation.cordonedByUs]: ours ? 'true' : null },
+      })
+    }),
+  },
+  /** Optional: evicts the workloads through the Eviction API (a rerun evicts what is left). */
+  drain: {
+    step: 'prepare',
+    leavesIn: ['draining'],
+    acts: (node, state) => state.settings.drain && (statusOf(node) === 'cordoned' || statusOf(node) === 'draining'),
+    run: (state, bucket) => each(state, bucket, async (name) => {
+      if (statusOf(state.nodes.get(name)!) !== 'draining') await write(state, name, 'draining', { message: 'evicting workloads' })
+      await drainNode(state.ctx.deps, name, state.settings.drainTimeoutMs, state.ctx.signal)
+    }),
+  },
+  /** The strategy rolls the new kata-deploy onto the bucket; a node that is Ready on it moves on to `verifying`. */
+  upgrade: {
+    step: 'upgrade',
+    leavesIn: ['verifying'],
+    acts: (node, state) => {
+      const status = statusOf(node)
+      return status === 'upgrading' || status === 'draining' || (status === 'cordoned' && !state.settings.drain)
+    },
+    run: async (state, bucket) => {
+      const { ctx } = state
+      await Promise.all(bucket.map((name) => statusOf(state.nodes.get(name)!) === 'upgrading' ? undefined
+        : write(state, name, 'upgrading', { message: `rolling kata-deploy ${ctx.targetVersion} onto the node` }).catch((error: unknown) => fail(state, name, describeError(error)))))
+      const ready = bucket.filter((name) => statusOf(state.nodes.get(name)!) === 'upgrading')
+      if (ready.length === 0) return
+      let outcomes: NodeOutcomes
+      try {
+        outcomes = await ctx.strategy.upgradeWave(ctx, ready)
+      } catch (error) {
+        outcomes = new Map(ready.map((n) => [n, { ok: false, reason: describeError(error) }]))
+      }
+      await Promise.all(ready.map(async (name) => {
+        const outcome = outcomes.get(name) ?? { ok: false, reason: 'the strategy returned no result' }
+        if (!outcome.ok) return fail(state, name, outcome.reason)
+        await write(state, name, 'verifying', { message: `kata-deploy ${ctx.targetVersion} is ready on the node; verifying` }).catch((error: unknown) => fail(state, name, describeError(error)))
+      }))
+    },
+  },
+  /** The user's verification pod on each node; a node that fails it is failed at once. */
+  verify: {
+    step: 'verify',
+    leavesIn: ['verifying'],
+    acts: (node, state) => statusOf(node) === 'verifying' && !state.verified.has(node.name),
+    run: (state, bucket) => each(state, bucket, async (name) => {
+      const outcome = await verifyNode(state.ctx, state.settings.verification, name)
+      if (!outcome.ok) return fail(state, name, outcome.reason, outcome.evidence)
+      state.verified.add(name)
+    }),
+  },
+  /** Back in service (uncordoned only if kata-lcm cordoned it), annotated with the new version. */
+  complete: {
+    step: 'verify',
+    leavesIn: ['completed'],
+    acts: (node, state) => statusOf(node) === 'verifying' && state.verified.has(node.name),
+    run: (state, bucket) => each(state, bucket, async (name) => {
+      const { ctx } = state
+      const cordon = releaseCordon(state.nodes.get(name)!)
+      await write(state, name, 'completed', {
+        message: `verified on ${ctx.targetVersion}`,
+        ...cordon,
+        annotations: { ...cordon.annotations, [Annotation.currentVersion]: ctx.targetVersion, [Annotation.lastError]: null },
+      })
+      state.results.set(name, { name, status: 'completed', version: ctx.targetVersion })
+    }),
+  },
+  /** Reverts the failed nodes with the strategy: `rolled-back` and back in service, or `failed` and left cordoned. */
+  rollback: {
+    step: 'rollback',
+    leavesIn: ['rolled-back', 'failed'],
+    acts: (node) => statusOf(node) === 'rolling-back',
+    run: (state, bucket) => rollBack(state, bucket),
+  },
+} satisfies Record<string, WaveHandler>
+
+export type Phase = keyof typeof HANDLERS
+
+/** The phases of a wave, in order. */
+export const PHASES = Object.keys(HANDLERS) as Phase[]
+
+/** The Argo steps of a wave, in order (each runs its phases). */
+export const WAVE_STEPS: readonly WaveStep[] = [...new Set(PHASES.map((p) => HANDLERS[p].step))]
+
+/** The state each phase leaves a node in, for docs and tests. */
+export function phaseTable(): { phase: Phase; step: WaveStep; leavesIn: readonly NodeStatus[] }[] {
+  return PHASES.map((phase) => ({ phase, step: HANDLERS[phase].step, leavesIn: HANDLERS[phase].leavesIn }))
+}
+
+/**
+ * Runs the wave's handlers in order (only those of `step` when given), each over the nodes in the
+ * states it acts on at that moment. Idempotent: a node already past a handler is left alone.
+ */
+export async function runHandlers(state: WaveState, step?: WaveStep): Promise<void> {
+  for (const phase of PHASES) {
+    const handler: WaveHandler = HANDLERS[phase]
+    if (step !== undefined && handler.step !== step) continue
+    const bucket = [...state.nodes.values()].filter((n) => handler.acts(n, state)).map((n) => n.name)
+    if (bucket.length === 0) continue
+    state.ctx.deps.events.emit({ type: 'phase-start', wave: state.wave, phase, nodes: bucket })
+    const before = new Set(bucket.filter((n) => statusOf(state.nodes.get(n)!) === 'rolling-back'))
+    await handler.run(state, bucket)
+    const failures = bucket.flatMap((node) => {
+      const now = statusOf(state.nodes.get(node)!)
+      const failed = phase === 'rollback' ? now === 'failed' : now === 'rolling-back' && !before.has(node)
+      return failed ? [{ node, reason: state.results.get(node)?.error ?? state.nodes.get(node)!.annotations[Annotation.lastError] ?? 'failed' }] : []
+    })
+    state.ctx.deps.events.emit({ type: 'phase-end', wave: state.wave, phase, nodes: bucket, failures })
+  }
+}
+
+/**
+ * The wave's nodes that were rolled back, or whose rollback failed. Every node of a wave that got past
+ * `prepare` is this run's, so a retried rollback step still sees the nodes an earlier attempt reverted.
+ */
+export function outcomes(state: WaveState): { rolledBack: string[]; failed: string[] } {
+  const names = (status: NodeStatus) => [...state.nodes.values()].filter((n) => statusOf(n) === status).map((n) => n.name)
+  return { rolledBack: names('rolled-back'), failed: names('failed') }
 }
 
 async function write(state: WaveState, node: string, to: NodeStatus, extras: TransitionExtras): Promise<void> {
   state.nodes.set(node, await transition(state.ctx.deps, state.nodes.get(node)!, to, extras))
 }
 
-/** Records a node's failure on the node: `rolling-back` with the reason; the rollback phase reverts it. */
+/** Records a node's failure on the node: `rolling-back` with the reason; the rollback handler reverts it. */
 async function fail(state: WaveState, node: string, reason: string, evidence?: VerificationEvidence): Promise<void> {
   state.results.set(node, { name: node, status: 'rolling-back', error: reason, ...(evidence ? { evidence } : {}) })
-  await write(state, node, 'rolling-back', { message: `failed: ${reason}`, warning: true, annotations: { [Annotation.lastError]: oneLine(reason) } })
+  await write(state, node, 'rolling-back', { message: `failed: ${reason}`, warning: true, annotations: { [Annotation.lastError]: oneLine(reason) } }).catch(() => undefined)
 }
 
-/** Runs one phase over the alive nodes: events around it; a node whose work throws is failed. Never throws. */
-async function phase(state: WaveState, name: Phase, names: string[], work: (node: string) => Promise<void>): Promise<void> {
-  if (names.length === 0) return
-  state.ctx.deps.events.emit({ type: 'phase-start', wave: state.wave, phase: name, nodes: names })
-  const settled = await Promise.allSettled(names.map(work))
-  const failures: { node: string; reason: string }[] = []
+/** Runs `work` on every node of the bucket concurrently; a node whose work throws is failed. Never throws. */
+async function each(state: WaveState, bucket: string[], work: (node: string) => Promise<void>): Promise<void> {
+  const settled = await Promise.allSettled(bucket.map(work))
   for (const [i, s] of settled.entries()) {
     if (s.status === 'fulfilled') continue
-    const node = names[i]!
-    const reason = describeError(s.reason)
-    failures.push({ node, reason })
-    if (readStatus(state.nodes.get(node)!.annotations) !== 'rolling-back') await fail(state, node, reason).catch(() => undefined)
+    const node = bucket[i]!
+    if (statusOf(state.nodes.get(node)!) !== 'rolling-back') await fail(state, node, describeError(s.reason))
   }
-  state.ctx.deps.events.emit({ type: 'phase-end', wave: state.wave, phase: name, nodes: names, failures })
 }
 
-/**
- * prepare + cordon: records the run, the node's prior schedulability and its previous version,
- * then cordons it. A node an interrupted run left mid-flight keeps what that run recorded.
- */
-export async function preparePhase(state: WaveState): Promise<void> {
-  const { ctx, settings } = state
-  await phase(state, 'prepare', aliveNodes(state), async (name) => {
-    const node = state.nodes.get(name)!
-    const resumed = isInFlight(readStatus(node.annotations)) && node.annotations[Annotation.wasUnschedulable] !== undefined
-    const previous = readStatus(node.annotations) === 'completed' && node.annotations[Annotation.currentVersion] ? node.annotations[Annotation.currentVersion]! : ctx.previousVersion
-    await write(state, name, 'preparing', {
-      message: `kata-lcm run ${settings.runId}: preparing ${ctx.previousVersion} -> ${ctx.targetVersion}${resumed ? ' (resuming an interrupted run)' : ''}`,
-      annotations: {
-        [Annotation.runId]: settings.runId,
-        [Annotation.targetVersion]: ctx.targetVersion,
-        [Annotation.lastError]: null,
-        // An interrupted run already recorded these; reading them now would see its own cordon.
-        ...(resumed ? {} : { [Annotation.wasUnschedulable]: String(node.unschedulable), [Annotation.previousVersion]: previous }),
-      },
-    })
-  })
-  await phase(state, 'cordon', aliveNodes(state), async (name) => {
-    const ours = state.nodes.get(name)!.annotations[Annotation.wasUnschedulable] === 'false'
-    await write(state, name, 'cordoned', {
-      message: ours ? 'cordoned by kata-lcm' : 'was already unschedulable; kata-lcm will leave it cordoned',
-      unschedulable: true,
-      annotations: { [Annotation.cordonedByUs]: ours ? 'true' : null },
-    })
-  })
-}
-
-/** Optional drain through the Eviction API. */
-export async function drainPhase(state: WaveState): Promise<void> {
-  if (!state.settings.drain) return
-  await phase(state, 'drain', aliveNodes(state), async (name) => {
-    await write(state, name, 'draining', { message: 'evicting workloads' })
-    await drainNode(state.ctx.deps, name, state.settings.drainTimeoutMs, state.ctx.signal)
-  })
-}
-
-/** upgrading: the strategy rolls the new kata-deploy onto the wave and judges each node. */
-export async function upgradePhase(state: WaveState): Promise<void> {
+async function rollBack(state: WaveState, names: string[]): Promise<void> {
   const { ctx } = state
-  const names = aliveNodes(state)
-  if (names.length === 0) return
-  ctx.deps.events.emit({ type: 'phase-start', wave: state.wave, phase: 'upgrade', nodes: names })
-  await Promise.allSettled(names.map((name) => write(state, name, 'upgrading', { message: `rolling kata-deploy ${ctx.targetVersion} onto the node` }).catch((error: unknown) => fail(state, name, describeError(error)))))
-  const ready = aliveNodes(state)
-  let outcomes: NodeOutcomes = new Map()
-  if (ready.length > 0) {
-    try {
-      outcomes = await ctx.strategy.upgradeWave(ctx, ready)
-    } catch (error) {
-      outcomes = new Map(ready.map((n) => [n, { ok: false, reason: describeError(error) }]))
-    }
-  }
-  const failures = [...outcomes].flatMap(([node, o]) => (o.ok ? [] : [{ node, reason: o.reason }]))
-  await Promise.all(failures.map((f) => fail(state, f.node, f.reason).catch(() => undefined)))
-  ctx.deps.events.emit({ type: 'phase-end', wave: state.wave, phase: 'upgrade', nodes: names, failures })
-}
-
-/**
- * verifying, then completed: each node's verification pod runs concurrently; a node that passes is
- * put back in service (uncordoned only if kata-lcm cordoned it) and annotated with the new version.
- */
-export async function verifyPhase(state: WaveState): Promise<void> {
-  const { ctx, settings } = state
-  const passed: string[] = []
-  await phase(state, 'verify', aliveNodes(state), async (name) => {
-    await write(state, name, 'verifying', { message: `running the verification pod in ${settings.verification.namespace}` })
-    const outcome = await verifyNode(ctx, settings.verification, name, true)
-    if (!outcome.ok) return fail(state, name, outcome.reason, outcome.evidence)
-    passed.push(name)
-  })
-  await phase(state, 'complete', passed.filter((n) => aliveNodes(state).includes(n)), async (name) => {
-    const cordon = releaseCordon(state.nodes.get(name)!)
-    await write(state, name, 'completed', {
-      message: `verified on ${ctx.targetVersion}`,
-      ...cordon,
-      annotations: { ...cordon.annotations, [Annotation.currentVersion]: ctx.targetVersion, [Annotation.lastError]: null },
-    })
-    state.results.set(name, { name, status: 'completed', version: ctx.targetVersion })
-  })
-}
-
-/**
- * Reverts the wave's failed nodes with the strategy, then puts each back in service (if kata-lcm
- * cordoned it) as `rolled-back`, or marks it `failed` and leaves it cordoned when the revert failed.
- */
-export async function rollbackPhase(state: WaveState): Promise<{ rolledBack: string[]; failed: string[] }> {
-  const { ctx } = state
-  const names = failedNodes(state)
-  if (names.length === 0) return { rolledBack: [], failed: [] }
-  ctx.deps.events.emit({ type: 'phase-start', wave: state.wave, phase: 'rollback', nodes: names })
-  let outcomes: NodeOutcomes
+  let reverted: NodeOutcomes
   try {
-    outcomes = await ctx.strategy.revertNodes(ctx, names)
+    reverted = await ctx.strategy.revertNodes(ctx, names)
   } catch (error) {
-    outcomes = new Map(names.map((n) => [n, { ok: false, reason: describeError(error) }]))
+    reverted = new Map(names.map((n) => [n, { ok: false, reason: describeError(error) }]))
   }
-  const rolledBack: string[] = []
-  const failed: { node: string; reason: string }[] = []
   for (const name of names) {
     const node = state.nodes.get(name)!
     const cause = state.results.get(name)?.error ?? node.annotations[Annotation.lastError] ?? 'failed'
     const evidence = state.results.get(name)?.evidence
-    const outcome = outcomes.get(name) ?? { ok: false, reason: 'the strategy returned no result' }
+    const outcome = reverted.get(name) ?? { ok: false, reason: 'the strategy returned no result' }
     const previous = node.annotations[Annotation.previousVersion] ?? ctx.previousVersion
     if (outcome.ok) {
       const cordon = releaseCordon(node)
       await write(state, name, 'rolled-back', { message: `back on ${previous} after: ${cause}`, warning: true, ...cordon, annotations: { ...cordon.annotations, [Annotation.currentVersion]: previous } })
-      rolledBack.push(name)
       state.results.set(name, { name, status: 'rolled-back', version: previous, error: cause, ...(evidence ? { evidence } : {}) })
     } else {
       const reason = `${cause}; rollback failed: ${outcome.reason}`
       await write(state, name, 'failed', { message: reason, warning: true, annotations: { [Annotation.lastError]: oneLine(reason) } })
-      failed.push({ node: name, reason })
       state.results.set(name, { name, status: 'failed', error: reason, ...(evidence ? { evidence } : {}) })
     }
   }
-  ctx.deps.events.emit({ type: 'phase-end', wave: state.wave, phase: 'rollback', nodes: names, failures: failed })
-  return { rolledBack, failed: failed.map((f) => f.node) }
 }
 
 function oneLine(text: string): string {

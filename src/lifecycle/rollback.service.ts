@@ -87,7 +87,7 @@ async function revertOne(
   let outcome = (await ctx.strategy.revertNodes(ctx, [node.name]).catch((error: unknown) => new Map([[node.name, { ok: false as const, reason: describeError(error) }]]))).get(node.name) ?? { ok: false as const, reason: 'no result' }
   let evidence
   if (outcome.ok && template && request.verification) {
-    const verified = await verifyNode(ctx, { template, namespace: request.verification.namespace, timeoutMs: request.verification.timeoutMs }, node.name, true)
+    const verified = await verifyNode(ctx, { template, namespace: request.verification.namespace, timeoutMs: request.verification.timeoutMs }, node.name)
     outcome = verified
     evidence = verified.evidence
   }

@@ -6,17 +6,16 @@ import { strategyFor } from './modes/index.js'
 import type { DeploymentMode, RunContext } from './modes/strategy.js'
 import { isInFlight, readStatus } from './node-state.js'
 import { transition } from './node-ops.js'
-import { drainPhase, newWaveState, preparePhase, rollbackPhase, upgradePhase, verifyPhase, type WaveSettings, type WaveState } from './phases.js'
+import { newWaveState, outcomes, runHandlers, type WaveSettings, type WaveState, type WaveStep } from './phases.js'
 import { checkPrerequisites, type UpgradeRequest } from './prerequisites.js'
 import { parseVerificationTemplate } from './verification.js'
 
 /**
  * The lifecycle cut into one call per Argo step. Every step is a separate process: it reads the run
- * record and the nodes from the cluster, does its phase, and writes its outcome back, using the very
- * phase functions the CLI's `upgrade` runs in one process.
+ * record and the nodes from the cluster, runs its handlers over the nodes in the states they act on,
+ * and writes the outcome back on the nodes: the very handlers the CLI's `upgrade` runs in one process.
+ * A step retried after its pod was lost finds its nodes already past it and leaves them alone.
  */
-
-export type WavePhase = 'prepare' | 'upgrade' | 'verify' | 'rollback'
 
 /** `step plan`: prerequisites, lock (held by the workflow), run record. Returns the wave count. */
 export async function planStep(deps: LifecycleDeps, request: UpgradeRequest, runId: string, holder: string): Promise<{ runId: string; waves: number; nodes: number; skipped: number }> {
@@ -61,28 +60,27 @@ async function waveState(deps: LifecycleDeps, ctx: RunContext, settings: WaveSet
 }
 
 /**
- * `step prepare|upgrade|verify|rollback --wave N`: one phase of one wave. Node failures are recorded
- * on the nodes, not thrown; `rollback` reverts them and then fails the step, and marks the run
- * stopped, so later waves refuse to start (fail-fast across steps).
+ * `step prepare|upgrade|verify|rollback --wave N`: the handlers of one step over one wave. Node
+ * failures are recorded on the nodes, not thrown; `rollback` reverts them, marks the run stopped (so
+ * later waves refuse to start: fail-fast across steps) and fails the step, and a retry of it fails
+ * the same way without reverting anything again. Safe to rerun.
  */
-export async function waveStep(deps: LifecycleDeps, release: ReleaseRef, wave: number, phase: WavePhase, holder: string): Promise<{ wave: number; phase: WavePhase; nodes: Record<string, string> }> {
+export async function waveStep(deps: LifecycleDeps, release: ReleaseRef, wave: number, step: WaveStep, holder: string): Promise<{ wave: number; step: WaveStep; nodes: Record<string, string> }> {
   const { record, ctx, settings } = await loadRun(deps, release, holder)
-  if (record.stoppedBy && phase !== 'rollback') {
+  if (record.stoppedBy && step !== 'rollback') {
     throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)
   }
   const state = await waveState(deps, ctx, settings, record, wave)
-  if (phase === 'prepare') { await preparePhase(state); await drainPhase(state) }
-  if (phase === 'upgrade') await upgradePhase(state)
-  if (phase === 'verify') await verifyPhase(state)
-  if (phase === 'rollback') {
-    const { rolledBack, failed } = await rollbackPhase(state)
+  await runHandlers(state, step)
+  if (step === 'rollback') {
+    const { rolledBack, failed } = outcomes(state)
     if (rolledBack.length + failed.length > 0) {
-      await deps.cluster.writeRun({ ...record, stoppedBy: `wave ${wave}: ${[...rolledBack, ...failed].join(', ')} failed` })
+      if (!record.stoppedBy) await deps.cluster.writeRun({ ...record, stoppedBy: `wave ${wave}: ${[...rolledBack, ...failed].join(', ')} failed` })
       const message = `wave ${wave}: rolled back ${rolledBack.join(', ') || 'none'}${failed.length ? `; rollback FAILED on ${failed.join(', ')}` : ''}`
       throw failed.length > 0 ? new ManualActionError(message) : new NodesRolledBackError(message)
     }
   }
-  return { wave, phase, nodes: Object.fromEntries([...state.nodes.values()].map((n) => [n.name, readStatus(n.annotations) ?? '-'])) }
+  return { wave, step, nodes: Object.fromEntries([...state.nodes.values()].map((n) => [n.name, readStatus(n.annotations) ?? '-'])) }
 }
 
 /** `step finalize`: after the last wave, the operator's values back, the record cleared, the lock released. */
@@ -115,7 +113,8 @@ export async function exitStep(deps: LifecycleDeps, release: ReleaseRef, holder:
           state.nodes.set(node.name, await transition(deps, node, 'rolling-back', { message: 'the workflow ended while this node was mid-flight', warning: true }))
         }
       }
-      result = await rollbackPhase(state)
+      await runHandlers(state, 'rollback')
+      result = outcomes(state)
       await deps.cluster.writeRun({ ...record, stoppedBy: `workflow exit: ${stranded.map((n) => n.name).join(', ')} were mid-flight` })
     }
   }

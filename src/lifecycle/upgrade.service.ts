@@ -1,6 +1,6 @@
 import type { LifecycleDeps } from './context.js'
 import { acquireLock } from './lock.js'
-import { newWaveState, rollbackPhase } from './phases.js'
+import { newWaveState, outcomes, runHandlers } from './phases.js'
 import type { RunContext } from './modes/strategy.js'
 import { Annotation, readStatus } from './node-state.js'
 import { checkPrerequisites, type RunPlan, type UpgradeRequest } from './prerequisites.js'
@@ -71,7 +71,8 @@ async function runWaves(ctx: RunContext, plan: RunPlan, request: UpgradeRequest,
   if (midRollback.length > 0) {
     deps.events.emit({ type: 'info', message: `finishing the interrupted rollback of ${midRollback.map((n) => n.name).join(', ')}` })
     const state = newWaveState(ctx, settings, 0, midRollback)
-    const { failed } = await rollbackPhase(state)
+    await runHandlers(state, 'rollback')
+    const { failed } = outcomes(state)
     for (const r of state.results.values()) results.set(r.name, r)
     const outcome: Outcome = failed.length > 0 ? 'manual-action' : 'rolled-back'
     return report(plan, runId, request, outcome, results, ctx.helmCommands, summaryOf(outcome, plan, results))

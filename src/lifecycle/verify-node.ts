@@ -20,12 +20,10 @@ const LOG_TAIL_LINES = 20
  * (phase, containers, events, log tail) is collected on failure; the pod is always deleted.
  * Safe to rerun: leftovers of an interrupted run on this node are removed first.
  */
-export async function verifyNode(ctx: RunContext, settings: VerificationSettings, node: string, cleanLeftovers: boolean): Promise<VerificationOutcome> {
+export async function verifyNode(ctx: RunContext, settings: VerificationSettings, node: string): Promise<VerificationOutcome> {
   const { cluster } = ctx.deps
-  if (cleanLeftovers) {
-    const leftovers = await cluster.listPods({ namespace: settings.namespace, labelSelector: `${VERIFICATION_LABEL}=${node}` })
-    await Promise.all(leftovers.map((p) => cluster.deletePod(p.namespace, p.name, 0)))
-  }
+  const leftovers = await cluster.listPods({ namespace: settings.namespace, labelSelector: `${VERIFICATION_LABEL}=${node}` })
+  await Promise.all(leftovers.map((p) => cluster.deletePod(p.namespace, p.name, 0)))
   const name = verificationPodName(node, randomSuffix(ctx.deps))
   const manifest = renderVerificationPod(settings.template, node, name, settings.namespace)
   try {

@@ -1,6 +1,6 @@
 import type { NodeView } from '../ports/cluster.port.js'
 import type { RunContext } from './modes/strategy.js'
-import { drainPhase, newWaveState, preparePhase, rollbackPhase, upgradePhase, verifyPhase, type WaveSettings } from './phases.js'
+import { newWaveState, outcomes, runHandlers, type WaveSettings } from './phases.js'
 import type { NodeResult } from './report.js'
 
 export type { WaveSettings } from './phases.js'
@@ -14,16 +14,14 @@ export interface WaveResult {
 }
 
 /**
- * One wave, as a unit, in one process: prepare → cordon → (drain) → upgrade → verify → complete,
- * then rollback of the nodes that failed. The Argo steps run the same phases one per step.
+ * One wave, as a unit, in one process: every handler of the wave's table in order (prepare → cordon
+ * → (drain) → upgrade → verify → complete → rollback of the nodes that failed). The Argo steps run
+ * the same handlers one step per pod.
  */
 export async function runWave(ctx: RunContext, settings: WaveSettings, wave: number, waveNodes: NodeView[]): Promise<WaveResult> {
   const state = newWaveState(ctx, settings, wave, waveNodes)
-  await preparePhase(state)
-  await drainPhase(state)
-  await upgradePhase(state)
-  await verifyPhase(state)
-  const { rolledBack, failed } = await rollbackPhase(state)
+  await runHandlers(state)
+  const { rolledBack, failed } = outcomes(state)
   const results = waveNodes.map((n) => state.results.get(n.name) ?? { name: n.name, status: 'untouched' as const })
   return { passed: results.filter((r) => r.status === 'completed').map((r) => r.name), rolledBack, failed, results }
 }

@@ -2,13 +2,14 @@ import { describe, expect, it } from 'vitest'
 import { LockedError, NodesRolledBackError, PreconditionError } from '../../../src/lifecycle/errors.js'
 import { lockName } from '../../../src/lifecycle/lock.js'
 import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
-import { exitStep, finalizeStep, planStep, waveStep, type WavePhase } from '../../../src/lifecycle/steps.service.js'
+import { WAVE_STEPS, type WaveStep } from '../../../src/lifecycle/phases.js'
+import { exitStep, finalizeStep, planStep, waveStep } from '../../../src/lifecycle/steps.service.js'
 import { unlock } from '../../../src/lifecycle/unlock.service.js'
 import { RELEASE, scenario, statusWrites, type Scenario } from '../../fakes/scenario.js'
 
 const WF = 'workflow/kata-lcm-abc12'
 const LEASE = `${RELEASE.namespace}/${lockName(RELEASE)}`
-const PHASES: WavePhase[] = ['prepare', 'upgrade', 'verify', 'rollback']
+const PHASES: readonly WaveStep[] = WAVE_STEPS
 
 /** The Argo workflow: one call per step, each as if in its own process (nothing shared but the cluster). */
 async function runWaveSteps(s: Scenario, wave: number): Promise<Record<string, string>> {
@@ -40,6 +41,56 @@ describe('Argo steps', () => {
     expect(s.cluster.leases.size).toBe(0)
   })
 
+  for (const mode of ['daemonset', 'job'] as const) {
+    it(`${mode}: every wave step run twice in a row still upgrades each node once and completes the wave`, async () => {
+      const s = await scenario({ nodes: 3, mode })
+      await planStep(s.deps, s.upgradeRequest({ batchSize: 3 }), 'run-1', WF)
+      for (const step of PHASES) {
+        await waveStep(s.deps, RELEASE, 1, step, WF)
+        // What Argo's retryStrategy does when the step's pod is lost after its work.
+        expect((await waveStep(s.deps, RELEASE, 1, step, WF)).step).toBe(step)
+      }
+      await finalizeStep(s.deps, RELEASE, WF)
+      for (const node of s.nodeNames) {
+        expect(s.status(node)).toBe('completed')
+        expect(s.cluster.versionOn(node)).toBe(s.target)
+        expect(s.cluster.node(node).unschedulable).toBe(false)
+        expect(statusWrites(s.cluster, node).map((w) => w.status)).toEqual(['preparing', 'cordoned', 'upgrading', 'verifying', 'completed'])
+      }
+      // Upgraded once: one helm upgrade with hooks (the wave), one without (finalize); no pod restarted twice.
+      expect(s.helm.upgrades.map((u) => u.noHooks ?? false)).toEqual([false, true])
+      if (mode === 'daemonset') {
+        const restarts = s.cluster.writes.filter((w) => w.verb === 'delete' && w.resource === 'pods' && w.namespace === RELEASE.namespace)
+        expect(restarts.map((w) => w.node).sort()).toEqual([...s.nodeNames].sort())
+      }
+    })
+  }
+
+  it('a retried verify step after the wave completed rolls nothing back; a retried rollback of a healthy wave succeeds', async () => {
+    const s = await scenario({ nodes: 3 })
+    await planStep(s.deps, s.upgradeRequest({ batchSize: 3 }), 'run-1', WF)
+    await runWaveSteps(s, 1)
+    const before = s.cluster.writes.length
+    expect((await waveStep(s.deps, RELEASE, 1, 'verify', WF)).nodes).toEqual({ 'node-1': 'completed', 'node-2': 'completed', 'node-3': 'completed' })
+    expect((await waveStep(s.deps, RELEASE, 1, 'rollback', WF)).nodes).toEqual({ 'node-1': 'completed', 'node-2': 'completed', 'node-3': 'completed' })
+    expect(s.cluster.writes.slice(before).filter((w) => w.resource !== 'leases')).toEqual([])
+    expect(s.cluster.runs.get('kube-system/kata-deploy')?.stoppedBy).toBeUndefined()
+  })
+
+  it('a retried rollback step of a failed wave fails again without reverting anything twice', async () => {
+    const s = await scenario({ nodes: 2 })
+    s.cluster.verification.set('node-1', 'fail')
+    await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', WF)
+    for (const step of ['prepare', 'upgrade', 'verify'] as const) await waveStep(s.deps, RELEASE, 1, step, WF)
+    await expect(waveStep(s.deps, RELEASE, 1, 'rollback', WF)).rejects.toBeInstanceOf(NodesRolledBackError)
+    const upgrades = s.helm.upgrades.length
+    const writes = s.cluster.writes.length
+    await expect(waveStep(s.deps, RELEASE, 1, 'rollback', WF)).rejects.toBeInstanceOf(NodesRolledBackError)
+    expect(s.helm.upgrades.length).toBe(upgrades)
+    expect(s.cluster.writes.slice(writes).filter((w) => w.resource !== 'leases')).toEqual([])
+    expect([s.status('node-1'), s.status('node-2')]).toEqual(['rolled-back', 'completed'])
+  })
+
   it('a failed wave: its rollback step fails the workflow, later waves and finalize refuse to start', async () => {
     const s = await scenario({ nodes: 2 })
     s.cluster.verification.set('node-1', 'fail')
@@ -62,8 +113,8 @@ describe('Argo steps', () => {
     await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', WF)
     await waveStep(s.deps, RELEASE, 1, 'prepare', WF)
     await waveStep(s.deps, RELEASE, 1, 'upgrade', WF)
-    // the verify step died: both nodes are left `upgrading`, cordoned, on the new version
-    expect(s.nodeNames.map((n) => [s.status(n), s.cluster.node(n).unschedulable, s.cluster.versionOn(n)])).toEqual([['upgrading', true, '3.29.0'], ['upgrading', true, '3.29.0']])
+    // the verify step died: both nodes are left `verifying` (upgraded, not yet verified), cordoned, on the new version
+    expect(s.nodeNames.map((n) => [s.status(n), s.cluster.node(n).unschedulable, s.cluster.versionOn(n)])).toEqual([['verifying', true, '3.29.0'], ['verifying', true, '3.29.0']])
 
     const result = await exitStep(s.deps, RELEASE, WF)
     expect(result).toEqual({ rolledBack: ['node-1', 'node-2'], failed: [] })
