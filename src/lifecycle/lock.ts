@@ -12,6 +12,11 @@ export function lockName(release: ReleaseRef): string {
 export interface HeldLock {
   /** Stops renewing and releases the lease. Idempotent. */
   release(): Promise<void>
+  /**
+   * Stops renewing and leaves the lease to its holder: an Argo step hands it to the workflow's next
+   * step (same holder), which takes it again; if none comes, it expires within the TTL. Idempotent.
+   */
+  keep(): Promise<void>
   /** Set when renewal found the lease taken by someone else. */
   lost: () => boolean
 }
@@ -22,8 +27,9 @@ function age(info: LockInfo, now: Date): string {
 }
 
 /**
- * Takes the single-runner lock before the first write and renews it every TTL/3 while the run lives.
- * A second run is refused with the holder and its age; an expired lease is taken over.
+ * Takes the single-runner lock before the first write and renews it every TTL/3 while the holder
+ * works (a CLI run, or one Argo step however long it takes). A second holder is refused with the
+ * holder and its age; a lease not renewed for the TTL (its holder died) is taken over.
  */
 export async function acquireLock(deps: LifecycleDeps, release: ReleaseRef, holder: string): Promise<HeldLock> {
   const name = lockName(release)
@@ -48,15 +54,13 @@ export async function acquireLock(deps: LifecycleDeps, release: ReleaseRef, hold
     }
   }
   const renewing = renew()
-  let released = false
-  return {
-    lost: () => lost,
-    async release() {
-      if (released) return
-      released = true
-      stop.abort()
-      await renewing
-      if (!lost) await deps.cluster.unlock(release.namespace, name, holder).catch(() => undefined)
-    },
+  let done = false
+  const finish = async (unlock: boolean) => {
+    if (done) return
+    done = true
+    stop.abort()
+    await renewing
+    if (unlock && !lost) await deps.cluster.unlock(release.namespace, name, holder).catch(() => undefined)
   }
+  return { lost: () => lost, release: () => finish(true), keep: () => finish(false) }
 }

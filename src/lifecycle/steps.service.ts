@@ -1,9 +1,9 @@
 import type { RunRecord } from '../ports/cluster.port.js'
 import type { LifecycleDeps, ReleaseRef } from './context.js'
 import { LockedError, ManualActionError, NodesRolledBackError, PreconditionError } from './errors.js'
-import { LOCK_TTL_SECONDS, lockName } from './lock.js'
-import { strategyFor } from './modes/index.js'
-import type { DeploymentMode, RunContext } from './modes/strategy.js'
+import { acquireLock } from './lock.js'
+import { strategyOfRecord } from './modes/index.js'
+import type { RunContext } from './modes/strategy.js'
 import { isInFlight, readStatus } from './node-state.js'
 import { transition } from './node-ops.js'
 import { newWaveState, outcomes, runHandlers, type WaveSettings, type WaveState, type WaveStep } from './phases.js'
@@ -17,27 +17,39 @@ import { parseVerificationTemplate } from './verification.js'
  * A step retried after its pod was lost finds its nodes already past it and leaves them alone.
  */
 
-/** `step plan`: prerequisites, lock (held by the workflow), run record. Returns the wave count. */
+/** `step plan`: prerequisites, the lease (held by the workflow), run record. Returns the wave count. */
 export async function planStep(deps: LifecycleDeps, request: UpgradeRequest, runId: string, holder: string): Promise<{ runId: string; waves: number; nodes: number; skipped: number }> {
   const plan = await checkPrerequisites(deps, request, runId)
-  await takeLock(deps, request.release, holder)
-  await deps.cluster.writeRun(plan.record)
-  // Counts only: Argo caps a step's output at 256 kB, and a big fleet's names would not fit.
-  return { runId: plan.record.runId, waves: plan.waves.length, nodes: plan.nodes.length, skipped: plan.alreadyDone.length }
+  return underLock(deps, request.release, holder, async () => {
+    await deps.cluster.writeRun({ ...plan.record, holder })
+    // Counts only: Argo caps a step's output at 256 kB, and a big fleet's names would not fit.
+    return { runId: plan.record.runId, waves: plan.waves.length, nodes: plan.nodes.length, skipped: plan.alreadyDone.length }
+  })
 }
 
-async function takeLock(deps: LifecycleDeps, release: ReleaseRef, holder: string): Promise<void> {
-  const attempt = await deps.cluster.tryLock(release.namespace, lockName(release), holder, LOCK_TTL_SECONDS * 10, deps.clock.now())
-  if (!attempt.acquired) throw new LockedError(`another kata-lcm run holds the lock ${release.namespace}/${lockName(release)}: ${attempt.current.holder}`, { suggestions: ['wait for it, or break a stale lock with kata-lcm unlock'] })
+/**
+ * Runs one step's work under the workflow's lease (the CLI's lease: same TTL, renewed while the step
+ * works however long it takes). Afterwards the lease stays with the workflow for its next step,
+ * unless `releaseAfter` and the work succeeded.
+ */
+async function underLock<T>(deps: LifecycleDeps, release: ReleaseRef, holder: string, work: () => Promise<T>, releaseAfter = false): Promise<T> {
+  const lock = await acquireLock(deps, release, holder)
+  let ok = false
+  try {
+    const result = await work()
+    ok = true
+    return result
+  } finally {
+    await (ok && releaseAfter ? lock.release() : lock.keep())
+  }
 }
 
-async function loadRun(deps: LifecycleDeps, release: ReleaseRef, holder: string): Promise<{ record: RunRecord; ctx: RunContext; settings: WaveSettings }> {
+async function loadRun(deps: LifecycleDeps, release: ReleaseRef): Promise<{ record: RunRecord; ctx: RunContext; settings: WaveSettings }> {
   const record = await deps.cluster.readRun(release.namespace, release.name)
   if (!record) throw new PreconditionError(`no kata-lcm run is in progress for ${release.namespace}/${release.name}; the workflow's plan step records one first`)
-  await takeLock(deps, release, holder)
   const s = record.settings
   const ctx: RunContext = {
-    deps, release, strategy: strategyFor(record.mode as DeploymentMode), chart: record.chart, previousChart: record.previousChart,
+    deps, release, strategy: strategyOfRecord(record.mode), chart: record.chart, previousChart: record.previousChart,
     targetVersion: record.targetVersion, previousVersion: record.previousVersion, userValues: record.userValues,
     batchSize: s.batchSize, readyTimeoutMs: s.readyTimeoutMs, helmTimeout: s.helmTimeout, helmCommands: [],
   }
@@ -66,47 +78,49 @@ async function waveState(deps: LifecycleDeps, ctx: RunContext, settings: WaveSet
  * the same way without reverting anything again. Safe to rerun.
  */
 export async function waveStep(deps: LifecycleDeps, release: ReleaseRef, wave: number, step: WaveStep, holder: string): Promise<{ wave: number; step: WaveStep; nodes: Record<string, string> }> {
-  const { record, ctx, settings } = await loadRun(deps, release, holder)
-  if (record.stoppedBy && step !== 'rollback') {
-    throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)
-  }
-  const state = await waveState(deps, ctx, settings, record, wave)
-  await runHandlers(state, step)
-  if (step === 'rollback') {
-    const { rolledBack, failed } = outcomes(state)
-    if (rolledBack.length + failed.length > 0) {
-      if (!record.stoppedBy) await deps.cluster.writeRun({ ...record, stoppedBy: `wave ${wave}: ${[...rolledBack, ...failed].join(', ')} failed` })
-      const message = `wave ${wave}: rolled back ${rolledBack.join(', ') || 'none'}${failed.length ? `; rollback FAILED on ${failed.join(', ')}` : ''}`
-      throw failed.length > 0 ? new ManualActionError(message) : new NodesRolledBackError(message)
+  return underLock(deps, release, holder, async () => {
+    const { record, ctx, settings } = await loadRun(deps, release)
+    if (record.stoppedBy && step !== 'rollback') {
+      throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)
     }
-  }
-  return { wave, step, nodes: Object.fromEntries([...state.nodes.values()].map((n) => [n.name, readStatus(n.annotations) ?? '-'])) }
+    const state = await waveState(deps, ctx, settings, record, wave)
+    await runHandlers(state, step)
+    if (step === 'rollback') {
+      const { rolledBack, failed } = outcomes(state)
+      if (rolledBack.length + failed.length > 0) {
+        if (!record.stoppedBy) await deps.cluster.writeRun({ ...record, stoppedBy: `wave ${wave}: ${[...rolledBack, ...failed].join(', ')} failed` })
+        const message = `wave ${wave}: rolled back ${rolledBack.join(', ') || 'none'}${failed.length ? `; rollback FAILED on ${failed.join(', ')}` : ''}`
+        throw failed.length > 0 ? new ManualActionError(message) : new NodesRolledBackError(message)
+      }
+    }
+    return { wave, step, nodes: Object.fromEntries([...state.nodes.values()].map((n) => [n.name, readStatus(n.annotations) ?? '-'])) }
+  })
 }
 
-/** `step finalize`: after the last wave, the operator's values back, the record cleared, the lock released. */
+/** `step finalize`: after the last wave, the operator's values back, the record cleared, the lease released. */
 export async function finalizeStep(deps: LifecycleDeps, release: ReleaseRef, holder: string): Promise<void> {
-  const { record, ctx } = await loadRun(deps, release, holder)
-  if (record.stoppedBy) throw new NodesRolledBackError(`the run stopped after ${record.stoppedBy}; not finalizing`)
-  if (await ctx.strategy.finalize(ctx)) await deps.cluster.clearRun(release.namespace, release.name)
-  await deps.cluster.unlock(release.namespace, lockName(release), holder)
+  await underLock(deps, release, holder, async () => {
+    const { record, ctx } = await loadRun(deps, release)
+    if (record.stoppedBy) throw new NodesRolledBackError(`the run stopped after ${record.stoppedBy}; not finalizing`)
+    if (await ctx.strategy.finalize(ctx)) await deps.cluster.clearRun(release.namespace, release.name)
+  }, true)
 }
 
 /**
  * `step exit` (the workflow's exit handler): a step that died left nodes mid-flight; roll them back
- * so no node stays cordoned by kata-lcm, then release the lock. Safe to run after success (no-op).
+ * so no node stays cordoned by kata-lcm, then release the lease. Safe to run after success (no-op).
+ * A workflow that does not hold the lease, or did not plan the recorded run, touches nothing.
  */
 export async function exitStep(deps: LifecycleDeps, release: ReleaseRef, holder: string): Promise<{ rolledBack: string[]; failed: string[] }> {
-  const record = await deps.cluster.readRun(release.namespace, release.name)
-  let result = { rolledBack: [] as string[], failed: [] as string[] }
-  // A workflow whose plan was refused the lock owns nothing: leave the other run's nodes and lock alone.
-  const lease = await deps.cluster.tryLock(release.namespace, lockName(release), holder, LOCK_TTL_SECONDS * 10, deps.clock.now())
-  if (!lease.acquired) return result
-  if (record) {
-    const { ctx, settings } = await loadRun(deps, release, holder)
-    const names = record.waves.flat()
-    const nodes = (await Promise.all(names.map((n) => deps.cluster.getNode(n)))).filter((n) => n !== undefined)
-    const stranded = nodes.filter((n) => isInFlight(readStatus(n.annotations)))
-    if (stranded.length > 0) {
+  const none = { rolledBack: [] as string[], failed: [] as string[] }
+  try {
+    return await underLock(deps, release, holder, async () => {
+      const found = await deps.cluster.readRun(release.namespace, release.name)
+      if (!found || found.holder !== holder) return none
+      const { record, ctx, settings } = await loadRun(deps, release)
+      const nodes = (await Promise.all(record.waves.flat().map((n) => deps.cluster.getNode(n)))).filter((n) => n !== undefined)
+      const stranded = nodes.filter((n) => isInFlight(readStatus(n.annotations)))
+      if (stranded.length === 0) return none
       const state = newWaveState(ctx, settings, 0, stranded)
       for (const node of stranded) {
         if (readStatus(node.annotations) !== 'rolling-back') {
@@ -114,10 +128,12 @@ export async function exitStep(deps: LifecycleDeps, release: ReleaseRef, holder:
         }
       }
       await runHandlers(state, 'rollback')
-      result = outcomes(state)
       await deps.cluster.writeRun({ ...record, stoppedBy: `workflow exit: ${stranded.map((n) => n.name).join(', ')} were mid-flight` })
-    }
+      return outcomes(state)
+    }, true)
+  } catch (error) {
+    // Another holder's lease: a workflow whose plan was refused the lock owns nothing here.
+    if (error instanceof LockedError) return none
+    throw error
   }
-  await deps.cluster.unlock(release.namespace, lockName(release), holder)
-  return result
 }

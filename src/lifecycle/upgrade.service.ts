@@ -28,7 +28,7 @@ export async function upgrade(deps: LifecycleDeps, request: UpgradeRequest, runI
     const plan = await checkPrerequisites(deps, request, runId)
     if (plan.nodes.length === 0 && !plan.resumingRun) return nothingToDo(plan, runId, request)
     announce(deps, plan)
-    await deps.cluster.writeRun(plan.record)
+    await deps.cluster.writeRun({ ...plan.record, holder })
     return await runWaves(contextFor(deps, request, plan), plan, request, runId, signal, lock.lost)
   } finally {
     await lock.release()

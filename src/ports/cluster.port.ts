@@ -166,6 +166,8 @@ export interface RunRecord {
   settings: RunSettings
   /** Set when a wave failed: later waves refuse to start (fail-fast across Argo steps). */
   stoppedBy?: string
+  /** Who planned the run (the lease holder: `argo/<workflow>` or a CLI run id). */
+  holder?: string
 }
 
 /** The run's options, recorded so every later step and rerun uses the same ones. */

@@ -1,5 +1,6 @@
 import { daemonSetStrategy } from './daemonset.strategy.js'
 import { jobStrategy } from './job.strategy.js'
+import { PreconditionError } from '../errors.js'
 import type { DeploymentMode, DeploymentStrategy } from './strategy.js'
 
 const STRATEGIES: Record<DeploymentMode, DeploymentStrategy> = {
@@ -9,5 +10,16 @@ const STRATEGIES: Record<DeploymentMode, DeploymentStrategy> = {
 
 /** The strategy for a mode. */
 export function strategyFor(mode: DeploymentMode): DeploymentStrategy {
+  return STRATEGIES[mode]
+}
+
+/** Whether `value` names a mode kata-lcm knows. */
+export function isDeploymentMode(value: unknown): value is DeploymentMode {
+  return typeof value === 'string' && Object.hasOwn(STRATEGIES, value)
+}
+
+/** The strategy of a run record's mode, which is checked: a record edited by hand or by another tool is refused. */
+export function strategyOfRecord(mode: unknown): DeploymentStrategy {
+  if (!isDeploymentMode(mode)) throw new PreconditionError(`the run record names deployment mode "${String(mode)}"; kata-lcm knows ${Object.keys(STRATEGIES).join(' and ')}`, { suggestions: ['inspect it: kata-lcm status; forget it with kata-lcm unlock --forget-run'] })
   return STRATEGIES[mode]
 }

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { LockedError, NodesRolledBackError, PreconditionError } from '../../../src/lifecycle/errors.js'
-import { lockName } from '../../../src/lifecycle/lock.js'
+import { LOCK_TTL_SECONDS, lockName } from '../../../src/lifecycle/lock.js'
 import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
 import { WAVE_STEPS, type WaveStep } from '../../../src/lifecycle/phases.js'
 import { exitStep, finalizeStep, planStep, waveStep } from '../../../src/lifecycle/steps.service.js'
 import { unlock } from '../../../src/lifecycle/unlock.service.js'
+import { FakeProcess } from '../../fakes/fake-process.js'
 import { RELEASE, scenario, statusWrites, type Scenario } from '../../fakes/scenario.js'
 
 const WF = 'workflow/kata-lcm-abc12'
@@ -89,6 +90,30 @@ describe('Argo steps', () => {
     expect(s.helm.upgrades.length).toBe(upgrades)
     expect(s.cluster.writes.slice(writes).filter((w) => w.resource !== 'leases')).toEqual([])
     expect([s.status('node-1'), s.status('node-2')]).toEqual(['rolled-back', 'completed'])
+  })
+
+  it('the lease is renewed while a step runs longer than its TTL, and taken over once its holder is killed', async () => {
+    // A verification pod that runs 5 minutes: the verify step outlives the 60 s lease five times over.
+    const s = await scenario({ nodes: 1, timings: { runMs: 5 * 60_000 } })
+    const request = s.upgradeRequest()
+    await planStep(s.deps, { ...request, verification: { ...request.verification, timeoutMs: 10 * 60_000 } }, 'run-1', WF)
+    await waveStep(s.deps, RELEASE, 1, 'prepare', WF)
+    await waveStep(s.deps, RELEASE, 1, 'upgrade', WF)
+    const verifying = new FakeProcess(s.deps)
+    const step = waveStep(verifying.deps, RELEASE, 1, 'verify', WF)
+    let other = await waveStep(s.deps, RELEASE, 1, 'verify', 'workflow/another').catch((e: unknown) => e)
+    expect(other).toBeInstanceOf(LockedError)
+    await s.clock.sleep(3 * 60_000)
+    // Still refused three minutes in: the step renewed the lease every TTL/3.
+    other = await waveStep(s.deps, RELEASE, 1, 'prepare', 'workflow/another').catch((e: unknown) => e)
+    expect(other).toBeInstanceOf(LockedError)
+    expect(Date.parse(s.cluster.leases.get(LEASE)!.renewedAt)).toBeGreaterThan(s.clock.now().getTime() - LOCK_TTL_SECONDS * 1000)
+    void step
+    verifying.kill()
+    await s.clock.sleep(LOCK_TTL_SECONDS * 1000 + 1_000)
+    // The dead holder's lease expired within the TTL: another holder takes it and the wave converges.
+    expect((await waveStep(s.deps, RELEASE, 1, 'verify', 'workflow/retry')).nodes).toEqual({ 'node-1': 'completed' })
+    expect(s.cluster.leases.get(LEASE)?.holder).toBe('workflow/retry')
   })
 
   it('a failed wave: its rollback step fails the workflow, later waves and finalize refuse to start', async () => {
