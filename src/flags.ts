@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core'
-import { InputError } from './lifecycle/errors.js'
+import { helmDuration, MAX_DURATION_TEXT, parseDuration } from './lifecycle/durations.js'
 import { DEFAULT_CHART, type RequestedMode, type UpgradeRequest } from './lifecycle/prerequisites.js'
 
 /** Flags every command takes. */
@@ -17,34 +17,30 @@ export const selectionFlags = {
   'node-taint-value': Flags.string({ description: 'With --node-taint-key: only taints with this value.' }),
 }
 
+const upTo = `at most ${MAX_DURATION_TEXT}`
+
 export const verificationFlags = {
   'verification-namespace': Flags.string({ description: 'Namespace for the verification pods.', default: 'default' }),
-  'verification-timeout': Flags.string({ description: 'How long a verification pod may take (e.g. 90s, 5m).', default: '180s' }),
+  'verification-timeout': Flags.string({ description: `How long a verification pod may take (e.g. 90s, 5m; ${upTo}).`, default: '180s' }),
 }
 
 export const timingFlags = {
-  'ready-timeout': Flags.string({ description: 'How long the new kata-deploy pod (or install Job) may take on a node.', default: '5m' }),
-  'helm-timeout': Flags.string({ description: 'Passed to helm upgrade --timeout.', default: '10m' }),
+  'ready-timeout': Flags.string({ description: `How long the new kata-deploy pod (or install Job) may take on a node (${upTo}).`, default: '5m' }),
+  'helm-timeout': Flags.string({ description: `Passed to helm upgrade --timeout (${upTo}).`, default: '10m' }),
+}
+
+/** Drain, shared by upgrade and the Argo plan step. */
+export const drainFlags = {
+  drain: Flags.boolean({ description: 'Evict workloads (Eviction API) after cordon, before the upgrade. DaemonSet and static pods stay.', default: false }),
+  'drain-timeout': Flags.string({ description: `How long a drain may take per node (${upTo}).`, default: '5m' }),
+  'drain-force': Flags.boolean({ description: 'With --drain: also evict pods no controller manages (they are gone for good), like kubectl drain --force.', default: false }),
+  'drain-delete-emptydir-data': Flags.boolean({ description: 'With --drain: also evict pods with emptyDir volumes (their data is lost), like kubectl drain --delete-emptydir-data.', default: false }),
 }
 
 export const chartFlag = Flags.string({
   description: 'kata-deploy chart: an OCI reference, repo/chart, a chart directory or a .tgz.',
   default: DEFAULT_CHART,
 })
-
-/**
- * Parses `90s`, `5m`, `1h`, `1500ms` or a bare number of seconds into milliseconds; throws an
- * InputError naming the flag otherwise. Pure.
- */
-export function parseDuration(flag: string, text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim())
-  if (!match) throw new InputError(flag, `"${text}" is not a duration; use e.g. 90s, 5m or 1h`)
-  const value = Number(match[1])
-  const unit = match[2] ?? 's'
-  const ms = value * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[unit]!
-  if (ms <= 0) throw new InputError(flag, 'must be longer than zero; use e.g. 90s, 5m or 1h')
-  return ms
-}
 
 /** The selection flags as the domain's NodeSelection. */
 export function selectionFrom(flags: { 'node-selector'?: string | undefined; 'node-taint-key'?: string | undefined; 'node-taint-value'?: string | undefined }) {
@@ -67,6 +63,8 @@ export interface UpgradeFlags {
   'deployment-mode': string
   drain: boolean
   'drain-timeout': string
+  'drain-force': boolean
+  'drain-delete-emptydir-data': boolean
   'verification-namespace': string
   'verification-timeout': string
   'ready-timeout': string
@@ -87,9 +85,10 @@ export function upgradeRequestFrom(flags: UpgradeFlags, verification: { source: 
     batchSize: flags['batch-size'],
     drain: flags.drain,
     drainTimeoutMs: parseDuration('--drain-timeout', flags['drain-timeout']),
+    drainPolicy: { force: flags['drain-force'], deleteEmptyDirData: flags['drain-delete-emptydir-data'] },
     verification: { ...verification, namespace: flags['verification-namespace'], timeoutMs: parseDuration('--verification-timeout', flags['verification-timeout']) },
     readyTimeoutMs: parseDuration('--ready-timeout', flags['ready-timeout']),
-    helmTimeout: flags['helm-timeout'],
+    helmTimeout: helmDuration(parseDuration('--helm-timeout', flags['helm-timeout'])),
     release: { name: flags['helm-release'], namespace: flags['helm-namespace'] },
     deploymentMode: flags['deployment-mode'] as RequestedMode,
     allowDowngrade: flags['allow-downgrade'] ?? false,

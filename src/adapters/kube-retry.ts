@@ -7,6 +7,7 @@
 import createDebug from 'debug'
 import { ApiException } from '@kubernetes/client-node'
 import { networkCode, statusOf } from './kube-errors.js'
+import { timerMs } from '../lifecycle/durations.js'
 
 const debug = createDebug('kata-lcm:kube')
 
@@ -22,7 +23,7 @@ export const DEFAULT_RETRY: RetryPolicy = {
   attempts: 6,
   baseMs: 200,
   maxMs: 5_000,
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, timerMs(ms))),
   random: Math.random,
 }
 

@@ -63,6 +63,7 @@ export function toPodView(pod: V1Pod): PodView {
     conditions,
     ownerKinds: (pod.metadata?.ownerReferences ?? []).map((o) => o.kind),
     mirror: m.annotations['kubernetes.io/config.mirror'] !== undefined,
+    emptyDirs: (pod.spec?.volumes ?? []).filter((v) => v.emptyDir !== undefined).map((v) => v.name),
   }
 }
 

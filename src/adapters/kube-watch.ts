@@ -10,6 +10,7 @@ import type { V1ObjectMeta, Watch } from '@kubernetes/client-node'
 import type { Decide, WaitResult } from '../ports/cluster.port.js'
 import { statusOf, toClusterError, type Permission } from './kube-errors.js'
 import { retryable } from './kube-retry.js'
+import { timerMs } from '../lifecycle/durations.js'
 
 const debug = createDebug('kata-lcm:kube')
 
@@ -51,7 +52,7 @@ function keyOf(obj: KubeObject): string {
 function pause(ms: number, stop: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (stop.aborted) return resolve()
-    const timer = setTimeout(done, ms)
+    const timer = setTimeout(done, timerMs(ms))
     function done() {
       clearTimeout(timer)
       stop.removeEventListener('abort', done)
@@ -77,7 +78,7 @@ export async function watchUntil<K extends KubeObject, V, T>(
 ): Promise<WaitResult<T, V[]>> {
   signal?.throwIfAborted()
   const expiry = new AbortController()
-  const timer = setTimeout(() => expiry.abort(), Math.max(0, timeoutMs))
+  const timer = setTimeout(() => expiry.abort(), timerMs(timeoutMs))
   const stop = signal ? AbortSignal.any([expiry.signal, signal]) : expiry.signal
   // Views are made once per object change, not per evaluation: at thousands of objects an event
   // must cost O(N) at most (the benchmark found re-sorting and re-converting everything per event

@@ -1,5 +1,6 @@
 /** Real time for the Clock port. */
 import type { Clock } from '../ports/clock.port.js'
+import { timerMs } from '../lifecycle/durations.js'
 
 /** Wall-clock time; `sleep` is for backoff only and stops early when `signal` aborts. */
 export class SystemClock implements Clock {
@@ -19,7 +20,7 @@ export class SystemClock implements Clock {
       const timer = setTimeout(() => {
         signal?.removeEventListener('abort', onAbort)
         resolve()
-      }, Math.max(0, ms))
+      }, timerMs(ms))
       signal?.addEventListener('abort', onAbort, { once: true })
     })
   }

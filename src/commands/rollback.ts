@@ -8,7 +8,8 @@ import type { LifecycleReport } from '../lifecycle/report.js'
 import { rollbackNode } from '../lifecycle/rollback.service.js'
 import { createProgress } from '../ui/progress.js'
 import { formatLifecycleReport } from '../ui/report-format.js'
-import { chartFlag, globalFlags, parseDuration, timingFlags, verificationFlags } from '../flags.js'
+import { chartFlag, globalFlags, timingFlags, verificationFlags } from '../flags.js'
+import { helmDuration, parseDuration } from '../lifecycle/durations.js'
 
 export default class Rollback extends BaseCommand {
   static override summary = 'Put one node back on the kata-deploy version it ran before.'
@@ -38,17 +39,18 @@ export default class Rollback extends BaseCommand {
       })
       verification = { source, origin: flags['verification-pod'], namespace: flags['verification-namespace'], timeoutMs: parseDuration('--verification-timeout', flags['verification-timeout']) }
     }
-    const progress = createProgress({ json: this.jsonEnabled() })
-    const runId = this.newRunId()
-    const report = await rollbackNode(createDeps(flags, progress), {
+    const request = {
       node: args.node,
       release: { name: flags['helm-release'], namespace: flags['helm-namespace'] },
       chart: flags.chart,
       ...(flags['to-version'] ? { toVersion: flags['to-version'] } : {}),
       ...(verification ? { verification } : {}),
       readyTimeoutMs: parseDuration('--ready-timeout', flags['ready-timeout']),
-      helmTimeout: flags['helm-timeout'],
-    }, runId, undefined, `${hostname()} pid ${process.pid} run ${runId}`)
+      helmTimeout: helmDuration(parseDuration('--helm-timeout', flags['helm-timeout'])),
+    }
+    const progress = createProgress({ json: this.jsonEnabled() })
+    const runId = this.newRunId()
+    const report = await rollbackNode(createDeps(flags, progress), request, runId, undefined, `${hostname()} pid ${process.pid} run ${runId}`)
     await progress.close()
     if (!this.jsonEnabled()) this.log(formatLifecycleReport(report).join('\n'))
     process.exitCode = this.exitCodeFor(report.outcome)

@@ -5,10 +5,11 @@ import { BaseCommand } from '../base-command.js'
 import { createDeps } from '../deps.js'
 import { InputError } from '../lifecycle/errors.js'
 import type { LifecycleReport } from '../lifecycle/report.js'
+import { validateRequest } from '../lifecycle/prerequisites.js'
 import { upgrade } from '../lifecycle/upgrade.service.js'
 import { createProgress } from '../ui/progress.js'
 import { formatLifecycleReport } from '../ui/report-format.js'
-import { chartFlag, globalFlags, selectionFlags, timingFlags, upgradeRequestFrom, verificationFlags } from '../flags.js'
+import { chartFlag, drainFlags, globalFlags, selectionFlags, timingFlags, upgradeRequestFrom, verificationFlags } from '../flags.js'
 
 export default class Upgrade extends BaseCommand {
   static override summary = 'Upgrade kata-deploy on the selected nodes, wave by wave, verifying each node.'
@@ -27,8 +28,7 @@ export default class Upgrade extends BaseCommand {
     ...selectionFlags,
     'batch-size': Flags.integer({ description: 'Nodes per wave (1 = strict node by node).', default: 1 }),
     'deployment-mode': Flags.string({ description: 'auto (read from the release), daemonset or job.', default: 'auto' }),
-    drain: Flags.boolean({ description: 'Evict workloads (Eviction API) after cordon, before the upgrade.', default: false }),
-    'drain-timeout': Flags.string({ description: 'How long a drain may take per node.', default: '5m' }),
+    ...drainFlags,
     'verification-pod': Flags.string({ description: 'Pod YAML run on each upgraded node; ${NODE} and ${TEST_POD} are substituted.', required: true }),
     ...verificationFlags,
     ...timingFlags,
@@ -42,6 +42,8 @@ export default class Upgrade extends BaseCommand {
       throw new InputError('--verification-pod', `cannot read ${flags['verification-pod']}: ${error.code ?? error.message}; give the path of a Pod YAML file`)
     })
     const request = upgradeRequestFrom(flags, { source, origin: flags['verification-pod'] })
+    // Everything that needs no cluster is checked before the kubeconfig is even read.
+    validateRequest(request)
     const progress = createProgress({ json: this.jsonEnabled() })
     const stopSignals = this.handleSignals()
     try {

@@ -1,16 +1,18 @@
-import type { NodeView } from '../ports/cluster.port.js'
+import type { NodeView, RunSettings } from '../ports/cluster.port.js'
 import { describeError } from './errors.js'
-import { drainNode } from './drain.js'
+import { checkDrainable, drainNode, NO_FORCE, type DrainPolicy } from './drain.js'
 import type { NodeOutcomes, RunContext } from './modes/strategy.js'
 import { Annotation, readStatus, type NodeStatus } from './node-state.js'
 import { releaseCordon, transition, type TransitionExtras } from './node-ops.js'
 import type { NodeResult, VerificationEvidence } from './report.js'
+import type { VerificationTemplate } from './verification.js'
 import { verifyNode, type VerificationSettings } from './verify-node.js'
 
 export interface WaveSettings {
   runId: string
   drain: boolean
   drainTimeoutMs: number
+  drainPolicy: DrainPolicy
   verification: VerificationSettings
 }
 
@@ -27,6 +29,14 @@ export interface WaveState {
   results: Map<string, NodeResult>
   /** Nodes whose verification pod passed in this process: the `complete` handler's bucket. */
   verified: Set<string>
+}
+
+/** The wave settings of a run: its recorded options, the run id and the parsed verification pod. Pure. */
+export function waveSettings(runId: string, s: RunSettings, template: VerificationTemplate): WaveSettings {
+  return {
+    runId, drain: s.drain, drainTimeoutMs: s.drainTimeoutMs, drainPolicy: s.drainPolicy ?? NO_FORCE,
+    verification: { template, namespace: s.verification.namespace, timeoutMs: s.verification.timeoutMs },
+  }
 }
 
 export function newWaveState(ctx: RunContext, settings: WaveSettings, wave: number, nodes: readonly NodeView[]): WaveState {
@@ -107,7 +117,7 @@ const HANDLERS = {
     acts: (node, state) => state.settings.drain && (statusOf(node) === 'cordoned' || statusOf(node) === 'draining'),
     run: (state, bucket) => each(state, bucket, async (name) => {
       if (statusOf(state.nodes.get(name)!) !== 'draining') await write(state, name, 'draining', { message: 'evicting workloads' })
-      await drainNode(state.ctx.deps, name, state.settings.drainTimeoutMs, state.ctx.signal)
+      await drainNode(state.ctx.deps, name, state.settings.drainTimeoutMs, state.settings.drainPolicy, state.ctx.signal)
     }),
   },
   /** The strategy rolls the new kata-deploy onto the bucket; a node that is Ready on it moves on to `verifying`. */
@@ -188,9 +198,16 @@ export function phaseTable(): { phase: Phase; step: WaveStep; leavesIn: readonly
 
 /**
  * Runs the wave's handlers in order (only those of `step` when given), each over the nodes in the
- * states it acts on at that moment. Idempotent: a node already past a handler is left alone.
+ * states it acts on at that moment. Idempotent: a node already past a handler is left alone. With
+ * drain on, throws a PreconditionError before the first write when a pod of the wave must not be
+ * evicted.
  */
 export async function runHandlers(state: WaveState, step?: WaveStep): Promise<void> {
+  if (state.settings.drain && (step === undefined || step === HANDLERS.prepare.step)) {
+    // The wave is refused as a whole, before its first cordon, when a pod on it must not be evicted.
+    const fresh = [...state.nodes.values()].filter((n) => HANDLERS.prepare.acts(n, state)).map((n) => n.name)
+    if (fresh.length > 0) await checkDrainable(state.ctx.deps, fresh, state.settings.drainPolicy, `wave ${state.wave}`)
+  }
   for (const phase of PHASES) {
     const handler: WaveHandler = HANDLERS[phase]
     if (step !== undefined && handler.step !== step) continue

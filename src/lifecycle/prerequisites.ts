@@ -2,6 +2,8 @@ import semver from 'semver'
 import type { NodeView, RunRecord } from '../ports/cluster.port.js'
 import type { ReleaseInfo } from '../ports/helm.port.js'
 import { KATA_DEPLOY, type LifecycleDeps, type ReleaseRef } from './context.js'
+import { checkDuration } from './durations.js'
+import { checkDrainable, NO_FORCE, type DrainPolicy } from './drain.js'
 import { InputError, PreconditionError } from './errors.js'
 import { strategyFor } from './modes/index.js'
 import type { DeploymentMode, DeploymentStrategy } from './modes/strategy.js'
@@ -22,6 +24,8 @@ export interface UpgradeRequest {
   batchSize: number
   drain: boolean
   drainTimeoutMs: number
+  /** What a drain may evict beyond pods a controller recreates; default: nothing more (kubectl's rule). */
+  drainPolicy?: DrainPolicy
   verification: { source: string; origin: string; namespace: string; timeoutMs: number }
   readyTimeoutMs: number
   helmTimeout: string
@@ -64,7 +68,7 @@ export function validateRequest(request: UpgradeRequest): VerificationTemplate {
   if (!Number.isInteger(request.batchSize) || request.batchSize < 1) throw new InputError('--batch-size', `must be a whole number >= 1, got ${request.batchSize}`)
   if (!MODES.includes(request.deploymentMode)) throw new InputError('--deployment-mode', `"${request.deploymentMode}" is not a mode; use auto, daemonset or job`)
   for (const [flag, ms] of [['--verification-timeout', request.verification.timeoutMs], ['--drain-timeout', request.drainTimeoutMs], ['--ready-timeout', request.readyTimeoutMs]] as const) {
-    if (!Number.isFinite(ms) || ms <= 0) throw new InputError(flag, 'must be a positive duration like 90s, 5m or 1h')
+    checkDuration(flag, ms)
   }
   if (request.chart.trim() === '') throw new InputError('--chart', 'is empty; give an OCI reference, a repo/chart name, a chart directory or a .tgz')
   validateSelection(request.selection)
@@ -161,8 +165,10 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
   const previousVersion = idle || current !== request.targetVersion ? current : await rollbackVersion(deps, release.name, release.namespace, request)
   if (!idle) await checkChart(deps, previousChart, previousVersion, request.previousChart ? '--previous-chart' : '--chart')
   const waves = planWaves(nodes.map((n) => n.name), request.batchSize)
+  // The first wave's drain is judged now, before anything is written; each later wave before it starts.
+  if (request.drain && waves[0]) await checkDrainable(deps, waves[0], request.drainPolicy ?? NO_FORCE, 'wave 1')
   const settings = {
-    batchSize: request.batchSize, drain: request.drain, drainTimeoutMs: request.drainTimeoutMs, readyTimeoutMs: request.readyTimeoutMs,
+    batchSize: request.batchSize, drain: request.drain, drainTimeoutMs: request.drainTimeoutMs, drainPolicy: request.drainPolicy ?? NO_FORCE, readyTimeoutMs: request.readyTimeoutMs,
     helmTimeout: request.helmTimeout, verification: request.verification,
   }
   // A resumed run keeps its rollback target and the operator's values, with this run's plan and options.

@@ -6,7 +6,7 @@ import { strategyOfRecord } from './modes/index.js'
 import type { RunContext } from './modes/strategy.js'
 import { isInFlight, readStatus } from './node-state.js'
 import { transition } from './node-ops.js'
-import { newWaveState, outcomes, runHandlers, type WaveSettings, type WaveState, type WaveStep } from './phases.js'
+import { newWaveState, outcomes, runHandlers, waveSettings, type WaveSettings, type WaveState, type WaveStep } from './phases.js'
 import { checkPrerequisites, type UpgradeRequest } from './prerequisites.js'
 import { parseVerificationTemplate } from './verification.js'
 
@@ -53,10 +53,7 @@ async function loadRun(deps: LifecycleDeps, release: ReleaseRef): Promise<{ reco
     targetVersion: record.targetVersion, previousVersion: record.previousVersion, userValues: record.userValues,
     batchSize: s.batchSize, readyTimeoutMs: s.readyTimeoutMs, helmTimeout: s.helmTimeout, helmCommands: [],
   }
-  const settings: WaveSettings = {
-    runId: record.runId, drain: s.drain, drainTimeoutMs: s.drainTimeoutMs,
-    verification: { template: parseVerificationTemplate(s.verification.source, s.verification.origin), namespace: s.verification.namespace, timeoutMs: s.verification.timeoutMs },
-  }
+  const settings = waveSettings(record.runId, s, parseVerificationTemplate(s.verification.source, s.verification.origin))
   return { record, ctx, settings }
 }
 

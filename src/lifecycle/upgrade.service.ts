@@ -1,6 +1,6 @@
 import type { LifecycleDeps } from './context.js'
 import { acquireLock } from './lock.js'
-import { newWaveState, outcomes, runHandlers } from './phases.js'
+import { newWaveState, outcomes, runHandlers, waveSettings } from './phases.js'
 import type { RunContext } from './modes/strategy.js'
 import { Annotation, readStatus } from './node-state.js'
 import { checkPrerequisites, type RunPlan, type UpgradeRequest } from './prerequisites.js'
@@ -62,10 +62,7 @@ function nothingToDo(plan: RunPlan, runId: string, request: UpgradeRequest): Lif
 async function runWaves(ctx: RunContext, plan: RunPlan, request: UpgradeRequest, runId: string, signal: AbortSignal | undefined, lockLost: () => boolean): Promise<LifecycleReport> {
   const { deps } = ctx
   const results = baseResults(plan)
-  const settings = {
-    runId, drain: request.drain, drainTimeoutMs: request.drainTimeoutMs,
-    verification: { template: plan.verification, namespace: request.verification.namespace, timeoutMs: request.verification.timeoutMs },
-  }
+  const settings = waveSettings(runId, plan.record.settings, plan.verification)
   // A run killed while rolling nodes back stopped there: finish that rollback and stop again.
   const midRollback = plan.nodes.filter((n) => readStatus(n.annotations) === 'rolling-back')
   if (midRollback.length > 0) {

@@ -46,6 +46,8 @@ export interface PodView {
   ownerKinds: string[]
   /** A static pod's mirror on the API server (annotation kubernetes.io/config.mirror). */
   mirror: boolean
+  /** Names of its emptyDir volumes (their data is lost when the pod goes). */
+  emptyDirs: string[]
 }
 
 export interface JobView {
@@ -175,6 +177,8 @@ export interface RunSettings {
   batchSize: number
   drain: boolean
   drainTimeoutMs: number
+  /** Absent in records of earlier kata-lcm versions: evict nothing beyond what a controller recreates. */
+  drainPolicy?: { force: boolean; deleteEmptyDirData: boolean }
   readyTimeoutMs: number
   helmTimeout: string
   verification: { source: string; origin: string; namespace: string; timeoutMs: number }

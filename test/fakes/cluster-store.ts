@@ -162,6 +162,7 @@ export class ClusterStore {
     annotations?: Record<string, string>
     nodeName?: string
     ownerKinds?: string[]
+    emptyDirs?: string[]
     containers: { name: string; image?: string }[]
     spec?: Partial<StoredPod['spec']>
   }): StoredPod {
@@ -180,6 +181,7 @@ export class ClusterStore {
         conditions: [],
         ownerKinds: input.ownerKinds ?? [],
         mirror: annotations['kubernetes.io/config.mirror'] !== undefined,
+        emptyDirs: input.emptyDirs ?? [],
       },
       spec: { nodeSelector: {}, tolerations: [], ...(input.nodeName ? { nodeName: input.nodeName } : {}), ...input.spec },
       events: [],

@@ -46,8 +46,10 @@ export interface PodSeed {
   namespace: string
   name: string
   node: string
+  /** Default ['ReplicaSet']; [] is a pod no controller manages. */
   ownerKinds?: string[]
   mirror?: boolean
+  emptyDirs?: string[]
   phase?: 'Running' | 'Succeeded' | 'Failed'
   labels?: Record<string, string>
 }
@@ -111,7 +113,7 @@ export class FakeCluster implements Cluster {
   /** A workload pod, Running and Ready unless said otherwise. */
   addPod(seed: PodSeed): PodView {
     const pod = this.store.newPod({
-      namespace: seed.namespace, name: seed.name, nodeName: seed.node, ownerKinds: seed.ownerKinds ?? ['ReplicaSet'], labels: seed.labels ?? {},
+      namespace: seed.namespace, name: seed.name, nodeName: seed.node, ownerKinds: seed.ownerKinds ?? ['ReplicaSet'], emptyDirs: seed.emptyDirs ?? [], labels: seed.labels ?? {},
       annotations: seed.mirror ? { 'kubernetes.io/config.mirror': 'mirror-hash' } : {}, containers: [{ name: 'app', image: 'registry.example/app:1' }],
     })
     ClusterStore.markRunningReady(pod)

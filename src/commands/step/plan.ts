@@ -1,8 +1,9 @@
 import { Flags } from '@oclif/core'
 import { readFile } from 'node:fs/promises'
 import { InputError } from '../../lifecycle/errors.js'
+import { validateRequest } from '../../lifecycle/prerequisites.js'
 import { planStep } from '../../lifecycle/steps.service.js'
-import { chartFlag, selectionFlags, timingFlags, upgradeRequestFrom, verificationFlags } from '../../flags.js'
+import { chartFlag, drainFlags, selectionFlags, timingFlags, upgradeRequestFrom, verificationFlags } from '../../flags.js'
 import { StepCommand, stepFlags } from '../../step-command.js'
 
 export default class StepPlan extends StepCommand {
@@ -17,8 +18,7 @@ export default class StepPlan extends StepCommand {
     ...selectionFlags,
     'batch-size': Flags.integer({ default: 1, description: 'Nodes per wave.' }),
     'deployment-mode': Flags.string({ default: 'auto', description: 'auto, daemonset or job.' }),
-    drain: Flags.boolean({ default: false, description: 'Drain after cordon.' }),
-    'drain-timeout': Flags.string({ default: '5m', description: 'Drain timeout per node.' }),
+    ...drainFlags,
     'verification-pod': Flags.string({ description: 'Pod YAML file for verification.', exactlyOne: ['verification-pod', 'verification-pod-b64'] }),
     'verification-pod-b64': Flags.string({ description: 'The verification Pod YAML, base64-encoded (the workflow parameter).' }),
     ...verificationFlags,
@@ -30,8 +30,10 @@ export default class StepPlan extends StepCommand {
     const source = flags['verification-pod-b64'] !== undefined
       ? Buffer.from(flags['verification-pod-b64'], 'base64').toString('utf8')
       : await readFile(flags['verification-pod']!, 'utf8').catch(() => { throw new InputError('--verification-pod', `cannot read ${flags['verification-pod']}`) })
+    const request = upgradeRequestFrom(flags, { source, origin: flags['verification-pod'] ?? 'verification-pod parameter' })
+    validateRequest(request)
     const { deps } = this.connect(flags)
-    const result = await planStep(deps, upgradeRequestFrom(flags, { source, origin: flags['verification-pod'] ?? 'verification-pod parameter' }), this.newRunId(), flags.holder)
+    const result = await planStep(deps, request, this.newRunId(), flags.holder)
     // stdout carries only the JSON, for the workflow's output parameter.
     process.stdout.write(`${JSON.stringify(result)}\n`)
     return result

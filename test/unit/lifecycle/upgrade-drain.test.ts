@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { drainNode, isDrainExempt } from '../../../src/lifecycle/drain.js'
-import { TimeoutError } from '../../../src/lifecycle/errors.js'
+import { drainNode, isDrainExempt, NO_FORCE } from '../../../src/lifecycle/drain.js'
+import { PreconditionError, TimeoutError } from '../../../src/lifecycle/errors.js'
 import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
 import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
 import { scenario, statusWrites, type Scenario } from '../../fakes/scenario.js'
@@ -69,11 +69,45 @@ describe('drain during upgrade', () => {
   })
 })
 
+describe('drain safety (kubectl drain\'s rules)', () => {
+  async function risky(): Promise<Scenario> {
+    const s = await scenario({ nodes: 2 })
+    s.cluster.addPod({ namespace: 'shop', name: 'web-0', node: 'node-1' })
+    s.cluster.addPod({ namespace: 'shop', name: 'bare', node: 'node-1', ownerKinds: [] })
+    s.cluster.addPod({ namespace: 'shop', name: 'cache', node: 'node-2', emptyDirs: ['scratch'] })
+    return s
+  }
+
+  it('refuses the wave before any write, naming the unmanaged pod and the emptyDir pod', async () => {
+    const s = await risky()
+    const error = await upgrade(s.deps, s.upgradeRequest({ drain: true, batchSize: 2 }), 'run-1').catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(PreconditionError)
+    expect((error as Error).message).toMatch(/^--drain: wave 1 not started, 2 pod\(s\) cannot be evicted safely: /)
+    expect((error as Error).message).toContain('shop/bare on node-1: no controller manages it')
+    expect((error as Error).message).toContain('shop/cache on node-2: its emptyDir data (scratch) would be lost')
+    expect(s.cluster.writes).toEqual([])
+    expect(evictions(s)).toEqual([])
+  })
+
+  it('evicts them when --drain-force and --drain-delete-emptydir-data say so', async () => {
+    const s = await risky()
+    const report = await upgrade(s.deps, s.upgradeRequest({ drain: true, batchSize: 2, drainPolicy: { force: true, deleteEmptyDirData: true } }), 'run-1')
+    expect(report.outcome).toBe('success')
+    expect(evictions(s).sort()).toEqual(['shop/bare', 'shop/cache', 'shop/web-0'])
+  })
+
+  it('each flag lifts only its own rule', async () => {
+    const s = await risky()
+    const error = await upgrade(s.deps, s.upgradeRequest({ drain: true, batchSize: 2, drainPolicy: { force: true, deleteEmptyDirData: false } }), 'run-1').catch((e: unknown) => e)
+    expect((error as Error).message).toMatch(/1 pod\(s\) cannot be evicted safely: shop\/cache on node-2/)
+  })
+})
+
 describe('drainNode', () => {
   it('waits (watch) for evicted pods to finish terminating', async () => {
     const s = await scenario({ nodes: 1, timings: { terminationMs: 7_000 } })
     s.cluster.addPod({ namespace: 'shop', name: 'slow', node: 'node-1' })
-    await drainNode(s.deps, 'node-1', 60_000)
+    await drainNode(s.deps, 'node-1', 60_000, NO_FORCE)
     expect(s.clock.elapsedMs()).toBe(7_000)
     expect(s.cluster.podsOn('node-1').map((p) => p.name)).not.toContain('slow')
   })
@@ -81,7 +115,7 @@ describe('drainNode', () => {
   it('times out naming pods that do not terminate in time', async () => {
     const s = await scenario({ nodes: 1, timings: { terminationMs: 90_000 } })
     s.cluster.addPod({ namespace: 'shop', name: 'stubborn', node: 'node-1' })
-    const error = await drainNode(s.deps, 'node-1', 30_000).catch((e: unknown) => e)
+    const error = await drainNode(s.deps, 'node-1', 30_000, NO_FORCE).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(TimeoutError)
     expect((error as Error).message).toBe('drain of node-1 timed out: shop/stubborn still on the node (they did not terminate in time)')
     expect(s.clock.elapsedMs()).toBe(30_000)
@@ -89,7 +123,7 @@ describe('drainNode', () => {
 
   it('a pod gone before its eviction is fine', async () => {
     const s = await scenario({ nodes: 1 })
-    await expect(drainNode(s.deps, 'node-1', 1_000)).resolves.toBeUndefined()
+    await expect(drainNode(s.deps, 'node-1', 1_000, NO_FORCE)).resolves.toBeUndefined()
     expect(evictions(s)).toEqual([])
   })
 
@@ -101,6 +135,6 @@ describe('drainNode', () => {
     [{ mirror: false, ownerKinds: ['ReplicaSet'], phase: 'Running' }, false],
     [{ mirror: false, ownerKinds: [], phase: 'Pending' }, false],
   ])('isDrainExempt(%j) = %s', (pod, exempt) => {
-    expect(isDrainExempt({ name: 'p', namespace: 'n', uid: 'u', labels: {}, annotations: {}, ready: true, containers: [], conditions: [], ...pod })).toBe(exempt)
+    expect(isDrainExempt({ name: 'p', namespace: 'n', uid: 'u', labels: {}, annotations: {}, ready: true, containers: [], conditions: [], emptyDirs: [], ...pod })).toBe(exempt)
   })
 })

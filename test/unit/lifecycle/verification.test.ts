@@ -8,7 +8,7 @@ import { VERIFICATION_POD } from '../../fakes/scenario.js'
 
 function pod(phase: string, containers: Partial<ContainerView>[] = [], extra: Partial<PodView> = {}): PodView {
   return {
-    name: 'kata-verify-n1-r1', namespace: 'kv', uid: 'u', phase, labels: {}, annotations: {}, ready: false, ownerKinds: [], mirror: false, conditions: [],
+    name: 'kata-verify-n1-r1', namespace: 'kv', uid: 'u', phase, labels: {}, annotations: {}, ready: false, ownerKinds: [], mirror: false, emptyDirs: [], conditions: [],
     containers: containers.map((c) => ({ name: 'verify', ready: false, restartCount: 0, state: 'unknown', ...c })), ...extra,
   }
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { stripVTControlCharacters } from 'node:util'
 import { Chalk } from 'chalk'
-import { parseDuration } from '../../../src/flags.js'
+import { MAX_TIMER_MS, parseDuration, timerMs } from '../../../src/lifecycle/durations.js'
+import { upgradeRequestFrom, type UpgradeFlags } from '../../../src/flags.js'
 import { describeEvent } from '../../../src/ui/plain-progress.js'
 import { table } from '../../../src/ui/report-format.js'
 
@@ -11,6 +12,28 @@ describe('parseDuration', () => {
   })
   it.each(['soon', '5 m', '-1s', '0s', ''])('refuses %j naming the flag', (text) => {
     expect(() => parseDuration('--verification-timeout', text)).toThrow(/^--verification-timeout: /)
+  })
+
+  const flags: UpgradeFlags = {
+    'target-version': '3.28.0', chart: 'c', 'batch-size': 1, 'deployment-mode': 'auto', drain: false, 'drain-timeout': '5m', 'drain-force': false,
+    'drain-delete-emptydir-data': false, 'verification-namespace': 'default', 'verification-timeout': '180s', 'ready-timeout': '5m', 'helm-timeout': '10m',
+    'helm-release': 'kata-deploy', 'helm-namespace': 'kube-system',
+  }
+  it.each(['verification-timeout', 'ready-timeout', 'drain-timeout', 'helm-timeout'] as const)('--%s: 24h is the bound, a millisecond past it is refused', (flag) => {
+    expect(() => upgradeRequestFrom({ ...flags, [flag]: '24h' }, { source: '', origin: 'x' })).not.toThrow()
+    expect(() => upgradeRequestFrom({ ...flags, [flag]: '86400001ms' }, { source: '', origin: 'x' })).toThrow(new RegExp(`^--${flag}: "86400001ms" is longer than the 24h kata-lcm allows; use at most 24h$`))
+    expect(() => upgradeRequestFrom({ ...flags, [flag]: '999999h' }, { source: '', origin: 'x' })).toThrow(new RegExp(`^--${flag}: `))
+  })
+
+  it('--helm-timeout reaches helm as whole seconds', () => {
+    expect(upgradeRequestFrom({ ...flags, 'helm-timeout': '1.5m' }, { source: '', origin: 'x' }).helmTimeout).toBe('90s')
+  })
+
+  it('no timer can overflow: every delay is clamped into what setTimeout honours', () => {
+    expect(timerMs(10 * MAX_TIMER_MS)).toBe(MAX_TIMER_MS)
+    expect(timerMs(Number.POSITIVE_INFINITY)).toBe(MAX_TIMER_MS)
+    expect(timerMs(-5)).toBe(0)
+    expect(timerMs(1500)).toBe(1500)
   })
 })
 
