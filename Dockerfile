@@ -25,28 +25,28 @@ RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go install -trimpath \
  && bin="$(go env GOPATH)/bin" \
  && if [ -x "$bin/${TARGETOS}_${TARGETARCH}/helm" ]; then mv "$bin/${TARGETOS}_${TARGETARCH}/helm" /helm; else mv "$bin/helm" /helm; fi
 
-# kata-lcm: compiled, then only its production dependencies kept.
+# kata-lcm: compiled, then only its production dependencies kept, laid out as the final image's
+# root in /out by scripts/image/app.sh, the one recipe the test bed's registry-less build
+# (scripts/image/build-local.sh) runs too.
 FROM --platform=$BUILDPLATFORM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /src
+COPY scripts/image/app.sh /app.sh
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN sh /app.sh deps /src
 COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
 COPY src ./src
-RUN npm run build && npm prune --omit=dev \
- && printf '#!/bin/sh\nexec node --max-semi-space-size=1 --max-old-space-size=256 /opt/kata-lcm/bin/run.js "$@"\n' > /kata-lcm && chmod 0755 /kata-lcm
-
-FROM node:${NODE_VERSION}-bookworm-slim
-ENV NODE_ENV=production
-COPY --from=helm /helm /usr/local/bin/helm
-COPY --from=build /kata-lcm /usr/local/bin/kata-lcm
-WORKDIR /opt/kata-lcm
-COPY --from=build /src/package.json /src/oclif.manifest.json ./
-COPY --from=build /src/bin/run.js ./bin/run.js
-COPY --from=build /src/dist ./dist
-COPY --from=build /src/node_modules ./node_modules
 # install-workflow installs this chart.
 COPY chart ./chart
+RUN sh /app.sh assemble /src /out
+COPY --from=helm /helm /out/usr/local/bin/helm
+
+# The final stage only copies that tree. scripts/image/build-local.sh reads ENV, WORKDIR, USER
+# and ENTRYPOINT from here.
+FROM node:${NODE_VERSION}-bookworm-slim
+ENV NODE_ENV=production
+COPY --from=build /out/ /
+WORKDIR /opt/kata-lcm
 # The image's `node` user, by number so runAsNonRoot can check it.
 USER 1000:1000
 ENTRYPOINT ["kata-lcm"]

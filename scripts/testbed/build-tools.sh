@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Build the e2e testbed tools from Go modules (no prebuilt downloads).
 #
-#   scripts/testbed/build-tools.sh [TOOL...]     TOOL in: k8s etcd kwok helm argo
+#   scripts/testbed/build-tools.sh [TOOL...]     TOOL in: k8s etcd kwok helm argo argo-controller
+#
+# k8s: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet.
+# argo: the argo CLI. argo-controller: workflow-controller, argoexec and the module's CRDs.
 #
 # Versions come from scripts/testbed/versions.env. Every tool is built into a
 # cache OUTSIDE the repo, keyed by version:
@@ -113,11 +116,21 @@ timed() {
 }
 
 # ---------------------------------------------------------------- kubernetes
+# The control plane, kubectl and the real node's kubelet: one scratch module, one set of ldflags.
+# A cache made before a binary joined the list gets only the missing ones (the others are kept:
+# a running test cluster may be using them).
+K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet)
 build_k8s() {
   local ver="$KUBE_VERSION" out="$TOOLS/kubernetes-$KUBE_VERSION"
-  local bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  local bins=("${K8S_BINS[@]}")
   if is_built "$out" "${bins[@]}"; then link "$out" "${bins[@]}"; log "kubernetes $ver: cached"; return; fi
-  log "kubernetes $ver: building ${bins[*]} (this is the long one)"
+  local todo=() b
+  if [[ -f "$out/.complete" ]]; then
+    for b in "${bins[@]}"; do [[ -x "$out/$b" ]] || todo+=("$b"); done
+  else
+    todo=("${bins[@]}")
+  fi
+  log "kubernetes $ver: building ${todo[*]}"
   local t0=$SECONDS
   local dir gomod staging_ver line old new
   dir="$(new_scratch kubernetes k8s.io/kubernetes "$ver")"
@@ -147,26 +160,33 @@ build_k8s() {
     ld+=" -X $p.gitVersion=$ver -X $p.gitMajor=$major -X $p.gitMinor=$minor"
     ld+=" -X $p.gitTreeState=clean -X $p.buildDate=$date"
   done
+  local pkgs=()
+  for b in "${todo[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
   rm -rf "$out.tmp"; mkdir -p "$out.tmp"
   (
     cd "$dir"
     go mod download k8s.io/kubernetes
-    go build -p "$GO_P" -ldflags "$ld" -o "$out.tmp/" \
-      k8s.io/kubernetes/cmd/kube-apiserver \
-      k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kube-scheduler \
-      k8s.io/kubernetes/cmd/kubectl
+    go build -p "$GO_P" -ldflags "$ld" -o "$out.tmp/" "${pkgs[@]}"
   )
   local v
-  v="$("$out.tmp/kube-apiserver" --version)"
-  [[ "$v" == "Kubernetes $ver" ]] || die "kube-apiserver --version printed '$v', want 'Kubernetes $ver'"
-  v="$("$out.tmp/kubectl" version --client 2>/dev/null || true)"
-  [[ "$v" == *"Client Version: $ver"* ]] || die "kubectl version --client printed '$v', want $ver"
-  v="$("$out.tmp/kube-apiserver" --version)"
-  touch "$out.tmp/.complete"
-  rm -rf "$out"; mv "$out.tmp" "$out"
+  for b in "${todo[@]}"; do
+    case "$b" in
+      kubectl) v="$("$out.tmp/kubectl" version --client 2>/dev/null || true)"
+        [[ "$v" == *"Client Version: $ver"* ]] || die "kubectl version --client printed '$v', want $ver" ;;
+      *) v="$("$out.tmp/$b" --version 2>/dev/null || true)"
+        [[ "$v" == "Kubernetes $ver" ]] || die "$b --version printed '$v', want 'Kubernetes $ver'" ;;
+    esac
+  done
+  if [[ ${#todo[@]} -lt ${#bins[@]} ]]; then
+    # Add the new binaries beside the kept ones (a rename each, never a missing file).
+    for b in "${todo[@]}"; do mv -f "$out.tmp/$b" "$out/$b"; done
+    rm -rf "$out.tmp"
+  else
+    touch "$out.tmp/.complete"
+    rm -rf "$out"; mv "$out.tmp" "$out"
+  fi
   link "$out" "${bins[@]}"
-  log "built kubernetes $ver in $((SECONDS - t0))s ($v)"
+  log "built kubernetes $ver (${todo[*]}) in $((SECONDS - t0))s"
 }
 
 # ---------------------------------------------------------------- etcd
@@ -250,9 +270,40 @@ build_argo() {
     github.com/argoproj/argo-workflows/v3/cmd/argo:argo
 }
 
+# workflow-controller and argoexec (the real node's Argo): the same module, version and UI-less
+# source copy as the CLI, plus one fix: upstream's workflow/executor/osspecific/signal_linux.go is
+# a git symlink to signal_darwin.go, and module zips drop symlinks, so argoexec does not compile
+# from the zip (undefined: Setpgid). The copy gets the file back as a regular file.
+prepare_argo-controller() {
+  prepare_argo "$@"
+  local os="$1/src/workflow/executor/osspecific"
+  [[ -f "$os/signal_darwin.go" ]] || die "no $os/signal_darwin.go in the argo module"
+  if [[ ! -f "$os/signal_linux.go" ]]; then
+    # The darwin file's build constraint names darwin only; Linux needs the same code.
+    sed 's#^//go:build .*#//go:build linux#' "$os/signal_darwin.go" >"$os/signal_linux.go"
+  fi
+}
+
+build_argo_controller() {
+  local ld="-X github.com/argoproj/argo-workflows/v3.version=$ARGO_VERSION"
+  install_mod argo-controller github.com/argoproj/argo-workflows/v3 "$ARGO_VERSION" "$ld" \
+    github.com/argoproj/argo-workflows/v3/cmd/workflow-controller:workflow-controller \
+    github.com/argoproj/argo-workflows/v3/cmd/argoexec:argoexec
+  # The module's CRDs (the controller's own manifests), beside the binaries.
+  local out="$TOOLS/argo-controller-$ARGO_VERSION" src
+  if [[ ! -d "$out/crds" ]]; then
+    src="$(cd "$SCRATCH" && GOFLAGS=-mod=mod go mod download -json "github.com/argoproj/argo-workflows/v3@$ARGO_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' | head -n1)"
+    [[ -d "$src/manifests/base/crds/minimal" ]] || die "no manifests/base/crds/minimal in $src"
+    rm -rf "$out/crds.tmp"; mkdir -p "$out/crds.tmp"
+    cp "$src"/manifests/base/crds/minimal/argoproj.io_*.yaml "$out/crds.tmp/"
+    chmod -R u+w "$out/crds.tmp"; mv "$out/crds.tmp" "$out/crds"
+  fi
+  ln -sfn "$out/crds" "$CACHE/argo-crds"
+}
+
 main() {
   local want=("$@")
-  [[ ${#want[@]} -gt 0 ]] || want=(k8s etcd kwok helm argo)
+  [[ ${#want[@]} -gt 0 ]] || want=(k8s etcd kwok helm argo argo-controller)
   local t0=$SECONDS t
   for t in "${want[@]}"; do
     case "$t" in
@@ -261,7 +312,8 @@ main() {
       kwok) build_kwok ;;
       helm) build_helm ;;
       argo) build_argo ;;
-      *) die "unknown tool '$t' (k8s etcd kwok helm argo)" ;;
+      argo-controller) build_argo_controller ;;
+      *) die "unknown tool '$t' (k8s etcd kwok helm argo argo-controller)" ;;
     esac
   done
   log "done in $((SECONDS - t0))s; binaries in $BIN"

@@ -37,6 +37,9 @@ export KWOK_QUIET_PULL=true
 unset KWOK_VERSION || true
 STAGES_DIR="${KATA_LCM_STAGES_DIR:-$ROOT/test/e2e/testbed/stages}"
 AUDIT_POLICY="$ROOT/test/e2e/testbed/audit-policy.yaml"
+# The Service range of every test cluster and its first address, the kubernetes Service.
+SERVICE_CIDR=10.96.0.0/16
+SERVICE_IP=10.96.0.1
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -109,6 +112,14 @@ cmd_delete() {
     return 0
   fi
   log "deleting cluster $name"
+  # An Argo controller and a real node joined to it (argo-controller.sh, real-node.sh) first:
+  # the node's mounts live in $dir.
+  if [[ -f "$dir/argo/controller.pid" ]]; then
+    bash "$HERE/argo-controller.sh" stop "$name" || log "argo-controller.sh stop $name failed (continuing)"
+  fi
+  if [[ -d "$dir/real-node" ]]; then
+    bash "$HERE/real-node.sh" down "$name" || log "real-node.sh down $name failed (continuing)"
+  fi
   local pids
   mapfile -t pids < <(cluster_pids "$name")
   if [[ -x "$KWOKCTL" ]]; then
@@ -146,12 +157,28 @@ options:
   etcdctlBinary: ${BIN}/no-download/etcdctl
   etcdutlBinary: ${BIN}/no-download/etcdutl
   kectlBinary: ${BIN}/no-download/kectl
+  # The kubernetes Service IP (first of the range below) is a SAN of the serving cert: pods on the
+  # real node (scripts/testbed/real-node.sh) reach the API server through it, in-cluster config.
+  kubeApiserverCertSANs:
+    - ${SERVICE_IP}
   components:
     - etcd
     - kube-apiserver
     - kube-controller-manager
     - kube-scheduler
     - kwok-controller
+---
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+componentsPatches:
+  # kwok plays only the fake nodes (the harness gives them this annotation), never the real
+  # kubelet node: kwokctl runs kwok with --manage-all-nodes=true, the later flags win.
+  - name: kwok-controller
+    extraArgs:
+      - key: manage-all-nodes
+        value: "false"
+      - key: manage-nodes-with-annotation-selector
+        value: kwok.x-k8s.io/node=fake
 EOF
 }
 
@@ -185,6 +212,10 @@ cmd_create() {
       --runtime binary \
       --kubeconfig "" \
       --extra-args "kube-apiserver=audit-log-maxsize=100000" \
+      --extra-args "kube-apiserver=service-cluster-ip-range=$SERVICE_CIDR" \
+      --extra-args "kube-apiserver=kubelet-client-certificate=$dir/pki/admin.crt" \
+      --extra-args "kube-apiserver=kubelet-client-key=$dir/pki/admin.key" \
+      --extra-args "kube-apiserver=kubelet-preferred-address-types=InternalIP,Hostname" \
       --wait 3m \
       --timeout 5m \
       </dev/null >&2; then
