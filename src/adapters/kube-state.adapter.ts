@@ -1,4 +1,7 @@
-/** The run record (a ConfigMap) and the single-runner lock (a coordination.k8s.io Lease). */
+/**
+ * The run record (a Secret, as helm keeps release values: it holds the operator's values, which may
+ * carry credentials) and the single-runner lock (a coordination.k8s.io Lease).
+ */
 import type { CoordinationV1Api, CoreV1Api, V1Lease } from '@kubernetes/client-node'
 import type { LockAttempt, LockInfo, LockStore, RunRecord, RunStore } from '../ports/cluster.port.js'
 import { isNotFound, kubeCall, statusOf, toClusterError } from './kube-errors.js'
@@ -9,7 +12,9 @@ const RUN_KEY = 'run.json'
 const ACQUIRED = 'kata-lcm.katacontainers.io/acquired-at'
 const RENEWED = 'kata-lcm.katacontainers.io/renewed-at'
 
-function runConfigMapName(release: string): string {
+const RUN_SECRET_TYPE = 'kata-lcm.katacontainers.io/run-record'
+
+function runRecordName(release: string): string {
   return `kata-lcm-run-${release}`.slice(0, 253)
 }
 
@@ -31,15 +36,27 @@ function expired(info: LockInfo, now: Date): boolean {
 export class KubeState implements RunStore, LockStore {
   constructor(private readonly core: CoreV1Api, private readonly coordination: CoordinationV1Api) {}
 
-  /** Read-only; undefined when there is no record (or it does not parse). */
+  /**
+   * Read-only; undefined when there is no record (or it does not parse). kata-lcm 0.1 kept the record
+   * in a ConfigMap of the same name: read there when no Secret exists, so an interrupted run resumes.
+   */
   async readRun(namespace: string, release: string): Promise<RunRecord | undefined> {
+    const name = runRecordName(release)
     try {
-      const cm = await this.core.readNamespacedConfigMap({ namespace, name: runConfigMapName(release) })
-      const text = cm.data?.[RUN_KEY]
+      const secret = await this.core.readNamespacedSecret({ namespace, name })
+      const data = secret.data?.[RUN_KEY]
+      return data ? (JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as RunRecord) : undefined
+    } catch (error) {
+      if (!isNotFound(error)) throw toClusterError(`get secret ${namespace}/${name}`, error, { verb: 'get', resource: 'secrets', namespace })
+    }
+    try {
+      const legacy = await this.core.readNamespacedConfigMap({ namespace, name })
+      const text = legacy.data?.[RUN_KEY]
       return text ? (JSON.parse(text) as RunRecord) : undefined
     } catch (error) {
-      if (isNotFound(error)) return undefined
-      throw toClusterError(`get configmap ${namespace}/${runConfigMapName(release)}`, error, { verb: 'get', resource: 'configmaps', namespace })
+      // Not found, or no right to read ConfigMaps: there is no legacy record to resume.
+      if (isNotFound(error) || statusOf(error) === 403) return undefined
+      throw toClusterError(`get configmap ${namespace}/${name}`, error, { verb: 'get', resource: 'configmaps', namespace })
     }
   }
 
@@ -47,24 +64,28 @@ export class KubeState implements RunStore, LockStore {
   async writeRun(record: RunRecord): Promise<void> {
     const namespace = record.namespace
     const body = {
-      metadata: { name: runConfigMapName(record.release), namespace, labels: { 'app.kubernetes.io/managed-by': 'kata-lcm' } },
-      data: { [RUN_KEY]: JSON.stringify(record, null, 2) },
+      metadata: { name: runRecordName(record.release), namespace, labels: { 'app.kubernetes.io/managed-by': 'kata-lcm' } },
+      type: RUN_SECRET_TYPE,
+      data: { [RUN_KEY]: Buffer.from(JSON.stringify(record, null, 2)).toString('base64') },
     }
     try {
-      await this.core.createNamespacedConfigMap({ namespace, body })
+      await this.core.createNamespacedSecret({ namespace, body })
     } catch (error) {
-      if (statusOf(error) !== 409) throw toClusterError(`create configmap ${namespace}/${body.metadata.name}`, error, { verb: 'create', resource: 'configmaps', namespace })
-      await kubeCall(`replace configmap ${namespace}/${body.metadata.name}`, { verb: 'update', resource: 'configmaps', namespace }, () =>
-        this.core.replaceNamespacedConfigMap({ namespace, name: body.metadata.name, body }))
+      if (statusOf(error) !== 409) throw toClusterError(`create secret ${namespace}/${body.metadata.name}`, error, { verb: 'create', resource: 'secrets', namespace })
+      await kubeCall(`replace secret ${namespace}/${body.metadata.name}`, { verb: 'update', resource: 'secrets', namespace }, () =>
+        this.core.replaceNamespacedSecret({ namespace, name: body.metadata.name, body }))
     }
   }
 
+  /** Deletes the record (and a legacy ConfigMap record). Idempotent. */
   async clearRun(namespace: string, release: string): Promise<void> {
+    const name = runRecordName(release)
     try {
-      await this.core.deleteNamespacedConfigMap({ namespace, name: runConfigMapName(release) })
+      await this.core.deleteNamespacedSecret({ namespace, name })
     } catch (error) {
-      if (!isNotFound(error)) throw toClusterError(`delete configmap ${namespace}/${runConfigMapName(release)}`, error, { verb: 'delete', resource: 'configmaps', namespace })
+      if (!isNotFound(error)) throw toClusterError(`delete secret ${namespace}/${name}`, error, { verb: 'delete', resource: 'secrets', namespace })
     }
+    await this.core.deleteNamespacedConfigMap({ namespace, name }).catch(() => undefined)
   }
 
   private async readLease(namespace: string, name: string): Promise<V1Lease | undefined> {

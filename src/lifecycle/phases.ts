@@ -13,7 +13,10 @@ export interface WaveSettings {
   drain: boolean
   drainTimeoutMs: number
   drainPolicy: DrainPolicy
-  verification: VerificationSettings
+  /** The user's verification pod; absent only for `rollback NODE` without one. */
+  verification?: VerificationSettings
+  /** `rollback NODE` with a verification pod: a reverted node is verified before it goes back in service. */
+  verifyAfterRevert: boolean
 }
 
 /**
@@ -32,10 +35,11 @@ export interface WaveState {
 }
 
 /** The wave settings of a run: its recorded options, the run id and the parsed verification pod. Pure. */
-export function waveSettings(runId: string, s: RunSettings, template: VerificationTemplate): WaveSettings {
+export function waveSettings(runId: string, s: RunSettings, template: VerificationTemplate | undefined, options: { verifyAfterRevert?: boolean } = {}): WaveSettings {
   return {
     runId, drain: s.drain, drainTimeoutMs: s.drainTimeoutMs, drainPolicy: s.drainPolicy ?? NO_FORCE,
-    verification: { template, namespace: s.verification.namespace, timeoutMs: s.verification.timeoutMs },
+    ...(template ? { verification: { template, namespace: s.verification.namespace, timeoutMs: s.verification.timeoutMs } } : {}),
+    verifyAfterRevert: options.verifyAfterRevert ?? false,
   }
 }
 
@@ -153,7 +157,7 @@ const HANDLERS = {
     leavesIn: ['verifying'],
     acts: (node, state) => statusOf(node) === 'verifying' && !state.verified.has(node.name),
     run: (state, bucket) => each(state, bucket, async (name) => {
-      const outcome = await verifyNode(state.ctx, state.settings.verification, name)
+      const outcome = await verifyNode(state.ctx, verificationOf(state), name)
       if (!outcome.ok) return fail(state, name, outcome.reason, outcome.evidence)
       state.verified.add(name)
     }),
@@ -265,8 +269,13 @@ async function rollBack(state: WaveState, names: string[]): Promise<void> {
   for (const name of names) {
     const node = state.nodes.get(name)!
     const cause = state.results.get(name)?.error ?? node.annotations[Annotation.lastError] ?? 'failed'
-    const evidence = state.results.get(name)?.evidence
-    const outcome = reverted.get(name) ?? { ok: false, reason: 'the strategy returned no result' }
+    let evidence = state.results.get(name)?.evidence
+    let outcome = reverted.get(name) ?? { ok: false, reason: 'the strategy returned no result' }
+    if (outcome.ok && state.settings.verifyAfterRevert) {
+      const verified = await verifyNode(ctx, verificationOf(state), name)
+      outcome = verified
+      evidence = verified.evidence ?? evidence
+    }
     const previous = node.annotations[Annotation.previousVersion] ?? ctx.previousVersion
     if (outcome.ok) {
       const cordon = releaseCordon(node)
@@ -278,6 +287,11 @@ async function rollBack(state: WaveState, names: string[]): Promise<void> {
       state.results.set(name, { name, status: 'failed', error: reason, ...(evidence ? { evidence } : {}) })
     }
   }
+}
+
+function verificationOf(state: WaveState): VerificationSettings {
+  if (!state.settings.verification) throw new Error('kata-lcm bug: a verification was asked for without a verification pod')
+  return state.settings.verification
 }
 
 function oneLine(text: string): string {

@@ -138,7 +138,9 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
   await checkChart(deps, request.chart, request.targetVersion, '--chart')
   const previousChart = request.previousChart ?? (resumingRun ? interrupted.previousChart : request.chart)
 
-  const userValues = resumingRun ? interrupted.userValues : await helm.values(release.name, release.namespace, { all: false })
+  // The operator's values are captured once, by the first run, and kept in the record until they are
+  // back in the release: after a rollback the release's values carry kata-lcm's overrides, not theirs.
+  const userValues = interrupted ? interrupted.userValues : await helm.values(release.name, release.namespace, { all: false })
   const listed = await cluster.listNodes(request.selection.labelSelector)
   const selected = selectNodes(listed, request.selection)
   if (selected.length === 0) {

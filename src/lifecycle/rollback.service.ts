@@ -1,16 +1,17 @@
 import semver from 'semver'
+import type { NodeView, RunSettings } from '../ports/cluster.port.js'
 import type { LifecycleDeps, ReleaseRef } from './context.js'
 import { describeError, InputError, PreconditionError } from './errors.js'
-import { strategyFor } from './modes/index.js'
-import type { RunContext } from './modes/strategy.js'
-import { Annotation } from './node-state.js'
-import { cordonedByUs, releaseCordon, transition } from './node-ops.js'
-import { detectMode } from './prerequisites.js'
 import { acquireLock } from './lock.js'
+import { isDeploymentMode, strategyFor } from './modes/index.js'
+import type { RunContext } from './modes/strategy.js'
+import { Annotation, readStatus } from './node-state.js'
+import { cordonedByUs, transition } from './node-ops.js'
+import { newWaveState, runHandlers, waveSettings } from './phases.js'
+import { detectMode } from './prerequisites.js'
 import type { LifecycleReport } from './report.js'
-import type { NodeView } from '../ports/cluster.port.js'
-import { checkSchedulable, parseVerificationTemplate, type VerificationTemplate } from './verification.js'
-import { verifyNode } from './verify-node.js'
+import { restoreWhenConverged } from './restore.js'
+import { checkSchedulable, parseVerificationTemplate } from './verification.js'
 
 export interface RollbackRequest {
   node: string
@@ -24,9 +25,11 @@ export interface RollbackRequest {
 }
 
 /**
- * `kata-lcm rollback NODE`: puts one node back on the version it ran before: cordon, revert, restart
- * or reinstall, wait, verify (when a pod is given), uncordon (only if kata-lcm cordoned it), annotate
- * `rolled-back`. Safe to rerun.
+ * `kata-lcm rollback NODE`: a one-node run through the same rollback handler as the waves: cordon,
+ * revert (restart or reinstall), wait, verify when a pod is given, uncordon only if kata-lcm cordoned
+ * it, annotate `rolled-back`. The operator's values are captured in the run record before the first
+ * helm upgrade (or taken from an unfinished run's record) and put back once every node is on one
+ * version again. Safe to rerun.
  */
 export async function rollbackNode(deps: LifecycleDeps, request: RollbackRequest, runId: string, signal?: AbortSignal, holder = runId): Promise<LifecycleReport> {
   const template = request.verification ? parseVerificationTemplate(request.verification.source, request.verification.origin) : undefined
@@ -43,7 +46,7 @@ export async function rollbackNode(deps: LifecycleDeps, request: RollbackRequest
     if (problem) throw new InputError('--verification-pod', problem.replace(/^--verification-pod /, ''))
   }
   const mode = detectMode(await deps.helm.values(release.name, release.namespace, { all: true }))
-  if (mode !== 'daemonset' && mode !== 'job') throw new PreconditionError(`release ${release.name} has deploymentMode "${mode}"; kata-lcm knows daemonset and job`)
+  if (!isDeploymentMode(mode)) throw new PreconditionError(`release ${release.name} has deploymentMode "${mode}"; kata-lcm knows daemonset and job`)
   const strategy = strategyFor(mode)
   const toVersion = request.toVersion ?? node.annotations[Annotation.previousVersion] ?? await previousFromHistory(deps, request.release, release.chartVersion)
   if (!toVersion) {
@@ -54,63 +57,68 @@ export async function rollbackNode(deps: LifecycleDeps, request: RollbackRequest
   })
   if (chartInfo.version !== toVersion) throw new InputError('--chart', `${request.chart} is ${chartInfo.name} ${chartInfo.version}, not ${toVersion}; give the chart of ${toVersion}`)
 
-  const ctx: RunContext = {
-    deps, release: request.release, strategy, chart: request.chart, previousChart: request.chart,
-    targetVersion: release.chartVersion, previousVersion: toVersion,
-    userValues: await deps.helm.values(release.name, release.namespace, { all: false }),
-    batchSize: 1, readyTimeoutMs: request.readyTimeoutMs, helmTimeout: request.helmTimeout, helmCommands: [], ...(signal ? { signal } : {}),
-  }
   // One writer at a time: a rollback never races an upgrade of the same release.
   const lock = await acquireLock(deps, request.release, holder)
   try {
-    return await revertOne(deps, ctx, node, toVersion, mode, template, request, runId, release.chartVersion, release.name)
+    const unfinished = await deps.cluster.readRun(request.release.namespace, request.release.name)
+    const ctx: RunContext = {
+      deps, release: request.release, strategy, chart: request.chart, previousChart: request.chart,
+      targetVersion: release.chartVersion, previousVersion: toVersion,
+      // Captured once: after an earlier rollback the release's values carry kata-lcm's overrides.
+      userValues: unfinished?.userValues ?? await deps.helm.values(release.name, release.namespace, { all: false }),
+      batchSize: 1, readyTimeoutMs: request.readyTimeoutMs, helmTimeout: request.helmTimeout, helmCommands: [], ...(signal ? { signal } : {}),
+    }
+    const settings: RunSettings = {
+      batchSize: 1, drain: false, drainTimeoutMs: request.readyTimeoutMs, readyTimeoutMs: request.readyTimeoutMs, helmTimeout: request.helmTimeout,
+      verification: request.verification ?? { source: '', origin: '', namespace: 'default', timeoutMs: request.readyTimeoutMs },
+    }
+    if (!unfinished) {
+      await deps.cluster.writeRun({
+        runId, release: release.name, namespace: release.namespace, mode, targetVersion: release.chartVersion, previousVersion: toVersion,
+        previousRevision: release.revision, chart: request.chart, previousChart: request.chart, userValues: ctx.userValues,
+        startedAt: deps.clock.now().toISOString(), waves: [[node.name]], settings, holder,
+      })
+    }
+    const wave = waveSettings(unfinished?.runId ?? runId, settings, template, { verifyAfterRevert: template !== undefined })
+    const state = newWaveState(ctx, wave, 1, [await markForRollback(deps, node, runId, toVersion)])
+    await runHandlers(state, 'rollback')
+    const result = state.results.get(node.name) ?? { name: node.name, status: 'failed' as const, error: 'no result' }
+    const base = {
+      command: 'rollback' as const, runId, release: request.release, mode, fromVersion: release.chartVersion, targetVersion: toVersion,
+      dryRun: false, waves: [[node.name]], helmCommands: ctx.helmCommands,
+    }
+    if (result.status !== 'rolled-back') {
+      return {
+        ...base, outcome: 'manual-action', mixedFleet: true, summary: `rollback of ${node.name} failed: ${result.error ?? 'unknown'}; the node stays cordoned`,
+        nodes: [result],
+        nextSteps: [`inspect: kubectl describe node ${node.name}; helm history ${release.name} -n ${request.release.namespace}`, `uncordon by hand once fixed: kubectl uncordon ${node.name}`],
+      }
+    }
+    const restored = await restoreWhenConverged(ctx, request.chart, toVersion)
+    return {
+      ...base, outcome: 'success', mixedFleet: !restored,
+      summary: `${node.name} is back on kata-deploy ${toVersion}` + (restored ? `; every node runs ${toVersion} and the release has your own values back` : `; other nodes still run another version, so kata-lcm keeps your values in its run record until they are back on one version`),
+      nodes: [{ name: node.name, status: 'rolled-back', version: toVersion }],
+      nextSteps: restored ? [] : ['kata-lcm status shows which nodes run which version', `kata-lcm rollback NODE for each, or kata-lcm upgrade --target-version ${release.chartVersion} to move the fleet forward again`],
+    }
   } finally {
     await lock.release()
   }
 }
 
-async function revertOne(
-  deps: LifecycleDeps, ctx: RunContext, start: NodeView, toVersion: string, mode: string, template: VerificationTemplate | undefined,
-  request: RollbackRequest, runId: string, fromVersion: string, releaseName: string,
-): Promise<LifecycleReport> {
-  let node = start
+/** The node enters `rolling-back` on request: cordoned, and its prior schedulability recorded unless kata-lcm already knows it. */
+async function markForRollback(deps: LifecycleDeps, node: NodeView, runId: string, toVersion: string): Promise<NodeView> {
+  if (readStatus(node.annotations) === 'rolling-back') return node
   const firstTouch = !cordonedByUs(node) && !node.unschedulable
-  node = await transition(deps, node, 'rolling-back', {
+  return transition(deps, node, 'rolling-back', {
     message: `kata-lcm run ${runId}: rolling back to ${toVersion} on request`,
     unschedulable: true,
     annotations: {
-      [Annotation.runId]: runId, [Annotation.lastError]: null,
+      [Annotation.runId]: runId, [Annotation.lastError]: 'rollback requested', [Annotation.previousVersion]: toVersion,
       ...(node.unschedulable && !cordonedByUs(node) ? { [Annotation.wasUnschedulable]: 'true' } : {}),
       ...(firstTouch ? { [Annotation.wasUnschedulable]: 'false', [Annotation.cordonedByUs]: 'true' } : {}),
     },
   })
-  let outcome = (await ctx.strategy.revertNodes(ctx, [node.name]).catch((error: unknown) => new Map([[node.name, { ok: false as const, reason: describeError(error) }]]))).get(node.name) ?? { ok: false as const, reason: 'no result' }
-  let evidence
-  if (outcome.ok && template && request.verification) {
-    const verified = await verifyNode(ctx, { template, namespace: request.verification.namespace, timeoutMs: request.verification.timeoutMs }, node.name)
-    outcome = verified
-    evidence = verified.evidence
-  }
-  const base = {
-    command: 'rollback' as const, runId, release: request.release, mode, fromVersion, targetVersion: toVersion,
-    dryRun: false, waves: [[node.name]], helmCommands: ctx.helmCommands,
-  }
-  if (!outcome.ok) {
-    await transition(deps, node, 'failed', { message: `rollback failed: ${outcome.reason}`, warning: true, annotations: { [Annotation.lastError]: outcome.reason.slice(0, 500) } })
-    return {
-      ...base, outcome: 'manual-action', mixedFleet: true, summary: `rollback of ${node.name} failed: ${outcome.reason}; the node stays cordoned`,
-      nodes: [{ name: node.name, status: 'failed', error: outcome.reason, ...(evidence ? { evidence } : {}) }],
-      nextSteps: [`inspect: kubectl describe node ${node.name}; helm history ${releaseName} -n ${request.release.namespace}`, `uncordon by hand once fixed: kubectl uncordon ${node.name}`],
-    }
-  }
-  const release2 = releaseCordon(node)
-  await transition(deps, node, 'rolled-back', { message: `back on ${toVersion}`, ...release2, annotations: { ...release2.annotations, [Annotation.currentVersion]: toVersion } })
-  return {
-    ...base, outcome: 'success', mixedFleet: mode === 'daemonset',
-    summary: `${node.name} is back on kata-deploy ${toVersion}` + (mode === 'daemonset' ? `; the release ${releaseName} now installs ${toVersion}, other nodes keep the pods they run (OnDelete)` : ''),
-    nodes: [{ name: node.name, status: 'rolled-back', version: toVersion }],
-    nextSteps: mode === 'daemonset' ? ['kata-lcm status shows which nodes still run the newer version'] : [],
-  }
 }
 
 async function previousFromHistory(deps: LifecycleDeps, release: ReleaseRef, current: string): Promise<string | undefined> {

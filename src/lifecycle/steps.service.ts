@@ -8,6 +8,7 @@ import { isInFlight, readStatus } from './node-state.js'
 import { transition } from './node-ops.js'
 import { newWaveState, outcomes, runHandlers, waveSettings, type WaveSettings, type WaveState, type WaveStep } from './phases.js'
 import { checkPrerequisites, type UpgradeRequest } from './prerequisites.js'
+import { restoreWhenConverged } from './restore.js'
 import { parseVerificationTemplate } from './verification.js'
 
 /**
@@ -99,7 +100,7 @@ export async function finalizeStep(deps: LifecycleDeps, release: ReleaseRef, hol
   await underLock(deps, release, holder, async () => {
     const { record, ctx } = await loadRun(deps, release)
     if (record.stoppedBy) throw new NodesRolledBackError(`the run stopped after ${record.stoppedBy}; not finalizing`)
-    if (await ctx.strategy.finalize(ctx)) await deps.cluster.clearRun(release.namespace, release.name)
+    await restoreWhenConverged(ctx, ctx.chart, ctx.targetVersion)
   }, true)
 }
 

@@ -5,6 +5,7 @@ import type { RunContext } from './modes/strategy.js'
 import { Annotation, readStatus } from './node-state.js'
 import { checkPrerequisites, type RunPlan, type UpgradeRequest } from './prerequisites.js'
 import type { LifecycleReport, NodeResult, Outcome } from './report.js'
+import { restoreWhenConverged } from './restore.js'
 import { runWave } from './wave.js'
 
 /**
@@ -87,7 +88,9 @@ async function runWaves(ctx: RunContext, plan: RunPlan, request: UpgradeRequest,
     if (wave.rolledBack.length > 0) { outcome = 'rolled-back'; break }
   }
   // The record (the operator's own values, the rollback target) stays until they are restored.
-  if (outcome === 'success' && await plan.strategy.finalize(ctx)) await deps.cluster.clearRun(request.release.namespace, request.release.name)
+  if (outcome === 'success') await restoreWhenConverged(ctx, ctx.chart, ctx.targetVersion)
+  // Every node of a failed canary back where it was: the release can have the operator's values back too.
+  if (outcome === 'rolled-back') await restoreWhenConverged(ctx, ctx.previousChart, ctx.previousVersion)
   return report(plan, runId, request, outcome, results, ctx.helmCommands, summaryOf(outcome, plan, results))
 }
 

@@ -326,13 +326,13 @@ export class FakeCluster implements Cluster {
   }
 
   writeRun(record: RunRecord): Promise<void> {
-    return this.call(undefined, () => this.mutate({ verb: 'update', resource: 'configmaps', name: `kata-lcm-run-${record.release}`, namespace: record.namespace, detail: clone(record) }, () => {
+    return this.call(undefined, () => this.mutate({ verb: 'update', resource: 'secrets', name: `kata-lcm-run-${record.release}`, namespace: record.namespace, detail: clone(record) }, () => {
       this.runs.set(`${record.namespace}/${record.release}`, clone(record))
     }))
   }
 
   clearRun(namespace: string, release: string): Promise<void> {
-    return this.call(undefined, () => this.mutate({ verb: 'delete', resource: 'configmaps', name: `kata-lcm-run-${release}`, namespace }, () => {
+    return this.call(undefined, () => this.mutate({ verb: 'delete', resource: 'secrets', name: `kata-lcm-run-${release}`, namespace }, () => {
       this.runs.delete(`${namespace}/${release}`)
     }))
   }

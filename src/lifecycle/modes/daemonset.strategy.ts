@@ -39,6 +39,10 @@ async function bringRelease(ctx: RunContext, chart: string, version: string): Pr
   }
 }
 
+function listed(names: string[]): string {
+  return names.slice(0, 5).join(', ') + (names.length > 5 ? ` and ${names.length - 5} more` : '')
+}
+
 /** daemonset mode (kata-deploy >= 3.27.0): one helm upgrade with OnDelete, then pod by pod. */
 export const daemonSetStrategy: DeploymentStrategy = {
   mode: 'daemonset',
@@ -58,18 +62,19 @@ export const daemonSetStrategy: DeploymentStrategy = {
     return restartAndAwait(ctx, nodes)
   },
 
-  async finalize(ctx) {
+  async restoreValues(ctx, chart, version) {
     // Restoring the operator's own updateStrategy is only safe once no kata-deploy pod is behind the
     // DaemonSet's revision: with RollingUpdate, Kubernetes would roll those nodes unverified.
     const { cluster } = ctx.deps
     const hash = await cluster.daemonSetRevisionHash(ctx.release.namespace, KATA_DEPLOY.daemonSet, ctx.readyTimeoutMs, ctx.signal)
     const pods = await cluster.listPods({ namespace: ctx.release.namespace, labelSelector: KATA_DEPLOY.podSelector })
-    if (pods.some((p) => p.labels[REVISION_LABEL] !== hash)) {
-      ctx.deps.events.emit({ type: 'info', message: `kata-deploy pods on nodes outside this run are not on ${ctx.targetVersion} yet; the release keeps updateStrategy OnDelete (so they are not rolled unverified) and the run record, until kata-lcm upgrade --target-version ${ctx.targetVersion} has done them too` })
+    const behind = pods.filter((p) => p.labels[REVISION_LABEL] !== hash && p.nodeName !== undefined).map((p) => p.nodeName!)
+    if (behind.length > 0) {
+      ctx.deps.events.emit({ type: 'info', message: `the kata-deploy pods on ${listed(behind)} do not run ${version}; the release keeps updateStrategy OnDelete (so they are not rolled unverified) and kata-lcm keeps your values in its run record until every node is on one version` })
       return false
     }
     // --no-hooks: the values change touches no pod; kata-deploy's own verification hook must not run again.
-    await runUpgrade(ctx, request(ctx, ctx.chart, ctx.targetVersion, ctx.userValues, true))
+    await runUpgrade(ctx, request(ctx, chart, version, ctx.userValues, true))
     return true
   },
 }

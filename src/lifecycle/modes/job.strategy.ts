@@ -80,11 +80,11 @@ export const jobStrategy: DeploymentStrategy = {
     return installOn(ctx, ctx.previousChart, ctx.previousVersion, nodes)
   },
 
-  async finalize(ctx) {
-    // Put the operator's own values back (job.nodes as they had it, usually [] = the chart's selection,
+  async restoreValues(ctx, chart, version) {
+    // The operator's own values back (job.nodes as they had it, usually [] = the chart's selection,
     // their verification pod) without hooks, so no node is touched now and an operator's later plain
     // `helm upgrade --reuse-values` neither skips nodes nor re-runs against a stale wave list.
-    await runUpgrade(ctx, { release: ctx.release.name, namespace: ctx.release.namespace, chart: ctx.chart, version: ctx.targetVersion, values: ctx.userValues, noHooks: true, timeout: ctx.helmTimeout })
+    await runUpgrade(ctx, { release: ctx.release.name, namespace: ctx.release.namespace, chart, version, values: ctx.userValues, noHooks: true, timeout: ctx.helmTimeout })
     return true
   },
 }

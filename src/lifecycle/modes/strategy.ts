@@ -46,10 +46,12 @@ export interface DeploymentStrategy {
   /** The helm upgrade(s) a wave would run, for --dry-run. */
   plannedUpgrade(ctx: RunContext, nodes: string[]): HelmUpgradeRequest
   /**
-   * After the last wave: leave the release's values right for the operator's next plain helm
-   * upgrade. Returns whether the operator's values are back (the run record may then go).
+   * Once the fleet is on one version again (after the last wave, or after rollbacks put every node
+   * back): the operator's own values back in the release at `version`, touching no node, so their
+   * next plain helm upgrade behaves as before kata-lcm. Returns whether they are back (the run record
+   * may then go); false when this mode sees nodes still on another version.
    */
-  finalize(ctx: RunContext): Promise<boolean>
+  restoreValues(ctx: RunContext, chart: string, version: string): Promise<boolean>
 }
 
 /** Runs a helm upgrade and records it in the run's command log. */

@@ -109,6 +109,28 @@ describe('rollback NODE', () => {
     expect(s.cluster.versionOn('node-1')).toBe('3.29.0')
   })
 
+  it('the operator\'s values: kept in the record while the fleet is mixed, back in the release once every node is rolled back', async () => {
+    const s = await upgraded({ userValues: { env: { debug: 'true' } } })
+    expect(s.cluster.runs.size).toBe(0)
+    await rollback(s, 'node-1')
+    // Mixed fleet: the release runs 3.28.0 with OnDelete; the operator's values wait in the record.
+    expect(s.cluster.runs.get('kube-system/kata-deploy')?.userValues).toEqual({ env: { debug: 'true' } })
+    const second = await rollbackNode(s.deps, s.rollbackRequest('node-2'), 'rb-2')
+    expect(second.summary).toMatch(/every node runs 3.28.0 and the release has your own values back/)
+    expect(s.helm.upgrades.at(-1)).toMatchObject({ version: '3.28.0', noHooks: true, values: { env: { debug: 'true' } } })
+    expect(s.cluster.runs.size).toBe(0)
+  })
+
+  it('rollback NODE, then upgrade again: the run takes the values from the record, and puts them back', async () => {
+    const s = await upgraded({ userValues: { env: { debug: 'true' } } })
+    await rollback(s, 'node-1')
+    expect((await upgrade(s.deps, s.upgradeRequest(), 'run-2')).outcome).toBe('success')
+    const last = s.helm.upgrades.at(-1)!
+    expect(last).toMatchObject({ version: '3.29.0', noHooks: true })
+    expect(last.values).toEqual({ env: { debug: 'true' } })
+    expect(s.cluster.runs.size).toBe(0)
+  })
+
   it('job mode: a scoped reinstall of the previous version on just that node', async () => {
     const s = await upgraded({ mode: 'job' })
     const report = await rollback(s, 'node-2')

@@ -164,6 +164,19 @@ describe('upgrade, daemonset mode: waves', () => {
     expect(report.outcome).toBe('rolled-back')
     expect(report.mixedFleet).toBe(false)
     for (const node of s.nodeNames) expectRolledBack(s, node)
-    expect(s.helm.upgrades.map((u) => u.version)).toEqual(['3.29.0', '3.28.0'])
+    // One revert for both, then (every node back on 3.28.0) the operator's own values back, hooks off.
+    expect(s.helm.upgrades.map((u) => [u.version, u.noHooks ?? false])).toEqual([['3.29.0', false], ['3.28.0', false], ['3.28.0', true]])
+    expect(s.helm.upgrades.at(-1)!.values).toEqual({})
+    expect(s.cluster.runs.size).toBe(0)
+  })
+
+  it('a wave that fails after an earlier wave completed keeps the operator\'s values in the record, not in the release', async () => {
+    const s = await scenario({ nodes: 2, userValues: { env: { debug: 'true' } } })
+    s.cluster.verification.set('node-2', 'fail')
+    const report = await upgrade(s.deps, s.upgradeRequest(), 'run-1')
+    expect(report.outcome).toBe('rolled-back')
+    // node-1 is on 3.29.0, node-2 back on 3.28.0: not converged, so no restore yet.
+    expect(s.helm.upgrades.every((u) => !u.noHooks)).toBe(true)
+    expect(s.cluster.runs.get('kube-system/kata-deploy')?.userValues).toEqual({ env: { debug: 'true' } })
   })
 })
