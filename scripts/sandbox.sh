@@ -3,6 +3,7 @@
 # release (the test fixture chart, daemonset mode, 3.27.0) on three labelled nodes.
 #
 #   bash scripts/sandbox.sh up     build the tools once (cached), start it, print what to run
+#   bash scripts/sandbox.sh real-node   join one real kubelet node (containerd + runc; root)
 #   bash scripts/sandbox.sh down   remove it
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -59,11 +60,16 @@ Charts of 3.26.0 3.27.0 3.28.0 3.30.0 (its pods crash-loop) 3.32.0 3.33.0 are in
 A node named vfail-* fails every verification pod. Remove it all: bash scripts/sandbox.sh down
 TXT
   ;;
+real-node)
+  # Pods tolerating kata-lcm.test/real-node=true:NoSchedule and selecting it by name run there for
+  # real (RuntimeClass kata-qemu = runc); removed with the sandbox.
+  bash "$ROOT/scripts/testbed/real-node.sh" up "$NAME"
+  ;;
 down)
   bash "$ROOT/scripts/testbed/cluster.sh" delete "$NAME"
   ;;
 *)
-  sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
   ;;
 esac

@@ -9,6 +9,8 @@ bash scripts/setup.sh
 npm run --silent lint
 npm run --silent typecheck
 bash scripts/testbed/build-tools.sh
+# The real kubelet node's Debian packages (containerd, runc, CNI plugins, ...): idempotent.
+bash scripts/testbed/host-packages.sh
 bash scripts/testbed/package-fixture-charts.sh >/dev/null
 results="$(mktemp -d)/vitest.json"
 status=0

@@ -3,6 +3,7 @@
 # an OCI image layout written with tar + sha256sum + jq, ready for `ctr image import`.
 #
 #   scripts/image/build-local.sh pause|argoexec|kata-lcm
+#   scripts/image/build-local.sh with-charts DIR    kata-lcm + DIR/*.tgz in /opt/kata-deploy-charts
 #       prints "REF TAR" on stdout: the image name to use (imagePullPolicy: Never) and the
 #       OCI archive; diagnostics on stderr. Cached under ${KATA_LCM_CACHE:-~/.cache/kata-lcm}/images,
 #       keyed by the content of every input: a rerun with nothing changed takes well under 1 s.
@@ -175,7 +176,7 @@ build_kata_lcm() {
     { find package.json package-lock.json tsconfig.json tsconfig.build.json bin src chart scripts/image/app.sh Dockerfile -type f -print0 \
         | LC_ALL=C sort -z | xargs -0 sha256sum
       sha "$helm"; basename "$base"; sha "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)"
-  ref="kata-lcm.local/kata-lcm:$key"
+  ref="kata-lcm.local/kata-lcm:local-$key"
   out="$IMAGES/kata-lcm-$key.tar"
   if [[ ! -f "$out" ]]; then
     local w t0=$SECONDS
@@ -200,15 +201,44 @@ build_kata_lcm() {
       esac
     done < <(dockerfile_config)
     oci_archive "$out" "$ref" "$cfg" "$base" "$w/app.tar"
+    # Kept for derived images (with-charts).
+    mv "$w/app.tar" "$IMAGES/kata-lcm-$key.app-layer"; echo "$cfg" >"$IMAGES/kata-lcm-$key.config"
+    echo "$base" >"$IMAGES/kata-lcm-$key.base"
     rm -rf "$w"
     # Older kata-lcm archives: only the newest few are kept.
-    ls -1t "$IMAGES"/kata-lcm-*.tar 2>/dev/null | tail -n +4 | xargs -r rm -f
+    local old
+    for old in $(ls -1t "$IMAGES"/kata-lcm-*.tar 2>/dev/null | tail -n +4); do rm -f "${old%.tar}".*; done
     log "kata-lcm image built in $((SECONDS - t0))s ($ref)"
   fi
   echo "$ref $out"
 }
 
+# The kata-lcm image plus the kata-deploy chart archives of DIR in /opt/kata-deploy-charts, for
+# an air-gapped cluster (docs/argo.md: "a chart .tgz baked into a derived image").
+build_with_charts() {
+  local dir="$1" ref0 tar0 key0 key out ref
+  [[ -d "$dir" ]] || die "no chart dir $dir"
+  read -r ref0 tar0 < <(build_kata_lcm)
+  key0="${ref0##*:local-}"
+  key="$( { echo "$key0"; (cd "$dir" && sha256sum ./*.tgz); } | sha256sum | cut -c1-16)"
+  ref="kata-lcm.local/kata-lcm-charts:local-$key"
+  out="$IMAGES/kata-lcm-charts-$key.tar"
+  if [[ ! -f "$out" ]]; then
+    local w; w="$(mktemp -d "$IMAGES/.charts.XXXXXX")"
+    mkdir -p "$w/root/opt/kata-deploy-charts"
+    cp "$dir"/*.tgz "$w/root/opt/kata-deploy-charts/"
+    chmod -R a+rX "$w/root"
+    layer_tar "$w/root" "$w/charts.tar" --root
+    oci_archive "$out" "$ref" "$(cat "$IMAGES/kata-lcm-$key0.config")" "$(cat "$IMAGES/kata-lcm-$key0.base")" "$IMAGES/kata-lcm-$key0.app-layer" "$w/charts.tar"
+    rm -rf "$w"
+    for old in $(ls -1t "$IMAGES"/kata-lcm-charts-*.tar 2>/dev/null | tail -n +4); do rm -f "$old"; done
+    log "kata-lcm image with the charts of $dir built ($ref)"
+  fi
+  echo "$ref $out"
+}
+
 case "${1:-}" in
+  with-charts) [[ $# -eq 2 ]] || die "usage: build-local.sh with-charts DIR"; build_with_charts "$2" ;;
   pause) build_pause ;;
   argoexec) build_argoexec ;;
   kata-lcm) build_kata_lcm ;;

@@ -1,0 +1,353 @@
+/**
+ * The chart's WorkflowTemplate run by a REAL Argo workflow-controller (built from its Go module at
+ * ARGO_VERSION), every step a real pod of the locally built kata-lcm image on the test bed's real
+ * kubelet node (containerd + runc), the kata-deploy fleet on kwok nodes. Workflows are submitted
+ * with `argo submit` as docs/argo.md says; the step pods reach the API server with in-cluster
+ * config and the chart's ServiceAccount.
+ *
+ * The real node and the controller are started for this file only (harness/real-node.ts says why).
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { CoreV1Api, Watch, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { AuditLog, describeEvents, type AuditEvent } from '../harness/audit.js'
+import { REPO_ROOT, e2eCluster, envWithTools, loadKubeConfig, run, toolsBinDir } from '../harness/cluster.js'
+import { REAL_NODE_TAINT, loadImage, startArgoController, startRealNode, stopArgoController, stopRealNode, type ArgoController, type RealNode } from '../harness/real-node.js'
+import { waitForList, waitForObject } from '../harness/wait.js'
+import {
+  clusterState, ensureCliBuilt, fixtureCharts, helm, kataLcm, kubectl, must, removeCli, RUN_LABEL, setupScenario, teardownScenario, VERIFICATION_POD, type Scenario,
+} from './argo-harness.js'
+
+const CURRENT = '3.27.0'
+const TARGET = '3.28.0'
+/** Where the test image carries the fixture charts (scripts/image/build-local.sh with-charts). */
+const IMAGE_CHARTS = '/opt/kata-deploy-charts'
+const ARGO = path.join(toolsBinDir(), 'argo')
+
+let kubeconfig: string
+let kc: KubeConfig
+let audit: AuditLog
+let charts: Record<string, string>
+let dir: string
+let podFile: string
+let node: RealNode | undefined
+let controller: ArgoController | undefined
+let image: string
+const cleanups: (() => Promise<unknown>)[] = []
+
+interface WfNode { id: string; name: string; displayName: string; type: string; templateName?: string; phase?: string; startedAt?: string; finishedAt?: string; inputs?: { parameters?: { name: string; value?: string }[] } }
+interface Workflow { metadata: { name: string }; spec: { serviceAccountName?: string }; status?: { phase?: string; startedAt?: string; finishedAt?: string; nodes?: Record<string, WfNode> } }
+
+/**
+ * Waves take nodes in name order: "vfail-c" sorts after the plain names and before the "x-" ones,
+ * so ['a', 'b', 'vfail-c', 'x-d', ...] puts the failing node in wave 2 at batch 2.
+ */
+function newScenario(name: string, nodes: string[]): Scenario {
+  const id = `c${name}-${randomBytes(2).toString('hex')}`
+  const prefixed = /^(vfail|x)-(.*)$/
+  return { id, namespace: `kd-${id}`, nodes: nodes.map((n) => { const m = prefixed.exec(n); return m ? `${m[1]}-${id}-${m[2]}` : `${id}-${n}` }) }
+}
+
+interface Installed { argoNamespace: string; serviceAccount: string; username: string }
+
+/** `kata-lcm install-workflow` for a scenario: its own Argo namespace, the test image, the step pods on the real node. */
+async function installFor(s: Scenario): Promise<Installed> {
+  const argoNamespace = `argo-${s.id}`
+  const release = `klm-${s.id}`
+  const core = kc.makeApiClient(CoreV1Api)
+  await core.createNamespace({ body: { metadata: { name: argoNamespace } } })
+  cleanups.push(() => core.deleteNamespace({ name: argoNamespace }).catch(() => undefined))
+  cleanups.push(() => helm(kubeconfig, ['uninstall', release, '-n', argoNamespace]))
+  const [repository, tag] = image.split(':') as [string, string]
+  const r = await kataLcm(['install-workflow', '--verification-pod', podFile, '--namespace', argoNamespace, '--release-name', release,
+    '--helm-release', 'kata-deploy', '--helm-namespace', s.namespace,
+    '--set', `defaults.verificationNamespace=${s.namespace}`,
+    '--set', `defaults.chart=${IMAGE_CHARTS}/kata-deploy-${TARGET}.tgz`,
+    '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'image.pullPolicy=Never',
+    '--set', `nodeSelector.kubernetes\\.io/hostname=${node!.name}`,
+    '--set', `tolerations[0].key=${REAL_NODE_TAINT.key}`, '--set', `tolerations[0].operator=${REAL_NODE_TAINT.operator}`, '--set', `tolerations[0].effect=${REAL_NODE_TAINT.effect}`,
+  ], kubeconfig)
+  expect(r.code, r.stderr).toBe(0)
+  const serviceAccount = `${release}-kata-lifecycle-manager`
+  return { argoNamespace, serviceAccount, username: `system:serviceaccount:${argoNamespace}:${serviceAccount}` }
+}
+
+/** `argo submit -n NS --from workflowtemplate/kata-lifecycle-manager ARGS`; the workflow's name. */
+async function submit(ns: string, args: string[]): Promise<string> {
+  const r = await must(run(ARGO, ['submit', '-n', ns, '--from', 'workflowtemplate/kata-lifecycle-manager', ...args, '-o', 'name'], { env: envWithTools({ KUBECONFIG: kubeconfig }) }), 'argo submit')
+  return r.stdout.trim()
+}
+
+async function finished(ns: string, name: string, timeoutMs = 420_000): Promise<Workflow> {
+  return await waitForObject<Workflow & { metadata: { name: string } }>(kc, `/apis/argoproj.io/v1alpha1/namespaces/${ns}/workflows`, name,
+    (wf) => ['Succeeded', 'Failed', 'Error'].includes(wf.status?.phase ?? ''), timeoutMs, `workflow ${name} finished`)
+}
+
+function podNodes(wf: Workflow): WfNode[] {
+  return Object.values(wf.status?.nodes ?? {}).filter((n) => n.type === 'Pod').sort((a, b) => (a.startedAt ?? '').localeCompare(b.startedAt ?? ''))
+}
+
+function param(n: WfNode, name: string): string | undefined {
+  return n.inputs?.parameters?.find((p) => p.name === name)?.value
+}
+
+/** "plan", "prepare 1", ..., "exit": the pod steps in start order, with their phase. */
+function stepSummary(wf: Workflow): string[] {
+  return podNodes(wf).map((n) => `${n.templateName === 'wave-phase' ? `${param(n, 'phase')} ${param(n, 'wave')}` : n.templateName} ${n.phase}`)
+}
+
+/** Every status a node of `names` shows while `during` runs (a watch on the nodes). */
+async function recordStatuses<T>(names: string[], during: () => Promise<T>): Promise<{ result: T; seen: Map<string, string[]> }> {
+  const seen = new Map<string, string[]>(names.map((n) => [n, []]))
+  const key = 'katacontainers.io/kata-lifecycle-manager-status'
+  const req = await new Watch(kc).watch('/api/v1/nodes', {}, (_type: string, obj: V1Node) => {
+    const name = obj.metadata?.name ?? ''
+    const status = obj.metadata?.annotations?.[key]
+    const list = seen.get(name)
+    if (list && status && list.at(-1) !== status) list.push(status)
+  }, () => undefined)
+  try {
+    return { result: await during(), seen }
+  } finally {
+    req.abort()
+  }
+}
+
+function nodeStatuses(state: Awaited<ReturnType<typeof clusterState>>): (string | undefined)[][] {
+  return state.nodes.map((n) => [n.annotations['katacontainers.io/kata-lifecycle-manager-status'], n.annotations['katacontainers.io/kata-current-version'], String(n.unschedulable)])
+}
+
+// ------------------------------------------------------------- RBAC as docs/argo.md lists it
+
+interface Grant { scope: string; resource: string; verbs: string[] }
+const ALL_BUT_STAR = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection']
+
+/** The RBAC table of docs/argo.md: scope (cluster | a values key | a namespace), resource, verbs. */
+async function documentedGrants(): Promise<Grant[]> {
+  const md = await readFile(path.join(REPO_ROOT, 'docs/argo.md'), 'utf8')
+  const section = md.slice(md.indexOf('## RBAC'), md.indexOf('\n## ', md.indexOf('## RBAC') + 1))
+  const grants: Grant[] = []
+  for (const line of section.split('\n')) {
+    const cells = line.split('|').map((c) => c.trim())
+    if (cells.length < 5 || !/^(Cluster)?Role /.test(cells[1] ?? '')) continue
+    const scope = cells[2]!.replace(/`/g, '')
+    for (const part of cells[3]!.split(';').map((p) => p.trim()).filter(Boolean)) {
+      const all = /^(.+): all verbs but `\*`$/.exec(part)
+      if (all) {
+        for (const resource of all[1]!.split(',').map((r) => r.trim())) grants.push({ scope, resource, verbs: ALL_BUT_STAR })
+        continue
+      }
+      const m = /^(\S+) ([a-z/]+)$/.exec(part)
+      if (!m) throw new Error(`docs/argo.md RBAC: cannot read "${part}"`)
+      grants.push({ scope, resource: m[1]!, verbs: m[2]!.split('/') })
+    }
+  }
+  return grants
+}
+
+/** The namespace a documented scope stands for in a scenario ('' = cluster-wide). */
+function scopeNamespace(scope: string, s: Scenario, inst: Installed): string {
+  if (scope === 'cluster') return ''
+  if (scope === 'defaults.verificationNamespace' || scope === 'defaults.helmNamespace') return s.namespace
+  if (scope === 'argoNamespace') return inst.argoNamespace
+  return scope
+}
+
+function allowed(grants: Grant[], s: Scenario, inst: Installed, namespace: string, resource: string, verb: string): boolean {
+  return grants.some((g) => {
+    const ns = scopeNamespace(g.scope, s, inst)
+    return (ns === '' || ns === namespace) && g.resource === resource && g.verbs.includes(verb)
+  })
+}
+
+/** `kubectl auth can-i --list` as rows "resource verb" (the API group dropped, resource names none). */
+async function canIList(user: string, namespace: string): Promise<string[]> {
+  const r = await must(kubectl(kubeconfig, ['auth', 'can-i', '--list', `--as=${user}`, '-n', namespace]), 'kubectl auth can-i --list')
+  const rows: string[] = []
+  for (const line of r.stdout.split('\n').slice(1)) {
+    const m = /^(\S+)\s+(\[[^\]]*\])\s+(\[[^\]]*\])\s+\[([^\]]*)\]/.exec(line.trim())
+    if (!m) continue
+    const resource = m[1]!.replace(/^([^./]+)(\.[^/]+)?(\/.*)?$/, '$1$3')
+    for (const verb of m[4]!.split(' ').filter(Boolean)) rows.push(`${resource} ${verb}${m[2] !== '[]' ? ` url ${m[2]}` : ''}${m[3] !== '[]' ? ` names ${m[3]}` : ''}`)
+  }
+  return rows
+}
+
+beforeAll(async () => {
+  const cluster = e2eCluster()
+  kubeconfig = cluster.kubeconfigPath
+  kc = loadKubeConfig(kubeconfig)
+  audit = new AuditLog(cluster.auditLogPath)
+  dir = await mkdtemp(path.join(tmpdir(), 'kata-lcm-wfc-'))
+  podFile = path.join(dir, 'verification-pod.yaml')
+  await writeFile(podFile, VERIFICATION_POD)
+  await ensureCliBuilt()
+  charts = await fixtureCharts()
+  node = await startRealNode(cluster.name)
+  image = await loadImage(node, ['with-charts', path.dirname(charts[TARGET]!)])
+  controller = await startArgoController(node, `argo-wfc-${randomBytes(2).toString('hex')}`)
+})
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup()
+  if (controller) await stopArgoController(controller)
+  if (node) await stopRealNode(node)
+  if (dir) await rm(dir, { recursive: true, force: true })
+  await removeCli()
+})
+
+describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
+  it('deploy-version over 3 waves at batch 2 succeeds, every node completed, lock released; step pods run as the chart\'s ServiceAccount within docs/argo.md\'s RBAC; rollback-node as documented', async () => {
+    const s = newScenario('ok', ['a', 'b', 'c', 'd', 'e'])
+    await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
+    cleanups.push(() => teardownScenario(kc, kubeconfig, s))
+    const inst = await installFor(s)
+    const t0 = new Date()
+
+    const { result: wf, seen } = await recordStatuses(s.nodes, async () => {
+      const name = await submit(inst.argoNamespace, ['-p', `target-version=${TARGET}`, '-p', `node-selector=${RUN_LABEL}=${s.id}`, '-p', 'batch-size=2', '-p', 'deployment-mode=daemonset'])
+      return await finished(inst.argoNamespace, name)
+    })
+    expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Succeeded')
+    expect(stepSummary(wf)).toEqual([
+      'plan Succeeded',
+      ...[1, 2, 3].flatMap((w) => ['prepare', 'upgrade', 'verify', 'rollback'].map((p) => `${p} ${w} Succeeded`)),
+      'finalize Succeeded',
+      'exit Succeeded',
+    ])
+    const after = await clusterState(kc, kubeconfig, s)
+    expect(nodeStatuses(after)).toEqual(s.nodes.map(() => ['completed', TARGET, 'false']))
+    expect(after).toMatchObject({ release: { chartVersion: TARGET, status: 'deployed' }, runRecord: false, lock: false })
+    for (const n of s.nodes) expect(seen.get(n)).not.toContain('rolling-back')
+
+    // Step pods: on the real node, the chart's ServiceAccount, logs readable with kubectl logs.
+    const pods = (await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: inst.argoNamespace })).items
+    expect(pods).toHaveLength(podNodes(wf).length)
+    for (const p of pods) expect([p.spec?.nodeName, p.spec?.serviceAccountName]).toEqual([node!.name, inst.serviceAccount])
+    const planPod = pods.find((p) => p.metadata?.annotations?.['workflows.argoproj.io/node-name']?.endsWith('.plan'))!
+    const logs = await must(kubectl(kubeconfig, ['logs', '-n', inst.argoNamespace, planPod.metadata!.name!, '-c', 'main']), 'kubectl logs')
+    expect(JSON.parse(logs.stdout.trim().split('\n').at(-1)!)).toMatchObject({ waves: 3, nodes: 5 })
+
+    // rollback-node, as docs/argo.md gives it (previous-chart: the chart is a .tgz in the image).
+    const rb = await submit(inst.argoNamespace, ['--entrypoint', 'rollback-node', '-p', `node-name=${s.nodes[0]!}`, '-p', `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`])
+    const rbWf = await finished(inst.argoNamespace, rb)
+    expect(rbWf.status?.phase, stepSummary(rbWf).join('\n')).toBe('Succeeded')
+    expect(stepSummary(rbWf)).toEqual(['rollback-node Succeeded'])
+    const rolled = await clusterState(kc, kubeconfig, s)
+    expect(nodeStatuses(rolled)[0]).toEqual(['rolled-back', CURRENT, 'false'])
+    expect(nodeStatuses(rolled).slice(1)).toEqual(s.nodes.slice(1).map(() => ['completed', TARGET, 'false']))
+
+    // RBAC: nothing refused; every request within docs/argo.md's table; can-i --list no wider.
+    await audit.barrier(kc)
+    const events = await audit.find({ since: t0, username: inst.username })
+    const refused = events.filter((e) => (e.responseStatus?.code ?? 0) === 403)
+    expect(refused, describeEvents(refused)).toHaveLength(0)
+    const grants = await documentedGrants()
+    const outside = events.filter((e: AuditEvent) => {
+      const o = e.objectRef
+      if (!o?.resource) return false // discovery (non-resource URLs)
+      const resource = o.subresource ? `${o.resource}/${o.subresource}` : o.resource
+      return !allowed(grants, s, inst, o.namespace ?? '', resource, e.verb)
+    })
+    expect(outside, describeEvents(outside)).toHaveLength(0)
+    const used = new Set(events.map((e) => `${e.verb} ${e.objectRef?.resource ?? e.requestURI}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ''}`))
+    for (const v of ['patch nodes', 'create pods', 'create workflowtaskresults', 'update leases', 'get secrets']) expect(used).toContain(v)
+
+    // A ServiceAccount with no binding at all: what every authenticated identity may do.
+    const baseline = new Set(await canIList(`system:serviceaccount:${inst.argoNamespace}:default`, inst.argoNamespace))
+    for (const ns of [inst.argoNamespace, s.namespace, 'default', 'kube-system']) {
+      const extra = (await canIList(inst.username, ns)).filter((row) => !baseline.has(row)).filter((row) => {
+        const [resource, verb] = row.split(' ') as [string, string]
+        return row.includes(' url ') || row.includes(' names ') || !allowed(grants, s, inst, ns, resource, verb)
+      })
+      expect(extra, `can-i --list -n ${ns}`).toEqual([])
+    }
+  })
+})
+
+describe('workflow-controller: a failing node and a lost step pod', () => {
+  it('a node failing verification in wave 2 is rolled back, no pod of wave 3 is created, the workflow fails, the exit handler runs, and the cluster is as kata-lcm upgrade leaves it', async () => {
+    const s = newScenario('fail', ['a', 'b', 'vfail-c', 'x-d', 'x-e', 'x-f'])
+    await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
+    cleanups.push(() => teardownScenario(kc, kubeconfig, s))
+    const inst = await installFor(s)
+    const name = await submit(inst.argoNamespace, ['-p', `target-version=${TARGET}`, '-p', `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
+      '-p', `node-selector=${RUN_LABEL}=${s.id}`, '-p', 'batch-size=2', '-p', 'deployment-mode=daemonset'])
+    const wf = await finished(inst.argoNamespace, name)
+    expect(wf.status?.phase).toBe('Failed')
+    expect(stepSummary(wf)).toEqual([
+      'plan Succeeded',
+      'prepare 1 Succeeded', 'upgrade 1 Succeeded', 'verify 1 Succeeded', 'rollback 1 Succeeded',
+      'prepare 2 Succeeded', 'upgrade 2 Succeeded', 'verify 2 Succeeded', 'rollback 2 Failed',
+      'exit Succeeded',
+    ])
+    const pods = (await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: inst.argoNamespace })).items
+    expect(pods.filter((p) => /\.wave\(2:3\)/.test(p.metadata?.annotations?.['workflows.argoproj.io/node-name'] ?? ''))).toEqual([])
+    expect(pods).toHaveLength(podNodes(wf).length)
+
+    // The same scenario with kata-lcm upgrade.
+    const b = newScenario('cli', ['a', 'b', 'vfail-c', 'x-d', 'x-e', 'x-f'])
+    await setupScenario(kc, kubeconfig, b, charts[CURRENT]!)
+    cleanups.push(() => teardownScenario(kc, kubeconfig, b))
+    const cli = await kataLcm(['upgrade', '--target-version', TARGET, '--chart', charts[TARGET]!, '--previous-chart', charts[CURRENT]!,
+      '--node-selector', `${RUN_LABEL}=${b.id}`, '--batch-size', '2', '--deployment-mode', 'daemonset',
+      '--verification-pod', podFile, '--verification-namespace', b.namespace, '--helm-release', 'kata-deploy', '--helm-namespace', b.namespace], kubeconfig)
+    expect(cli.code, cli.stderr).toBe(3)
+    const viaArgo = await clusterState(kc, kubeconfig, s)
+    expect(nodeStatuses(viaArgo).map((n) => n[0])).toEqual(['completed', 'completed', 'rolled-back', 'completed', undefined, undefined])
+    expect(viaArgo).toEqual(await clusterState(kc, kubeconfig, b))
+  })
+
+  it('a step pod deleted mid-step is retried by Argo and the fleet still converges, no completed node rolled back', async () => {
+    const s = newScenario('retry', ['a', 'b', 'c', 'd'])
+    await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
+    cleanups.push(() => teardownScenario(kc, kubeconfig, s))
+    const inst = await installFor(s)
+    const { result: wf, seen } = await recordStatuses(s.nodes, async () => {
+      const name = await submit(inst.argoNamespace, ['-p', `target-version=${TARGET}`, '-p', `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
+        '-p', `node-selector=${RUN_LABEL}=${s.id}`, '-p', 'batch-size=2', '-p', 'deployment-mode=daemonset'])
+      // Wave 2's upgrade step, once its kata-lcm process runs: deleted (wave 1's nodes are completed by then).
+      const [victim] = await waitForList<V1Pod>(kc, `/api/v1/namespaces/${inst.argoNamespace}/pods`, (ps) => ps.some(isVictim), 300_000, { description: 'wave 2 upgrade pod running' }).then((ps) => ps.filter(isVictim))
+      await kc.makeApiClient(CoreV1Api).deleteNamespacedPod({ namespace: inst.argoNamespace, name: victim!.metadata!.name! })
+      return await finished(inst.argoNamespace, name)
+    })
+    expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Succeeded')
+    const upgrades2 = podNodes(wf).filter((n) => param(n, 'phase') === 'upgrade' && param(n, 'wave') === '2')
+    expect(upgrades2.map((n) => n.phase)).toEqual(['Error', 'Succeeded'])
+    const after = await clusterState(kc, kubeconfig, s)
+    expect(nodeStatuses(after)).toEqual(s.nodes.map(() => ['completed', TARGET, 'false']))
+    expect(after).toMatchObject({ runRecord: false, lock: false })
+    for (const n of s.nodes) expect(seen.get(n)).not.toContain('rolling-back')
+  })
+})
+
+function isVictim(p: V1Pod): boolean {
+  const nodeName = p.metadata?.annotations?.['workflows.argoproj.io/node-name'] ?? ''
+  const main = p.status?.containerStatuses?.find((c) => c.name === 'main')
+  return /\.wave\(1:2\)\.upgrade$/.test(nodeName) && main?.state?.running !== undefined && !p.metadata?.deletionTimestamp
+}
+
+describe('workflow-controller test bed: the real node', () => {
+  it('runs the README\'s verification pod (runtimeClassName kata-qemu, a local image) to completion, and kubectl logs reads it', async () => {
+    const readme = await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8')
+    const yaml = /```yaml\n(\s*apiVersion: v1\n\s*kind: Pod\n[\s\S]*?)```/.exec(readme)?.[1]
+    expect(yaml).toContain('runtimeClassName: kata-qemu')
+    const name = `verify-${randomBytes(2).toString('hex')}`
+    // The README's pod, with the image this machine has (no registry here) and Never pulled.
+    const pod = yaml!.replace(/^\s{3}/gm, '').replace('${TEST_POD}', name).replace('${NODE}', node!.name)
+      .replace(/image: .*/, `image: ${image}\n      imagePullPolicy: Never`)
+      .replace(/command: .*/, 'command: ["uname", "-a"]')
+    const file = path.join(dir, `${name}.yaml`)
+    await writeFile(file, pod)
+    await must(kubectl(kubeconfig, ['apply', '-n', 'default', '-f', file]), 'kubectl apply the README pod')
+    cleanups.push(() => kubectl(kubeconfig, ['delete', 'pod', '-n', 'default', name, '--wait=false']))
+    const [done] = await waitForList<V1Pod>(kc, '/api/v1/namespaces/default/pods', (ps) => ps.some((p) => ['Succeeded', 'Failed'].includes(p.status?.phase ?? '')), 120_000, { fieldSelector: `metadata.name=${name}` })
+    expect(done!.status?.phase).toBe('Succeeded')
+    expect(done!.spec?.runtimeClassName).toBe('kata-qemu')
+    const logs = await must(kubectl(kubeconfig, ['logs', '-n', 'default', name]), 'kubectl logs')
+    expect(logs.stdout).toMatch(/^Linux /)
+  })
+})
