@@ -147,7 +147,7 @@ describe('client-node 2 on the real API server', () => {
     await rbac.createClusterRole({ body: { metadata: { name: `clientnode-${id}-nodes` }, rules: [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list'] }] } })
     await rbac.createClusterRoleBinding({ body: { metadata: { name: `clientnode-${id}-nodes` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `clientnode-${id}-nodes` }, subjects: [{ kind: 'ServiceAccount', name: SA, namespace: NS }] } })
     try {
-      const token = (await core.createNamespacedServiceAccountToken({ namespace: NS, name: SA, body: { spec: { expirationSeconds: 600, audiences: [] } } })).status!.token!
+      const token = (await core.createNamespacedServiceAccountToken({ namespace: NS, name: SA, body: { spec: { expirationSeconds: 600 } } })).status!.token!
       const base = createKubeConfig({ kubeconfig: e2eCluster().kubeconfigPath })
       const cluster = base.getCurrentCluster()!
       const tokenFile = path.join(dir, 'token')

@@ -6,7 +6,8 @@ import { homedir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-import { KubeConfig, type RequestContext } from '@kubernetes/client-node'
+import { KubeConfig } from '@kubernetes/client-node'
+import { withUserAgent } from '../../../src/adapters/kube-config.js'
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 export const TESTBED_SCRIPTS = path.join(REPO_ROOT, 'scripts/testbed')
@@ -136,13 +137,7 @@ export function e2eCluster(): { kubeconfigPath: string; auditLogPath: string; na
  * audit log can tell these requests apart from the CLI's.
  */
 export function loadKubeConfig(kubeconfigPath = e2eCluster().kubeconfigPath, userAgent = HARNESS_USER_AGENT): KubeConfig {
-  class UserAgentKubeConfig extends KubeConfig {
-    override async applySecurityAuthentication(context: RequestContext): Promise<void> {
-      await super.applySecurityAuthentication(context)
-      context.setHeaderParam('User-Agent', userAgent)
-    }
-  }
-  const kc = new UserAgentKubeConfig()
+  const kc = new KubeConfig()
   kc.loadFromFile(kubeconfigPath)
-  return kc
+  return withUserAgent(kc, userAgent)
 }

@@ -1,4 +1,5 @@
-import { PolicyV1Api } from '@kubernetes/client-node'
+import { AppsV1Api, PolicyV1Api } from '@kubernetes/client-node'
+import { waitForList, type KubeObject } from '../harness/wait.js'
 import { describe, expect, it } from 'vitest'
 import { chartPath, useWorlds, World } from './world.js'
 
@@ -138,7 +139,8 @@ describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
     await w.core.createNamespacedPod({ namespace: w.namespace, body: workload('guarded', names[1]!) })
     const policy = w.kc.makeApiClient(PolicyV1Api)
     await policy.createNamespacedPodDisruptionBudget({ namespace: w.namespace, body: { metadata: { name: 'guard' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'guarded' } } } } })
-    const result = await w.upgrade('3.28.0', ['--drain', '--drain-timeout', '5s'])
+    // Bare pods: no controller recreates them, so kubectl's rule wants --force (here --drain-force).
+    const result = await w.upgrade('3.28.0', ['--drain', '--drain-force', '--drain-timeout', '5s'])
     expect(result.code, result.stderr).toBe(3)
     expect(await w.node(names[0]!)).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: false })
     const pods = await w.core.listNamespacedPod({ namespace: w.namespace })
@@ -147,6 +149,43 @@ describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
     expect(blocked).toMatchObject({ status: 'rolled-back', unschedulable: false })
     expect(blocked.annotations['kata-lcm.katacontainers.io/last-error']).toMatch(/drain of b-dr-2 timed out: .*\/guarded still on the node \(a PodDisruptionBudget refuses their eviction\)/)
     expect(pods.items.map((p) => p.metadata?.name)).toContain('guarded')
+  })
+
+  it('--drain refuses an unmanaged pod and an emptyDir pod by name with zero writes, then evicts them with --drain-force and --drain-delete-emptydir-data', async () => {
+    const names = [World.nodeName('a', 'drs', 1), World.nodeName('b', 'drs', 2)]
+    const w = await open({ nodes: names.map((name) => ({ name })), version: '3.27.0' })
+    await w.core.createNamespacedPod({ namespace: w.namespace, body: { metadata: { name: 'lonely' }, spec: { nodeName: names[0]!, containers: [{ name: 'c', image: 'busybox' }] } } })
+    const apps = w.kc.makeApiClient(AppsV1Api)
+    await apps.createNamespacedReplicaSet({
+      namespace: w.namespace,
+      body: {
+        metadata: { name: 'cache' },
+        spec: {
+          replicas: 1, selector: { matchLabels: { app: 'cache' } },
+          template: {
+            metadata: { labels: { app: 'cache' } },
+            spec: { nodeSelector: { 'kubernetes.io/hostname': names[1]! }, volumes: [{ name: 'scratch', emptyDir: {} }], containers: [{ name: 'c', image: 'busybox', volumeMounts: [{ name: 'scratch', mountPath: '/s' }] }] },
+          },
+        },
+      },
+    })
+    await waitForList<KubeObject & { spec?: { nodeName?: string } }>(w.kc, `/api/v1/namespaces/${w.namespace}/pods`, (pods) => pods.some((p) => p.spec?.nodeName === names[1]), 60_000, { labelSelector: 'app=cache' })
+    const since = new Date()
+    const refused = await w.upgrade('3.28.0', ['--drain', '--batch-size', '2'])
+    expect(refused.code, refused.stderr).toBe(2)
+    const line = refused.stderr.split('\n').find((l) => l.startsWith('Error:')) ?? ''
+    expect(line).toMatch(/--drain: wave 1 not started, 2 pod\(s\) cannot be evicted safely/)
+    expect(line).toContain(`${w.namespace}/lonely on ${names[0]}: no controller manages it`)
+    expect(line).toMatch(new RegExp(`${w.namespace}/cache-[a-z0-9]+ on ${names[1]}: its emptyDir data \\(scratch\\) would be lost`))
+    expect(await w.writesSince(since)).toEqual([])
+    const evictions = (await w.audit.events()).filter((e) => e.objectRef?.subresource === 'eviction' && new Date(e.requestReceivedTimestamp) >= since)
+    expect(evictions).toEqual([])
+
+    const allowed = await w.upgrade('3.28.0', ['--drain', '--batch-size', '2', '--drain-force', '--drain-delete-emptydir-data'])
+    expect(allowed.code, allowed.stderr).toBe(0)
+    const left = (await w.core.listNamespacedPod({ namespace: w.namespace })).items.map((p) => p.metadata?.name ?? '')
+    expect(left).not.toContain('lonely')
+    for (const name of names) expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: false })
   })
 
   it('--dry-run prints the plan and writes nothing (audit log)', async () => {

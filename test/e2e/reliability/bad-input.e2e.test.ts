@@ -1,4 +1,6 @@
 import { writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { e2eCluster, envWithTools, run } from '../harness/cluster.js'
@@ -63,7 +65,7 @@ const cases: Case[] = [
   ['an unknown mode', up(['--deployment-mode', 'sideways']), 2, /--deployment-mode: "sideways" is not a mode; use auto, daemonset or job/],
   ['a mode mismatch', up(['--deployment-mode', 'job']), 2, /--deployment-mode: the release is in daemonset mode, not job/],
   ['a bad duration', up(['--verification-timeout', 'soon']), 2, /--verification-timeout: "soon" is not a duration/],
-  ['a zero duration', up(['--drain-timeout', '0s']), 2, /--drain-timeout: must be longer than zero/],
+  ['a zero duration', up(['--drain-timeout', '0s']), 2, /--drain-timeout: "0s" must be longer than zero/],
   ['a chart of another version', up(['--chart', chartPath('3.28.0')]), 2, /--chart: .* is kata-deploy 3.28.0, not 3.33.0/],
   ['a missing chart file', up(['--chart', '/nonexistent/kata-deploy-3.33.0.tgz']), 2, /--chart: cannot read chart \/nonexistent\/kata-deploy-3.33.0.tgz/],
   ['a missing release', up(['--helm-release', 'nope']), 2, /--helm-release: no release "nope" in namespace/],
@@ -77,8 +79,17 @@ const cases: Case[] = [
   ['rollback of a node that does not exist', async () => ['rollback', 'no-such-node', '--chart', chartPath('3.27.0')], 2, /NODE: no node named "no-such-node"/],
 ]
 
+/** A port nothing listens on (fetch refuses to even try port 1: "bad port"). */
+async function closedPort(): Promise<number> {
+  const probe = createServer()
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+  const port = (probe.address() as AddressInfo).port
+  await new Promise((resolve) => probe.close(resolve))
+  return port
+}
+
 async function unreachableKubeconfig(): Promise<string> {
-  return file('unreachable.kubeconfig', `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: x}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n`)
+  return file('unreachable.kubeconfig', `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:${await closedPort()}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: x}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n`)
 }
 
 /** A ServiceAccount with no rights at all, as a token kubeconfig. */
