@@ -2,7 +2,11 @@
  * Where the Kubernetes connection comes from, and the user agent every request carries so the
  * API server's audit log attributes kata-lcm's writes to kata-lcm (not to "node-fetch").
  */
+import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { homedir } from 'node:os'
+import path from 'node:path'
+import { parse } from 'yaml'
 import { createConfiguration, KubeConfig, ServerConfiguration, setHeaderMiddleware } from '@kubernetes/client-node'
 import type { ApiConstructor, ApiType, RequestContext } from '@kubernetes/client-node'
 import { InputError } from '../lifecycle/errors.js'
@@ -25,6 +29,7 @@ export function createKubeConfig(options: KubeConfigOptions = {}): KubeConfig {
   try {
     if (options.kubeconfig) kc.loadFromFile(options.kubeconfig)
     else kc.loadFromDefault()
+    honourTokenFiles(kc, options.kubeconfig ? [options.kubeconfig] : (process.env.KUBECONFIG ?? path.join(homedir(), '.kube', 'config')).split(path.delimiter))
   } catch (error) {
     throw new InputError('--kubeconfig', `cannot load ${options.kubeconfig ?? 'the default kubeconfig'}: ${(error as Error).message}`, { cause: error })
   }
@@ -43,6 +48,25 @@ export function createKubeConfig(options: KubeConfigOptions = {}): KubeConfig {
     })
   }
   return kc
+}
+
+/**
+ * kubectl's kubeconfig names a token file `tokenFile`; client-node reads only `token-file`, so such
+ * a user would silently go anonymous. Give those users client-node's refreshing token-file
+ * authenticator (the one it uses in a pod), which rereads the file as it rotates.
+ */
+function honourTokenFiles(kc: KubeConfig, files: string[]): void {
+  const tokenFiles = new Map<string, string>()
+  for (const file of files) {
+    if (!file || !existsSync(file)) continue
+    const doc = parse(readFileSync(file, 'utf8')) as { users?: { name?: string; user?: { tokenFile?: unknown } }[] } | null
+    for (const u of doc?.users ?? []) if (u.name && typeof u.user?.tokenFile === 'string' && !tokenFiles.has(u.name)) tokenFiles.set(u.name, u.user.tokenFile)
+  }
+  if (tokenFiles.size === 0) return
+  kc.users = kc.users.map((u) => {
+    const tokenFile = tokenFiles.get(u.name)
+    return tokenFile && !u.token && !u.authProvider && !u.exec ? { ...u, authProvider: { name: 'tokenFile', config: { tokenFile } } } : u
+  })
 }
 
 /** `kata-lcm/<package version>`; never throws (falls back to `kata-lcm/unknown`). */

@@ -169,6 +169,7 @@ describe('client-node 2 on the real API server', () => {
         }))
         const t0 = new Date()
         const nodes = await new KubeCluster(createKubeConfig({ kubeconfig: file }), { userAgent: `kata-lcm/auth-${kind}` }).listNodes(`kata-lcm.test/clientnode=${id}`)
+          .catch((error: unknown) => { throw new Error(`${kind}: ${(error as Error).message}`, { cause: error }) })
         expect(nodes.map((n) => n.name), kind).toEqual([NODE])
         await audit.barrier(harness)
         const calls = await audit.find({ since: t0, userAgentPrefix: `kata-lcm/auth-${kind}`, resource: 'nodes' })
