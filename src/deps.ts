@@ -1,8 +1,10 @@
+import { helmChartInstaller } from './adapters/chart-installer.adapter.js'
 import { HelmCli } from './adapters/helm-cli.adapter.js'
 import { KubeCluster } from './adapters/kube-cluster.adapter.js'
 import { createKubeConfig } from './adapters/kube-config.js'
 import { SystemClock } from './adapters/system-clock.adapter.js'
 import type { LifecycleDeps } from './lifecycle/context.js'
+import type { ChartInstaller } from './ports/chart.port.js'
 import type { EventSink } from './ports/events.port.js'
 
 export interface ConnectionOptions {
@@ -25,4 +27,9 @@ export function createDeps(connection: ConnectionOptions, events: EventSink): Li
     clock: new SystemClock(),
     events,
   }
+}
+
+/** The bundled chart's installer (helm) for `install-workflow`, on the cluster the flags name. */
+export function createChartInstaller(connection: ConnectionOptions): ChartInstaller {
+  return helmChartInstaller(connection)
 }

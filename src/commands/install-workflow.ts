@@ -2,28 +2,14 @@ import { Flags } from '@oclif/core'
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { runHelm } from '../adapters/helm-run.js'
 import { BaseCommand } from '../base-command.js'
+import { createChartInstaller } from '../deps.js'
 import { globalFlags } from '../flags.js'
 import { InputError } from '../lifecycle/errors.js'
-import { installWorkflow, type ChartInstaller, type ChartRelease, type InstallWorkflowResult } from '../lifecycle/install-workflow.service.js'
+import { installWorkflow, type InstallWorkflowResult } from '../lifecycle/install-workflow.service.js'
 
 /** The chart shipped in the package (`files` in package.json): <package root>/chart, from src/ or dist/. */
 const BUNDLED_CHART = fileURLToPath(new URL('../../chart', import.meta.url))
-
-/** The bundled chart through the helm binary ($HELM_BIN or helm on PATH), on the given cluster. */
-function helmInstaller(kubeFlags: string[]): ChartInstaller {
-  const bin = process.env.HELM_BIN ?? 'helm'
-  const valueArgs = (c: ChartRelease) => [
-    c.release, c.chartDir, '-n', c.namespace,
-    ...Object.entries(c.setFiles).flatMap(([key, path]) => ['--set-file', `${key}=${path}`]),
-    ...c.sets.flatMap((s) => ['--set', s]),
-  ]
-  return {
-    render: async (c) => (await runHelm(bin, ['template', ...valueArgs(c)])).stdout,
-    install: async (c) => (await runHelm(bin, ['upgrade', '--install', ...valueArgs(c), ...kubeFlags])).stdout,
-  }
-}
 
 export default class InstallWorkflow extends BaseCommand {
   static override summary = 'Install or upgrade the Argo WorkflowTemplate (the kata-lifecycle-manager chart) and its RBAC.'
@@ -49,8 +35,7 @@ export default class InstallWorkflow extends BaseCommand {
       throw new InputError('--verification-pod', `cannot read ${path}: ${error.code ?? error.message}; give the path of a Pod YAML file`)
     })
     if (!existsSync(BUNDLED_CHART)) throw new InputError('install-workflow', `the bundled chart is missing at ${BUNDLED_CHART}; reinstall kata-lcm`)
-    const kubeFlags = [...(flags.kubeconfig ? ['--kubeconfig', flags.kubeconfig] : []), ...(flags.context ? ['--kube-context', flags.context] : [])]
-    const result = await installWorkflow(helmInstaller(kubeFlags), {
+    const result = await installWorkflow(createChartInstaller(flags), {
       release: flags['release-name'], namespace: flags.namespace, chartDir: BUNDLED_CHART,
       verificationPod: { path, source }, kataDeploy: { release: flags['helm-release'], namespace: flags['helm-namespace'] },
       sets: flags.set, dryRun: flags['dry-run'],

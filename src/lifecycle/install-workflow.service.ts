@@ -1,4 +1,5 @@
 import { HelmError, InputError, PreconditionError } from './errors.js'
+import type { ChartInstaller, ChartRelease } from '../ports/chart.port.js'
 import { parseVerificationTemplate } from './verification.js'
 
 /**
@@ -7,24 +8,7 @@ import { parseVerificationTemplate } from './verification.js'
  * installed; this checks the input first and turns helm's "no such kind" into one clear line.
  */
 
-/** One helm invocation of the bundled chart. */
-export interface ChartRelease {
-  release: string
-  namespace: string
-  chartDir: string
-  /** `--set-file key=path`: files go to helm as they are (no quoting or escaping on the way). */
-  setFiles: Record<string, string>
-  /** `--set key=value`, in order: a later one wins. */
-  sets: string[]
-}
-
-/** What installing the chart needs from helm. */
-export interface ChartInstaller {
-  /** `helm template`: the rendered manifests. Offline; writes nothing. */
-  render(chart: ChartRelease): Promise<string>
-  /** `helm upgrade --install`; returns what helm printed (the chart's NOTES). Rerunning is safe. */
-  install(chart: ChartRelease): Promise<string>
-}
+export type { ChartInstaller, ChartRelease } from '../ports/chart.port.js'
 
 export interface InstallWorkflowRequest {
   release: string

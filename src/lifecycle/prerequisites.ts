@@ -1,11 +1,11 @@
 import semver from 'semver'
 import type { NodeView, RunRecord } from '../ports/cluster.port.js'
 import type { ReleaseInfo } from '../ports/helm.port.js'
-import { KATA_DEPLOY, type LifecycleDeps, type ReleaseRef } from './context.js'
+import type { LifecycleDeps, ReleaseRef } from './context.js'
 import { checkDuration } from './durations.js'
 import { checkDrainable, NO_FORCE, type DrainPolicy } from './drain.js'
 import { InputError, PreconditionError } from './errors.js'
-import { strategyFor } from './modes/index.js'
+import { DEPLOYMENT_MODES, detectMode, isDeploymentMode, strategyFor } from './modes/index.js'
 import type { DeploymentMode, DeploymentStrategy } from './modes/strategy.js'
 import { Annotation, isInFlight, readStatus } from './node-state.js'
 import { planWaves, selectNodes, validateSelection, describeSelection, type NodeSelection } from './plan.js'
@@ -57,7 +57,7 @@ export interface RunPlan {
   waves: string[][]
 }
 
-const MODES: readonly string[] = ['auto', 'daemonset', 'job']
+const MODES: readonly string[] = ['auto', ...DEPLOYMENT_MODES]
 
 /** Pure input checks: no cluster, no helm. Throws InputError naming the flag. */
 export function validateRequest(request: UpgradeRequest): VerificationTemplate {
@@ -75,11 +75,6 @@ export function validateRequest(request: UpgradeRequest): VerificationTemplate {
   return parseVerificationTemplate(request.verification.source, request.verification.origin)
 }
 
-/** The mode the release is in: `deploymentMode` from its coalesced values; absent (< 3.32.0) = daemonset. */
-export function detectMode(allValues: Values): DeploymentMode | string {
-  const mode = allValues.deploymentMode
-  return mode === undefined || mode === null || mode === '' ? 'daemonset' : String(mode)
-}
 
 /** The one-time command that switches a release's mode; kata-lcm never runs it. */
 export function migrationCommand(release: ReleaseRef, chart: string, mode: DeploymentMode, version: string): string {
@@ -117,7 +112,7 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
 
   const allValues = await helm.values(release.name, release.namespace, { all: true })
   const detected = detectMode(allValues)
-  if (detected !== 'daemonset' && detected !== 'job') throw new PreconditionError(`release ${release.name} has deploymentMode "${detected}"; kata-lcm knows daemonset and job`)
+  if (!isDeploymentMode(detected)) throw new PreconditionError(`release ${release.name} has deploymentMode "${detected}"; kata-lcm knows ${DEPLOYMENT_MODES.join(' and ')}`)
   if (request.deploymentMode !== 'auto' && request.deploymentMode !== detected) {
     const minimum = strategyFor(request.deploymentMode).minimumVersion
     const version = semver.gte(request.targetVersion, minimum) ? request.targetVersion : minimum
@@ -150,7 +145,7 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
     const problem = checkSchedulable(verification, node)
     if (problem) throw new InputError('--verification-pod', problem.replace(/^--verification-pod /, ''))
   }
-  if (strategy.mode === 'daemonset') await checkKataDeployPods(deps, request.release, selected)
+  await strategy.precheck(deps, request.release, selected)
 
   const needsHands = selected.filter((n) => readStatus(n.annotations) === 'failed')
   if (needsHands.length > 0) {
@@ -210,14 +205,5 @@ async function checkChart(deps: LifecycleDeps, chart: string, version: string, f
   }
   if (info.version !== version) {
     throw new InputError(flag, `${chart} is ${info.name} ${info.version}, not ${version}; a local chart has one version, so give the chart of ${version}${flag === '--chart' ? ' (and --previous-chart for the version to roll back to)' : ''}`)
-  }
-}
-
-async function checkKataDeployPods(deps: LifecycleDeps, release: ReleaseRef, nodes: NodeView[]): Promise<void> {
-  const pods = await deps.cluster.listPods({ namespace: release.namespace, labelSelector: KATA_DEPLOY.podSelector })
-  const without = nodes.filter((n) => !pods.some((p) => p.nodeName === n.name))
-  if (without.length > 0) {
-    const names = without.slice(0, 5).map((n) => n.name).join(', ') + (without.length > 5 ? ` and ${without.length - 5} more` : '')
-    throw new PreconditionError(`${names} run no kata-deploy pod of release ${release.name}; they are not Kata nodes of this release, so narrow --node-selector / --node-taint-key`)
   }
 }

@@ -3,12 +3,11 @@ import type { NodeView, RunSettings } from '../ports/cluster.port.js'
 import type { LifecycleDeps, ReleaseRef } from './context.js'
 import { describeError, InputError, PreconditionError } from './errors.js'
 import { acquireLock } from './lock.js'
-import { isDeploymentMode, strategyFor } from './modes/index.js'
+import { DEPLOYMENT_MODES, detectMode, isDeploymentMode, strategyFor } from './modes/index.js'
 import type { RunContext } from './modes/strategy.js'
 import { Annotation, readStatus } from './node-state.js'
 import { cordonedByUs, transition } from './node-ops.js'
 import { newWaveState, runHandlers, waveSettings } from './phases.js'
-import { detectMode } from './prerequisites.js'
 import type { LifecycleReport } from './report.js'
 import { restoreWhenConverged } from './restore.js'
 import { checkSchedulable, parseVerificationTemplate } from './verification.js'
@@ -46,7 +45,7 @@ export async function rollbackNode(deps: LifecycleDeps, request: RollbackRequest
     if (problem) throw new InputError('--verification-pod', problem.replace(/^--verification-pod /, ''))
   }
   const mode = detectMode(await deps.helm.values(release.name, release.namespace, { all: true }))
-  if (!isDeploymentMode(mode)) throw new PreconditionError(`release ${release.name} has deploymentMode "${mode}"; kata-lcm knows daemonset and job`)
+  if (!isDeploymentMode(mode)) throw new PreconditionError(`release ${release.name} has deploymentMode "${mode}"; kata-lcm knows ${DEPLOYMENT_MODES.join(' and ')}`)
   const strategy = strategyFor(mode)
   const toVersion = request.toVersion ?? node.annotations[Annotation.previousVersion] ?? await previousFromHistory(deps, request.release, release.chartVersion)
   if (!toVersion) {

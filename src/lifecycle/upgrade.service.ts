@@ -18,9 +18,8 @@ export async function upgrade(deps: LifecycleDeps, request: UpgradeRequest, runI
   if (request.dryRun) {
     const ctx = contextFor(deps, request, first)
     announce(deps, first)
-    const commands = first.waves.map((wave) => deps.helm.describeUpgrade(first.strategy.plannedUpgrade(ctx, wave)))
-    const unique = first.strategy.mode === 'daemonset' ? commands.slice(0, 1) : commands
-    return report(first, runId, request, 'planned', baseResults(first), unique, 'dry run: nothing was written')
+    const commands = first.strategy.plannedUpgrades(ctx, first.waves).map((u) => deps.helm.describeUpgrade(u))
+    return report(first, runId, request, 'planned', baseResults(first), commands, 'dry run: nothing was written')
   }
   if (first.nodes.length === 0 && !first.resumingRun) return nothingToDo(first, runId, request)
   const lock = await acquireLock(deps, request.release, holder)

@@ -48,8 +48,17 @@ export const daemonSetStrategy: DeploymentStrategy = {
   mode: 'daemonset',
   minimumVersion: '3.27.0',
 
-  plannedUpgrade(ctx) {
-    return request(ctx, ctx.chart, ctx.targetVersion, mergeValues(ctx.userValues, DAEMONSET_OVERRIDES))
+  // One helm upgrade for the whole run: every later wave only restarts pods.
+  plannedUpgrades(ctx, waves) {
+    return waves.length === 0 ? [] : [request(ctx, ctx.chart, ctx.targetVersion, mergeValues(ctx.userValues, DAEMONSET_OVERRIDES))]
+  },
+
+  async precheck(deps, release, nodes) {
+    const pods = await deps.cluster.listPods({ namespace: release.namespace, labelSelector: KATA_DEPLOY.podSelector })
+    const without = nodes.filter((n) => !pods.some((p) => p.nodeName === n.name))
+    if (without.length > 0) {
+      throw new PreconditionError(`${listed(without.map((n) => n.name))} run no kata-deploy pod of release ${release.name}; they are not Kata nodes of this release, so narrow --node-selector / --node-taint-key`)
+    }
   },
 
   async upgradeWave(ctx, nodes): Promise<NodeOutcomes> {

@@ -1,6 +1,7 @@
 import { daemonSetStrategy } from './daemonset.strategy.js'
 import { jobStrategy } from './job.strategy.js'
 import { PreconditionError } from '../errors.js'
+import type { Values } from '../values.js'
 import type { DeploymentMode, DeploymentStrategy } from './strategy.js'
 
 const STRATEGIES: Record<DeploymentMode, DeploymentStrategy> = {
@@ -11,6 +12,14 @@ const STRATEGIES: Record<DeploymentMode, DeploymentStrategy> = {
 /** The strategy for a mode. */
 export function strategyFor(mode: DeploymentMode): DeploymentStrategy {
   return STRATEGIES[mode]
+}
+
+export const DEPLOYMENT_MODES = Object.keys(STRATEGIES) as DeploymentMode[]
+
+/** The mode a release is in: `deploymentMode` from its coalesced values; absent (< 3.32.0) = daemonset. Pure. */
+export function detectMode(allValues: Values): string {
+  const mode = allValues.deploymentMode
+  return mode === undefined || mode === null || mode === '' ? daemonSetStrategy.mode : String(mode)
 }
 
 /** Whether `value` names a mode kata-lcm knows. */

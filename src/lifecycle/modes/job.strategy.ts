@@ -67,8 +67,13 @@ export const jobStrategy: DeploymentStrategy = {
   mode: 'job',
   minimumVersion: '3.32.0',
 
-  plannedUpgrade(ctx, nodes) {
-    return request(ctx, ctx.chart, ctx.targetVersion, nodes)
+  // One scoped helm upgrade per wave.
+  plannedUpgrades(ctx, waves) {
+    return waves.map((nodes) => request(ctx, ctx.chart, ctx.targetVersion, nodes))
+  },
+
+  async precheck() {
+    // The install Jobs are the evidence in job mode; nothing on the nodes to check beforehand.
   },
 
   upgradeWave(ctx, nodes) {

@@ -1,3 +1,4 @@
+import type { NodeView } from '../../ports/cluster.port.js'
 import type { HelmUpgradeRequest } from '../../ports/helm.port.js'
 import type { LifecycleDeps, ReleaseRef } from '../context.js'
 import type { Values } from '../values.js'
@@ -43,8 +44,10 @@ export interface DeploymentStrategy {
   upgradeWave(ctx: RunContext, nodes: string[]): Promise<NodeOutcomes>
   /** Puts the given nodes back on the previous version and waits for them. Safe to rerun. */
   revertNodes(ctx: RunContext, nodes: string[]): Promise<NodeOutcomes>
-  /** The helm upgrade(s) a wave would run, for --dry-run. */
-  plannedUpgrade(ctx: RunContext, nodes: string[]): HelmUpgradeRequest
+  /** The helm upgrades a run of these waves would make, in order, for --dry-run. Pure. */
+  plannedUpgrades(ctx: RunContext, waves: string[][]): HelmUpgradeRequest[]
+  /** This mode's own checks of the selected nodes before any write (throws a PreconditionError). Read-only. */
+  precheck(deps: LifecycleDeps, release: ReleaseRef, nodes: readonly NodeView[]): Promise<void>
   /**
    * Once the fleet is on one version again (after the last wave, or after rollbacks put every node
    * back): the operator's own values back in the release at `version`, touching no node, so their

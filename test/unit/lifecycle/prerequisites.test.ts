@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { ClusterError, HelmError, InputError, KataLcmError, PreconditionError } from '../../../src/lifecycle/errors.js'
 import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
-import { checkPrerequisites, detectMode, type UpgradeRequest } from '../../../src/lifecycle/prerequisites.js'
+import { detectMode } from '../../../src/lifecycle/modes/index.js'
+import { checkPrerequisites, type UpgradeRequest } from '../../../src/lifecycle/prerequisites.js'
 import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
 import { CHART, scenario, VERIFICATION_POD, type Scenario, type ScenarioOptions } from '../../fakes/scenario.js'
 
