@@ -82,7 +82,7 @@ export function toClusterError(call: string, error: unknown, permission?: Permis
     }
   }
   suggestions.push('run with DEBUG=kata-lcm* for the requests made')
-  return new ClusterError(`${call} failed: ${detail}`, status, { cause: error, suggestions, meta: { call } })
+  return new ClusterError(`${call} failed: ${detail}`, status, { cause: error, suggestions })
 }
 
 /** Runs one API call; any failure is rethrown as a ClusterError from toClusterError. */
@@ -101,5 +101,5 @@ export function isNotFound(error: unknown): boolean {
 
 /** A ClusterError for an object that must exist and does not (status 404). Pure. */
 export function notFoundError(call: string, what: string): ClusterError {
-  return new ClusterError(`${call} failed: HTTP 404: ${what} not found`, 404, { meta: { call } })
+  return new ClusterError(`${call} failed: HTTP 404: ${what} not found`, 404)
 }

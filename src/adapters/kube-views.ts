@@ -114,6 +114,5 @@ export function toDaemonSetView(ds: V1DaemonSet): DaemonSetView {
     observedGeneration: ds.status?.observedGeneration ?? 0,
     updateStrategy: ds.spec?.updateStrategy?.type ?? 'RollingUpdate',
     desiredNumberScheduled: ds.status?.desiredNumberScheduled ?? 0,
-    images: (ds.spec?.template.spec?.containers ?? []).map((c) => c.image ?? '').filter(Boolean),
   }
 }

@@ -27,20 +27,17 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 export interface KataLcmErrorOptions {
   cause?: unknown
   suggestions?: string[]
-  meta?: Record<string, unknown>
 }
 
 export class KataLcmError extends Error {
   readonly code: string = 'KATA_LCM_ERROR'
   readonly exitCode: ExitCode = ExitCode.Unexpected
   readonly suggestions: string[]
-  readonly meta: Record<string, unknown>
 
   constructor(message: string, options: KataLcmErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = new.target.name
     this.suggestions = options.suggestions ?? []
-    this.meta = options.meta ?? {}
   }
 }
 

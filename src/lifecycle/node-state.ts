@@ -37,7 +37,7 @@ export type NodeStatus =
   | 'draining'
   /** The new kata-deploy is being rolled onto the node (pod restart or install Job). */
   | 'upgrading'
-  /** The user's verification pod runs on the node. */
+  /** The new kata-deploy is ready on the node; the user's verification pod runs (or is about to). */
   | 'verifying'
   /** Verified, back in service (if kata-lcm cordoned it), on the target version. */
   | 'completed'
@@ -52,18 +52,21 @@ export const NODE_STATUSES: readonly NodeStatus[] = [
   'preparing', 'cordoned', 'draining', 'upgrading', 'verifying', 'completed', 'rolling-back', 'rolled-back', 'failed',
 ]
 
-/** The allowed transitions. Checked on every write, so a bug cannot skip a phase silently. */
+/**
+ * The allowed transitions. Checked on every write, so a bug cannot skip a phase silently. Each phase's
+ * handler (phases.ts) moves a node one step along it; a rerun picks a node up in the state it was
+ * left in, so no state ever goes back to `preparing` but a finished one (a new run).
+ */
 export const TRANSITIONS: Readonly<Record<NodeStatus, readonly NodeStatus[]>> = {
   preparing: ['cordoned', 'rolling-back'],
-  // A rerun restarts a node an interrupted run left mid-flight from `preparing`: every phase is idempotent.
-  cordoned: ['draining', 'upgrading', 'rolling-back', 'preparing'],
-  draining: ['upgrading', 'rolling-back', 'preparing'],
-  upgrading: ['verifying', 'rolling-back', 'preparing'],
-  verifying: ['completed', 'rolling-back', 'preparing'],
+  cordoned: ['draining', 'upgrading', 'rolling-back'],
+  draining: ['upgrading', 'rolling-back'],
+  upgrading: ['verifying', 'rolling-back'],
+  verifying: ['completed', 'rolling-back'],
   completed: ['preparing', 'rolling-back'],
   'rolling-back': ['rolled-back', 'failed'],
   'rolled-back': ['preparing', 'rolling-back'],
-  failed: ['rolling-back', 'preparing'],
+  failed: ['rolling-back'],
 }
 
 export function isNodeStatus(value: string | undefined): value is NodeStatus {

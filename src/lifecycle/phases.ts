@@ -81,7 +81,7 @@ const HANDLERS = {
     acts: (node, state) => {
       const status = statusOf(node)
       if (status === 'completed') return node.annotations[Annotation.currentVersion] !== state.ctx.targetVersion
-      return status === undefined || status === 'preparing' || status === 'rolled-back' || status === 'failed'
+      return status === undefined || status === 'preparing' || status === 'rolled-back'
     },
     run: (state, bucket) => each(state, bucket, async (name) => {
       const { ctx, settings } = state

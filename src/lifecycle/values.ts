@@ -15,13 +15,3 @@ export function mergeValues(base: Values, override: Values): Values {
   }
   return out
 }
-
-/** Reads a dotted path (`verification.pod`) from values. */
-export function valueAt(values: Values, path: string): unknown {
-  let current: unknown = values
-  for (const key of path.split('.')) {
-    if (!isPlainObject(current)) return undefined
-    current = current[key]
-  }
-  return current
-}

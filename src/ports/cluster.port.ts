@@ -73,8 +73,6 @@ export interface DaemonSetView {
   observedGeneration: number
   updateStrategy: string
   desiredNumberScheduled: number
-  /** The pod template's images, for reports. */
-  images: string[]
 }
 
 export interface PodQuery {

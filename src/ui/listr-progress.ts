@@ -1,9 +1,8 @@
 import { Listr, type ListrTaskWrapper } from 'listr2'
 import type { LifecycleEvent, Phase } from '../lifecycle/events.js'
+import { PHASES } from '../lifecycle/phases.js'
 import type { EventSink } from '../ports/events.port.js'
 import { describeEvent } from './plain-progress.js'
-
-const PHASES: Phase[] = ['prepare', 'cordon', 'drain', 'upgrade', 'verify', 'complete', 'rollback']
 
 interface PhaseSlot {
   started: boolean

@@ -23,10 +23,6 @@ describe('transition table', () => {
     ['completed', 'rolling-back'],
     ['rolled-back', 'preparing'],
     ['failed', 'rolling-back'],
-    // a rerun restarts an interrupted node from preparing
-    ['cordoned', 'preparing'],
-    ['upgrading', 'preparing'],
-    ['verifying', 'preparing'],
   ])('allows %s -> %s', (from, to) => {
     expect(canTransition(from, to)).toBe(true)
   })
@@ -45,6 +41,11 @@ describe('transition table', () => {
     ['rolling-back', 'preparing'],
     ['rolled-back', 'completed'],
     ['failed', 'completed'],
+    // a rerun picks an interrupted node up where it is: it never goes back to preparing
+    ['cordoned', 'preparing'],
+    ['upgrading', 'preparing'],
+    ['verifying', 'preparing'],
+    ['failed', 'preparing'],
   ])('refuses %s -> %s', (from, to) => {
     expect(canTransition(from, to)).toBe(false)
   })
