@@ -294,7 +294,7 @@ export class FakeCluster implements Cluster {
       const ds = name === DAEMONSET_NAME ? this.kataDeploy.daemonSet(namespace) : undefined
       if (!ds) return undefined
       const desired = [...this.store.nodes.values()].filter((n) => Object.entries(ds.nodeSelector).every(([k, v]) => n.labels[k] === v)).length
-      return { name: ds.name, namespace, generation: ds.generation, observedGeneration: ds.observedGeneration, updateStrategy: ds.updateStrategy, desiredNumberScheduled: desired, images: [...ds.images] }
+      return { name: ds.name, namespace, generation: ds.generation, observedGeneration: ds.observedGeneration, updateStrategy: ds.updateStrategy, desiredNumberScheduled: desired }
     })
   }
 

@@ -1,6 +1,6 @@
 import semver from 'semver'
 import type { JobView } from '../../src/ports/cluster.port.js'
-import { valueAt, type Values } from '../../src/lifecycle/values.js'
+import type { Values } from '../../src/lifecycle/values.js'
 import { ClusterStore, podKey, type DaemonSetState, type StoredPod } from './cluster-store.js'
 
 export const KATA_DEPLOY_IMAGE = 'quay.io/kata-containers/kata-deploy'
@@ -199,4 +199,14 @@ export class KataDeploySim {
     })
     return podKey(input.namespace, name)
   }
+}
+
+/** Reads a dotted path (`verification.pod`) from values. */
+function valueAt(values: Values, path: string): unknown {
+  let current: unknown = values
+  for (const key of path.split('.')) {
+    if (!(typeof current === 'object' && current !== null && !Array.isArray(current))) return undefined
+    current = (current as Values)[key]
+  }
+  return current
 }
