@@ -64,12 +64,15 @@ describe('Argo steps retried (real control plane)', () => {
       await waitForList<KubeObject>(w.kc, `/api/v1/namespaces/${w.namespace}/pods`, (pods) => pods.length > 0, 60_000, { labelSelector: 'kata-lcm.katacontainers.io/verification-for' })
     }],
   ]
-  for (const [name, when] of killAt) {
-    it(`daemonset: step ${name} killed (SIGKILL) mid-work, then run again: the wave still converges, upgraded once`, async () => {
-      const w = await open({ nodes: [1, 2, 3].map((i) => ({ name: World.nodeName('s', `k${name.slice(0, 3)}`, i) })), version: '3.27.0' })
+  // Job mode is not killed mid-upgrade here: a SIGKILL leaves its helm child running, and the retried
+  // step meets helm's "another operation is in progress" (see docs/architecture.md, what is left).
+  const cases = MODES.flatMap((m) => killAt.filter(([name]) => m.mode === 'daemonset' || name !== 'upgrade').map(([name, when]) => ({ ...m, name, when })))
+  for (const { mode, from, to, name, when } of cases) {
+    it(`${mode}: step ${name} killed (SIGKILL) mid-work, then run again: the wave still converges, upgraded once`, async () => {
+      const w = await open({ nodes: [1, 2, 3].map((i) => ({ name: World.nodeName('s', `k${mode[0]}${name.slice(0, 3)}`, i) })), version: from, mode })
       const before = (await w.release()).revision
       const since = new Date()
-      expect((await w.cli(planArgs(w, '3.28.0'))).code).toBe(0)
+      expect((await w.cli(planArgs(w, to))).code).toBe(0)
       for (const s of STEPS) {
         if (s === name) {
           const { child, done } = w.spawnCli(['step', s, '--holder', HOLDER, '--wave', '1'])
@@ -81,7 +84,7 @@ describe('Argo steps retried (real control plane)', () => {
         expect(r.code, `${s}: ${r.stderr}`).toBe(0)
       }
       expect((await step(w, 'finalize')).code).toBe(0)
-      await expectConverged(w, '3.28.0', before, since)
+      await expectConverged(w, to, before, since)
     })
   }
 })
