@@ -8,13 +8,13 @@
  * The real node and the controller are started for this file only (harness/real-node.ts says why).
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { CoreV1Api, Watch, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AuditLog, describeEvents, type AuditEvent } from '../harness/audit.js'
-import { REPO_ROOT, e2eCluster, envWithTools, loadKubeConfig, run, toolsBinDir } from '../harness/cluster.js'
+import { REPO_ROOT, cacheDir, e2eCluster, envWithTools, loadKubeConfig, run, toolsBinDir } from '../harness/cluster.js'
 import { REAL_NODE_TAINT, loadImage, startArgoController, startRealNode, stopArgoController, stopRealNode, type ArgoController, type RealNode } from '../harness/real-node.js'
 import { waitForList, waitForObject } from '../harness/wait.js'
 import {
@@ -176,6 +176,43 @@ async function canIList(user: string, namespace: string): Promise<string[]> {
   return rows
 }
 
+/**
+ * Per step of a finished workflow: the pod node's duration (Argo: scheduling, init and wait
+ * containers, kubelet), the kata-lcm process inside it (argoexec emissary's "capturing logs" ..
+ * "sub-process exited" log lines, ms), and the part of that before kata-lcm's first API request
+ * (audit log, user agent kata-lcm/...: process start, module and client load). Printed and
+ * written to ${KATA_LCM_CACHE}/perf/ (docs/performance.md quotes them).
+ */
+async function measure(wf: Workflow, pods: V1Pod[], inst: Installed, submitted: number, done: number): Promise<void> {
+  await audit.barrier(kc)
+  const events = await audit.find({ since: new Date(submitted), username: inst.username, userAgentPrefix: 'kata-lcm' })
+  const stamp = (line: string | undefined) => (line ? Date.parse(/time="([^"]+)"/.exec(line)?.[1] ?? '') : NaN)
+  const rows: { step: string; pod: number; kataLcm: number; startup: number }[] = []
+  for (const n of podNodes(wf)) {
+    const pod = pods.find((p) => p.metadata?.annotations?.['workflows.argoproj.io/node-name'] === n.name)
+    if (!pod) throw new Error(`no pod for ${n.name}`)
+    const logs = (await must(kubectl(kubeconfig, ['logs', '-n', inst.argoNamespace, pod.metadata!.name!, '-c', 'main']), 'kubectl logs')).stdout.split('\n')
+    const start = stamp(logs.find((l) => l.includes('argo=true')))
+    const end = stamp(logs.find((l) => l.includes('sub-process exited')))
+    const first = events.filter((e) => Date.parse(e.requestReceivedTimestamp) >= start && Date.parse(e.requestReceivedTimestamp) <= end)
+      .map((e) => Date.parse(e.requestReceivedTimestamp)).sort((a, b) => a - b)[0] ?? NaN
+    rows.push({ step: n.templateName === 'wave-phase' ? `${param(n, 'phase')} ${param(n, 'wave')}` : n.templateName ?? n.name,
+      pod: Date.parse(n.finishedAt!) - Date.parse(n.startedAt!), kataLcm: end - start, startup: first - start })
+  }
+  for (const r of rows) {
+    expect(r.kataLcm, r.step).toBeGreaterThan(0)
+    expect(r.startup, r.step).toBeGreaterThan(0)
+    expect(r.startup, r.step).toBeLessThan(r.kataLcm)
+    expect(r.kataLcm, r.step).toBeLessThanOrEqual(r.pod + 1000) // pod times are whole seconds
+  }
+  const mean = (k: 'pod' | 'kataLcm' | 'startup') => Math.round(rows.reduce((a, r) => a + r[k], 0) / rows.length)
+  const report = { date: new Date().toISOString(), submitToDoneMs: done - submitted, steps: rows.length, meanMs: { pod: mean('pod'), kataLcm: mean('kataLcm'), startup: mean('startup') }, rows }
+  const out = path.join(cacheDir(), 'perf')
+  await mkdir(out, { recursive: true })
+  await writeFile(path.join(out, `workflow-controller-${Date.now()}.json`), JSON.stringify(report, null, 2))
+  console.error(`[perf] workflow-controller: ${JSON.stringify(report)}`)
+}
+
 beforeAll(async () => {
   const cluster = e2eCluster()
   kubeconfig = cluster.kubeconfigPath
@@ -207,9 +244,16 @@ describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
     const inst = await installFor(s)
     const t0 = new Date()
 
+    let submitted = 0
+    let done = 0
     const { result: wf, seen } = await recordStatuses(s.nodes, async () => {
-      const name = await submit(inst.argoNamespace, ['-p', `target-version=${TARGET}`, '-p', `node-selector=${RUN_LABEL}=${s.id}`, '-p', 'batch-size=2', '-p', 'deployment-mode=daemonset'])
-      return await finished(inst.argoNamespace, name)
+      submitted = Date.now()
+      // previous-chart: the chart is a .tgz in the image (docs/argo.md), one version only.
+      const name = await submit(inst.argoNamespace, ['-p', `target-version=${TARGET}`, '-p', `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
+        '-p', `node-selector=${RUN_LABEL}=${s.id}`, '-p', 'batch-size=2', '-p', 'deployment-mode=daemonset'])
+      const w = await finished(inst.argoNamespace, name)
+      done = Date.now()
+      return w
     })
     expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Succeeded')
     expect(stepSummary(wf)).toEqual([
@@ -227,9 +271,11 @@ describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
     const pods = (await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: inst.argoNamespace })).items
     expect(pods).toHaveLength(podNodes(wf).length)
     for (const p of pods) expect([p.spec?.nodeName, p.spec?.serviceAccountName]).toEqual([node!.name, inst.serviceAccount])
-    const planPod = pods.find((p) => p.metadata?.annotations?.['workflows.argoproj.io/node-name']?.endsWith('.plan'))!
+    const planPod = pods.find((p) => /\.plan(\(\d+\))?$/.test(p.metadata?.annotations?.['workflows.argoproj.io/node-name'] ?? ''))!
     const logs = await must(kubectl(kubeconfig, ['logs', '-n', inst.argoNamespace, planPod.metadata!.name!, '-c', 'main']), 'kubectl logs')
-    expect(JSON.parse(logs.stdout.trim().split('\n').at(-1)!)).toMatchObject({ waves: 3, nodes: 5 })
+    // kata-lcm's stdout line among argoexec's (emissary) log lines.
+    const planLine = logs.stdout.split('\n').find((l) => l.startsWith('{'))
+    expect(JSON.parse(planLine ?? '{}')).toMatchObject({ waves: 3, nodes: 5 })
 
     // rollback-node, as docs/argo.md gives it (previous-chart: the chart is a .tgz in the image).
     const rb = await submit(inst.argoNamespace, ['--entrypoint', 'rollback-node', '-p', `node-name=${s.nodes[0]!}`, '-p', `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`])
@@ -265,10 +311,14 @@ describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
       })
       expect(extra, `can-i --list -n ${ns}`).toEqual([])
     }
-  })
+
+    await measure(wf, pods, inst, submitted, done)
+  }, 900_000)
 })
 
-describe('workflow-controller: a failing node and a lost step pod', () => {
+// The two scenarios share nothing but the controller and the node: run at the same time (≈ 2 min
+// less than one after the other on 2 cores). The timed scenario above runs alone.
+describe.concurrent('workflow-controller: a failing node and a lost step pod', () => {
   it('a node failing verification in wave 2 is rolled back, no pod of wave 3 is created, the workflow fails, the exit handler runs, and the cluster is as kata-lcm upgrade leaves it', async () => {
     const s = newScenario('fail', ['a', 'b', 'vfail-c', 'x-d', 'x-e', 'x-f'])
     await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
@@ -299,7 +349,7 @@ describe('workflow-controller: a failing node and a lost step pod', () => {
     const viaArgo = await clusterState(kc, kubeconfig, s)
     expect(nodeStatuses(viaArgo).map((n) => n[0])).toEqual(['completed', 'completed', 'rolled-back', 'completed', undefined, undefined])
     expect(viaArgo).toEqual(await clusterState(kc, kubeconfig, b))
-  })
+  }, 900_000)
 
   it('a step pod deleted mid-step is retried by Argo and the fleet still converges, no completed node rolled back', async () => {
     const s = newScenario('retry', ['a', 'b', 'c', 'd'])
@@ -321,13 +371,14 @@ describe('workflow-controller: a failing node and a lost step pod', () => {
     expect(nodeStatuses(after)).toEqual(s.nodes.map(() => ['completed', TARGET, 'false']))
     expect(after).toMatchObject({ runRecord: false, lock: false })
     for (const n of s.nodes) expect(seen.get(n)).not.toContain('rolling-back')
-  })
+  }, 900_000)
 })
 
 function isVictim(p: V1Pod): boolean {
   const nodeName = p.metadata?.annotations?.['workflows.argoproj.io/node-name'] ?? ''
   const main = p.status?.containerStatuses?.find((c) => c.name === 'main')
-  return /\.wave\(1:2\)\.upgrade$/.test(nodeName) && main?.state?.running !== undefined && !p.metadata?.deletionTimestamp
+  // Steps with a retryStrategy: the pod's node is "<step>(<attempt>)".
+  return /\.wave\(1:2\)\.upgrade\(\d+\)$/.test(nodeName) && main?.state?.running !== undefined && !p.metadata?.deletionTimestamp
 }
 
 describe('workflow-controller test bed: the real node', () => {
