@@ -10,6 +10,7 @@ export function helmChartInstaller(connection: { kubeconfig?: string | undefined
     c.release, c.chartDir, '-n', c.namespace,
     ...Object.entries(c.setFiles).flatMap(([key, path]) => ['--set-file', `${key}=${path}`]),
     ...c.sets.flatMap((s) => ['--set', s]),
+    ...c.setStrings.flatMap((s) => ['--set-string', s]),
   ]
   return {
     render: async (c) => (await runHelm(bin, ['template', ...valueArgs(c)])).stdout,

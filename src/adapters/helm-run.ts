@@ -59,6 +59,11 @@ export interface HelmResult {
  * exit or a signal. No shell is involved (argv is passed as is); nothing is read from stdin.
  */
 export async function runHelm(bin: string, argv: string[]): Promise<HelmResult> {
+  if (bin.trim() === '') {
+    throw new HelmError('HELM_BIN is set but empty, so there is no helm to run', [bin, ...argv], undefined, '', {
+      suggestions: ['unset HELM_BIN to use helm from PATH, or set it to the helm binary\'s path'],
+    })
+  }
   const started = Date.now()
   debug('%s %s', bin, argv.join(' '))
   const result = await execa(bin, argv, { reject: false, stdin: 'ignore', stripFinalNewline: false })

@@ -1,6 +1,7 @@
 /** The Cluster port on @kubernetes/client-node: three small stores behind one facade. */
-import { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, Watch, type KubeConfig } from '@kubernetes/client-node'
+import { AppsV1Api, AuthorizationV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, Watch, type KubeConfig } from '@kubernetes/client-node'
 import type {
+  AccessCheck,
   Cluster,
   DaemonSetView,
   Decide,
@@ -17,7 +18,7 @@ import type {
   WaitResult,
 } from '../ports/cluster.port.js'
 import { defaultUserAgent, withUserAgent } from './kube-config.js'
-import { kubeCall } from './kube-errors.js'
+import { isNotFound, kubeCall, statusOf, toClusterError } from './kube-errors.js'
 import { KubeNodes } from './kube-nodes.adapter.js'
 import { KubePods } from './kube-pods.adapter.js'
 import { DEFAULT_RETRY, retrying, type RetryPolicy } from './kube-retry.js'
@@ -42,6 +43,7 @@ export class KubeCluster implements Cluster {
   private readonly pods: KubePods
   private readonly workloads: KubeWorkloads
   private readonly state: KubeState
+  private readonly authorization: AuthorizationV1Api
 
   constructor(kubeConfig: KubeConfig, options: KubeClusterOptions = {}) {
     const kc = withUserAgent(kubeConfig, options.userAgent ?? defaultUserAgent())
@@ -52,6 +54,34 @@ export class KubeCluster implements Cluster {
     this.pods = new KubePods(this.core, watch)
     this.workloads = new KubeWorkloads(retrying(kc.makeApiClient(AppsV1Api), policy), retrying(kc.makeApiClient(BatchV1Api), policy), watch)
     this.state = new KubeState(this.core, retrying(kc.makeApiClient(CoordinationV1Api), policy))
+    this.authorization = retrying(kc.makeApiClient(AuthorizationV1Api), policy)
+  }
+
+  /** One SelfSubjectAccessReview per check, concurrently. Read-only. */
+  async deniedAccess(checks: readonly AccessCheck[]): Promise<AccessCheck[]> {
+    const verdicts = await Promise.all(checks.map(async (check) => {
+      const [resource, subresource] = check.resource.split('/') as [string, string | undefined]
+      const [plural, ...group] = resource.split('.')
+      const review = await kubeCall(`can-i ${check.verb} ${check.resource}`, { verb: 'create', resource: 'selfsubjectaccessreviews.authorization.k8s.io' }, () =>
+        this.authorization.createSelfSubjectAccessReview({
+          body: { spec: { resourceAttributes: { verb: check.verb, resource: plural, group: group.join('.'), ...(subresource ? { subresource } : {}), ...(check.namespace ? { namespace: check.namespace } : {}) } } },
+        }))
+      return review.status?.allowed === true
+    }))
+    return checks.filter((_, i) => !verdicts[i])
+  }
+
+  /** Read-only: one `get namespace`. */
+  async namespaceExists(name: string): Promise<boolean> {
+    try {
+      await this.core.readNamespace({ name })
+      return true
+    } catch (error) {
+      if (isNotFound(error)) return false
+      // Not allowed to read namespaces: the access checks will say what is missing.
+      if (statusOf(error) === 403) return true
+      throw toClusterError(`get namespace ${name}`, error, { verb: 'get', resource: 'namespaces' })
+    }
   }
 
   /** Read-only: one `list nodes?limit=1`. */

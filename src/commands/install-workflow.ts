@@ -24,6 +24,7 @@ export default class InstallWorkflow extends BaseCommand {
     'verification-pod': Flags.string({ description: 'Pod YAML run on each upgraded node (the chart\'s defaults.verificationPod).', required: true }),
     namespace: Flags.string({ char: 'n', description: 'Namespace where Argo runs workflows: the WorkflowTemplate, its ServiceAccount and the helm release.', default: 'argo' }),
     set: Flags.string({ description: 'Chart value key=value (repeatable), e.g. image.tag=0.1.0 or defaults.batchSize=2.', multiple: true, default: [] }),
+    'set-string': Flags.string({ description: 'Chart value key=value kept as a string (repeatable), e.g. nodeSelector.kata=true.', multiple: true, default: [] }),
     'release-name': Flags.string({ description: 'Helm release name of the chart.', default: 'kata-lifecycle-manager' }),
     'dry-run': Flags.boolean({ description: 'Print the rendered manifests (helm template) and write nothing.', default: false }),
   }
@@ -38,7 +39,7 @@ export default class InstallWorkflow extends BaseCommand {
     const result = await installWorkflow(createChartInstaller(flags), {
       release: flags['release-name'], namespace: flags.namespace, chartDir: BUNDLED_CHART,
       verificationPod: { path, source }, kataDeploy: { release: flags['helm-release'], namespace: flags['helm-namespace'] },
-      sets: flags.set, dryRun: flags['dry-run'],
+      sets: flags.set, setStrings: flags['set-string'], dryRun: flags['dry-run'],
     })
     if (!this.jsonEnabled()) this.log((result.manifests ?? result.notes ?? '').trimEnd())
     return result

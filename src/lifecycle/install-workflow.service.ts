@@ -1,5 +1,6 @@
 import { HelmError, InputError, PreconditionError } from './errors.js'
 import type { ChartInstaller, ChartRelease } from '../ports/chart.port.js'
+import { checkNamespace, checkReleaseName, checkReleaseRef } from './names.js'
 import { parseVerificationTemplate } from './verification.js'
 
 /**
@@ -20,6 +21,8 @@ export interface InstallWorkflowRequest {
   kataDeploy: { release: string; namespace: string }
   /** The operator's own `--set key=value` overrides, applied last. */
   sets: string[]
+  /** The operator's `--set-string key=value` overrides: the value stays a string (`true`, `1`). */
+  setStrings?: string[]
   dryRun: boolean
 }
 
@@ -48,9 +51,14 @@ export function isMissingArgoCrd(stderr: string): boolean {
  * leaves the same objects.
  */
 export async function installWorkflow(installer: ChartInstaller, request: InstallWorkflowRequest): Promise<InstallWorkflowResult> {
+  checkReleaseName('--release-name', request.release)
+  checkNamespace('--namespace', request.namespace)
+  checkReleaseRef({ name: request.kataDeploy.release, namespace: request.kataDeploy.namespace })
   parseVerificationTemplate(request.verificationPod.source, request.verificationPod.path)
-  for (const set of request.sets) {
-    if (!/^[^=]+=/.test(set)) throw new InputError('--set', `"${set}" is not key=value; use e.g. --set image.tag=0.1.0`)
+  for (const [flag, sets] of [['--set', request.sets], ['--set-string', request.setStrings ?? []]] as const) {
+    for (const set of sets) {
+      if (!/^[^=]+=/.test(set)) throw new InputError(flag, `"${set}" is not key=value; use e.g. ${flag} image.tag=0.1.0`)
+    }
   }
   const chart: ChartRelease = {
     release: request.release,
@@ -58,12 +66,20 @@ export async function installWorkflow(installer: ChartInstaller, request: Instal
     chartDir: request.chartDir,
     setFiles: { 'defaults.verificationPod': request.verificationPod.path },
     sets: [`defaults.helmRelease=${request.kataDeploy.release}`, `defaults.helmNamespace=${request.kataDeploy.namespace}`, ...request.sets],
+    setStrings: request.setStrings ?? [],
   }
   const base = { release: request.release, namespace: request.namespace, dryRun: request.dryRun }
-  if (request.dryRun) return { ...base, manifests: await installer.render(chart) }
   try {
+    if (request.dryRun) return { ...base, manifests: await installer.render(chart) }
     return { ...base, notes: await installer.install(chart) }
   } catch (error) {
+    // The chart's values.schema.json refused a --set: the operator's input, named as such (exit 2).
+    if (error instanceof HelmError && /values don't meet the specifications of the schema/.test(error.stderrTail)) {
+      const detail = error.stderrTail.split('\n').filter((l) => /^- |at '|:/.test(l.trim())).map((l) => l.trim().replace(/^- /, '')).slice(-3).join('; ')
+      throw new InputError(request.setStrings?.length ? '--set/--set-string' : '--set', `the chart's schema refuses the values: ${detail || error.message}`, {
+        cause: error, suggestions: ['kata-lcm install-workflow --help lists the chart values; a string that looks like true or 1 needs --set-string'],
+      })
+    }
     if (error instanceof HelmError && isMissingArgoCrd(error.stderrTail)) {
       throw new PreconditionError(ARGO_CRDS_MISSING, {
         cause: error,

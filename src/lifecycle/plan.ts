@@ -40,6 +40,10 @@ export function validateLabelSelector(selector: string): void {
     if (set && set[1] === '') { key = set[2]; values = (set[4] ?? '').split(',').map((v) => v.trim()) }
     else if (eq) { key = eq[1]; values = [eq[3] ?? ''] }
     else if (exists) { key = exists[2] }
+    const tooLong = values.find((v) => v.length > 63) ?? (key !== undefined && (key.split('/').at(-1)!.length > 63 || key.length > 317) ? key : undefined)
+    if (tooLong !== undefined) {
+      throw new InputError('--node-selector', `"${tooLong.length > 70 ? `${tooLong.slice(0, 60)}...` : tooLong}" is ${tooLong.length} characters; label values and label names are at most 63 (a name's DNS prefix at most 253)`)
+    }
     if (key === undefined || !QUALIFIED_NAME.test(key) || values.some((v) => !LABEL_VALUE.test(v))) {
       throw new InputError('--node-selector', `"${requirement}" is not a valid label requirement; use kubectl syntax like node-pool=kata, env!=prod, zone in (a,b) or !excluded`)
     }

@@ -2,7 +2,9 @@ import semver from 'semver'
 import type { NodeView, RunRecord } from '../ports/cluster.port.js'
 import type { ReleaseInfo } from '../ports/helm.port.js'
 import type { LifecycleDeps, ReleaseRef } from './context.js'
+import { checkAccess } from './access.js'
 import { checkDuration } from './durations.js'
+import { checkNamespace, checkReleaseRef } from './names.js'
 import { checkDrainable, NO_FORCE, type DrainPolicy } from './drain.js'
 import { InputError, PreconditionError } from './errors.js'
 import { DEPLOYMENT_MODES, detectMode, isDeploymentMode, strategyFor } from './modes/index.js'
@@ -71,6 +73,8 @@ export function validateRequest(request: UpgradeRequest): VerificationTemplate {
     checkDuration(flag, ms)
   }
   if (request.chart.trim() === '') throw new InputError('--chart', 'is empty; give an OCI reference, a repo/chart name, a chart directory or a .tgz')
+  checkReleaseRef(request.release)
+  checkNamespace('--verification-namespace', request.verification.namespace)
   validateSelection(request.selection)
   return parseVerificationTemplate(request.verification.source, request.verification.origin)
 }
@@ -89,6 +93,7 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
   const verification = validateRequest(request)
   const { helm, cluster } = deps
   await helm.version()
+  await checkAccess(deps, request)
   await cluster.ping()
   const release = await helm.release(request.release.name, request.release.namespace)
   if (!release) {
@@ -124,6 +129,7 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
     })
   }
   const strategy = strategyFor(detected)
+  await checkAccess(deps, request, strategy)
   if (semver.lt(request.targetVersion, strategy.minimumVersion)) {
     throw new InputError('--target-version', `${request.targetVersion} is below ${strategy.minimumVersion}, the first kata-deploy that supports ${strategy.mode} mode wave by wave; target ${strategy.minimumVersion} or later`)
   }

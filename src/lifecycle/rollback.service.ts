@@ -3,6 +3,7 @@ import type { NodeView, RunSettings } from '../ports/cluster.port.js'
 import type { LifecycleDeps, ReleaseRef } from './context.js'
 import { describeError, InputError, PreconditionError } from './errors.js'
 import { acquireLock } from './lock.js'
+import { checkNamespace, checkReleaseRef } from './names.js'
 import { DEPLOYMENT_MODES, detectMode, isDeploymentMode, strategyFor } from './modes/index.js'
 import type { RunContext } from './modes/strategy.js'
 import { Annotation, readStatus } from './node-state.js'
@@ -31,6 +32,8 @@ export interface RollbackRequest {
  * version again. Safe to rerun.
  */
 export async function rollbackNode(deps: LifecycleDeps, request: RollbackRequest, runId: string, signal?: AbortSignal, holder = runId): Promise<LifecycleReport> {
+  checkReleaseRef(request.release)
+  if (request.verification) checkNamespace('--verification-namespace', request.verification.namespace)
   const template = request.verification ? parseVerificationTemplate(request.verification.source, request.verification.origin) : undefined
   if (request.toVersion !== undefined && semver.valid(request.toVersion) !== request.toVersion) throw new InputError('--to-version', `"${request.toVersion}" is not a semantic version; use e.g. 3.27.0`)
   await deps.helm.version()

@@ -1,6 +1,7 @@
 import type { LifecycleDeps, ReleaseRef } from './context.js'
 import { KATA_DEPLOY } from './context.js'
-import { PreconditionError } from './errors.js'
+import { describeError, PreconditionError } from './errors.js'
+import { checkReleaseRef } from './names.js'
 import { REVISION_LABEL } from './modes/kata-deploy-pods.js'
 import { Annotation, readStatus } from './node-state.js'
 import { cordonedByUs } from './node-ops.js'
@@ -22,7 +23,8 @@ export interface NodeStatusRow {
 }
 
 export interface StatusReport {
-  release: ReleaseRef & { chartVersion?: string; status?: string }
+  /** helmProblem: why helm could not say anything about the release (it may well exist). */
+  release: ReleaseRef & { chartVersion?: string; status?: string; helmProblem?: string }
   selection: string
   rows: NodeStatusRow[]
 }
@@ -31,9 +33,15 @@ const REVISION_WAIT_MS = 10_000
 
 /** `kata-lcm status`: one row per selected node, from its annotations and its kata-deploy pod. Read-only. */
 export async function nodeStatus(deps: LifecycleDeps, release: ReleaseRef, selection: NodeSelection): Promise<StatusReport> {
+  checkReleaseRef(release)
   validateSelection(selection)
   await deps.cluster.ping()
-  const info = await deps.helm.release(release.name, release.namespace).catch(() => undefined)
+  // status still reports the nodes when helm cannot be run, but says so instead of "not found".
+  let helmProblem: string | undefined
+  const info = await deps.helm.release(release.name, release.namespace).catch((error: unknown) => {
+    helmProblem = describeError(error).split('\n')[0]
+    return undefined
+  })
   const nodes = selectNodes(await deps.cluster.listNodes(selection.labelSelector), selection)
   if (nodes.length === 0) throw new PreconditionError(`no node matches ${describeSelection(selection)}`)
   const daemonSet = await deps.cluster.getDaemonSet(release.namespace, KATA_DEPLOY.daemonSet)
@@ -55,5 +63,5 @@ export async function nodeStatus(deps: LifecycleDeps, release: ReleaseRef, selec
     }
     return row
   })
-  return { release: { ...release, ...(info ? { chartVersion: info.chartVersion, status: info.status } : {}) }, selection: describeSelection(selection), rows }
+  return { release: { ...release, ...(info ? { chartVersion: info.chartVersion, status: info.status } : {}), ...(helmProblem ? { helmProblem } : {}) }, selection: describeSelection(selection), rows }
 }

@@ -9,6 +9,8 @@ export interface ChartRelease {
   setFiles: Record<string, string>
   /** `--set key=value`, in order: a later one wins. */
   sets: string[]
+  /** `--set-string key=value`: values kept as strings. */
+  setStrings: string[]
 }
 
 /** What installing the chart needs from helm. */

@@ -137,14 +137,31 @@ export interface WorkloadStore {
   waitForJobs<T>(namespace: string, labelSelector: string, decide: Decide<JobView[], T>, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult<T, JobView[]>>
 }
 
+/** One thing a run will do, as RBAC names it (a SelfSubjectAccessReview). */
+export interface AccessCheck {
+  verb: string
+  /** e.g. `pods`, `pods/log`, `pods/eviction`, `daemonsets.apps`, `leases.coordination.k8s.io`. */
+  resource: string
+  /** Absent for cluster-scoped resources or "in every namespace". */
+  namespace?: string
+}
+
+/** What this identity may do, and what exists, asked before the first write. */
+export interface AccessStore {
+  /** The checks the API server denies to this identity (empty: all allowed). Read-only. */
+  deniedAccess(checks: readonly AccessCheck[]): Promise<AccessCheck[]>
+  /** Whether the namespace exists. Read-only. */
+  namespaceExists(name: string): Promise<boolean>
+}
+
 /** The whole cluster port: small roles composed. */
-export interface Cluster extends NodeStore, PodStore, WorkloadStore, RunStore, LockStore {
+export interface Cluster extends NodeStore, PodStore, WorkloadStore, RunStore, LockStore, AccessStore {
   /** API server reachable and this identity can read nodes. Read-only. */
   ping(): Promise<void>
 }
 
 /**
- * What a run records when it starts (a ConfigMap beside the release), so a rerun after a crash, or
+ * What a run records when it starts (a Secret beside the release), so a rerun after a crash, or
  * the next Argo step, knows the rollback target even after the release itself moved on.
  */
 export interface RunRecord {

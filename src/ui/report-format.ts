@@ -45,7 +45,7 @@ export function formatLifecycleReport(report: LifecycleReport): string[] {
 
 /** The `kata-lcm status` table. Pure. */
 export function formatStatus(report: StatusReport): string[] {
-  const head = `release ${report.release.namespace}/${report.release.name}${report.release.chartVersion ? ` (chart ${report.release.chartVersion}, ${report.release.status})` : ' (not found)'}, nodes: ${report.selection}`
+  const head = `release ${report.release.namespace}/${report.release.name}${report.release.chartVersion ? ` (chart ${report.release.chartVersion}, ${report.release.status})` : report.release.helmProblem ? ` (helm could not be run: ${report.release.helmProblem})` : ' (not found)'}, nodes: ${report.selection}`
   return [head, '', ...table(
     ['NODE', 'STATUS', 'VERSION', 'CORDONED', 'KATA-DEPLOY POD', 'LAST ERROR'],
     report.rows.map((r) => [r.node, r.status, r.version, r.cordoned ? `yes (${r.cordonedBy})` : 'no', r.kataDeployPod, r.lastError ?? '']),

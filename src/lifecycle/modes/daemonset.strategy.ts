@@ -53,6 +53,14 @@ export const daemonSetStrategy: DeploymentStrategy = {
     return waves.length === 0 ? [] : [request(ctx, ctx.chart, ctx.targetVersion, mergeValues(ctx.userValues, DAEMONSET_OVERRIDES))]
   },
 
+  requiredAccess(namespace) {
+    return [
+      ...['get', 'list', 'watch'].map((verb) => ({ verb, resource: 'daemonsets.apps', namespace })),
+      { verb: 'list', resource: 'controllerrevisions.apps', namespace },
+      ...['list', 'watch', 'delete'].map((verb) => ({ verb, resource: 'pods', namespace })),
+    ]
+  },
+
   async precheck(deps, release, nodes) {
     const pods = await deps.cluster.listPods({ namespace: release.namespace, labelSelector: KATA_DEPLOY.podSelector })
     const without = nodes.filter((n) => !pods.some((p) => p.nodeName === n.name))

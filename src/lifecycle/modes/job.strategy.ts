@@ -72,6 +72,10 @@ export const jobStrategy: DeploymentStrategy = {
     return waves.map((nodes) => request(ctx, ctx.chart, ctx.targetVersion, nodes))
   },
 
+  requiredAccess(namespace) {
+    return ['list', 'watch'].map((verb) => ({ verb, resource: 'jobs.batch', namespace }))
+  },
+
   async precheck() {
     // The install Jobs are the evidence in job mode; nothing on the nodes to check beforehand.
   },

@@ -1,4 +1,4 @@
-import type { NodeView } from '../../ports/cluster.port.js'
+import type { AccessCheck, NodeView } from '../../ports/cluster.port.js'
 import type { HelmUpgradeRequest } from '../../ports/helm.port.js'
 import type { LifecycleDeps, ReleaseRef } from '../context.js'
 import type { Values } from '../values.js'
@@ -46,6 +46,8 @@ export interface DeploymentStrategy {
   revertNodes(ctx: RunContext, nodes: string[]): Promise<NodeOutcomes>
   /** The helm upgrades a run of these waves would make, in order, for --dry-run. Pure. */
   plannedUpgrades(ctx: RunContext, waves: string[][]): HelmUpgradeRequest[]
+  /** The rights this mode needs in the release namespace beyond every run's (SelfSubjectAccessReview). Pure. */
+  requiredAccess(releaseNamespace: string): AccessCheck[]
   /** This mode's own checks of the selected nodes before any write (throws a PreconditionError). Read-only. */
   precheck(deps: LifecycleDeps, release: ReleaseRef, nodes: readonly NodeView[]): Promise<void>
   /**

@@ -36,6 +36,7 @@ describe('installWorkflow', () => {
       release: 'kata-lifecycle-manager', namespace: 'argo', chartDir: '/pkg/chart',
       setFiles: { 'defaults.verificationPod': '/tmp/pod.yaml' },
       sets: ['defaults.helmRelease=kata-deploy', 'defaults.helmNamespace=kube-system', 'image.tag=1.0.0', 'defaults.helmNamespace=other'],
+      setStrings: [],
     } }])
   })
 
@@ -51,6 +52,8 @@ describe('installWorkflow', () => {
     await expect(installWorkflow(helm, request({ verificationPod: { path: 'p.yaml', source: 'apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a}]}\n' } }))).rejects.toThrow(/--verification-pod.*\$\{NODE\}/)
     await expect(installWorkflow(helm, request({ sets: ['image.tag'] }))).rejects.toThrow(InputError)
     await expect(installWorkflow(helm, request({ sets: ['image.tag'] }))).rejects.toThrow(/--set: "image.tag" is not key=value/)
+    await expect(installWorkflow(helm, request({ namespace: 'Bad_NS', dryRun: true }))).rejects.toThrow(/^--namespace: "Bad_NS" is not a namespace name/)
+    await expect(installWorkflow(helm, request({ release: 'Bad_Name!' }))).rejects.toThrow(/^--release-name: "Bad_Name!" is not a helm release name/)
     expect(helm.calls).toEqual([])
   })
 

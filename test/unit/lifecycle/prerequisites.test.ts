@@ -18,6 +18,32 @@ async function refusal(options: ScenarioOptions, overrides: Partial<UpgradeReque
 }
 
 describe('prerequisites refuse before any write', () => {
+  it('a verification namespace that does not exist names the flag', async () => {
+    const error = await refusal({}, {}, (s) => { s.cluster.namespaces = new Set(['kube-system']) })
+    expect(error).toBeInstanceOf(PreconditionError)
+    expect(error.message).toBe('--verification-namespace: namespace "kata-verify" does not exist; create it (kubectl create namespace kata-verify) or name one that does')
+  })
+
+  it('rights the run will need and this identity lacks are named, with the RBAC rule, before anything', async () => {
+    const error = await refusal({}, { drain: true }, (s) => {
+      s.cluster.denied.add('get pods/log kata-verify')
+      s.cluster.denied.add('create pods/eviction')
+    })
+    expect(error).toBeInstanceOf(PreconditionError)
+    expect(error.message).toMatch(/^this identity may not get pods\/log in kata-verify, create pods\/eviction \(cluster-wide\)/)
+    expect(error.suggestions[0]).toMatch(/\{apiGroups: \[""\], resources: \[pods\/log\], verbs: \[get\]\} in a Role in kata-verify/)
+  })
+
+  it('daemonset mode asks to restart kata-deploy pods in the release namespace', async () => {
+    const error = await refusal({}, {}, (s) => { s.cluster.denied.add('delete pods kube-system') })
+    expect(error.message).toBe('this identity may not delete pods in kube-system; kata-lcm needs all of it before it touches a node')
+  })
+
+  it('job mode asks for Jobs, not DaemonSets', async () => {
+    const error = await refusal({ mode: 'job' }, {}, (s) => { s.cluster.denied.add('watch jobs.batch kube-system'); s.cluster.denied.add('get daemonsets.apps kube-system') })
+    expect(error.message).toBe('this identity may not watch jobs.batch in kube-system; kata-lcm needs all of it before it touches a node')
+  })
+
   it('missing release', async () => {
     const error = await refusal({}, { release: { name: 'kata', namespace: 'kube-system' } })
     expect(error).toBeInstanceOf(PreconditionError)
