@@ -188,6 +188,14 @@ describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
     for (const name of names) expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: false })
   })
 
+  it('every duration at its maximum (24h): a run completes normally, no timer fires early', async () => {
+    const w = await open({ nodes: [1, 2].map((i) => ({ name: World.nodeName('n', 'max', i) })), version: '3.27.0' })
+    const result = await w.upgrade('3.28.0', ['--batch-size', '2', '--drain', '--verification-timeout', '24h', '--ready-timeout', '24h', '--drain-timeout', '24h', '--helm-timeout', '24h'])
+    expect(result.code, result.stderr).toBe(0)
+    expect(result.stderr).not.toMatch(/TimeoutOverflowWarning/)
+    for (const name of w.nodeNames) expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: false })
+  })
+
   it('--dry-run prints the plan and writes nothing (audit log)', async () => {
     const w = await open({ nodes: [1, 2, 3].map((i) => ({ name: World.nodeName('n', 'dry', i) })), version: '3.27.0' })
     const since = new Date()

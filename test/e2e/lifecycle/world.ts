@@ -185,11 +185,13 @@ ${extra}`)
     return out
   }
 
-  /** Writes the CLI sent since `since` (by the kata-lcm user agent, or helm's). */
+  /** Writes the CLI sent since `since` (by the kata-lcm user agent, or helm's); SelfSubjectAccessReviews are questions, not writes. */
   async writesSince(since: Date): Promise<string[]> {
     const events = await this.audit.events()
     return events
       .filter((e) => e.stage === 'ResponseComplete' && WRITE_VERBS.includes(e.verb) && new Date(e.requestReceivedTimestamp) >= since)
+      // An access review is a question (created, answered, never stored), not a write.
+      .filter((e) => !(e.objectRef?.resource ?? '').endsWith('accessreviews'))
       .filter((e) => (e.userAgent ?? '').startsWith(CLI_USER_AGENT) || (e.userAgent ?? '').startsWith('Helm/') || (e.userAgent ?? '').startsWith('helm/'))
       .map((e) => `${e.verb} ${e.objectRef?.resource ?? '?'}/${e.objectRef?.name ?? ''} (${e.userAgent})`)
   }
