@@ -1,5 +1,5 @@
 import type {
-  Cluster, DaemonSetView, Decide, EvictionResult, JobView, LockAttempt, LockInfo, NodeEvent, NodePatch, NodeView, PodQuery, PodView, RunRecord, Taint, WaitResult,
+  AccessCheck, Cluster, DaemonSetView, Decide, EvictionResult, JobView, LockAttempt, LockInfo, NodeEvent, NodePatch, NodeView, PodQuery, PodView, RunRecord, Taint, WaitResult,
 } from '../../src/ports/cluster.port.js'
 import { ClusterError, TimeoutError } from '../../src/lifecycle/errors.js'
 import { ClusterStore, DEFAULT_TIMINGS, podKey, type StoredPod, type Timings, type Toleration } from './cluster-store.js'
@@ -177,7 +177,20 @@ export class FakeCluster implements Cluster {
     return this.kataDeploy.apply(input)
   }
 
+  /** `verb resource [namespace]` strings this identity is denied (deniedAccess answers from it). */
+  readonly denied = new Set<string>()
+  /** Namespaces that exist (namespaceExists); every one, unless set. */
+  namespaces: Set<string> | undefined
+
   // ---- the Cluster port ----
+
+  deniedAccess(checks: readonly AccessCheck[]): Promise<AccessCheck[]> {
+    return this.call('deniedAccess', () => checks.filter((c) => this.denied.has(`${c.verb} ${c.resource}${c.namespace ? ` ${c.namespace}` : ''}`)))
+  }
+
+  namespaceExists(name: string): Promise<boolean> {
+    return this.call('namespaceExists', () => this.namespaces === undefined || this.namespaces.has(name))
+  }
 
   ping(): Promise<void> {
     return this.call('ping', () => {
