@@ -72,7 +72,8 @@ YAML
   # process either logs this within seconds or dies).
   local i
   for ((i = 0; i < 300; i++)); do
-    ours "$(cat "$A/controller.pid")" "$A/" || { tail -n 30 "$A/controller.log" >&2; die "workflow-controller exited"; }
+    # Alive (right after the fork its command line is still this script's, so no `ours` here).
+    kill -0 "$(cat "$A/controller.pid")" 2>/dev/null || { tail -n 30 "$A/controller.log" >&2; die "workflow-controller exited"; }
     grep -q 'Starting Workflow Controller\|Started Workflow Controller\|Starting workflow TTL controller' "$A/controller.log" && break
     sleep 0.1
   done
