@@ -83,6 +83,7 @@ export async function rollbackNode(deps: LifecycleDeps, request: RollbackRequest
     }
     const wave = waveSettings(unfinished?.runId ?? runId, settings, template, { verifyAfterRevert: template !== undefined })
     const state = newWaveState(ctx, wave, 1, [await markForRollback(deps, node, runId, toVersion)])
+    state.results.set(node.name, { name: node.name, status: 'rolling-back', error: 'rollback requested' })
     await runHandlers(state, 'rollback')
     const result = state.results.get(node.name) ?? { name: node.name, status: 'failed' as const, error: 'no result' }
     const base = {
@@ -116,7 +117,7 @@ async function markForRollback(deps: LifecycleDeps, node: NodeView, runId: strin
     message: `kata-lcm run ${runId}: rolling back to ${toVersion} on request`,
     unschedulable: true,
     annotations: {
-      [Annotation.runId]: runId, [Annotation.lastError]: 'rollback requested', [Annotation.previousVersion]: toVersion,
+      [Annotation.runId]: runId, [Annotation.lastError]: null, [Annotation.previousVersion]: toVersion,
       ...(node.unschedulable && !cordonedByUs(node) ? { [Annotation.wasUnschedulable]: 'true' } : {}),
       ...(firstTouch ? { [Annotation.wasUnschedulable]: 'false', [Annotation.cordonedByUs]: 'true' } : {}),
     },

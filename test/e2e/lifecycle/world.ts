@@ -29,12 +29,19 @@ export interface WorldOptions {
   verify?: string
   /** Extra `--set` values for the initial install. */
   set?: string[]
+  /** Install and upgrade the real kata-deploy chart (../shared) instead of the fixture chart. */
+  real?: boolean
 }
 
 export interface CliResult { code: number; stdout: string; stderr: string }
 
 export function chartPath(version: string): string {
   return path.join(cacheDir(), 'charts', `kata-deploy-${version}.tgz`)
+}
+
+/** The REAL kata-deploy chart, as packaged from the kata-containers tags beside the project (../shared). */
+export function realChartPath(version: string): string {
+  return path.resolve(REPO_ROOT, '../shared/reference/kata-deploy-charts', `kata-deploy-${version}.tgz`)
 }
 
 export class World {
@@ -48,6 +55,16 @@ export class World {
   private dir = ''
 
   constructor(readonly options: WorldOptions) {}
+
+  /** The chart file of `version` this world installs and upgrades with: the real one or the fixture. */
+  chart(version: string): string {
+    return this.options.real ? realChartPath(version) : chartPath(version)
+  }
+
+  /** `helm get values -o json`, byte for byte: what the operator set. */
+  async rawUserValues(): Promise<string> {
+    return this.helm(['get', 'values', 'kata-deploy', '-n', this.namespace, '-o', 'json'])
+  }
 
   /** Node name scoped to this world: `${prefix}-${id}-${suffix}`. */
   static nodeName(prefix: string, id: string, suffix: string | number): string {
@@ -63,7 +80,7 @@ export class World {
     this.dir = await mkdtemp(path.join(tmpdir(), `kata-lcm-e2e-${this.id}-`))
     await createFakeNodes(this.kc, this.options.nodes.map((n) => ({ ...n, labels: { ...n.labels, 'kata-lcm.test/world': this.id } })))
     const set = [...(this.options.mode === 'job' ? ['deploymentMode=job'] : []), ...(this.options.set ?? [])]
-    await this.helm(['install', 'kata-deploy', chartPath(this.options.version), '-n', this.namespace, '--create-namespace',
+    await this.helm(['install', 'kata-deploy', this.chart(this.options.version), '-n', this.namespace, '--create-namespace',
       '--set-string', `nodeSelector.kata-lcm\\.test/world=${this.id}`, ...set.flatMap((s) => ['--set', s])])
     if ((this.options.mode ?? 'daemonset') === 'daemonset') await this.waitKataDeployReady()
     this.verificationFile = await this.writeVerificationPod(this.options.verify ?? 'succeed')
@@ -129,7 +146,7 @@ ${extra}`)
   /** The upgrade arguments `upgrade()` would run, for spawnCli. */
   upgradeArgs(target: string, extra: string[] = []): string[] {
     const defaults: Record<string, string> = {
-      '--chart': chartPath(target), '--previous-chart': chartPath(this.options.version), '--verification-pod': this.verificationFile,
+      '--chart': this.chart(target), '--previous-chart': this.chart(this.options.version), '--verification-pod': this.verificationFile,
       '--verification-namespace': this.namespace, '--verification-timeout': '30s', '--ready-timeout': '60s', '--node-selector': `kata-lcm.test/world=${this.id}`,
     }
     const given = new Set(extra.filter((a) => a.startsWith('--')))

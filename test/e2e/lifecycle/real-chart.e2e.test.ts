@@ -1,0 +1,80 @@
+/**
+ * The REAL kata-deploy chart (../shared/reference/kata-deploy-charts), daemonset mode, on kwok nodes:
+ * whatever path the runs take, the operator's values come back byte for byte (`helm get values -o
+ * json`), the DaemonSet gets its own update strategy back, and kata-lcm's run record goes.
+ */
+import { describe, expect, it } from 'vitest'
+import { useWorlds, World } from './world.js'
+
+const open = useWorlds()
+// The operator's own values: a node selector (the world's) and a setting of theirs.
+const OPERATOR = ['env.debug=true']
+
+async function world(id: string, nodes = 2): Promise<{ w: World; before: string }> {
+  const w = await open({ nodes: Array.from({ length: nodes }, (_, i) => ({ name: World.nodeName('r', id, i + 1) })), version: '3.27.0', real: true, set: OPERATOR })
+  return { w, before: await w.rawUserValues() }
+}
+
+async function expectOperatorState(w: World, before: string): Promise<void> {
+  expect(await w.rawUserValues()).toBe(before)
+  const ds = await w.apps.readNamespacedDaemonSet({ namespace: w.namespace, name: 'kata-deploy' })
+  expect(ds.spec?.updateStrategy?.type).toBe('RollingUpdate')
+  const secrets = await w.core.listNamespacedSecret({ namespace: w.namespace })
+  expect(secrets.items.map((s) => s.metadata?.name)).not.toContain('kata-lcm-run-kata-deploy')
+}
+
+describe('the operator\'s values on the real kata-deploy chart', () => {
+  it('a run that succeeds', async () => {
+    const { w, before } = await world('ok')
+    const r = await w.upgrade('3.28.0', ['--batch-size', '2'])
+    expect(r.code, r.stderr).toBe(0)
+    await expectOperatorState(w, before)
+  })
+
+  it('a failed canary rolled back, then the rerun', async () => {
+    const { w, before } = await world('fr')
+    const failing = await w.writeVerificationPod('fail')
+    const r1 = await w.upgrade('3.28.0', ['--verification-pod', failing])
+    expect(r1.code, r1.stderr).toBe(3)
+    // Every node is back on 3.27.0: the release has the operator's values back at once.
+    await expectOperatorState(w, before)
+    const r2 = await w.upgrade('3.28.0')
+    expect(r2.code, r2.stderr).toBe(0)
+    await expectOperatorState(w, before)
+  })
+
+  it('rollback NODE, then upgrade again', async () => {
+    const { w, before } = await world('rb')
+    expect((await w.upgrade('3.28.0', ['--batch-size', '2'])).code).toBe(0)
+    const rb = await w.cli(['rollback', w.nodeNames[0]!, '--chart', w.chart('3.27.0')])
+    expect(rb.code, rb.stderr).toBe(0)
+    // Mixed fleet: kata-lcm keeps the values in its record (a Secret), the release keeps OnDelete.
+    const secrets = await w.core.listNamespacedSecret({ namespace: w.namespace })
+    expect(secrets.items.find((s) => s.metadata?.name === 'kata-lcm-run-kata-deploy')?.type).toBe('kata-lcm.katacontainers.io/run-record')
+    const r = await w.upgrade('3.28.0')
+    expect(r.code, r.stderr).toBe(0)
+    await expectOperatorState(w, before)
+  })
+
+  it('kill -9 mid-run, then the resumed run', async () => {
+    const { w, before } = await world('kl')
+    const { child, done } = w.spawnCli(w.upgradeArgs('3.28.0'))
+    await w.waitNodeStatus(w.nodeNames[0]!, 'verifying')
+    child.kill('SIGKILL')
+    expect((await done).code).toBe(137)
+    expect((await w.cli(['unlock'])).code).toBe(0)
+    const r = await w.upgrade('3.28.0')
+    expect(r.code, r.stderr).toBe(0)
+    await expectOperatorState(w, before)
+  })
+
+  it('another target after a rollback: rollback NODE from 3.28.0, then a run to 3.29.0', async () => {
+    const { w, before } = await world('at')
+    expect((await w.upgrade('3.28.0', ['--batch-size', '2'])).code).toBe(0)
+    expect((await w.cli(['rollback', w.nodeNames[1]!, '--chart', w.chart('3.27.0')])).code).toBe(0)
+    const r = await w.upgrade('3.29.0', ['--batch-size', '2'])
+    expect(r.code, r.stderr).toBe(0)
+    for (const name of w.nodeNames) expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.29.0' })
+    await expectOperatorState(w, before)
+  })
+})
