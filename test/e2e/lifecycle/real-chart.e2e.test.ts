@@ -7,8 +7,9 @@ import { describe, expect, it } from 'vitest'
 import { useWorlds, World } from './world.js'
 
 const open = useWorlds()
-// The operator's own values: a node selector (the world's) and a setting of theirs.
-const OPERATOR = ['env.debug=true']
+// The operator's own values: a node selector (the world's) and settings of theirs. RuntimeClasses off:
+// they are cluster-scoped, and the test bed's real node owns a kata-qemu RuntimeClass (runc) already.
+const OPERATOR = ['env.debug=true', 'runtimeClasses.enabled=false']
 
 async function world(id: string, nodes = 2): Promise<{ w: World; before: string }> {
   const w = await open({ nodes: Array.from({ length: nodes }, (_, i) => ({ name: World.nodeName('r', id, i + 1) })), version: '3.27.0', real: true, set: OPERATOR })

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Taint } from '@kubernetes/client-node'
+import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1Taint } from '@kubernetes/client-node'
 import { afterEach, beforeAll } from 'vitest'
 import { AuditLog, WRITE_VERBS } from '../harness/audit.js'
 import { cacheDir, e2eCluster, envWithTools, loadKubeConfig, REPO_ROOT, run, TESTBED_SCRIPTS } from '../harness/cluster.js'
@@ -111,9 +111,18 @@ ${extra}`)
 
   async teardown(): Promise<void> {
     await this.helm(['uninstall', 'kata-deploy', '-n', this.namespace, '--no-hooks']).catch(() => undefined)
+    // The real chart keeps its cluster-scoped RBAC on uninstall (helm.sh/resource-policy: keep): remove this world's.
+    if (this.options.real) await this.deleteKeptClusterObjects().catch(() => undefined)
     await this.core.deleteNamespace({ name: this.namespace }).catch(() => undefined)
     await deleteNodes(this.kc, this.nodeNames).catch(() => undefined)
     if (this.dir) await rm(this.dir, { recursive: true, force: true })
+  }
+
+  private async deleteKeptClusterObjects(): Promise<void> {
+    const rbac = this.kc.makeApiClient(RbacAuthorizationV1Api)
+    const ours = (o: { metadata?: { annotations?: Record<string, string> } }) => o.metadata?.annotations?.['meta.helm.sh/release-namespace'] === this.namespace
+    for (const role of (await rbac.listClusterRole()).items.filter(ours)) await rbac.deleteClusterRole({ name: role.metadata!.name! })
+    for (const binding of (await rbac.listClusterRoleBinding()).items.filter(ours)) await rbac.deleteClusterRoleBinding({ name: binding.metadata!.name! })
   }
 
   async helm(args: string[]): Promise<string> {

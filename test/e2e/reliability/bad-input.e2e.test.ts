@@ -32,9 +32,12 @@ beforeAll(async () => {
   since = new Date()
 })
 afterAll(async () => {
-  // Zero writes by kata-lcm or helm while the whole corpus ran.
-  if (since) expect(await w.writesSince(since)).toEqual([])
-  await w.teardown()
+  try {
+    // Zero writes by kata-lcm or helm while the whole corpus ran.
+    if (since) expect(await w.writesSince(since)).toEqual([])
+  } finally {
+    await w.teardown()
+  }
 })
 
 type Case = [name: string, args: () => Promise<string[]>, code: number, message: RegExp, options?: { env?: Record<string, string>; kubeconfig?: () => Promise<string> }]
