@@ -134,12 +134,24 @@ export class HelmCli implements Helm {
    * The temp directory is removed whether helm succeeds or not.
    */
   async upgrade(request: HelmUpgradeRequest): Promise<void> {
+    await this.withValuesFile(request, (file) => this.run(this.upgradeArgv(request, file)))
+  }
+
+  /** Read-only: `helm template` with the same chart, version and values file as `upgrade`; no cluster access. */
+  async render(request: HelmUpgradeRequest): Promise<void> {
+    await this.withValuesFile(request, (file) => runHelm(this.bin, [
+      'template', request.release, request.chart, '-n', request.namespace, ...(request.version ? ['--version', request.version] : []), '-f', file,
+    ]))
+  }
+
+  /** The request's values in a 0600 temp file for the duration of `use`; the directory is always removed. */
+  private async withValuesFile<T>(request: HelmUpgradeRequest, use: (file: string) => Promise<T>): Promise<T> {
     const dir = await mkdtemp(join(tmpdir(), 'kata-lcm-values-'))
     try {
       const file = join(dir, 'values.json')
       // JSON is YAML: no serializer ambiguity (e.g. "on"/"no" strings) for helm to trip on.
       await writeFile(file, JSON.stringify(request.values, null, 2), { mode: 0o600 })
-      await this.run(this.upgradeArgv(request, file))
+      return await use(file)
     } finally {
       await rm(dir, { recursive: true, force: true })
     }

@@ -8,7 +8,7 @@ import { checkNamespace, checkReleaseRef } from './names.js'
 import { checkDrainable, NO_FORCE, type DrainPolicy } from './drain.js'
 import { InputError, PreconditionError } from './errors.js'
 import { DEPLOYMENT_MODES, detectMode, isDeploymentMode, strategyFor } from './modes/index.js'
-import type { DeploymentMode, DeploymentStrategy } from './modes/strategy.js'
+import type { DeploymentMode, DeploymentStrategy, RunContext } from './modes/strategy.js'
 import { Annotation, isInFlight, readStatus } from './node-state.js'
 import { planWaves, selectNodes, validateSelection, describeSelection, type NodeSelection } from './plan.js'
 import type { Values } from './values.js'
@@ -168,6 +168,7 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
   const previousVersion = idle || current !== request.targetVersion ? current : await rollbackVersion(deps, release.name, release.namespace, request)
   if (!idle) await checkChart(deps, previousChart, previousVersion, request.previousChart ? '--previous-chart' : '--chart')
   const waves = planWaves(nodes.map((n) => n.name), request.batchSize)
+  await strategy.checkWaves(deps, { release: request.release, targetVersion: request.targetVersion, previousVersion, waves, userValues })
   // The first wave's drain is judged now, before anything is written; each later wave before it starts.
   if (request.drain && waves[0]) await checkDrainable(deps, waves[0], request.drainPolicy ?? NO_FORCE, 'wave 1')
   const settings = {
@@ -211,5 +212,18 @@ async function checkChart(deps: LifecycleDeps, chart: string, version: string, f
   }
   if (info.version !== version) {
     throw new InputError(flag, `${chart} is ${info.name} ${info.version}, not ${version}; a local chart has one version, so give the chart of ${version}${flag === '--chart' ? ' (and --previous-chart for the version to roll back to)' : ''}`)
+  }
+}
+
+/**
+ * The run's context. The abort signal is deliberately not in it: a signal stops the run between
+ * waves (a safe point), it never aborts a wait mid-wave, which would fail and roll back a node.
+ */
+export function runContextOf(deps: LifecycleDeps, request: UpgradeRequest, plan: RunPlan): RunContext {
+  return {
+    deps, release: request.release, chart: request.chart, previousChart: plan.previousChart,
+    targetVersion: plan.targetVersion, previousVersion: plan.previousVersion, userValues: plan.userValues,
+    batchSize: request.batchSize, readyTimeoutMs: request.readyTimeoutMs, helmTimeout: request.helmTimeout,
+    helmCommands: [], strategy: plan.strategy,
   }
 }

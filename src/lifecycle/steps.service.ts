@@ -7,7 +7,8 @@ import type { RunContext } from './modes/strategy.js'
 import { isInFlight, readStatus } from './node-state.js'
 import { transition } from './node-ops.js'
 import { newWaveState, outcomes, runHandlers, waveSettings, type WaveSettings, type WaveState, type WaveStep } from './phases.js'
-import { checkPrerequisites, type UpgradeRequest } from './prerequisites.js'
+import { checkPrerequisites, runContextOf, type UpgradeRequest } from './prerequisites.js'
+import { checkRenders } from './renders.js'
 import { restoreWhenConverged } from './restore.js'
 import { parseVerificationTemplate } from './verification.js'
 
@@ -21,6 +22,7 @@ import { parseVerificationTemplate } from './verification.js'
 /** `step plan`: prerequisites, the lease (held by the workflow), run record. Returns the wave count. */
 export async function planStep(deps: LifecycleDeps, request: UpgradeRequest, runId: string, holder: string): Promise<{ runId: string; waves: number; nodes: number; skipped: number }> {
   const plan = await checkPrerequisites(deps, request, runId)
+  await checkRenders(runContextOf(deps, request, plan), plan.waves)
   return underLock(deps, request.release, holder, async () => {
     await deps.cluster.writeRun({ ...plan.record, holder })
     // Counts only: Argo caps a step's output at 256 kB, and a big fleet's names would not fit.

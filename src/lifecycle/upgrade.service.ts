@@ -3,8 +3,9 @@ import { acquireLock } from './lock.js'
 import { newWaveState, outcomes, runHandlers, waveSettings } from './phases.js'
 import type { RunContext } from './modes/strategy.js'
 import { Annotation, readStatus } from './node-state.js'
-import { checkPrerequisites, type RunPlan, type UpgradeRequest } from './prerequisites.js'
+import { checkPrerequisites, runContextOf, type RunPlan, type UpgradeRequest } from './prerequisites.js'
 import type { LifecycleReport, NodeResult, Outcome } from './report.js'
+import { checkRenders } from './renders.js'
 import { restoreWhenConverged } from './restore.js'
 import { runWave } from './wave.js'
 
@@ -15,8 +16,9 @@ import { runWave } from './wave.js'
  */
 export async function upgrade(deps: LifecycleDeps, request: UpgradeRequest, runId: string, signal?: AbortSignal, holder = runId): Promise<LifecycleReport> {
   const first = await checkPrerequisites(deps, request, runId)
+  await checkRenders(runContextOf(deps, request, first), first.waves)
   if (request.dryRun) {
-    const ctx = contextFor(deps, request, first)
+    const ctx = runContextOf(deps, request, first)
     announce(deps, first)
     const commands = first.strategy.plannedUpgrades(ctx, first.waves).map((u) => deps.helm.describeUpgrade(u))
     return report(first, runId, request, 'planned', baseResults(first), commands, 'dry run: nothing was written')
@@ -29,22 +31,9 @@ export async function upgrade(deps: LifecycleDeps, request: UpgradeRequest, runI
     if (plan.nodes.length === 0 && !plan.resumingRun) return nothingToDo(plan, runId, request)
     announce(deps, plan)
     await deps.cluster.writeRun({ ...plan.record, holder })
-    return await runWaves(contextFor(deps, request, plan), plan, request, runId, signal, lock.lost)
+    return await runWaves(runContextOf(deps, request, plan), plan, request, runId, signal, lock.lost)
   } finally {
     await lock.release()
-  }
-}
-
-/**
- * The run's context. The abort signal is deliberately not in it: a signal stops the run between
- * waves (a safe point), it never aborts a wait mid-wave, which would fail and roll back a node.
- */
-function contextFor(deps: LifecycleDeps, request: UpgradeRequest, plan: RunPlan): RunContext {
-  return {
-    deps, release: request.release, chart: request.chart, previousChart: plan.previousChart,
-    targetVersion: plan.targetVersion, previousVersion: plan.previousVersion, userValues: plan.userValues,
-    batchSize: request.batchSize, readyTimeoutMs: request.readyTimeoutMs, helmTimeout: request.helmTimeout,
-    helmCommands: [], strategy: plan.strategy,
   }
 }
 

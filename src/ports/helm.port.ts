@@ -49,6 +49,11 @@ export interface Helm {
   /** `helm show chart` of a chart reference (OCI, repo, directory or .tgz) at a version. Read-only. */
   showChart(chart: string, version?: string): Promise<ChartInfo>
   upgrade(request: HelmUpgradeRequest): Promise<void>
+  /**
+   * `helm template` of exactly what `upgrade(request)` would install, without touching the cluster:
+   * throws a HelmError with the chart's reason when the chart refuses the values. Read-only.
+   */
+  render(request: HelmUpgradeRequest): Promise<void>
   /** The argv `upgrade` would run (values shown as a file), for --dry-run plans. */
   describeUpgrade(request: HelmUpgradeRequest): string
 }

@@ -134,6 +134,17 @@ export class FakeHelm implements Helm {
     return this.resolveChart(chart, version)
   }
 
+  /** Charts that refuse values at render time, as kata-deploy 4.1.0 refuses job.nodeSelector. */
+  readonly renderRefusals: { when: (request: HelmUpgradeRequest) => boolean; message: string }[] = []
+  readonly renders: HelmUpgradeRequest[] = []
+
+  async render(request: HelmUpgradeRequest): Promise<void> {
+    this.renders.push(clone(request))
+    this.resolveChart(request.chart, request.version)
+    const refusal = this.renderRefusals.find((r) => r.when(request))
+    if (refusal) throw this.error(refusal.message, ['template', request.release, request.chart])
+  }
+
   async upgrade(request: HelmUpgradeRequest): Promise<void> {
     this.upgrades.push(clone(request))
     this.cluster?.journal({ verb: 'upgrade', resource: 'helm-release', name: request.release, namespace: request.namespace, detail: { version: request.version, noHooks: request.noHooks ?? false } })

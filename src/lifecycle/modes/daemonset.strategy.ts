@@ -61,6 +61,14 @@ export const daemonSetStrategy: DeploymentStrategy = {
     ]
   },
 
+  plannedRevert(ctx) {
+    return request(ctx, ctx.previousChart, ctx.previousVersion, mergeValues(ctx.userValues, DAEMONSET_OVERRIDES))
+  },
+
+  async checkWaves() {
+    // Each wave restarts only its own nodes' pods: any wave plan is safe.
+  },
+
   async precheck(deps, release, nodes) {
     const pods = await deps.cluster.listPods({ namespace: release.namespace, labelSelector: KATA_DEPLOY.podSelector })
     const without = nodes.filter((n) => !pods.some((p) => p.nodeName === n.name))

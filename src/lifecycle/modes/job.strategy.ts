@@ -1,8 +1,18 @@
 import type { JobView } from '../../ports/cluster.port.js'
 import type { HelmUpgradeRequest } from '../../ports/helm.port.js'
-import { describeError, HelmError } from '../errors.js'
+import semver from 'semver'
+import { describeError, HelmError, PreconditionError } from '../errors.js'
 import { mergeValues, type Values } from '../values.js'
 import { runUpgrade, type DeploymentStrategy, type NodeOutcome, type NodeOutcomes, type RunContext } from './strategy.js'
+
+/** The first kata-deploy whose dispatcher treats job.nodes as the set of nodes the release owns. */
+const OWNERSHIP_VERSION = '4.1.0'
+
+/** The label the kata-deploy installer puts on a node it installed (`kata-deploy.katacontainers.io/<suffix|default>=true`). Pure. */
+export function installMarker(values: Values): string {
+  const suffix = (values.env as { multiInstallSuffix?: unknown } | undefined)?.multiInstallSuffix
+  return `kata-deploy.katacontainers.io/${typeof suffix === 'string' && suffix !== '' ? suffix : 'default'}=true`
+}
 
 function request(ctx: RunContext, chart: string, version: string, nodes: string[]): HelmUpgradeRequest {
   const scoped: Values = { deploymentMode: 'job', job: { nodes, parallelism: Math.max(1, Math.min(ctx.batchSize, nodes.length)) }, verification: { pod: '' } }
@@ -72,8 +82,32 @@ export const jobStrategy: DeploymentStrategy = {
     return waves.map((nodes) => request(ctx, ctx.chart, ctx.targetVersion, nodes))
   },
 
+  plannedRevert(ctx, nodes) {
+    return request(ctx, ctx.previousChart, ctx.previousVersion, nodes)
+  },
+
   requiredAccess(namespace) {
     return ['list', 'watch'].map((verb) => ({ verb, resource: 'jobs.batch', namespace }))
+  },
+
+  async checkWaves(deps, plan) {
+    const { targetVersion, previousVersion, waves } = plan
+    const owning = [targetVersion, previousVersion].filter((v) => semver.valid(v) && semver.gte(v, OWNERSHIP_VERSION))
+    if (owning.length === 0 || waves.length === 0) return
+    // 4.1.0's dispatcher runs the cleanup pipeline (it uninstalls Kata) on every node carrying the
+    // install's marker that is not in job.nodes: a wave-scoped job.nodes cleans every other node.
+    const marker = installMarker(plan.userValues)
+    const marked = (await deps.cluster.listNodes(marker)).map((n) => n.name)
+    const inWave = new Set(waves[0])
+    const outside = [...new Set([...marked.filter((n) => !inWave.has(n)), ...waves.slice(1).flat()])]
+    if (outside.length === 0) return
+    const shown = outside.slice(0, 5).join(', ') + (outside.length > 5 ? ` and ${outside.length - 5} more` : '')
+    throw new PreconditionError(`job mode cannot go wave by wave on kata-deploy ${owning.join(' / ')}: from ${OWNERSHIP_VERSION} its install dispatcher uninstalls Kata from every node of the release outside job.nodes, so a wave would uninstall it from ${shown}`, {
+      suggestions: [
+        `upgrade every node of the release in one wave: a selection that covers all of them and --batch-size ${marked.length > 0 ? Math.max(marked.length, waves.flat().length) : waves.flat().length} or more`,
+        'or run the release in daemonset mode, which upgrades wave by wave on every version (on 4.1.0 a mode switch is helm uninstall + install)',
+      ],
+    })
   },
 
   async precheck() {

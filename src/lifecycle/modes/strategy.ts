@@ -5,6 +5,16 @@ import type { Values } from '../values.js'
 
 export type DeploymentMode = 'daemonset' | 'job'
 
+/** What a run will do, as the strategies judge it before any write. */
+export interface WavePlan {
+  release: ReleaseRef
+  targetVersion: string
+  previousVersion: string
+  waves: string[][]
+  /** The release's values (user-supplied), for names that depend on them (env.multiInstallSuffix). */
+  userValues: Values
+}
+
 /** Per-node result of a strategy step. */
 export type NodeOutcome = { ok: true } | { ok: false; reason: string }
 export type NodeOutcomes = Map<string, NodeOutcome>
@@ -46,10 +56,14 @@ export interface DeploymentStrategy {
   revertNodes(ctx: RunContext, nodes: string[]): Promise<NodeOutcomes>
   /** The helm upgrades a run of these waves would make, in order, for --dry-run. Pure. */
   plannedUpgrades(ctx: RunContext, waves: string[][]): HelmUpgradeRequest[]
+  /** The helm upgrade a rollback of `nodes` would make. Pure. */
+  plannedRevert(ctx: RunContext, nodes: string[]): HelmUpgradeRequest
   /** The rights this mode needs in the release namespace beyond every run's (SelfSubjectAccessReview). Pure. */
   requiredAccess(releaseNamespace: string): AccessCheck[]
   /** This mode's own checks of the selected nodes before any write (throws a PreconditionError). Read-only. */
   precheck(deps: LifecycleDeps, release: ReleaseRef, nodes: readonly NodeView[]): Promise<void>
+  /** Whether this mode can run these waves between these versions safely; throws a PreconditionError if not. Read-only. */
+  checkWaves(deps: LifecycleDeps, plan: WavePlan): Promise<void>
   /**
    * Once the fleet is on one version again (after the last wave, or after rollbacks put every node
    * back): the operator's own values back in the release at `version`, touching no node, so their

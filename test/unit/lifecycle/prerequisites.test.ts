@@ -34,6 +34,44 @@ describe('prerequisites refuse before any write', () => {
     expect(error.suggestions[0]).toMatch(/\{apiGroups: \[""\], resources: \[pods\/log\], verbs: \[get\]\} in a Role in kata-verify/)
   })
 
+  it('a target chart that refuses the values kata-lcm would pass: exit 2 with helm\'s reason, before any write', async () => {
+    const error = await refusal({ mode: 'job', userValues: { job: { nodeSelector: { pool: 'kata' } } } }, {}, (s) => {
+      s.helm.renderRefusals.push({ when: (r) => r.version === '3.33.0', message: 'Error: execution error at (kata-deploy/templates/kata-deploy-install-job.yaml:1:1): job.nodeSelector was removed; use nodeSelector' })
+    })
+    expect(error).toBeInstanceOf(InputError)
+    expect(error.message).toBe('--chart: kata-deploy 3.33.0 refuses the values kata-lcm would install: execution error at (kata-deploy/templates/kata-deploy-install-job.yaml:1:1): job.nodeSelector was removed; use nodeSelector')
+  })
+
+  it('the rollback chart is rendered too, with the values a rollback would pass', async () => {
+    const s = await scenario({})
+    s.helm.renderRefusals.push({ when: (r) => r.version === '3.28.0', message: 'Error: rollback chart says no' })
+    const error = await upgrade(s.deps, s.upgradeRequest(), 'run-1').catch((e: unknown) => e) as KataLcmError
+    expect(error.message).toMatch(/^--chart: kata-deploy 3.28.0 refuses the values kata-lcm would install: rollback chart says no/)
+    expect(s.helm.renders.map((r) => [r.version, (r.values as { updateStrategy?: unknown }).updateStrategy])).toEqual([['3.29.0', { type: 'OnDelete' }], ['3.28.0', { type: 'OnDelete' }]])
+    expect(s.cluster.writes).toEqual([])
+  })
+
+  it('job mode on 4.1.0: waves are refused, since its dispatcher would uninstall Kata from every node outside the wave', async () => {
+    const error = await refusal({ mode: 'job', version: '4.0.0', target: '4.1.0', nodes: 2, chartVersions: ['4.0.0', '4.1.0'] })
+    expect(error).toBeInstanceOf(PreconditionError)
+    expect(error.message).toBe('job mode cannot go wave by wave on kata-deploy 4.1.0: from 4.1.0 its install dispatcher uninstalls Kata from every node of the release outside job.nodes, so a wave would uninstall it from node-2')
+    expect(error.suggestions[0]).toMatch(/one wave: .*--batch-size 2 or more/)
+  })
+
+  it('job mode on 4.1.0: one wave is refused too when the release owns a node outside it', async () => {
+    const error = await refusal({ mode: 'job', version: '4.0.0', target: '4.1.0', nodes: 3, chartVersions: ['4.0.0', '4.1.0'] }, { batchSize: 2, selection: { labelSelector: 'pool=a' } }, (s) => {
+      const marker = { 'kata-deploy.katacontainers.io/default': 'true' }
+      for (const n of ['node-1', 'node-2']) s.cluster.setNode(n, { labels: { ...s.cluster.node(n).labels, ...marker, pool: 'a' } })
+      s.cluster.setNode('node-3', { labels: { ...s.cluster.node('node-3').labels, ...marker } })
+    })
+    expect(error.message).toMatch(/so a wave would uninstall it from node-3$/)
+  })
+
+  it('job mode on 4.1.0 in one wave covering every node the release owns goes ahead', async () => {
+    const s = await scenario({ mode: 'job', version: '4.0.0', target: '4.1.0', nodes: 2, chartVersions: ['4.0.0', '4.1.0'] })
+    expect((await upgrade(s.deps, s.upgradeRequest({ batchSize: 2, dryRun: true }), 'run-1')).outcome).toBe('planned')
+  })
+
   it('daemonset mode asks to restart kata-deploy pods in the release namespace', async () => {
     const error = await refusal({}, {}, (s) => { s.cluster.denied.add('delete pods kube-system') })
     expect(error.message).toBe('this identity may not delete pods in kube-system; kata-lcm needs all of it before it touches a node')
