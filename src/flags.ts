@@ -34,6 +34,7 @@ export const drainFlags = {
   drain: Flags.boolean({ description: 'Evict workloads (Eviction API) after cordon, before the upgrade. DaemonSet and static pods stay.', default: false }),
   'drain-timeout': Flags.string({ description: `How long a drain may take per node (${upTo}).`, default: '5m' }),
   'drain-force': Flags.boolean({ description: 'With --drain: also evict pods no controller manages (they are gone for good), like kubectl drain --force.', default: false }),
+  'accept-restart-hazard': Flags.boolean({ description: 'Restart kata-deploy pods whose restart kata-deploy makes disruptive (3.28.0 crashes the node\'s Kata pods) without --drain.', default: false }),
   'drain-delete-emptydir-data': Flags.boolean({ description: 'With --drain: also evict pods with emptyDir volumes (their data is lost), like kubectl drain --delete-emptydir-data.', default: false }),
 }
 
@@ -65,6 +66,7 @@ export interface UpgradeFlags {
   'drain-timeout': string
   'drain-force': boolean
   'drain-delete-emptydir-data': boolean
+  'accept-restart-hazard'?: boolean
   'verification-namespace': string
   'verification-timeout': string
   'ready-timeout': string
@@ -93,5 +95,6 @@ export function upgradeRequestFrom(flags: UpgradeFlags, verification: { source: 
     deploymentMode: flags['deployment-mode'] as RequestedMode,
     allowDowngrade: flags['allow-downgrade'] ?? false,
     dryRun: flags['dry-run'] ?? false,
+    acceptRestartHazard: flags['accept-restart-hazard'] ?? false,
   }
 }

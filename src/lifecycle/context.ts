@@ -19,11 +19,21 @@ export interface ReleaseRef {
   namespace: string
 }
 
-/** Where kata-deploy's own objects are found; fixed by the chart. */
-export const KATA_DEPLOY = {
-  daemonSet: 'kata-deploy',
-  podSelector: 'name=kata-deploy',
-} as const
+/** Where kata-deploy's own objects are found. */
+export interface KataDeployNames {
+  daemonSet: string
+  podSelector: string
+}
+
+/**
+ * The chart names its DaemonSet and pods `kata-deploy`, or `kata-deploy-<suffix>` when the release
+ * sets `env.multiInstallSuffix` (several installs side by side). Pure.
+ */
+export function kataDeployNames(values: Record<string, unknown>): KataDeployNames {
+  const suffix = (values.env as { multiInstallSuffix?: unknown } | undefined)?.multiInstallSuffix
+  const base = typeof suffix === 'string' && suffix !== '' ? `kata-deploy-${suffix}` : 'kata-deploy'
+  return { daemonSet: base, podSelector: `name=${base}` }
+}
 
 export function randomSuffix(deps: LifecycleDeps): string {
   return deps.randomId ? deps.randomId() : Math.random().toString(36).slice(2, 7)

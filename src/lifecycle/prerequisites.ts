@@ -35,6 +35,8 @@ export interface UpgradeRequest {
   deploymentMode: RequestedMode
   allowDowngrade: boolean
   dryRun: boolean
+  /** Go ahead with a pod restart kata-deploy itself makes disruptive (3.28.0's cleanup), without --drain. */
+  acceptRestartHazard?: boolean
 }
 
 /** Everything checked and captured before the first write. */
@@ -80,10 +82,22 @@ export function validateRequest(request: UpgradeRequest): VerificationTemplate {
 }
 
 
-/** The one-time command that switches a release's mode; kata-lcm never runs it. */
-export function migrationCommand(release: ReleaseRef, chart: string, mode: DeploymentMode, version: string): string {
-  return `helm upgrade ${release.name} ${chart} -n ${release.namespace} --version ${version} --reuse-values --set deploymentMode=${mode}`
+/**
+ * The one-time command that switches a release's mode; kata-lcm never runs it. Before 4.1.0:
+ * `--reset-then-reuse-values` (plain `--reuse-values` across chart versions fails on keys the old
+ * chart lacked). From 4.1.0 the mode is immutable (the chart refuses the change): uninstall, then
+ * install with the operator's values and the new mode. Pure.
+ */
+export function migrationCommand(release: ReleaseRef, chart: string, mode: DeploymentMode, version: string, releaseVersion: string): string {
+  const where = `${release.name} -n ${release.namespace}`
+  if (semver.gte(version, IMMUTABLE_MODE_VERSION) || semver.gte(releaseVersion, IMMUTABLE_MODE_VERSION)) {
+    return `helm get values ${where} -o yaml > values.yaml && helm uninstall ${where} && helm install ${release.name} ${chart} -n ${release.namespace} --version ${version} -f values.yaml --set deploymentMode=${mode}`
+  }
+  return `helm upgrade ${release.name} ${chart} -n ${release.namespace} --version ${version} --reset-then-reuse-values --set deploymentMode=${mode}`
 }
+
+/** From this kata-deploy on, deploymentMode and env.multiInstallSuffix cannot change in an upgrade. */
+const IMMUTABLE_MODE_VERSION = '4.1.0'
 
 /**
  * Checks everything before any write and captures the rollback target (revision, chart version,
@@ -124,7 +138,8 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
     throw new PreconditionError(`--deployment-mode: the release is in ${detected} mode, not ${request.deploymentMode}; kata-lcm never switches modes`, {
       suggestions: [
         'a mode switch flips the DaemonSet on or off for every node at once and cannot be staged wave by wave; run it once yourself, then use kata-lcm for later upgrades:',
-        migrationCommand(request.release, request.chart, request.deploymentMode, version),
+        migrationCommand(request.release, request.chart, request.deploymentMode, version, release.chartVersion),
+        ...(semver.gte(version, IMMUTABLE_MODE_VERSION) || semver.gte(release.chartVersion, IMMUTABLE_MODE_VERSION) ? [`from ${IMMUTABLE_MODE_VERSION} the mode is immutable: the uninstall removes Kata from every node until the install is done, so drain the Kata workloads first`] : []),
       ],
     })
   }
@@ -151,7 +166,7 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
     const problem = checkSchedulable(verification, node)
     if (problem) throw new InputError('--verification-pod', problem.replace(/^--verification-pod /, ''))
   }
-  await strategy.precheck(deps, request.release, selected)
+  await strategy.precheck(deps, request.release, selected, allValues)
 
   const needsHands = selected.filter((n) => readStatus(n.annotations) === 'failed')
   if (needsHands.length > 0) {
@@ -168,7 +183,9 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
   const previousVersion = idle || current !== request.targetVersion ? current : await rollbackVersion(deps, release.name, release.namespace, request)
   if (!idle) await checkChart(deps, previousChart, previousVersion, request.previousChart ? '--previous-chart' : '--chart')
   const waves = planWaves(nodes.map((n) => n.name), request.batchSize)
-  await strategy.checkWaves(deps, { release: request.release, targetVersion: request.targetVersion, previousVersion, waves, userValues })
+  await strategy.checkWaves(deps, {
+    release: request.release, targetVersion: request.targetVersion, previousVersion, waves, userValues, drain: request.drain, acceptRestartHazard: request.acceptRestartHazard ?? false,
+  })
   // The first wave's drain is judged now, before anything is written; each later wave before it starts.
   if (request.drain && waves[0]) await checkDrainable(deps, waves[0], request.drainPolicy ?? NO_FORCE, 'wave 1')
   const settings = {

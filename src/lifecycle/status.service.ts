@@ -1,5 +1,6 @@
+import semver from 'semver'
 import type { LifecycleDeps, ReleaseRef } from './context.js'
-import { KATA_DEPLOY } from './context.js'
+import { kataDeployNames } from './context.js'
 import { describeError, PreconditionError } from './errors.js'
 import { checkReleaseRef } from './names.js'
 import { REVISION_LABEL } from './modes/kata-deploy-pods.js'
@@ -16,6 +17,10 @@ export interface NodeStatusRow {
   cordonedBy?: 'kata-lcm' | 'operator'
   /** daemonset mode: whether the node's kata-deploy pod runs the DaemonSet's current revision. */
   kataDeployPod: 'current' | 'outdated' | 'missing' | 'n/a'
+  /** The kata-deploy version the node's pod runs (its image tag), when there is a pod. */
+  podVersion?: string
+  /** How that version relates to the release's chart version. */
+  podRelation?: 'same as the release' | 'newer than the release' | 'older than the release'
   runId?: string
   previousVersion?: string
   phaseStartedAt?: string
@@ -44,9 +49,10 @@ export async function nodeStatus(deps: LifecycleDeps, release: ReleaseRef, selec
   })
   const nodes = selectNodes(await deps.cluster.listNodes(selection.labelSelector), selection)
   if (nodes.length === 0) throw new PreconditionError(`no node matches ${describeSelection(selection)}`)
-  const daemonSet = await deps.cluster.getDaemonSet(release.namespace, KATA_DEPLOY.daemonSet)
-  const hash = daemonSet ? await deps.cluster.daemonSetRevisionHash(release.namespace, KATA_DEPLOY.daemonSet, REVISION_WAIT_MS) : undefined
-  const pods = daemonSet ? await deps.cluster.listPods({ namespace: release.namespace, labelSelector: KATA_DEPLOY.podSelector }) : []
+  const names = kataDeployNames(info ? await deps.helm.values(release.name, release.namespace, { all: true }).catch(() => ({})) : {})
+  const daemonSet = await deps.cluster.getDaemonSet(release.namespace, names.daemonSet)
+  const hash = daemonSet ? await deps.cluster.daemonSetRevisionHash(release.namespace, names.daemonSet, REVISION_WAIT_MS) : undefined
+  const pods = daemonSet ? await deps.cluster.listPods({ namespace: release.namespace, labelSelector: names.podSelector }) : []
   const rows = nodes.map((node): NodeStatusRow => {
     const a = node.annotations
     const pod = pods.filter((p) => p.nodeName === node.name && !p.deletionTimestamp)
@@ -58,6 +64,15 @@ export async function nodeStatus(deps: LifecycleDeps, release: ReleaseRef, selec
       kataDeployPod: !daemonSet ? 'n/a' : pod.length === 0 ? 'missing' : pod.some((p) => p.labels[REVISION_LABEL] === hash) ? 'current' : 'outdated',
     }
     if (node.unschedulable) row.cordonedBy = cordonedByUs(node) ? 'kata-lcm' : 'operator'
+    const image = pod.flatMap((p) => p.containers.map((c) => c.image ?? '')).find((i) => i.includes(':'))
+    const podVersion = image?.split(':').at(-1)
+    if (podVersion) {
+      row.podVersion = podVersion
+      const chart = info?.chartVersion
+      if (chart && semver.valid(podVersion) && semver.valid(chart)) {
+        row.podRelation = semver.eq(podVersion, chart) ? 'same as the release' : semver.gt(podVersion, chart) ? 'newer than the release' : 'older than the release'
+      }
+    }
     for (const [key, annotation] of [['runId', Annotation.runId], ['previousVersion', Annotation.previousVersion], ['phaseStartedAt', Annotation.phaseStartedAt], ['lastError', Annotation.lastError]] as const) {
       if (a[annotation]) row[key] = a[annotation]
     }

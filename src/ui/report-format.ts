@@ -43,11 +43,18 @@ export function formatLifecycleReport(report: LifecycleReport): string[] {
   return lines
 }
 
+/** `3.28.0 (newer than the release)`: which version the node's kata-deploy pod runs, and how it relates to the release. Pure. */
+function podColumn(row: StatusReport['rows'][number]): string {
+  if (!row.podVersion) return row.kataDeployPod
+  const relation = row.podRelation && row.podRelation !== 'same as the release' ? `, ${row.podRelation}` : ''
+  return `${row.podVersion} (${row.kataDeployPod === 'current' ? 'current revision' : 'not the DaemonSet\'s revision'}${relation})`
+}
+
 /** The `kata-lcm status` table. Pure. */
 export function formatStatus(report: StatusReport): string[] {
   const head = `release ${report.release.namespace}/${report.release.name}${report.release.chartVersion ? ` (chart ${report.release.chartVersion}, ${report.release.status})` : report.release.helmProblem ? ` (helm could not be run: ${report.release.helmProblem})` : ' (not found)'}, nodes: ${report.selection}`
   return [head, '', ...table(
     ['NODE', 'STATUS', 'VERSION', 'CORDONED', 'KATA-DEPLOY POD', 'LAST ERROR'],
-    report.rows.map((r) => [r.node, r.status, r.version, r.cordoned ? `yes (${r.cordonedBy})` : 'no', r.kataDeployPod, r.lastError ?? '']),
+    report.rows.map((r) => [r.node, r.status, r.version, r.cordoned ? `yes (${r.cordonedBy})` : 'no', podColumn(r), r.lastError ?? '']),
   )]
 }

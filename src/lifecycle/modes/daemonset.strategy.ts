@@ -1,5 +1,5 @@
 import type { HelmUpgradeRequest } from '../../ports/helm.port.js'
-import { KATA_DEPLOY } from '../context.js'
+import { kataDeployNames } from '../context.js'
 import { PreconditionError } from '../errors.js'
 import { mergeValues, type Values } from '../values.js'
 import { REVISION_LABEL, restartAndAwait } from './kata-deploy-pods.js'
@@ -31,13 +31,17 @@ async function ensureRelease(ctx: RunContext, chart: string, version: string): P
 async function bringRelease(ctx: RunContext, chart: string, version: string): Promise<void> {
   const { helm, cluster } = ctx.deps
   const release = await helm.release(ctx.release.name, ctx.release.namespace)
-  const daemonSet = await cluster.getDaemonSet(ctx.release.namespace, KATA_DEPLOY.daemonSet)
+  const names = kataDeployNames(ctx.userValues)
+  const daemonSet = await cluster.getDaemonSet(ctx.release.namespace, names.daemonSet)
   if (release?.chartVersion === version && release.status === 'deployed' && daemonSet?.updateStrategy === 'OnDelete') return
   await runUpgrade(ctx, request(ctx, chart, version, mergeValues(ctx.userValues, DAEMONSET_OVERRIDES)))
-  if (!(await cluster.getDaemonSet(ctx.release.namespace, KATA_DEPLOY.daemonSet))) {
-    throw new PreconditionError(`after helm upgrade there is no DaemonSet ${KATA_DEPLOY.daemonSet} in ${ctx.release.namespace}; the release does not look like kata-deploy in daemonset mode`)
+  if (!(await cluster.getDaemonSet(ctx.release.namespace, names.daemonSet))) {
+    throw new PreconditionError(`after helm upgrade there is no DaemonSet ${names.daemonSet} in ${ctx.release.namespace}; the release does not look like kata-deploy in daemonset mode`)
   }
 }
+
+/** The kata-deploy version whose pod, deleted, crashes the node's running Kata pods. */
+const RESTART_HAZARD_VERSION = '3.28.0'
 
 function listed(names: string[]): string {
   return names.slice(0, 5).join(', ') + (names.length > 5 ? ` and ${names.length - 5} more` : '')
@@ -65,15 +69,22 @@ export const daemonSetStrategy: DeploymentStrategy = {
     return request(ctx, ctx.previousChart, ctx.previousVersion, mergeValues(ctx.userValues, DAEMONSET_OVERRIDES))
   },
 
-  async checkWaves() {
-    // Each wave restarts only its own nodes' pods: any wave plan is safe.
+  async checkWaves(_deps, plan) {
+    // Each wave restarts only its own nodes' pods, so any wave plan is safe, but for one version:
+    // deleting a 3.28.0 pod runs its cleanup, which restarts containerd and crashes the Kata pods
+    // running on the node (kata-containers#12761; 3.29.0 skips the cleanup while its DaemonSet exists).
+    if (plan.waves.length === 0 || plan.previousVersion !== RESTART_HAZARD_VERSION || plan.drain || plan.acceptRestartHazard) return
+    throw new PreconditionError(`restarting kata-deploy ${RESTART_HAZARD_VERSION} pods crashes the Kata pods running on their nodes (its cleanup on SIGTERM restarts containerd; kata-containers#12761), and daemonset mode restarts them`, {
+      suggestions: ['pass --drain, so the nodes carry no workload when their pod restarts', 'or --accept-restart-hazard if the nodes run no Kata pods, or losing them is fine'],
+    })
   },
 
-  async precheck(deps, release, nodes) {
-    const pods = await deps.cluster.listPods({ namespace: release.namespace, labelSelector: KATA_DEPLOY.podSelector })
+  async precheck(deps, release, nodes, values) {
+    const names = kataDeployNames(values)
+    const pods = await deps.cluster.listPods({ namespace: release.namespace, labelSelector: names.podSelector })
     const without = nodes.filter((n) => !pods.some((p) => p.nodeName === n.name))
     if (without.length > 0) {
-      throw new PreconditionError(`${listed(without.map((n) => n.name))} run no kata-deploy pod of release ${release.name}; they are not Kata nodes of this release, so narrow --node-selector / --node-taint-key`)
+      throw new PreconditionError(`${listed(without.map((n) => n.name))} run no ${names.daemonSet} pod of release ${release.name}; they are not Kata nodes of this release, so narrow --node-selector / --node-taint-key`)
     }
   },
 
@@ -91,8 +102,9 @@ export const daemonSetStrategy: DeploymentStrategy = {
     // Restoring the operator's own updateStrategy is only safe once no kata-deploy pod is behind the
     // DaemonSet's revision: with RollingUpdate, Kubernetes would roll those nodes unverified.
     const { cluster } = ctx.deps
-    const hash = await cluster.daemonSetRevisionHash(ctx.release.namespace, KATA_DEPLOY.daemonSet, ctx.readyTimeoutMs, ctx.signal)
-    const pods = await cluster.listPods({ namespace: ctx.release.namespace, labelSelector: KATA_DEPLOY.podSelector })
+    const names = kataDeployNames(ctx.userValues)
+    const hash = await cluster.daemonSetRevisionHash(ctx.release.namespace, names.daemonSet, ctx.readyTimeoutMs, ctx.signal)
+    const pods = await cluster.listPods({ namespace: ctx.release.namespace, labelSelector: names.podSelector })
     const behind = pods.filter((p) => p.labels[REVISION_LABEL] !== hash && p.nodeName !== undefined).map((p) => p.nodeName!)
     if (behind.length > 0) {
       ctx.deps.events.emit({ type: 'info', message: `the kata-deploy pods on ${listed(behind)} do not run ${version}; the release keeps updateStrategy OnDelete (so they are not rolled unverified) and kata-lcm keeps your values in its run record until every node is on one version` })

@@ -1,6 +1,6 @@
 import type { PodView } from '../../ports/cluster.port.js'
 import type { NodeOutcome, NodeOutcomes, RunContext } from './strategy.js'
-import { KATA_DEPLOY } from '../context.js'
+import { kataDeployNames } from '../context.js'
 
 export const REVISION_LABEL = 'controller-revision-hash'
 
@@ -37,8 +37,9 @@ function describeWaiting(pods: readonly PodView[], node: string, revisionHash: s
 export async function restartAndAwait(ctx: RunContext, nodes: readonly string[]): Promise<NodeOutcomes> {
   const { cluster } = ctx.deps
   const namespace = ctx.release.namespace
-  const revisionHash = await cluster.daemonSetRevisionHash(namespace, KATA_DEPLOY.daemonSet, ctx.readyTimeoutMs, ctx.signal)
-  const query = { namespace, labelSelector: KATA_DEPLOY.podSelector }
+  const names = kataDeployNames(ctx.userValues)
+  const revisionHash = await cluster.daemonSetRevisionHash(namespace, names.daemonSet, ctx.readyTimeoutMs, ctx.signal)
+  const query = { namespace, labelSelector: names.podSelector }
   const pods = await cluster.listPods(query)
   await Promise.all(nodes.flatMap((node) => {
     const onNode = pods.filter((p) => p.nodeName === node && p.deletionTimestamp === undefined)

@@ -13,6 +13,9 @@ export interface WavePlan {
   waves: string[][]
   /** The release's values (user-supplied), for names that depend on them (env.multiInstallSuffix). */
   userValues: Values
+  drain: boolean
+  /** The operator accepts a kata-deploy pod restart that kata-deploy itself makes disruptive. */
+  acceptRestartHazard: boolean
 }
 
 /** Per-node result of a strategy step. */
@@ -61,7 +64,7 @@ export interface DeploymentStrategy {
   /** The rights this mode needs in the release namespace beyond every run's (SelfSubjectAccessReview). Pure. */
   requiredAccess(releaseNamespace: string): AccessCheck[]
   /** This mode's own checks of the selected nodes before any write (throws a PreconditionError). Read-only. */
-  precheck(deps: LifecycleDeps, release: ReleaseRef, nodes: readonly NodeView[]): Promise<void>
+  precheck(deps: LifecycleDeps, release: ReleaseRef, nodes: readonly NodeView[], values: Values): Promise<void>
   /** Whether this mode can run these waves between these versions safely; throws a PreconditionError if not. Read-only. */
   checkWaves(deps: LifecycleDeps, plan: WavePlan): Promise<void>
   /**

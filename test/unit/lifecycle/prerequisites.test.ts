@@ -72,6 +72,21 @@ describe('prerequisites refuse before any write', () => {
     expect((await upgrade(s.deps, s.upgradeRequest({ batchSize: 2, dryRun: true }), 'run-1')).outcome).toBe('planned')
   })
 
+  it('daemonset from 3.28.0: its pod restart crashes running Kata pods, so the run wants --drain or the explicit override', async () => {
+    const error = await refusal({}, { acceptRestartHazard: false })
+    expect(error.message).toMatch(/^restarting kata-deploy 3.28.0 pods crashes the Kata pods running on their nodes/)
+    expect(error.suggestions[0]).toMatch(/--drain/)
+    const s = await scenario({})
+    expect((await upgrade(s.deps, s.upgradeRequest({ acceptRestartHazard: false, drain: true }), 'run-1')).outcome).toBe('success')
+  })
+
+  it('a mode switch is printed as what works for the version: --reset-then-reuse-values before 4.1.0, uninstall + install from it', async () => {
+    const before = await refusal({}, { deploymentMode: 'job', targetVersion: '3.29.0' })
+    expect(before.suggestions.join('\n')).toMatch(/helm upgrade kata-deploy .* --version 3.32.0 --reset-then-reuse-values --set deploymentMode=job/)
+    const after = await refusal({ version: '4.0.0', target: '4.1.0', chartVersions: ['4.0.0', '4.1.0'] }, { deploymentMode: 'job' })
+    expect(after.suggestions.join('\n')).toMatch(/helm uninstall kata-deploy -n kube-system && helm install kata-deploy .* --version 4.1.0 -f values.yaml --set deploymentMode=job/)
+  })
+
   it('daemonset mode asks to restart kata-deploy pods in the release namespace', async () => {
     const error = await refusal({}, {}, (s) => { s.cluster.denied.add('delete pods kube-system') })
     expect(error.message).toBe('this identity may not delete pods in kube-system; kata-lcm needs all of it before it touches a node')
@@ -131,9 +146,9 @@ describe('prerequisites refuse before any write', () => {
   })
 
   it.each([
-    ['daemonset release, job requested, target too old for job', { version: '3.28.0', target: '3.29.0' }, 'job', 'daemonset mode, not job', '--version 3.32.0 --reuse-values --set deploymentMode=job'],
-    ['daemonset release on 3.32, job requested', { version: '3.32.0', target: '3.33.0' }, 'job', 'daemonset mode, not job', '--version 3.33.0 --reuse-values --set deploymentMode=job'],
-    ['job release, daemonset requested', { mode: 'job' as const }, 'daemonset', 'job mode, not daemonset', '--version 3.33.0 --reuse-values --set deploymentMode=daemonset'],
+    ['daemonset release, job requested, target too old for job', { version: '3.28.0', target: '3.29.0' }, 'job', 'daemonset mode, not job', '--version 3.32.0 --reset-then-reuse-values --set deploymentMode=job'],
+    ['daemonset release on 3.32, job requested', { version: '3.32.0', target: '3.33.0' }, 'job', 'daemonset mode, not job', '--version 3.33.0 --reset-then-reuse-values --set deploymentMode=job'],
+    ['job release, daemonset requested', { mode: 'job' as const }, 'daemonset', 'job mode, not daemonset', '--version 3.33.0 --reset-then-reuse-values --set deploymentMode=daemonset'],
   ])('mode mismatch: %s', async (_what, options, mode, message, command) => {
     const error = await refusal(options, { deploymentMode: mode as UpgradeRequest['deploymentMode'] })
     expect(error).toBeInstanceOf(PreconditionError)

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { rollbackNode } from '../../../src/lifecycle/rollback.service.js'
+import { formatStatus } from '../../../src/ui/report-format.js'
 import { PreconditionError } from '../../../src/lifecycle/errors.js'
 import { Annotation } from '../../../src/lifecycle/node-state.js'
 import { nodeStatus } from '../../../src/lifecycle/status.service.js'
@@ -43,6 +45,17 @@ describe('status', () => {
     expect(row).toMatchObject({ status: 'rolled-back', version: '3.28.0', cordoned: false, kataDeployPod: 'current' })
     expect(row!.lastError).toMatch(/exited 1/)
     expect(s.cluster.node('node-1').annotations[Annotation.lastError]).toBe(row!.lastError)
+  })
+
+  it('after rollback NODE: says which version each node\'s pod runs and how it relates to the release', async () => {
+    const s = await scenario({ nodes: 2 })
+    expect((await upgrade(s.deps, s.upgradeRequest(), 'run-1')).outcome).toBe('success')
+    await rollbackNode(s.deps, s.rollbackRequest('node-1'), 'rb-1')
+    const rows = Object.fromEntries((await nodeStatus(s.deps, RELEASE, {})).rows.map((r) => [r.node, r]))
+    expect(rows['node-1']).toMatchObject({ podVersion: '3.28.0', podRelation: 'same as the release', kataDeployPod: 'current' })
+    expect(rows['node-2']).toMatchObject({ podVersion: '3.29.0', podRelation: 'newer than the release', kataDeployPod: 'outdated' })
+    const table = formatStatus(await nodeStatus(s.deps, RELEASE, {})).join('\n')
+    expect(table).toMatch(/node-2 +completed +3\.29\.0 +no +3\.29\.0 \(not the DaemonSet's revision, newer than the release\)/)
   })
 
   it('job mode: no DaemonSet, pods n/a', async () => {
