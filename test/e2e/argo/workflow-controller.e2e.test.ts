@@ -377,8 +377,9 @@ describe.concurrent('workflow-controller: a failing node and a lost step pod', (
 function isVictim(p: V1Pod): boolean {
   const nodeName = p.metadata?.annotations?.['workflows.argoproj.io/node-name'] ?? ''
   const main = p.status?.containerStatuses?.find((c) => c.name === 'main')
-  // Steps with a retryStrategy: the pod's node is "<step>(<attempt>)".
-  return /\.wave\(1:2\)\.upgrade\(\d+\)$/.test(nodeName) && main?.state?.running !== undefined && !p.metadata?.deletionTimestamp
+  // Node names: "<wf>[1].waves[0].wave(1:2)[1].upgrade(0)": step groups are "[i]", a step with a
+  // retryStrategy has its pod in the child "<step>(<attempt>)".
+  return /\.wave\(1:2\)\[\d+\]\.upgrade\(\d+\)$/.test(nodeName) && main?.state?.running !== undefined && !p.metadata?.deletionTimestamp
 }
 
 describe('workflow-controller test bed: the real node', () => {
