@@ -1,3 +1,4 @@
+import semver from 'semver'
 import type { LifecycleDeps } from './context.js'
 import { acquireLock } from './lock.js'
 import { newWaveState, outcomes, runHandlers, waveSettings } from './phases.js'
@@ -42,6 +43,15 @@ function announce(deps: LifecycleDeps, plan: RunPlan): void {
   if (plan.alreadyDone.length > 0) deps.events.emit({ type: 'info', message: `${plan.alreadyDone.length} node(s) already completed on ${plan.targetVersion} by an earlier run; skipping them: ${plan.alreadyDone.join(', ')}` })
   if (plan.resumed.length > 0) deps.events.emit({ type: 'info', message: `resuming ${plan.resumed.length} node(s) an interrupted run left mid-flight, first: ${plan.resumed.join(', ')}` })
   if (plan.resumingRun) deps.events.emit({ type: 'info', message: `resuming run ${plan.record.runId} (${plan.previousVersion} -> ${plan.targetVersion}); rollbacks go to ${plan.previousVersion}` })
+  for (const note of clusterWideChanges(plan)) deps.events.emit({ type: 'warning', message: note })
+}
+
+/** What the first wave's helm upgrade changes for every node at once (cluster-scoped objects). Pure. */
+export function clusterWideChanges(plan: Pick<RunPlan, 'previousVersion' | 'targetVersion'>): string[] {
+  const crosses = (v: string) => semver.lt(plan.previousVersion, v) && semver.gte(plan.targetVersion, v)
+  return crosses('4.1.0')
+    ? ['at the first wave, kata-deploy 4.1.0\'s RuntimeClasses (cluster-scoped) start scheduling Kata pods only onto nodes its installer has labelled: until the last wave, new Kata pods land only on nodes already upgraded']
+    : []
 }
 
 function nothingToDo(plan: RunPlan, runId: string, request: UpgradeRequest): LifecycleReport {
@@ -115,7 +125,7 @@ function report(plan: RunPlan, runId: string, request: UpgradeRequest, outcome: 
     for (const n of nodes.filter((x) => x.status === 'failed')) nextSteps.push(`${n.name}: inspect (kubectl describe node ${n.name}; helm history ${plan.release.name} -n ${plan.release.namespace}), then kata-lcm rollback ${n.name}`)
   }
   if (outcome === 'interrupted') nextSteps.push(rerun)
-  if (outcome === 'planned') nextSteps.push('run the same command without --dry-run to apply this plan')
+  if (outcome === 'planned') nextSteps.push(...clusterWideChanges(plan), 'run the same command without --dry-run to apply this plan')
   return {
     command: 'upgrade', runId, release: { name: plan.release.name, namespace: plan.release.namespace }, mode: plan.strategy.mode,
     fromVersion: plan.previousVersion, targetVersion: plan.targetVersion, dryRun: request.dryRun, outcome, waves: plan.waves,
