@@ -19,6 +19,10 @@ for tool in kwokctl kwok kube-apiserver kubectl helm; do
   [[ -x "$KATA_LCM_CACHE/bin/$tool" ]] || { scripts/testbed/build-tools.sh >&2; break; }
 done
 scripts/testbed/package-fixture-charts.sh >/dev/null
+# hyperfine times the cold start (Debian's package); installed here when the machine lacks it.
+if ! command -v hyperfine >/dev/null 2>&1; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine; } >&2 || echo "bench: could not install hyperfine; cold start is timed with plain runs" >&2
+fi
 # The CLI under test is a private snapshot of src/ (compiled into $KATA_LCM_CACHE/bench-cli), so a
 # concurrent `npm run build` (which removes dist/) cannot pull the CLI away mid-benchmark.
 SNAP="${KATA_LCM_BENCH_CLI:-$KATA_LCM_CACHE/bench-cli}"
