@@ -26,7 +26,10 @@ export default tseslint.config(
     },
   },
   layer(['src/commands/**/*.ts', 'src/base-command.ts', 'src/step-command.ts', 'src/flags.ts'], {
-    paths: external(['@kubernetes/client-node', 'execa'], 'commands reach the cluster through src/deps.ts and the domain.'),
+    paths: external(
+      ['@kubernetes/client-node', 'execa'],
+      'commands reach the cluster through src/deps.ts and the domain.',
+    ),
     groups: ['**/adapters/**'],
     message: 'commands get adapters from src/deps.ts, never directly.',
   }),
@@ -48,17 +51,20 @@ export default tseslint.config(
   layer(['src/ports/**/*.ts'], {
     paths: external(IO, 'ports are plain interfaces.'),
     groups: ['**/adapters/**', '**/ui/**', '**/commands/**', '**/deps.js'],
-    message: 'ports are interfaces: they depend on nothing but the domain\'s types.',
+    message: "ports are interfaces: they depend on nothing but the domain's types.",
   }),
   {
     // The deployment mode is a strategy: only src/lifecycle/modes/ may branch on its name.
     files: ['src/**/*.ts'],
     ignores: ['src/lifecycle/modes/**'],
     rules: {
-      'no-restricted-syntax': ['error', {
-        selector: "BinaryExpression[operator=/^[!=]==?$/] > Literal[value=/^(daemonset|job)$/]",
-        message: 'branching on the deployment mode belongs in src/lifecycle/modes/ (the strategy).',
-      }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'BinaryExpression[operator=/^[!=]==?$/] > Literal[value=/^(daemonset|job)$/]',
+          message: 'branching on the deployment mode belongs in src/lifecycle/modes/ (the strategy).',
+        },
+      ],
     },
   },
 )

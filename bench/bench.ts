@@ -8,7 +8,16 @@ import { fileURLToPath } from 'node:url'
 import { auditSize, isHelm, isKataLcm, isKubectl, isKwok, readWindow, waitForBarrier, type Ev } from './lib/audit.js'
 import { analyzeBaseline, analyzeRun, type BaselineAnalysis, type RunAnalysis } from './lib/analyze.js'
 import {
-  auditBarrierRequest, connect, createFleet, deleteNamespace, FLEET_LABEL, kataDeployPods, nodeStates, resetNodes, waitDaemonSetReady, type Kube,
+  auditBarrierRequest,
+  connect,
+  createFleet,
+  deleteNamespace,
+  FLEET_LABEL,
+  kataDeployPods,
+  nodeStates,
+  resetNodes,
+  waitDaemonSetReady,
+  type Kube,
 } from './lib/kube.js'
 import { must, runProc } from './lib/proc.js'
 import { renderMarkdown } from './lib/report.js'
@@ -43,32 +52,73 @@ interface Options {
 const DEFAULT_PLAN: Record<number, number[]> = { 100: [1, 10, 50], 1000: [50, 200], 5000: [500] }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { sizes: [100, 1000, 5000], baselineFullMax: 100, baselineBudgetS: 420, baselineMaxN: 1000, baseline: true, vfail: true, coldStart: true, keepCluster: false, out: path.join(ROOT, 'bench/results') }
-  const list = (v: string | undefined) => (v ?? '').split(',').map((x) => Number(x.trim())).filter((x) => Number.isInteger(x) && x > 0)
+  const o: Options = {
+    sizes: [100, 1000, 5000],
+    baselineFullMax: 100,
+    baselineBudgetS: 420,
+    baselineMaxN: 1000,
+    baseline: true,
+    vfail: true,
+    coldStart: true,
+    keepCluster: false,
+    out: path.join(ROOT, 'bench/results'),
+  }
+  const list = (v: string | undefined) =>
+    (v ?? '')
+      .split(',')
+      .map((x) => Number(x.trim()))
+      .filter((x) => Number.isInteger(x) && x > 0)
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined]
     const value = () => inline ?? argv[++i]
     switch (flag) {
-      case '--sizes': o.sizes = list(value()); break
-      case '--batch-sizes': o.batchSizes = list(value()); break
-      case '--baseline-full-max': o.baselineFullMax = Number(value()); break
-      case '--baseline-budget': o.baselineBudgetS = Number(value()); break
-      case '--baseline-max-n': o.baselineMaxN = Number(value()); break
-      case '--no-baseline': o.baseline = false; break
-      case '--run-budget': o.runBudgetS = Number(value()); break
-      case '--node-options': o.nodeOptions = value(); break
-      case '--no-vfail': o.vfail = false; break
-      case '--no-cold-start': o.coldStart = false; break
-      case '--keep-cluster': o.keepCluster = true; break
-      case '--out': o.out = path.resolve(value() ?? o.out); break
-      case '--help': case '-h':
-        process.stdout.write(`usage: bench/run.sh [--sizes 100,1000,5000] [--batch-sizes 10,50] [--baseline-full-max 100] [--baseline-budget 420] [--baseline-max-n 1000]
+      case '--sizes':
+        o.sizes = list(value())
+        break
+      case '--batch-sizes':
+        o.batchSizes = list(value())
+        break
+      case '--baseline-full-max':
+        o.baselineFullMax = Number(value())
+        break
+      case '--baseline-budget':
+        o.baselineBudgetS = Number(value())
+        break
+      case '--baseline-max-n':
+        o.baselineMaxN = Number(value())
+        break
+      case '--no-baseline':
+        o.baseline = false
+        break
+      case '--run-budget':
+        o.runBudgetS = Number(value())
+        break
+      case '--node-options':
+        o.nodeOptions = value()
+        break
+      case '--no-vfail':
+        o.vfail = false
+        break
+      case '--no-cold-start':
+        o.coldStart = false
+        break
+      case '--keep-cluster':
+        o.keepCluster = true
+        break
+      case '--out':
+        o.out = path.resolve(value() ?? o.out)
+        break
+      case '--help':
+      case '-h':
+        process.stdout
+          .write(`usage: bench/run.sh [--sizes 100,1000,5000] [--batch-sizes 10,50] [--baseline-full-max 100] [--baseline-budget 420] [--baseline-max-n 1000]
                     [--run-budget S] [--node-options '...'] [--no-baseline] [--no-vfail] [--no-cold-start] [--keep-cluster] [--out DIR]
 default batch sizes: ${JSON.stringify(DEFAULT_PLAN)} (other N: N/20)\n`)
         process.exit(0)
         break
-      default: throw new Error(`unknown argument ${a}`)
+      default:
+        throw new Error(`unknown argument ${a}`)
     }
   }
   if (o.sizes.length === 0) throw new Error('--sizes: give e.g. 100,1000')
@@ -134,8 +184,26 @@ export interface Results {
   finishedAt?: string
   command: string
   source: string
-  machine: { nproc: number; cpuModel: string; memGiB: number; freeGiBAtStart: number; node: string; kube: string; kwok: string; helm: string }
-  coldStart?: { tool: string; command: string; medianMs: number; meanMs: number; minMs: number; maxMs: number; runs: number; nodeBareMedianMs?: number }
+  machine: {
+    nproc: number
+    cpuModel: string
+    memGiB: number
+    freeGiBAtStart: number
+    node: string
+    kube: string
+    kwok: string
+    helm: string
+  }
+  coldStart?: {
+    tool: string
+    command: string
+    medianMs: number
+    meanMs: number
+    minMs: number
+    maxMs: number
+    runs: number
+    nodeBareMedianMs?: number
+  }
   sizes: SizeResult[]
 }
 
@@ -151,7 +219,12 @@ function envWithTools(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 async function versionsEnv(): Promise<Record<string, string>> {
   const text = await readFile(path.join(ROOT, 'scripts/testbed/versions.env'), 'utf8')
-  return Object.fromEntries(text.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]))
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .filter((l) => /^[A-Z_]+=/.test(l))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]),
+  )
 }
 
 function chart(version: string): string {
@@ -198,11 +271,21 @@ spec:
       command: ["uname", "-a"]
 `
 
-interface Cluster { name: string; kubeconfig: string; auditLog: string; k: Kube }
+interface Cluster {
+  name: string
+  kubeconfig: string
+  auditLog: string
+  k: Kube
+}
 
 async function createCluster(name: string): Promise<Cluster> {
   const out = await must(path.join(ROOT, 'scripts/testbed/cluster.sh'), ['create', name], envWithTools())
-  const kv = Object.fromEntries(out.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+  const kv = Object.fromEntries(
+    out
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  )
   if (!kv.KUBECONFIG || !kv.AUDIT_LOG) throw new Error(`cluster.sh create printed no KUBECONFIG/AUDIT_LOG:\n${out}`)
   return { name, kubeconfig: kv.KUBECONFIG, auditLog: kv.AUDIT_LOG, k: connect(kv.KUBECONFIG) }
 }
@@ -214,19 +297,35 @@ async function helm(c: Cluster, args: string[]): Promise<string> {
 /** A fresh namespace with the fixture release at FROM on the fleet, all its pods Ready. */
 async function freshRelease(c: Cluster, namespace: string, fleet: string, n: number): Promise<number> {
   const t0 = Date.now()
-  await helm(c, ['install', 'kata-deploy', chart(FROM), '-n', namespace, '--create-namespace', '--set-string', `nodeSelector.kata-lcm\\.bench/fleet=${fleet}`])
+  await helm(c, [
+    'install',
+    'kata-deploy',
+    chart(FROM),
+    '-n',
+    namespace,
+    '--create-namespace',
+    '--set-string',
+    `nodeSelector.kata-lcm\\.bench/fleet=${fleet}`,
+  ])
   await waitDaemonSetReady(c.k, namespace, 'kata-deploy', n, Math.max(300_000, n * 400))
   return (Date.now() - t0) / 1000
 }
 
 async function teardownRelease(c: Cluster, namespace: string, fleet: string, n: number): Promise<void> {
-  await helm(c, ['uninstall', 'kata-deploy', '-n', namespace, '--no-hooks']).catch((e: unknown) => log(`uninstall: ${(e as Error).message.split('\n')[0]}`))
+  await helm(c, ['uninstall', 'kata-deploy', '-n', namespace, '--no-hooks']).catch((e: unknown) =>
+    log(`uninstall: ${(e as Error).message.split('\n')[0]}`),
+  )
   await deleteNamespace(c.k, namespace, Math.max(300_000, n * 300))
   const reset = await resetNodes(c.k, fleet)
   if (reset > 0) log(`reset ${reset} node(s) (annotations, cordon)`)
 }
 
-async function auditWindow(c: Cluster, offset: number, since: number, keep: (e: Ev) => boolean): Promise<{ events: Ev[]; lines: number }> {
+async function auditWindow(
+  c: Cluster,
+  offset: number,
+  since: number,
+  keep: (e: Ev) => boolean,
+): Promise<{ events: Ev[]; lines: number }> {
   const barrier = `bench-barrier-${randomBytes(4).toString('hex')}`
   await auditBarrierRequest(c.k, barrier)
   await waitForBarrier(c.auditLog, offset, barrier, 120_000)
@@ -235,7 +334,20 @@ async function auditWindow(c: Cluster, offset: number, since: number, keep: (e: 
 
 // ---------- runs ----------
 
-async function runKataLcm(c: Cluster, opts: { n: number; batch: number; fleet: string; nodes: string[]; rawDir: string; label: string; expectFailure?: boolean; budgetS?: number; nodeOptions?: string }): Promise<KataLcmRun> {
+async function runKataLcm(
+  c: Cluster,
+  opts: {
+    n: number
+    batch: number
+    fleet: string
+    nodes: string[]
+    rawDir: string
+    label: string
+    expectFailure?: boolean
+    budgetS?: number
+    nodeOptions?: string
+  },
+): Promise<KataLcmRun> {
   const namespace = `bench-${opts.label}`
   log(`${opts.label}: installing ${FROM} for ${opts.n} nodes in ${namespace}`)
   const resetS = await freshRelease(c, namespace, opts.fleet, opts.n)
@@ -245,37 +357,98 @@ async function runKataLcm(c: Cluster, opts: { n: number; batch: number; fleet: s
   const loadavgBefore = loadavg().map((x) => Math.round(x * 100) / 100)
   const offset = await auditSize(c.auditLog)
   const args = [
-    CLI, 'upgrade', '--target-version', TO, '--chart', chart(TO), '--previous-chart', chart(FROM),
-    '--verification-pod', verifyFile, '--verification-namespace', namespace, '--helm-namespace', namespace,
-    '--node-selector', `${FLEET_LABEL}=${opts.fleet}`, '--batch-size', String(opts.batch), '--kubeconfig', c.kubeconfig, '--json',
+    CLI,
+    'upgrade',
+    '--target-version',
+    TO,
+    '--chart',
+    chart(TO),
+    '--previous-chart',
+    chart(FROM),
+    '--verification-pod',
+    verifyFile,
+    '--verification-namespace',
+    namespace,
+    '--helm-namespace',
+    namespace,
+    '--node-selector',
+    `${FLEET_LABEL}=${opts.fleet}`,
+    '--batch-size',
+    String(opts.batch),
+    '--kubeconfig',
+    c.kubeconfig,
+    '--json',
   ]
   log(`${opts.label}: kata-lcm upgrade --batch-size ${opts.batch} (${Math.ceil(opts.n / opts.batch)} waves)`)
   const r = await runProc(process.execPath, args, {
-    env: envWithTools({ CI: 'true', NO_COLOR: '1', DEBUG: 'kata-lcm:helm', KUBECONFIG: c.kubeconfig, ...(opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {}) }),
+    env: envWithTools({
+      CI: 'true',
+      NO_COLOR: '1',
+      DEBUG: 'kata-lcm:helm',
+      KUBECONFIG: c.kubeconfig,
+      ...(opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {}),
+    }),
     ...(opts.budgetS ? { budgetMs: opts.budgetS * 1000, budgetSignal: 'interrupt' as const } : {}),
   })
-  if (r.budgetHit) log(`${opts.label}: run budget of ${opts.budgetS} s reached: sent SIGINT (kata-lcm stops after the current wave)`)
-  log(`${opts.label}: exit ${r.code} in ${(r.wallMs / 1000).toFixed(1)} s, peak RSS ${(r.peakRssKb / 1024).toFixed(0)} MB, CPU ${r.cpuS.toFixed(1)} s`)
-  await writeFile(path.join(opts.rawDir, `${opts.label}.log`), r.lines.map((l) => `${new Date(l.t).toISOString()} ${l.stream} ${l.text}`).join('\n') + '\n')
+  if (r.budgetHit)
+    log(`${opts.label}: run budget of ${opts.budgetS} s reached: sent SIGINT (kata-lcm stops after the current wave)`)
+  log(
+    `${opts.label}: exit ${r.code} in ${(r.wallMs / 1000).toFixed(1)} s, peak RSS ${(r.peakRssKb / 1024).toFixed(0)} MB, CPU ${r.cpuS.toFixed(1)} s`,
+  )
+  await writeFile(
+    path.join(opts.rawDir, `${opts.label}.log`),
+    r.lines.map((l) => `${new Date(l.t).toISOString()} ${l.stream} ${l.text}`).join('\n') + '\n',
+  )
   // --json: the report on stdout; the progress lines still go to the (non-terminal) stderr.
   let outcome: string | undefined
   try {
-    outcome = (JSON.parse(r.lines.filter((l) => l.stream === 'out').map((l) => l.text).join('\n')) as { outcome?: string; error?: { code?: string } }).outcome
+    outcome = (
+      JSON.parse(
+        r.lines
+          .filter((l) => l.stream === 'out')
+          .map((l) => l.text)
+          .join('\n'),
+      ) as { outcome?: string; error?: { code?: string } }
+    ).outcome
   } catch {
     outcome = undefined
   }
   const newPods = await kataDeployPods(c.k, namespace)
-  const { events } = await auditWindow(c, offset, r.startMs, (e) => isKataLcm(e) || isHelm(e) || (isKwok(e) && e.resource === 'pods' && e.namespace === namespace))
+  const { events } = await auditWindow(
+    c,
+    offset,
+    r.startMs,
+    (e) => isKataLcm(e) || isHelm(e) || (isKwok(e) && e.resource === 'pods' && e.namespace === namespace),
+  )
   const analysis = analyzeRun({ events, lines: r.lines, nodes: opts.nodes, namespace, oldPods, newPods })
   await writeFile(path.join(opts.rawDir, `${opts.label}.requests.json`), JSON.stringify(analysis.requests, null, 2))
-  await writeFile(path.join(opts.rawDir, `${opts.label}.events.jsonl`), events.map((e) => JSON.stringify(e)).join('\n') + '\n')
+  await writeFile(
+    path.join(opts.rawDir, `${opts.label}.events.jsonl`),
+    events.map((e) => JSON.stringify(e)).join('\n') + '\n',
+  )
   const states = (await nodeStates(c.k, opts.fleet)).filter((s) => opts.nodes.includes(s.name))
   if (!opts.expectFailure && r.code !== 0) log(`${opts.label}: UNEXPECTED exit ${r.code}; see ${opts.label}.log`)
   const run: KataLcmRun = {
-    kind: 'kata-lcm', n: opts.n, batch: opts.batch, namespace, exitCode: r.code, ...(outcome ? { outcome } : {}), wallS: Math.round(r.wallMs) / 1000,
-    waves: analysis.waves.length, peakRssMb: Math.round(r.peakRssKb / 102.4) / 10, cpuS: Math.round(r.cpuS * 100) / 100, resetS: Math.round(resetS * 10) / 10,
-    endState: { completed: states.filter((s) => s.status === 'completed').length, onTarget: states.filter((s) => s.version === TO).length, cordoned: states.filter((s) => s.unschedulable).length },
-    loadavgBefore, analysis, ...(r.budgetHit ? { budgetS: opts.budgetS } : {}), ...(opts.nodeOptions ? { nodeOptions: opts.nodeOptions } : {}),
+    kind: 'kata-lcm',
+    n: opts.n,
+    batch: opts.batch,
+    namespace,
+    exitCode: r.code,
+    ...(outcome ? { outcome } : {}),
+    wallS: Math.round(r.wallMs) / 1000,
+    waves: analysis.waves.length,
+    peakRssMb: Math.round(r.peakRssKb / 102.4) / 10,
+    cpuS: Math.round(r.cpuS * 100) / 100,
+    resetS: Math.round(resetS * 10) / 10,
+    endState: {
+      completed: states.filter((s) => s.status === 'completed').length,
+      onTarget: states.filter((s) => s.version === TO).length,
+      cordoned: states.filter((s) => s.unschedulable).length,
+    },
+    loadavgBefore,
+    analysis,
+    ...(r.budgetHit ? { budgetS: opts.budgetS } : {}),
+    ...(opts.nodeOptions ? { nodeOptions: opts.nodeOptions } : {}),
   }
   await teardownRelease(c, namespace, opts.fleet, opts.n)
   return run
@@ -291,27 +464,65 @@ async function runBaseline(c: Cluster, n: number, budgetS: number | undefined, r
   const offset = await auditSize(c.auditLog)
   log(`baseline: design script over ${n} nodes${budgetS ? ` (budget ${budgetS} s, then extrapolated)` : ''}`)
   const r = await runProc('bash', [path.join(ROOT, 'bench/baseline.sh')], {
-    env: envWithTools({ KUBECONFIG: c.kubeconfig, NS: namespace, CHART: chart(TO), VERSION: TO, SELECTOR: `${FLEET_LABEL}=${MAIN}`, VERIFY_FILE: verifyFile }),
+    env: envWithTools({
+      KUBECONFIG: c.kubeconfig,
+      NS: namespace,
+      CHART: chart(TO),
+      VERSION: TO,
+      SELECTOR: `${FLEET_LABEL}=${MAIN}`,
+      VERIFY_FILE: verifyFile,
+    }),
     ...(budgetS ? { budgetMs: budgetS * 1000 } : {}),
   })
-  await writeFile(path.join(rawDir, 'baseline.log'), r.lines.map((l) => `${new Date(l.t).toISOString()} ${l.stream} ${l.text}`).join('\n') + '\n')
+  await writeFile(
+    path.join(rawDir, 'baseline.log'),
+    r.lines.map((l) => `${new Date(l.t).toISOString()} ${l.stream} ${l.text}`).join('\n') + '\n',
+  )
   const { events } = await auditWindow(c, offset, r.startMs, (e) => isHelm(e) || isKubectl(e))
   const analysis = analyzeBaseline(r.lines, r.startMs, r.endMs, n, events)
   await writeFile(path.join(rawDir, 'baseline.events.jsonl'), events.map((e) => JSON.stringify(e)).join('\n') + '\n')
-  log(`baseline: ${analysis.nodesDone}/${n} nodes in ${(r.wallMs / 1000).toFixed(1)} s; full fleet ${analysis.extrapolated ? '~' : ''}${analysis.fullFleetS} s`)
+  log(
+    `baseline: ${analysis.nodesDone}/${n} nodes in ${(r.wallMs / 1000).toFixed(1)} s; full fleet ${analysis.extrapolated ? '~' : ''}${analysis.fullFleetS} s`,
+  )
   await teardownRelease(c, namespace, MAIN, n)
-  return { kind: 'baseline', n, namespace, exitCode: r.code, wallS: Math.round(r.wallMs) / 1000, ...(budgetS ? { budgetS } : {}), budgetHit: r.budgetHit, loadavgBefore, analysis }
+  return {
+    kind: 'baseline',
+    n,
+    namespace,
+    exitCode: r.code,
+    wallS: Math.round(r.wallMs) / 1000,
+    ...(budgetS ? { budgetS } : {}),
+    budgetHit: r.budgetHit,
+    loadavgBefore,
+    analysis,
+  }
 }
 
 async function coldStart(): Promise<Results['coldStart']> {
   const file = path.join(ROOT, 'bench/results/raw/cold-start.json')
   await mkdir(path.dirname(file), { recursive: true })
   const cmd = `${process.execPath} ${CLI} --help`
-  const hf = await runProc('hyperfine', ['--warmup', '3', '--runs', '30', '-N', '--export-json', file, cmd, `${process.execPath} -e 0`], {})
+  const hf = await runProc(
+    'hyperfine',
+    ['--warmup', '3', '--runs', '30', '-N', '--export-json', file, cmd, `${process.execPath} -e 0`],
+    {},
+  )
   if (hf.code === 0) {
-    const data = JSON.parse(await readFile(file, 'utf8')) as { results: { median: number; mean: number; min: number; max: number; times: number[] }[] }
+    const data = JSON.parse(await readFile(file, 'utf8')) as {
+      results: { median: number; mean: number; min: number; max: number; times: number[] }[]
+    }
     const [cli, bare] = data.results
-    if (cli) return { tool: 'hyperfine', command: 'node bin/run.js --help', medianMs: Math.round(cli.median * 1000), meanMs: Math.round(cli.mean * 1000), minMs: Math.round(cli.min * 1000), maxMs: Math.round(cli.max * 1000), runs: cli.times.length, ...(bare ? { nodeBareMedianMs: Math.round(bare.median * 1000) } : {}) }
+    if (cli)
+      return {
+        tool: 'hyperfine',
+        command: 'node bin/run.js --help',
+        medianMs: Math.round(cli.median * 1000),
+        meanMs: Math.round(cli.mean * 1000),
+        minMs: Math.round(cli.min * 1000),
+        maxMs: Math.round(cli.max * 1000),
+        runs: cli.times.length,
+        ...(bare ? { nodeBareMedianMs: Math.round(bare.median * 1000) } : {}),
+      }
   }
   // No hyperfine: 20 timed runs after 3 warm-ups.
   const times: number[] = []
@@ -320,14 +531,25 @@ async function coldStart(): Promise<Results['coldStart']> {
     if (i >= 3) times.push(r.wallMs)
   }
   times.sort((a, b) => a - b)
-  return { tool: 'repeated runs', command: 'node bin/run.js --help', medianMs: times[Math.floor(times.length / 2)]!, meanMs: Math.round(times.reduce((a, b) => a + b, 0) / times.length), minMs: times[0]!, maxMs: times[times.length - 1]!, runs: times.length }
+  return {
+    tool: 'repeated runs',
+    command: 'node bin/run.js --help',
+    medianMs: times[Math.floor(times.length / 2)]!,
+    meanMs: Math.round(times.reduce((a, b) => a + b, 0) / times.length),
+    minMs: times[0]!,
+    maxMs: times[times.length - 1]!,
+    runs: times.length,
+  }
 }
 
 // ---------- main ----------
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2))
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')
   const rawRoot = path.join(o.out, 'raw', stamp)
   await mkdir(rawRoot, { recursive: true })
   const versions = await versionsEnv()
@@ -338,9 +560,14 @@ async function main(): Promise<void> {
     source: process.env.KATA_LCM_BENCH_SOURCE ?? 'unknown',
     command: `bench/run.sh ${process.argv.slice(2).join(' ')}`.trim(),
     machine: {
-      nproc: cpus().length, cpuModel: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? 'unknown',
-      memGiB: Math.round(totalmem() / 2 ** 30 * 10) / 10, freeGiBAtStart: Math.round(freemem() / 2 ** 30 * 10) / 10,
-      node: process.version, kube: versions.KUBE_VERSION ?? '?', kwok: versions.KWOK_VERSION ?? '?', helm: helmVersion,
+      nproc: cpus().length,
+      cpuModel: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? 'unknown',
+      memGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+      freeGiBAtStart: Math.round((freemem() / 2 ** 30) * 10) / 10,
+      node: process.version,
+      kube: versions.KUBE_VERSION ?? '?',
+      kwok: versions.KWOK_VERSION ?? '?',
+      helm: helmVersion,
     },
     sizes: [],
   }
@@ -379,7 +606,18 @@ async function main(): Promise<void> {
       log(`N=${n}: fleet Ready in ${size.fleetCreateS.toFixed(1)} s`)
       for (const batch of batchesFor(o, n)) {
         try {
-          size.runs.push(await runKataLcm(c, { n, batch, fleet: MAIN, nodes, rawDir, label: `b${batch}`, ...(o.runBudgetS ? { budgetS: o.runBudgetS } : {}), ...(o.nodeOptions ? { nodeOptions: o.nodeOptions } : {}) }))
+          size.runs.push(
+            await runKataLcm(c, {
+              n,
+              batch,
+              fleet: MAIN,
+              nodes,
+              rawDir,
+              label: `b${batch}`,
+              ...(o.runBudgetS ? { budgetS: o.runBudgetS } : {}),
+              ...(o.nodeOptions ? { nodeOptions: o.nodeOptions } : {}),
+            }),
+          )
         } catch (e) {
           size.errors.push(`batch ${batch}: ${(e as Error).message}`)
           log(`batch ${batch} failed: ${(e as Error).message}`)
@@ -400,7 +638,15 @@ async function main(): Promise<void> {
           // 4 nodes that pass and one whose verification pod fails (vfail-*), one wave.
           const vnodes = [...nodeNames('bv', 4), 'vfail-bv-5']
           await createFleet(c.k, vnodes, VFAIL, 120_000)
-          size.vfail = await runKataLcm(c, { n: vnodes.length, batch: vnodes.length, fleet: VFAIL, nodes: vnodes, rawDir, label: 'vfail', expectFailure: true })
+          size.vfail = await runKataLcm(c, {
+            n: vnodes.length,
+            batch: vnodes.length,
+            fleet: VFAIL,
+            nodes: vnodes,
+            rawDir,
+            label: 'vfail',
+            expectFailure: true,
+          })
         } catch (e) {
           size.errors.push(`vfail: ${(e as Error).message}`)
           log(`vfail run failed: ${(e as Error).message}`)
@@ -412,7 +658,10 @@ async function main(): Promise<void> {
       log(`N=${n} failed: ${(e as Error).message}`)
     } finally {
       size.auditMB = Math.round((await auditSize(c.auditLog).catch(() => 0)) / 1e5) / 10
-      if (!o.keepCluster) await must(path.join(ROOT, 'scripts/testbed/cluster.sh'), ['delete', name], envWithTools()).catch((e: unknown) => log(`cluster delete: ${(e as Error).message}`))
+      if (!o.keepCluster)
+        await must(path.join(ROOT, 'scripts/testbed/cluster.sh'), ['delete', name], envWithTools()).catch(
+          (e: unknown) => log(`cluster delete: ${(e as Error).message}`),
+        )
       await save()
     }
   }

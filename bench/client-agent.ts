@@ -30,14 +30,19 @@ async function child(mode: string, kubeconfig: string): Promise<void> {
   base.loadFromFile(kubeconfig)
   const kc = mode === 'shared-agent' ? withUserAgent(base, 'kata-lcm-bench/agent') : base
   const core = kc.makeApiClient(CoreV1Api)
-  const nodes = (await core.listNode({ labelSelector: `kata-lcm.bench/fleet=${FLEET}` })).items.map((n) => n.metadata!.name!)
+  const nodes = (await core.listNode({ labelSelector: `kata-lcm.bench/fleet=${FLEET}` })).items.map(
+    (n) => n.metadata!.name!,
+  )
   const rounds = arg('--rounds', 10)
   const lat: number[] = []
   const t0 = Date.now()
   for (let r = 0; r < rounds; r++) {
     await pool(nodes, arg('--concurrency', 50), async (name) => {
       const s = performance.now()
-      await core.patchNode({ name, body: { metadata: { annotations: { 'kata-lcm.bench/agent': `${mode}-${r}` } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+      await core.patchNode(
+        { name, body: { metadata: { annotations: { 'kata-lcm.bench/agent': `${mode}-${r}` } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )
       lat.push(performance.now() - s)
     })
   }
@@ -51,11 +56,20 @@ async function child(mode: string, kubeconfig: string): Promise<void> {
   }
   const getMs = Date.now() - t1
   const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!
-  process.stdout.write(JSON.stringify({
-    mode, patches: lat.length, patchWallMs: patchMs, patchMedianMs: Math.round(med(lat) * 10) / 10,
-    gets: getLat.length, getWallMs: getMs, getMedianMs: Math.round(med(getLat) * 10) / 10, peakRssMb: Math.round(hwmKb() / 102.4) / 10,
-    cpuUserMs: Math.round(process.cpuUsage().user / 1000), cpuSystemMs: Math.round(process.cpuUsage().system / 1000),
-  }) + '\n')
+  process.stdout.write(
+    JSON.stringify({
+      mode,
+      patches: lat.length,
+      patchWallMs: patchMs,
+      patchMedianMs: Math.round(med(lat) * 10) / 10,
+      gets: getLat.length,
+      getWallMs: getMs,
+      getMedianMs: Math.round(med(getLat) * 10) / 10,
+      peakRssMb: Math.round(hwmKb() / 102.4) / 10,
+      cpuUserMs: Math.round(process.cpuUsage().user / 1000),
+      cpuSystemMs: Math.round(process.cpuUsage().system / 1000),
+    }) + '\n',
+  )
 }
 
 async function main(): Promise<void> {
@@ -68,12 +82,18 @@ async function main(): Promise<void> {
   try {
     for (const mode of ['per-request-agent', 'shared-agent', 'per-request-agent', 'shared-agent']) {
       await new Promise<void>((resolve, reject) => {
-        const c = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), kubeconfig, '--child', mode, ...process.argv.slice(3)], { stdio: ['ignore', 'inherit', 'inherit'] })
+        const c = spawn(
+          process.execPath,
+          [...process.execArgv, fileURLToPath(import.meta.url), kubeconfig, '--child', mode, ...process.argv.slice(3)],
+          { stdio: ['ignore', 'inherit', 'inherit'] },
+        )
         c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${mode} exited ${code}`))))
       })
     }
   } finally {
-    await pool(names, 16, async (name) => { await k.core.deleteNode({ name }).catch(() => undefined) })
+    await pool(names, 16, async (name) => {
+      await k.core.deleteNode({ name }).catch(() => undefined)
+    })
   }
 }
 

@@ -20,13 +20,21 @@ export abstract class BaseCommand extends Command {
     let count = 0
     const onSignal = (signal: NodeJS.Signals) => {
       count++
-      if (count > 1) { process.stderr.write(`\n${signal} again: exiting now; rerun the same command to resume.\n`); process.exit(ExitCode.Interrupted) }
-      process.stderr.write(`\n${signal}: finishing the current wave at a safe point, then stopping (press again to exit at once).\n`)
+      if (count > 1) {
+        process.stderr.write(`\n${signal} again: exiting now; rerun the same command to resume.\n`)
+        process.exit(ExitCode.Interrupted)
+      }
+      process.stderr.write(
+        `\n${signal}: finishing the current wave at a safe point, then stopping (press again to exit at once).\n`,
+      )
       this.abort.abort()
     }
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
-    return () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal) }
+    return () => {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    }
   }
 
   protected override async catch(error: Error & { exitCode?: number }): Promise<unknown> {
@@ -36,10 +44,21 @@ export abstract class BaseCommand extends Command {
     const isParseError = !known && (error as { oclif?: { exit?: number } }).oclif !== undefined
     const exitCode = known?.exitCode ?? (isParseError ? ExitCode.BadInput : ExitCode.Unexpected)
     // One line: oclif's parse errors come as several lines around the one that matters.
-    const message = (error.message ?? String(error)).split('\n').map((l) => l.trim())
-      .filter((l) => l !== '' && !/^The following errors? occurred:?$/.test(l) && !/^See more help with --help$/.test(l)).join('; ')
+    const message = (error.message ?? String(error))
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(
+        (l) => l !== '' && !/^The following errors? occurred:?$/.test(l) && !/^See more help with --help$/.test(l),
+      )
+      .join('; ')
     if (this.jsonEnabled()) {
-      this.logJson({ error: { code: known?.code ?? (isParseError ? 'BAD_INPUT' : 'UNEXPECTED'), message, suggestions: known?.suggestions ?? [] } })
+      this.logJson({
+        error: {
+          code: known?.code ?? (isParseError ? 'BAD_INPUT' : 'UNEXPECTED'),
+          message,
+          suggestions: known?.suggestions ?? [],
+        },
+      })
     } else {
       process.stderr.write(`${colors.red('Error:')} ${message}\n`)
       for (const s of known?.suggestions ?? []) process.stderr.write(`  ${s}\n`)
@@ -52,10 +71,14 @@ export abstract class BaseCommand extends Command {
   /** The exit code that goes with a report's outcome. */
   protected exitCodeFor(outcome: string): number {
     switch (outcome) {
-      case 'rolled-back': return ExitCode.RolledBack
-      case 'manual-action': return ExitCode.ManualActionNeeded
-      case 'interrupted': return ExitCode.Interrupted
-      default: return ExitCode.Success
+      case 'rolled-back':
+        return ExitCode.RolledBack
+      case 'manual-action':
+        return ExitCode.ManualActionNeeded
+      case 'interrupted':
+        return ExitCode.Interrupted
+      default:
+        return ExitCode.Success
     }
   }
 }

@@ -4,15 +4,31 @@ import { DEFAULT_CHART, type RequestedMode, type UpgradeRequest } from './lifecy
 
 /** Flags every command takes. */
 export const globalFlags = {
-  kubeconfig: Flags.string({ description: 'Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).', helpGroup: 'GLOBAL' }),
-  context: Flags.string({ description: 'Kubeconfig context to use (default: its current-context).', helpGroup: 'GLOBAL' }),
-  'helm-release': Flags.string({ description: 'Name of the kata-deploy Helm release.', default: 'kata-deploy', helpGroup: 'GLOBAL' }),
-  'helm-namespace': Flags.string({ description: 'Namespace of the kata-deploy Helm release.', default: 'kube-system', helpGroup: 'GLOBAL' }),
+  kubeconfig: Flags.string({
+    description: 'Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).',
+    helpGroup: 'GLOBAL',
+  }),
+  context: Flags.string({
+    description: 'Kubeconfig context to use (default: its current-context).',
+    helpGroup: 'GLOBAL',
+  }),
+  'helm-release': Flags.string({
+    description: 'Name of the kata-deploy Helm release.',
+    default: 'kata-deploy',
+    helpGroup: 'GLOBAL',
+  }),
+  'helm-namespace': Flags.string({
+    description: 'Namespace of the kata-deploy Helm release.',
+    default: 'kube-system',
+    helpGroup: 'GLOBAL',
+  }),
 }
 
 /** Node selection, shared by upgrade, status and the Argo steps. */
 export const selectionFlags = {
-  'node-selector': Flags.string({ description: 'Label selector for the nodes, kubectl syntax (e.g. "node-pool=kata,zone in (a,b)").' }),
+  'node-selector': Flags.string({
+    description: 'Label selector for the nodes, kubectl syntax (e.g. "node-pool=kata,zone in (a,b)").',
+  }),
   'node-taint-key': Flags.string({ description: 'Select nodes carrying a taint with this key.' }),
   'node-taint-value': Flags.string({ description: 'With --node-taint-key: only taints with this value.' }),
 }
@@ -21,21 +37,42 @@ const upTo = `at most ${MAX_DURATION_TEXT}`
 
 export const verificationFlags = {
   'verification-namespace': Flags.string({ description: 'Namespace for the verification pods.', default: 'default' }),
-  'verification-timeout': Flags.string({ description: `How long a verification pod may take (e.g. 90s, 5m; ${upTo}).`, default: '180s' }),
+  'verification-timeout': Flags.string({
+    description: `How long a verification pod may take (e.g. 90s, 5m; ${upTo}).`,
+    default: '180s',
+  }),
 }
 
 export const timingFlags = {
-  'ready-timeout': Flags.string({ description: `How long the new kata-deploy pod (or install Job) may take on a node (${upTo}).`, default: '5m' }),
+  'ready-timeout': Flags.string({
+    description: `How long the new kata-deploy pod (or install Job) may take on a node (${upTo}).`,
+    default: '5m',
+  }),
   'helm-timeout': Flags.string({ description: `Passed to helm upgrade --timeout (${upTo}).`, default: '10m' }),
 }
 
 /** Drain, shared by upgrade and the Argo plan step. */
 export const drainFlags = {
-  drain: Flags.boolean({ description: 'Evict workloads (Eviction API) after cordon, before the upgrade. DaemonSet and static pods stay.', default: false }),
+  drain: Flags.boolean({
+    description: 'Evict workloads (Eviction API) after cordon, before the upgrade. DaemonSet and static pods stay.',
+    default: false,
+  }),
   'drain-timeout': Flags.string({ description: `How long a drain may take per node (${upTo}).`, default: '5m' }),
-  'drain-force': Flags.boolean({ description: 'With --drain: also evict pods no controller manages (they are gone for good), like kubectl drain --force.', default: false }),
-  'accept-restart-hazard': Flags.boolean({ description: 'Restart kata-deploy pods whose restart kata-deploy makes disruptive (3.28.0 crashes the node\'s Kata pods) without --drain.', default: false }),
-  'drain-delete-emptydir-data': Flags.boolean({ description: 'With --drain: also evict pods with emptyDir volumes (their data is lost), like kubectl drain --delete-emptydir-data.', default: false }),
+  'drain-force': Flags.boolean({
+    description:
+      'With --drain: also evict pods no controller manages (they are gone for good), like kubectl drain --force.',
+    default: false,
+  }),
+  'accept-restart-hazard': Flags.boolean({
+    description:
+      "Restart kata-deploy pods whose restart kata-deploy makes disruptive (3.28.0 crashes the node's Kata pods) without --drain.",
+    default: false,
+  }),
+  'drain-delete-emptydir-data': Flags.boolean({
+    description:
+      'With --drain: also evict pods with emptyDir volumes (their data is lost), like kubectl drain --delete-emptydir-data.',
+    default: false,
+  }),
 }
 
 export const chartFlag = Flags.string({
@@ -44,7 +81,11 @@ export const chartFlag = Flags.string({
 })
 
 /** The selection flags as the domain's NodeSelection. */
-export function selectionFrom(flags: { 'node-selector'?: string | undefined; 'node-taint-key'?: string | undefined; 'node-taint-value'?: string | undefined }) {
+export function selectionFrom(flags: {
+  'node-selector'?: string | undefined
+  'node-taint-key'?: string | undefined
+  'node-taint-value'?: string | undefined
+}) {
   return {
     ...(flags['node-selector'] ? { labelSelector: flags['node-selector'] } : {}),
     ...(flags['node-taint-key'] ? { taintKey: flags['node-taint-key'] } : {}),
@@ -78,7 +119,10 @@ export interface UpgradeFlags {
 }
 
 /** Builds the domain's UpgradeRequest from the flags; durations are parsed here, naming the flag. */
-export function upgradeRequestFrom(flags: UpgradeFlags, verification: { source: string; origin: string }): UpgradeRequest {
+export function upgradeRequestFrom(
+  flags: UpgradeFlags,
+  verification: { source: string; origin: string },
+): UpgradeRequest {
   return {
     targetVersion: flags['target-version'],
     chart: flags.chart,
@@ -88,7 +132,11 @@ export function upgradeRequestFrom(flags: UpgradeFlags, verification: { source: 
     drain: flags.drain,
     drainTimeoutMs: parseDuration('--drain-timeout', flags['drain-timeout']),
     drainPolicy: { force: flags['drain-force'], deleteEmptyDirData: flags['drain-delete-emptydir-data'] },
-    verification: { ...verification, namespace: flags['verification-namespace'], timeoutMs: parseDuration('--verification-timeout', flags['verification-timeout']) },
+    verification: {
+      ...verification,
+      namespace: flags['verification-namespace'],
+      timeoutMs: parseDuration('--verification-timeout', flags['verification-timeout']),
+    },
     readyTimeoutMs: parseDuration('--ready-timeout', flags['ready-timeout']),
     helmTimeout: helmDuration(parseDuration('--helm-timeout', flags['helm-timeout'])),
     release: { name: flags['helm-release'], namespace: flags['helm-namespace'] },

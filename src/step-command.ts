@@ -9,14 +9,26 @@ import { PlainProgress } from './ui/plain-progress.js'
 
 export const stepFlags = {
   ...globalFlags,
-  holder: Flags.string({ description: 'Lock holder identity shared by the steps of one workflow (e.g. argo/{{workflow.name}}).', required: true, env: 'KATA_LCM_HOLDER' }),
+  holder: Flags.string({
+    description: 'Lock holder identity shared by the steps of one workflow (e.g. argo/{{workflow.name}}).',
+    required: true,
+    env: 'KATA_LCM_HOLDER',
+  }),
 }
 
 /** The common part of the `step` commands: plain progress lines (Argo logs), deps, release. */
 export abstract class StepCommand extends BaseCommand {
-  protected connect(flags: { kubeconfig?: string | undefined; context?: string | undefined; 'helm-release': string; 'helm-namespace': string }): { deps: LifecycleDeps; release: ReleaseRef } {
+  protected connect(flags: {
+    kubeconfig?: string | undefined
+    context?: string | undefined
+    'helm-release': string
+    'helm-namespace': string
+  }): { deps: LifecycleDeps; release: ReleaseRef } {
     const progress = new PlainProgress((line) => process.stderr.write(`${line}\n`))
-    return { deps: createDeps(flags, progress), release: { name: flags['helm-release'], namespace: flags['helm-namespace'] } }
+    return {
+      deps: createDeps(flags, progress),
+      release: { name: flags['helm-release'], namespace: flags['helm-namespace'] },
+    }
   }
 }
 
@@ -24,13 +36,21 @@ export abstract class StepCommand extends BaseCommand {
 export function waveStepCommand(step: WaveStep, summary: string) {
   class WaveStepCommand extends StepCommand {
     static override summary = summary
-    static override flags = { ...stepFlags, wave: Flags.integer({ description: 'Wave number (1-based) from the run record.', required: true, min: 1 }) }
+    static override flags = {
+      ...stepFlags,
+      wave: Flags.integer({ description: 'Wave number (1-based) from the run record.', required: true, min: 1 }),
+    }
 
     async run() {
       const { flags } = await this.parse(WaveStepCommand)
       const { deps, release } = this.connect(flags)
       const result = await waveStep(deps, release, flags.wave, step, flags.holder)
-      if (!this.jsonEnabled()) this.log(Object.entries(result.nodes).map(([node, status]) => `${node}: ${status}`).join('\n'))
+      if (!this.jsonEnabled())
+        this.log(
+          Object.entries(result.nodes)
+            .map(([node, status]) => `${node}: ${status}`)
+            .join('\n'),
+        )
       return result
     }
   }

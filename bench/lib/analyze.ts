@@ -3,26 +3,60 @@
 import { countBy, isHelm, isKataLcm, isKwok, resourceKey, type Ev } from './audit.js'
 import type { Line } from './proc.js'
 
-export interface Stats { n: number; min: number; median: number; p95: number; max: number; mean: number }
+export interface Stats {
+  n: number
+  min: number
+  median: number
+  p95: number
+  max: number
+  mean: number
+}
 
 export function stats(values: readonly number[]): Stats | undefined {
   if (values.length === 0) return undefined
   const s = [...values].sort((a, b) => a - b)
   const q = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!
-  return { n: s.length, min: s[0]!, median: q(0.5), p95: q(0.95), max: s[s.length - 1]!, mean: s.reduce((a, b) => a + b, 0) / s.length }
+  return {
+    n: s.length,
+    min: s[0]!,
+    median: q(0.5),
+    p95: q(0.95),
+    max: s[s.length - 1]!,
+    mean: s.reduce((a, b) => a + b, 0) / s.length,
+  }
 }
 
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d
 
 export function roundStats(s: Stats | undefined, d = 3): Stats | undefined {
   if (!s) return undefined
-  return { n: s.n, min: round(s.min, d), median: round(s.median, d), p95: round(s.p95, d), max: round(s.max, d), mean: round(s.mean, d) }
+  return {
+    n: s.n,
+    min: round(s.min, d),
+    median: round(s.median, d),
+    p95: round(s.p95, d),
+    max: round(s.max, d),
+    mean: round(s.mean, d),
+  }
 }
 
 // ---------- CLI output ----------
 
-export interface HelmCall { command: string; startMs: number; endMs: number; ms: number; ok: boolean }
-export interface WaveLines { wave: number; nodes: string[]; startMs: number; endMs?: number; phases: { phase: string; startMs: number }[]; doneText?: string }
+export interface HelmCall {
+  command: string
+  startMs: number
+  endMs: number
+  ms: number
+  ok: boolean
+}
+export interface WaveLines {
+  wave: number
+  nodes: string[]
+  startMs: number
+  endMs?: number
+  phases: { phase: string; startMs: number }[]
+  doneText?: string
+}
 
 const TS = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z) (.*)$/
 
@@ -41,7 +75,10 @@ export function parseCliOutput(lines: readonly Line[]): { waves: WaveLines[]; he
       waves.set(Number(w[1]), { wave: Number(w[1]), nodes: w[3]!.split(', '), startMs: t, phases: [] })
     } else if ((w = /^wave (\d+) done: (.*)$/.exec(text))) {
       const wave = waves.get(Number(w[1]))
-      if (wave) { wave.endMs = t; wave.doneText = w[2]! }
+      if (wave) {
+        wave.endMs = t
+        wave.doneText = w[2]!
+      }
     } else if ((w = /^wave (\d+) (prepare|cordon|drain|upgrade|verify|complete|rollback): /.exec(text))) {
       waves.get(Number(w[1]))?.phases.push({ phase: w[2]!, startMs: t })
     } else if ((w = /^kata-lcm:helm \S+ (\S+): (ok|failed) in (\d+) ms/.exec(text))) {
@@ -76,12 +113,22 @@ export interface RunAnalysis {
   overheadS?: Stats
   helm: { calls: number; totalS: number; byCommand: Record<string, { calls: number; totalS: number }> }
   requests: {
-    kataLcm: { total: number; perNode: number; byVerb: Record<string, number>; byResource: Record<string, number>; attributablePerNode?: Stats; unattributed: number }
+    kataLcm: {
+      total: number
+      perNode: number
+      byVerb: Record<string, number>
+      byResource: Record<string, number>
+      attributablePerNode?: Stats
+      unattributed: number
+    }
     helm: { total: number; perNode: number; byVerb: Record<string, number>; byResource: Record<string, number> }
   }
   /** Verification pod final phase (kwok's status write completed) -> kata-lcm's next request on that pod / node patch. */
   reaction: {
-    pods: number; toFirstActionS?: Stats; toNodePatchS?: Stats; worst?: { pod: string; toNodePatchS: number }
+    pods: number
+    toFirstActionS?: Stats
+    toNodePatchS?: Stats
+    worst?: { pod: string; toNodePatchS: number }
     /** The same, only for pods on vfail-* nodes (their verification fails). */
     failed?: { pods: number; toFirstActionS?: Stats; toNodePatchS?: Stats }
   }
@@ -129,15 +176,26 @@ function uriNode(uri: string, nodes: ReadonlySet<string>): string | undefined {
  * @param oldPods  kata-deploy pod -> node before the run; newPods: after
  */
 export function analyzeRun(input: {
-  events: readonly Ev[]; lines: readonly Line[]; nodes: readonly string[]; namespace: string
-  oldPods: ReadonlyMap<string, string>; newPods: ReadonlyMap<string, string>
+  events: readonly Ev[]
+  lines: readonly Line[]
+  nodes: readonly string[]
+  namespace: string
+  oldPods: ReadonlyMap<string, string>
+  newPods: ReadonlyMap<string, string>
 }): RunAnalysis {
   const { events, nodes, namespace, oldPods, newPods } = input
   const nodeSet = new Set(nodes)
   const { waves: waveLines, helm } = parseCliOutput(input.lines)
   const lcm = events.filter(isKataLcm)
   const helmEvents = events.filter(isHelm)
-  const kwokPodStatus = events.filter((e) => isKwok(e) && e.resource === 'pods' && e.subresource === 'status' && e.namespace === namespace && (e.verb === 'patch' || e.verb === 'update'))
+  const kwokPodStatus = events.filter(
+    (e) =>
+      isKwok(e) &&
+      e.resource === 'pods' &&
+      e.subresource === 'status' &&
+      e.namespace === namespace &&
+      (e.verb === 'patch' || e.verb === 'update'),
+  )
 
   // --- per wave ---
   const waves: WaveStat[] = []
@@ -149,17 +207,36 @@ export function analyzeRun(input: {
       const next = w.phases[i + 1]?.startMs ?? w.endMs!
       phasesS[p.phase] = round((next - p.startMs) / 1000)
     })
-    const helmMs = helm.filter((h) => h.startMs >= w.startMs - 5 && h.endMs <= w.endMs! + 5).reduce((a, h) => a + h.ms, 0)
-    const dsDeletes = lcm.filter((e) => inWave(e) && e.verb === 'delete' && e.resource === 'pods' && e.namespace === namespace && oldPods.has(e.name))
+    const helmMs = helm
+      .filter((h) => h.startMs >= w.startMs - 5 && h.endMs <= w.endMs! + 5)
+      .reduce((a, h) => a + h.ms, 0)
+    const dsDeletes = lcm.filter(
+      (e) =>
+        inWave(e) && e.verb === 'delete' && e.resource === 'pods' && e.namespace === namespace && oldPods.has(e.name),
+    )
     const dsReady = kwokPodStatus.filter((e) => inWave(e) && newPods.has(e.name))
-    const dsS = dsDeletes.length && dsReady.length ? (Math.max(...dsReady.map((e) => e.end)) - Math.min(...dsDeletes.map((e) => e.t))) / 1000 : undefined
-    const vCreates = lcm.filter((e) => inWave(e) && e.verb === 'create' && e.resource === 'pods' && e.subresource === '' && e.namespace === namespace)
+    const dsS =
+      dsDeletes.length && dsReady.length
+        ? (Math.max(...dsReady.map((e) => e.end)) - Math.min(...dsDeletes.map((e) => e.t))) / 1000
+        : undefined
+    const vCreates = lcm.filter(
+      (e) =>
+        inWave(e) && e.verb === 'create' && e.resource === 'pods' && e.subresource === '' && e.namespace === namespace,
+    )
     const vFinal = kwokPodStatus.filter((e) => inWave(e) && e.name.startsWith('kata-verify-'))
-    const vS = vCreates.length && vFinal.length ? (Math.max(...vFinal.map((e) => e.end)) - Math.min(...vCreates.map((e) => e.t))) / 1000 : undefined
+    const vS =
+      vCreates.length && vFinal.length
+        ? (Math.max(...vFinal.map((e) => e.end)) - Math.min(...vCreates.map((e) => e.t))) / 1000
+        : undefined
     const durS = (w.endMs - w.startMs) / 1000
     waves.push({
-      wave: w.wave, nodes: w.nodes.length, durS: round(durS), phasesS, helmS: round(helmMs / 1000),
-      ...(dsS !== undefined ? { daemonSetPodsS: round(dsS) } : {}), ...(vS !== undefined ? { verificationPodsS: round(vS) } : {}),
+      wave: w.wave,
+      nodes: w.nodes.length,
+      durS: round(durS),
+      phasesS,
+      helmS: round(helmMs / 1000),
+      ...(dsS !== undefined ? { daemonSetPodsS: round(dsS) } : {}),
+      ...(vS !== undefined ? { verificationPodsS: round(vS) } : {}),
       overheadS: round(Math.max(0, durS - helmMs / 1000 - (dsS ?? 0) - (vS ?? 0))),
     })
   }
@@ -222,14 +299,34 @@ export function analyzeRun(input: {
     helm: { calls: helm.length, totalS: round(helm.reduce((a, h) => a + h.ms, 0) / 1000), byCommand },
     requests: {
       kataLcm: {
-        total: lcm.length, perNode: round(lcm.length / n, 2), byVerb: countBy(lcm, (e) => e.verb), byResource: countBy(lcm, resourceKey),
-        attributablePerNode: roundStats(stats([...perNode.values()])), unattributed,
+        total: lcm.length,
+        perNode: round(lcm.length / n, 2),
+        byVerb: countBy(lcm, (e) => e.verb),
+        byResource: countBy(lcm, resourceKey),
+        attributablePerNode: roundStats(stats([...perNode.values()])),
+        unattributed,
       },
-      helm: { total: helmEvents.length, perNode: round(helmEvents.length / n, 2), byVerb: countBy(helmEvents, (e) => e.verb), byResource: countBy(helmEvents, resourceKey) },
+      helm: {
+        total: helmEvents.length,
+        perNode: round(helmEvents.length / n, 2),
+        byVerb: countBy(helmEvents, (e) => e.verb),
+        byResource: countBy(helmEvents, resourceKey),
+      },
     },
     reaction: {
-      pods: verifPods.size, toFirstActionS: roundStats(stats(toFirst)), toNodePatchS: roundStats(stats(toPatch)), ...(worst ? { worst } : {}),
-      ...(failPatch.length || failFirst.length ? { failed: { pods: Math.max(failFirst.length, failPatch.length), toFirstActionS: roundStats(stats(failFirst)), toNodePatchS: roundStats(stats(failPatch)) } } : {}),
+      pods: verifPods.size,
+      toFirstActionS: roundStats(stats(toFirst)),
+      toNodePatchS: roundStats(stats(toPatch)),
+      ...(worst ? { worst } : {}),
+      ...(failPatch.length || failFirst.length
+        ? {
+            failed: {
+              pods: Math.max(failFirst.length, failPatch.length),
+              toFirstActionS: roundStats(stats(failFirst)),
+              toNodePatchS: roundStats(stats(failPatch)),
+            },
+          }
+        : {}),
     },
     latencyMs: latency(lcm),
   }
@@ -247,13 +344,22 @@ export interface BaselineAnalysis {
   requests: { byAgent: Record<string, number>; perNode: number; byResource: Record<string, number> }
 }
 
-export function analyzeBaseline(lines: readonly Line[], startMs: number, endMs: number, fleetSize: number, events: readonly Ev[]): BaselineAnalysis {
+export function analyzeBaseline(
+  lines: readonly Line[],
+  startMs: number,
+  endMs: number,
+  fleetSize: number,
+  events: readonly Ev[],
+): BaselineAnalysis {
   const starts = new Map<string, number>()
   const durations: { node: string; s: number }[] = []
   for (const l of lines) {
     if (l.stream !== 'out') continue
     let m = /^Upgrading (\S+)\.\.\.$/.exec(l.text)
-    if (m) { starts.set(m[1]!, l.t); continue }
+    if (m) {
+      starts.set(m[1]!, l.t)
+      continue
+    }
     m = /^(\S+) upgraded successfully$/.exec(l.text)
     if (m && starts.has(m[1]!)) durations.push({ node: m[1]!, s: (l.t - starts.get(m[1]!)!) / 1000 })
   }
@@ -270,6 +376,10 @@ export function analyzeBaseline(lines: readonly Line[], startMs: number, endMs: 
     ...(rest ? { perNodeS: roundStats(rest) } : {}),
     fullFleetS: round(fullFleetS, 1),
     extrapolated: !complete,
-    requests: { byAgent: countBy(ours, agent), perNode: done ? round(ours.length / done, 2) : 0, byResource: countBy(ours, (e) => `${agent(e)} ${resourceKey(e)}`) },
+    requests: {
+      byAgent: countBy(ours, agent),
+      perNode: done ? round(ours.length / done, 2) : 0,
+      byResource: countBy(ours, (e) => `${agent(e)} ${resourceKey(e)}`),
+    },
   }
 }

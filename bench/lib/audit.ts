@@ -33,16 +33,31 @@ export async function auditSize(path: string): Promise<number> {
 }
 
 /** Every ResponseComplete event from byte `offset` whose request was received in [since, until] and that `keep` accepts. */
-export async function readWindow(path: string, offset: number, since: number, until: number, keep: (e: Ev) => boolean): Promise<{ events: Ev[]; lines: number }> {
+export async function readWindow(
+  path: string,
+  offset: number,
+  since: number,
+  until: number,
+  keep: (e: Ev) => boolean,
+): Promise<{ events: Ev[]; lines: number }> {
   const events: Ev[] = []
   let lines = 0
-  const rl = createInterface({ input: createReadStream(path, { start: offset, encoding: 'utf8' }), crlfDelay: Infinity })
+  const rl = createInterface({
+    input: createReadStream(path, { start: offset, encoding: 'utf8' }),
+    crlfDelay: Infinity,
+  })
   for await (const line of rl) {
     lines++
     if (!line.includes('"ResponseComplete"')) continue
     let raw: {
-      stage?: string; verb?: string; userAgent?: string; requestURI?: string; requestReceivedTimestamp?: string; stageTimestamp?: string
-      objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string }; responseStatus?: { code?: number }
+      stage?: string
+      verb?: string
+      userAgent?: string
+      requestURI?: string
+      requestReceivedTimestamp?: string
+      stageTimestamp?: string
+      objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string }
+      responseStatus?: { code?: number }
     }
     try {
       raw = JSON.parse(line) as typeof raw
@@ -53,9 +68,16 @@ export async function readWindow(path: string, offset: number, since: number, un
     const t = tsMs(raw.requestReceivedTimestamp)
     if (t < since || t > until) continue
     const e: Ev = {
-      verb: raw.verb ?? '', ua: raw.userAgent ?? '', resource: raw.objectRef?.resource ?? '', subresource: raw.objectRef?.subresource ?? '',
-      namespace: raw.objectRef?.namespace ?? '', name: raw.objectRef?.name ?? '', uri: raw.requestURI ?? '', code: raw.responseStatus?.code ?? 0,
-      t, end: tsMs(raw.stageTimestamp ?? raw.requestReceivedTimestamp),
+      verb: raw.verb ?? '',
+      ua: raw.userAgent ?? '',
+      resource: raw.objectRef?.resource ?? '',
+      subresource: raw.objectRef?.subresource ?? '',
+      namespace: raw.objectRef?.namespace ?? '',
+      name: raw.objectRef?.name ?? '',
+      uri: raw.requestURI ?? '',
+      code: raw.responseStatus?.code ?? 0,
+      t,
+      end: tsMs(raw.stageTimestamp ?? raw.requestReceivedTimestamp),
     }
     if (keep(e)) events.push(e)
   }
@@ -63,10 +85,21 @@ export async function readWindow(path: string, offset: number, since: number, un
 }
 
 /** Waits until an event naming `barrierName` (a namespaces GET) is in the log after `offset`. */
-export async function waitForBarrier(path: string, offset: number, barrierName: string, timeoutMs = 30_000): Promise<void> {
+export async function waitForBarrier(
+  path: string,
+  offset: number,
+  barrierName: string,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const { events } = await readWindow(path, offset, 0, Infinity, (e) => e.resource === 'namespaces' && e.name === barrierName)
+    const { events } = await readWindow(
+      path,
+      offset,
+      0,
+      Infinity,
+      (e) => e.resource === 'namespaces' && e.name === barrierName,
+    )
     if (events.length > 0) break
     if (Date.now() > deadline) throw new Error(`audit barrier ${barrierName} not seen in ${path}`)
     await new Promise((r) => setTimeout(r, 200))

@@ -1,6 +1,14 @@
 // Small Kubernetes helpers for the benchmark: fleet creation, watch-based waits, cleanup.
 // Self-contained on purpose (the e2e harness is vitest-oriented and edited by others).
-import { AppsV1Api, CoreV1Api, KubeConfig, PatchStrategy, Watch, setHeaderOptions, type V1Node } from '@kubernetes/client-node'
+import {
+  AppsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  PatchStrategy,
+  Watch,
+  setHeaderOptions,
+  type V1Node,
+} from '@kubernetes/client-node'
 
 export const FAKE_NODE_LABEL = 'kata-lcm.test/fake-node'
 export const FLEET_LABEL = 'kata-lcm.bench/fleet'
@@ -56,7 +64,8 @@ async function retry<T>(what: string, fn: () => Promise<T>, attempts = 5): Promi
       return await fn()
     } catch (e) {
       const code = statusCode(e)
-      if (i >= attempts || (code !== undefined && code < 500 && code !== 429 && code !== 409)) throw new Error(`${what}: ${(e as Error).message}`, { cause: e })
+      if (i >= attempts || (code !== undefined && code < 500 && code !== 429 && code !== 409))
+        throw new Error(`${what}: ${(e as Error).message}`, { cause: e })
       await new Promise((r) => setTimeout(r, 500 * i))
     }
   }
@@ -94,28 +103,45 @@ export async function createFleet(k: Kube, names: readonly string[], fleet: stri
     })
   })
   const want = new Set(names)
-  await watchUntil<V1Node>(k, '/api/v1/nodes', { labelSelector: `${FLEET_LABEL}=${fleet}` },
+  await watchUntil<V1Node>(
+    k,
+    '/api/v1/nodes',
+    { labelSelector: `${FLEET_LABEL}=${fleet}` },
     async () => {
       const list = await k.core.listNode({ labelSelector: `${FLEET_LABEL}=${fleet}` })
       return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
     },
     (objs) => {
       let ready = 0
-      for (const n of objs.values()) if (want.has(n.metadata?.name ?? '') && (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')) ready++
+      for (const n of objs.values())
+        if (
+          want.has(n.metadata?.name ?? '') &&
+          (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+        )
+          ready++
       return ready === want.size
-    }, timeoutMs, `${names.length} nodes Ready`)
+    },
+    timeoutMs,
+    `${names.length} nodes Ready`,
+  )
 }
 
-interface Obj { metadata?: { name?: string; namespace?: string; resourceVersion?: string } }
+interface Obj {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string }
+}
 
 /**
  * List, then watch from the list's resourceVersion until `done(current objects)`; re-lists when the
  * watch ends or fails. Throws after timeoutMs.
  */
 export async function watchUntil<T extends Obj>(
-  k: Kube, path: string, query: Record<string, string>,
+  k: Kube,
+  path: string,
+  query: Record<string, string>,
   list: () => Promise<{ items: T[]; resourceVersion: string }>,
-  done: (objs: Map<string, T>) => boolean, timeoutMs: number, what: string,
+  done: (objs: Map<string, T>) => boolean,
+  timeoutMs: number,
+  what: string,
 ): Promise<Map<string, T>> {
   const deadline = Date.now() + timeoutMs
   const key = (o: T) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`
@@ -137,16 +163,26 @@ export async function watchUntil<T extends Obj>(
       }
       // Re-list every 15 s as well: a watch that silently misses events cannot stall the wait.
       const timer = setTimeout(() => finish(false), Math.min(left, 15_000))
-      k.watch.watch(path, { ...query, resourceVersion: listed.resourceVersion, allowWatchBookmarks: true },
-        (phase: string, obj: T) => {
-          if (phase === 'BOOKMARK') return
-          if (phase === 'ERROR') return finish(false)
-          if (phase === 'DELETED') objs.delete(key(obj))
-          else objs.set(key(obj), obj)
-          if (done(objs)) finish(true)
-        },
-        () => finish(false),
-      ).then((c) => { ctl = c; if (settled) c.abort() }, () => finish(false))
+      k.watch
+        .watch(
+          path,
+          { ...query, resourceVersion: listed.resourceVersion, allowWatchBookmarks: true },
+          (phase: string, obj: T) => {
+            if (phase === 'BOOKMARK') return
+            if (phase === 'ERROR') return finish(false)
+            if (phase === 'DELETED') objs.delete(key(obj))
+            else objs.set(key(obj), obj)
+            if (done(objs)) finish(true)
+          },
+          () => finish(false),
+        )
+        .then(
+          (c) => {
+            ctl = c
+            if (settled) c.abort()
+          },
+          () => finish(false),
+        )
     })
     if (finished) return objs
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
@@ -154,8 +190,17 @@ export async function watchUntil<T extends Obj>(
 }
 
 /** Waits until the DaemonSet schedules `n` pods, all updated and Ready. */
-export async function waitDaemonSetReady(k: Kube, namespace: string, name: string, n: number, timeoutMs: number): Promise<void> {
-  await watchUntil(k, `/apis/apps/v1/namespaces/${namespace}/daemonsets`, { fieldSelector: `metadata.name=${name}` },
+export async function waitDaemonSetReady(
+  k: Kube,
+  namespace: string,
+  name: string,
+  n: number,
+  timeoutMs: number,
+): Promise<void> {
+  await watchUntil(
+    k,
+    `/apis/apps/v1/namespaces/${namespace}/daemonsets`,
+    { fieldSelector: `metadata.name=${name}` },
     async () => {
       const list = await k.apps.listNamespacedDaemonSet({ namespace, fieldSelector: `metadata.name=${name}` })
       return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
@@ -163,8 +208,17 @@ export async function waitDaemonSetReady(k: Kube, namespace: string, name: strin
     (objs) => {
       const ds = [...objs.values()][0]
       const s = ds?.status
-      return !!ds && (s?.observedGeneration ?? 0) >= (ds.metadata?.generation ?? 1) && s?.desiredNumberScheduled === n && s.numberReady === n && s.updatedNumberScheduled === n
-    }, timeoutMs, `daemonset ${namespace}/${name} with ${n} Ready pods`)
+      return (
+        !!ds &&
+        (s?.observedGeneration ?? 0) >= (ds.metadata?.generation ?? 1) &&
+        s?.desiredNumberScheduled === n &&
+        s.numberReady === n &&
+        s.updatedNumberScheduled === n
+      )
+    },
+    timeoutMs,
+    `daemonset ${namespace}/${name} with ${n} Ready pods`,
+  )
 }
 
 /** Deletes a namespace and waits until it (and so its pods) is gone. */
@@ -174,27 +228,43 @@ export async function deleteNamespace(k: Kube, namespace: string, timeoutMs: num
   } catch (e) {
     if (statusCode(e) !== 404) throw e
   }
-  await watchUntil(k, '/api/v1/namespaces', { fieldSelector: `metadata.name=${namespace}` },
+  await watchUntil(
+    k,
+    '/api/v1/namespaces',
+    { fieldSelector: `metadata.name=${namespace}` },
     async () => {
       const list = await k.core.listNamespace({ fieldSelector: `metadata.name=${namespace}` })
       return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
     },
-    (objs) => objs.size === 0, timeoutMs, `namespace ${namespace} deleted`)
+    (objs) => objs.size === 0,
+    timeoutMs,
+    `namespace ${namespace} deleted`,
+  )
 }
 
 /** Removes kata-lcm's annotations and any cordon from the fleet's nodes (only those that carry them). */
 export async function resetNodes(k: Kube, fleet: string): Promise<number> {
   const list = await k.core.listNode({ labelSelector: `${FLEET_LABEL}=${fleet}` })
-  const dirty = list.items.filter((n) => n.spec?.unschedulable || KATA_LCM_NODE_ANNOTATIONS.some((a) => n.metadata?.annotations?.[a] !== undefined))
-  const body = { metadata: { annotations: Object.fromEntries(KATA_LCM_NODE_ANNOTATIONS.map((a) => [a, null])) }, spec: { unschedulable: null } }
+  const dirty = list.items.filter(
+    (n) => n.spec?.unschedulable || KATA_LCM_NODE_ANNOTATIONS.some((a) => n.metadata?.annotations?.[a] !== undefined),
+  )
+  const body = {
+    metadata: { annotations: Object.fromEntries(KATA_LCM_NODE_ANNOTATIONS.map((a) => [a, null])) },
+    spec: { unschedulable: null },
+  }
   await pool(dirty, 32, async (n) => {
-    await retry(`reset node ${n.metadata?.name}`, () => k.core.patchNode({ name: n.metadata!.name!, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)))
+    await retry(`reset node ${n.metadata?.name}`, () =>
+      k.core.patchNode({ name: n.metadata!.name!, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
+    )
   })
   return dirty.length
 }
 
 /** Node name -> kata-lcm status/version, for checking a run's end state. */
-export async function nodeStates(k: Kube, fleet: string): Promise<{ name: string; status?: string; version?: string; unschedulable: boolean }[]> {
+export async function nodeStates(
+  k: Kube,
+  fleet: string,
+): Promise<{ name: string; status?: string; version?: string; unschedulable: boolean }[]> {
   const list = await k.core.listNode({ labelSelector: `${FLEET_LABEL}=${fleet}` })
   return list.items.map((n) => ({
     name: n.metadata?.name ?? '',

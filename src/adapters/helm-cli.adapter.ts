@@ -71,11 +71,15 @@ export class HelmCli implements Helm {
       if (error instanceof HelmError && RELEASE_NOT_FOUND.test(error.stderrTail)) return undefined
       throw error
     }
-    const m = parseJson<{ name?: string; namespace?: string; revision?: number; status?: string; chart?: string; version?: string; appVersion?: string }>(
-      'get metadata',
-      argv,
-      stdout,
-    )
+    const m = parseJson<{
+      name?: string
+      namespace?: string
+      revision?: number
+      status?: string
+      chart?: string
+      version?: string
+      appVersion?: string
+    }>('get metadata', argv, stdout)
     return {
       name: m.name ?? release,
       namespace: m.namespace ?? namespace,
@@ -97,17 +101,31 @@ export class HelmCli implements Helm {
       if (error instanceof HelmError && RELEASE_NOT_FOUND.test(error.stderrTail)) return []
       throw error
     }
-    const rows = parseJson<{ revision: number; status: string; chart: string; app_version?: string; description?: string }[] | null>('history', argv, stdout) ?? []
+    const rows =
+      parseJson<
+        { revision: number; status: string; chart: string; app_version?: string; description?: string }[] | null
+      >('history', argv, stdout) ?? []
     return rows
       .map((r) => {
         const { name, version } = splitChartRef(r.chart)
-        return { revision: r.revision, status: r.status, chartName: name, chartVersion: version, appVersion: r.app_version ?? '', description: r.description ?? '' }
+        return {
+          revision: r.revision,
+          status: r.status,
+          chartName: name,
+          chartVersion: version,
+          appVersion: r.app_version ?? '',
+          description: r.description ?? '',
+        }
       })
       .sort((a, b) => a.revision - b.revision)
   }
 
   /** Read-only: `helm get values -o json`; `{}` when there are none (helm prints `null`). */
-  async values(release: string, namespace: string, options: { all: boolean; revision?: number }): Promise<Record<string, unknown>> {
+  async values(
+    release: string,
+    namespace: string,
+    options: { all: boolean; revision?: number },
+  ): Promise<Record<string, unknown>> {
     const argv = ['get', 'values', release, '-n', namespace, '-o', 'json']
     if (options.all) argv.push('--all')
     if (options.revision !== undefined) argv.push('--revision', String(options.revision))
@@ -125,7 +143,11 @@ export class HelmCli implements Helm {
     } catch (error) {
       throw new HelmError('helm show chart: output is not YAML', argv, 0, stdout.slice(0, 500), { cause: error })
     }
-    return { name: String(meta?.name ?? ''), version: String(meta?.version ?? ''), appVersion: String(meta?.appVersion ?? '') }
+    return {
+      name: String(meta?.name ?? ''),
+      version: String(meta?.version ?? ''),
+      appVersion: String(meta?.appVersion ?? ''),
+    }
   }
 
   /**
@@ -139,9 +161,18 @@ export class HelmCli implements Helm {
 
   /** Read-only: `helm template` with the same chart, version and values file as `upgrade`; no cluster access. */
   async render(request: HelmUpgradeRequest): Promise<void> {
-    await this.withValuesFile(request, (file) => runHelm(this.bin, [
-      'template', request.release, request.chart, '-n', request.namespace, ...(request.version ? ['--version', request.version] : []), '-f', file,
-    ]))
+    await this.withValuesFile(request, (file) =>
+      runHelm(this.bin, [
+        'template',
+        request.release,
+        request.chart,
+        '-n',
+        request.namespace,
+        ...(request.version ? ['--version', request.version] : []),
+        '-f',
+        file,
+      ]),
+    )
   }
 
   /** The request's values in a 0600 temp file for the duration of `use`; the directory is always removed. */

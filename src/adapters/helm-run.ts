@@ -14,14 +14,23 @@ export const STDERR_TAIL_LINES = 20
 
 /** The last `lines` non-empty lines of `text`. Pure. */
 export function tail(text: string, lines = STDERR_TAIL_LINES): string {
-  return text.split('\n').filter((l) => l.trim().length > 0).slice(-lines).join('\n')
+  return text
+    .split('\n')
+    .filter((l) => l.trim().length > 0)
+    .slice(-lines)
+    .join('\n')
 }
 
 /** What to do about a helm failure, from its stderr. Pure; may be empty. */
 export function helmSuggestions(stderr: string, argv: string[], missingBinary: boolean): string[] {
-  if (missingBinary) return ['install helm v3.14+ or v4 (https://helm.sh/docs/intro/install/) or set HELM_BIN to its path']
+  if (missingBinary)
+    return ['install helm v3.14+ or v4 (https://helm.sh/docs/intro/install/) or set HELM_BIN to its path']
   // argv is `<command> RELEASE ...` or `get <what> RELEASE ...` with `-n NAMESPACE` somewhere.
-  const release = ['upgrade', 'install', 'status', 'history', 'rollback'].includes(argv[0] ?? '') ? argv[1] : argv[0] === 'get' ? argv[2] : undefined
+  const release = ['upgrade', 'install', 'status', 'history', 'rollback'].includes(argv[0] ?? '')
+    ? argv[1]
+    : argv[0] === 'get'
+      ? argv[2]
+      : undefined
   const ns = argv.includes('-n') ? argv[argv.indexOf('-n') + 1] : undefined
   const where = release ? `${release}${ns ? ` -n ${ns}` : ''}` : 'RELEASE -n NAMESPACE'
   const out: string[] = []
@@ -31,19 +40,31 @@ export function helmSuggestions(stderr: string, argv: string[], missingBinary: b
     )
   }
   if (/timed out|context deadline exceeded/i.test(stderr)) {
-    out.push('helm timed out waiting: raise the helm timeout, and check the release\'s pods and hooks (kubectl get pods,jobs -n NAMESPACE)')
+    out.push(
+      "helm timed out waiting: raise the helm timeout, and check the release's pods and hooks (kubectl get pods,jobs -n NAMESPACE)",
+    )
   }
-  if (/version .* not found|matching .* not found|not found in .* (index|repository)|manifest unknown|failed to .*: not found|path ".*" not found/i.test(stderr)) {
-    out.push('the chart or version was not found: check the chart reference and version (`helm show chart CHART --version VERSION`; for a repo, `helm repo update`)')
+  if (
+    /version .* not found|matching .* not found|not found in .* (index|repository)|manifest unknown|failed to .*: not found|path ".*" not found/i.test(
+      stderr,
+    )
+  ) {
+    out.push(
+      'the chart or version was not found: check the chart reference and version (`helm show chart CHART --version VERSION`; for a repo, `helm repo update`)',
+    )
   }
   if (/has no deployed releases/.test(stderr)) {
-    out.push(`the release has no deployed revision: see \`helm history ${where}\`; a release that never installed must be installed (or fixed) by hand first`)
+    out.push(
+      `the release has no deployed revision: see \`helm history ${where}\`; a release that never installed must be installed (or fixed) by hand first`,
+    )
   }
   if (/Kubernetes cluster unreachable|connection refused/i.test(stderr)) {
     out.push('helm cannot reach the API server: check --kubeconfig/--context')
   }
   if (/forbidden/i.test(stderr)) {
-    out.push('RBAC refused helm: the identity needs the rights the chart\'s objects require (and secrets in the release namespace)')
+    out.push(
+      "RBAC refused helm: the identity needs the rights the chart's objects require (and secrets in the release namespace)",
+    )
   }
   return out
 }
@@ -61,7 +82,7 @@ export interface HelmResult {
 export async function runHelm(bin: string, argv: string[]): Promise<HelmResult> {
   if (bin.trim() === '') {
     throw new HelmError('HELM_BIN is set but empty, so there is no helm to run', [bin, ...argv], undefined, '', {
-      suggestions: ['unset HELM_BIN to use helm from PATH, or set it to the helm binary\'s path'],
+      suggestions: ["unset HELM_BIN to use helm from PATH, or set it to the helm binary's path"],
     })
   }
   const started = Date.now()
@@ -76,15 +97,29 @@ export async function runHelm(bin: string, argv: string[]): Promise<HelmResult> 
   }
   const missingBinary = result.code === 'ENOENT'
   const stderrTail = tail(stderr)
-  debug('%s %s: failed in %d ms (exit %s): %s', bin, argv[0] ?? '', ms, result.exitCode ?? result.signal ?? result.code, stderrTail)
+  debug(
+    '%s %s: failed in %d ms (exit %s): %s',
+    bin,
+    argv[0] ?? '',
+    ms,
+    result.exitCode ?? result.signal ?? result.code,
+    stderrTail,
+  )
   const command = ['get', 'show'].includes(argv[0] ?? '') ? argv.slice(0, 2).join(' ') : (argv[0] ?? '')
   const reason = missingBinary
     ? `helm binary "${bin}" not found`
     : `helm ${command} failed (${result.exitCode === undefined ? (result.signal ?? result.code ?? 'error') : `exit ${result.exitCode}`})`
-  const firstError = stderrTail.split('\n').reverse().find((l) => /^Error:/.test(l)) ?? stderrTail.split('\n').pop()
+  const firstError =
+    stderrTail
+      .split('\n')
+      .reverse()
+      .find((l) => /^Error:/.test(l)) ?? stderrTail.split('\n').pop()
   const message = firstError && !missingBinary ? `${reason}: ${firstError.replace(/^Error:\s*/, '')}` : reason
   throw new HelmError(message, [bin, ...argv], result.exitCode, stderrTail, {
     cause: result.cause ?? undefined,
-    suggestions: [...helmSuggestions(stderr, argv, missingBinary), 'run with DEBUG=kata-lcm:helm for the helm commands run'],
+    suggestions: [
+      ...helmSuggestions(stderr, argv, missingBinary),
+      'run with DEBUG=kata-lcm:helm for the helm commands run',
+    ],
   })
 }

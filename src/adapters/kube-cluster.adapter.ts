@@ -1,5 +1,13 @@
 /** The Cluster port on @kubernetes/client-node: three small stores behind one facade. */
-import { AppsV1Api, AuthorizationV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, Watch, type KubeConfig } from '@kubernetes/client-node'
+import {
+  AppsV1Api,
+  AuthorizationV1Api,
+  BatchV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  Watch,
+  type KubeConfig,
+} from '@kubernetes/client-node'
 import type {
   AccessCheck,
   Cluster,
@@ -52,22 +60,42 @@ export class KubeCluster implements Cluster {
     this.core = retrying(kc.makeApiClient(CoreV1Api), policy)
     this.nodes = new KubeNodes(this.core)
     this.pods = new KubePods(this.core, watch)
-    this.workloads = new KubeWorkloads(retrying(kc.makeApiClient(AppsV1Api), policy), retrying(kc.makeApiClient(BatchV1Api), policy), watch)
+    this.workloads = new KubeWorkloads(
+      retrying(kc.makeApiClient(AppsV1Api), policy),
+      retrying(kc.makeApiClient(BatchV1Api), policy),
+      watch,
+    )
     this.state = new KubeState(this.core, retrying(kc.makeApiClient(CoordinationV1Api), policy))
     this.authorization = retrying(kc.makeApiClient(AuthorizationV1Api), policy)
   }
 
   /** One SelfSubjectAccessReview per check, concurrently. Read-only. */
   async deniedAccess(checks: readonly AccessCheck[]): Promise<AccessCheck[]> {
-    const verdicts = await Promise.all(checks.map(async (check) => {
-      const [resource, subresource] = check.resource.split('/') as [string, string | undefined]
-      const [plural, ...group] = resource.split('.')
-      const review = await kubeCall(`can-i ${check.verb} ${check.resource}`, { verb: 'create', resource: 'selfsubjectaccessreviews.authorization.k8s.io' }, () =>
-        this.authorization.createSelfSubjectAccessReview({
-          body: { spec: { resourceAttributes: { verb: check.verb, resource: plural, group: group.join('.'), ...(subresource ? { subresource } : {}), ...(check.namespace ? { namespace: check.namespace } : {}) } } },
-        }))
-      return review.status?.allowed === true
-    }))
+    const verdicts = await Promise.all(
+      checks.map(async (check) => {
+        const [resource, subresource] = check.resource.split('/') as [string, string | undefined]
+        const [plural, ...group] = resource.split('.')
+        const review = await kubeCall(
+          `can-i ${check.verb} ${check.resource}`,
+          { verb: 'create', resource: 'selfsubjectaccessreviews.authorization.k8s.io' },
+          () =>
+            this.authorization.createSelfSubjectAccessReview({
+              body: {
+                spec: {
+                  resourceAttributes: {
+                    verb: check.verb,
+                    resource: plural,
+                    group: group.join('.'),
+                    ...(subresource ? { subresource } : {}),
+                    ...(check.namespace ? { namespace: check.namespace } : {}),
+                  },
+                },
+              },
+            }),
+        )
+        return review.status?.allowed === true
+      }),
+    )
     return checks.filter((_, i) => !verdicts[i])
   }
 
@@ -86,7 +114,9 @@ export class KubeCluster implements Cluster {
 
   /** Read-only: one `list nodes?limit=1`. */
   async ping(): Promise<void> {
-    await kubeCall('list nodes (connectivity check)', { verb: 'list', resource: 'nodes' }, () => this.core.listNode({ limit: 1 }))
+    await kubeCall('list nodes (connectivity check)', { verb: 'list', resource: 'nodes' }, () =>
+      this.core.listNode({ limit: 1 }),
+    )
   }
 
   listNodes(labelSelector?: string): Promise<NodeView[]> {
@@ -111,7 +141,12 @@ export class KubeCluster implements Cluster {
   deletePod(namespace: string, name: string, gracePeriodSeconds?: number): Promise<void> {
     return this.pods.deletePod(namespace, name, gracePeriodSeconds)
   }
-  waitForPods<T>(query: PodQuery, decide: Decide<PodView[], T>, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult<T, PodView[]>> {
+  waitForPods<T>(
+    query: PodQuery,
+    decide: Decide<PodView[], T>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, PodView[]>> {
     return this.pods.waitForPods(query, decide, timeoutMs, signal)
   }
   evictPod(namespace: string, name: string): Promise<EvictionResult> {
@@ -130,7 +165,13 @@ export class KubeCluster implements Cluster {
   listJobs(namespace: string, labelSelector?: string): Promise<JobView[]> {
     return this.workloads.listJobs(namespace, labelSelector)
   }
-  waitForJobs<T>(namespace: string, labelSelector: string, decide: Decide<JobView[], T>, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult<T, JobView[]>> {
+  waitForJobs<T>(
+    namespace: string,
+    labelSelector: string,
+    decide: Decide<JobView[], T>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, JobView[]>> {
     return this.workloads.waitForJobs(namespace, labelSelector, decide, timeoutMs, signal)
   }
 

@@ -29,13 +29,26 @@ export function createKubeConfig(options: KubeConfigOptions = {}): KubeConfig {
   try {
     if (options.kubeconfig) kc.loadFromFile(options.kubeconfig)
     else kc.loadFromDefault()
-    honourTokenFiles(kc, options.kubeconfig ? [options.kubeconfig] : (process.env.KUBECONFIG ?? path.join(homedir(), '.kube', 'config')).split(path.delimiter))
+    honourTokenFiles(
+      kc,
+      options.kubeconfig
+        ? [options.kubeconfig]
+        : (process.env.KUBECONFIG ?? path.join(homedir(), '.kube', 'config')).split(path.delimiter),
+    )
   } catch (error) {
-    throw new InputError('--kubeconfig', `cannot load ${options.kubeconfig ?? 'the default kubeconfig'}: ${(error as Error).message}`, { cause: error })
+    throw new InputError(
+      '--kubeconfig',
+      `cannot load ${options.kubeconfig ?? 'the default kubeconfig'}: ${(error as Error).message}`,
+      { cause: error },
+    )
   }
   if (options.context) {
     if (!kc.getContexts().some((c) => c.name === options.context)) {
-      const known = kc.getContexts().map((c) => c.name).join(', ') || 'none'
+      const known =
+        kc
+          .getContexts()
+          .map((c) => c.name)
+          .join(', ') || 'none'
       throw new InputError('--context', `no context "${options.context}" in the kubeconfig (known: ${known})`)
     }
     kc.setCurrentContext(options.context)
@@ -43,9 +56,13 @@ export function createKubeConfig(options: KubeConfigOptions = {}): KubeConfig {
   // loadFromDefault() silently falls back to http://localhost:8080 when it finds nothing at all;
   // saying so here beats a confusing "HTTP protocol is not allowed" on the first request.
   if (kc.getCurrentCluster()?.server === 'http://localhost:8080' && kc.getCurrentContext() === 'loaded-context') {
-    throw new InputError('--kubeconfig', 'no kubeconfig found (KUBECONFIG, ~/.kube/config) and not running in a cluster', {
-      suggestions: ['pass --kubeconfig PATH or set KUBECONFIG'],
-    })
+    throw new InputError(
+      '--kubeconfig',
+      'no kubeconfig found (KUBECONFIG, ~/.kube/config) and not running in a cluster',
+      {
+        suggestions: ['pass --kubeconfig PATH or set KUBECONFIG'],
+      },
+    )
   }
   return kc
 }
@@ -59,13 +76,19 @@ function honourTokenFiles(kc: KubeConfig, files: string[]): void {
   const tokenFiles = new Map<string, string>()
   for (const file of files) {
     if (!file || !existsSync(file)) continue
-    const doc = parse(readFileSync(file, 'utf8')) as { users?: { name?: string; user?: { tokenFile?: unknown } }[] } | null
-    for (const u of doc?.users ?? []) if (u.name && typeof u.user?.tokenFile === 'string' && !tokenFiles.has(u.name)) tokenFiles.set(u.name, u.user.tokenFile)
+    const doc = parse(readFileSync(file, 'utf8')) as {
+      users?: { name?: string; user?: { tokenFile?: unknown } }[]
+    } | null
+    for (const u of doc?.users ?? [])
+      if (u.name && typeof u.user?.tokenFile === 'string' && !tokenFiles.has(u.name))
+        tokenFiles.set(u.name, u.user.tokenFile)
   }
   if (tokenFiles.size === 0) return
   kc.users = kc.users.map((u) => {
     const tokenFile = tokenFiles.get(u.name)
-    return tokenFile && !u.token && !u.authProvider && !u.exec ? { ...u, authProvider: { name: 'tokenFile', config: { tokenFile } } } : u
+    return tokenFile && !u.token && !u.authProvider && !u.exec
+      ? { ...u, authProvider: { name: 'tokenFile', config: { tokenFile } } }
+      : u
   })
 }
 
@@ -97,11 +120,13 @@ export function withUserAgent(kc: KubeConfig, userAgent: string): KubeConfig {
   tagged.makeApiClient = <T extends ApiType>(api: ApiConstructor<T>): T => {
     const server = tagged.getCurrentCluster()?.server
     if (!server) throw new Error('No active cluster!')
-    return new api(createConfiguration({
-      baseServer: new ServerConfiguration(server, {}),
-      authMethods: { default: tagged },
-      middleware: [setHeaderMiddleware('User-Agent', userAgent)],
-    }))
+    return new api(
+      createConfiguration({
+        baseServer: new ServerConfiguration(server, {}),
+        authMethods: { default: tagged },
+        middleware: [setHeaderMiddleware('User-Agent', userAgent)],
+      }),
+    )
   }
   shareDispatchers(tagged, kc)
   return tagged

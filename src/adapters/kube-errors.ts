@@ -52,7 +52,8 @@ export function networkCode(error: unknown): string | undefined {
 export function networkMessage(error: unknown): string {
   const outer = (error as Error | undefined)?.message ?? String(error)
   let inner: unknown = (error as { cause?: unknown } | undefined)?.cause
-  for (let depth = 0; (inner as { cause?: unknown } | undefined)?.cause && depth < 5; depth++) inner = (inner as { cause?: unknown }).cause
+  for (let depth = 0; (inner as { cause?: unknown } | undefined)?.cause && depth < 5; depth++)
+    inner = (inner as { cause?: unknown }).cause
   const reason = (inner as Error | undefined)?.message
   return reason && !outer.includes(reason) ? `${outer}: ${reason}` : outer
 }
@@ -70,14 +71,22 @@ export function toClusterError(call: string, error: unknown, permission?: Permis
     detail = `HTTP ${status}${serverMessage(error) ? `: ${serverMessage(error)}` : ''}`
     if (status === 403 && permission) {
       const where = permission.namespace ? ` in namespace ${permission.namespace}` : ''
-      suggestions.push(`RBAC must allow verb "${permission.verb}" on "${permission.resource}"${where} for this identity (kubectl auth can-i ${permission.verb} ${permission.resource}${permission.namespace ? ` -n ${permission.namespace}` : ''})`)
+      suggestions.push(
+        `RBAC must allow verb "${permission.verb}" on "${permission.resource}"${where} for this identity (kubectl auth can-i ${permission.verb} ${permission.resource}${permission.namespace ? ` -n ${permission.namespace}` : ''})`,
+      )
     } else if (status === 401) {
       suggestions.push('the credentials were rejected: check --kubeconfig/--context or refresh the token')
     }
   } else {
     const code = networkCode(error)
     detail = networkMessage(error)
-    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ETIMEDOUT' || code === 'ECONNRESET') {
+    if (
+      code === 'ECONNREFUSED' ||
+      code === 'ENOTFOUND' ||
+      code === 'EHOSTUNREACH' ||
+      code === 'ETIMEDOUT' ||
+      code === 'ECONNRESET'
+    ) {
       suggestions.push('is the API server reachable? check --kubeconfig/--context')
     }
   }

@@ -20,8 +20,10 @@ export class KubeNodes implements NodeStore {
 
   /** Read-only. */
   async listNodes(labelSelector?: string): Promise<NodeView[]> {
-    const list = await kubeCall(`list nodes${labelSelector ? ` (${labelSelector})` : ''}`, { verb: 'list', resource: 'nodes' }, () =>
-      this.core.listNode({ labelSelector }),
+    const list = await kubeCall(
+      `list nodes${labelSelector ? ` (${labelSelector})` : ''}`,
+      { verb: 'list', resource: 'nodes' },
+      () => this.core.listNode({ labelSelector }),
     )
     return list.items.map(toNodeView).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   }
@@ -38,8 +40,12 @@ export class KubeNodes implements NodeStore {
 
   /** Idempotent: the same patch twice leaves the same node. Only the named keys change. */
   async patchNode(name: string, patch: NodePatch): Promise<NodeView> {
-    const body: { metadata?: { annotations: Record<string, string | null> }; spec?: { unschedulable: boolean | null } } = {}
-    if (patch.annotations && Object.keys(patch.annotations).length > 0) body.metadata = { annotations: { ...patch.annotations } }
+    const body: {
+      metadata?: { annotations: Record<string, string | null> }
+      spec?: { unschedulable: boolean | null }
+    } = {}
+    if (patch.annotations && Object.keys(patch.annotations).length > 0)
+      body.metadata = { annotations: { ...patch.annotations } }
     // `false` is written as null (field removed), which is what `kubectl uncordon` leaves behind.
     if (patch.unschedulable !== undefined) body.spec = { unschedulable: patch.unschedulable ? true : null }
     if (!body.metadata && !body.spec) {
@@ -76,7 +82,12 @@ export class KubeNodes implements NodeStore {
         },
       })
     } catch (error) {
-      debug('recording event %s on node %s failed: %s', event.reason, node.name, toClusterError('create event', error).message)
+      debug(
+        'recording event %s on node %s failed: %s',
+        event.reason,
+        node.name,
+        toClusterError('create event', error).message,
+      )
     }
   }
 }

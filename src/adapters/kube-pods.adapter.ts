@@ -47,14 +47,16 @@ export class KubePods implements PodStore {
    * (its response lost), the existing pod is returned if it is the same one (same labels).
    */
   async createPod(namespace: string, manifest: Record<string, unknown>): Promise<PodView> {
-    const meta = manifest.metadata as { name?: string; generateName?: string; labels?: Record<string, string> } | undefined
+    const meta = manifest.metadata as
+      { name?: string; generateName?: string; labels?: Record<string, string> } | undefined
     const call = `create pod ${meta?.name ?? meta?.generateName ?? ''} in ${namespace}`
     try {
       return toPodView(await this.core.createNamespacedPod({ namespace, body: manifest as V1Pod }))
     } catch (error) {
       if (statusOf(error) === 409 && meta?.name) {
         const existing = await this.core.readNamespacedPod({ namespace, name: meta.name }).catch(() => undefined)
-        const same = existing && Object.entries(meta.labels ?? {}).every(([k, v]) => existing.metadata?.labels?.[k] === v)
+        const same =
+          existing && Object.entries(meta.labels ?? {}).every(([k, v]) => existing.metadata?.labels?.[k] === v)
         if (same) return toPodView(existing)
       }
       throw toClusterError(call, error, { verb: 'create', resource: 'pods', namespace })
@@ -72,7 +74,12 @@ export class KubePods implements PodStore {
   }
 
   /** Read-only; a watch (never a poll), see watchUntil for the guarantees. */
-  waitForPods<T>(query: PodQuery, decide: Decide<PodView[], T>, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult<T, PodView[]>> {
+  waitForPods<T>(
+    query: PodQuery,
+    decide: Decide<PodView[], T>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, PodView[]>> {
     const source: ListWatchSource<V1Pod> = {
       what: describeQuery(query),
       path: query.namespace ? `/api/v1/namespaces/${encodeURIComponent(query.namespace)}/pods` : '/api/v1/pods',
@@ -97,16 +104,27 @@ export class KubePods implements PodStore {
       const status = statusOf(error)
       if (status === 429) return 'blocked'
       if (status === 404) return 'gone'
-      throw toClusterError(`evict pod ${namespace}/${name}`, error, { verb: 'create', resource: 'pods/eviction', namespace })
+      throw toClusterError(`evict pod ${namespace}/${name}`, error, {
+        verb: 'create',
+        resource: 'pods/eviction',
+        namespace,
+      })
     }
   }
 
   /** Never throws: what cannot be read is left out (and logged under DEBUG=kata-lcm:kube). */
-  async podDiagnostics(namespace: string, name: string, tailLines: number): Promise<{ events: string[]; logTail: string[] }> {
+  async podDiagnostics(
+    namespace: string,
+    name: string,
+    tailLines: number,
+  ): Promise<{ events: string[]; logTail: string[] }> {
     const events: string[] = []
     const logTail: string[] = []
     try {
-      const list = await this.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name},involvedObject.kind=Pod` })
+      const list = await this.core.listNamespacedEvent({
+        namespace,
+        fieldSelector: `involvedObject.name=${name},involvedObject.kind=Pod`,
+      })
       for (const e of [...list.items].sort((a, b) => eventTime(a) - eventTime(b))) {
         const repeated = (e.count ?? 1) > 1 ? ` (x${e.count})` : ''
         events.push(`${e.reason ?? 'Unknown'}: ${(e.message ?? '').trim()}${repeated}`)
@@ -124,7 +142,10 @@ export class KubePods implements PodStore {
     for (const container of containers) {
       try {
         const text = await this.core.readNamespacedPodLog({ namespace, name, container, tailLines })
-        const lines = String(text ?? '').split('\n').filter((l) => l.length > 0).slice(-tailLines)
+        const lines = String(text ?? '')
+          .split('\n')
+          .filter((l) => l.length > 0)
+          .slice(-tailLines)
         logTail.push(...lines.map((l) => (containers.length > 1 ? `[${container}] ${l}` : l)))
       } catch (error) {
         // Expected for containers that never started; say nothing in the report.

@@ -38,27 +38,42 @@ export function retryable(error: unknown): { retry: boolean; afterMs?: number } 
   const status = statusOf(error)
   if (status !== undefined) {
     if (!RETRY_STATUS.has(status)) return { retry: false }
-    const header = error instanceof ApiException ? (error.headers as Record<string, string> | undefined)?.['retry-after'] : undefined
+    const header =
+      error instanceof ApiException ? (error.headers as Record<string, string> | undefined)?.['retry-after'] : undefined
     const seconds = header === undefined ? Number.NaN : Number(header)
     return Number.isFinite(seconds) ? { retry: true, afterMs: seconds * 1000 } : { retry: true }
   }
   // undici's "fetch failed" carries the socket's code in its cause: the code decides when there is one.
   const code = networkCode(error)
   if (code !== undefined) return { retry: RETRY_NETWORK.has(code) }
-  return { retry: /socket hang up|fetch failed|other side closed/i.test(String((error as Error | undefined)?.message ?? '')) }
+  return {
+    retry: /socket hang up|fetch failed|other side closed/i.test(String((error as Error | undefined)?.message ?? '')),
+  }
 }
 
 /** Runs `call`, retrying retryable failures per `policy`; the last failure is rethrown as is. */
-export async function withRetry<T>(what: string, call: () => Promise<T>, policy: RetryPolicy = DEFAULT_RETRY): Promise<T> {
+export async function withRetry<T>(
+  what: string,
+  call: () => Promise<T>,
+  policy: RetryPolicy = DEFAULT_RETRY,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await call()
     } catch (error) {
       const verdict = retryable(error)
-      if (!verdict.retry || attempt >= policy.attempts || (NO_RETRY_ON_429.has(what) && statusOf(error) === 429)) throw error
+      if (!verdict.retry || attempt >= policy.attempts || (NO_RETRY_ON_429.has(what) && statusOf(error) === 429))
+        throw error
       const backoff = Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1))
       const wait = Math.max(verdict.afterMs ?? 0, Math.round(policy.random() * backoff))
-      debug('%s failed (%s); retry %d/%d in %dms', what, statusOf(error) ?? (error as Error).message, attempt, policy.attempts - 1, wait)
+      debug(
+        '%s failed (%s); retry %d/%d in %dms',
+        what,
+        statusOf(error) ?? (error as Error).message,
+        attempt,
+        policy.attempts - 1,
+        wait,
+      )
       await policy.sleep(wait)
     }
   }
@@ -70,7 +85,8 @@ export function retrying<T extends object>(api: T, policy: RetryPolicy = DEFAULT
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver) as unknown
       if (typeof value !== 'function') return value
-      return (...args: unknown[]) => withRetry(String(property), () => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args), policy)
+      return (...args: unknown[]) =>
+        withRetry(String(property), () => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args), policy)
     },
   })
 }

@@ -29,12 +29,19 @@ function lockInfo(lease: V1Lease): LockInfo {
 }
 
 function expired(info: LockInfo, now: Date): boolean {
-  return info.holder === '' || Date.parse(info.renewedAt) + info.ttlSeconds * 1000 < now.getTime() || Number.isNaN(Date.parse(info.renewedAt))
+  return (
+    info.holder === '' ||
+    Date.parse(info.renewedAt) + info.ttlSeconds * 1000 < now.getTime() ||
+    Number.isNaN(Date.parse(info.renewedAt))
+  )
 }
 
 /** ConfigMaps and Leases through core/v1 and coordination/v1. Writes use resourceVersion preconditions. */
 export class KubeState implements RunStore, LockStore {
-  constructor(private readonly core: CoreV1Api, private readonly coordination: CoordinationV1Api) {}
+  constructor(
+    private readonly core: CoreV1Api,
+    private readonly coordination: CoordinationV1Api,
+  ) {}
 
   /**
    * Read-only; undefined when there is no record (or it does not parse). kata-lcm 0.1 kept the record
@@ -47,7 +54,8 @@ export class KubeState implements RunStore, LockStore {
       const data = secret.data?.[RUN_KEY]
       return data ? (JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as RunRecord) : undefined
     } catch (error) {
-      if (!isNotFound(error)) throw toClusterError(`get secret ${namespace}/${name}`, error, { verb: 'get', resource: 'secrets', namespace })
+      if (!isNotFound(error))
+        throw toClusterError(`get secret ${namespace}/${name}`, error, { verb: 'get', resource: 'secrets', namespace })
     }
     try {
       const legacy = await this.core.readNamespacedConfigMap({ namespace, name })
@@ -56,7 +64,11 @@ export class KubeState implements RunStore, LockStore {
     } catch (error) {
       // Not found, or no right to read ConfigMaps: there is no legacy record to resume.
       if (isNotFound(error) || statusOf(error) === 403) return undefined
-      throw toClusterError(`get configmap ${namespace}/${name}`, error, { verb: 'get', resource: 'configmaps', namespace })
+      throw toClusterError(`get configmap ${namespace}/${name}`, error, {
+        verb: 'get',
+        resource: 'configmaps',
+        namespace,
+      })
     }
   }
 
@@ -64,16 +76,28 @@ export class KubeState implements RunStore, LockStore {
   async writeRun(record: RunRecord): Promise<void> {
     const namespace = record.namespace
     const body = {
-      metadata: { name: runRecordName(record.release), namespace, labels: { 'app.kubernetes.io/managed-by': 'kata-lcm' } },
+      metadata: {
+        name: runRecordName(record.release),
+        namespace,
+        labels: { 'app.kubernetes.io/managed-by': 'kata-lcm' },
+      },
       type: RUN_SECRET_TYPE,
       data: { [RUN_KEY]: Buffer.from(JSON.stringify(record, null, 2)).toString('base64') },
     }
     try {
       await this.core.createNamespacedSecret({ namespace, body })
     } catch (error) {
-      if (statusOf(error) !== 409) throw toClusterError(`create secret ${namespace}/${body.metadata.name}`, error, { verb: 'create', resource: 'secrets', namespace })
-      await kubeCall(`replace secret ${namespace}/${body.metadata.name}`, { verb: 'update', resource: 'secrets', namespace }, () =>
-        this.core.replaceNamespacedSecret({ namespace, name: body.metadata.name, body }))
+      if (statusOf(error) !== 409)
+        throw toClusterError(`create secret ${namespace}/${body.metadata.name}`, error, {
+          verb: 'create',
+          resource: 'secrets',
+          namespace,
+        })
+      await kubeCall(
+        `replace secret ${namespace}/${body.metadata.name}`,
+        { verb: 'update', resource: 'secrets', namespace },
+        () => this.core.replaceNamespacedSecret({ namespace, name: body.metadata.name, body }),
+      )
     }
   }
 
@@ -83,7 +107,12 @@ export class KubeState implements RunStore, LockStore {
     try {
       await this.core.deleteNamespacedSecret({ namespace, name })
     } catch (error) {
-      if (!isNotFound(error)) throw toClusterError(`delete secret ${namespace}/${name}`, error, { verb: 'delete', resource: 'secrets', namespace })
+      if (!isNotFound(error))
+        throw toClusterError(`delete secret ${namespace}/${name}`, error, {
+          verb: 'delete',
+          resource: 'secrets',
+          namespace,
+        })
     }
     await this.core.deleteNamespacedConfigMap({ namespace, name }).catch(() => undefined)
   }
@@ -93,7 +122,11 @@ export class KubeState implements RunStore, LockStore {
       return await this.coordination.readNamespacedLease({ namespace, name })
     } catch (error) {
       if (isNotFound(error)) return undefined
-      throw toClusterError(`get lease ${namespace}/${name}`, error, { verb: 'get', resource: 'leases.coordination.k8s.io', namespace })
+      throw toClusterError(`get lease ${namespace}/${name}`, error, {
+        verb: 'get',
+        resource: 'leases.coordination.k8s.io',
+        namespace,
+      })
     }
   }
 
@@ -103,25 +136,50 @@ export class KubeState implements RunStore, LockStore {
     const current = await this.readLease(namespace, name)
     if (!current) {
       try {
-        await this.coordination.createNamespacedLease({ namespace, body: { metadata: { name, namespace, annotations: { [ACQUIRED]: stamp, [RENEWED]: stamp } }, spec: { holderIdentity: holder, leaseDurationSeconds: ttlSeconds } } })
+        await this.coordination.createNamespacedLease({
+          namespace,
+          body: {
+            metadata: { name, namespace, annotations: { [ACQUIRED]: stamp, [RENEWED]: stamp } },
+            spec: { holderIdentity: holder, leaseDurationSeconds: ttlSeconds },
+          },
+        })
         return { acquired: true }
       } catch (error) {
-        if (statusOf(error) !== 409) throw toClusterError(`create lease ${namespace}/${name}`, error, { verb: 'create', resource: 'leases.coordination.k8s.io', namespace })
+        if (statusOf(error) !== 409)
+          throw toClusterError(`create lease ${namespace}/${name}`, error, {
+            verb: 'create',
+            resource: 'leases.coordination.k8s.io',
+            namespace,
+          })
         // 409 after a retried create can be our own first attempt, whose response was lost.
         const winner = await this.readLease(namespace, name)
         if (winner && lockInfo(winner).holder === holder) return { acquired: true }
-        return winner ? { acquired: false, current: lockInfo(winner) } : { acquired: false, current: { holder: 'unknown', acquiredAt: stamp, renewedAt: stamp, ttlSeconds } }
+        return winner
+          ? { acquired: false, current: lockInfo(winner) }
+          : { acquired: false, current: { holder: 'unknown', acquiredAt: stamp, renewedAt: stamp, ttlSeconds } }
       }
     }
     const info = lockInfo(current)
     if (info.holder !== holder && !expired(info, now)) return { acquired: false, current: info }
     const acquiredAt = info.holder === holder ? info.acquiredAt || stamp : stamp
-    const body: V1Lease = { ...current, metadata: { ...current.metadata, annotations: { ...current.metadata?.annotations, [ACQUIRED]: acquiredAt, [RENEWED]: stamp } }, spec: { ...current.spec, holderIdentity: holder, leaseDurationSeconds: ttlSeconds } }
+    const body: V1Lease = {
+      ...current,
+      metadata: {
+        ...current.metadata,
+        annotations: { ...current.metadata?.annotations, [ACQUIRED]: acquiredAt, [RENEWED]: stamp },
+      },
+      spec: { ...current.spec, holderIdentity: holder, leaseDurationSeconds: ttlSeconds },
+    }
     try {
       await this.coordination.replaceNamespacedLease({ namespace, name, body })
       return { acquired: true }
     } catch (error) {
-      if (statusOf(error) !== 409) throw toClusterError(`update lease ${namespace}/${name}`, error, { verb: 'update', resource: 'leases.coordination.k8s.io', namespace })
+      if (statusOf(error) !== 409)
+        throw toClusterError(`update lease ${namespace}/${name}`, error, {
+          verb: 'update',
+          resource: 'leases.coordination.k8s.io',
+          namespace,
+        })
       const winner = await this.readLease(namespace, name)
       if (winner && lockInfo(winner).holder === holder) return { acquired: true }
       return { acquired: false, current: winner ? lockInfo(winner) : info }
@@ -131,13 +189,23 @@ export class KubeState implements RunStore, LockStore {
   async renewLock(namespace: string, name: string, holder: string, now: Date): Promise<boolean> {
     const current = await this.readLease(namespace, name)
     if (!current || lockInfo(current).holder !== holder) return false
-    const body: V1Lease = { ...current, metadata: { ...current.metadata, annotations: { ...current.metadata?.annotations, [RENEWED]: now.toISOString() } } }
+    const body: V1Lease = {
+      ...current,
+      metadata: {
+        ...current.metadata,
+        annotations: { ...current.metadata?.annotations, [RENEWED]: now.toISOString() },
+      },
+    }
     try {
       await this.coordination.replaceNamespacedLease({ namespace, name, body })
       return true
     } catch (error) {
       if (statusOf(error) === 409) return this.renewLock(namespace, name, holder, now)
-      throw toClusterError(`update lease ${namespace}/${name}`, error, { verb: 'update', resource: 'leases.coordination.k8s.io', namespace })
+      throw toClusterError(`update lease ${namespace}/${name}`, error, {
+        verb: 'update',
+        resource: 'leases.coordination.k8s.io',
+        namespace,
+      })
     }
   }
 
@@ -147,9 +215,18 @@ export class KubeState implements RunStore, LockStore {
     const info = lockInfo(current)
     if (holder !== undefined && info.holder !== holder) return info
     try {
-      await this.coordination.deleteNamespacedLease({ namespace, name, body: { preconditions: { resourceVersion: current.metadata?.resourceVersion } } })
+      await this.coordination.deleteNamespacedLease({
+        namespace,
+        name,
+        body: { preconditions: { resourceVersion: current.metadata?.resourceVersion } },
+      })
     } catch (error) {
-      if (!isNotFound(error) && statusOf(error) !== 409) throw toClusterError(`delete lease ${namespace}/${name}`, error, { verb: 'delete', resource: 'leases.coordination.k8s.io', namespace })
+      if (!isNotFound(error) && statusOf(error) !== 409)
+        throw toClusterError(`delete lease ${namespace}/${name}`, error, {
+          verb: 'delete',
+          resource: 'leases.coordination.k8s.io',
+          namespace,
+        })
     }
     return info
   }

@@ -28,15 +28,31 @@ export function toNodeView(node: V1Node): NodeView {
     uid: m.uid,
     labels: m.labels,
     annotations: m.annotations,
-    taints: (node.spec?.taints ?? []).map((t) => ({ key: t.key, effect: t.effect, ...(t.value === undefined ? {} : { value: t.value }) })),
+    taints: (node.spec?.taints ?? []).map((t) => ({
+      key: t.key,
+      effect: t.effect,
+      ...(t.value === undefined ? {} : { value: t.value }),
+    })),
     unschedulable: node.spec?.unschedulable === true,
   }
 }
 
 function toContainerView(status: V1ContainerStatus): ContainerView {
   const { waiting, running, terminated } = status.state ?? {}
-  const base = { name: status.name, ready: status.ready === true, restartCount: status.restartCount ?? 0, image: status.image }
-  if (terminated) return { ...base, state: 'terminated', reason: terminated.reason, message: terminated.message, exitCode: terminated.exitCode }
+  const base = {
+    name: status.name,
+    ready: status.ready === true,
+    restartCount: status.restartCount ?? 0,
+    image: status.image,
+  }
+  if (terminated)
+    return {
+      ...base,
+      state: 'terminated',
+      reason: terminated.reason,
+      message: terminated.message,
+      exitCode: terminated.exitCode,
+    }
   if (waiting) return { ...base, state: 'waiting', reason: waiting.reason, message: waiting.message }
   if (running) return { ...base, state: 'running' }
   return { ...base, state: 'unknown' }
@@ -52,7 +68,12 @@ export function toPodView(pod: V1Pod): PodView {
   const pending: ContainerView[] = (pod.spec?.containers ?? [])
     .filter((c) => !known.has(c.name))
     .map((c) => ({ name: c.name, ready: false, restartCount: 0, state: 'unknown', image: c.image }))
-  const conditions = (pod.status?.conditions ?? []).map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message }))
+  const conditions = (pod.status?.conditions ?? []).map((c) => ({
+    type: c.type,
+    status: c.status,
+    reason: c.reason,
+    message: c.message,
+  }))
   return {
     ...m,
     nodeName: pod.spec?.nodeName,
@@ -94,7 +115,8 @@ function jobTargetNode(job: V1Job): string | undefined {
   if (spec?.nodeName) return spec.nodeName
   const bySelector = spec?.nodeSelector?.['kubernetes.io/hostname']
   if (bySelector) return bySelector
-  for (const term of spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? []) {
+  for (const term of spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ??
+    []) {
     const pins = [
       ...(term.matchFields ?? []).filter((r) => r.key === 'metadata.name'),
       ...(term.matchExpressions ?? []).filter((r) => r.key === 'kubernetes.io/hostname'),

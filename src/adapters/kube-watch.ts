@@ -174,7 +174,8 @@ export async function watchUntil<K extends KubeObject, V, T>(
       } else {
         const status = statusOf(end.error)
         // 429/5xx while (re)starting a watch are passing: re-list after a pause, like a dropped connection.
-        if (status !== undefined && status !== 410 && !retryable(end.error).retry) throw toClusterError(`watch ${source.what}`, end.error, { verb: 'watch', ...source.permission })
+        if (status !== undefined && status !== 410 && !retryable(end.error).retry)
+          throw toClusterError(`watch ${source.what}`, end.error, { verb: 'watch', ...source.permission })
         debug('watch %s failed (%s): re-listing', source.what, (end.error as Error | undefined)?.message)
         resourceVersion = undefined
         await pause(RETRY_PAUSE_MS, stop)

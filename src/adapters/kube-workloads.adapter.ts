@@ -23,7 +23,11 @@ export class KubeWorkloads implements WorkloadStore {
       return toDaemonSetView(await this.apps.readNamespacedDaemonSet({ namespace, name }))
     } catch (error) {
       if (isNotFound(error)) return undefined
-      throw toClusterError(`get daemonset ${namespace}/${name}`, error, { verb: 'get', resource: 'daemonsets.apps', namespace })
+      throw toClusterError(`get daemonset ${namespace}/${name}`, error, {
+        verb: 'get',
+        resource: 'daemonsets.apps',
+        namespace,
+      })
     }
   }
 
@@ -32,15 +36,22 @@ export class KubeWorkloads implements WorkloadStore {
    * hash is the one new pods get; throws a TimeoutError after `timeoutMs`, a ClusterError when the
    * DaemonSet is missing.
    */
-  async daemonSetRevisionHash(namespace: string, name: string, timeoutMs: number, signal?: AbortSignal): Promise<string> {
+  async daemonSetRevisionHash(
+    namespace: string,
+    name: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<string> {
     const source: ListWatchSource<V1DaemonSet> = {
       what: `daemonset ${namespace}/${name}`,
       path: `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/daemonsets`,
       fieldSelector: `metadata.name=${name}`,
       permission: { resource: 'daemonsets.apps', namespace },
       list: async () => {
-        const list = await kubeCall(`list daemonset ${namespace}/${name}`, { verb: 'list', resource: 'daemonsets.apps', namespace }, () =>
-          this.apps.listNamespacedDaemonSet({ namespace, fieldSelector: `metadata.name=${name}` }),
+        const list = await kubeCall(
+          `list daemonset ${namespace}/${name}`,
+          { verb: 'list', resource: 'daemonsets.apps', namespace },
+          () => this.apps.listNamespacedDaemonSet({ namespace, fieldSelector: `metadata.name=${name}` }),
         )
         return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
       },
@@ -64,15 +75,21 @@ export class KubeWorkloads implements WorkloadStore {
       )
     }
     const uid = observed.value.metadata?.uid
-    const revisions = await kubeCall(`list controllerrevisions in ${namespace}`, { verb: 'list', resource: 'controllerrevisions.apps', namespace }, () =>
-      this.apps.listNamespacedControllerRevision({ namespace }),
+    const revisions = await kubeCall(
+      `list controllerrevisions in ${namespace}`,
+      { verb: 'list', resource: 'controllerrevisions.apps', namespace },
+      () => this.apps.listNamespacedControllerRevision({ namespace }),
     )
     const newest = revisions.items
       .filter((r) => r.metadata?.ownerReferences?.some((o) => o.uid === uid))
       .sort((a, b) => b.revision - a.revision)[0]
     // The controller names revisions `<daemonset>-<hash>`: the fallback if the label is ever missing.
     const hash = newest?.metadata?.labels?.[REVISION_HASH_LABEL] ?? newest?.metadata?.name?.slice(name.length + 1)
-    if (!hash) throw notFoundError(`find the current revision of daemonset ${namespace}/${name}`, 'a ControllerRevision owned by it')
+    if (!hash)
+      throw notFoundError(
+        `find the current revision of daemonset ${namespace}/${name}`,
+        'a ControllerRevision owned by it',
+      )
     return hash
   }
 
@@ -83,7 +100,13 @@ export class KubeWorkloads implements WorkloadStore {
   }
 
   /** Read-only; a watch (never a poll), see watchUntil for the guarantees. */
-  waitForJobs<T>(namespace: string, labelSelector: string, decide: Decide<JobView[], T>, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult<T, JobView[]>> {
+  waitForJobs<T>(
+    namespace: string,
+    labelSelector: string,
+    decide: Decide<JobView[], T>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, JobView[]>> {
     const source: ListWatchSource<V1Job> = {
       what: `jobs in ${namespace} (${labelSelector})`,
       path: `/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/jobs`,
@@ -94,9 +117,14 @@ export class KubeWorkloads implements WorkloadStore {
     return watchUntil(this.watch, source, toJobView, decide, timeoutMs, signal)
   }
 
-  private async listJobObjects(namespace: string, labelSelector?: string): Promise<{ items: V1Job[]; resourceVersion: string }> {
-    const list = await kubeCall(`list jobs in ${namespace}${labelSelector ? ` (${labelSelector})` : ''}`, { verb: 'list', resource: 'jobs.batch', namespace }, () =>
-      this.batch.listNamespacedJob({ namespace, labelSelector }),
+  private async listJobObjects(
+    namespace: string,
+    labelSelector?: string,
+  ): Promise<{ items: V1Job[]; resourceVersion: string }> {
+    const list = await kubeCall(
+      `list jobs in ${namespace}${labelSelector ? ` (${labelSelector})` : ''}`,
+      { verb: 'list', resource: 'jobs.batch', namespace },
+      () => this.batch.listNamespacedJob({ namespace, labelSelector }),
     )
     return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
   }

@@ -12,8 +12,10 @@ import { installWorkflow, type InstallWorkflowResult } from '../lifecycle/instal
 const BUNDLED_CHART = fileURLToPath(new URL('../../chart', import.meta.url))
 
 export default class InstallWorkflow extends BaseCommand {
-  static override summary = 'Install or upgrade the Argo WorkflowTemplate (the kata-lifecycle-manager chart) and its RBAC.'
-  static override description = 'Runs helm upgrade --install of the chart bundled with kata-lcm. Needs Argo Workflows\' CRDs on the cluster; refuses with a clear message (writing nothing) when they are missing. --helm-release/--helm-namespace become the workflow\'s default kata-deploy release.'
+  static override summary =
+    'Install or upgrade the Argo WorkflowTemplate (the kata-lifecycle-manager chart) and its RBAC.'
+  static override description =
+    "Runs helm upgrade --install of the chart bundled with kata-lcm. Needs Argo Workflows' CRDs on the cluster; refuses with a clear message (writing nothing) when they are missing. --helm-release/--helm-namespace become the workflow's default kata-deploy release."
   static override examples = [
     '<%= config.bin %> install-workflow --verification-pod ./verify.yaml',
     '<%= config.bin %> install-workflow --verification-pod ./verify.yaml --namespace argo --set image.repository=registry.local/kata-lcm --dry-run',
@@ -21,25 +23,53 @@ export default class InstallWorkflow extends BaseCommand {
 
   static override flags = {
     ...globalFlags,
-    'verification-pod': Flags.string({ description: 'Pod YAML run on each upgraded node (the chart\'s defaults.verificationPod).', required: true }),
-    namespace: Flags.string({ char: 'n', description: 'Namespace where Argo runs workflows: the WorkflowTemplate, its ServiceAccount and the helm release.', default: 'argo' }),
-    set: Flags.string({ description: 'Chart value key=value (repeatable), e.g. image.tag=0.1.0 or defaults.batchSize=2.', multiple: true, default: [] }),
-    'set-string': Flags.string({ description: 'Chart value key=value kept as a string (repeatable), e.g. nodeSelector.kata=true.', multiple: true, default: [] }),
+    'verification-pod': Flags.string({
+      description: "Pod YAML run on each upgraded node (the chart's defaults.verificationPod).",
+      required: true,
+    }),
+    namespace: Flags.string({
+      char: 'n',
+      description:
+        'Namespace where Argo runs workflows: the WorkflowTemplate, its ServiceAccount and the helm release.',
+      default: 'argo',
+    }),
+    set: Flags.string({
+      description: 'Chart value key=value (repeatable), e.g. image.tag=0.1.0 or defaults.batchSize=2.',
+      multiple: true,
+      default: [],
+    }),
+    'set-string': Flags.string({
+      description: 'Chart value key=value kept as a string (repeatable), e.g. nodeSelector.kata=true.',
+      multiple: true,
+      default: [],
+    }),
     'release-name': Flags.string({ description: 'Helm release name of the chart.', default: 'kata-lifecycle-manager' }),
-    'dry-run': Flags.boolean({ description: 'Print the rendered manifests (helm template) and write nothing.', default: false }),
+    'dry-run': Flags.boolean({
+      description: 'Print the rendered manifests (helm template) and write nothing.',
+      default: false,
+    }),
   }
 
   async run(): Promise<InstallWorkflowResult> {
     const { flags } = await this.parse(InstallWorkflow)
     const path = flags['verification-pod']
     const source = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
-      throw new InputError('--verification-pod', `cannot read ${path}: ${error.code ?? error.message}; give the path of a Pod YAML file`)
+      throw new InputError(
+        '--verification-pod',
+        `cannot read ${path}: ${error.code ?? error.message}; give the path of a Pod YAML file`,
+      )
     })
-    if (!existsSync(BUNDLED_CHART)) throw new InputError('install-workflow', `the bundled chart is missing at ${BUNDLED_CHART}; reinstall kata-lcm`)
+    if (!existsSync(BUNDLED_CHART))
+      throw new InputError('install-workflow', `the bundled chart is missing at ${BUNDLED_CHART}; reinstall kata-lcm`)
     const result = await installWorkflow(createChartInstaller(flags), {
-      release: flags['release-name'], namespace: flags.namespace, chartDir: BUNDLED_CHART,
-      verificationPod: { path, source }, kataDeploy: { release: flags['helm-release'], namespace: flags['helm-namespace'] },
-      sets: flags.set, setStrings: flags['set-string'], dryRun: flags['dry-run'],
+      release: flags['release-name'],
+      namespace: flags.namespace,
+      chartDir: BUNDLED_CHART,
+      verificationPod: { path, source },
+      kataDeploy: { release: flags['helm-release'], namespace: flags['helm-namespace'] },
+      sets: flags.set,
+      setStrings: flags['set-string'],
+      dryRun: flags['dry-run'],
     })
     if (!this.jsonEnabled()) this.log((result.manifests ?? result.notes ?? '').trimEnd())
     return result

@@ -13,7 +13,8 @@ import { helmDuration, parseDuration } from '../lifecycle/durations.js'
 
 export default class Rollback extends BaseCommand {
   static override summary = 'Put one node back on the kata-deploy version it ran before.'
-  static override description = 'The version comes from the node (recorded when kata-lcm upgraded it), else from helm history, or --to-version. The node is cordoned, reverted, its kata-deploy restarted (daemonset) or reinstalled (job), verified when --verification-pod is given, and uncordoned if kata-lcm cordoned it.'
+  static override description =
+    'The version comes from the node (recorded when kata-lcm upgraded it), else from helm history, or --to-version. The node is cordoned, reverted, its kata-deploy restarted (daemonset) or reinstalled (job), verified when --verification-pod is given, and uncordoned if kata-lcm cordoned it.'
   static override examples = [
     '<%= config.bin %> rollback worker-1',
     '<%= config.bin %> rollback worker-1 --verification-pod ./verify.yaml --to-version 3.27.0',
@@ -24,7 +25,9 @@ export default class Rollback extends BaseCommand {
   static override flags = {
     ...globalFlags,
     chart: chartFlag,
-    'to-version': Flags.string({ description: 'Version to go back to (default: recorded on the node, else helm history).' }),
+    'to-version': Flags.string({
+      description: 'Version to go back to (default: recorded on the node, else helm history).',
+    }),
     'verification-pod': Flags.string({ description: 'Pod YAML to verify the node after the rollback.' }),
     ...verificationFlags,
     ...timingFlags,
@@ -35,9 +38,17 @@ export default class Rollback extends BaseCommand {
     let verification
     if (flags['verification-pod']) {
       const source = await readFile(flags['verification-pod'], 'utf8').catch((error: NodeJS.ErrnoException) => {
-        throw new InputError('--verification-pod', `cannot read ${flags['verification-pod']}: ${error.code ?? error.message}`)
+        throw new InputError(
+          '--verification-pod',
+          `cannot read ${flags['verification-pod']}: ${error.code ?? error.message}`,
+        )
       })
-      verification = { source, origin: flags['verification-pod'], namespace: flags['verification-namespace'], timeoutMs: parseDuration('--verification-timeout', flags['verification-timeout']) }
+      verification = {
+        source,
+        origin: flags['verification-pod'],
+        namespace: flags['verification-namespace'],
+        timeoutMs: parseDuration('--verification-timeout', flags['verification-timeout']),
+      }
     }
     const request = {
       node: args.node,
@@ -50,7 +61,13 @@ export default class Rollback extends BaseCommand {
     }
     const progress = createProgress({ json: this.jsonEnabled() })
     const runId = this.newRunId()
-    const report = await rollbackNode(createDeps(flags, progress), request, runId, undefined, `${hostname()} pid ${process.pid} run ${runId}`)
+    const report = await rollbackNode(
+      createDeps(flags, progress),
+      request,
+      runId,
+      undefined,
+      `${hostname()} pid ${process.pid} run ${runId}`,
+    )
     await progress.close()
     if (!this.jsonEnabled()) this.log(formatLifecycleReport(report).join('\n'))
     process.exitCode = this.exitCodeFor(report.outcome)

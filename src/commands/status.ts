@@ -6,7 +6,8 @@ import { globalFlags, selectionFlags, selectionFrom } from '../flags.js'
 
 export default class Status extends BaseCommand {
   static override summary = 'Show where every selected node stands.'
-  static override description = 'One row per node: lifecycle status, kata-deploy version, whether it is cordoned and by whom, and whether its kata-deploy pod runs the DaemonSet\'s current revision. Read-only.'
+  static override description =
+    "One row per node: lifecycle status, kata-deploy version, whether it is cordoned and by whom, and whether its kata-deploy pod runs the DaemonSet's current revision. Read-only."
   static override examples = [
     '<%= config.bin %> status',
     '<%= config.bin %> status --node-selector node-pool=kata --json',
@@ -16,7 +17,11 @@ export default class Status extends BaseCommand {
 
   async run(): Promise<StatusReport> {
     const { flags } = await this.parse(Status)
-    const report = await nodeStatus(createDeps(flags, { emit: () => undefined }), { name: flags['helm-release'], namespace: flags['helm-namespace'] }, selectionFrom(flags))
+    const report = await nodeStatus(
+      createDeps(flags, { emit: () => undefined }),
+      { name: flags['helm-release'], namespace: flags['helm-namespace'] },
+      selectionFrom(flags),
+    )
     if (!this.jsonEnabled()) this.log(formatStatus(report).join('\n'))
     return report
   }

@@ -9,11 +9,20 @@ import { validateRequest } from '../lifecycle/prerequisites.js'
 import { upgrade } from '../lifecycle/upgrade.service.js'
 import { createProgress } from '../ui/progress.js'
 import { formatLifecycleReport } from '../ui/report-format.js'
-import { chartFlag, drainFlags, globalFlags, selectionFlags, timingFlags, upgradeRequestFrom, verificationFlags } from '../flags.js'
+import {
+  chartFlag,
+  drainFlags,
+  globalFlags,
+  selectionFlags,
+  timingFlags,
+  upgradeRequestFrom,
+  verificationFlags,
+} from '../flags.js'
 
 export default class Upgrade extends BaseCommand {
   static override summary = 'Upgrade kata-deploy on the selected nodes, wave by wave, verifying each node.'
-  static override description = 'Cordons each wave, rolls the new kata-deploy onto it, runs your verification pod on every node, and uncordons the nodes that pass (only those kata-lcm cordoned). A failed node is rolled back and the run stops before the next wave. Rerunning the same command resumes: completed nodes are skipped.'
+  static override description =
+    'Cordons each wave, rolls the new kata-deploy onto it, runs your verification pod on every node, and uncordons the nodes that pass (only those kata-lcm cordoned). A failed node is rolled back and the run stops before the next wave. Rerunning the same command resumes: completed nodes are skipped.'
   static override examples = [
     '<%= config.bin %> upgrade --target-version 3.28.0 --verification-pod ./verify.yaml',
     '<%= config.bin %> upgrade --target-version 3.28.0 --verification-pod ./verify.yaml --node-selector node-pool=kata --batch-size 2',
@@ -22,24 +31,45 @@ export default class Upgrade extends BaseCommand {
 
   static override flags = {
     ...globalFlags,
-    'target-version': Flags.string({ description: 'kata-deploy chart version to upgrade to (semver, e.g. 3.28.0).', required: true }),
+    'target-version': Flags.string({
+      description: 'kata-deploy chart version to upgrade to (semver, e.g. 3.28.0).',
+      required: true,
+    }),
     chart: chartFlag,
-    'previous-chart': Flags.string({ description: 'Chart reference for the release\'s current version, used to roll back (default: --chart). Needed when --chart is a local .tgz or directory.' }),
+    'previous-chart': Flags.string({
+      description:
+        "Chart reference for the release's current version, used to roll back (default: --chart). Needed when --chart is a local .tgz or directory.",
+    }),
     ...selectionFlags,
     'batch-size': Flags.integer({ description: 'Nodes per wave (1 = strict node by node).', default: 1 }),
-    'deployment-mode': Flags.string({ description: 'auto (read from the release), daemonset or job.', default: 'auto' }),
+    'deployment-mode': Flags.string({
+      description: 'auto (read from the release), daemonset or job.',
+      default: 'auto',
+    }),
     ...drainFlags,
-    'verification-pod': Flags.string({ description: 'Pod YAML run on each upgraded node; ${NODE} and ${TEST_POD} are substituted.', required: true }),
+    'verification-pod': Flags.string({
+      description: 'Pod YAML run on each upgraded node; ${NODE} and ${TEST_POD} are substituted.',
+      required: true,
+    }),
     ...verificationFlags,
     ...timingFlags,
-    'allow-downgrade': Flags.boolean({ description: 'Allow a --target-version older than the release\'s.', default: false }),
-    'dry-run': Flags.boolean({ description: 'Print the plan (nodes, waves, versions, helm command) and write nothing.', default: false }),
+    'allow-downgrade': Flags.boolean({
+      description: "Allow a --target-version older than the release's.",
+      default: false,
+    }),
+    'dry-run': Flags.boolean({
+      description: 'Print the plan (nodes, waves, versions, helm command) and write nothing.',
+      default: false,
+    }),
   }
 
   async run(): Promise<LifecycleReport> {
     const { flags } = await this.parse(Upgrade)
     const source = await readFile(flags['verification-pod'], 'utf8').catch((error: NodeJS.ErrnoException) => {
-      throw new InputError('--verification-pod', `cannot read ${flags['verification-pod']}: ${error.code ?? error.message}; give the path of a Pod YAML file`)
+      throw new InputError(
+        '--verification-pod',
+        `cannot read ${flags['verification-pod']}: ${error.code ?? error.message}; give the path of a Pod YAML file`,
+      )
     })
     const request = upgradeRequestFrom(flags, { source, origin: flags['verification-pod'] })
     // Everything that needs no cluster is checked before the kubeconfig is even read.
@@ -48,7 +78,13 @@ export default class Upgrade extends BaseCommand {
     const stopSignals = this.handleSignals()
     try {
       const runId = this.newRunId()
-      const report = await upgrade(createDeps(flags, progress), request, runId, this.abort.signal, `${hostname()} pid ${process.pid} run ${runId}`)
+      const report = await upgrade(
+        createDeps(flags, progress),
+        request,
+        runId,
+        this.abort.signal,
+        `${hostname()} pid ${process.pid} run ${runId}`,
+      )
       await progress.close()
       if (!this.jsonEnabled()) this.log(formatLifecycleReport(report).join('\n'))
       process.exitCode = this.exitCodeFor(report.outcome)

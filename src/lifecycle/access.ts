@@ -14,8 +14,17 @@ export function runAccess(request: UpgradeRequest): AccessCheck[] {
     { verb: 'get', resource: 'pods/log', namespace: verify },
     // The run record (a Secret) and helm's release storage (Secrets) beside the release.
     ...['get', 'list', 'create', 'update', 'delete'].map((verb) => ({ verb, resource: 'secrets', namespace: release })),
-    ...['get', 'create', 'update', 'delete'].map((verb) => ({ verb, resource: 'leases.coordination.k8s.io', namespace: release })),
-    ...(request.drain ? [{ verb: 'list', resource: 'pods' }, { verb: 'create', resource: 'pods/eviction' }] : []),
+    ...['get', 'create', 'update', 'delete'].map((verb) => ({
+      verb,
+      resource: 'leases.coordination.k8s.io',
+      namespace: release,
+    })),
+    ...(request.drain
+      ? [
+          { verb: 'list', resource: 'pods' },
+          { verb: 'create', resource: 'pods/eviction' },
+        ]
+      : []),
   ]
 }
 
@@ -26,7 +35,11 @@ const describe = (c: AccessCheck) => `${c.verb} ${c.resource}${c.namespace ? ` i
  * will do, and whether the verification namespace exists, before the first write. Throws a
  * PreconditionError (exit 2) naming each missing right and the RBAC rule that grants it. Read-only.
  */
-export async function checkAccess(deps: LifecycleDeps, request: UpgradeRequest, strategy?: DeploymentStrategy): Promise<void> {
+export async function checkAccess(
+  deps: LifecycleDeps,
+  request: UpgradeRequest,
+  strategy?: DeploymentStrategy,
+): Promise<void> {
   const checks = strategy ? strategy.requiredAccess(request.release.namespace) : runAccess(request)
   const denied = await deps.cluster.deniedAccess(checks)
   if (denied.length > 0) {
@@ -34,11 +47,19 @@ export async function checkAccess(deps: LifecycleDeps, request: UpgradeRequest, 
       const [resource, ...group] = c.resource.split('.')
       return `{apiGroups: ["${group.join('.')}"], resources: [${resource}], verbs: [${c.verb}]}${c.namespace ? ` in a Role in ${c.namespace}` : ' in a ClusterRole'}`
     })
-    throw new PreconditionError(`this identity may not ${denied.map(describe).join(', ')}; kata-lcm needs all of it before it touches a node`, {
-      suggestions: [`grant it with RBAC rules like ${[...new Set(rules)].slice(0, 4).join('; ')}`, 'kubectl auth can-i --list (-n NAMESPACE) shows what this identity may do'],
-    })
+    throw new PreconditionError(
+      `this identity may not ${denied.map(describe).join(', ')}; kata-lcm needs all of it before it touches a node`,
+      {
+        suggestions: [
+          `grant it with RBAC rules like ${[...new Set(rules)].slice(0, 4).join('; ')}`,
+          'kubectl auth can-i --list (-n NAMESPACE) shows what this identity may do',
+        ],
+      },
+    )
   }
   if (!strategy && !(await deps.cluster.namespaceExists(request.verification.namespace))) {
-    throw new PreconditionError(`--verification-namespace: namespace "${request.verification.namespace}" does not exist; create it (kubectl create namespace ${request.verification.namespace}) or name one that does`)
+    throw new PreconditionError(
+      `--verification-namespace: namespace "${request.verification.namespace}" does not exist; create it (kubectl create namespace ${request.verification.namespace}) or name one that does`,
+    )
   }
 }

@@ -20,8 +20,10 @@ export function isDrainExempt(pod: PodView): boolean {
 /** Why the policy forbids evicting `pod`, or undefined when it may go. Pure. */
 export function drainRefusal(pod: PodView, policy: DrainPolicy): string | undefined {
   if (isDrainExempt(pod)) return undefined
-  if (pod.ownerKinds.length === 0 && !policy.force) return 'no controller manages it, so nothing would recreate it (--drain-force evicts it anyway)'
-  if (pod.emptyDirs.length > 0 && !policy.deleteEmptyDirData) return `its emptyDir data (${pod.emptyDirs.join(', ')}) would be lost (--drain-delete-emptydir-data evicts it anyway)`
+  if (pod.ownerKinds.length === 0 && !policy.force)
+    return 'no controller manages it, so nothing would recreate it (--drain-force evicts it anyway)'
+  if (pod.emptyDirs.length > 0 && !policy.deleteEmptyDirData)
+    return `its emptyDir data (${pod.emptyDirs.join(', ')}) would be lost (--drain-delete-emptydir-data evicts it anyway)`
   return undefined
 }
 
@@ -29,7 +31,12 @@ export function drainRefusal(pod: PodView, policy: DrainPolicy): string | undefi
  * Checks the pods on `nodes` before anything is cordoned or evicted: throws a PreconditionError naming
  * every pod the policy forbids evicting, so a wave is refused as a whole. One pod list. Read-only.
  */
-export async function checkDrainable(deps: LifecycleDeps, nodes: readonly string[], policy: DrainPolicy, what: string): Promise<void> {
+export async function checkDrainable(
+  deps: LifecycleDeps,
+  nodes: readonly string[],
+  policy: DrainPolicy,
+  what: string,
+): Promise<void> {
   const wanted = new Set(nodes)
   const pods = (await deps.cluster.listPods({})).filter((p) => p.nodeName !== undefined && wanted.has(p.nodeName))
   const refused = pods.flatMap((p) => {
@@ -38,9 +45,14 @@ export async function checkDrainable(deps: LifecycleDeps, nodes: readonly string
   })
   if (refused.length === 0) return
   const shown = refused.slice(0, 10).join('; ') + (refused.length > 10 ? `; and ${refused.length - 10} more` : '')
-  throw new PreconditionError(`--drain: ${what} not started, ${refused.length} pod(s) cannot be evicted safely: ${shown}`, {
-    suggestions: ['move or delete those pods yourself, or pass --drain-force / --drain-delete-emptydir-data if losing them is fine'],
-  })
+  throw new PreconditionError(
+    `--drain: ${what} not started, ${refused.length} pod(s) cannot be evicted safely: ${shown}`,
+    {
+      suggestions: [
+        'move or delete those pods yourself, or pass --drain-force / --drain-delete-emptydir-data if losing them is fine',
+      ],
+    },
+  )
 }
 
 const BACKOFF_START_MS = 500
@@ -52,12 +64,20 @@ const BACKOFF_MAX_MS = 8_000
  * refusals (429) with exponential backoff, then waits (watch) until they are gone. Bounded by
  * `timeoutMs`; on timeout the error names the pods still blocking. Safe to rerun.
  */
-export async function drainNode(deps: LifecycleDeps, node: string, timeoutMs: number, policy: DrainPolicy, signal?: AbortSignal): Promise<void> {
+export async function drainNode(
+  deps: LifecycleDeps,
+  node: string,
+  timeoutMs: number,
+  policy: DrainPolicy,
+  signal?: AbortSignal,
+): Promise<void> {
   const deadline = deps.clock.now().getTime() + timeoutMs
   const onNode = { fieldSelector: `spec.nodeName=${node}` }
   const present = (await deps.cluster.listPods(onNode)).filter((p) => !isDrainExempt(p))
   // A pod that arrived after the wave's check is refused here too: never evicted against the policy.
-  const refused = present.flatMap((p) => (drainRefusal(p, policy) ? [`${p.namespace}/${p.name}: ${drainRefusal(p, policy)}`] : []))
+  const refused = present.flatMap((p) =>
+    drainRefusal(p, policy) ? [`${p.namespace}/${p.name}: ${drainRefusal(p, policy)}`] : [],
+  )
   if (refused.length > 0) throw new PreconditionError(`drain of ${node} refused: ${refused.join('; ')}`)
   let pending = present
   let backoff = BACKOFF_START_MS
@@ -75,8 +95,18 @@ export async function drainNode(deps: LifecycleDeps, node: string, timeoutMs: nu
     pending = blocked
   }
   const left = Math.max(0, deadline - deps.clock.now().getTime())
-  const gone = await deps.cluster.waitForPods(onNode, (pods) => (pods.some((p) => !isDrainExempt(p)) ? undefined : true), left, signal)
-  if (!gone.done) throw drainTimeout(node, gone.last.filter((p) => !isDrainExempt(p)), 'they did not terminate in time')
+  const gone = await deps.cluster.waitForPods(
+    onNode,
+    (pods) => (pods.some((p) => !isDrainExempt(p)) ? undefined : true),
+    left,
+    signal,
+  )
+  if (!gone.done)
+    throw drainTimeout(
+      node,
+      gone.last.filter((p) => !isDrainExempt(p)),
+      'they did not terminate in time',
+    )
 }
 
 function drainTimeout(node: string, pods: PodView[], why: string): TimeoutError {

@@ -26,8 +26,13 @@ export function parseDuration(flag: string, text: string): number {
 
 /** Throws an InputError naming `flag` unless `ms` is a duration kata-lcm accepts (0 < ms <= 24h). Pure. */
 export function checkDuration(flag: string, ms: number, text = `${ms}ms`): void {
-  if (!Number.isFinite(ms) || ms <= 0) throw new InputError(flag, `"${text}" must be longer than zero; use e.g. 90s, 5m or 1h`)
-  if (ms > MAX_DURATION_MS) throw new InputError(flag, `"${text}" is longer than the ${MAX_DURATION_TEXT} kata-lcm allows; use at most ${MAX_DURATION_TEXT}`)
+  if (!Number.isFinite(ms) || ms <= 0)
+    throw new InputError(flag, `"${text}" must be longer than zero; use e.g. 90s, 5m or 1h`)
+  if (ms > MAX_DURATION_MS)
+    throw new InputError(
+      flag,
+      `"${text}" is longer than the ${MAX_DURATION_TEXT} kata-lcm allows; use at most ${MAX_DURATION_TEXT}`,
+    )
 }
 
 /** `ms` as helm's --timeout takes it (whole seconds, at least 1s). Pure. */

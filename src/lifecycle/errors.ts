@@ -45,7 +45,11 @@ export class KataLcmError extends Error {
 export class InputError extends KataLcmError {
   override readonly code = 'BAD_INPUT'
   override readonly exitCode = ExitCode.BadInput
-  constructor(readonly field: string, message: string, options: KataLcmErrorOptions = {}) {
+  constructor(
+    readonly field: string,
+    message: string,
+    options: KataLcmErrorOptions = {},
+  ) {
     super(`${field}: ${message}`, options)
   }
 }
@@ -60,7 +64,11 @@ export class PreconditionError extends KataLcmError {
 export class ClusterError extends KataLcmError {
   override readonly code = 'CLUSTER'
   override readonly exitCode: ExitCode = ExitCode.ClusterUnavailable
-  constructor(message: string, readonly status?: number, options: KataLcmErrorOptions = {}) {
+  constructor(
+    message: string,
+    readonly status?: number,
+    options: KataLcmErrorOptions = {},
+  ) {
     super(message, options)
   }
 }
@@ -69,7 +77,13 @@ export class ClusterError extends KataLcmError {
 export class HelmError extends KataLcmError {
   override readonly code = 'HELM'
   override readonly exitCode: ExitCode = ExitCode.ClusterUnavailable
-  constructor(message: string, readonly argv: string[], readonly helmExitCode: number | undefined, readonly stderrTail: string, options: KataLcmErrorOptions = {}) {
+  constructor(
+    message: string,
+    readonly argv: string[],
+    readonly helmExitCode: number | undefined,
+    readonly stderrTail: string,
+    options: KataLcmErrorOptions = {},
+  ) {
     super(message, options)
   }
 }

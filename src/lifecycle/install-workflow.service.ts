@@ -36,12 +36,15 @@ export interface InstallWorkflowResult {
   notes?: string
 }
 
-export const ARGO_CRDS_MISSING = 'Argo Workflows CRDs are missing (workflowtemplates.argoproj.io): install Argo Workflows first'
+export const ARGO_CRDS_MISSING =
+  'Argo Workflows CRDs are missing (workflowtemplates.argoproj.io): install Argo Workflows first'
 
 /** True when helm failed because the API server does not know the WorkflowTemplate kind. Pure. */
 export function isMissingArgoCrd(stderr: string): boolean {
-  return /no matches for kind "?WorkflowTemplate"? in (version|group) "?argoproj\.io/i.test(stderr)
-    || /could not find the requested resource.*argoproj\.io/i.test(stderr)
+  return (
+    /no matches for kind "?WorkflowTemplate"? in (version|group) "?argoproj\.io/i.test(stderr) ||
+    /could not find the requested resource.*argoproj\.io/i.test(stderr)
+  )
 }
 
 /**
@@ -50,14 +53,21 @@ export function isMissingArgoCrd(stderr: string): boolean {
  * manifest to an API kind before it stores or applies anything). Idempotent: an install twice
  * leaves the same objects.
  */
-export async function installWorkflow(installer: ChartInstaller, request: InstallWorkflowRequest): Promise<InstallWorkflowResult> {
+export async function installWorkflow(
+  installer: ChartInstaller,
+  request: InstallWorkflowRequest,
+): Promise<InstallWorkflowResult> {
   checkReleaseName('--release-name', request.release)
   checkNamespace('--namespace', request.namespace)
   checkReleaseRef({ name: request.kataDeploy.release, namespace: request.kataDeploy.namespace })
   parseVerificationTemplate(request.verificationPod.source, request.verificationPod.path)
-  for (const [flag, sets] of [['--set', request.sets], ['--set-string', request.setStrings ?? []]] as const) {
+  for (const [flag, sets] of [
+    ['--set', request.sets],
+    ['--set-string', request.setStrings ?? []],
+  ] as const) {
     for (const set of sets) {
-      if (!/^[^=]+=/.test(set)) throw new InputError(flag, `"${set}" is not key=value; use e.g. ${flag} image.tag=0.1.0`)
+      if (!/^[^=]+=/.test(set))
+        throw new InputError(flag, `"${set}" is not key=value; use e.g. ${flag} image.tag=0.1.0`)
     }
   }
   const chart: ChartRelease = {
@@ -65,7 +75,11 @@ export async function installWorkflow(installer: ChartInstaller, request: Instal
     namespace: request.namespace,
     chartDir: request.chartDir,
     setFiles: { 'defaults.verificationPod': request.verificationPod.path },
-    sets: [`defaults.helmRelease=${request.kataDeploy.release}`, `defaults.helmNamespace=${request.kataDeploy.namespace}`, ...request.sets],
+    sets: [
+      `defaults.helmRelease=${request.kataDeploy.release}`,
+      `defaults.helmNamespace=${request.kataDeploy.namespace}`,
+      ...request.sets,
+    ],
     setStrings: request.setStrings ?? [],
   }
   const base = { release: request.release, namespace: request.namespace, dryRun: request.dryRun }
@@ -75,15 +89,29 @@ export async function installWorkflow(installer: ChartInstaller, request: Instal
   } catch (error) {
     // The chart's values.schema.json refused a --set: the operator's input, named as such (exit 2).
     if (error instanceof HelmError && /values don't meet the specifications of the schema/.test(error.stderrTail)) {
-      const detail = error.stderrTail.split('\n').filter((l) => /^- |at '|:/.test(l.trim())).map((l) => l.trim().replace(/^- /, '')).slice(-3).join('; ')
-      throw new InputError(request.setStrings?.length ? '--set/--set-string' : '--set', `the chart's schema refuses the values: ${detail || error.message}`, {
-        cause: error, suggestions: ['kata-lcm install-workflow --help lists the chart values; a string that looks like true or 1 needs --set-string'],
-      })
+      const detail = error.stderrTail
+        .split('\n')
+        .filter((l) => /^- |at '|:/.test(l.trim()))
+        .map((l) => l.trim().replace(/^- /, ''))
+        .slice(-3)
+        .join('; ')
+      throw new InputError(
+        request.setStrings?.length ? '--set/--set-string' : '--set',
+        `the chart's schema refuses the values: ${detail || error.message}`,
+        {
+          cause: error,
+          suggestions: [
+            'kata-lcm install-workflow --help lists the chart values; a string that looks like true or 1 needs --set-string',
+          ],
+        },
+      )
     }
     if (error instanceof HelmError && isMissingArgoCrd(error.stderrTail)) {
       throw new PreconditionError(ARGO_CRDS_MISSING, {
         cause: error,
-        suggestions: ['see https://argo-workflows.readthedocs.io/en/latest/installation/ ; check with: kubectl get crd workflowtemplates.argoproj.io'],
+        suggestions: [
+          'see https://argo-workflows.readthedocs.io/en/latest/installation/ ; check with: kubectl get crd workflowtemplates.argoproj.io',
+        ],
       })
     }
     throw error

@@ -36,12 +36,15 @@ export async function acquireLock(deps: LifecycleDeps, release: ReleaseRef, hold
   const attempt = await deps.cluster.tryLock(release.namespace, name, holder, LOCK_TTL_SECONDS, deps.clock.now())
   if (!attempt.acquired) {
     const now = deps.clock.now()
-    throw new LockedError(`another kata-lcm run holds the lock ${release.namespace}/${name}: ${attempt.current.holder}, started ${age(attempt.current, now)} ago, last renewed ${age({ ...attempt.current, acquiredAt: attempt.current.renewedAt }, now)} ago`, {
-      suggestions: [
-        `wait for it to finish; a lock not renewed for ${LOCK_TTL_SECONDS}s expires and is taken over`,
-        `if that run is gone for sure: kata-lcm unlock --helm-release ${release.name} --helm-namespace ${release.namespace}`,
-      ],
-    })
+    throw new LockedError(
+      `another kata-lcm run holds the lock ${release.namespace}/${name}: ${attempt.current.holder}, started ${age(attempt.current, now)} ago, last renewed ${age({ ...attempt.current, acquiredAt: attempt.current.renewedAt }, now)} ago`,
+      {
+        suggestions: [
+          `wait for it to finish; a lock not renewed for ${LOCK_TTL_SECONDS}s expires and is taken over`,
+          `if that run is gone for sure: kata-lcm unlock --helm-release ${release.name} --helm-namespace ${release.namespace}`,
+        ],
+      },
+    )
   }
   const stop = new AbortController()
   let lost = false
@@ -50,7 +53,11 @@ export async function acquireLock(deps: LifecycleDeps, release: ReleaseRef, hold
       await deps.clock.sleep((LOCK_TTL_SECONDS * 1000) / 3, stop.signal).catch(() => undefined)
       if (stop.signal.aborted) return
       const ok = await deps.cluster.renewLock(release.namespace, name, holder, deps.clock.now()).catch(() => true)
-      if (!ok) { lost = true; deps.events.emit({ type: 'warning', message: `lost the lock ${name} to another run; stopping after this wave` }); return }
+      if (!ok) {
+        lost = true
+        deps.events.emit({ type: 'warning', message: `lost the lock ${name} to another run; stopping after this wave` })
+        return
+      }
     }
   }
   const renewing = renew()

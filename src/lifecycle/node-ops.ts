@@ -28,22 +28,38 @@ export interface TransitionExtras {
  * Moves a node to `to`: one merge patch (status, phase time, extras), then an Event. Refuses a
  * transition the table does not allow. Idempotent: re-entering the same state rewrites the same keys.
  */
-export async function transition(deps: LifecycleDeps, node: NodeView, to: NodeStatus, extras: TransitionExtras): Promise<NodeView> {
+export async function transition(
+  deps: LifecycleDeps,
+  node: NodeView,
+  to: NodeStatus,
+  extras: TransitionExtras,
+): Promise<NodeView> {
   const from = readStatus(node.annotations)
   if (from !== to && !canTransition(from, to)) {
-    throw new KataLcmError(`node ${node.name}: refusing status ${from ?? '(none)'} -> ${to}; the node's annotations were changed outside this run`, {
-      suggestions: [`inspect it with: kubectl describe node ${node.name}`],
-    })
+    throw new KataLcmError(
+      `node ${node.name}: refusing status ${from ?? '(none)'} -> ${to}; the node's annotations were changed outside this run`,
+      {
+        suggestions: [`inspect it with: kubectl describe node ${node.name}`],
+      },
+    )
   }
   const patch: NodePatch = {
-    annotations: { ...extras.annotations, [Annotation.status]: to, [Annotation.phaseStartedAt]: deps.clock.now().toISOString() },
+    annotations: {
+      ...extras.annotations,
+      [Annotation.status]: to,
+      [Annotation.phaseStartedAt]: deps.clock.now().toISOString(),
+    },
   }
   if (extras.unschedulable !== undefined) patch.unschedulable = extras.unschedulable
   const updated = await deps.cluster.patchNode(node.name, patch)
   deps.events.emit({ type: 'node-status', node: node.name, status: to, message: extras.message })
   // The Event is the story for `kubectl describe node`, not part of the state: it is not waited for
   // (recordNodeEvent never throws), so each phase costs one round of requests, not two.
-  void deps.cluster.recordNodeEvent(updated, { reason: EVENT_REASON[to], message: extras.message, type: extras.warning ? 'Warning' : 'Normal' })
+  void deps.cluster.recordNodeEvent(updated, {
+    reason: EVENT_REASON[to],
+    message: extras.message,
+    type: extras.warning ? 'Warning' : 'Normal',
+  })
   return updated
 }
 
@@ -56,6 +72,10 @@ export function cordonedByUs(node: NodeView): boolean {
  * The patch fields that put a node back in service: uncordon only if kata-lcm cordoned it; a node
  * an operator cordoned stays cordoned.
  */
-export function releaseCordon(node: NodeView): Pick<TransitionExtras, 'unschedulable'> & { annotations: Record<string, null> } {
-  return cordonedByUs(node) ? { unschedulable: false, annotations: { [Annotation.cordonedByUs]: null } } : { annotations: { [Annotation.cordonedByUs]: null } }
+export function releaseCordon(
+  node: NodeView,
+): Pick<TransitionExtras, 'unschedulable'> & { annotations: Record<string, null> } {
+  return cordonedByUs(node)
+    ? { unschedulable: false, annotations: { [Annotation.cordonedByUs]: null } }
+    : { annotations: { [Annotation.cordonedByUs]: null } }
 }

@@ -49,7 +49,15 @@ export type NodeStatus =
   | 'failed'
 
 export const NODE_STATUSES: readonly NodeStatus[] = [
-  'preparing', 'cordoned', 'draining', 'upgrading', 'verifying', 'completed', 'rolling-back', 'rolled-back', 'failed',
+  'preparing',
+  'cordoned',
+  'draining',
+  'upgrading',
+  'verifying',
+  'completed',
+  'rolling-back',
+  'rolled-back',
+  'failed',
 ]
 
 /**
@@ -87,5 +95,12 @@ export function readStatus(annotations: Record<string, string>): NodeStatus | un
 
 /** States in which a run was interrupted mid-flight (a rerun must finish or roll back the node). */
 export function isInFlight(status: NodeStatus | undefined): boolean {
-  return status === 'preparing' || status === 'cordoned' || status === 'draining' || status === 'upgrading' || status === 'verifying' || status === 'rolling-back'
+  return (
+    status === 'preparing' ||
+    status === 'cordoned' ||
+    status === 'draining' ||
+    status === 'upgrading' ||
+    status === 'verifying' ||
+    status === 'rolling-back'
+  )
 }

@@ -35,15 +35,30 @@ export interface WaveState {
 }
 
 /** The wave settings of a run: its recorded options, the run id and the parsed verification pod. Pure. */
-export function waveSettings(runId: string, s: RunSettings, template: VerificationTemplate | undefined, options: { verifyAfterRevert?: boolean } = {}): WaveSettings {
+export function waveSettings(
+  runId: string,
+  s: RunSettings,
+  template: VerificationTemplate | undefined,
+  options: { verifyAfterRevert?: boolean } = {},
+): WaveSettings {
   return {
-    runId, drain: s.drain, drainTimeoutMs: s.drainTimeoutMs, drainPolicy: s.drainPolicy ?? NO_FORCE,
-    ...(template ? { verification: { template, namespace: s.verification.namespace, timeoutMs: s.verification.timeoutMs } } : {}),
+    runId,
+    drain: s.drain,
+    drainTimeoutMs: s.drainTimeoutMs,
+    drainPolicy: s.drainPolicy ?? NO_FORCE,
+    ...(template
+      ? { verification: { template, namespace: s.verification.namespace, timeoutMs: s.verification.timeoutMs } }
+      : {}),
     verifyAfterRevert: options.verifyAfterRevert ?? false,
   }
 }
 
-export function newWaveState(ctx: RunContext, settings: WaveSettings, wave: number, nodes: readonly NodeView[]): WaveState {
+export function newWaveState(
+  ctx: RunContext,
+  settings: WaveSettings,
+  wave: number,
+  nodes: readonly NodeView[],
+): WaveState {
   return { ctx, settings, wave, nodes: new Map(nodes.map((n) => [n.name, n])), results: new Map(), verified: new Set() }
 }
 
@@ -83,46 +98,64 @@ const HANDLERS = {
       if (status === 'completed') return node.annotations[Annotation.currentVersion] !== state.ctx.targetVersion
       return status === undefined || status === 'preparing' || status === 'rolled-back'
     },
-    run: (state, bucket) => each(state, bucket, async (name) => {
-      const { ctx, settings } = state
-      const node = state.nodes.get(name)!
-      // A `preparing` node of this run already recorded these; reading them again would see nothing new.
-      const again = statusOf(node) === 'preparing' && node.annotations[Annotation.runId] === settings.runId && node.annotations[Annotation.wasUnschedulable] !== undefined
-      const previous = statusOf(node) === 'completed' && node.annotations[Annotation.currentVersion] ? node.annotations[Annotation.currentVersion]! : ctx.previousVersion
-      await write(state, name, 'preparing', {
-        message: `kata-lcm run ${settings.runId}: preparing ${ctx.previousVersion} -> ${ctx.targetVersion}`,
-        annotations: {
-          [Annotation.runId]: settings.runId,
-          [Annotation.targetVersion]: ctx.targetVersion,
-          [Annotation.lastError]: null,
-          ...(again ? {} : { [Annotation.wasUnschedulable]: String(node.unschedulable), [Annotation.previousVersion]: previous }),
-        },
-      })
-    }),
+    run: (state, bucket) =>
+      each(state, bucket, async (name) => {
+        const { ctx, settings } = state
+        const node = state.nodes.get(name)!
+        // A `preparing` node of this run already recorded these; reading them again would see nothing new.
+        const again =
+          statusOf(node) === 'preparing' &&
+          node.annotations[Annotation.runId] === settings.runId &&
+          node.annotations[Annotation.wasUnschedulable] !== undefined
+        const previous =
+          statusOf(node) === 'completed' && node.annotations[Annotation.currentVersion]
+            ? node.annotations[Annotation.currentVersion]!
+            : ctx.previousVersion
+        await write(state, name, 'preparing', {
+          message: `kata-lcm run ${settings.runId}: preparing ${ctx.previousVersion} -> ${ctx.targetVersion}`,
+          annotations: {
+            [Annotation.runId]: settings.runId,
+            [Annotation.targetVersion]: ctx.targetVersion,
+            [Annotation.lastError]: null,
+            ...(again
+              ? {}
+              : { [Annotation.wasUnschedulable]: String(node.unschedulable), [Annotation.previousVersion]: previous }),
+          },
+        })
+      }),
   },
   /** No new workload lands on the node from here on. */
   cordon: {
     step: 'prepare',
     leavesIn: ['cordoned'],
     acts: (node) => statusOf(node) === 'preparing',
-    run: (state, bucket) => each(state, bucket, async (name) => {
-      const ours = state.nodes.get(name)!.annotations[Annotation.wasUnschedulable] === 'false'
-      await write(state, name, 'cordoned', {
-        message: ours ? 'cordoned by kata-lcm' : 'was already unschedulable; kata-lcm will leave it cordoned',
-        unschedulable: true,
-        annotations: { [Annotation.cordonedByUs]: ours ? 'true' : null },
-      })
-    }),
+    run: (state, bucket) =>
+      each(state, bucket, async (name) => {
+        const ours = state.nodes.get(name)!.annotations[Annotation.wasUnschedulable] === 'false'
+        await write(state, name, 'cordoned', {
+          message: ours ? 'cordoned by kata-lcm' : 'was already unschedulable; kata-lcm will leave it cordoned',
+          unschedulable: true,
+          annotations: { [Annotation.cordonedByUs]: ours ? 'true' : null },
+        })
+      }),
   },
   /** Optional: evicts the workloads through the Eviction API (a rerun evicts what is left). */
   drain: {
     step: 'prepare',
     leavesIn: ['draining'],
     acts: (node, state) => state.settings.drain && (statusOf(node) === 'cordoned' || statusOf(node) === 'draining'),
-    run: (state, bucket) => each(state, bucket, async (name) => {
-      if (statusOf(state.nodes.get(name)!) !== 'draining') await write(state, name, 'draining', { message: 'evicting workloads' })
-      await drainNode(state.ctx.deps, name, state.settings.drainTimeoutMs, state.settings.drainPolicy, state.ctx.signal)
-    }),
+    run: (state, bucket) =>
+      each(state, bucket, async (name) => {
+        if (statusOf(state.nodes.get(name)!) !== 'draining')
+          await write(state, name, 'draining', { message: 'evicting workloads' })
+        await drainNode(
+          state.ctx.deps,
+          name,
+          state.settings.drainTimeoutMs,
+          state.settings.drainPolicy,
+          state.ctx.signal,
+        )
+      }),
   },
   /** The strategy rolls the new kata-deploy onto the bucket; a node that is Ready on it moves on to `verifying`. */
   upgrade: {
@@ -134,8 +167,15 @@ const HANDLERS = {
     },
     run: async (state, bucket) => {
       const { ctx } = state
-      await Promise.all(bucket.map((name) => statusOf(state.nodes.get(name)!) === 'upgrading' ? undefined
-        : write(state, name, 'upgrading', { message: `rolling kata-deploy ${ctx.targetVersion} onto the node` }).catch((error: unknown) => fail(state, name, describeError(error)))))
+      await Promise.all(
+        bucket.map((name) =>
+          statusOf(state.nodes.get(name)!) === 'upgrading'
+            ? undefined
+            : write(state, name, 'upgrading', {
+                message: `rolling kata-deploy ${ctx.targetVersion} onto the node`,
+              }).catch((error: unknown) => fail(state, name, describeError(error))),
+        ),
+      )
       const ready = bucket.filter((name) => statusOf(state.nodes.get(name)!) === 'upgrading')
       if (ready.length === 0) return
       let outcomes: NodeOutcomes
@@ -144,11 +184,15 @@ const HANDLERS = {
       } catch (error) {
         outcomes = new Map(ready.map((n) => [n, { ok: false, reason: describeError(error) }]))
       }
-      await Promise.all(ready.map(async (name) => {
-        const outcome = outcomes.get(name) ?? { ok: false, reason: 'the strategy returned no result' }
-        if (!outcome.ok) return fail(state, name, outcome.reason)
-        await write(state, name, 'verifying', { message: `kata-deploy ${ctx.targetVersion} is ready on the node; verifying` }).catch((error: unknown) => fail(state, name, describeError(error)))
-      }))
+      await Promise.all(
+        ready.map(async (name) => {
+          const outcome = outcomes.get(name) ?? { ok: false, reason: 'the strategy returned no result' }
+          if (!outcome.ok) return fail(state, name, outcome.reason)
+          await write(state, name, 'verifying', {
+            message: `kata-deploy ${ctx.targetVersion} is ready on the node; verifying`,
+          }).catch((error: unknown) => fail(state, name, describeError(error)))
+        }),
+      )
     },
   },
   /** The user's verification pod on each node; a node that fails it is failed at once. */
@@ -156,27 +200,33 @@ const HANDLERS = {
     step: 'verify',
     leavesIn: ['verifying'],
     acts: (node, state) => statusOf(node) === 'verifying' && !state.verified.has(node.name),
-    run: (state, bucket) => each(state, bucket, async (name) => {
-      const outcome = await verifyNode(state.ctx, verificationOf(state), name)
-      if (!outcome.ok) return fail(state, name, outcome.reason, outcome.evidence)
-      state.verified.add(name)
-    }),
+    run: (state, bucket) =>
+      each(state, bucket, async (name) => {
+        const outcome = await verifyNode(state.ctx, verificationOf(state), name)
+        if (!outcome.ok) return fail(state, name, outcome.reason, outcome.evidence)
+        state.verified.add(name)
+      }),
   },
   /** Back in service (uncordoned only if kata-lcm cordoned it), annotated with the new version. */
   complete: {
     step: 'verify',
     leavesIn: ['completed'],
     acts: (node, state) => statusOf(node) === 'verifying' && state.verified.has(node.name),
-    run: (state, bucket) => each(state, bucket, async (name) => {
-      const { ctx } = state
-      const cordon = releaseCordon(state.nodes.get(name)!)
-      await write(state, name, 'completed', {
-        message: `verified on ${ctx.targetVersion}`,
-        ...cordon,
-        annotations: { ...cordon.annotations, [Annotation.currentVersion]: ctx.targetVersion, [Annotation.lastError]: null },
-      })
-      state.results.set(name, { name, status: 'completed', version: ctx.targetVersion })
-    }),
+    run: (state, bucket) =>
+      each(state, bucket, async (name) => {
+        const { ctx } = state
+        const cordon = releaseCordon(state.nodes.get(name)!)
+        await write(state, name, 'completed', {
+          message: `verified on ${ctx.targetVersion}`,
+          ...cordon,
+          annotations: {
+            ...cordon.annotations,
+            [Annotation.currentVersion]: ctx.targetVersion,
+            [Annotation.lastError]: null,
+          },
+        })
+        state.results.set(name, { name, status: 'completed', version: ctx.targetVersion })
+      }),
   },
   /** Reverts the failed nodes with the strategy: `rolled-back` and back in service, or `failed` and left cordoned. */
   rollback: {
@@ -223,7 +273,15 @@ export async function runHandlers(state: WaveState, step?: WaveStep): Promise<vo
     const failures = bucket.flatMap((node) => {
       const now = statusOf(state.nodes.get(node)!)
       const failed = phase === 'rollback' ? now === 'failed' : now === 'rolling-back' && !before.has(node)
-      return failed ? [{ node, reason: state.results.get(node)?.error ?? state.nodes.get(node)!.annotations[Annotation.lastError] ?? 'failed' }] : []
+      return failed
+        ? [
+            {
+              node,
+              reason:
+                state.results.get(node)?.error ?? state.nodes.get(node)!.annotations[Annotation.lastError] ?? 'failed',
+            },
+          ]
+        : []
     })
     state.ctx.deps.events.emit({ type: 'phase-end', wave: state.wave, phase, nodes: bucket, failures })
   }
@@ -234,7 +292,8 @@ export async function runHandlers(state: WaveState, step?: WaveStep): Promise<vo
  * `prepare` is this run's, so a retried rollback step still sees the nodes an earlier attempt reverted.
  */
 export function outcomes(state: WaveState): { rolledBack: string[]; failed: string[] } {
-  const names = (status: NodeStatus) => [...state.nodes.values()].filter((n) => statusOf(n) === status).map((n) => n.name)
+  const names = (status: NodeStatus) =>
+    [...state.nodes.values()].filter((n) => statusOf(n) === status).map((n) => n.name)
   return { rolledBack: names('rolled-back'), failed: names('failed') }
 }
 
@@ -245,7 +304,11 @@ async function write(state: WaveState, node: string, to: NodeStatus, extras: Tra
 /** Records a node's failure on the node: `rolling-back` with the reason; the rollback handler reverts it. */
 async function fail(state: WaveState, node: string, reason: string, evidence?: VerificationEvidence): Promise<void> {
   state.results.set(node, { name: node, status: 'rolling-back', error: reason, ...(evidence ? { evidence } : {}) })
-  await write(state, node, 'rolling-back', { message: `failed: ${reason}`, warning: true, annotations: { [Annotation.lastError]: oneLine(reason) } }).catch(() => undefined)
+  await write(state, node, 'rolling-back', {
+    message: `failed: ${reason}`,
+    warning: true,
+    annotations: { [Annotation.lastError]: oneLine(reason) },
+  }).catch(() => undefined)
 }
 
 /** Runs `work` on every node of the bucket concurrently; a node whose work throws is failed. Never throws. */
@@ -279,18 +342,34 @@ async function rollBack(state: WaveState, names: string[]): Promise<void> {
     const previous = node.annotations[Annotation.previousVersion] ?? ctx.previousVersion
     if (outcome.ok) {
       const cordon = releaseCordon(node)
-      await write(state, name, 'rolled-back', { message: `back on ${previous} after: ${cause}`, warning: true, ...cordon, annotations: { ...cordon.annotations, [Annotation.currentVersion]: previous } })
-      state.results.set(name, { name, status: 'rolled-back', version: previous, error: cause, ...(evidence ? { evidence } : {}) })
+      await write(state, name, 'rolled-back', {
+        message: `back on ${previous} after: ${cause}`,
+        warning: true,
+        ...cordon,
+        annotations: { ...cordon.annotations, [Annotation.currentVersion]: previous },
+      })
+      state.results.set(name, {
+        name,
+        status: 'rolled-back',
+        version: previous,
+        error: cause,
+        ...(evidence ? { evidence } : {}),
+      })
     } else {
       const reason = `${cause}; rollback failed: ${outcome.reason}`
-      await write(state, name, 'failed', { message: reason, warning: true, annotations: { [Annotation.lastError]: oneLine(reason) } })
+      await write(state, name, 'failed', {
+        message: reason,
+        warning: true,
+        annotations: { [Annotation.lastError]: oneLine(reason) },
+      })
       state.results.set(name, { name, status: 'failed', error: reason, ...(evidence ? { evidence } : {}) })
     }
   }
 }
 
 function verificationOf(state: WaveState): VerificationSettings {
-  if (!state.settings.verification) throw new Error('kata-lcm bug: a verification was asked for without a verification pod')
+  if (!state.settings.verification)
+    throw new Error('kata-lcm bug: a verification was asked for without a verification pod')
   return state.settings.verification
 }
 

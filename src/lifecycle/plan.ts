@@ -12,15 +12,22 @@ export interface NodeSelection {
 /** Validates a selection before anything is read. Pure. */
 export function validateSelection(selection: NodeSelection): void {
   if (selection.taintValue !== undefined && selection.taintValue !== '' && !selection.taintKey) {
-    throw new InputError('--node-taint-value', 'needs --node-taint-key: a taint value alone selects nothing; give the key too (e.g. --node-taint-key kata-lifecycle-manager --node-taint-value pending)')
+    throw new InputError(
+      '--node-taint-value',
+      'needs --node-taint-key: a taint value alone selects nothing; give the key too (e.g. --node-taint-key kata-lifecycle-manager --node-taint-value pending)',
+    )
   }
   if (selection.labelSelector !== undefined) validateLabelSelector(selection.labelSelector)
   if (selection.taintKey !== undefined && !QUALIFIED_NAME.test(selection.taintKey)) {
-    throw new InputError('--node-taint-key', `"${selection.taintKey}" is not a valid taint key; use a qualified name like example.com/maintenance`)
+    throw new InputError(
+      '--node-taint-key',
+      `"${selection.taintKey}" is not a valid taint key; use a qualified name like example.com/maintenance`,
+    )
   }
 }
 
-const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/
+const QUALIFIED_NAME =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/
 const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/
 
 /**
@@ -31,21 +38,39 @@ export function validateLabelSelector(selector: string): void {
   const requirements = splitRequirements(selector)
   for (const raw of requirements) {
     const requirement = raw.trim()
-    if (requirement === '') throw new InputError('--node-selector', `"${selector}" has an empty requirement; use kubectl syntax like node-pool=kata,zone in (a,b)`)
+    if (requirement === '')
+      throw new InputError(
+        '--node-selector',
+        `"${selector}" has an empty requirement; use kubectl syntax like node-pool=kata,zone in (a,b)`,
+      )
     const set = /^(!?)([^\s!=()]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(requirement)
     const eq = /^([^\s!=()]+)\s*(==|=|!=)\s*([^\s,()]*)$/.exec(requirement)
     const exists = /^(!?)([^\s!=()]+)$/.exec(requirement)
     let key: string | undefined
     let values: string[] = []
-    if (set && set[1] === '') { key = set[2]; values = (set[4] ?? '').split(',').map((v) => v.trim()) }
-    else if (eq) { key = eq[1]; values = [eq[3] ?? ''] }
-    else if (exists) { key = exists[2] }
-    const tooLong = values.find((v) => v.length > 63) ?? (key !== undefined && (key.split('/').at(-1)!.length > 63 || key.length > 317) ? key : undefined)
+    if (set && set[1] === '') {
+      key = set[2]
+      values = (set[4] ?? '').split(',').map((v) => v.trim())
+    } else if (eq) {
+      key = eq[1]
+      values = [eq[3] ?? '']
+    } else if (exists) {
+      key = exists[2]
+    }
+    const tooLong =
+      values.find((v) => v.length > 63) ??
+      (key !== undefined && (key.split('/').at(-1)!.length > 63 || key.length > 317) ? key : undefined)
     if (tooLong !== undefined) {
-      throw new InputError('--node-selector', `"${tooLong.length > 70 ? `${tooLong.slice(0, 60)}...` : tooLong}" is ${tooLong.length} characters; label values and label names are at most 63 (a name's DNS prefix at most 253)`)
+      throw new InputError(
+        '--node-selector',
+        `"${tooLong.length > 70 ? `${tooLong.slice(0, 60)}...` : tooLong}" is ${tooLong.length} characters; label values and label names are at most 63 (a name's DNS prefix at most 253)`,
+      )
     }
     if (key === undefined || !QUALIFIED_NAME.test(key) || values.some((v) => !LABEL_VALUE.test(v))) {
-      throw new InputError('--node-selector', `"${requirement}" is not a valid label requirement; use kubectl syntax like node-pool=kata, env!=prod, zone in (a,b) or !excluded`)
+      throw new InputError(
+        '--node-selector',
+        `"${requirement}" is not a valid label requirement; use kubectl syntax like node-pool=kata, env!=prod, zone in (a,b) or !excluded`,
+      )
     }
   }
 }
@@ -57,7 +82,10 @@ function splitRequirements(selector: string): string[] {
   for (const ch of selector) {
     if (ch === '(') depth++
     if (ch === ')') depth--
-    if (ch === ',' && depth === 0) { parts.push(current); current = '' } else current += ch
+    if (ch === ',' && depth === 0) {
+      parts.push(current)
+      current = ''
+    } else current += ch
   }
   parts.push(current)
   return parts
@@ -73,13 +101,16 @@ export function hasTaint(taints: readonly Taint[], key: string, value?: string):
  * label selector on the server. Pure.
  */
 export function selectNodes(nodes: readonly NodeView[], selection: NodeSelection): NodeView[] {
-  const picked = selection.taintKey ? nodes.filter((n) => hasTaint(n.taints, selection.taintKey!, selection.taintValue)) : [...nodes]
+  const picked = selection.taintKey
+    ? nodes.filter((n) => hasTaint(n.taints, selection.taintKey!, selection.taintValue))
+    : [...nodes]
   return picked.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
 }
 
 /** Splits an ordered list into waves of at most `batchSize`. Pure; batch size 1 = strict node by node. */
 export function planWaves<T>(items: readonly T[], batchSize: number): T[][] {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError('--batch-size', `must be a whole number >= 1, got ${batchSize}`)
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new InputError('--batch-size', `must be a whole number >= 1, got ${batchSize}`)
   const waves: T[][] = []
   for (let i = 0; i < items.length; i += batchSize) waves.push(items.slice(i, i + batchSize))
   return waves
@@ -89,6 +120,7 @@ export function planWaves<T>(items: readonly T[], batchSize: number): T[][] {
 export function describeSelection(selection: NodeSelection): string {
   const parts: string[] = []
   if (selection.labelSelector) parts.push(`label selector "${selection.labelSelector}"`)
-  if (selection.taintKey) parts.push(`taint ${selection.taintKey}${selection.taintValue ? `=${selection.taintValue}` : ''}`)
+  if (selection.taintKey)
+    parts.push(`taint ${selection.taintKey}${selection.taintValue ? `=${selection.taintValue}` : ''}`)
   return parts.length === 0 ? 'all nodes' : parts.join(' and ')
 }

@@ -67,20 +67,29 @@ const MODES: readonly string[] = ['auto', ...DEPLOYMENT_MODES]
 export function validateRequest(request: UpgradeRequest): VerificationTemplate {
   // semver.valid() accepts and strips a leading "v"; chart versions have none, so require the exact form.
   if (semver.valid(request.targetVersion) !== request.targetVersion) {
-    throw new InputError('--target-version', `"${request.targetVersion}" is not a semantic version; use e.g. 3.28.0 (no leading "v")`)
+    throw new InputError(
+      '--target-version',
+      `"${request.targetVersion}" is not a semantic version; use e.g. 3.28.0 (no leading "v")`,
+    )
   }
-  if (!Number.isInteger(request.batchSize) || request.batchSize < 1) throw new InputError('--batch-size', `must be a whole number >= 1, got ${request.batchSize}`)
-  if (!MODES.includes(request.deploymentMode)) throw new InputError('--deployment-mode', `"${request.deploymentMode}" is not a mode; use auto, daemonset or job`)
-  for (const [flag, ms] of [['--verification-timeout', request.verification.timeoutMs], ['--drain-timeout', request.drainTimeoutMs], ['--ready-timeout', request.readyTimeoutMs]] as const) {
+  if (!Number.isInteger(request.batchSize) || request.batchSize < 1)
+    throw new InputError('--batch-size', `must be a whole number >= 1, got ${request.batchSize}`)
+  if (!MODES.includes(request.deploymentMode))
+    throw new InputError('--deployment-mode', `"${request.deploymentMode}" is not a mode; use auto, daemonset or job`)
+  for (const [flag, ms] of [
+    ['--verification-timeout', request.verification.timeoutMs],
+    ['--drain-timeout', request.drainTimeoutMs],
+    ['--ready-timeout', request.readyTimeoutMs],
+  ] as const) {
     checkDuration(flag, ms)
   }
-  if (request.chart.trim() === '') throw new InputError('--chart', 'is empty; give an OCI reference, a repo/chart name, a chart directory or a .tgz')
+  if (request.chart.trim() === '')
+    throw new InputError('--chart', 'is empty; give an OCI reference, a repo/chart name, a chart directory or a .tgz')
   checkReleaseRef(request.release)
   checkNamespace('--verification-namespace', request.verification.namespace)
   validateSelection(request.selection)
   return parseVerificationTemplate(request.verification.source, request.verification.origin)
 }
-
 
 /**
  * The one-time command that switches a release's mode; kata-lcm never runs it. Before 4.1.0:
@@ -88,7 +97,13 @@ export function validateRequest(request: UpgradeRequest): VerificationTemplate {
  * chart lacked). From 4.1.0 the mode is immutable (the chart refuses the change): uninstall, then
  * install with the operator's values and the new mode. Pure.
  */
-export function migrationCommand(release: ReleaseRef, chart: string, mode: DeploymentMode, version: string, releaseVersion: string): string {
+export function migrationCommand(
+  release: ReleaseRef,
+  chart: string,
+  mode: DeploymentMode,
+  version: string,
+  releaseVersion: string,
+): string {
   const where = `${release.name} -n ${release.namespace}`
   if (semver.gte(version, IMMUTABLE_MODE_VERSION) || semver.gte(releaseVersion, IMMUTABLE_MODE_VERSION)) {
     return `helm get values ${where} -o yaml > values.yaml && helm uninstall ${where} && helm install ${release.name} ${chart} -n ${release.namespace} --version ${version} -f values.yaml --set deploymentMode=${mode}`
@@ -103,7 +118,11 @@ const IMMUTABLE_MODE_VERSION = '4.1.0'
  * Checks everything before any write and captures the rollback target (revision, chart version,
  * values) at the start, so rollback never depends on helm history surviving. Read-only.
  */
-export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRequest, runId: string): Promise<RunPlan> {
+export async function checkPrerequisites(
+  deps: LifecycleDeps,
+  request: UpgradeRequest,
+  runId: string,
+): Promise<RunPlan> {
   const verification = validateRequest(request)
   const { helm, cluster } = deps
   await helm.version()
@@ -111,56 +130,93 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
   await cluster.ping()
   const release = await helm.release(request.release.name, request.release.namespace)
   if (!release) {
-    throw new PreconditionError(`--helm-release: no release "${request.release.name}" in namespace ${request.release.namespace}; check --helm-release and --helm-namespace (helm list -A shows them)`)
+    throw new PreconditionError(
+      `--helm-release: no release "${request.release.name}" in namespace ${request.release.namespace}; check --helm-release and --helm-namespace (helm list -A shows them)`,
+    )
   }
   if (release.status !== 'deployed') {
-    throw new PreconditionError(`release ${release.name} is "${release.status}", not deployed; an earlier helm operation did not finish`, {
-      suggestions: [`inspect: helm history ${release.name} -n ${release.namespace}`, `if an upgrade was interrupted: helm rollback ${release.name} -n ${release.namespace}`],
-    })
+    throw new PreconditionError(
+      `release ${release.name} is "${release.status}", not deployed; an earlier helm operation did not finish`,
+      {
+        suggestions: [
+          `inspect: helm history ${release.name} -n ${release.namespace}`,
+          `if an upgrade was interrupted: helm rollback ${release.name} -n ${release.namespace}`,
+        ],
+      },
+    )
   }
-  if (!semver.valid(release.chartVersion)) throw new PreconditionError(`release ${release.name} runs chart version "${release.chartVersion}", which is not semver; kata-lcm cannot order versions`)
+  if (!semver.valid(release.chartVersion))
+    throw new PreconditionError(
+      `release ${release.name} runs chart version "${release.chartVersion}", which is not semver; kata-lcm cannot order versions`,
+    )
   // An interrupted run toward the same target knows the real rollback target; the release may already be past it.
   const interrupted = await cluster.readRun(request.release.namespace, request.release.name)
   const resumingRun = interrupted?.targetVersion === request.targetVersion
   if (interrupted && !resumingRun && release.chartVersion !== interrupted.previousVersion) {
-    throw new PreconditionError(`a kata-lcm run (${interrupted.runId}) moving ${release.name} from ${interrupted.previousVersion} to ${interrupted.targetVersion} has not finished (interrupted, stopped on a failure, or not every kata-deploy pod is on ${interrupted.targetVersion} yet)`, {
-      suggestions: [`finish it first: kata-lcm upgrade --target-version ${interrupted.targetVersion} (for the remaining nodes)`, 'or roll its nodes back with kata-lcm rollback NODE, then: kata-lcm unlock --forget-run'],
-    })
+    throw new PreconditionError(
+      `a kata-lcm run (${interrupted.runId}) moving ${release.name} from ${interrupted.previousVersion} to ${interrupted.targetVersion} has not finished (interrupted, stopped on a failure, or not every kata-deploy pod is on ${interrupted.targetVersion} yet)`,
+      {
+        suggestions: [
+          `finish it first: kata-lcm upgrade --target-version ${interrupted.targetVersion} (for the remaining nodes)`,
+          'or roll its nodes back with kata-lcm rollback NODE, then: kata-lcm unlock --forget-run',
+        ],
+      },
+    )
   }
   const current = resumingRun ? interrupted.previousVersion : release.chartVersion
 
   const allValues = await helm.values(release.name, release.namespace, { all: true })
   const detected = detectMode(allValues)
-  if (!isDeploymentMode(detected)) throw new PreconditionError(`release ${release.name} has deploymentMode "${detected}"; kata-lcm knows ${DEPLOYMENT_MODES.join(' and ')}`)
+  if (!isDeploymentMode(detected))
+    throw new PreconditionError(
+      `release ${release.name} has deploymentMode "${detected}"; kata-lcm knows ${DEPLOYMENT_MODES.join(' and ')}`,
+    )
   if (request.deploymentMode !== 'auto' && request.deploymentMode !== detected) {
     const minimum = strategyFor(request.deploymentMode).minimumVersion
     const version = semver.gte(request.targetVersion, minimum) ? request.targetVersion : minimum
-    throw new PreconditionError(`--deployment-mode: the release is in ${detected} mode, not ${request.deploymentMode}; kata-lcm never switches modes`, {
-      suggestions: [
-        'a mode switch flips the DaemonSet on or off for every node at once and cannot be staged wave by wave; run it once yourself, then use kata-lcm for later upgrades:',
-        migrationCommand(request.release, request.chart, request.deploymentMode, version, release.chartVersion),
-        ...(semver.gte(version, IMMUTABLE_MODE_VERSION) || semver.gte(release.chartVersion, IMMUTABLE_MODE_VERSION) ? [`from ${IMMUTABLE_MODE_VERSION} the mode is immutable: the uninstall removes Kata from every node until the install is done, so drain the Kata workloads first`] : []),
-      ],
-    })
+    throw new PreconditionError(
+      `--deployment-mode: the release is in ${detected} mode, not ${request.deploymentMode}; kata-lcm never switches modes`,
+      {
+        suggestions: [
+          'a mode switch flips the DaemonSet on or off for every node at once and cannot be staged wave by wave; run it once yourself, then use kata-lcm for later upgrades:',
+          migrationCommand(request.release, request.chart, request.deploymentMode, version, release.chartVersion),
+          ...(semver.gte(version, IMMUTABLE_MODE_VERSION) || semver.gte(release.chartVersion, IMMUTABLE_MODE_VERSION)
+            ? [
+                `from ${IMMUTABLE_MODE_VERSION} the mode is immutable: the uninstall removes Kata from every node until the install is done, so drain the Kata workloads first`,
+              ]
+            : []),
+        ],
+      },
+    )
   }
   const strategy = strategyFor(detected)
   await checkAccess(deps, request, strategy)
   if (semver.lt(request.targetVersion, strategy.minimumVersion)) {
-    throw new InputError('--target-version', `${request.targetVersion} is below ${strategy.minimumVersion}, the first kata-deploy that supports ${strategy.mode} mode wave by wave; target ${strategy.minimumVersion} or later`)
+    throw new InputError(
+      '--target-version',
+      `${request.targetVersion} is below ${strategy.minimumVersion}, the first kata-deploy that supports ${strategy.mode} mode wave by wave; target ${strategy.minimumVersion} or later`,
+    )
   }
   if (semver.lt(request.targetVersion, current) && !request.allowDowngrade) {
-    throw new InputError('--target-version', `${request.targetVersion} is older than the release's ${current}; pass --allow-downgrade to go back on purpose`)
+    throw new InputError(
+      '--target-version',
+      `${request.targetVersion} is older than the release's ${current}; pass --allow-downgrade to go back on purpose`,
+    )
   }
   await checkChart(deps, request.chart, request.targetVersion, '--chart')
   const previousChart = request.previousChart ?? (resumingRun ? interrupted.previousChart : request.chart)
 
   // The operator's values are captured once, by the first run, and kept in the record until they are
   // back in the release: after a rollback the release's values carry kata-lcm's overrides, not theirs.
-  const userValues = interrupted ? interrupted.userValues : await helm.values(release.name, release.namespace, { all: false })
+  const userValues = interrupted
+    ? interrupted.userValues
+    : await helm.values(release.name, release.namespace, { all: false })
   const listed = await cluster.listNodes(request.selection.labelSelector)
   const selected = selectNodes(listed, request.selection)
   if (selected.length === 0) {
-    throw new PreconditionError(`no node matches ${describeSelection(request.selection)}; check --node-selector / --node-taint-key (kubectl get nodes --show-labels)`)
+    throw new PreconditionError(
+      `no node matches ${describeSelection(request.selection)}; check --node-selector / --node-taint-key (kubectl get nodes --show-labels)`,
+    )
   }
   for (const node of selected) {
     const problem = checkSchedulable(verification, node)
@@ -170,38 +226,84 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
 
   const needsHands = selected.filter((n) => readStatus(n.annotations) === 'failed')
   if (needsHands.length > 0) {
-    throw new PreconditionError(`${needsHands.map((n) => n.name).join(', ')}: an earlier rollback failed there (status failed); a person must look first`, {
-      suggestions: needsHands.map((n) => `kubectl describe node ${n.name}; then kata-lcm rollback ${n.name}`),
-    })
+    throw new PreconditionError(
+      `${needsHands.map((n) => n.name).join(', ')}: an earlier rollback failed there (status failed); a person must look first`,
+      {
+        suggestions: needsHands.map((n) => `kubectl describe node ${n.name}; then kata-lcm rollback ${n.name}`),
+      },
+    )
   }
-  const alreadyDone = selected.filter((n) => readStatus(n.annotations) === 'completed' && n.annotations[Annotation.currentVersion] === request.targetVersion)
+  const alreadyDone = selected.filter(
+    (n) =>
+      readStatus(n.annotations) === 'completed' && n.annotations[Annotation.currentVersion] === request.targetVersion,
+  )
   const resumed = selected.filter((n) => isInFlight(readStatus(n.annotations)))
   const todo = selected.filter((n) => !alreadyDone.includes(n) && !resumed.includes(n))
   const nodes = [...resumed, ...todo]
   // The rollback target matters only when there is work; a rerun with nothing to do needs none.
   const idle = nodes.length === 0 && !resumingRun
-  const previousVersion = idle || current !== request.targetVersion ? current : await rollbackVersion(deps, release.name, release.namespace, request)
-  if (!idle) await checkChart(deps, previousChart, previousVersion, request.previousChart ? '--previous-chart' : '--chart')
-  const waves = planWaves(nodes.map((n) => n.name), request.batchSize)
+  const previousVersion =
+    idle || current !== request.targetVersion
+      ? current
+      : await rollbackVersion(deps, release.name, release.namespace, request)
+  if (!idle)
+    await checkChart(deps, previousChart, previousVersion, request.previousChart ? '--previous-chart' : '--chart')
+  const waves = planWaves(
+    nodes.map((n) => n.name),
+    request.batchSize,
+  )
   await strategy.checkWaves(deps, {
-    release: request.release, targetVersion: request.targetVersion, previousVersion, waves, userValues, drain: request.drain, acceptRestartHazard: request.acceptRestartHazard ?? false,
+    release: request.release,
+    targetVersion: request.targetVersion,
+    previousVersion,
+    waves,
+    userValues,
+    drain: request.drain,
+    acceptRestartHazard: request.acceptRestartHazard ?? false,
   })
   // The first wave's drain is judged now, before anything is written; each later wave before it starts.
   if (request.drain && waves[0]) await checkDrainable(deps, waves[0], request.drainPolicy ?? NO_FORCE, 'wave 1')
   const settings = {
-    batchSize: request.batchSize, drain: request.drain, drainTimeoutMs: request.drainTimeoutMs, drainPolicy: request.drainPolicy ?? NO_FORCE, readyTimeoutMs: request.readyTimeoutMs,
-    helmTimeout: request.helmTimeout, verification: request.verification,
+    batchSize: request.batchSize,
+    drain: request.drain,
+    drainTimeoutMs: request.drainTimeoutMs,
+    drainPolicy: request.drainPolicy ?? NO_FORCE,
+    readyTimeoutMs: request.readyTimeoutMs,
+    helmTimeout: request.helmTimeout,
+    verification: request.verification,
   }
   // A resumed run keeps its rollback target and the operator's values, with this run's plan and options.
-  const record: RunRecord = resumingRun ? { ...interrupted, waves, settings } : {
-    runId, release: release.name, namespace: release.namespace, mode: strategy.mode, targetVersion: request.targetVersion,
-    previousVersion, previousRevision: release.revision, chart: request.chart, previousChart, userValues, startedAt: deps.clock.now().toISOString(),
-    waves, settings,
-  }
+  const record: RunRecord = resumingRun
+    ? { ...interrupted, waves, settings }
+    : {
+        runId,
+        release: release.name,
+        namespace: release.namespace,
+        mode: strategy.mode,
+        targetVersion: request.targetVersion,
+        previousVersion,
+        previousRevision: release.revision,
+        chart: request.chart,
+        previousChart,
+        userValues,
+        startedAt: deps.clock.now().toISOString(),
+        waves,
+        settings,
+      }
   delete record.stoppedBy
   return {
-    release, strategy, targetVersion: request.targetVersion, previousVersion, previousChart, userValues, record, resumingRun, verification, nodes,
-    alreadyDone: alreadyDone.map((n) => n.name), resumed: resumed.map((n) => n.name),
+    release,
+    strategy,
+    targetVersion: request.targetVersion,
+    previousVersion,
+    previousChart,
+    userValues,
+    record,
+    resumingRun,
+    verification,
+    nodes,
+    alreadyDone: alreadyDone.map((n) => n.name),
+    resumed: resumed.map((n) => n.name),
     waves,
   }
 }
@@ -210,14 +312,24 @@ export async function checkPrerequisites(deps: LifecycleDeps, request: UpgradeRe
  * The release is already at the target but nodes still need it (an earlier run did a subset): their
  * rollback target is the newest other chart version in helm history, else --previous-chart's version.
  */
-async function rollbackVersion(deps: LifecycleDeps, name: string, namespace: string, request: UpgradeRequest): Promise<string> {
+async function rollbackVersion(
+  deps: LifecycleDeps,
+  name: string,
+  namespace: string,
+  request: UpgradeRequest,
+): Promise<string> {
   const history = await deps.helm.history(name, namespace)
-  const other = [...history].sort((a, b) => b.revision - a.revision).find((r) => r.chartVersion !== request.targetVersion && semver.valid(r.chartVersion))
+  const other = [...history]
+    .sort((a, b) => b.revision - a.revision)
+    .find((r) => r.chartVersion !== request.targetVersion && semver.valid(r.chartVersion))
   if (other) return other.chartVersion
   if (request.previousChart) return (await deps.helm.showChart(request.previousChart)).version
-  throw new PreconditionError(`release ${name} is already at ${request.targetVersion} and its history holds no earlier version, so kata-lcm cannot tell what to roll the remaining nodes back to`, {
-    suggestions: ['pass --previous-chart with the chart of the version those nodes run'],
-  })
+  throw new PreconditionError(
+    `release ${name} is already at ${request.targetVersion} and its history holds no earlier version, so kata-lcm cannot tell what to roll the remaining nodes back to`,
+    {
+      suggestions: ['pass --previous-chart with the chart of the version those nodes run'],
+    },
+  )
 }
 
 async function checkChart(deps: LifecycleDeps, chart: string, version: string, flag: string): Promise<void> {
@@ -225,10 +337,17 @@ async function checkChart(deps: LifecycleDeps, chart: string, version: string, f
   try {
     info = await deps.helm.showChart(chart, version)
   } catch (error) {
-    throw new InputError(flag, `cannot read chart ${chart} at version ${version}: ${(error as Error).message.split('\n')[0]}`, { cause: error })
+    throw new InputError(
+      flag,
+      `cannot read chart ${chart} at version ${version}: ${(error as Error).message.split('\n')[0]}`,
+      { cause: error },
+    )
   }
   if (info.version !== version) {
-    throw new InputError(flag, `${chart} is ${info.name} ${info.version}, not ${version}; a local chart has one version, so give the chart of ${version}${flag === '--chart' ? ' (and --previous-chart for the version to roll back to)' : ''}`)
+    throw new InputError(
+      flag,
+      `${chart} is ${info.name} ${info.version}, not ${version}; a local chart has one version, so give the chart of ${version}${flag === '--chart' ? ' (and --previous-chart for the version to roll back to)' : ''}`,
+    )
   }
 }
 
@@ -238,9 +357,17 @@ async function checkChart(deps: LifecycleDeps, chart: string, version: string, f
  */
 export function runContextOf(deps: LifecycleDeps, request: UpgradeRequest, plan: RunPlan): RunContext {
   return {
-    deps, release: request.release, chart: request.chart, previousChart: plan.previousChart,
-    targetVersion: plan.targetVersion, previousVersion: plan.previousVersion, userValues: plan.userValues,
-    batchSize: request.batchSize, readyTimeoutMs: request.readyTimeoutMs, helmTimeout: request.helmTimeout,
-    helmCommands: [], strategy: plan.strategy,
+    deps,
+    release: request.release,
+    chart: request.chart,
+    previousChart: plan.previousChart,
+    targetVersion: plan.targetVersion,
+    previousVersion: plan.previousVersion,
+    userValues: plan.userValues,
+    batchSize: request.batchSize,
+    readyTimeoutMs: request.readyTimeoutMs,
+    helmTimeout: request.helmTimeout,
+    helmCommands: [],
+    strategy: plan.strategy,
   }
 }

@@ -14,7 +14,11 @@ export async function checkRenders(ctx: RunContext, waves: string[][]): Promise<
   const checks = [
     // Waves differ only in job.nodes: the first wave's render stands for them all.
     { flag: '--chart', version: ctx.targetVersion, request: upgrades[0]! },
-    { flag: ctx.previousChart === ctx.chart ? '--chart' : '--previous-chart', version: ctx.previousVersion, request: ctx.strategy.plannedRevert(ctx, waves[0]!) },
+    {
+      flag: ctx.previousChart === ctx.chart ? '--chart' : '--previous-chart',
+      version: ctx.previousVersion,
+      request: ctx.strategy.plannedRevert(ctx, waves[0]!),
+    },
   ]
   for (const { flag, version, request } of checks) {
     try {
@@ -24,7 +28,9 @@ export async function checkRenders(ctx: RunContext, waves: string[][]): Promise<
       const reason = error.message.replace(/^helm template failed \([^)]*\): /, '').replace(/^Error:\s*/, '')
       throw new InputError(flag, `kata-deploy ${version} refuses the values kata-lcm would install: ${reason}`, {
         cause: error,
-        suggestions: ['the values are the release\'s own (helm get values) plus what kata-lcm sets for the mode; fix the release\'s values or pick another version'],
+        suggestions: [
+          "the values are the release's own (helm get values) plus what kata-lcm sets for the mode; fix the release's values or pick another version",
+        ],
       })
     }
   }

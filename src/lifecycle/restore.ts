@@ -10,11 +10,19 @@ import type { RunContext } from './modes/strategy.js'
 export async function restoreWhenConverged(ctx: RunContext, chart: string, version: string): Promise<boolean> {
   const { deps } = ctx
   const elsewhere = (await deps.cluster.listNodes())
-    .filter((n) => readStatus(n.annotations) !== undefined && n.annotations[Annotation.currentVersion] !== undefined && n.annotations[Annotation.currentVersion] !== version)
+    .filter(
+      (n) =>
+        readStatus(n.annotations) !== undefined &&
+        n.annotations[Annotation.currentVersion] !== undefined &&
+        n.annotations[Annotation.currentVersion] !== version,
+    )
     .map((n) => `${n.name} (${n.annotations[Annotation.currentVersion]})`)
   if (elsewhere.length > 0) {
     const shown = elsewhere.slice(0, 5).join(', ') + (elsewhere.length > 5 ? ` and ${elsewhere.length - 5} more` : '')
-    deps.events.emit({ type: 'info', message: `not every node runs ${version} (${shown}); kata-lcm keeps your own values in its run record, and the release keeps its overrides, until they do` })
+    deps.events.emit({
+      type: 'info',
+      message: `not every node runs ${version} (${shown}); kata-lcm keeps your own values in its run record, and the release keeps its overrides, until they do`,
+    })
     return false
   }
   if (!(await ctx.strategy.restoreValues(ctx, chart, version))) return false

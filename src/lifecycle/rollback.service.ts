@@ -31,16 +31,31 @@ export interface RollbackRequest {
  * helm upgrade (or taken from an unfinished run's record) and put back once every node is on one
  * version again. Safe to rerun.
  */
-export async function rollbackNode(deps: LifecycleDeps, request: RollbackRequest, runId: string, signal?: AbortSignal, holder = runId): Promise<LifecycleReport> {
+export async function rollbackNode(
+  deps: LifecycleDeps,
+  request: RollbackRequest,
+  runId: string,
+  signal?: AbortSignal,
+  holder = runId,
+): Promise<LifecycleReport> {
   checkReleaseRef(request.release)
   if (request.verification) checkNamespace('--verification-namespace', request.verification.namespace)
-  const template = request.verification ? parseVerificationTemplate(request.verification.source, request.verification.origin) : undefined
-  if (request.toVersion !== undefined && semver.valid(request.toVersion) !== request.toVersion) throw new InputError('--to-version', `"${request.toVersion}" is not a semantic version; use e.g. 3.27.0`)
+  const template = request.verification
+    ? parseVerificationTemplate(request.verification.source, request.verification.origin)
+    : undefined
+  if (request.toVersion !== undefined && semver.valid(request.toVersion) !== request.toVersion)
+    throw new InputError('--to-version', `"${request.toVersion}" is not a semantic version; use e.g. 3.27.0`)
   await deps.helm.version()
   await deps.cluster.ping()
   const release = await deps.helm.release(request.release.name, request.release.namespace)
-  if (!release) throw new PreconditionError(`--helm-release: no release "${request.release.name}" in namespace ${request.release.namespace}; check --helm-release and --helm-namespace`)
-  if (release.status !== 'deployed') throw new PreconditionError(`release ${release.name} is "${release.status}", not deployed`, { suggestions: [`helm history ${release.name} -n ${release.namespace}`] })
+  if (!release)
+    throw new PreconditionError(
+      `--helm-release: no release "${request.release.name}" in namespace ${request.release.namespace}; check --helm-release and --helm-namespace`,
+    )
+  if (release.status !== 'deployed')
+    throw new PreconditionError(`release ${release.name} is "${release.status}", not deployed`, {
+      suggestions: [`helm history ${release.name} -n ${release.namespace}`],
+    })
   const node = await deps.cluster.getNode(request.node)
   if (!node) throw new InputError('NODE', `no node named "${request.node}" (kubectl get nodes lists them)`)
   if (template) {
@@ -48,61 +63,132 @@ export async function rollbackNode(deps: LifecycleDeps, request: RollbackRequest
     if (problem) throw new InputError('--verification-pod', problem.replace(/^--verification-pod /, ''))
   }
   const mode = detectMode(await deps.helm.values(release.name, release.namespace, { all: true }))
-  if (!isDeploymentMode(mode)) throw new PreconditionError(`release ${release.name} has deploymentMode "${mode}"; kata-lcm knows ${DEPLOYMENT_MODES.join(' and ')}`)
+  if (!isDeploymentMode(mode))
+    throw new PreconditionError(
+      `release ${release.name} has deploymentMode "${mode}"; kata-lcm knows ${DEPLOYMENT_MODES.join(' and ')}`,
+    )
   const strategy = strategyFor(mode)
-  const toVersion = request.toVersion ?? node.annotations[Annotation.previousVersion] ?? await previousFromHistory(deps, request.release, release.chartVersion)
+  const toVersion =
+    request.toVersion ??
+    node.annotations[Annotation.previousVersion] ??
+    (await previousFromHistory(deps, request.release, release.chartVersion))
   if (!toVersion) {
-    throw new PreconditionError(`no earlier version is known for ${node.name}: kata-lcm never upgraded it and helm history holds no other chart version`, { suggestions: ['pass --to-version X.Y.Z'] })
+    throw new PreconditionError(
+      `no earlier version is known for ${node.name}: kata-lcm never upgraded it and helm history holds no other chart version`,
+      { suggestions: ['pass --to-version X.Y.Z'] },
+    )
   }
   const chartInfo = await deps.helm.showChart(request.chart, toVersion).catch((error: unknown) => {
-    throw new InputError('--chart', `cannot read chart ${request.chart} at version ${toVersion}: ${describeError(error).split('\n')[0]}`)
+    throw new InputError(
+      '--chart',
+      `cannot read chart ${request.chart} at version ${toVersion}: ${describeError(error).split('\n')[0]}`,
+    )
   })
-  if (chartInfo.version !== toVersion) throw new InputError('--chart', `${request.chart} is ${chartInfo.name} ${chartInfo.version}, not ${toVersion}; give the chart of ${toVersion}`)
+  if (chartInfo.version !== toVersion)
+    throw new InputError(
+      '--chart',
+      `${request.chart} is ${chartInfo.name} ${chartInfo.version}, not ${toVersion}; give the chart of ${toVersion}`,
+    )
 
   // One writer at a time: a rollback never races an upgrade of the same release.
   const lock = await acquireLock(deps, request.release, holder)
   try {
     const unfinished = await deps.cluster.readRun(request.release.namespace, request.release.name)
     const ctx: RunContext = {
-      deps, release: request.release, strategy, chart: request.chart, previousChart: request.chart,
-      targetVersion: release.chartVersion, previousVersion: toVersion,
+      deps,
+      release: request.release,
+      strategy,
+      chart: request.chart,
+      previousChart: request.chart,
+      targetVersion: release.chartVersion,
+      previousVersion: toVersion,
       // Captured once: after an earlier rollback the release's values carry kata-lcm's overrides.
-      userValues: unfinished?.userValues ?? await deps.helm.values(release.name, release.namespace, { all: false }),
-      batchSize: 1, readyTimeoutMs: request.readyTimeoutMs, helmTimeout: request.helmTimeout, helmCommands: [], ...(signal ? { signal } : {}),
+      userValues: unfinished?.userValues ?? (await deps.helm.values(release.name, release.namespace, { all: false })),
+      batchSize: 1,
+      readyTimeoutMs: request.readyTimeoutMs,
+      helmTimeout: request.helmTimeout,
+      helmCommands: [],
+      ...(signal ? { signal } : {}),
     }
     const settings: RunSettings = {
-      batchSize: 1, drain: false, drainTimeoutMs: request.readyTimeoutMs, readyTimeoutMs: request.readyTimeoutMs, helmTimeout: request.helmTimeout,
-      verification: request.verification ?? { source: '', origin: '', namespace: 'default', timeoutMs: request.readyTimeoutMs },
+      batchSize: 1,
+      drain: false,
+      drainTimeoutMs: request.readyTimeoutMs,
+      readyTimeoutMs: request.readyTimeoutMs,
+      helmTimeout: request.helmTimeout,
+      verification: request.verification ?? {
+        source: '',
+        origin: '',
+        namespace: 'default',
+        timeoutMs: request.readyTimeoutMs,
+      },
     }
     if (!unfinished) {
       await deps.cluster.writeRun({
-        runId, release: release.name, namespace: release.namespace, mode, targetVersion: release.chartVersion, previousVersion: toVersion,
-        previousRevision: release.revision, chart: request.chart, previousChart: request.chart, userValues: ctx.userValues,
-        startedAt: deps.clock.now().toISOString(), waves: [[node.name]], settings, holder,
+        runId,
+        release: release.name,
+        namespace: release.namespace,
+        mode,
+        targetVersion: release.chartVersion,
+        previousVersion: toVersion,
+        previousRevision: release.revision,
+        chart: request.chart,
+        previousChart: request.chart,
+        userValues: ctx.userValues,
+        startedAt: deps.clock.now().toISOString(),
+        waves: [[node.name]],
+        settings,
+        holder,
       })
     }
-    const wave = waveSettings(unfinished?.runId ?? runId, settings, template, { verifyAfterRevert: template !== undefined })
+    const wave = waveSettings(unfinished?.runId ?? runId, settings, template, {
+      verifyAfterRevert: template !== undefined,
+    })
     const state = newWaveState(ctx, wave, 1, [await markForRollback(deps, node, runId, toVersion)])
     state.results.set(node.name, { name: node.name, status: 'rolling-back', error: 'rollback requested' })
     await runHandlers(state, 'rollback')
     const result = state.results.get(node.name) ?? { name: node.name, status: 'failed' as const, error: 'no result' }
     const base = {
-      command: 'rollback' as const, runId, release: request.release, mode, fromVersion: release.chartVersion, targetVersion: toVersion,
-      dryRun: false, waves: [[node.name]], helmCommands: ctx.helmCommands,
+      command: 'rollback' as const,
+      runId,
+      release: request.release,
+      mode,
+      fromVersion: release.chartVersion,
+      targetVersion: toVersion,
+      dryRun: false,
+      waves: [[node.name]],
+      helmCommands: ctx.helmCommands,
     }
     if (result.status !== 'rolled-back') {
       return {
-        ...base, outcome: 'manual-action', mixedFleet: true, summary: `rollback of ${node.name} failed: ${result.error ?? 'unknown'}; the node stays cordoned`,
+        ...base,
+        outcome: 'manual-action',
+        mixedFleet: true,
+        summary: `rollback of ${node.name} failed: ${result.error ?? 'unknown'}; the node stays cordoned`,
         nodes: [result],
-        nextSteps: [`inspect: kubectl describe node ${node.name}; helm history ${release.name} -n ${request.release.namespace}`, `uncordon by hand once fixed: kubectl uncordon ${node.name}`],
+        nextSteps: [
+          `inspect: kubectl describe node ${node.name}; helm history ${release.name} -n ${request.release.namespace}`,
+          `uncordon by hand once fixed: kubectl uncordon ${node.name}`,
+        ],
       }
     }
     const restored = await restoreWhenConverged(ctx, request.chart, toVersion)
     return {
-      ...base, outcome: 'success', mixedFleet: !restored,
-      summary: `${node.name} is back on kata-deploy ${toVersion}` + (restored ? `; every node runs ${toVersion} and the release has your own values back` : `; other nodes still run another version, so kata-lcm keeps your values in its run record until they are back on one version`),
+      ...base,
+      outcome: 'success',
+      mixedFleet: !restored,
+      summary:
+        `${node.name} is back on kata-deploy ${toVersion}` +
+        (restored
+          ? `; every node runs ${toVersion} and the release has your own values back`
+          : `; other nodes still run another version, so kata-lcm keeps your values in its run record until they are back on one version`),
       nodes: [{ name: node.name, status: 'rolled-back', version: toVersion }],
-      nextSteps: restored ? [] : ['kata-lcm status shows which nodes run which version', `kata-lcm rollback NODE for each, or kata-lcm upgrade --target-version ${release.chartVersion} to move the fleet forward again`],
+      nextSteps: restored
+        ? []
+        : [
+            'kata-lcm status shows which nodes run which version',
+            `kata-lcm rollback NODE for each, or kata-lcm upgrade --target-version ${release.chartVersion} to move the fleet forward again`,
+          ],
     }
   } finally {
     await lock.release()
@@ -110,21 +196,32 @@ export async function rollbackNode(deps: LifecycleDeps, request: RollbackRequest
 }
 
 /** The node enters `rolling-back` on request: cordoned, and its prior schedulability recorded unless kata-lcm already knows it. */
-async function markForRollback(deps: LifecycleDeps, node: NodeView, runId: string, toVersion: string): Promise<NodeView> {
+async function markForRollback(
+  deps: LifecycleDeps,
+  node: NodeView,
+  runId: string,
+  toVersion: string,
+): Promise<NodeView> {
   if (readStatus(node.annotations) === 'rolling-back') return node
   const firstTouch = !cordonedByUs(node) && !node.unschedulable
   return transition(deps, node, 'rolling-back', {
     message: `kata-lcm run ${runId}: rolling back to ${toVersion} on request`,
     unschedulable: true,
     annotations: {
-      [Annotation.runId]: runId, [Annotation.lastError]: null, [Annotation.previousVersion]: toVersion,
+      [Annotation.runId]: runId,
+      [Annotation.lastError]: null,
+      [Annotation.previousVersion]: toVersion,
       ...(node.unschedulable && !cordonedByUs(node) ? { [Annotation.wasUnschedulable]: 'true' } : {}),
       ...(firstTouch ? { [Annotation.wasUnschedulable]: 'false', [Annotation.cordonedByUs]: 'true' } : {}),
     },
   })
 }
 
-async function previousFromHistory(deps: LifecycleDeps, release: ReleaseRef, current: string): Promise<string | undefined> {
+async function previousFromHistory(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+  current: string,
+): Promise<string | undefined> {
   const history = await deps.helm.history(release.name, release.namespace)
   return [...history].sort((a, b) => b.revision - a.revision).find((r) => r.chartVersion !== current)?.chartVersion
 }

@@ -37,7 +37,11 @@ export interface StatusReport {
 const REVISION_WAIT_MS = 10_000
 
 /** `kata-lcm status`: one row per selected node, from its annotations and its kata-deploy pod. Read-only. */
-export async function nodeStatus(deps: LifecycleDeps, release: ReleaseRef, selection: NodeSelection): Promise<StatusReport> {
+export async function nodeStatus(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+  selection: NodeSelection,
+): Promise<StatusReport> {
   checkReleaseRef(release)
   validateSelection(selection)
   await deps.cluster.ping()
@@ -49,10 +53,16 @@ export async function nodeStatus(deps: LifecycleDeps, release: ReleaseRef, selec
   })
   const nodes = selectNodes(await deps.cluster.listNodes(selection.labelSelector), selection)
   if (nodes.length === 0) throw new PreconditionError(`no node matches ${describeSelection(selection)}`)
-  const names = kataDeployNames(info ? await deps.helm.values(release.name, release.namespace, { all: true }).catch(() => ({})) : {})
+  const names = kataDeployNames(
+    info ? await deps.helm.values(release.name, release.namespace, { all: true }).catch(() => ({})) : {},
+  )
   const daemonSet = await deps.cluster.getDaemonSet(release.namespace, names.daemonSet)
-  const hash = daemonSet ? await deps.cluster.daemonSetRevisionHash(release.namespace, names.daemonSet, REVISION_WAIT_MS) : undefined
-  const pods = daemonSet ? await deps.cluster.listPods({ namespace: release.namespace, labelSelector: names.podSelector }) : []
+  const hash = daemonSet
+    ? await deps.cluster.daemonSetRevisionHash(release.namespace, names.daemonSet, REVISION_WAIT_MS)
+    : undefined
+  const pods = daemonSet
+    ? await deps.cluster.listPods({ namespace: release.namespace, labelSelector: names.podSelector })
+    : []
   const rows = nodes.map((node): NodeStatusRow => {
     const a = node.annotations
     const pod = pods.filter((p) => p.nodeName === node.name && !p.deletionTimestamp)
@@ -61,7 +71,13 @@ export async function nodeStatus(deps: LifecycleDeps, release: ReleaseRef, selec
       status: readStatus(a) ?? '-',
       version: a[Annotation.currentVersion] ?? '-',
       cordoned: node.unschedulable,
-      kataDeployPod: !daemonSet ? 'n/a' : pod.length === 0 ? 'missing' : pod.some((p) => p.labels[REVISION_LABEL] === hash) ? 'current' : 'outdated',
+      kataDeployPod: !daemonSet
+        ? 'n/a'
+        : pod.length === 0
+          ? 'missing'
+          : pod.some((p) => p.labels[REVISION_LABEL] === hash)
+            ? 'current'
+            : 'outdated',
     }
     if (node.unschedulable) row.cordonedBy = cordonedByUs(node) ? 'kata-lcm' : 'operator'
     const image = pod.flatMap((p) => p.containers.map((c) => c.image ?? '')).find((i) => i.includes(':'))
@@ -70,13 +86,30 @@ export async function nodeStatus(deps: LifecycleDeps, release: ReleaseRef, selec
       row.podVersion = podVersion
       const chart = info?.chartVersion
       if (chart && semver.valid(podVersion) && semver.valid(chart)) {
-        row.podRelation = semver.eq(podVersion, chart) ? 'same as the release' : semver.gt(podVersion, chart) ? 'newer than the release' : 'older than the release'
+        row.podRelation = semver.eq(podVersion, chart)
+          ? 'same as the release'
+          : semver.gt(podVersion, chart)
+            ? 'newer than the release'
+            : 'older than the release'
       }
     }
-    for (const [key, annotation] of [['runId', Annotation.runId], ['previousVersion', Annotation.previousVersion], ['phaseStartedAt', Annotation.phaseStartedAt], ['lastError', Annotation.lastError]] as const) {
+    for (const [key, annotation] of [
+      ['runId', Annotation.runId],
+      ['previousVersion', Annotation.previousVersion],
+      ['phaseStartedAt', Annotation.phaseStartedAt],
+      ['lastError', Annotation.lastError],
+    ] as const) {
       if (a[annotation]) row[key] = a[annotation]
     }
     return row
   })
-  return { release: { ...release, ...(info ? { chartVersion: info.chartVersion, status: info.status } : {}), ...(helmProblem ? { helmProblem } : {}) }, selection: describeSelection(selection), rows }
+  return {
+    release: {
+      ...release,
+      ...(info ? { chartVersion: info.chartVersion, status: info.status } : {}),
+      ...(helmProblem ? { helmProblem } : {}),
+    },
+    selection: describeSelection(selection),
+    rows,
+  }
 }

@@ -6,7 +6,15 @@ import { strategyOfRecord } from './modes/index.js'
 import type { RunContext } from './modes/strategy.js'
 import { isInFlight, readStatus } from './node-state.js'
 import { transition } from './node-ops.js'
-import { newWaveState, outcomes, runHandlers, waveSettings, type WaveSettings, type WaveState, type WaveStep } from './phases.js'
+import {
+  newWaveState,
+  outcomes,
+  runHandlers,
+  waveSettings,
+  type WaveSettings,
+  type WaveState,
+  type WaveStep,
+} from './phases.js'
 import { checkPrerequisites, runContextOf, type UpgradeRequest } from './prerequisites.js'
 import { checkRenders } from './renders.js'
 import { restoreWhenConverged } from './restore.js'
@@ -20,13 +28,23 @@ import { parseVerificationTemplate } from './verification.js'
  */
 
 /** `step plan`: prerequisites, the lease (held by the workflow), run record. Returns the wave count. */
-export async function planStep(deps: LifecycleDeps, request: UpgradeRequest, runId: string, holder: string): Promise<{ runId: string; waves: number; nodes: number; skipped: number }> {
+export async function planStep(
+  deps: LifecycleDeps,
+  request: UpgradeRequest,
+  runId: string,
+  holder: string,
+): Promise<{ runId: string; waves: number; nodes: number; skipped: number }> {
   const plan = await checkPrerequisites(deps, request, runId)
   await checkRenders(runContextOf(deps, request, plan), plan.waves)
   return underLock(deps, request.release, holder, async () => {
     await deps.cluster.writeRun({ ...plan.record, holder })
     // Counts only: Argo caps a step's output at 256 kB, and a big fleet's names would not fit.
-    return { runId: plan.record.runId, waves: plan.waves.length, nodes: plan.nodes.length, skipped: plan.alreadyDone.length }
+    return {
+      runId: plan.record.runId,
+      waves: plan.waves.length,
+      nodes: plan.nodes.length,
+      skipped: plan.alreadyDone.length,
+    }
   })
 }
 
@@ -35,7 +53,13 @@ export async function planStep(deps: LifecycleDeps, request: UpgradeRequest, run
  * works however long it takes). Afterwards the lease stays with the workflow for its next step,
  * unless `releaseAfter` and the work succeeded.
  */
-async function underLock<T>(deps: LifecycleDeps, release: ReleaseRef, holder: string, work: () => Promise<T>, releaseAfter = false): Promise<T> {
+async function underLock<T>(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+  holder: string,
+  work: () => Promise<T>,
+  releaseAfter = false,
+): Promise<T> {
   const lock = await acquireLock(deps, release, holder)
   let ok = false
   try {
@@ -47,27 +71,54 @@ async function underLock<T>(deps: LifecycleDeps, release: ReleaseRef, holder: st
   }
 }
 
-async function loadRun(deps: LifecycleDeps, release: ReleaseRef): Promise<{ record: RunRecord; ctx: RunContext; settings: WaveSettings }> {
+async function loadRun(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+): Promise<{ record: RunRecord; ctx: RunContext; settings: WaveSettings }> {
   const record = await deps.cluster.readRun(release.namespace, release.name)
-  if (!record) throw new PreconditionError(`no kata-lcm run is in progress for ${release.namespace}/${release.name}; the workflow's plan step records one first`)
+  if (!record)
+    throw new PreconditionError(
+      `no kata-lcm run is in progress for ${release.namespace}/${release.name}; the workflow's plan step records one first`,
+    )
   const s = record.settings
   const ctx: RunContext = {
-    deps, release, strategy: strategyOfRecord(record.mode), chart: record.chart, previousChart: record.previousChart,
-    targetVersion: record.targetVersion, previousVersion: record.previousVersion, userValues: record.userValues,
-    batchSize: s.batchSize, readyTimeoutMs: s.readyTimeoutMs, helmTimeout: s.helmTimeout, helmCommands: [],
+    deps,
+    release,
+    strategy: strategyOfRecord(record.mode),
+    chart: record.chart,
+    previousChart: record.previousChart,
+    targetVersion: record.targetVersion,
+    previousVersion: record.previousVersion,
+    userValues: record.userValues,
+    batchSize: s.batchSize,
+    readyTimeoutMs: s.readyTimeoutMs,
+    helmTimeout: s.helmTimeout,
+    helmCommands: [],
   }
-  const settings = waveSettings(record.runId, s, parseVerificationTemplate(s.verification.source, s.verification.origin))
+  const settings = waveSettings(
+    record.runId,
+    s,
+    parseVerificationTemplate(s.verification.source, s.verification.origin),
+  )
   return { record, ctx, settings }
 }
 
-async function waveState(deps: LifecycleDeps, ctx: RunContext, settings: WaveSettings, record: RunRecord, wave: number): Promise<WaveState> {
+async function waveState(
+  deps: LifecycleDeps,
+  ctx: RunContext,
+  settings: WaveSettings,
+  record: RunRecord,
+  wave: number,
+): Promise<WaveState> {
   const names = record.waves[wave - 1]
   if (!names) throw new PreconditionError(`--wave ${wave}: the run has ${record.waves.length} wave(s)`)
-  const nodes = await Promise.all(names.map(async (name) => {
-    const node = await deps.cluster.getNode(name)
-    if (!node) throw new PreconditionError(`node ${name} of wave ${wave} no longer exists`)
-    return node
-  }))
+  const nodes = await Promise.all(
+    names.map(async (name) => {
+      const node = await deps.cluster.getNode(name)
+      if (!node) throw new PreconditionError(`node ${name} of wave ${wave} no longer exists`)
+      return node
+    }),
+  )
   return newWaveState(ctx, settings, wave, nodes)
 }
 
@@ -77,7 +128,13 @@ async function waveState(deps: LifecycleDeps, ctx: RunContext, settings: WaveSet
  * later waves refuse to start: fail-fast across steps) and fails the step, and a retry of it fails
  * the same way without reverting anything again. Safe to rerun.
  */
-export async function waveStep(deps: LifecycleDeps, release: ReleaseRef, wave: number, step: WaveStep, holder: string): Promise<{ wave: number; step: WaveStep; nodes: Record<string, string> }> {
+export async function waveStep(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+  wave: number,
+  step: WaveStep,
+  holder: string,
+): Promise<{ wave: number; step: WaveStep; nodes: Record<string, string> }> {
   return underLock(deps, release, holder, async () => {
     const { record, ctx, settings } = await loadRun(deps, release)
     if (record.stoppedBy && step !== 'rollback') {
@@ -88,22 +145,36 @@ export async function waveStep(deps: LifecycleDeps, release: ReleaseRef, wave: n
     if (step === 'rollback') {
       const { rolledBack, failed } = outcomes(state)
       if (rolledBack.length + failed.length > 0) {
-        if (!record.stoppedBy) await deps.cluster.writeRun({ ...record, stoppedBy: `wave ${wave}: ${[...rolledBack, ...failed].join(', ')} failed` })
+        if (!record.stoppedBy)
+          await deps.cluster.writeRun({
+            ...record,
+            stoppedBy: `wave ${wave}: ${[...rolledBack, ...failed].join(', ')} failed`,
+          })
         const message = `wave ${wave}: rolled back ${rolledBack.join(', ') || 'none'}${failed.length ? `; rollback FAILED on ${failed.join(', ')}` : ''}`
         throw failed.length > 0 ? new ManualActionError(message) : new NodesRolledBackError(message)
       }
     }
-    return { wave, step, nodes: Object.fromEntries([...state.nodes.values()].map((n) => [n.name, readStatus(n.annotations) ?? '-'])) }
+    return {
+      wave,
+      step,
+      nodes: Object.fromEntries([...state.nodes.values()].map((n) => [n.name, readStatus(n.annotations) ?? '-'])),
+    }
   })
 }
 
 /** `step finalize`: after the last wave, the operator's values back, the record cleared, the lease released. */
 export async function finalizeStep(deps: LifecycleDeps, release: ReleaseRef, holder: string): Promise<void> {
-  await underLock(deps, release, holder, async () => {
-    const { record, ctx } = await loadRun(deps, release)
-    if (record.stoppedBy) throw new NodesRolledBackError(`the run stopped after ${record.stoppedBy}; not finalizing`)
-    await restoreWhenConverged(ctx, ctx.chart, ctx.targetVersion)
-  }, true)
+  await underLock(
+    deps,
+    release,
+    holder,
+    async () => {
+      const { record, ctx } = await loadRun(deps, release)
+      if (record.stoppedBy) throw new NodesRolledBackError(`the run stopped after ${record.stoppedBy}; not finalizing`)
+      await restoreWhenConverged(ctx, ctx.chart, ctx.targetVersion)
+    },
+    true,
+  )
 }
 
 /**
@@ -111,26 +182,47 @@ export async function finalizeStep(deps: LifecycleDeps, release: ReleaseRef, hol
  * so no node stays cordoned by kata-lcm, then release the lease. Safe to run after success (no-op).
  * A workflow that does not hold the lease, or did not plan the recorded run, touches nothing.
  */
-export async function exitStep(deps: LifecycleDeps, release: ReleaseRef, holder: string): Promise<{ rolledBack: string[]; failed: string[] }> {
+export async function exitStep(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+  holder: string,
+): Promise<{ rolledBack: string[]; failed: string[] }> {
   const none = { rolledBack: [] as string[], failed: [] as string[] }
   try {
-    return await underLock(deps, release, holder, async () => {
-      const found = await deps.cluster.readRun(release.namespace, release.name)
-      if (!found || found.holder !== holder) return none
-      const { record, ctx, settings } = await loadRun(deps, release)
-      const nodes = (await Promise.all(record.waves.flat().map((n) => deps.cluster.getNode(n)))).filter((n) => n !== undefined)
-      const stranded = nodes.filter((n) => isInFlight(readStatus(n.annotations)))
-      if (stranded.length === 0) return none
-      const state = newWaveState(ctx, settings, 0, stranded)
-      for (const node of stranded) {
-        if (readStatus(node.annotations) !== 'rolling-back') {
-          state.nodes.set(node.name, await transition(deps, node, 'rolling-back', { message: 'the workflow ended while this node was mid-flight', warning: true }))
+    return await underLock(
+      deps,
+      release,
+      holder,
+      async () => {
+        const found = await deps.cluster.readRun(release.namespace, release.name)
+        if (!found || found.holder !== holder) return none
+        const { record, ctx, settings } = await loadRun(deps, release)
+        const nodes = (await Promise.all(record.waves.flat().map((n) => deps.cluster.getNode(n)))).filter(
+          (n) => n !== undefined,
+        )
+        const stranded = nodes.filter((n) => isInFlight(readStatus(n.annotations)))
+        if (stranded.length === 0) return none
+        const state = newWaveState(ctx, settings, 0, stranded)
+        for (const node of stranded) {
+          if (readStatus(node.annotations) !== 'rolling-back') {
+            state.nodes.set(
+              node.name,
+              await transition(deps, node, 'rolling-back', {
+                message: 'the workflow ended while this node was mid-flight',
+                warning: true,
+              }),
+            )
+          }
         }
-      }
-      await runHandlers(state, 'rollback')
-      await deps.cluster.writeRun({ ...record, stoppedBy: `workflow exit: ${stranded.map((n) => n.name).join(', ')} were mid-flight` })
-      return outcomes(state)
-    }, true)
+        await runHandlers(state, 'rollback')
+        await deps.cluster.writeRun({
+          ...record,
+          stoppedBy: `workflow exit: ${stranded.map((n) => n.name).join(', ')} were mid-flight`,
+        })
+        return outcomes(state)
+      },
+      true,
+    )
   } catch (error) {
     // Another holder's lease: a workflow whose plan was refused the lock owns nothing here.
     if (error instanceof LockedError) return none

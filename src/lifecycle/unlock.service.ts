@@ -7,7 +7,11 @@ import { checkReleaseRef } from './names.js'
  * `kata-lcm unlock`: breaks the single-runner lock (for a run that is gone for sure) and, with
  * `forgetRun`, drops the interrupted run's record. Node annotations are not touched. Idempotent.
  */
-export async function unlock(deps: LifecycleDeps, release: ReleaseRef, forgetRun: boolean): Promise<{ removedLock?: LockInfo; forgotRun?: string }> {
+export async function unlock(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+  forgetRun: boolean,
+): Promise<{ removedLock?: LockInfo; forgotRun?: string }> {
   checkReleaseRef(release)
   const removedLock = await deps.cluster.unlock(release.namespace, lockName(release))
   let forgotRun: string | undefined

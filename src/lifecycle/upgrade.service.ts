@@ -15,7 +15,13 @@ import { runWave } from './wave.js'
  * with a failure (its failed nodes rolled back, its passed nodes completed). Safe to rerun: nodes
  * completed on the target are skipped, interrupted ones go first.
  */
-export async function upgrade(deps: LifecycleDeps, request: UpgradeRequest, runId: string, signal?: AbortSignal, holder = runId): Promise<LifecycleReport> {
+export async function upgrade(
+  deps: LifecycleDeps,
+  request: UpgradeRequest,
+  runId: string,
+  signal?: AbortSignal,
+  holder = runId,
+): Promise<LifecycleReport> {
   const first = await checkPrerequisites(deps, request, runId)
   await checkRenders(runContextOf(deps, request, first), first.waves)
   if (request.dryRun) {
@@ -40,9 +46,21 @@ export async function upgrade(deps: LifecycleDeps, request: UpgradeRequest, runI
 
 /** Says what an earlier run left and what this one will do about it. */
 function announce(deps: LifecycleDeps, plan: RunPlan): void {
-  if (plan.alreadyDone.length > 0) deps.events.emit({ type: 'info', message: `${plan.alreadyDone.length} node(s) already completed on ${plan.targetVersion} by an earlier run; skipping them: ${plan.alreadyDone.join(', ')}` })
-  if (plan.resumed.length > 0) deps.events.emit({ type: 'info', message: `resuming ${plan.resumed.length} node(s) an interrupted run left mid-flight, first: ${plan.resumed.join(', ')}` })
-  if (plan.resumingRun) deps.events.emit({ type: 'info', message: `resuming run ${plan.record.runId} (${plan.previousVersion} -> ${plan.targetVersion}); rollbacks go to ${plan.previousVersion}` })
+  if (plan.alreadyDone.length > 0)
+    deps.events.emit({
+      type: 'info',
+      message: `${plan.alreadyDone.length} node(s) already completed on ${plan.targetVersion} by an earlier run; skipping them: ${plan.alreadyDone.join(', ')}`,
+    })
+  if (plan.resumed.length > 0)
+    deps.events.emit({
+      type: 'info',
+      message: `resuming ${plan.resumed.length} node(s) an interrupted run left mid-flight, first: ${plan.resumed.join(', ')}`,
+    })
+  if (plan.resumingRun)
+    deps.events.emit({
+      type: 'info',
+      message: `resuming run ${plan.record.runId} (${plan.previousVersion} -> ${plan.targetVersion}); rollbacks go to ${plan.previousVersion}`,
+    })
   for (const note of clusterWideChanges(plan)) deps.events.emit({ type: 'warning', message: note })
 }
 
@@ -50,22 +68,42 @@ function announce(deps: LifecycleDeps, plan: RunPlan): void {
 export function clusterWideChanges(plan: Pick<RunPlan, 'previousVersion' | 'targetVersion'>): string[] {
   const crosses = (v: string) => semver.lt(plan.previousVersion, v) && semver.gte(plan.targetVersion, v)
   return crosses('4.1.0')
-    ? ['at the first wave, kata-deploy 4.1.0\'s RuntimeClasses (cluster-scoped) start scheduling Kata pods only onto nodes its installer has labelled: until the last wave, new Kata pods land only on nodes already upgraded']
+    ? [
+        "at the first wave, kata-deploy 4.1.0's RuntimeClasses (cluster-scoped) start scheduling Kata pods only onto nodes its installer has labelled: until the last wave, new Kata pods land only on nodes already upgraded",
+      ]
     : []
 }
 
 function nothingToDo(plan: RunPlan, runId: string, request: UpgradeRequest): LifecycleReport {
-  return report(plan, runId, request, 'nothing-to-do', baseResults(plan), [], summaryOf('nothing-to-do', plan, baseResults(plan)))
+  return report(
+    plan,
+    runId,
+    request,
+    'nothing-to-do',
+    baseResults(plan),
+    [],
+    summaryOf('nothing-to-do', plan, baseResults(plan)),
+  )
 }
 
-async function runWaves(ctx: RunContext, plan: RunPlan, request: UpgradeRequest, runId: string, signal: AbortSignal | undefined, lockLost: () => boolean): Promise<LifecycleReport> {
+async function runWaves(
+  ctx: RunContext,
+  plan: RunPlan,
+  request: UpgradeRequest,
+  runId: string,
+  signal: AbortSignal | undefined,
+  lockLost: () => boolean,
+): Promise<LifecycleReport> {
   const { deps } = ctx
   const results = baseResults(plan)
   const settings = waveSettings(runId, plan.record.settings, plan.verification)
   // A run killed while rolling nodes back stopped there: finish that rollback and stop again.
   const midRollback = plan.nodes.filter((n) => readStatus(n.annotations) === 'rolling-back')
   if (midRollback.length > 0) {
-    deps.events.emit({ type: 'info', message: `finishing the interrupted rollback of ${midRollback.map((n) => n.name).join(', ')}` })
+    deps.events.emit({
+      type: 'info',
+      message: `finishing the interrupted rollback of ${midRollback.map((n) => n.name).join(', ')}`,
+    })
     const state = newWaveState(ctx, settings, 0, midRollback)
     await runHandlers(state, 'rollback')
     const { failed } = outcomes(state)
@@ -76,14 +114,29 @@ async function runWaves(ctx: RunContext, plan: RunPlan, request: UpgradeRequest,
   // With no node left, a resumed run only has its finalize to do.
   let outcome: Outcome = 'success'
   for (const [index, names] of plan.waves.entries()) {
-    if (signal?.aborted || lockLost()) { outcome = 'interrupted'; break }
+    if (signal?.aborted || lockLost()) {
+      outcome = 'interrupted'
+      break
+    }
     deps.events.emit({ type: 'wave-start', wave: index + 1, waves: plan.waves.length, nodes: names })
     const waveNodes = names.map((name) => plan.nodes.find((n) => n.name === name)!)
     const wave = await runWave(ctx, settings, index + 1, waveNodes)
     for (const r of wave.results) results.set(r.name, r)
-    deps.events.emit({ type: 'wave-end', wave: index + 1, passed: wave.passed, rolledBack: wave.rolledBack, failed: wave.failed })
-    if (wave.failed.length > 0) { outcome = 'manual-action'; break }
-    if (wave.rolledBack.length > 0) { outcome = 'rolled-back'; break }
+    deps.events.emit({
+      type: 'wave-end',
+      wave: index + 1,
+      passed: wave.passed,
+      rolledBack: wave.rolledBack,
+      failed: wave.failed,
+    })
+    if (wave.failed.length > 0) {
+      outcome = 'manual-action'
+      break
+    }
+    if (wave.rolledBack.length > 0) {
+      outcome = 'rolled-back'
+      break
+    }
   }
   // The record (the operator's own values, the rollback target) stays until they are restored.
   if (outcome === 'success') await restoreWhenConverged(ctx, ctx.chart, ctx.targetVersion)
@@ -95,40 +148,81 @@ async function runWaves(ctx: RunContext, plan: RunPlan, request: UpgradeRequest,
 function baseResults(plan: RunPlan): Map<string, NodeResult> {
   const results = new Map<string, NodeResult>()
   for (const name of plan.alreadyDone) results.set(name, { name, status: 'skipped', version: plan.targetVersion })
-  for (const node of plan.nodes) results.set(node.name, { name: node.name, status: 'untouched', version: node.annotations[Annotation.currentVersion] ?? plan.previousVersion })
+  for (const node of plan.nodes)
+    results.set(node.name, {
+      name: node.name,
+      status: 'untouched',
+      version: node.annotations[Annotation.currentVersion] ?? plan.previousVersion,
+    })
   return results
 }
 
 function summaryOf(outcome: Outcome, plan: RunPlan, results: Map<string, NodeResult>): string {
   const count = (status: NodeResult['status']) => [...results.values()].filter((r) => r.status === status).length
   switch (outcome) {
-    case 'success': return `all ${results.size} selected node(s) run kata-deploy ${plan.targetVersion}`
-    case 'nothing-to-do': return `nothing to do: every selected node already runs ${plan.targetVersion}`
-    case 'rolled-back': return `stopped: ${count('rolled-back')} node(s) failed and were rolled back to ${plan.previousVersion}; ${count('completed') + count('skipped')} on ${plan.targetVersion}, ${count('untouched')} not touched`
-    case 'manual-action': return `stopped: ${count('failed')} node(s) failed and could NOT be rolled back; they stay cordoned and need manual action`
-    case 'interrupted': return 'interrupted before the next wave'
-    case 'planned': return 'dry run: nothing was written'
+    case 'success':
+      return `all ${results.size} selected node(s) run kata-deploy ${plan.targetVersion}`
+    case 'nothing-to-do':
+      return `nothing to do: every selected node already runs ${plan.targetVersion}`
+    case 'rolled-back':
+      return `stopped: ${count('rolled-back')} node(s) failed and were rolled back to ${plan.previousVersion}; ${count('completed') + count('skipped')} on ${plan.targetVersion}, ${count('untouched')} not touched`
+    case 'manual-action':
+      return `stopped: ${count('failed')} node(s) failed and could NOT be rolled back; they stay cordoned and need manual action`
+    case 'interrupted':
+      return 'interrupted before the next wave'
+    case 'planned':
+      return 'dry run: nothing was written'
   }
 }
 
-function report(plan: RunPlan, runId: string, request: UpgradeRequest, outcome: Outcome, results: Map<string, NodeResult>, helmCommands: string[], summary: string): LifecycleReport {
+function report(
+  plan: RunPlan,
+  runId: string,
+  request: UpgradeRequest,
+  outcome: Outcome,
+  results: Map<string, NodeResult>,
+  helmCommands: string[],
+  summary: string,
+): LifecycleReport {
   const nodes = [...results.values()]
   const onTarget = nodes.filter((n) => n.version === plan.targetVersion).length
   const mixedFleet = outcome !== 'planned' && onTarget > 0 && onTarget < nodes.length
   const nextSteps: string[] = []
   const rerun = 'rerun the same kata-lcm upgrade command: completed nodes are skipped'
   if (outcome === 'rolled-back') {
-    nextSteps.push('read the failed nodes\' verification evidence below (or kubectl describe node NODE)', 'fix the cause (runtime config, verification pod, image), then ' + rerun)
-    nextSteps.push(`or put the upgraded nodes back too: kata-lcm rollback NODE (for each node on ${plan.targetVersion})`)
+    nextSteps.push(
+      "read the failed nodes' verification evidence below (or kubectl describe node NODE)",
+      'fix the cause (runtime config, verification pod, image), then ' + rerun,
+    )
+    nextSteps.push(
+      `or put the upgraded nodes back too: kata-lcm rollback NODE (for each node on ${plan.targetVersion})`,
+    )
   }
   if (outcome === 'manual-action') {
-    for (const n of nodes.filter((x) => x.status === 'failed')) nextSteps.push(`${n.name}: inspect (kubectl describe node ${n.name}; helm history ${plan.release.name} -n ${plan.release.namespace}), then kata-lcm rollback ${n.name}`)
+    for (const n of nodes.filter((x) => x.status === 'failed'))
+      nextSteps.push(
+        `${n.name}: inspect (kubectl describe node ${n.name}; helm history ${plan.release.name} -n ${plan.release.namespace}), then kata-lcm rollback ${n.name}`,
+      )
   }
   if (outcome === 'interrupted') nextSteps.push(rerun)
-  if (outcome === 'planned') nextSteps.push(...clusterWideChanges(plan), 'run the same command without --dry-run to apply this plan')
+  if (outcome === 'planned')
+    nextSteps.push(...clusterWideChanges(plan), 'run the same command without --dry-run to apply this plan')
   return {
-    command: 'upgrade', runId, release: { name: plan.release.name, namespace: plan.release.namespace }, mode: plan.strategy.mode,
-    fromVersion: plan.previousVersion, targetVersion: plan.targetVersion, dryRun: request.dryRun, outcome, waves: plan.waves,
-    nodes, helmCommands, mixedFleet, summary: mixedFleet ? `${summary}. The fleet is now MIXED: ${onTarget} node(s) on ${plan.targetVersion}, ${nodes.length - onTarget} on older versions` : summary, nextSteps,
+    command: 'upgrade',
+    runId,
+    release: { name: plan.release.name, namespace: plan.release.namespace },
+    mode: plan.strategy.mode,
+    fromVersion: plan.previousVersion,
+    targetVersion: plan.targetVersion,
+    dryRun: request.dryRun,
+    outcome,
+    waves: plan.waves,
+    nodes,
+    helmCommands,
+    mixedFleet,
+    summary: mixedFleet
+      ? `${summary}. The fleet is now MIXED: ${onTarget} node(s) on ${plan.targetVersion}, ${nodes.length - onTarget} on older versions`
+      : summary,
+    nextSteps,
   }
 }

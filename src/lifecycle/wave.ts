@@ -18,7 +18,12 @@ export interface WaveResult {
  * → (drain) → upgrade → verify → complete → rollback of the nodes that failed). The Argo steps run
  * the same handlers one step per pod.
  */
-export async function runWave(ctx: RunContext, settings: WaveSettings, wave: number, waveNodes: NodeView[]): Promise<WaveResult> {
+export async function runWave(
+  ctx: RunContext,
+  settings: WaveSettings,
+  wave: number,
+  waveNodes: NodeView[],
+): Promise<WaveResult> {
   const state = newWaveState(ctx, settings, wave, waveNodes)
   await runHandlers(state)
   const { rolledBack, failed } = outcomes(state)

@@ -118,7 +118,12 @@ export interface PodStore {
   /** Deletes; a pod that is already gone is not an error. */
   deletePod(namespace: string, name: string, gracePeriodSeconds?: number): Promise<void>
   /** Watches pods matching `query` until `decide` returns a value or `timeoutMs` passes. */
-  waitForPods<T>(query: PodQuery, decide: Decide<PodView[], T>, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult<T, PodView[]>>
+  waitForPods<T>(
+    query: PodQuery,
+    decide: Decide<PodView[], T>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, PodView[]>>
   /** Eviction API: `blocked` when a PodDisruptionBudget answered 429. */
   evictPod(namespace: string, name: string): Promise<EvictionResult>
   /** Events about a pod and its last log lines, for failure reports. Never throws. */
@@ -134,7 +139,13 @@ export interface WorkloadStore {
    */
   daemonSetRevisionHash(namespace: string, name: string, timeoutMs: number, signal?: AbortSignal): Promise<string>
   listJobs(namespace: string, labelSelector?: string): Promise<JobView[]>
-  waitForJobs<T>(namespace: string, labelSelector: string, decide: Decide<JobView[], T>, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult<T, JobView[]>>
+  waitForJobs<T>(
+    namespace: string,
+    labelSelector: string,
+    decide: Decide<JobView[], T>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, JobView[]>>
 }
 
 /** One thing a run will do, as RBAC names it (a SelfSubjectAccessReview). */

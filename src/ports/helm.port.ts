@@ -45,7 +45,11 @@ export interface Helm {
   release(release: string, namespace: string): Promise<ReleaseInfo | undefined>
   history(release: string, namespace: string): Promise<ReleaseRevision[]>
   /** `all` = coalesced with chart defaults; otherwise only user-supplied values. */
-  values(release: string, namespace: string, options: { all: boolean; revision?: number }): Promise<Record<string, unknown>>
+  values(
+    release: string,
+    namespace: string,
+    options: { all: boolean; revision?: number },
+  ): Promise<Record<string, unknown>>
   /** `helm show chart` of a chart reference (OCI, repo, directory or .tgz) at a version. Read-only. */
   showChart(chart: string, version?: string): Promise<ChartInfo>
   upgrade(request: HelmUpgradeRequest): Promise<void>

@@ -32,13 +32,18 @@ export class ListrProgress implements EventSink {
 
   private render(event: LifecycleEvent): void {
     switch (event.type) {
-      case 'wave-start': return this.startWave(event.wave, event.waves, event.nodes)
+      case 'wave-start':
+        return this.startWave(event.wave, event.waves, event.nodes)
       case 'phase-start': {
         const slot = this.slots.get(event.phase)
-        if (slot) { slot.started = true; if (slot.task) slot.task.title = `${event.phase}: ${event.nodes.join(', ')}` }
+        if (slot) {
+          slot.started = true
+          if (slot.task) slot.task.title = `${event.phase}: ${event.nodes.join(', ')}`
+        }
         return
       }
-      case 'phase-end': return this.slots.get(event.phase)?.done(event.failures.map((f) => `${f.node}: ${f.reason}`))
+      case 'phase-end':
+        return this.slots.get(event.phase)?.done(event.failures.map((f) => `${f.node}: ${f.reason}`))
       case 'node-status':
         if (this.active) this.active.output = describeEvent(event)?.trim() ?? ''
         return
@@ -51,27 +56,43 @@ export class ListrProgress implements EventSink {
   }
 
   private startWave(wave: number, waves: number, nodes: string[]): void {
-    this.slots = new Map(PHASES.map((phase) => {
-      let done!: PhaseSlot['done']
-      const result = new Promise<string[] | 'skip'>((resolve) => { done = resolve })
-      return [phase, { started: false, done, result }]
-    }))
+    this.slots = new Map(
+      PHASES.map((phase) => {
+        let done!: PhaseSlot['done']
+        const result = new Promise<string[] | 'skip'>((resolve) => {
+          done = resolve
+        })
+        return [phase, { started: false, done, result }]
+      }),
+    )
     const slots = this.slots
-    const list = new Listr([{
-      title: `wave ${wave}/${waves}: ${nodes.join(', ')}`,
-      task: (_ctx, parent) => parent.newListr(PHASES.map((phase) => ({
-        title: phase,
-        task: async (_c: unknown, task: ListrTaskWrapper<unknown, never, never>) => {
-          const slot = slots.get(phase)!
-          slot.task = task
-          this.active = task
-          const outcome = await slot.result.finally(() => { if (this.active === task) this.active = undefined })
-          // listr's "skipped" state, drawn for a phase this wave never entered (e.g. drain without --drain).
-          if (outcome === 'skip' && !slot.started) return task.skip(`${phase}: not needed`)
-          if (Array.isArray(outcome) && outcome.length > 0) throw new Error(`${phase} failed: ${outcome.join('; ')}`)
+    const list = new Listr(
+      [
+        {
+          title: `wave ${wave}/${waves}: ${nodes.join(', ')}`,
+          task: (_ctx, parent) =>
+            parent.newListr(
+              PHASES.map((phase) => ({
+                title: phase,
+                task: async (_c: unknown, task: ListrTaskWrapper<unknown, never, never>) => {
+                  const slot = slots.get(phase)!
+                  slot.task = task
+                  this.active = task
+                  const outcome = await slot.result.finally(() => {
+                    if (this.active === task) this.active = undefined
+                  })
+                  // listr's "skipped" state, drawn for a phase this wave never entered (e.g. drain without --drain).
+                  if (outcome === 'skip' && !slot.started) return task.skip(`${phase}: not needed`)
+                  if (Array.isArray(outcome) && outcome.length > 0)
+                    throw new Error(`${phase} failed: ${outcome.join('; ')}`)
+                },
+              })),
+              { concurrent: false, exitOnError: false },
+            ),
         },
-      })), { concurrent: false, exitOnError: false }),
-    }], { exitOnError: false, rendererOptions: { collapseSubtasks: false } })
+      ],
+      { exitOnError: false, rendererOptions: { collapseSubtasks: false } },
+    )
     const previous = this.running
     this.running = previous.then(() => list.run().catch(() => undefined))
   }

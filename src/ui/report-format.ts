@@ -4,7 +4,11 @@ import type { StatusReport } from '../lifecycle/status.service.js'
 import { colors } from './colors.js'
 
 const STATUS_COLOR: Record<string, (text: string) => string> = {
-  completed: colors.green, skipped: colors.green, 'rolled-back': colors.yellow, failed: colors.red, untouched: colors.dim,
+  completed: colors.green,
+  skipped: colors.green,
+  'rolled-back': colors.yellow,
+  failed: colors.red,
+  untouched: colors.dim,
 }
 
 /** Left-aligned text table. Pure. */
@@ -12,7 +16,11 @@ export function table(header: string[], rows: string[][]): string[] {
   // Widths of what is visible: colour codes take no column.
   const width = (text: string) => stripVTControlCharacters(text).length
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => width(r[i] ?? ''))))
-  const line = (cells: string[]) => cells.map((c, i) => c + ' '.repeat(Math.max(0, widths[i]! - width(c)))).join('  ').trimEnd()
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c + ' '.repeat(Math.max(0, widths[i]! - width(c))))
+      .join('  ')
+      .trimEnd()
   return [colors.bold(line(header)), ...rows.map(line)]
 }
 
@@ -24,8 +32,15 @@ function nodeRow(n: NodeResult): string[] {
 /** The human report of an upgrade or rollback. Pure. */
 export function formatLifecycleReport(report: LifecycleReport): string[] {
   const lines: string[] = []
-  const title = report.command === 'rollback' ? `rollback of ${report.nodes.map((n) => n.name).join(', ')}` : `upgrade ${report.fromVersion} -> ${report.targetVersion}`
-  lines.push(colors.bold(`kata-lcm ${title} (release ${report.release.namespace}/${report.release.name}, ${report.mode} mode, run ${report.runId})`))
+  const title =
+    report.command === 'rollback'
+      ? `rollback of ${report.nodes.map((n) => n.name).join(', ')}`
+      : `upgrade ${report.fromVersion} -> ${report.targetVersion}`
+  lines.push(
+    colors.bold(
+      `kata-lcm ${title} (release ${report.release.namespace}/${report.release.name}, ${report.mode} mode, run ${report.runId})`,
+    ),
+  )
   if (report.dryRun) {
     lines.push('', `plan: ${report.waves.length} wave(s)`)
     report.waves.forEach((wave, i) => lines.push(`  wave ${i + 1}: ${wave.join(', ')}`))
@@ -35,9 +50,18 @@ export function formatLifecycleReport(report: LifecycleReport): string[] {
   for (const n of report.nodes.filter((x) => x.evidence)) {
     const e = n.evidence!
     lines.push('', colors.bold(`verification evidence for ${n.name} (pod ${e.pod}, phase ${e.phase})`))
-    lines.push(...e.containers.map((c) => `  container ${c}`), ...e.events.map((ev) => `  event: ${ev}`), ...e.logTail.map((l) => `  log: ${l}`))
+    lines.push(
+      ...e.containers.map((c) => `  container ${c}`),
+      ...e.events.map((ev) => `  event: ${ev}`),
+      ...e.logTail.map((l) => `  log: ${l}`),
+    )
   }
-  const paint = report.outcome === 'success' || report.outcome === 'nothing-to-do' || report.outcome === 'planned' ? colors.green : report.outcome === 'rolled-back' ? colors.yellow : colors.red
+  const paint =
+    report.outcome === 'success' || report.outcome === 'nothing-to-do' || report.outcome === 'planned'
+      ? colors.green
+      : report.outcome === 'rolled-back'
+        ? colors.yellow
+        : colors.red
   lines.push('', paint(report.summary))
   if (report.nextSteps.length > 0) lines.push('next:', ...report.nextSteps.map((s) => `  - ${s}`))
   return lines
@@ -47,14 +71,25 @@ export function formatLifecycleReport(report: LifecycleReport): string[] {
 function podColumn(row: StatusReport['rows'][number]): string {
   if (!row.podVersion) return row.kataDeployPod
   const relation = row.podRelation && row.podRelation !== 'same as the release' ? `, ${row.podRelation}` : ''
-  return `${row.podVersion} (${row.kataDeployPod === 'current' ? 'current revision' : 'not the DaemonSet\'s revision'}${relation})`
+  return `${row.podVersion} (${row.kataDeployPod === 'current' ? 'current revision' : "not the DaemonSet's revision"}${relation})`
 }
 
 /** The `kata-lcm status` table. Pure. */
 export function formatStatus(report: StatusReport): string[] {
   const head = `release ${report.release.namespace}/${report.release.name}${report.release.chartVersion ? ` (chart ${report.release.chartVersion}, ${report.release.status})` : report.release.helmProblem ? ` (helm could not be run: ${report.release.helmProblem})` : ' (not found)'}, nodes: ${report.selection}`
-  return [head, '', ...table(
-    ['NODE', 'STATUS', 'VERSION', 'CORDONED', 'KATA-DEPLOY POD', 'LAST ERROR'],
-    report.rows.map((r) => [r.node, r.status, r.version, r.cordoned ? `yes (${r.cordonedBy})` : 'no', podColumn(r), r.lastError ?? '']),
-  )]
+  return [
+    head,
+    '',
+    ...table(
+      ['NODE', 'STATUS', 'VERSION', 'CORDONED', 'KATA-DEPLOY POD', 'LAST ERROR'],
+      report.rows.map((r) => [
+        r.node,
+        r.status,
+        r.version,
+        r.cordoned ? `yes (${r.cordonedBy})` : 'no',
+        podColumn(r),
+        r.lastError ?? '',
+      ]),
+    ),
+  ]
 }

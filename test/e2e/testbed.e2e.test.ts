@@ -126,8 +126,14 @@ describe('e2e testbed (kwok stages, audit log)', () => {
         },
       },
     })
-    await apps.createNamespacedDaemonSet({ namespace: NS, body: ds('kd-good', 'quay.io/kata-containers/kata-deploy:3.30.0') })
-    await apps.createNamespacedDaemonSet({ namespace: NS, body: ds('kd-crash', 'quay.io/kata-containers/kata-deploy:3.30.0-crashloop') })
+    await apps.createNamespacedDaemonSet({
+      namespace: NS,
+      body: ds('kd-good', 'quay.io/kata-containers/kata-deploy:3.30.0'),
+    })
+    await apps.createNamespacedDaemonSet({
+      namespace: NS,
+      body: ds('kd-crash', 'quay.io/kata-containers/kata-deploy:3.30.0-crashloop'),
+    })
 
     const good = await waitForObject(
       kc,
@@ -194,14 +200,21 @@ describe('e2e testbed (kwok stages, audit log)', () => {
     const jobs = await waitForList(
       kc,
       `/apis/batch/v1/namespaces/${NS}/jobs`,
-      (objs) => Object.entries(expected).every(([n, c]) => hasCondition(objs.find((o) => o.metadata?.name === n), c)),
+      (objs) =>
+        Object.entries(expected).every(([n, c]) =>
+          hasCondition(
+            objs.find((o) => o.metadata?.name === n),
+            c,
+          ),
+        ),
       90_000,
       { description: 'jobs to finish' },
     )
     expect(jobs).toHaveLength(4)
     const pods = await core.listNamespacedPod({ namespace: NS, labelSelector: 'job-name' })
     const exit = (jobName: string) =>
-      pods.items.find((p) => p.metadata?.labels?.['job-name'] === jobName)?.status?.containerStatuses?.[0]?.state?.terminated?.exitCode
+      pods.items.find((p) => p.metadata?.labels?.['job-name'] === jobName)?.status?.containerStatuses?.[0]?.state
+        ?.terminated?.exitCode
     expect(exit('job-ok')).toBe(0)
     expect(exit('job-ok-on-jfail')).toBe(0)
     expect(exit('job-fail-node')).toBe(1)
@@ -214,9 +227,14 @@ describe('e2e testbed (kwok stages, audit log)', () => {
     const counts = await audit.countByVerb({ ...mine, since: t0 })
     expect(counts['create'] ?? 0).toBeGreaterThanOrEqual(1 + NODES.length + 6 + 2 + 4)
     const podCreates = await audit.writesSince(t0, { ...mine, resource: 'pods', namespace: NS })
-    expect(podCreates.map((e) => e.objectRef?.name).sort(), describeEvents(podCreates)).toEqual(
-      ['v-creating', 'v-fail', 'v-pending', 'v-succeed', 'v-succeed-on-vfail', 'v-succeed-scheduled'],
-    )
+    expect(podCreates.map((e) => e.objectRef?.name).sort(), describeEvents(podCreates)).toEqual([
+      'v-creating',
+      'v-fail',
+      'v-pending',
+      'v-succeed',
+      'v-succeed-on-vfail',
+      'v-succeed-scheduled',
+    ])
     const nodeCreates = await audit.writesSince(t0, { ...mine, resource: 'nodes' })
     expect(nodeCreates.filter((e) => e.verb === 'create')).toHaveLength(NODES.length)
     // the controllers wrote too (kwok status patches, job controller), under other user agents

@@ -104,7 +104,12 @@ export class ClusterStore {
    * Evaluates `decide` now and after every change until it returns a value, or the deadline on the
    * fake clock passes (then `{done: false, last}`), or `signal` aborts (rejects with its reason).
    */
-  watch<V, T>(list: () => V[], decide: Decide<V[], T>, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult<T, V[]>> {
+  watch<V, T>(
+    list: () => V[],
+    decide: Decide<V[], T>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, V[]>> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason)
       let finished = false
@@ -148,11 +153,13 @@ export class ClusterStore {
 
   /** Runs `fn` after `ms` while the pod exists. */
   after(pod: StoredPod, ms: number, fn: () => void): void {
-    pod.cancels.push(this.clock.setTimer(ms, () => {
-      if (this.pods.get(podKey(pod.view.namespace, pod.view.name)) !== pod) return
-      fn()
-      this.changed()
-    }))
+    pod.cancels.push(
+      this.clock.setTimer(ms, () => {
+        if (this.pods.get(podKey(pod.view.namespace, pod.view.name)) !== pod) return
+        fn()
+        this.changed()
+      }),
+    )
   }
 
   newPod(input: {
@@ -177,13 +184,24 @@ export class ClusterStore {
         labels: { ...(input.labels ?? {}) },
         annotations: { ...annotations },
         ready: false,
-        containers: input.containers.map((c): ContainerView => ({ name: c.name, ready: false, restartCount: 0, state: 'unknown', ...(c.image ? { image: c.image } : {}) })),
+        containers: input.containers.map((c): ContainerView => ({
+          name: c.name,
+          ready: false,
+          restartCount: 0,
+          state: 'unknown',
+          ...(c.image ? { image: c.image } : {}),
+        })),
         conditions: [],
         ownerKinds: input.ownerKinds ?? [],
         mirror: annotations['kubernetes.io/config.mirror'] !== undefined,
         emptyDirs: input.emptyDirs ?? [],
       },
-      spec: { nodeSelector: {}, tolerations: [], ...(input.nodeName ? { nodeName: input.nodeName } : {}), ...input.spec },
+      spec: {
+        nodeSelector: {},
+        tolerations: [],
+        ...(input.nodeName ? { nodeName: input.nodeName } : {}),
+        ...input.spec,
+      },
       events: [],
       logTail: [],
       cancels: [],
@@ -199,8 +217,17 @@ export class ClusterStore {
   static markRunningReady(pod: StoredPod): void {
     pod.view.phase = 'Running'
     pod.view.ready = true
-    pod.view.containers = pod.view.containers.map((c) => ({ name: c.name, ready: true, restartCount: c.restartCount, state: 'running', ...(c.image ? { image: c.image } : {}) }))
-    pod.view.conditions = [{ type: 'PodScheduled', status: 'True' }, { type: 'Ready', status: 'True' }]
+    pod.view.containers = pod.view.containers.map((c) => ({
+      name: c.name,
+      ready: true,
+      restartCount: c.restartCount,
+      state: 'running',
+      ...(c.image ? { image: c.image } : {}),
+    }))
+    pod.view.conditions = [
+      { type: 'PodScheduled', status: 'True' },
+      { type: 'Ready', status: 'True' },
+    ]
   }
 
   /** Starts deletion: terminating first (deletionTimestamp set), gone after the grace period. */

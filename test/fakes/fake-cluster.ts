@@ -1,11 +1,39 @@
 import type {
-  AccessCheck, Cluster, DaemonSetView, Decide, EvictionResult, JobView, LockAttempt, LockInfo, NodeEvent, NodePatch, NodeView, PodQuery, PodView, RunRecord, Taint, WaitResult,
+  AccessCheck,
+  Cluster,
+  DaemonSetView,
+  Decide,
+  EvictionResult,
+  JobView,
+  LockAttempt,
+  LockInfo,
+  NodeEvent,
+  NodePatch,
+  NodeView,
+  PodQuery,
+  PodView,
+  RunRecord,
+  Taint,
+  WaitResult,
 } from '../../src/ports/cluster.port.js'
 import { ClusterError, TimeoutError } from '../../src/lifecycle/errors.js'
-import { ClusterStore, DEFAULT_TIMINGS, podKey, type StoredPod, type Timings, type Toleration } from './cluster-store.js'
+import {
+  ClusterStore,
+  DEFAULT_TIMINGS,
+  podKey,
+  type StoredPod,
+  type Timings,
+  type Toleration,
+} from './cluster-store.js'
 import type { FakeClock } from './fake-clock.js'
 import { DAEMONSET_NAME, KataDeploySim, REVISION_LABEL, revisionHashOf, type ReleaseApply } from './kata-deploy-sim.js'
-import { runVerificationPod, targetNodeOf, toScript, type VerificationBehaviour, type VerificationScript } from './kubelet-sim.js'
+import {
+  runVerificationPod,
+  targetNodeOf,
+  toScript,
+  type VerificationBehaviour,
+  type VerificationScript,
+} from './kubelet-sim.js'
 import { fieldMatcher, labelMatcher } from './selectors.js'
 
 /** One mutating call made through the ports (helm upgrades included, see FakeHelm). */
@@ -83,7 +111,10 @@ export class FakeCluster implements Cluster {
   private seq = 0
   private hooks: { when: (w: WriteRecord) => boolean; fn: () => void }[] = []
 
-  constructor(readonly clock: FakeClock, timings: Partial<Timings> = {}) {
+  constructor(
+    readonly clock: FakeClock,
+    timings: Partial<Timings> = {},
+  ) {
     this.store = new ClusterStore(clock, { ...DEFAULT_TIMINGS, ...timings })
     this.kataDeploy = new KataDeploySim(this.store)
   }
@@ -92,8 +123,12 @@ export class FakeCluster implements Cluster {
 
   addNode(seed: NodeSeed): NodeView {
     const node: NodeView = {
-      name: seed.name, uid: `node-uid-${seed.name}`, labels: { 'kubernetes.io/hostname': seed.name, ...seed.labels },
-      annotations: { ...seed.annotations }, taints: clone(seed.taints ?? []), unschedulable: seed.unschedulable ?? false,
+      name: seed.name,
+      uid: `node-uid-${seed.name}`,
+      labels: { 'kubernetes.io/hostname': seed.name, ...seed.labels },
+      annotations: { ...seed.annotations },
+      taints: clone(seed.taints ?? []),
+      unschedulable: seed.unschedulable ?? false,
     }
     this.store.nodes.set(seed.name, node)
     this.store.changed()
@@ -113,8 +148,14 @@ export class FakeCluster implements Cluster {
   /** A workload pod, Running and Ready unless said otherwise. */
   addPod(seed: PodSeed): PodView {
     const pod = this.store.newPod({
-      namespace: seed.namespace, name: seed.name, nodeName: seed.node, ownerKinds: seed.ownerKinds ?? ['ReplicaSet'], emptyDirs: seed.emptyDirs ?? [], labels: seed.labels ?? {},
-      annotations: seed.mirror ? { 'kubernetes.io/config.mirror': 'mirror-hash' } : {}, containers: [{ name: 'app', image: 'registry.example/app:1' }],
+      namespace: seed.namespace,
+      name: seed.name,
+      nodeName: seed.node,
+      ownerKinds: seed.ownerKinds ?? ['ReplicaSet'],
+      emptyDirs: seed.emptyDirs ?? [],
+      labels: seed.labels ?? {},
+      annotations: seed.mirror ? { 'kubernetes.io/config.mirror': 'mirror-hash' } : {},
+      containers: [{ name: 'app', image: 'registry.example/app:1' }],
     })
     ClusterStore.markRunningReady(pod)
     if (seed.phase && seed.phase !== 'Running') {
@@ -127,12 +168,16 @@ export class FakeCluster implements Cluster {
 
   /** Live pods (not terminating) on a node, optionally in one namespace. */
   podsOn(node: string, namespace?: string): PodView[] {
-    return [...this.store.pods.values()].filter((p) => p.view.nodeName === node && (namespace === undefined || p.view.namespace === namespace)).map((p) => clone(p.view))
+    return [...this.store.pods.values()]
+      .filter((p) => p.view.nodeName === node && (namespace === undefined || p.view.namespace === namespace))
+      .map((p) => clone(p.view))
   }
 
   /** The node's live kata-deploy pod. */
   kataDeployPodOn(node: string): PodView | undefined {
-    const pod = [...this.store.pods.values()].find((p) => this.kataDeploy.isDaemonPod(p) && p.view.nodeName === node && p.view.deletionTimestamp === undefined)
+    const pod = [...this.store.pods.values()].find(
+      (p) => this.kataDeploy.isDaemonPod(p) && p.view.nodeName === node && p.view.deletionTimestamp === undefined,
+    )
     return pod ? clone(pod.view) : undefined
   }
 
@@ -163,7 +208,13 @@ export class FakeCluster implements Cluster {
    */
   afterWrite(when: (w: WriteRecord) => boolean, fn: () => void = () => {}): Promise<void> {
     return new Promise((resolve) => {
-      this.hooks.push({ when, fn: () => { fn(); resolve() } })
+      this.hooks.push({
+        when,
+        fn: () => {
+          fn()
+          resolve()
+        },
+      })
     })
   }
 
@@ -185,7 +236,9 @@ export class FakeCluster implements Cluster {
   // ---- the Cluster port ----
 
   deniedAccess(checks: readonly AccessCheck[]): Promise<AccessCheck[]> {
-    return this.call('deniedAccess', () => checks.filter((c) => this.denied.has(`${c.verb} ${c.resource}${c.namespace ? ` ${c.namespace}` : ''}`)))
+    return this.call('deniedAccess', () =>
+      checks.filter((c) => this.denied.has(`${c.verb} ${c.resource}${c.namespace ? ` ${c.namespace}` : ''}`)),
+    )
   }
 
   namespaceExists(name: string): Promise<boolean> {
@@ -213,25 +266,30 @@ export class FakeCluster implements Cluster {
   }
 
   patchNode(name: string, patch: NodePatch): Promise<NodeView> {
-    return this.call(undefined, () => this.mutate({ verb: 'patch', resource: 'nodes', name, node: name, detail: clone(patch) }, () => {
-      const node = this.store.nodes.get(name)
-      if (!node) throw new ClusterError(`nodes "${name}" not found`, 404)
-      for (const [key, value] of Object.entries(patch.annotations ?? {})) {
-        if (value === null) delete node.annotations[key]
-        else node.annotations[key] = value
-      }
-      if (patch.unschedulable !== undefined) node.unschedulable = patch.unschedulable
-      this.store.changed()
-      return clone(node)
-    }))
+    return this.call(undefined, () =>
+      this.mutate({ verb: 'patch', resource: 'nodes', name, node: name, detail: clone(patch) }, () => {
+        const node = this.store.nodes.get(name)
+        if (!node) throw new ClusterError(`nodes "${name}" not found`, 404)
+        for (const [key, value] of Object.entries(patch.annotations ?? {})) {
+          if (value === null) delete node.annotations[key]
+          else node.annotations[key] = value
+        }
+        if (patch.unschedulable !== undefined) node.unschedulable = patch.unschedulable
+        this.store.changed()
+        return clone(node)
+      }),
+    )
   }
 
   recordNodeEvent(node: NodeView, event: NodeEvent): Promise<void> {
     return this.call(undefined, () => {
       try {
-        this.mutate({ verb: 'create', resource: 'events', name: node.name, node: node.name, detail: clone(event) }, () => {
-          this.nodeEvents.push({ ...clone(event), node: node.name })
-        })
+        this.mutate(
+          { verb: 'create', resource: 'events', name: node.name, node: node.name, detail: clone(event) },
+          () => {
+            this.nodeEvents.push({ ...clone(event), node: node.name })
+          },
+        )
       } catch {
         // Best effort, like the adapter: an Event that cannot be written never fails the lifecycle.
       }
@@ -244,37 +302,81 @@ export class FakeCluster implements Cluster {
 
   createPod(namespace: string, manifest: Record<string, unknown>): Promise<PodView> {
     return this.call(undefined, () => {
-      const metadata = (manifest.metadata ?? {}) as { name?: string; generateName?: string; labels?: Record<string, string>; annotations?: Record<string, string> }
-      const spec = (manifest.spec ?? {}) as { nodeName?: string; nodeSelector?: Record<string, string>; tolerations?: Toleration[]; containers?: { name: string; image?: string }[] }
+      const metadata = (manifest.metadata ?? {}) as {
+        name?: string
+        generateName?: string
+        labels?: Record<string, string>
+        annotations?: Record<string, string>
+      }
+      const spec = (manifest.spec ?? {}) as {
+        nodeName?: string
+        nodeSelector?: Record<string, string>
+        tolerations?: Toleration[]
+        containers?: { name: string; image?: string }[]
+      }
       const name = metadata.name ?? `${metadata.generateName ?? 'pod-'}${this.store.nextId()}`
-      const podSpec = { nodeSelector: spec.nodeSelector ?? {}, tolerations: spec.tolerations ?? [], ...(spec.nodeName ? { nodeName: spec.nodeName } : {}) }
+      const podSpec = {
+        nodeSelector: spec.nodeSelector ?? {},
+        tolerations: spec.tolerations ?? [],
+        ...(spec.nodeName ? { nodeName: spec.nodeName } : {}),
+      }
       const target = targetNodeOf(podSpec)
-      return this.mutate({ verb: 'create', resource: 'pods', name, namespace, ...(target ? { node: target } : {}), detail: clone(manifest) }, () => {
-        if (this.store.pods.has(podKey(namespace, name))) throw new ClusterError(`pods "${name}" already exists`, 409)
-        const pod = this.store.newPod({
-          namespace, name, labels: metadata.labels ?? {}, annotations: metadata.annotations ?? {}, containers: spec.containers ?? [], spec: podSpec,
-          ...(spec.nodeName ? { nodeName: spec.nodeName } : {}),
-        })
-        const script = toScript(target === undefined ? undefined : this.verification.get(target))
-        if (script.behaviour !== 'never-seen') {
-          this.store.addPod(pod)
-          runVerificationPod(this.store, pod, script)
-        }
-        return clone(pod.view)
-      })
+      return this.mutate(
+        {
+          verb: 'create',
+          resource: 'pods',
+          name,
+          namespace,
+          ...(target ? { node: target } : {}),
+          detail: clone(manifest),
+        },
+        () => {
+          if (this.store.pods.has(podKey(namespace, name))) throw new ClusterError(`pods "${name}" already exists`, 409)
+          const pod = this.store.newPod({
+            namespace,
+            name,
+            labels: metadata.labels ?? {},
+            annotations: metadata.annotations ?? {},
+            containers: spec.containers ?? [],
+            spec: podSpec,
+            ...(spec.nodeName ? { nodeName: spec.nodeName } : {}),
+          })
+          const script = toScript(target === undefined ? undefined : this.verification.get(target))
+          if (script.behaviour !== 'never-seen') {
+            this.store.addPod(pod)
+            runVerificationPod(this.store, pod, script)
+          }
+          return clone(pod.view)
+        },
+      )
     })
   }
 
   deletePod(namespace: string, name: string, gracePeriodSeconds?: number): Promise<void> {
     return this.call(undefined, () => {
       const pod = this.store.pods.get(podKey(namespace, name))
-      this.mutate({ verb: 'delete', resource: 'pods', name, namespace, ...(pod?.view.nodeName ? { node: pod.view.nodeName } : {}), detail: { gracePeriodSeconds } }, () => {
-        if (pod) this.store.beginDelete(pod, gracePeriodSeconds)
-      })
+      this.mutate(
+        {
+          verb: 'delete',
+          resource: 'pods',
+          name,
+          namespace,
+          ...(pod?.view.nodeName ? { node: pod.view.nodeName } : {}),
+          detail: { gracePeriodSeconds },
+        },
+        () => {
+          if (pod) this.store.beginDelete(pod, gracePeriodSeconds)
+        },
+      )
     })
   }
 
-  waitForPods<T>(query: PodQuery, decide: Decide<PodView[], T>, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult<T, PodView[]>> {
+  waitForPods<T>(
+    query: PodQuery,
+    decide: Decide<PodView[], T>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, PodView[]>> {
     return this.call('waitForPods', () => this.store.watch(() => this.matchPods(query), decide, timeoutMs, signal))
   }
 
@@ -282,22 +384,32 @@ export class FakeCluster implements Cluster {
     return this.call(undefined, () => {
       const key = podKey(namespace, name)
       const pod = this.store.pods.get(key)
-      return this.mutate({ verb: 'create', resource: 'pods/eviction', name, namespace, ...(pod?.view.nodeName ? { node: pod.view.nodeName } : {}) }, (): EvictionResult => {
-        if (!pod) return 'gone'
-        const blocks = this.evictionBlocks.get(key) ?? 0
-        if (blocks > 0) {
-          this.evictionBlocks.set(key, blocks - 1)
-          return 'blocked'
-        }
-        this.store.beginDelete(pod)
-        return 'evicted'
-      })
+      return this.mutate(
+        {
+          verb: 'create',
+          resource: 'pods/eviction',
+          name,
+          namespace,
+          ...(pod?.view.nodeName ? { node: pod.view.nodeName } : {}),
+        },
+        (): EvictionResult => {
+          if (!pod) return 'gone'
+          const blocks = this.evictionBlocks.get(key) ?? 0
+          if (blocks > 0) {
+            this.evictionBlocks.set(key, blocks - 1)
+            return 'blocked'
+          }
+          this.store.beginDelete(pod)
+          return 'evicted'
+        },
+      )
     })
   }
 
   podDiagnostics(namespace: string, name: string, tailLines: number): Promise<{ events: string[]; logTail: string[] }> {
     return this.call('podDiagnostics', () => {
-      const pod: StoredPod | undefined = this.store.pods.get(podKey(namespace, name)) ?? this.store.graveyard.get(podKey(namespace, name))
+      const pod: StoredPod | undefined =
+        this.store.pods.get(podKey(namespace, name)) ?? this.store.graveyard.get(podKey(namespace, name))
       return { events: [...(pod?.events ?? [])], logTail: (pod?.logTail ?? []).slice(-tailLines) }
     })
   }
@@ -306,19 +418,36 @@ export class FakeCluster implements Cluster {
     return this.call('getDaemonSet', () => {
       const ds = name === DAEMONSET_NAME ? this.kataDeploy.daemonSet(namespace) : undefined
       if (!ds) return undefined
-      const desired = [...this.store.nodes.values()].filter((n) => Object.entries(ds.nodeSelector).every(([k, v]) => n.labels[k] === v)).length
-      return { name: ds.name, namespace, generation: ds.generation, observedGeneration: ds.observedGeneration, updateStrategy: ds.updateStrategy, desiredNumberScheduled: desired }
+      const desired = [...this.store.nodes.values()].filter((n) =>
+        Object.entries(ds.nodeSelector).every(([k, v]) => n.labels[k] === v),
+      ).length
+      return {
+        name: ds.name,
+        namespace,
+        generation: ds.generation,
+        observedGeneration: ds.observedGeneration,
+        updateStrategy: ds.updateStrategy,
+        desiredNumberScheduled: desired,
+      }
     })
   }
 
   daemonSetRevisionHash(namespace: string, name: string, timeoutMs: number, signal?: AbortSignal): Promise<string> {
     return this.call('daemonSetRevisionHash', async () => {
       const current = () => (name === DAEMONSET_NAME ? this.kataDeploy.daemonSet(namespace) : undefined)
-      const result = await this.store.watch(() => [current()], ([ds]) => {
-        if (!ds) throw new ClusterError(`daemonsets.apps "${name}" not found`, 404)
-        return ds.observedGeneration >= ds.generation ? revisionHashOf(ds.version) : undefined
-      }, timeoutMs, signal)
-      if (!result.done) throw new TimeoutError(`daemonset ${namespace}/${name}: controller did not observe the latest generation within ${Math.round(timeoutMs / 1000)}s`)
+      const result = await this.store.watch(
+        () => [current()],
+        ([ds]) => {
+          if (!ds) throw new ClusterError(`daemonsets.apps "${name}" not found`, 404)
+          return ds.observedGeneration >= ds.generation ? revisionHashOf(ds.version) : undefined
+        },
+        timeoutMs,
+        signal,
+      )
+      if (!result.done)
+        throw new TimeoutError(
+          `daemonset ${namespace}/${name}: controller did not observe the latest generation within ${Math.round(timeoutMs / 1000)}s`,
+        )
       return result.value
     })
   }
@@ -327,8 +456,16 @@ export class FakeCluster implements Cluster {
     return this.call('listJobs', () => this.matchJobs(namespace, labelSelector))
   }
 
-  waitForJobs<T>(namespace: string, labelSelector: string, decide: Decide<JobView[], T>, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult<T, JobView[]>> {
-    return this.call('waitForJobs', () => this.store.watch(() => this.matchJobs(namespace, labelSelector), decide, timeoutMs, signal))
+  waitForJobs<T>(
+    namespace: string,
+    labelSelector: string,
+    decide: Decide<JobView[], T>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, JobView[]>> {
+    return this.call('waitForJobs', () =>
+      this.store.watch(() => this.matchJobs(namespace, labelSelector), decide, timeoutMs, signal),
+    )
   }
 
   readRun(namespace: string, release: string): Promise<RunRecord | undefined> {
@@ -339,15 +476,28 @@ export class FakeCluster implements Cluster {
   }
 
   writeRun(record: RunRecord): Promise<void> {
-    return this.call(undefined, () => this.mutate({ verb: 'update', resource: 'secrets', name: `kata-lcm-run-${record.release}`, namespace: record.namespace, detail: clone(record) }, () => {
-      this.runs.set(`${record.namespace}/${record.release}`, clone(record))
-    }))
+    return this.call(undefined, () =>
+      this.mutate(
+        {
+          verb: 'update',
+          resource: 'secrets',
+          name: `kata-lcm-run-${record.release}`,
+          namespace: record.namespace,
+          detail: clone(record),
+        },
+        () => {
+          this.runs.set(`${record.namespace}/${record.release}`, clone(record))
+        },
+      ),
+    )
   }
 
   clearRun(namespace: string, release: string): Promise<void> {
-    return this.call(undefined, () => this.mutate({ verb: 'delete', resource: 'secrets', name: `kata-lcm-run-${release}`, namespace }, () => {
-      this.runs.delete(`${namespace}/${release}`)
-    }))
+    return this.call(undefined, () =>
+      this.mutate({ verb: 'delete', resource: 'secrets', name: `kata-lcm-run-${release}`, namespace }, () => {
+        this.runs.delete(`${namespace}/${release}`)
+      }),
+    )
   }
 
   tryLock(namespace: string, name: string, holder: string, ttlSeconds: number, now: Date): Promise<LockAttempt> {
@@ -355,12 +505,21 @@ export class FakeCluster implements Cluster {
       const key = `${namespace}/${name}`
       const current = this.leases.get(key)
       const expired = (info: LockInfo) => Date.parse(info.renewedAt) + info.ttlSeconds * 1000 < now.getTime()
-      if (current && current.holder !== holder && !expired(current)) return { acquired: false, current: clone(current) } satisfies LockAttempt
-      return this.mutate({ verb: 'update', resource: 'leases', name, namespace, detail: { holder } }, (): LockAttempt => {
-        const stamp = now.toISOString()
-        this.leases.set(key, { holder, acquiredAt: current?.holder === holder ? current.acquiredAt : stamp, renewedAt: stamp, ttlSeconds })
-        return { acquired: true }
-      })
+      if (current && current.holder !== holder && !expired(current))
+        return { acquired: false, current: clone(current) } satisfies LockAttempt
+      return this.mutate(
+        { verb: 'update', resource: 'leases', name, namespace, detail: { holder } },
+        (): LockAttempt => {
+          const stamp = now.toISOString()
+          this.leases.set(key, {
+            holder,
+            acquiredAt: current?.holder === holder ? current.acquiredAt : stamp,
+            renewedAt: stamp,
+            ttlSeconds,
+          })
+          return { acquired: true }
+        },
+      )
     })
   }
 
@@ -368,10 +527,13 @@ export class FakeCluster implements Cluster {
     return this.call(undefined, () => {
       const current = this.leases.get(`${namespace}/${name}`)
       if (!current || current.holder !== holder) return false
-      return this.mutate({ verb: 'update', resource: 'leases', name, namespace, detail: { holder, renew: true } }, () => {
-        current.renewedAt = now.toISOString()
-        return true
-      })
+      return this.mutate(
+        { verb: 'update', resource: 'leases', name, namespace, detail: { holder, renew: true } },
+        () => {
+          current.renewedAt = now.toISOString()
+          return true
+        },
+      )
     })
   }
 
@@ -398,24 +560,47 @@ export class FakeCluster implements Cluster {
 
   private matchPods(query: PodQuery): PodView[] {
     const labels = labelMatcher(query.labelSelector)
-    const fields = fieldMatcher(query.fieldSelector, ['spec.nodeName', 'metadata.name', 'metadata.namespace', 'status.phase'])
+    const fields = fieldMatcher(query.fieldSelector, [
+      'spec.nodeName',
+      'metadata.name',
+      'metadata.namespace',
+      'status.phase',
+    ])
     return [...this.store.pods.values()]
       .map((p) => p.view)
-      .filter((p) => (query.namespace === undefined || p.namespace === query.namespace) && labels(p.labels)
-        && fields({ 'spec.nodeName': p.nodeName ?? '', 'metadata.name': p.name, 'metadata.namespace': p.namespace, 'status.phase': p.phase }))
+      .filter(
+        (p) =>
+          (query.namespace === undefined || p.namespace === query.namespace) &&
+          labels(p.labels) &&
+          fields({
+            'spec.nodeName': p.nodeName ?? '',
+            'metadata.name': p.name,
+            'metadata.namespace': p.namespace,
+            'status.phase': p.phase,
+          }),
+      )
       .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))
       .map(clone)
   }
 
   private matchJobs(namespace: string, labelSelector?: string): JobView[] {
     const labels = labelMatcher(labelSelector)
-    return [...this.store.jobs.values()].filter((j) => j.namespace === namespace && labels(j.labels)).sort((a, b) => a.name.localeCompare(b.name)).map(clone)
+    return [...this.store.jobs.values()]
+      .filter((j) => j.namespace === namespace && labels(j.labels))
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map(clone)
   }
 
   private logWrite(record: Omit<WriteRecord, 'seq' | 'at'>): WriteRecord {
     const write: WriteRecord = { seq: ++this.seq, at: this.clock.elapsedMs(), ...record }
     this.writes.push(write)
-    const rule = this.failures.find((r) => r.verb === write.verb && r.resource === write.resource && (r.name === undefined || r.name === write.name) && (r.when?.(write) ?? true))
+    const rule = this.failures.find(
+      (r) =>
+        r.verb === write.verb &&
+        r.resource === write.resource &&
+        (r.name === undefined || r.name === write.name) &&
+        (r.when?.(write) ?? true),
+    )
     if (rule) {
       write.failed = true
       rule.times = (rule.times ?? 1) - 1

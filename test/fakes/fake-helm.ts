@@ -54,7 +54,8 @@ const clone = <T>(value: T): T => structuredClone(value)
 function goDurationMs(duration: string | undefined): number {
   if (!duration) return 5 * 60_000
   let ms = 0
-  for (const [, n, unit] of duration.matchAll(/(\d+)(h|m|s)/g)) ms += Number(n) * (unit === 'h' ? 3_600_000 : unit === 'm' ? 60_000 : 1000)
+  for (const [, n, unit] of duration.matchAll(/(\d+)(h|m|s)/g))
+    ms += Number(n) * (unit === 'h' ? 3_600_000 : unit === 'm' ? 60_000 : 1000)
   return ms || 5 * 60_000
 }
 
@@ -87,9 +88,31 @@ export class FakeHelm implements Helm {
   /** `helm install`: revision 1, deployed, applied to the cluster as a settled installation. */
   async install(seed: ReleaseSeed): Promise<void> {
     const chartRef = seed.chart ?? 'kata-deploy'
-    const revision: Revision = { revision: 1, status: 'deployed', chartName: 'kata-deploy', chartVersion: seed.version, appVersion: seed.version, description: 'Install complete', chartRef, values: clone(seed.values ?? {}) }
-    this.releases.set(`${seed.namespace}/${seed.name}`, { name: seed.name, namespace: seed.namespace, revisions: [revision] })
-    await this.cluster?.applyRelease({ namespace: seed.namespace, release: seed.name, revision: 1, version: seed.version, values: mergeValues(chartDefaults(seed.version), revision.values), hooks: false, timeoutMs: 0, initial: true })
+    const revision: Revision = {
+      revision: 1,
+      status: 'deployed',
+      chartName: 'kata-deploy',
+      chartVersion: seed.version,
+      appVersion: seed.version,
+      description: 'Install complete',
+      chartRef,
+      values: clone(seed.values ?? {}),
+    }
+    this.releases.set(`${seed.namespace}/${seed.name}`, {
+      name: seed.name,
+      namespace: seed.namespace,
+      revisions: [revision],
+    })
+    await this.cluster?.applyRelease({
+      namespace: seed.namespace,
+      release: seed.name,
+      revision: 1,
+      version: seed.version,
+      values: mergeValues(chartDefaults(seed.version), revision.values),
+      hooks: false,
+      timeoutMs: 0,
+      initial: true,
+    })
   }
 
   /** Forces the latest revision's status (e.g. `pending-upgrade` after an interrupted helm). */
@@ -108,7 +131,10 @@ export class FakeHelm implements Helm {
   }
 
   async version(): Promise<string> {
-    if (!this.installed) throw new HelmError('helm not found on PATH', ['helm', 'version'], undefined, 'spawn helm ENOENT', { suggestions: ['install helm 3.x or 4.x'] })
+    if (!this.installed)
+      throw new HelmError('helm not found on PATH', ['helm', 'version'], undefined, 'spawn helm ENOENT', {
+        suggestions: ['install helm 3.x or 4.x'],
+      })
     return 'v3.17.0'
   }
 
@@ -116,16 +142,40 @@ export class FakeHelm implements Helm {
     const stored = this.releases.get(`${namespace}/${name}`)
     const latest = stored?.revisions.at(-1)
     if (!stored || !latest) return undefined
-    return { name, namespace, revision: latest.revision, status: latest.status, chartName: latest.chartName, chartVersion: latest.chartVersion, appVersion: latest.appVersion }
+    return {
+      name,
+      namespace,
+      revision: latest.revision,
+      status: latest.status,
+      chartName: latest.chartName,
+      chartVersion: latest.chartVersion,
+      appVersion: latest.appVersion,
+    }
   }
 
   async history(name: string, namespace: string): Promise<ReleaseRevision[]> {
-    return this.mustRelease(name, namespace).revisions.map(({ revision, status, chartName, chartVersion, appVersion, description }) => ({ revision, status, chartName, chartVersion, appVersion, description }))
+    return this.mustRelease(name, namespace).revisions.map(
+      ({ revision, status, chartName, chartVersion, appVersion, description }) => ({
+        revision,
+        status,
+        chartName,
+        chartVersion,
+        appVersion,
+        description,
+      }),
+    )
   }
 
-  async values(name: string, namespace: string, options: { all: boolean; revision?: number }): Promise<Record<string, unknown>> {
+  async values(
+    name: string,
+    namespace: string,
+    options: { all: boolean; revision?: number },
+  ): Promise<Record<string, unknown>> {
     const stored = this.mustRelease(name, namespace)
-    const revision = options.revision === undefined ? stored.revisions.at(-1) : stored.revisions.find((r) => r.revision === options.revision)
+    const revision =
+      options.revision === undefined
+        ? stored.revisions.at(-1)
+        : stored.revisions.find((r) => r.revision === options.revision)
     if (!revision) throw this.error(`release: revision ${options.revision} not found`, ['get', 'values', name])
     return clone(options.all ? mergeValues(chartDefaults(revision.chartVersion), revision.values) : revision.values)
   }
@@ -147,28 +197,50 @@ export class FakeHelm implements Helm {
 
   async upgrade(request: HelmUpgradeRequest): Promise<void> {
     this.upgrades.push(clone(request))
-    this.cluster?.journal({ verb: 'upgrade', resource: 'helm-release', name: request.release, namespace: request.namespace, detail: { version: request.version, noHooks: request.noHooks ?? false } })
+    this.cluster?.journal({
+      verb: 'upgrade',
+      resource: 'helm-release',
+      name: request.release,
+      namespace: request.namespace,
+      detail: { version: request.version, noHooks: request.noHooks ?? false },
+    })
     const stored = this.releases.get(`${request.namespace}/${request.release}`)
     if (!stored) throw this.error(`UPGRADE FAILED: "${request.release}" has no deployed releases`, this.argv(request))
     const previous = stored.revisions.at(-1)!
-    if (previous.status.startsWith('pending-')) throw this.error('UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress', this.argv(request))
+    if (previous.status.startsWith('pending-'))
+      throw this.error(
+        'UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress',
+        this.argv(request),
+      )
     const chart = this.resolveChart(request.chart, request.version)
     const revision: Revision = {
-      revision: previous.revision + 1, status: 'pending-upgrade', chartName: chart.name, chartVersion: chart.version, appVersion: chart.appVersion,
-      description: 'Preparing upgrade', chartRef: request.chart, values: clone(request.values),
+      revision: previous.revision + 1,
+      status: 'pending-upgrade',
+      chartName: chart.name,
+      chartVersion: chart.version,
+      appVersion: chart.appVersion,
+      description: 'Preparing upgrade',
+      chartRef: request.chart,
+      values: clone(request.values),
     }
     const failure = this.failures.find((f) => f.when?.(request) ?? true)
     if (failure) {
       this.failures = this.failures.filter((f) => f !== failure)
       const message = failure.message ?? `UPGRADE FAILED: injected failure upgrading to ${chart.version}`
-      if (failure.recordsRevision ?? true) stored.revisions.push({ ...revision, status: 'failed', description: message })
+      if (failure.recordsRevision ?? true)
+        stored.revisions.push({ ...revision, status: 'failed', description: message })
       throw this.error(message, this.argv(request))
     }
     stored.revisions.push(revision)
     try {
       await this.cluster?.applyRelease({
-        namespace: request.namespace, release: request.release, revision: revision.revision, version: chart.version,
-        values: mergeValues(chartDefaults(chart.version), request.values), hooks: !request.noHooks, timeoutMs: goDurationMs(request.timeout),
+        namespace: request.namespace,
+        release: request.release,
+        revision: revision.revision,
+        version: chart.version,
+        values: mergeValues(chartDefaults(chart.version), request.values),
+        hooks: !request.noHooks,
+        timeoutMs: goDurationMs(request.timeout),
       })
     } catch (error) {
       revision.status = 'failed'
@@ -186,8 +258,18 @@ export class FakeHelm implements Helm {
 
   private argv(request: HelmUpgradeRequest): string[] {
     return [
-      'helm', 'upgrade', request.release, request.chart, '-n', request.namespace, ...(request.version ? ['--version', request.version] : []),
-      '--reset-values', '-f', '<values-file>', ...(request.noHooks ? ['--no-hooks'] : []), ...(request.timeout ? ['--timeout', request.timeout] : []),
+      'helm',
+      'upgrade',
+      request.release,
+      request.chart,
+      '-n',
+      request.namespace,
+      ...(request.version ? ['--version', request.version] : []),
+      '--reset-values',
+      '-f',
+      '<values-file>',
+      ...(request.noHooks ? ['--no-hooks'] : []),
+      ...(request.timeout ? ['--timeout', request.timeout] : []),
     ]
   }
 
@@ -197,7 +279,14 @@ export class FakeHelm implements Helm {
     const versions = this.charts.get(chart)
     if (!versions) throw this.error(`Error: failed to download "${chart}"`, ['show', 'chart', chart])
     const picked = version ?? [...versions].sort(semver.rcompare)[0]
-    if (picked === undefined || !versions.includes(picked)) throw this.error(`Error: chart "kata-deploy" version "${version}" not found in ${chart}`, ['show', 'chart', chart, '--version', String(version)])
+    if (picked === undefined || !versions.includes(picked))
+      throw this.error(`Error: chart "kata-deploy" version "${version}" not found in ${chart}`, [
+        'show',
+        'chart',
+        chart,
+        '--version',
+        String(version),
+      ])
     return { name: 'kata-deploy', version: picked, appVersion: picked }
   }
 

@@ -89,8 +89,14 @@ export class KataDeploySim {
   private applyDaemonSet(input: ReleaseApply): void {
     const key = podKey(input.namespace, DAEMONSET_NAME)
     const ds: DaemonSetState = this.store.daemonSets.get(key) ?? {
-      namespace: input.namespace, name: DAEMONSET_NAME, generation: 0, observedGeneration: 0,
-      updateStrategy: 'RollingUpdate', version: input.version, nodeSelector: {}, images: [],
+      namespace: input.namespace,
+      name: DAEMONSET_NAME,
+      generation: 0,
+      observedGeneration: 0,
+      updateStrategy: 'RollingUpdate',
+      version: input.version,
+      nodeSelector: {},
+      images: [],
     }
     this.store.daemonSets.set(key, ds)
     ds.generation++
@@ -98,7 +104,10 @@ export class KataDeploySim {
     ds.version = input.version
     this.versionsByHash.set(revisionHashOf(input.version), input.version)
     // updateStrategy is honoured from 3.27.0 on; older charts always roll.
-    ds.updateStrategy = semver.valid(input.version) && semver.gte(input.version, '3.27.0') ? String(valueAt(input.values, 'updateStrategy.type') ?? 'RollingUpdate') : 'RollingUpdate'
+    ds.updateStrategy =
+      semver.valid(input.version) && semver.gte(input.version, '3.27.0')
+        ? String(valueAt(input.values, 'updateStrategy.type') ?? 'RollingUpdate')
+        : 'RollingUpdate'
     ds.nodeSelector = (input.values.nodeSelector ?? {}) as Record<string, string>
     ds.images = [`${KATA_DEPLOY_IMAGE}:${input.version}`]
     const hash = revisionHashOf(ds.version)
@@ -107,7 +116,8 @@ export class KataDeploySim {
       const pods = this.livePodsOn(ds.namespace, node.name)
       if (pods.length === 0) this.createPod(ds, node.name, input.initial === true)
       // RollingUpdate as one step: every outdated pod is replaced at once.
-      else if (ds.updateStrategy === 'RollingUpdate') for (const pod of pods) if (pod.view.labels[REVISION_LABEL] !== hash) this.store.beginDelete(pod)
+      else if (ds.updateStrategy === 'RollingUpdate')
+        for (const pod of pods) if (pod.view.labels[REVISION_LABEL] !== hash) this.store.beginDelete(pod)
     }
     this.store.changed()
   }
@@ -116,7 +126,8 @@ export class KataDeploySim {
     const ds = this.daemonSet(namespace)
     if (!ds) return
     this.store.daemonSets.delete(podKey(namespace, DAEMONSET_NAME))
-    for (const pod of [...this.store.pods.values()]) if (this.isDaemonPod(pod) && pod.view.namespace === namespace) this.store.remove(pod)
+    for (const pod of [...this.store.pods.values()])
+      if (this.isDaemonPod(pod) && pod.view.namespace === namespace) this.store.remove(pod)
     this.store.changed()
   }
 
@@ -125,7 +136,13 @@ export class KataDeploySim {
   }
 
   livePodsOn(namespace: string, node: string): StoredPod[] {
-    return [...this.store.pods.values()].filter((p) => this.isDaemonPod(p) && p.view.namespace === namespace && p.view.nodeName === node && p.view.deletionTimestamp === undefined)
+    return [...this.store.pods.values()].filter(
+      (p) =>
+        this.isDaemonPod(p) &&
+        p.view.namespace === namespace &&
+        p.view.nodeName === node &&
+        p.view.deletionTimestamp === undefined,
+    )
   }
 
   /** The controller's answer to a kata-deploy pod disappearing: a new pod at the current revision. */
@@ -159,7 +176,14 @@ export class KataDeploySim {
     this.store.after(pod, this.store.timings.kataDeployReadyMs, () => {
       if (!this.crashLoopVersions.has(version)) return ClusterStore.markRunningReady(pod)
       pod.view.phase = 'Running'
-      pod.view.containers = pod.view.containers.map((c) => ({ ...c, state: 'waiting', reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container', ready: false, restartCount: 3 }))
+      pod.view.containers = pod.view.containers.map((c) => ({
+        ...c,
+        state: 'waiting',
+        reason: 'CrashLoopBackOff',
+        message: 'back-off 40s restarting failed container',
+        ready: false,
+        restartCount: 3,
+      }))
       pod.events.push('BackOff: Back-off restarting failed container kube-kata')
     })
   }
@@ -170,18 +194,31 @@ export class KataDeploySim {
     for (let i = 0; i < nodes.length; i += parallelism) {
       const names = nodes.slice(i, i + parallelism).map((node) => this.createJob(input, node))
       const left = Math.max(0, deadline - this.store.clock.now().getTime())
-      const result = await this.store.watch(() => names.map((n) => this.store.jobs.get(n)!), (jobs) => (jobs.every((j) => j.outcome !== 'Running') ? jobs : undefined), left)
-      if (!result.done) throw new Error(`UPGRADE FAILED: post-upgrade hooks failed: timed out waiting for the condition`)
+      const result = await this.store.watch(
+        () => names.map((n) => this.store.jobs.get(n)!),
+        (jobs) => (jobs.every((j) => j.outcome !== 'Running') ? jobs : undefined),
+        left,
+      )
+      if (!result.done)
+        throw new Error(`UPGRADE FAILED: post-upgrade hooks failed: timed out waiting for the condition`)
       const failed = result.value.find((j) => j.outcome === 'Failed')
-      if (failed) throw new Error(`UPGRADE FAILED: post-upgrade hooks failed: job ${failed.name} failed: BackoffLimitExceeded`)
+      if (failed)
+        throw new Error(`UPGRADE FAILED: post-upgrade hooks failed: job ${failed.name} failed: BackoffLimitExceeded`)
     }
   }
 
   private createJob(input: ReleaseApply, node: string): string {
     const name = `kata-deploy-install-${node}-r${input.revision}`
     const job: JobView = {
-      name, namespace: input.namespace, uid: `uid-${name}`, labels: { [INSTALL_JOB_LABEL]: 'install', 'katacontainers.io/node': node }, annotations: {},
-      outcome: 'Running', creationTimestamp: this.store.timestamp(), targetNode: node, images: [`${KATA_DEPLOY_IMAGE}:${input.version}`],
+      name,
+      namespace: input.namespace,
+      uid: `uid-${name}`,
+      labels: { [INSTALL_JOB_LABEL]: 'install', 'katacontainers.io/node': node },
+      annotations: {},
+      outcome: 'Running',
+      creationTimestamp: this.store.timestamp(),
+      targetNode: node,
+      images: [`${KATA_DEPLOY_IMAGE}:${input.version}`],
     }
     this.store.jobs.set(podKey(input.namespace, name), job)
     this.store.changed()

@@ -12,7 +12,8 @@ import type { ClusterStore, StoredPod, Toleration } from './cluster-store.js'
  * - unschedulable: never scheduled (PodScheduled=False, Unschedulable)
  * - never-seen: the create call succeeds, but the pod never shows up in lists or watches
  */
-export type VerificationBehaviour = 'succeed' | 'fail' | 'exit-before-phase' | 'crashloop' | 'pending' | 'unschedulable' | 'never-seen'
+export type VerificationBehaviour =
+  'succeed' | 'fail' | 'exit-before-phase' | 'crashloop' | 'pending' | 'unschedulable' | 'never-seen'
 
 export interface VerificationScript {
   behaviour: VerificationBehaviour
@@ -45,12 +46,19 @@ function tolerates(tolerations: readonly Toleration[], taint: Taint): boolean {
 function unschedulableReason(store: ClusterStore, pod: StoredPod): string | undefined {
   const nodeName = targetNodeOf(pod.spec)
   const node = nodeName === undefined ? undefined : store.nodes.get(nodeName)
-  if (node === undefined) return `0/${store.nodes.size} nodes are available: ${store.nodes.size} node(s) didn't match Pod's node affinity/selector.`
+  if (node === undefined)
+    return `0/${store.nodes.size} nodes are available: ${store.nodes.size} node(s) didn't match Pod's node affinity/selector.`
   if (pod.spec.nodeName !== undefined) return undefined // bound: the scheduler is bypassed
   const selectorMismatch = Object.entries(pod.spec.nodeSelector).some(([k, v]) => node.labels[k] !== v)
-  if (selectorMismatch) return `0/${store.nodes.size} nodes are available: 1 node(s) didn't match Pod's node affinity/selector.`
-  const taints: Taint[] = [...(node.unschedulable ? [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }] : []), ...node.taints]
-  const untolerated = taints.find((t) => (t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !tolerates(pod.spec.tolerations, t))
+  if (selectorMismatch)
+    return `0/${store.nodes.size} nodes are available: 1 node(s) didn't match Pod's node affinity/selector.`
+  const taints: Taint[] = [
+    ...(node.unschedulable ? [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }] : []),
+    ...node.taints,
+  ]
+  const untolerated = taints.find(
+    (t) => (t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !tolerates(pod.spec.tolerations, t),
+  )
   if (untolerated === undefined) return undefined
   return untolerated.key === 'node.kubernetes.io/unschedulable'
     ? `0/${store.nodes.size} nodes are available: 1 node(s) were unschedulable.`
@@ -58,7 +66,11 @@ function unschedulableReason(store: ClusterStore, pod: StoredPod): string | unde
 }
 
 function setContainers(pod: StoredPod, state: Omit<ContainerView, 'name' | 'image'>): void {
-  pod.view.containers = pod.view.containers.map((c) => ({ ...state, name: c.name, ...(c.image ? { image: c.image } : {}) }))
+  pod.view.containers = pod.view.containers.map((c) => ({
+    ...state,
+    name: c.name,
+    ...(c.image ? { image: c.image } : {}),
+  }))
 }
 
 /** Drives a freshly stored verification pod through its life, step by step on the fake clock. */
@@ -66,7 +78,10 @@ export function runVerificationPod(store: ClusterStore, pod: StoredPod, script: 
   const t = store.timings
   pod.logTail = script.logTail ?? []
   store.after(pod, t.scheduleMs, () => {
-    const reason = script.behaviour === 'unschedulable' ? `0/${store.nodes.size} nodes are available: 1 node(s) had volume node affinity conflict.` : unschedulableReason(store, pod)
+    const reason =
+      script.behaviour === 'unschedulable'
+        ? `0/${store.nodes.size} nodes are available: 1 node(s) had volume node affinity conflict.`
+        : unschedulableReason(store, pod)
     if (reason !== undefined) {
       pod.view.conditions = [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: reason }]
       pod.events.push(`FailedScheduling: ${reason}`)
@@ -81,7 +96,13 @@ export function runVerificationPod(store: ClusterStore, pod: StoredPod, script: 
     store.after(pod, t.startMs, () => {
       pod.view.phase = 'Running'
       if (script.behaviour === 'crashloop') {
-        setContainers(pod, { state: 'waiting', reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container', ready: false, restartCount: 3 })
+        setContainers(pod, {
+          state: 'waiting',
+          reason: 'CrashLoopBackOff',
+          message: 'back-off 40s restarting failed container',
+          ready: false,
+          restartCount: 3,
+        })
         pod.events.push('BackOff: Back-off restarting failed container')
         return
       }

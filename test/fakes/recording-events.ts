@@ -16,6 +16,8 @@ export class RecordingEvents implements EventSink {
 
   /** The statuses one node went through, in order. */
   statusesOf(node: string): string[] {
-    return this.ofType('node-status').filter((e) => e.node === node).map((e) => e.status)
+    return this.ofType('node-status')
+      .filter((e) => e.node === node)
+      .map((e) => e.status)
   }
 }

@@ -68,7 +68,8 @@ export interface Scenario {
 
 /** A write that sets a node's status annotation (for crashAfter and journal queries). */
 export function statusWrite(node: string, status: NodeStatus): (w: WriteRecord) => boolean {
-  return (w) => w.resource === 'nodes' && w.name === node && (w.detail as NodePatch).annotations?.[STATUS_ANNOTATION] === status
+  return (w) =>
+    w.resource === 'nodes' && w.name === node && (w.detail as NodePatch).annotations?.[STATUS_ANNOTATION] === status
 }
 
 /** One call: nodes, a kata-deploy release in the chosen mode with its pods or installs, charts, deps. */
@@ -80,36 +81,81 @@ export async function scenario(options: ScenarioOptions = {}): Promise<Scenario>
   const cluster = new FakeCluster(clock, options.timings)
   const helm = new FakeHelm(cluster)
   const events = new RecordingEvents()
-  const seeds = typeof options.nodes === 'object' ? options.nodes : Array.from({ length: options.nodes ?? 3 }, (_, i) => `node-${i + 1}`)
+  const seeds =
+    typeof options.nodes === 'object'
+      ? options.nodes
+      : Array.from({ length: options.nodes ?? 3 }, (_, i) => `node-${i + 1}`)
   for (const seed of seeds) cluster.addNode(typeof seed === 'string' ? { name: seed } : seed)
   helm.addChart(CHART, options.chartVersions ?? [version, target])
   const userValues = { ...(mode === 'job' ? { deploymentMode: 'job' } : {}), ...options.userValues }
   await helm.install({ ...RELEASE, version, values: userValues, chart: CHART })
   let ids = 0
   const deps: LifecycleDeps = { cluster, helm, clock, events, randomId: () => `r${++ids}` }
-  const verification = { source: options.verificationPod ?? VERIFICATION_POD, origin: 'verify.yaml', namespace: VERIFY_NAMESPACE, timeoutMs: 120_000 }
+  const verification = {
+    source: options.verificationPod ?? VERIFICATION_POD,
+    origin: 'verify.yaml',
+    namespace: VERIFY_NAMESPACE,
+    timeoutMs: 120_000,
+  }
   return {
-    clock, cluster, helm, events, deps, version, target,
+    clock,
+    cluster,
+    helm,
+    events,
+    deps,
+    version,
+    target,
     nodeNames: seeds.map((s) => (typeof s === 'string' ? s : s.name)),
     spawn: () => new FakeProcess(deps),
     upgradeRequest: (overrides = {}) => ({
-      targetVersion: target, chart: CHART, selection: {}, batchSize: 1, drain: false, drainTimeoutMs: 60_000,
-      verification, readyTimeoutMs: 300_000, helmTimeout: '10m', release: RELEASE, deploymentMode: 'auto',
+      targetVersion: target,
+      chart: CHART,
+      selection: {},
+      batchSize: 1,
+      drain: false,
+      drainTimeoutMs: 60_000,
+      verification,
+      readyTimeoutMs: 300_000,
+      helmTimeout: '10m',
+      release: RELEASE,
+      deploymentMode: 'auto',
       // The default fleet runs 3.28.0, whose pod restart crashes running Kata pods; these fake nodes run none.
-      allowDowngrade: false, dryRun: false, acceptRestartHazard: true, ...overrides,
+      allowDowngrade: false,
+      dryRun: false,
+      acceptRestartHazard: true,
+      ...overrides,
     }),
-    rollbackRequest: (node, overrides = {}) => ({ node, release: RELEASE, chart: CHART, readyTimeoutMs: 300_000, helmTimeout: '10m', ...overrides }),
+    rollbackRequest: (node, overrides = {}) => ({
+      node,
+      release: RELEASE,
+      chart: CHART,
+      readyTimeoutMs: 300_000,
+      helmTimeout: '10m',
+      ...overrides,
+    }),
     status: (node) => cluster.node(node).annotations[STATUS_ANNOTATION],
   }
 }
 
 /** The statuses written on a node, in order, with when and whether the same patch (un)cordoned it. */
-export function statusWrites(cluster: FakeCluster, node: string): { status: string; at: number; seq: number; unschedulable?: boolean }[] {
+export function statusWrites(
+  cluster: FakeCluster,
+  node: string,
+): { status: string; at: number; seq: number; unschedulable?: boolean }[] {
   return cluster.writes
     .filter((w) => w.resource === 'nodes' && w.name === node && !w.failed)
     .flatMap((w) => {
       const patch = w.detail as NodePatch
       const status = patch.annotations?.[STATUS_ANNOTATION]
-      return status ? [{ status, at: w.at, seq: w.seq, ...(patch.unschedulable !== undefined ? { unschedulable: patch.unschedulable } : {}) }] : []
+      return status
+        ? [
+            {
+              status,
+              at: w.at,
+              seq: w.seq,
+              ...(patch.unschedulable !== undefined ? { unschedulable: patch.unschedulable } : {}),
+            },
+          ]
+        : []
     })
 }

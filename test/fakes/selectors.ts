@@ -28,7 +28,9 @@ function parseRequirement(raw: string, selector: string): Requirement {
   if (set) {
     const key = set[1]!
     const values = set[3]!.split(',').map((v) => v.trim())
-    return set[2] === 'in' ? (l) => l[key] !== undefined && values.includes(l[key]!) : (l) => l[key] === undefined || !values.includes(l[key]!)
+    return set[2] === 'in'
+      ? (l) => l[key] !== undefined && values.includes(l[key]!)
+      : (l) => l[key] === undefined || !values.includes(l[key]!)
   }
   const eq = /^([^\s!=(),]+)\s*(==|=|!=)\s*([^\s!=(),]*)$/.exec(raw)
   if (eq) {
@@ -51,7 +53,10 @@ export function labelMatcher(selector: string | undefined): (labels: Record<stri
 }
 
 /** Compiles a field selector (`a=b`, `a==b`, `a!=b`, comma-separated) over the `supported` fields. */
-export function fieldMatcher(selector: string | undefined, supported: readonly string[]): (fields: Record<string, string | undefined>) => boolean {
+export function fieldMatcher(
+  selector: string | undefined,
+  supported: readonly string[],
+): (fields: Record<string, string | undefined>) => boolean {
   if (selector === undefined || selector.trim() === '') return () => true
   const requirements = selector.split(',').map((raw) => {
     const m = /^\s*([\w.]+)\s*(==|=|!=)\s*([^\s,]*)\s*$/.exec(raw)

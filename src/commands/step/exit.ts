@@ -9,7 +9,9 @@ export default class StepExit extends StepCommand {
     const { flags } = await this.parse(StepExit)
     const { deps, release } = this.connect(flags)
     const result = await exitStep(deps, release, flags.holder)
-    this.log(`exit: rolled back ${result.rolledBack.join(', ') || 'nothing'}${result.failed.length ? `; FAILED: ${result.failed.join(', ')}` : ''}`)
+    this.log(
+      `exit: rolled back ${result.rolledBack.join(', ') || 'nothing'}${result.failed.length ? `; FAILED: ${result.failed.join(', ')}` : ''}`,
+    )
     if (result.failed.length > 0) process.exitCode = 4
     return result
   }

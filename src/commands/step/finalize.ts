@@ -2,7 +2,7 @@ import { finalizeStep } from '../../lifecycle/steps.service.js'
 import { StepCommand, stepFlags } from '../../step-command.js'
 
 export default class StepFinalize extends StepCommand {
-  static override summary = 'Last step: restore the operator\'s values, clear the run record, release the lock.'
+  static override summary = "Last step: restore the operator's values, clear the run record, release the lock."
   static override flags = stepFlags
 
   async run() {

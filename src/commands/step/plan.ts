@@ -3,7 +3,14 @@ import { readFile } from 'node:fs/promises'
 import { InputError } from '../../lifecycle/errors.js'
 import { validateRequest } from '../../lifecycle/prerequisites.js'
 import { planStep } from '../../lifecycle/steps.service.js'
-import { chartFlag, drainFlags, selectionFlags, timingFlags, upgradeRequestFrom, verificationFlags } from '../../flags.js'
+import {
+  chartFlag,
+  drainFlags,
+  selectionFlags,
+  timingFlags,
+  upgradeRequestFrom,
+  verificationFlags,
+} from '../../flags.js'
 import { StepCommand, stepFlags } from '../../step-command.js'
 
 export default class StepPlan extends StepCommand {
@@ -14,23 +21,36 @@ export default class StepPlan extends StepCommand {
     ...stepFlags,
     'target-version': Flags.string({ required: true, description: 'kata-deploy chart version to upgrade to.' }),
     chart: chartFlag,
-    'previous-chart': Flags.string({ description: 'Chart reference for the release\'s current version (default: --chart).' }),
+    'previous-chart': Flags.string({
+      description: "Chart reference for the release's current version (default: --chart).",
+    }),
     ...selectionFlags,
     'batch-size': Flags.integer({ default: 1, description: 'Nodes per wave.' }),
     'deployment-mode': Flags.string({ default: 'auto', description: 'auto, daemonset or job.' }),
     ...drainFlags,
-    'verification-pod': Flags.string({ description: 'Pod YAML file for verification.', exactlyOne: ['verification-pod', 'verification-pod-b64'] }),
-    'verification-pod-b64': Flags.string({ description: 'The verification Pod YAML, base64-encoded (the workflow parameter).' }),
+    'verification-pod': Flags.string({
+      description: 'Pod YAML file for verification.',
+      exactlyOne: ['verification-pod', 'verification-pod-b64'],
+    }),
+    'verification-pod-b64': Flags.string({
+      description: 'The verification Pod YAML, base64-encoded (the workflow parameter).',
+    }),
     ...verificationFlags,
     ...timingFlags,
   }
 
   async run() {
     const { flags } = await this.parse(StepPlan)
-    const source = flags['verification-pod-b64'] !== undefined
-      ? Buffer.from(flags['verification-pod-b64'], 'base64').toString('utf8')
-      : await readFile(flags['verification-pod']!, 'utf8').catch(() => { throw new InputError('--verification-pod', `cannot read ${flags['verification-pod']}`) })
-    const request = upgradeRequestFrom(flags, { source, origin: flags['verification-pod'] ?? 'verification-pod parameter' })
+    const source =
+      flags['verification-pod-b64'] !== undefined
+        ? Buffer.from(flags['verification-pod-b64'], 'base64').toString('utf8')
+        : await readFile(flags['verification-pod']!, 'utf8').catch(() => {
+            throw new InputError('--verification-pod', `cannot read ${flags['verification-pod']}`)
+          })
+    const request = upgradeRequestFrom(flags, {
+      source,
+      origin: flags['verification-pod'] ?? 'verification-pod parameter',
+    })
     validateRequest(request)
     const { deps } = this.connect(flags)
     const result = await planStep(deps, request, this.newRunId(), flags.holder)

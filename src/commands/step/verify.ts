@@ -1,3 +1,6 @@
 import { waveStepCommand } from '../../step-command.js'
 
-export default waveStepCommand('verify', "Wave phase: run the verification pod on each node; complete the nodes that pass.")
+export default waveStepCommand(
+  'verify',
+  'Wave phase: run the verification pod on each node; complete the nodes that pass.',
+)

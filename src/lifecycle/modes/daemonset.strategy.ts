@@ -12,7 +12,15 @@ import { runUpgrade, type DeploymentStrategy, type NodeOutcomes, type RunContext
 export const DAEMONSET_OVERRIDES: Values = { updateStrategy: { type: 'OnDelete' }, verification: { pod: '' } }
 
 function request(ctx: RunContext, chart: string, version: string, values: Values, noHooks = false): HelmUpgradeRequest {
-  return { release: ctx.release.name, namespace: ctx.release.namespace, chart, version, values, noHooks, timeout: ctx.helmTimeout }
+  return {
+    release: ctx.release.name,
+    namespace: ctx.release.namespace,
+    chart,
+    version,
+    values,
+    noHooks,
+    timeout: ctx.helmTimeout,
+  }
 }
 
 /** The version each run context has already brought the release to: later waves skip the helm reads. */
@@ -33,10 +41,13 @@ async function bringRelease(ctx: RunContext, chart: string, version: string): Pr
   const release = await helm.release(ctx.release.name, ctx.release.namespace)
   const names = kataDeployNames(ctx.userValues)
   const daemonSet = await cluster.getDaemonSet(ctx.release.namespace, names.daemonSet)
-  if (release?.chartVersion === version && release.status === 'deployed' && daemonSet?.updateStrategy === 'OnDelete') return
+  if (release?.chartVersion === version && release.status === 'deployed' && daemonSet?.updateStrategy === 'OnDelete')
+    return
   await runUpgrade(ctx, request(ctx, chart, version, mergeValues(ctx.userValues, DAEMONSET_OVERRIDES)))
   if (!(await cluster.getDaemonSet(ctx.release.namespace, names.daemonSet))) {
-    throw new PreconditionError(`after helm upgrade there is no DaemonSet ${names.daemonSet} in ${ctx.release.namespace}; the release does not look like kata-deploy in daemonset mode`)
+    throw new PreconditionError(
+      `after helm upgrade there is no DaemonSet ${names.daemonSet} in ${ctx.release.namespace}; the release does not look like kata-deploy in daemonset mode`,
+    )
   }
 }
 
@@ -54,7 +65,9 @@ export const daemonSetStrategy: DeploymentStrategy = {
 
   // One helm upgrade for the whole run: every later wave only restarts pods.
   plannedUpgrades(ctx, waves) {
-    return waves.length === 0 ? [] : [request(ctx, ctx.chart, ctx.targetVersion, mergeValues(ctx.userValues, DAEMONSET_OVERRIDES))]
+    return waves.length === 0
+      ? []
+      : [request(ctx, ctx.chart, ctx.targetVersion, mergeValues(ctx.userValues, DAEMONSET_OVERRIDES))]
   },
 
   requiredAccess(namespace) {
@@ -73,10 +86,22 @@ export const daemonSetStrategy: DeploymentStrategy = {
     // Each wave restarts only its own nodes' pods, so any wave plan is safe, but for one version:
     // deleting a 3.28.0 pod runs its cleanup, which restarts containerd and crashes the Kata pods
     // running on the node (kata-containers#12761; 3.29.0 skips the cleanup while its DaemonSet exists).
-    if (plan.waves.length === 0 || plan.previousVersion !== RESTART_HAZARD_VERSION || plan.drain || plan.acceptRestartHazard) return
-    throw new PreconditionError(`restarting kata-deploy ${RESTART_HAZARD_VERSION} pods crashes the Kata pods running on their nodes (its cleanup on SIGTERM restarts containerd; kata-containers#12761), and daemonset mode restarts them`, {
-      suggestions: ['pass --drain, so the nodes carry no workload when their pod restarts', 'or --accept-restart-hazard if the nodes run no Kata pods, or losing them is fine'],
-    })
+    if (
+      plan.waves.length === 0 ||
+      plan.previousVersion !== RESTART_HAZARD_VERSION ||
+      plan.drain ||
+      plan.acceptRestartHazard
+    )
+      return
+    throw new PreconditionError(
+      `restarting kata-deploy ${RESTART_HAZARD_VERSION} pods crashes the Kata pods running on their nodes (its cleanup on SIGTERM restarts containerd; kata-containers#12761), and daemonset mode restarts them`,
+      {
+        suggestions: [
+          'pass --drain, so the nodes carry no workload when their pod restarts',
+          'or --accept-restart-hazard if the nodes run no Kata pods, or losing them is fine',
+        ],
+      },
+    )
   },
 
   async precheck(deps, release, nodes, values) {
@@ -84,7 +109,9 @@ export const daemonSetStrategy: DeploymentStrategy = {
     const pods = await deps.cluster.listPods({ namespace: release.namespace, labelSelector: names.podSelector })
     const without = nodes.filter((n) => !pods.some((p) => p.nodeName === n.name))
     if (without.length > 0) {
-      throw new PreconditionError(`${listed(without.map((n) => n.name))} run no ${names.daemonSet} pod of release ${release.name}; they are not Kata nodes of this release, so narrow --node-selector / --node-taint-key`)
+      throw new PreconditionError(
+        `${listed(without.map((n) => n.name))} run no ${names.daemonSet} pod of release ${release.name}; they are not Kata nodes of this release, so narrow --node-selector / --node-taint-key`,
+      )
     }
   },
 
@@ -103,11 +130,21 @@ export const daemonSetStrategy: DeploymentStrategy = {
     // DaemonSet's revision: with RollingUpdate, Kubernetes would roll those nodes unverified.
     const { cluster } = ctx.deps
     const names = kataDeployNames(ctx.userValues)
-    const hash = await cluster.daemonSetRevisionHash(ctx.release.namespace, names.daemonSet, ctx.readyTimeoutMs, ctx.signal)
+    const hash = await cluster.daemonSetRevisionHash(
+      ctx.release.namespace,
+      names.daemonSet,
+      ctx.readyTimeoutMs,
+      ctx.signal,
+    )
     const pods = await cluster.listPods({ namespace: ctx.release.namespace, labelSelector: names.podSelector })
-    const behind = pods.filter((p) => p.labels[REVISION_LABEL] !== hash && p.nodeName !== undefined).map((p) => p.nodeName!)
+    const behind = pods
+      .filter((p) => p.labels[REVISION_LABEL] !== hash && p.nodeName !== undefined)
+      .map((p) => p.nodeName!)
     if (behind.length > 0) {
-      ctx.deps.events.emit({ type: 'info', message: `the kata-deploy pods on ${listed(behind)} do not run ${version}; the release keeps updateStrategy OnDelete (so they are not rolled unverified) and kata-lcm keeps your values in its run record until every node is on one version` })
+      ctx.deps.events.emit({
+        type: 'info',
+        message: `the kata-deploy pods on ${listed(behind)} do not run ${version}; the release keeps updateStrategy OnDelete (so they are not rolled unverified) and kata-lcm keeps your values in its run record until every node is on one version`,
+      })
       return false
     }
     // --no-hooks: the values change touches no pod; kata-deploy's own verification hook must not run again.

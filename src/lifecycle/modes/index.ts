@@ -29,6 +29,10 @@ export function isDeploymentMode(value: unknown): value is DeploymentMode {
 
 /** The strategy of a run record's mode, which is checked: a record edited by hand or by another tool is refused. */
 export function strategyOfRecord(mode: unknown): DeploymentStrategy {
-  if (!isDeploymentMode(mode)) throw new PreconditionError(`the run record names deployment mode "${String(mode)}"; kata-lcm knows ${Object.keys(STRATEGIES).join(' and ')}`, { suggestions: ['inspect it: kata-lcm status; forget it with kata-lcm unlock --forget-run'] })
+  if (!isDeploymentMode(mode))
+    throw new PreconditionError(
+      `the run record names deployment mode "${String(mode)}"; kata-lcm knows ${Object.keys(STRATEGIES).join(' and ')}`,
+      { suggestions: ['inspect it: kata-lcm status; forget it with kata-lcm unlock --forget-run'] },
+    )
   return STRATEGIES[mode]
 }

@@ -3,7 +3,13 @@ import type { HelmUpgradeRequest } from '../../ports/helm.port.js'
 import semver from 'semver'
 import { describeError, HelmError, PreconditionError } from '../errors.js'
 import { mergeValues, type Values } from '../values.js'
-import { runUpgrade, type DeploymentStrategy, type NodeOutcome, type NodeOutcomes, type RunContext } from './strategy.js'
+import {
+  runUpgrade,
+  type DeploymentStrategy,
+  type NodeOutcome,
+  type NodeOutcomes,
+  type RunContext,
+} from './strategy.js'
 
 /** The first kata-deploy whose dispatcher treats job.nodes as the set of nodes the release owns. */
 const OWNERSHIP_VERSION = '4.1.0'
@@ -15,8 +21,19 @@ export function installMarker(values: Values): string {
 }
 
 function request(ctx: RunContext, chart: string, version: string, nodes: string[]): HelmUpgradeRequest {
-  const scoped: Values = { deploymentMode: 'job', job: { nodes, parallelism: Math.max(1, Math.min(ctx.batchSize, nodes.length)) }, verification: { pod: '' } }
-  return { release: ctx.release.name, namespace: ctx.release.namespace, chart, version, values: mergeValues(ctx.userValues, scoped), timeout: ctx.helmTimeout }
+  const scoped: Values = {
+    deploymentMode: 'job',
+    job: { nodes, parallelism: Math.max(1, Math.min(ctx.batchSize, nodes.length)) },
+    verification: { pod: '' },
+  }
+  return {
+    release: ctx.release.name,
+    namespace: ctx.release.namespace,
+    chart,
+    version,
+    values: mergeValues(ctx.userValues, scoped),
+    timeout: ctx.helmTimeout,
+  }
 }
 
 /**
@@ -30,10 +47,15 @@ function installJobFor(jobs: readonly JobView[], node: string, before: ReadonlyS
 }
 
 /** Judges one node's install Job among the Jobs not in `before`. Pure. */
-export function judgeInstallJob(jobs: readonly JobView[], node: string, before: ReadonlySet<string>): NodeOutcome | undefined {
+export function judgeInstallJob(
+  jobs: readonly JobView[],
+  node: string,
+  before: ReadonlySet<string>,
+): NodeOutcome | undefined {
   const job = installJobFor(jobs, node, before)
   if (job?.outcome === 'Complete') return { ok: true }
-  if (job?.outcome === 'Failed') return { ok: false, reason: `install Job ${job.name} for ${node} failed${job.message ? `: ${job.message}` : ''}` }
+  if (job?.outcome === 'Failed')
+    return { ok: false, reason: `install Job ${job.name} for ${node} failed${job.message ? `: ${job.message}` : ''}` }
   return undefined
 }
 
@@ -61,12 +83,19 @@ async function installOn(ctx: RunContext, chart: string, version: string, nodes:
     return verdicts.size === nodes.length ? true : undefined
   }
   // After a helm failure the Jobs that exist are all there will be: judge what is there, don't wait.
-  const result = helmFailure === undefined
-    ? await ctx.deps.cluster.waitForJobs(ctx.release.namespace, '', decide, ctx.readyTimeoutMs, ctx.signal)
-    : { done: decide(await ctx.deps.cluster.listJobs(ctx.release.namespace)) === true }
+  const result =
+    helmFailure === undefined
+      ? await ctx.deps.cluster.waitForJobs(ctx.release.namespace, '', decide, ctx.readyTimeoutMs, ctx.signal)
+      : { done: decide(await ctx.deps.cluster.listJobs(ctx.release.namespace)) === true }
   if (!result.done) {
     for (const node of nodes) {
-      if (!verdicts.has(node)) verdicts.set(node, { ok: false, reason: helmFailure ? `no finished install Job for ${node} (helm: ${helmFailure})` : `install Job for ${node} did not finish within ${Math.round(ctx.readyTimeoutMs / 1000)}s` })
+      if (!verdicts.has(node))
+        verdicts.set(node, {
+          ok: false,
+          reason: helmFailure
+            ? `no finished install Job for ${node} (helm: ${helmFailure})`
+            : `install Job for ${node} did not finish within ${Math.round(ctx.readyTimeoutMs / 1000)}s`,
+        })
     }
   }
   return verdicts
@@ -102,12 +131,15 @@ export const jobStrategy: DeploymentStrategy = {
     const outside = [...new Set([...marked.filter((n) => !inWave.has(n)), ...waves.slice(1).flat()])]
     if (outside.length === 0) return
     const shown = outside.slice(0, 5).join(', ') + (outside.length > 5 ? ` and ${outside.length - 5} more` : '')
-    throw new PreconditionError(`job mode cannot go wave by wave on kata-deploy ${owning.join(' / ')}: from ${OWNERSHIP_VERSION} its install dispatcher uninstalls Kata from every node of the release outside job.nodes, so a wave would uninstall it from ${shown}`, {
-      suggestions: [
-        `upgrade every node of the release in one wave: a selection that covers all of them and --batch-size ${marked.length > 0 ? Math.max(marked.length, waves.flat().length) : waves.flat().length} or more`,
-        'or run the release in daemonset mode, which upgrades wave by wave on every version (on 4.1.0 a mode switch is helm uninstall + install)',
-      ],
-    })
+    throw new PreconditionError(
+      `job mode cannot go wave by wave on kata-deploy ${owning.join(' / ')}: from ${OWNERSHIP_VERSION} its install dispatcher uninstalls Kata from every node of the release outside job.nodes, so a wave would uninstall it from ${shown}`,
+      {
+        suggestions: [
+          `upgrade every node of the release in one wave: a selection that covers all of them and --batch-size ${marked.length > 0 ? Math.max(marked.length, waves.flat().length) : waves.flat().length} or more`,
+          'or run the release in daemonset mode, which upgrades wave by wave on every version (on 4.1.0 a mode switch is helm uninstall + install)',
+        ],
+      },
+    )
   },
 
   async precheck() {
@@ -127,7 +159,15 @@ export const jobStrategy: DeploymentStrategy = {
     // The operator's own values back (job.nodes as they had it, usually [] = the chart's selection,
     // their verification pod) without hooks, so no node is touched now and an operator's later plain
     // `helm upgrade --reuse-values` neither skips nodes nor re-runs against a stale wave list.
-    await runUpgrade(ctx, { release: ctx.release.name, namespace: ctx.release.namespace, chart, version, values: ctx.userValues, noHooks: true, timeout: ctx.helmTimeout })
+    await runUpgrade(ctx, {
+      release: ctx.release.name,
+      namespace: ctx.release.namespace,
+      chart,
+      version,
+      values: ctx.userValues,
+      noHooks: true,
+      timeout: ctx.helmTimeout,
+    })
     return true
   },
 }

@@ -12,12 +12,22 @@ const BROKEN = new Set(['CrashLoopBackOff', 'InvalidImageName', 'CreateContainer
  * `revisionHash` passes; a pod at that revision that crash-loops fails; anything else (no pod yet,
  * only the old or terminating pod) keeps watching. A terminating pod never counts. Pure.
  */
-export function judgeKataDeployPods(pods: readonly PodView[], node: string, revisionHash: string): NodeOutcome | undefined {
-  const current = pods.filter((p) => p.nodeName === node && p.deletionTimestamp === undefined && p.labels[REVISION_LABEL] === revisionHash)
+export function judgeKataDeployPods(
+  pods: readonly PodView[],
+  node: string,
+  revisionHash: string,
+): NodeOutcome | undefined {
+  const current = pods.filter(
+    (p) => p.nodeName === node && p.deletionTimestamp === undefined && p.labels[REVISION_LABEL] === revisionHash,
+  )
   if (current.some((p) => p.ready)) return { ok: true }
   for (const pod of current) {
     const broken = pod.containers.find((c) => c.state === 'waiting' && c.reason !== undefined && BROKEN.has(c.reason))
-    if (broken) return { ok: false, reason: `kata-deploy pod ${pod.name} on ${node} is ${broken.reason} (restarts: ${broken.restartCount})` }
+    if (broken)
+      return {
+        ok: false,
+        reason: `kata-deploy pod ${pod.name} on ${node} is ${broken.reason} (restarts: ${broken.restartCount})`,
+      }
   }
   return undefined
 }
@@ -25,7 +35,10 @@ export function judgeKataDeployPods(pods: readonly PodView[], node: string, revi
 function describeWaiting(pods: readonly PodView[], node: string, revisionHash: string): string {
   const onNode = pods.filter((p) => p.nodeName === node)
   if (onNode.length === 0) return `no kata-deploy pod appeared on ${node}`
-  const parts = onNode.map((p) => `${p.name} (revision ${p.labels[REVISION_LABEL] ?? '?'}${p.deletionTimestamp ? ', terminating' : ''}, ${p.ready ? 'ready' : 'not ready'})`)
+  const parts = onNode.map(
+    (p) =>
+      `${p.name} (revision ${p.labels[REVISION_LABEL] ?? '?'}${p.deletionTimestamp ? ', terminating' : ''}, ${p.ready ? 'ready' : 'not ready'})`,
+  )
   return `kata-deploy on ${node} never became Ready at revision ${revisionHash}: ${parts.join(', ')}`
 }
 
@@ -41,29 +54,40 @@ export async function restartAndAwait(ctx: RunContext, nodes: readonly string[])
   const revisionHash = await cluster.daemonSetRevisionHash(namespace, names.daemonSet, ctx.readyTimeoutMs, ctx.signal)
   const query = { namespace, labelSelector: names.podSelector }
   const pods = await cluster.listPods(query)
-  await Promise.all(nodes.flatMap((node) => {
-    const onNode = pods.filter((p) => p.nodeName === node && p.deletionTimestamp === undefined)
-    if (onNode.some((p) => p.labels[REVISION_LABEL] === revisionHash)) return []
-    return onNode.map((p) => cluster.deletePod(namespace, p.name))
-  }))
+  await Promise.all(
+    nodes.flatMap((node) => {
+      const onNode = pods.filter((p) => p.nodeName === node && p.deletionTimestamp === undefined)
+      if (onNode.some((p) => p.labels[REVISION_LABEL] === revisionHash)) return []
+      return onNode.map((p) => cluster.deletePod(namespace, p.name))
+    }),
+  )
   const verdicts: NodeOutcomes = new Map()
   const wave = new Set(nodes)
-  const result = await cluster.waitForPods(query, (current) => {
-    // One pass over the release's pods per event, grouped by node: O(N), not O(N x wave).
-    const byNode = new Map<string, PodView[]>()
-    for (const pod of current) {
-      if (pod.nodeName === undefined || !wave.has(pod.nodeName) || verdicts.has(pod.nodeName)) continue
-      byNode.set(pod.nodeName, [...(byNode.get(pod.nodeName) ?? []), pod])
-    }
-    for (const [node, pods] of byNode) {
-      const verdict = judgeKataDeployPods(pods, node, revisionHash)
-      if (verdict) verdicts.set(node, verdict)
-    }
-    return verdicts.size === nodes.length ? true : undefined
-  }, ctx.readyTimeoutMs, ctx.signal)
+  const result = await cluster.waitForPods(
+    query,
+    (current) => {
+      // One pass over the release's pods per event, grouped by node: O(N), not O(N x wave).
+      const byNode = new Map<string, PodView[]>()
+      for (const pod of current) {
+        if (pod.nodeName === undefined || !wave.has(pod.nodeName) || verdicts.has(pod.nodeName)) continue
+        byNode.set(pod.nodeName, [...(byNode.get(pod.nodeName) ?? []), pod])
+      }
+      for (const [node, pods] of byNode) {
+        const verdict = judgeKataDeployPods(pods, node, revisionHash)
+        if (verdict) verdicts.set(node, verdict)
+      }
+      return verdicts.size === nodes.length ? true : undefined
+    },
+    ctx.readyTimeoutMs,
+    ctx.signal,
+  )
   if (!result.done) {
     for (const node of nodes) {
-      if (!verdicts.has(node)) verdicts.set(node, { ok: false, reason: `${describeWaiting(result.last, node, revisionHash)} within ${Math.round(ctx.readyTimeoutMs / 1000)}s` })
+      if (!verdicts.has(node))
+        verdicts.set(node, {
+          ok: false,
+          reason: `${describeWaiting(result.last, node, revisionHash)} within ${Math.round(ctx.readyTimeoutMs / 1000)}s`,
+        })
     }
   }
   return verdicts

@@ -24,20 +24,30 @@ const NODE = `cn-${id}-a`
 const SA = 'reader'
 
 /** A TCP pass-through in front of the API server that counts the connections opened through it. */
-async function countingTunnel(server: URL): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
+async function countingTunnel(
+  server: URL,
+): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
   let count = 0
   const sockets = new Set<net.Socket>()
   const tunnel = net.createServer((client) => {
     count++
     const upstream = net.connect(Number(server.port), server.hostname)
-    for (const s of [client, upstream]) { sockets.add(s); s.on('error', () => undefined); s.on('close', () => sockets.delete(s)) }
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('error', () => undefined)
+      s.on('close', () => sockets.delete(s))
+    }
     client.pipe(upstream).pipe(client)
   })
   await new Promise<void>((resolve) => tunnel.listen(0, '127.0.0.1', resolve))
   return {
     port: (tunnel.address() as net.AddressInfo).port,
     connections: () => count,
-    close: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); tunnel.close(() => resolve()) }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy()
+        tunnel.close(() => resolve())
+      }),
   }
 }
 
@@ -69,7 +79,9 @@ describe('client-node 2 on the real API server', () => {
         const copy = new KubeConfig()
         copy.loadFromOptions({
           clusters: base.getClusters().map((c) => ({ ...c, server: `https://${server.hostname}:${tunnel.port}` })),
-          users: base.getUsers(), contexts: base.getContexts(), currentContext: base.getCurrentContext(),
+          users: base.getUsers(),
+          contexts: base.getContexts(),
+          currentContext: base.getCurrentContext(),
         })
         return copy
       }
@@ -128,10 +140,20 @@ describe('client-node 2 on the real API server', () => {
     try {
       const cluster = new KubeCluster(createKubeConfig({ kubeconfig: proxy.kubeconfigPath }))
       const name = `late-${id}`
-      const waiting = cluster.waitForPods({ namespace: NS, labelSelector: `clientnode=${id}` }, (pods) => (pods.some((p) => p.name === name) ? true : undefined), 60_000)
+      const waiting = cluster.waitForPods(
+        { namespace: NS, labelSelector: `clientnode=${id}` },
+        (pods) => (pods.some((p) => p.name === name) ? true : undefined),
+        60_000,
+      )
       // Created once the stale watch has been answered and the wait has re-listed.
       while (requests.filter((r) => r === 'list').length < 2) await new Promise((r) => setTimeout(r, 50))
-      await core.createNamespacedPod({ namespace: NS, body: { metadata: { name, labels: { clientnode: id } }, spec: { nodeName: NODE, containers: [{ name: 'c', image: 'registry.example/x:1' }] } } })
+      await core.createNamespacedPod({
+        namespace: NS,
+        body: {
+          metadata: { name, labels: { clientnode: id } },
+          spec: { nodeName: NODE, containers: [{ name: 'c', image: 'registry.example/x:1' }] },
+        },
+      })
       const result = await waiting
       expect(result.done).toBe(true)
       expect(requests.slice(0, 3)).toEqual(['list', 'watch', 'list'])
@@ -144,37 +166,91 @@ describe('client-node 2 on the real API server', () => {
     await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: SA } } })
     // Allowed to read nodes, nothing else.
     const rbac = harness.makeApiClient(RbacAuthorizationV1Api)
-    await rbac.createClusterRole({ body: { metadata: { name: `clientnode-${id}-nodes` }, rules: [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list'] }] } })
-    await rbac.createClusterRoleBinding({ body: { metadata: { name: `clientnode-${id}-nodes` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `clientnode-${id}-nodes` }, subjects: [{ kind: 'ServiceAccount', name: SA, namespace: NS }] } })
+    await rbac.createClusterRole({
+      body: {
+        metadata: { name: `clientnode-${id}-nodes` },
+        rules: [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list'] }],
+      },
+    })
+    await rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name: `clientnode-${id}-nodes` },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `clientnode-${id}-nodes` },
+        subjects: [{ kind: 'ServiceAccount', name: SA, namespace: NS }],
+      },
+    })
     try {
-      const token = (await core.createNamespacedServiceAccountToken({ namespace: NS, name: SA, body: { spec: { expirationSeconds: 600 } } })).status!.token!
+      const token = (
+        await core.createNamespacedServiceAccountToken({
+          namespace: NS,
+          name: SA,
+          body: { spec: { expirationSeconds: 600 } },
+        })
+      ).status!.token!
       const base = createKubeConfig({ kubeconfig: e2eCluster().kubeconfigPath })
       const cluster = base.getCurrentCluster()!
       const tokenFile = path.join(dir, 'token')
       await writeFile(tokenFile, token)
-      const credential = JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token } })
+      const credential = JSON.stringify({
+        apiVersion: 'client.authentication.k8s.io/v1',
+        kind: 'ExecCredential',
+        status: { token },
+      })
       const users: Record<string, Record<string, unknown>> = {
-        exec: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: '/bin/sh', args: ['-c', `printf '%s' '${credential}'`], interactiveMode: 'Never' } },
+        exec: {
+          exec: {
+            apiVersion: 'client.authentication.k8s.io/v1',
+            command: '/bin/sh',
+            args: ['-c', `printf '%s' '${credential}'`],
+            interactiveMode: 'Never',
+          },
+        },
         token: { token },
         tokenFile: { tokenFile },
       }
       const audit = new AuditLog(e2eCluster().auditLogPath)
       for (const [kind, user] of Object.entries(users)) {
         const file = path.join(dir, `${kind}.kubeconfig`)
-        await writeFile(file, stringify({
-          apiVersion: 'v1', kind: 'Config', 'current-context': 'c',
-          clusters: [{ name: 'c', cluster: { server: cluster.server, ...(cluster.caFile ? { 'certificate-authority': cluster.caFile } : { 'certificate-authority-data': cluster.caData }) } }],
-          users: [{ name: 'u', user }],
-          contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
-        }))
+        await writeFile(
+          file,
+          stringify({
+            apiVersion: 'v1',
+            kind: 'Config',
+            'current-context': 'c',
+            clusters: [
+              {
+                name: 'c',
+                cluster: {
+                  server: cluster.server,
+                  ...(cluster.caFile
+                    ? { 'certificate-authority': cluster.caFile }
+                    : { 'certificate-authority-data': cluster.caData }),
+                },
+              },
+            ],
+            users: [{ name: 'u', user }],
+            contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
+          }),
+        )
         const t0 = new Date()
-        const nodes = await new KubeCluster(createKubeConfig({ kubeconfig: file }), { userAgent: `kata-lcm/auth-${kind}` }).listNodes(`kata-lcm.test/clientnode=${id}`)
-          .catch((error: unknown) => { throw new Error(`${kind}: ${(error as Error).message}`, { cause: error }) })
-        expect(nodes.map((n) => n.name), kind).toEqual([NODE])
+        const nodes = await new KubeCluster(createKubeConfig({ kubeconfig: file }), {
+          userAgent: `kata-lcm/auth-${kind}`,
+        })
+          .listNodes(`kata-lcm.test/clientnode=${id}`)
+          .catch((error: unknown) => {
+            throw new Error(`${kind}: ${(error as Error).message}`, { cause: error })
+          })
+        expect(
+          nodes.map((n) => n.name),
+          kind,
+        ).toEqual([NODE])
         await audit.barrier(harness)
         const calls = await audit.find({ since: t0, userAgentPrefix: `kata-lcm/auth-${kind}`, resource: 'nodes' })
         expect(calls.length, kind).toBeGreaterThan(0)
-        expect(calls.every((e) => e.user?.username === `system:serviceaccount:${NS}:${SA}`), kind).toBe(true)
+        expect(
+          calls.every((e) => e.user?.username === `system:serviceaccount:${NS}:${SA}`),
+          kind,
+        ).toBe(true)
       }
     } finally {
       await rbac.deleteClusterRole({ name: `clientnode-${id}-nodes` }).catch(() => undefined)

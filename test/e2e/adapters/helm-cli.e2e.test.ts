@@ -29,21 +29,40 @@ describe('HelmCli (real helm, fixture chart)', () => {
 
   beforeAll(async () => {
     kubeconfig = e2eCluster().kubeconfigPath
-    const packaged = await execa('bash', [path.join(REPO_ROOT, 'scripts/testbed/package-fixture-charts.sh')], { env: { HELM: helmBin } })
+    const packaged = await execa('bash', [path.join(REPO_ROOT, 'scripts/testbed/package-fixture-charts.sh')], {
+      env: { HELM: helmBin },
+    })
     charts = Object.fromEntries(
-      packaged.stdout.split('\n').filter(Boolean).map((tgz) => [/kata-deploy-(.+)\.tgz$/.exec(tgz)?.[1] ?? tgz, tgz]),
+      packaged.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((tgz) => [/kata-deploy-(.+)\.tgz$/.exec(tgz)?.[1] ?? tgz, tgz]),
     )
     expect(Object.keys(charts)).toEqual(expect.arrayContaining(['3.28.0', '3.32.0', '3.33.0']))
     helm = new HelmCli({ bin: helmBin, kubeconfig })
     tmp = await mkdtemp(path.join(tmpdir(), 'kata-lcm-helm-e2e-'))
     const values = path.join(tmp, 'install.json')
     await writeFile(values, JSON.stringify(INSTALL_VALUES))
-    await execa(helmBin, ['install', RELEASE, charts['3.28.0']!, '-n', NS, '--create-namespace', '-f', values, '--kubeconfig', kubeconfig])
+    await execa(helmBin, [
+      'install',
+      RELEASE,
+      charts['3.28.0']!,
+      '-n',
+      NS,
+      '--create-namespace',
+      '-f',
+      values,
+      '--kubeconfig',
+      kubeconfig,
+    ])
   })
 
   afterAll(async () => {
     await execa(helmBin, ['uninstall', RELEASE, '-n', NS, '--kubeconfig', kubeconfig], { reject: false })
-    await loadKubeConfig(kubeconfig).makeApiClient(CoreV1Api).deleteNamespace({ name: NS }).catch(() => undefined)
+    await loadKubeConfig(kubeconfig)
+      .makeApiClient(CoreV1Api)
+      .deleteNamespace({ name: NS })
+      .catch(() => undefined)
     if (tmp) await rm(tmp, { recursive: true, force: true })
   })
 
@@ -73,12 +92,28 @@ describe('HelmCli (real helm, fixture chart)', () => {
   })
 
   it('shows a chart', async () => {
-    expect(await helm.showChart(charts['3.33.0']!)).toEqual({ name: 'kata-deploy', version: '3.33.0', appVersion: '3.33.0' })
+    expect(await helm.showChart(charts['3.33.0']!)).toEqual({
+      name: 'kata-deploy',
+      version: '3.33.0',
+      appVersion: '3.33.0',
+    })
   })
 
   it('upgrades with exactly the given values (reset, not merged), recorded in history', async () => {
-    await helm.upgrade({ release: RELEASE, namespace: NS, chart: charts['3.32.0']!, version: '3.32.0', values: UPGRADE_VALUES, timeout: '2m' })
-    expect(await helm.release(RELEASE, NS)).toMatchObject({ revision: 2, status: 'deployed', chartVersion: '3.32.0', appVersion: '3.32.0' })
+    await helm.upgrade({
+      release: RELEASE,
+      namespace: NS,
+      chart: charts['3.32.0']!,
+      version: '3.32.0',
+      values: UPGRADE_VALUES,
+      timeout: '2m',
+    })
+    expect(await helm.release(RELEASE, NS)).toMatchObject({
+      revision: 2,
+      status: 'deployed',
+      chartVersion: '3.32.0',
+      appVersion: '3.32.0',
+    })
     expect(await helm.values(RELEASE, NS, { all: false })).toEqual(UPGRADE_VALUES)
     expect(await helm.values(RELEASE, NS, { all: false, revision: 1 })).toEqual(INSTALL_VALUES)
     expect(await helm.values(RELEASE, NS, { all: true })).toMatchObject({ deploymentMode: 'daemonset', debug: true })
@@ -97,14 +132,18 @@ describe('HelmCli (real helm, fixture chart)', () => {
   })
 
   it('says so when a release was never deployed', async () => {
-    const error = (await helm.upgrade({ release: `never-${id}`, namespace: NS, chart: charts['3.28.0']!, values: {} }).catch((e: unknown) => e)) as HelmError
+    const error = (await helm
+      .upgrade({ release: `never-${id}`, namespace: NS, chart: charts['3.28.0']!, values: {} })
+      .catch((e: unknown) => e)) as HelmError
     expect(error).toBeInstanceOf(HelmError)
     expect(error.message).toMatch(/has no deployed releases/)
     expect(error.suggestions.join('\n')).toContain(`helm history never-${id} -n ${NS}`)
   })
 
   it('turns a failed upgrade into a HelmError with the stderr tail', async () => {
-    const error = (await helm.upgrade({ release: RELEASE, namespace: NS, chart: path.join(tmp, 'no-such-chart.tgz'), values: {} }).catch((e: unknown) => e)) as HelmError
+    const error = (await helm
+      .upgrade({ release: RELEASE, namespace: NS, chart: path.join(tmp, 'no-such-chart.tgz'), values: {} })
+      .catch((e: unknown) => e)) as HelmError
     expect(error).toBeInstanceOf(HelmError)
     expect(error.helmExitCode).toBe(1)
     expect(error.stderrTail).toMatch(/no-such-chart\.tgz/)

@@ -76,7 +76,10 @@ describe('KubeCluster (real API server)', () => {
   it('merge-patches only its own annotations and unschedulable, in one request with its user agent', async () => {
     const t0 = new Date()
     const cordoned = await cluster.patchNode(NODE, {
-      annotations: { 'katacontainers.io/kata-lifecycle-manager-status': 'cordoned', 'katacontainers.io/kata-lcm-run': 'r1' },
+      annotations: {
+        'katacontainers.io/kata-lifecycle-manager-status': 'cordoned',
+        'katacontainers.io/kata-lcm-run': 'r1',
+      },
       unschedulable: true,
     })
     expect(cordoned.unschedulable).toBe(true)
@@ -89,9 +92,18 @@ describe('KubeCluster (real API server)', () => {
     expect(cordoned.taints).toContainEqual({ key: 'foreign.example/taint', value: 'keep', effect: 'NoSchedule' })
 
     // Someone else writes an annotation between our patches: it must survive the next one.
-    await core.patchNode({ name: NODE, body: [{ op: 'add', path: '/metadata/annotations/foreign.example~1late', value: 'later' }] })
+    await core.patchNode({
+      name: NODE,
+      body: [{ op: 'add', path: '/metadata/annotations/foreign.example~1late', value: 'later' }],
+    })
 
-    const uncordoned = await cluster.patchNode(NODE, { annotations: { 'katacontainers.io/kata-lcm-run': null, 'katacontainers.io/kata-lifecycle-manager-status': 'completed' }, unschedulable: false })
+    const uncordoned = await cluster.patchNode(NODE, {
+      annotations: {
+        'katacontainers.io/kata-lcm-run': null,
+        'katacontainers.io/kata-lifecycle-manager-status': 'completed',
+      },
+      unschedulable: false,
+    })
     expect(uncordoned.unschedulable).toBe(false)
     expect(uncordoned.annotations['katacontainers.io/kata-lcm-run']).toBeUndefined()
     expect(uncordoned.annotations).toMatchObject({
@@ -105,24 +117,43 @@ describe('KubeCluster (real API server)', () => {
     expect(fresh.spec?.unschedulable ?? false).toBe(false)
 
     // Idempotent: the same patch again changes nothing.
-    const again = await cluster.patchNode(NODE, { annotations: { 'katacontainers.io/kata-lcm-run': null }, unschedulable: false })
+    const again = await cluster.patchNode(NODE, {
+      annotations: { 'katacontainers.io/kata-lcm-run': null },
+      unschedulable: false,
+    })
     expect(again.annotations).toEqual(uncordoned.annotations)
 
     await audit.barrier(harness)
     const ours = await audit.find({ since: t0, userAgentPrefix: 'kata-lcm/', resource: 'nodes', name: NODE })
-    expect(ours.map((e) => e.verb), describeEvents(ours)).toEqual(['patch', 'patch', 'patch'])
+    expect(
+      ours.map((e) => e.verb),
+      describeEvents(ours),
+    ).toEqual(['patch', 'patch', 'patch'])
     expect(ours[0]?.userAgent).toBe(defaultUserAgent())
     expect(ours.every((e) => e.responseStatus?.code === 200)).toBe(true)
   })
 
   it('records Events that `kubectl describe node` shows', async () => {
     const node = (await cluster.getNode(NODE))!
-    await cluster.recordNodeEvent(node, { reason: 'KataUpgradeStarted', message: `upgrading kata on ${NODE} (${id})`, type: 'Normal' })
-    await cluster.recordNodeEvent(node, { reason: 'KataUpgradeFailed', message: 'verification failed', type: 'Warning' })
-    const events = await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${NODE}` })
+    await cluster.recordNodeEvent(node, {
+      reason: 'KataUpgradeStarted',
+      message: `upgrading kata on ${NODE} (${id})`,
+      type: 'Normal',
+    })
+    await cluster.recordNodeEvent(node, {
+      reason: 'KataUpgradeFailed',
+      message: 'verification failed',
+      type: 'Warning',
+    })
+    const events = await core.listNamespacedEvent({
+      namespace: 'default',
+      fieldSelector: `involvedObject.name=${NODE}`,
+    })
     const ours = events.items.filter((e) => e.source?.component === 'kata-lcm')
     // Listed by (generated) name, not by time: compare sorted by reason.
-    const seen = ours.map((e) => [e.reason, e.type, e.involvedObject.kind, e.involvedObject.uid, e.reportingComponent]).sort()
+    const seen = ours
+      .map((e) => [e.reason, e.type, e.involvedObject.kind, e.involvedObject.uid, e.reportingComponent])
+      .sort()
     expect(seen).toEqual([
       ['KataUpgradeFailed', 'Warning', 'Node', node.uid, 'kata-lcm'],
       ['KataUpgradeStarted', 'Normal', 'Node', node.uid, 'kata-lcm'],
@@ -150,15 +181,29 @@ describe('KubeCluster (real API server)', () => {
     expect(calls[0]).toEqual([])
     expect(result.done).toBe(true)
     if (!result.done) return
-    expect(result.value).toMatchObject({ name: 'late', namespace: NS, nodeName: PLAIN_NODE, phase: 'Running', ready: true, mirror: false, ownerKinds: [] })
-    expect(result.value.containers).toEqual([expect.objectContaining({ name: 'main', ready: true, state: 'running', restartCount: 0 })])
+    expect(result.value).toMatchObject({
+      name: 'late',
+      namespace: NS,
+      nodeName: PLAIN_NODE,
+      phase: 'Running',
+      ready: true,
+      mirror: false,
+      ownerKinds: [],
+    })
+    expect(result.value.containers).toEqual([
+      expect.objectContaining({ name: 'main', ready: true, state: 'running', restartCount: 0 }),
+    ])
     expect(calls.length).toBeGreaterThan(2)
     expect(Date.now() - started).toBeLessThan(30_000)
   })
 
   it('waitForPods times out with the last state, and aborts on a signal', async () => {
     const t0 = Date.now()
-    const result = await cluster.waitForPods({ namespace: NS, labelSelector: 'app=late' }, (pods) => (pods.some((p) => p.phase === 'Failed') ? true : undefined), 1500)
+    const result = await cluster.waitForPods(
+      { namespace: NS, labelSelector: 'app=late' },
+      (pods) => (pods.some((p) => p.phase === 'Failed') ? true : undefined),
+      1500,
+    )
     const elapsed = Date.now() - t0
     expect(result.done).toBe(false)
     if (!result.done) expect(result.last.map((p) => p.name)).toEqual(['late'])
@@ -168,7 +213,9 @@ describe('KubeCluster (real API server)', () => {
     const controller = new AbortController()
     setTimeout(() => controller.abort(new Error('stop now')), 300)
     const t1 = Date.now()
-    await expect(cluster.waitForPods({ namespace: NS }, () => undefined, 60_000, controller.signal)).rejects.toThrow('stop now')
+    await expect(cluster.waitForPods({ namespace: NS }, () => undefined, 60_000, controller.signal)).rejects.toThrow(
+      'stop now',
+    )
     expect(Date.now() - t1).toBeLessThan(3000)
   })
 
@@ -182,7 +229,11 @@ describe('KubeCluster (real API server)', () => {
       console.log(JSON.stringify([a.done, b.done]))
     `
     const t0 = Date.now()
-    const child = await execa('node', ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 30_000, reject: false, cwd: new URL('../../..', import.meta.url).pathname })
+    const child = await execa('node', ['--import', 'tsx', '--input-type=module', '-e', script], {
+      timeout: 30_000,
+      reject: false,
+      cwd: new URL('../../..', import.meta.url).pathname,
+    })
     expect(child.stderr).toBe('')
     expect(child.stdout.trim()).toBe('[true,false]')
     expect(child.timedOut).toBe(false)
@@ -200,22 +251,44 @@ describe('KubeCluster (real API server)', () => {
           updateStrategy: { type: 'OnDelete' },
           template: {
             metadata: { labels: { name } },
-            spec: { nodeSelector: { 'kubernetes.io/hostname': PLAIN_NODE }, containers: [{ name: 'kube-kata', image: 'quay.io/kata-containers/kata-deploy:3.28.0' }] },
+            spec: {
+              nodeSelector: { 'kubernetes.io/hostname': PLAIN_NODE },
+              containers: [{ name: 'kube-kata', image: 'quay.io/kata-containers/kata-deploy:3.28.0' }],
+            },
           },
         },
       },
     })
     const first = await cluster.daemonSetRevisionHash(NS, name, 60_000)
     expect(first).toMatch(/^[a-z0-9]+$/)
-    const onNode = await cluster.waitForPods({ namespace: NS, labelSelector: `name=${name}` }, (pods) => pods.find((p) => p.ready), 60_000)
+    const onNode = await cluster.waitForPods(
+      { namespace: NS, labelSelector: `name=${name}` },
+      (pods) => pods.find((p) => p.ready),
+      60_000,
+    )
     expect(onNode.done && onNode.value.labels['controller-revision-hash']).toBe(first)
     expect(onNode.done && onNode.value.ownerKinds).toEqual(['DaemonSet'])
 
-    await apps.patchNamespacedDaemonSet({ namespace: NS, name, body: [{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: 'quay.io/kata-containers/kata-deploy:3.32.0' }] })
+    await apps.patchNamespacedDaemonSet({
+      namespace: NS,
+      name,
+      body: [
+        {
+          op: 'replace',
+          path: '/spec/template/spec/containers/0/image',
+          value: 'quay.io/kata-containers/kata-deploy:3.32.0',
+        },
+      ],
+    })
     const second = await cluster.daemonSetRevisionHash(NS, name, 60_000)
     expect(second).not.toBe(first)
     const ds = await cluster.getDaemonSet(NS, name)
-    expect(ds).toMatchObject({ name, namespace: NS, updateStrategy: 'OnDelete', images: ['quay.io/kata-containers/kata-deploy:3.32.0'] })
+    expect(ds).toMatchObject({
+      name,
+      namespace: NS,
+      updateStrategy: 'OnDelete',
+      images: ['quay.io/kata-containers/kata-deploy:3.32.0'],
+    })
     expect(ds!.observedGeneration).toBeGreaterThanOrEqual(ds!.generation)
     expect(await cluster.getDaemonSet(NS, 'missing')).toBeUndefined()
     await expect(cluster.daemonSetRevisionHash(NS, 'missing', 5000)).rejects.toBeInstanceOf(ClusterError)
@@ -225,29 +298,62 @@ describe('KubeCluster (real API server)', () => {
     const policy = harness.makeApiClient(PolicyV1Api)
     await core.createNamespacedPod({ namespace: NS, body: pod('guarded', { app: 'guarded' }) })
     await core.createNamespacedPod({ namespace: NS, body: pod('free', { app: 'free' }) })
-    await policy.createNamespacedPodDisruptionBudget({ namespace: NS, body: { metadata: { name: 'guarded' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'guarded' } } } } })
-    await cluster.waitForPods({ namespace: NS, labelSelector: 'app in (guarded,free)' }, (pods) => (pods.length === 2 && pods.every((p) => p.ready) ? true : undefined), 60_000)
+    await policy.createNamespacedPodDisruptionBudget({
+      namespace: NS,
+      body: { metadata: { name: 'guarded' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'guarded' } } } },
+    })
+    await cluster.waitForPods(
+      { namespace: NS, labelSelector: 'app in (guarded,free)' },
+      (pods) => (pods.length === 2 && pods.every((p) => p.ready) ? true : undefined),
+      60_000,
+    )
     // Once the disruption controller computed the budget the answer is stable: no disruption allowed.
-    await waitForObject(harness, `/apis/policy/v1/namespaces/${NS}/poddisruptionbudgets`, 'guarded', (o) => (o as { status?: { currentHealthy?: number } }).status?.currentHealthy === 1, 60_000)
+    await waitForObject(
+      harness,
+      `/apis/policy/v1/namespaces/${NS}/poddisruptionbudgets`,
+      'guarded',
+      (o) => (o as { status?: { currentHealthy?: number } }).status?.currentHealthy === 1,
+      60_000,
+    )
 
     expect(await cluster.evictPod(NS, 'guarded')).toBe('blocked')
     expect(await cluster.evictPod(NS, 'free')).toBe('evicted')
     expect(await cluster.evictPod(NS, `missing-${id}`)).toBe('gone')
-    const gone = await cluster.waitForPods({ namespace: NS, fieldSelector: 'metadata.name=free' }, (pods) => (pods.length === 0 ? true : undefined), 60_000)
+    const gone = await cluster.waitForPods(
+      { namespace: NS, fieldSelector: 'metadata.name=free' },
+      (pods) => (pods.length === 0 ? true : undefined),
+      60_000,
+    )
     expect(gone.done).toBe(true)
-    expect((await cluster.listPods({ namespace: NS, labelSelector: 'app=guarded' })).map((p) => p.name)).toEqual(['guarded'])
+    expect((await cluster.listPods({ namespace: NS, labelSelector: 'app=guarded' })).map((p) => p.name)).toEqual([
+      'guarded',
+    ])
   })
 
   it('podDiagnostics reports Events and never throws', async () => {
     await core.createNamespacedPod({
       namespace: NS,
-      body: { metadata: { name: 'verify', labels: { 'kata-lcm.test/verify': 'fail' } }, spec: { restartPolicy: 'Never', nodeSelector: { 'kubernetes.io/hostname': PLAIN_NODE }, containers: [{ name: 'main', image: 'registry.example/busybox:1' }] } },
+      body: {
+        metadata: { name: 'verify', labels: { 'kata-lcm.test/verify': 'fail' } },
+        spec: {
+          restartPolicy: 'Never',
+          nodeSelector: { 'kubernetes.io/hostname': PLAIN_NODE },
+          containers: [{ name: 'main', image: 'registry.example/busybox:1' }],
+        },
+      },
     })
-    const failed = await cluster.waitForPods({ namespace: NS, fieldSelector: 'metadata.name=verify' }, ([p]) => (p?.phase === 'Failed' ? p : undefined), 60_000)
+    const failed = await cluster.waitForPods(
+      { namespace: NS, fieldSelector: 'metadata.name=verify' },
+      ([p]) => (p?.phase === 'Failed' ? p : undefined),
+      60_000,
+    )
     expect(failed.done).toBe(true)
     if (failed.done) expect(failed.value.containers[0]).toMatchObject({ state: 'terminated', exitCode: 1 })
     const diag = await cluster.podDiagnostics(NS, 'verify', 20)
-    expect(diag.events.some((e) => /^Scheduled: Successfully assigned/.test(e)), diag.events.join('\n')).toBe(true)
+    expect(
+      diag.events.some((e) => /^Scheduled: Successfully assigned/.test(e)),
+      diag.events.join('\n'),
+    ).toBe(true)
     // kwok serves no logs: left out, not an error.
     expect(Array.isArray(diag.logTail)).toBe(true)
     expect(await cluster.podDiagnostics(NS, `missing-${id}`, 20)).toEqual({ events: [], logTail: [] })
@@ -265,10 +371,21 @@ describe('KubeCluster (real API server)', () => {
         },
       },
     })
-    const result = cluster.waitForJobs(NS, `suite=${id}`, (jobs) => (jobs.length === 2 && jobs.every((j) => j.outcome !== 'Running') ? jobs : undefined), 90_000)
+    const result = cluster.waitForJobs(
+      NS,
+      `suite=${id}`,
+      (jobs) => (jobs.length === 2 && jobs.every((j) => j.outcome !== 'Running') ? jobs : undefined),
+      90_000,
+    )
     // the test bed fails install Jobs for jfail-* nodes whose image contains "jobfail"
-    await batch.createNamespacedJob({ namespace: NS, body: job('install-ok', PLAIN_NODE, 'quay.io/kata-containers/kata-deploy:3.33.0') })
-    await batch.createNamespacedJob({ namespace: NS, body: job('install-bad', `jfail-${id}`, 'quay.io/kata-containers/kata-deploy:3.34.0-jobfail') })
+    await batch.createNamespacedJob({
+      namespace: NS,
+      body: job('install-ok', PLAIN_NODE, 'quay.io/kata-containers/kata-deploy:3.33.0'),
+    })
+    await batch.createNamespacedJob({
+      namespace: NS,
+      body: job('install-bad', `jfail-${id}`, 'quay.io/kata-containers/kata-deploy:3.34.0-jobfail'),
+    })
     const done = await result
     expect(done.done).toBe(true)
     if (!done.done) return
@@ -291,11 +408,16 @@ describe('KubeCluster (real API server)', () => {
       currentContext: kc.getCurrentContext(),
       users: kc.getUsers().map((u) => ({ ...u, impersonateUser: `system:serviceaccount:${NS}:nobody` })),
     })
-    const error = await new KubeCluster(restricted).listNodes().then(() => undefined, (e: unknown) => e)
+    const error = await new KubeCluster(restricted).listNodes().then(
+      () => undefined,
+      (e: unknown) => e,
+    )
     expect(error).toBeInstanceOf(ClusterError)
     const e = error as ClusterError
     expect(e.status).toBe(403)
-    expect(e.message).toMatch(/^list nodes failed: HTTP 403: nodes is forbidden: User "system:serviceaccount:.*:nobody" cannot list resource "nodes"/)
+    expect(e.message).toMatch(
+      /^list nodes failed: HTTP 403: nodes is forbidden: User "system:serviceaccount:.*:nobody" cannot list resource "nodes"/,
+    )
     expect(e.suggestions[0]).toContain('RBAC must allow verb "list" on "nodes"')
   })
 })

@@ -54,7 +54,10 @@ export async function ensureCliBuilt(): Promise<void> {
   await symlink(path.join(REPO_ROOT, 'node_modules'), path.join(root, 'node_modules'))
   await symlink(path.join(REPO_ROOT, 'chart'), path.join(root, 'chart'))
   const tsc = path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc')
-  await must(run('node', [tsc, '-p', path.join(REPO_ROOT, 'tsconfig.build.json'), '--outDir', path.join(root, 'dist')]), 'tsc (private CLI build)')
+  await must(
+    run('node', [tsc, '-p', path.join(REPO_ROOT, 'tsconfig.build.json'), '--outDir', path.join(root, 'dist')]),
+    'tsc (private CLI build)',
+  )
   cliRoot = root
 }
 
@@ -66,7 +69,9 @@ export async function removeCli(): Promise<void> {
 /** `kata-lcm ARGS` from the built CLI, with the test bed's helm and the given kubeconfig (KUBECONFIG). */
 export function kataLcm(args: string[], kubeconfig: string): Promise<RunResult> {
   if (!cliRoot) throw new Error('call ensureCliBuilt() first')
-  return run('node', [path.join(cliRoot, 'bin/run.js'), ...args], { env: envWithTools({ KUBECONFIG: kubeconfig, HELM_BIN: HELM, NO_COLOR: '1', CI: 'true' }) })
+  return run('node', [path.join(cliRoot, 'bin/run.js'), ...args], {
+    env: envWithTools({ KUBECONFIG: kubeconfig, HELM_BIN: HELM, NO_COLOR: '1', CI: 'true' }),
+  })
 }
 
 export function kubectl(kubeconfig: string, args: string[]): Promise<RunResult> {
@@ -85,34 +90,87 @@ export async function must(r: Promise<RunResult>, what: string): Promise<RunResu
 
 /** Argo's full CRDs, server-side applied (too big for a client-side apply annotation); waits until Established. */
 export async function applyArgoCrds(kubeconfig: string): Promise<void> {
-  await must(kubectl(kubeconfig, ['apply', '--server-side', '--force-conflicts', '-f', ARGO_CRDS]), 'kubectl apply Argo CRDs')
-  await must(kubectl(kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/workflows.argoproj.io', 'crd/workflowtemplates.argoproj.io']), 'kubectl wait CRDs')
+  await must(
+    kubectl(kubeconfig, ['apply', '--server-side', '--force-conflicts', '-f', ARGO_CRDS]),
+    'kubectl apply Argo CRDs',
+  )
+  await must(
+    kubectl(kubeconfig, [
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      'crd/workflows.argoproj.io',
+      'crd/workflowtemplates.argoproj.io',
+    ]),
+    'kubectl wait CRDs',
+  )
 }
 
 export async function deleteArgoCrds(kubeconfig: string): Promise<void> {
-  await must(kubectl(kubeconfig, ['delete', '--ignore-not-found', '--wait', '--timeout=120s', 'crd/workflows.argoproj.io', 'crd/workflowtemplates.argoproj.io']), 'kubectl delete Argo CRDs')
+  await must(
+    kubectl(kubeconfig, [
+      'delete',
+      '--ignore-not-found',
+      '--wait',
+      '--timeout=120s',
+      'crd/workflows.argoproj.io',
+      'crd/workflowtemplates.argoproj.io',
+    ]),
+    'kubectl delete Argo CRDs',
+  )
 }
 
 /** The packaged fixture charts, version -> .tgz (scripts/testbed/package-fixture-charts.sh; idempotent). */
 export async function fixtureCharts(): Promise<Record<string, string>> {
-  const r = await must(run('bash', [path.join(REPO_ROOT, 'scripts/testbed/package-fixture-charts.sh')], { env: envWithTools({ HELM }) }), 'package-fixture-charts.sh')
-  return Object.fromEntries(r.stdout.split('\n').filter(Boolean).map((tgz) => [/kata-deploy-(.+)\.tgz$/.exec(tgz)?.[1] ?? tgz, tgz]))
+  const r = await must(
+    run('bash', [path.join(REPO_ROOT, 'scripts/testbed/package-fixture-charts.sh')], { env: envWithTools({ HELM }) }),
+    'package-fixture-charts.sh',
+  )
+  return Object.fromEntries(
+    r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((tgz) => [/kata-deploy-(.+)\.tgz$/.exec(tgz)?.[1] ?? tgz, tgz]),
+  )
 }
 
 /**
  * A kubeconfig for `namespace/serviceAccount`: the cluster of `adminKubeconfig` and a fresh token
  * (TokenRequest, 1 h): what a workflow pod of that ServiceAccount would present.
  */
-export async function serviceAccountKubeconfig(adminKubeconfig: string, namespace: string, serviceAccount: string, file: string): Promise<string> {
-  const token = (await must(kubectl(adminKubeconfig, ['create', 'token', serviceAccount, '-n', namespace, '--duration=1h']), 'kubectl create token')).stdout.trim()
-  const admin = parseYaml(await readFile(adminKubeconfig, 'utf8')) as { clusters: { name: string; cluster: Record<string, unknown> }[]; 'current-context': string; contexts: { name: string; context: { cluster: string } }[] }
-  const cluster = admin.clusters.find((c) => c.name === admin.contexts.find((x) => x.name === admin['current-context'])?.context.cluster) ?? admin.clusters[0]!
-  await writeFile(file, stringifyYaml({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'sa',
-    clusters: [{ name: 'cluster', cluster: cluster.cluster }],
-    users: [{ name: serviceAccount, user: { token } }],
-    contexts: [{ name: 'sa', context: { cluster: 'cluster', user: serviceAccount, namespace } }],
-  }), { mode: 0o600 })
+export async function serviceAccountKubeconfig(
+  adminKubeconfig: string,
+  namespace: string,
+  serviceAccount: string,
+  file: string,
+): Promise<string> {
+  const token = (
+    await must(
+      kubectl(adminKubeconfig, ['create', 'token', serviceAccount, '-n', namespace, '--duration=1h']),
+      'kubectl create token',
+    )
+  ).stdout.trim()
+  const admin = parseYaml(await readFile(adminKubeconfig, 'utf8')) as {
+    clusters: { name: string; cluster: Record<string, unknown> }[]
+    'current-context': string
+    contexts: { name: string; context: { cluster: string } }[]
+  }
+  const cluster =
+    admin.clusters.find(
+      (c) => c.name === admin.contexts.find((x) => x.name === admin['current-context'])?.context.cluster,
+    ) ?? admin.clusters[0]!
+  await writeFile(
+    file,
+    stringifyYaml({
+      apiVersion: 'v1',
+      kind: 'Config',
+      'current-context': 'sa',
+      clusters: [{ name: 'cluster', cluster: cluster.cluster }],
+      users: [{ name: serviceAccount, user: { token } }],
+      contexts: [{ name: 'sa', context: { cluster: 'cluster', user: serviceAccount, namespace } }],
+    }),
+    { mode: 0o600 },
+  )
   return file
 }
 
@@ -124,24 +182,64 @@ export interface Scenario {
 }
 
 /** A namespace with kata-deploy `version` (fixture, daemonset mode) running on fresh kwok nodes labelled for this scenario only. */
-export async function setupScenario(kc: KubeConfig, kubeconfig: string, scenario: Scenario, chart: string): Promise<void> {
+export async function setupScenario(
+  kc: KubeConfig,
+  kubeconfig: string,
+  scenario: Scenario,
+  chart: string,
+): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api)
   await core.createNamespace({ body: { metadata: { name: scenario.namespace } } })
-  await createFakeNodes(kc, scenario.nodes.map((name) => ({ name, labels: { [RUN_LABEL]: scenario.id } })))
-  await must(helm(kubeconfig, ['install', 'kata-deploy', chart, '-n', scenario.namespace, '--set', `nodeSelector.${RUN_LABEL.replace(/\./g, '\\.')}=${scenario.id}`, '--wait', '--timeout', '2m']), 'helm install kata-deploy')
-  await waitForList<V1Pod>(kc, `/api/v1/namespaces/${scenario.namespace}/pods`, (pods) => scenario.nodes.every((n) => pods.some((p) => p.spec?.nodeName === n && hasCondition(p, 'Ready'))), 60_000, { labelSelector: 'name=kata-deploy', description: 'kata-deploy pods Ready on every node' })
+  await createFakeNodes(
+    kc,
+    scenario.nodes.map((name) => ({ name, labels: { [RUN_LABEL]: scenario.id } })),
+  )
+  await must(
+    helm(kubeconfig, [
+      'install',
+      'kata-deploy',
+      chart,
+      '-n',
+      scenario.namespace,
+      '--set',
+      `nodeSelector.${RUN_LABEL.replace(/\./g, '\\.')}=${scenario.id}`,
+      '--wait',
+      '--timeout',
+      '2m',
+    ]),
+    'helm install kata-deploy',
+  )
+  await waitForList<V1Pod>(
+    kc,
+    `/api/v1/namespaces/${scenario.namespace}/pods`,
+    (pods) => scenario.nodes.every((n) => pods.some((p) => p.spec?.nodeName === n && hasCondition(p, 'Ready'))),
+    60_000,
+    { labelSelector: 'name=kata-deploy', description: 'kata-deploy pods Ready on every node' },
+  )
 }
 
 export async function teardownScenario(kc: KubeConfig, kubeconfig: string, scenario: Scenario): Promise<void> {
   await helm(kubeconfig, ['uninstall', 'kata-deploy', '-n', scenario.namespace, '--wait', '--timeout', '1m'])
-  await kc.makeApiClient(CoreV1Api).deleteNamespace({ name: scenario.namespace }).catch(() => undefined)
+  await kc
+    .makeApiClient(CoreV1Api)
+    .deleteNamespace({ name: scenario.namespace })
+    .catch(() => undefined)
   await deleteNodes(kc, scenario.nodes).catch(() => undefined)
 }
 
 // ---------------------------------------------------------------- the WorkflowTemplate, run by hand
 
-interface Param { name: string; value?: string }
-interface Step { name: string; template: string; when?: string; withSequence?: { start?: string; count?: string }; arguments?: { parameters?: Param[] } }
+interface Param {
+  name: string
+  value?: string
+}
+interface Step {
+  name: string
+  template: string
+  when?: string
+  withSequence?: { start?: string; count?: string }
+  arguments?: { parameters?: Param[] }
+}
 interface Template {
   name: string
   inputs?: { parameters?: Param[]; artifacts?: { name: string; path: string; raw?: { data: string } }[] }
@@ -150,22 +248,44 @@ interface Template {
   failFast?: boolean
   parallelism?: number
 }
-export interface WorkflowTemplateSpec { entrypoint: string; onExit?: string; arguments: { parameters: Param[] }; templates: Template[] }
+export interface WorkflowTemplateSpec {
+  entrypoint: string
+  onExit?: string
+  arguments: { parameters: Param[] }
+  templates: Template[]
+}
 
 /** One container the interpreter ran: its template, argv (after `kata-lcm`) and exit code. */
-export interface StepRun { template: string; argv: string[]; code: number; stdout: string; stderr: string }
+export interface StepRun {
+  template: string
+  argv: string[]
+  code: number
+  stdout: string
+  stderr: string
+}
 
-interface Scope { workflow: Record<string, string>; inputs: Record<string, string>; steps: Record<string, { result: string }>; item?: string }
+interface Scope {
+  workflow: Record<string, string>
+  inputs: Record<string, string>
+  steps: Record<string, { result: string }>
+  item?: string
+}
 
 function lookup(scope: Scope, ref: string): string {
   const [kind, ...rest] = ref.split('.')
   const key = rest.join('.')
-  const value = kind === 'workflow' && key === 'name' ? scope.workflow['@name']
-    : kind === 'workflow' && key === 'mainEntrypoint' ? scope.workflow['@entrypoint']
-      : kind === 'workflow' && rest[0] === 'parameters' ? scope.workflow[rest.slice(1).join('.')]
-        : kind === 'inputs' && rest[0] === 'parameters' ? scope.inputs[rest.slice(1).join('.')]
-          : kind === 'item' ? scope.item
-            : undefined
+  const value =
+    kind === 'workflow' && key === 'name'
+      ? scope.workflow['@name']
+      : kind === 'workflow' && key === 'mainEntrypoint'
+        ? scope.workflow['@entrypoint']
+        : kind === 'workflow' && rest[0] === 'parameters'
+          ? scope.workflow[rest.slice(1).join('.')]
+          : kind === 'inputs' && rest[0] === 'parameters'
+            ? scope.inputs[rest.slice(1).join('.')]
+            : kind === 'item'
+              ? scope.item
+              : undefined
   if (value === undefined) throw new Error(`the interpreter cannot resolve {{${ref}}}`)
   return value
 }
@@ -193,7 +313,9 @@ function expression(scope: Scope, expr: string): string {
 }
 
 function substitute(text: string, scope: Scope): string {
-  return text.replace(/\{\{(=?)(.+?)\}\}(?!\})/g, (_, isExpr: string, body: string) => (isExpr ? expression(scope, body) : lookup(scope, body.trim())))
+  return text.replace(/\{\{(=?)(.+?)\}\}(?!\})/g, (_, isExpr: string, body: string) =>
+    isExpr ? expression(scope, body) : lookup(scope, body.trim()),
+  )
 }
 
 /** govaluate as the template uses it: `N > 0` and `'a' == 'b'`. */
@@ -211,7 +333,16 @@ function when(condition: string): boolean {
  * its callers: run-waves has failFast and parallelism 1), `kata-lcm` being the built CLI.
  * Every argument comes from the template; `submitted` are the `argo submit -p` parameters.
  */
-export async function runWorkflow(spec: WorkflowTemplateSpec, opts: { entrypoint?: string; workflowName: string; submitted: Record<string, string>; kubeconfig: string; tmpDir: string }): Promise<{ ok: boolean; runs: StepRun[] }> {
+export async function runWorkflow(
+  spec: WorkflowTemplateSpec,
+  opts: {
+    entrypoint?: string
+    workflowName: string
+    submitted: Record<string, string>
+    kubeconfig: string
+    tmpDir: string
+  },
+): Promise<{ ok: boolean; runs: StepRun[] }> {
   const entrypoint = opts.entrypoint ?? spec.entrypoint
   const workflow: Record<string, string> = { '@name': opts.workflowName, '@entrypoint': entrypoint }
   for (const p of spec.arguments.parameters) if (p.value !== undefined) workflow[p.name] = p.value
@@ -222,7 +353,16 @@ export async function runWorkflow(spec: WorkflowTemplateSpec, opts: { entrypoint
   const exec = async (name: string, inputs: Record<string, string>): Promise<{ ok: boolean; result: string }> => {
     const t = templates.get(name)
     if (!t) throw new Error(`no template ${name}`)
-    const scope: Scope = { workflow, inputs: { ...Object.fromEntries((t.inputs?.parameters ?? []).filter((p) => p.value !== undefined).map((p) => [p.name, p.value!])), ...inputs }, steps: {} }
+    const scope: Scope = {
+      workflow,
+      inputs: {
+        ...Object.fromEntries(
+          (t.inputs?.parameters ?? []).filter((p) => p.value !== undefined).map((p) => [p.name, p.value!]),
+        ),
+        ...inputs,
+      },
+      steps: {},
+    }
     if (t.container) {
       let argv = [...t.container.command, ...(t.container.args ?? [])].map((a) => substitute(a, scope))
       for (const art of t.inputs?.artifacts ?? []) {
@@ -238,13 +378,17 @@ export async function runWorkflow(spec: WorkflowTemplateSpec, opts: { entrypoint
     for (const group of t.steps ?? []) {
       for (const step of group) {
         const items = step.withSequence
-          ? Array.from({ length: Number(substitute(step.withSequence.count ?? '0', scope)) }, (_, i) => String(Number(step.withSequence!.start ?? '0') + i))
+          ? Array.from({ length: Number(substitute(step.withSequence.count ?? '0', scope)) }, (_, i) =>
+              String(Number(step.withSequence!.start ?? '0') + i),
+            )
           : [undefined]
         let last = { ok: true, result: '' }
         for (const item of items) {
           const itemScope = { ...scope, item }
           if (step.when && !when(substitute(step.when, itemScope))) continue
-          const args = Object.fromEntries((step.arguments?.parameters ?? []).map((p) => [p.name, substitute(p.value ?? '', itemScope)]))
+          const args = Object.fromEntries(
+            (step.arguments?.parameters ?? []).map((p) => [p.name, substitute(p.value ?? '', itemScope)]),
+          )
           last = await exec(step.template, args)
           if (!last.ok) return { ok: false, result: '' }
         }
@@ -291,29 +435,56 @@ export async function clusterState(kc: KubeConfig, kubeconfig: string, scenario:
   })
   const revisions = (await apps.listNamespacedControllerRevision({ namespace: ns })).items
   const current = revisions.reduce((a, b) => ((a.revision ?? 0) >= (b.revision ?? 0) ? a : b))
-  const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'name=kata-deploy' })).items.filter((p) => !p.metadata?.deletionTimestamp)
-  const normalize = (text: string) => scenario.nodes.reduce((t, n, i) => t.replaceAll(n, `node-${i}`), text).replaceAll(ns, 'NS').replace(/\b(kata-verify-node-\d+)-[a-z0-9]+\b/g, '$1-RANDOM')
+  const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'name=kata-deploy' })).items.filter(
+    (p) => !p.metadata?.deletionTimestamp,
+  )
+  const normalize = (text: string) =>
+    scenario.nodes
+      .reduce((t, n, i) => t.replaceAll(n, `node-${i}`), text)
+      .replaceAll(ns, 'NS')
+      .replace(/\b(kata-verify-node-\d+)-[a-z0-9]+\b/g, '$1-RANDOM')
   const nodes: NodeState[] = []
   for (const name of scenario.nodes) {
     const node = await core.readNode({ name })
-    const annotations = Object.fromEntries(Object.entries(node.metadata?.annotations ?? {})
-      .filter(([k]) => (k.startsWith('katacontainers.io/') || k.startsWith('kata-lcm.katacontainers.io/')) && !VOLATILE.has(k))
-      .map(([k, v]) => [k, normalize(v)]))
-    const kataDeploy = pods.filter((p) => p.spec?.nodeName === name).map((p) => {
-      const hash = p.metadata?.labels?.['controller-revision-hash']
-      const rev = revisions.find((r) => r.metadata?.labels?.['controller-revision-hash'] === hash || r.metadata?.name?.endsWith(`-${hash}`))
-      return { image: p.spec?.containers[0]?.image ?? '', revision: rev?.revision ?? -1, current: rev?.metadata?.name === current.metadata?.name }
-    })
+    const annotations = Object.fromEntries(
+      Object.entries(node.metadata?.annotations ?? {})
+        .filter(
+          ([k]) =>
+            (k.startsWith('katacontainers.io/') || k.startsWith('kata-lcm.katacontainers.io/')) && !VOLATILE.has(k),
+        )
+        .map(([k, v]) => [k, normalize(v)]),
+    )
+    const kataDeploy = pods
+      .filter((p) => p.spec?.nodeName === name)
+      .map((p) => {
+        const hash = p.metadata?.labels?.['controller-revision-hash']
+        const rev = revisions.find(
+          (r) => r.metadata?.labels?.['controller-revision-hash'] === hash || r.metadata?.name?.endsWith(`-${hash}`),
+        )
+        return {
+          image: p.spec?.containers[0]?.image ?? '',
+          revision: rev?.revision ?? -1,
+          current: rev?.metadata?.name === current.metadata?.name,
+        }
+      })
     nodes.push({ annotations, unschedulable: node.spec?.unschedulable === true, kataDeploy })
   }
-  const meta = JSON.parse((await must(helm(kubeconfig, ['get', 'metadata', 'kata-deploy', '-n', ns, '-o', 'json']), 'helm get metadata')).stdout) as { version: string; status: string }
-  const history = JSON.parse((await must(helm(kubeconfig, ['history', 'kata-deploy', '-n', ns, '-o', 'json']), 'helm history')).stdout) as { chart: string; status: string }[]
+  const meta = JSON.parse(
+    (await must(helm(kubeconfig, ['get', 'metadata', 'kata-deploy', '-n', ns, '-o', 'json']), 'helm get metadata'))
+      .stdout,
+  ) as { version: string; status: string }
+  const history = JSON.parse(
+    (await must(helm(kubeconfig, ['history', 'kata-deploy', '-n', ns, '-o', 'json']), 'helm history')).stdout,
+  ) as { chart: string; status: string }[]
   const cms = (await core.listNamespacedConfigMap({ namespace: ns })).items.map((c) => c.metadata?.name)
   const lock = await kubectl(kubeconfig, ['get', 'leases.coordination.k8s.io', '-n', ns, '-o', 'name'])
   return {
     nodes,
     release: { chartVersion: meta.version, status: meta.status, history: history.map((h) => `${h.chart} ${h.status}`) },
-    daemonSet: { image: ds.spec?.template.spec?.containers[0]?.image ?? '', updateStrategy: ds.spec?.updateStrategy?.type ?? '' },
+    daemonSet: {
+      image: ds.spec?.template.spec?.containers[0]?.image ?? '',
+      updateStrategy: ds.spec?.updateStrategy?.type ?? '',
+    },
     runRecord: cms.some((n) => n?.startsWith('kata-lcm-run-')),
     lock: lock.stdout.trim() !== '',
   }

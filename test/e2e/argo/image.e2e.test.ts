@@ -22,16 +22,24 @@ async function tarFile(archive: string, member: string): Promise<Buffer> {
 /** The Dockerfile's last stage, one instruction a line. */
 async function finalStage(): Promise<string[]> {
   const text = (await readFile(path.join(REPO_ROOT, 'Dockerfile'), 'utf8')).replace(/\\\n/g, ' ')
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
-  const from = lines.map((l, i) => (l.startsWith('FROM ') ? i : -1)).filter((i) => i >= 0).at(-1)!
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+  const from = lines
+    .map((l, i) => (l.startsWith('FROM ') ? i : -1))
+    .filter((i) => i >= 0)
+    .at(-1)!
   return lines.slice(from)
 }
 
 describe('kata-lcm image (local build) vs the Dockerfile', () => {
-  it('has the Dockerfile\'s ENV, WORKDIR, USER and ENTRYPOINT and the app tree scripts/image/app.sh lays out, without dev dependencies', async () => {
+  it("has the Dockerfile's ENV, WORKDIR, USER and ENTRYPOINT and the app tree scripts/image/app.sh lays out, without dev dependencies", async () => {
     const stage = await finalStage()
     // The final stage only copies app.sh's tree (and sets the config checked below).
-    expect(stage.filter((l) => l.startsWith('COPY ') || l.startsWith('RUN ') || l.startsWith('ADD '))).toEqual(['COPY --from=build /out/ /'])
+    expect(stage.filter((l) => l.startsWith('COPY ') || l.startsWith('RUN ') || l.startsWith('ADD '))).toEqual([
+      'COPY --from=build /out/ /',
+    ])
     const dockerfile = await readFile(path.join(REPO_ROOT, 'Dockerfile'), 'utf8')
     expect(dockerfile).toContain('RUN sh /app.sh assemble /src /out')
 
@@ -40,11 +48,18 @@ describe('kata-lcm image (local build) vs the Dockerfile', () => {
     const [ref, archive] = r.stdout.trim().split(' ') as [string, string]
     expect(ref).toMatch(/^kata-lcm\.local\/kata-lcm:local-[0-9a-f]{16}$/)
 
-    const index = JSON.parse((await tarFile(archive, 'index.json')).toString()) as { manifests: { digest: string; annotations: Record<string, string> }[] }
+    const index = JSON.parse((await tarFile(archive, 'index.json')).toString()) as {
+      manifests: { digest: string; annotations: Record<string, string> }[]
+    }
     expect(index.manifests[0]!.annotations['io.containerd.image.name']).toBe(ref)
     const blob = async (digest: string) => tarFile(archive, `blobs/sha256/${digest.replace('sha256:', '')}`)
-    const manifest = JSON.parse((await blob(index.manifests[0]!.digest)).toString()) as { config: { digest: string }; layers: { digest: string }[] }
-    const config = JSON.parse((await blob(manifest.config.digest)).toString()) as { config: { Env: string[]; WorkingDir: string; User: string; Entrypoint: string[] } }
+    const manifest = JSON.parse((await blob(index.manifests[0]!.digest)).toString()) as {
+      config: { digest: string }
+      layers: { digest: string }[]
+    }
+    const config = JSON.parse((await blob(manifest.config.digest)).toString()) as {
+      config: { Env: string[]; WorkingDir: string; User: string; Entrypoint: string[] }
+    }
 
     const env = stage.filter((l) => l.startsWith('ENV ')).map((l) => l.slice(4))
     expect(env.length).toBeGreaterThan(0)
@@ -58,13 +73,23 @@ describe('kata-lcm image (local build) vs the Dockerfile', () => {
     const appLayer = await blob(manifest.layers[1]!.digest)
     const list = execFileSync('tar', ['-t'], { input: appLayer, encoding: 'utf8', maxBuffer: 1 << 28 })
     const files = new Set(list.split('\n').map((f) => f.replace(/^\.\//, '')))
-    for (const f of ['usr/local/bin/kata-lcm', 'usr/local/bin/helm', 'opt/kata-lcm/package.json', 'opt/kata-lcm/oclif.manifest.json', 'opt/kata-lcm/bin/run.js',
-      'opt/kata-lcm/dist/base-command.js', 'opt/kata-lcm/chart/Chart.yaml', 'opt/kata-lcm/node_modules/@kubernetes/client-node/package.json']) {
+    for (const f of [
+      'usr/local/bin/kata-lcm',
+      'usr/local/bin/helm',
+      'opt/kata-lcm/package.json',
+      'opt/kata-lcm/oclif.manifest.json',
+      'opt/kata-lcm/bin/run.js',
+      'opt/kata-lcm/dist/base-command.js',
+      'opt/kata-lcm/chart/Chart.yaml',
+      'opt/kata-lcm/node_modules/@kubernetes/client-node/package.json',
+    ]) {
       expect(files, f).toContain(f)
     }
     // Dev-only packages are pruned (some devDependencies, e.g. @types/node, are also needed by a
     // production dependency and stay, as in the Dockerfile's image).
-    const pkg = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }
+    const pkg = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      devDependencies: Record<string, string>
+    }
     for (const dev of ['typescript', 'vitest', 'eslint', 'oclif', 'tsx']) {
       expect(Object.keys(pkg.devDependencies)).toContain(dev)
       expect(files, dev).not.toContain(`opt/kata-lcm/node_modules/${dev}/package.json`)

@@ -15,10 +15,31 @@ import { CoreV1Api, Watch, type KubeConfig, type V1Node, type V1Pod } from '@kub
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AuditLog, describeEvents, type AuditEvent } from '../harness/audit.js'
 import { REPO_ROOT, cacheDir, e2eCluster, envWithTools, loadKubeConfig, run, toolsBinDir } from '../harness/cluster.js'
-import { REAL_NODE_TAINT, loadImage, startArgoController, startRealNode, stopArgoController, stopRealNode, type ArgoController, type RealNode } from '../harness/real-node.js'
+import {
+  REAL_NODE_TAINT,
+  loadImage,
+  startArgoController,
+  startRealNode,
+  stopArgoController,
+  stopRealNode,
+  type ArgoController,
+  type RealNode,
+} from '../harness/real-node.js'
 import { waitForList, waitForObject } from '../harness/wait.js'
 import {
-  clusterState, ensureCliBuilt, fixtureCharts, helm, kataLcm, kubectl, must, removeCli, RUN_LABEL, setupScenario, teardownScenario, VERIFICATION_POD, type Scenario,
+  clusterState,
+  ensureCliBuilt,
+  fixtureCharts,
+  helm,
+  kataLcm,
+  kubectl,
+  must,
+  removeCli,
+  RUN_LABEL,
+  setupScenario,
+  teardownScenario,
+  VERIFICATION_POD,
+  type Scenario,
 } from './argo-harness.js'
 
 const CURRENT = '3.27.0'
@@ -38,8 +59,22 @@ let controller: ArgoController | undefined
 let image: string
 const cleanups: (() => Promise<unknown>)[] = []
 
-interface WfNode { id: string; name: string; displayName: string; type: string; templateName?: string; phase?: string; startedAt?: string; finishedAt?: string; inputs?: { parameters?: { name: string; value?: string }[] } }
-interface Workflow { metadata: { name: string }; spec: { serviceAccountName?: string }; status?: { phase?: string; startedAt?: string; finishedAt?: string; nodes?: Record<string, WfNode> } }
+interface WfNode {
+  id: string
+  name: string
+  displayName: string
+  type: string
+  templateName?: string
+  phase?: string
+  startedAt?: string
+  finishedAt?: string
+  inputs?: { parameters?: { name: string; value?: string }[] }
+}
+interface Workflow {
+  metadata: { name: string }
+  spec: { serviceAccountName?: string }
+  status?: { phase?: string; startedAt?: string; finishedAt?: string; nodes?: Record<string, WfNode> }
+}
 
 /**
  * Waves take nodes in name order: "vfail-c" sorts after the plain names and before the "x-" ones,
@@ -48,10 +83,21 @@ interface Workflow { metadata: { name: string }; spec: { serviceAccountName?: st
 function newScenario(name: string, nodes: string[]): Scenario {
   const id = `c${name}-${randomBytes(2).toString('hex')}`
   const prefixed = /^(vfail|x)-(.*)$/
-  return { id, namespace: `kd-${id}`, nodes: nodes.map((n) => { const m = prefixed.exec(n); return m ? `${m[1]}-${id}-${m[2]}` : `${id}-${n}` }) }
+  return {
+    id,
+    namespace: `kd-${id}`,
+    nodes: nodes.map((n) => {
+      const m = prefixed.exec(n)
+      return m ? `${m[1]}-${id}-${m[2]}` : `${id}-${n}`
+    }),
+  }
 }
 
-interface Installed { argoNamespace: string; serviceAccount: string; username: string }
+interface Installed {
+  argoNamespace: string
+  serviceAccount: string
+  username: string
+}
 
 /** `kata-lcm install-workflow` for a scenario: its own Argo namespace, the test image, the step pods on the real node. */
 async function installFor(s: Scenario): Promise<Installed> {
@@ -62,14 +108,40 @@ async function installFor(s: Scenario): Promise<Installed> {
   cleanups.push(() => core.deleteNamespace({ name: argoNamespace }).catch(() => undefined))
   cleanups.push(() => helm(kubeconfig, ['uninstall', release, '-n', argoNamespace]))
   const [repository, tag] = image.split(':') as [string, string]
-  const r = await kataLcm(['install-workflow', '--verification-pod', podFile, '--namespace', argoNamespace, '--release-name', release,
-    '--helm-release', 'kata-deploy', '--helm-namespace', s.namespace,
-    '--set', `defaults.verificationNamespace=${s.namespace}`,
-    '--set', `defaults.chart=${IMAGE_CHARTS}/kata-deploy-${TARGET}.tgz`,
-    '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'image.pullPolicy=Never',
-    '--set', `nodeSelector.kubernetes\\.io/hostname=${node!.name}`,
-    '--set', `tolerations[0].key=${REAL_NODE_TAINT.key}`, '--set', `tolerations[0].operator=${REAL_NODE_TAINT.operator}`, '--set', `tolerations[0].effect=${REAL_NODE_TAINT.effect}`,
-  ], kubeconfig)
+  const r = await kataLcm(
+    [
+      'install-workflow',
+      '--verification-pod',
+      podFile,
+      '--namespace',
+      argoNamespace,
+      '--release-name',
+      release,
+      '--helm-release',
+      'kata-deploy',
+      '--helm-namespace',
+      s.namespace,
+      '--set',
+      `defaults.verificationNamespace=${s.namespace}`,
+      '--set',
+      `defaults.chart=${IMAGE_CHARTS}/kata-deploy-${TARGET}.tgz`,
+      '--set',
+      `image.repository=${repository}`,
+      '--set',
+      `image.tag=${tag}`,
+      '--set',
+      'image.pullPolicy=Never',
+      '--set',
+      `nodeSelector.kubernetes\\.io/hostname=${node!.name}`,
+      '--set',
+      `tolerations[0].key=${REAL_NODE_TAINT.key}`,
+      '--set',
+      `tolerations[0].operator=${REAL_NODE_TAINT.operator}`,
+      '--set',
+      `tolerations[0].effect=${REAL_NODE_TAINT.effect}`,
+    ],
+    kubeconfig,
+  )
   expect(r.code, r.stderr).toBe(0)
   const serviceAccount = `${release}-kata-lifecycle-manager`
   return { argoNamespace, serviceAccount, username: `system:serviceaccount:${argoNamespace}:${serviceAccount}` }
@@ -77,17 +149,30 @@ async function installFor(s: Scenario): Promise<Installed> {
 
 /** `argo submit -n NS --from workflowtemplate/kata-lifecycle-manager ARGS`; the workflow's name. */
 async function submit(ns: string, args: string[]): Promise<string> {
-  const r = await must(run(ARGO, ['submit', '-n', ns, '--from', 'workflowtemplate/kata-lifecycle-manager', ...args, '-o', 'name'], { env: envWithTools({ KUBECONFIG: kubeconfig }) }), 'argo submit')
+  const r = await must(
+    run(ARGO, ['submit', '-n', ns, '--from', 'workflowtemplate/kata-lifecycle-manager', ...args, '-o', 'name'], {
+      env: envWithTools({ KUBECONFIG: kubeconfig }),
+    }),
+    'argo submit',
+  )
   return r.stdout.trim()
 }
 
 async function finished(ns: string, name: string, timeoutMs = 420_000): Promise<Workflow> {
-  return await waitForObject<Workflow & { metadata: { name: string } }>(kc, `/apis/argoproj.io/v1alpha1/namespaces/${ns}/workflows`, name,
-    (wf) => ['Succeeded', 'Failed', 'Error'].includes(wf.status?.phase ?? ''), timeoutMs, `workflow ${name} finished`)
+  return await waitForObject<Workflow & { metadata: { name: string } }>(
+    kc,
+    `/apis/argoproj.io/v1alpha1/namespaces/${ns}/workflows`,
+    name,
+    (wf) => ['Succeeded', 'Failed', 'Error'].includes(wf.status?.phase ?? ''),
+    timeoutMs,
+    `workflow ${name} finished`,
+  )
 }
 
 function podNodes(wf: Workflow): WfNode[] {
-  return Object.values(wf.status?.nodes ?? {}).filter((n) => n.type === 'Pod').sort((a, b) => (a.startedAt ?? '').localeCompare(b.startedAt ?? ''))
+  return Object.values(wf.status?.nodes ?? {})
+    .filter((n) => n.type === 'Pod')
+    .sort((a, b) => (a.startedAt ?? '').localeCompare(b.startedAt ?? ''))
 }
 
 function param(n: WfNode, name: string): string | undefined {
@@ -96,19 +181,30 @@ function param(n: WfNode, name: string): string | undefined {
 
 /** "plan", "prepare 1", ..., "exit": the pod steps in start order, with their phase. */
 function stepSummary(wf: Workflow): string[] {
-  return podNodes(wf).map((n) => `${n.templateName === 'wave-phase' ? `${param(n, 'phase')} ${param(n, 'wave')}` : n.templateName} ${n.phase}`)
+  return podNodes(wf).map(
+    (n) =>
+      `${n.templateName === 'wave-phase' ? `${param(n, 'phase')} ${param(n, 'wave')}` : n.templateName} ${n.phase}`,
+  )
 }
 
 /** Every status a node of `names` shows while `during` runs (a watch on the nodes). */
-async function recordStatuses<T>(names: string[], during: () => Promise<T>): Promise<{ result: T; seen: Map<string, string[]> }> {
+async function recordStatuses<T>(
+  names: string[],
+  during: () => Promise<T>,
+): Promise<{ result: T; seen: Map<string, string[]> }> {
   const seen = new Map<string, string[]>(names.map((n) => [n, []]))
   const key = 'katacontainers.io/kata-lifecycle-manager-status'
-  const req = await new Watch(kc).watch('/api/v1/nodes', {}, (_type: string, obj: V1Node) => {
-    const name = obj.metadata?.name ?? ''
-    const status = obj.metadata?.annotations?.[key]
-    const list = seen.get(name)
-    if (list && status && list.at(-1) !== status) list.push(status)
-  }, () => undefined)
+  const req = await new Watch(kc).watch(
+    '/api/v1/nodes',
+    {},
+    (_type: string, obj: V1Node) => {
+      const name = obj.metadata?.name ?? ''
+      const status = obj.metadata?.annotations?.[key]
+      const list = seen.get(name)
+      if (list && status && list.at(-1) !== status) list.push(status)
+    },
+    () => undefined,
+  )
   try {
     return { result: await during(), seen }
   } finally {
@@ -117,12 +213,20 @@ async function recordStatuses<T>(names: string[], during: () => Promise<T>): Pro
 }
 
 function nodeStatuses(state: Awaited<ReturnType<typeof clusterState>>): (string | undefined)[][] {
-  return state.nodes.map((n) => [n.annotations['katacontainers.io/kata-lifecycle-manager-status'], n.annotations['katacontainers.io/kata-current-version'], String(n.unschedulable)])
+  return state.nodes.map((n) => [
+    n.annotations['katacontainers.io/kata-lifecycle-manager-status'],
+    n.annotations['katacontainers.io/kata-current-version'],
+    String(n.unschedulable),
+  ])
 }
 
 // ------------------------------------------------------------- RBAC as docs/argo.md lists it
 
-interface Grant { scope: string; resource: string; verbs: string[] }
+interface Grant {
+  scope: string
+  resource: string
+  verbs: string[]
+}
 const ALL_BUT_STAR = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection']
 
 /** The RBAC table of docs/argo.md: scope (cluster | a values key | a namespace), resource, verbs. */
@@ -134,10 +238,14 @@ async function documentedGrants(): Promise<Grant[]> {
     const cells = line.split('|').map((c) => c.trim())
     if (cells.length < 5 || !/^(Cluster)?Role /.test(cells[1] ?? '')) continue
     const scope = cells[2]!.replace(/`/g, '')
-    for (const part of cells[3]!.split(';').map((p) => p.trim()).filter(Boolean)) {
+    for (const part of cells[3]!
+      .split(';')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
       const all = /^(.+): all verbs but `\*`$/.exec(part)
       if (all) {
-        for (const resource of all[1]!.split(',').map((r) => r.trim())) grants.push({ scope, resource, verbs: ALL_BUT_STAR })
+        for (const resource of all[1]!.split(',').map((r) => r.trim()))
+          grants.push({ scope, resource, verbs: ALL_BUT_STAR })
         continue
       }
       const m = /^(\S+) ([a-z/]+)$/.exec(part)
@@ -156,7 +264,14 @@ function scopeNamespace(scope: string, s: Scenario, inst: Installed): string {
   return scope
 }
 
-function allowed(grants: Grant[], s: Scenario, inst: Installed, namespace: string, resource: string, verb: string): boolean {
+function allowed(
+  grants: Grant[],
+  s: Scenario,
+  inst: Installed,
+  namespace: string,
+  resource: string,
+  verb: string,
+): boolean {
   return grants.some((g) => {
     const ns = scopeNamespace(g.scope, s, inst)
     return (ns === '' || ns === namespace) && g.resource === resource && g.verbs.includes(verb)
@@ -165,13 +280,17 @@ function allowed(grants: Grant[], s: Scenario, inst: Installed, namespace: strin
 
 /** `kubectl auth can-i --list` as rows "resource verb" (the API group dropped, resource names none). */
 async function canIList(user: string, namespace: string): Promise<string[]> {
-  const r = await must(kubectl(kubeconfig, ['auth', 'can-i', '--list', `--as=${user}`, '-n', namespace]), 'kubectl auth can-i --list')
+  const r = await must(
+    kubectl(kubeconfig, ['auth', 'can-i', '--list', `--as=${user}`, '-n', namespace]),
+    'kubectl auth can-i --list',
+  )
   const rows: string[] = []
   for (const line of r.stdout.split('\n').slice(1)) {
     const m = /^(\S+)\s+(\[[^\]]*\])\s+(\[[^\]]*\])\s+\[([^\]]*)\]/.exec(line.trim())
     if (!m) continue
     const resource = m[1]!.replace(/^([^./]+)(\.[^/]+)?(\/.*)?$/, '$1$3')
-    for (const verb of m[4]!.split(' ').filter(Boolean)) rows.push(`${resource} ${verb}${m[2] !== '[]' ? ` url ${m[2]}` : ''}${m[3] !== '[]' ? ` names ${m[3]}` : ''}`)
+    for (const verb of m[4]!.split(' ').filter(Boolean))
+      rows.push(`${resource} ${verb}${m[2] !== '[]' ? ` url ${m[2]}` : ''}${m[3] !== '[]' ? ` names ${m[3]}` : ''}`)
   }
   return rows
 }
@@ -191,13 +310,25 @@ async function measure(wf: Workflow, pods: V1Pod[], inst: Installed, submitted: 
   for (const n of podNodes(wf)) {
     const pod = pods.find((p) => p.metadata?.annotations?.['workflows.argoproj.io/node-name'] === n.name)
     if (!pod) throw new Error(`no pod for ${n.name}`)
-    const logs = (await must(kubectl(kubeconfig, ['logs', '-n', inst.argoNamespace, pod.metadata!.name!, '-c', 'main']), 'kubectl logs')).stdout.split('\n')
+    const logs = (
+      await must(
+        kubectl(kubeconfig, ['logs', '-n', inst.argoNamespace, pod.metadata!.name!, '-c', 'main']),
+        'kubectl logs',
+      )
+    ).stdout.split('\n')
     const start = stamp(logs.find((l) => l.includes('argo=true')))
     const end = stamp(logs.find((l) => l.includes('sub-process exited')))
-    const first = events.filter((e) => Date.parse(e.requestReceivedTimestamp) >= start && Date.parse(e.requestReceivedTimestamp) <= end)
-      .map((e) => Date.parse(e.requestReceivedTimestamp)).sort((a, b) => a - b)[0] ?? NaN
-    rows.push({ step: n.templateName === 'wave-phase' ? `${param(n, 'phase')} ${param(n, 'wave')}` : n.templateName ?? n.name,
-      pod: Date.parse(n.finishedAt!) - Date.parse(n.startedAt!), kataLcm: end - start, startup: first - start })
+    const first =
+      events
+        .filter((e) => Date.parse(e.requestReceivedTimestamp) >= start && Date.parse(e.requestReceivedTimestamp) <= end)
+        .map((e) => Date.parse(e.requestReceivedTimestamp))
+        .sort((a, b) => a - b)[0] ?? NaN
+    rows.push({
+      step: n.templateName === 'wave-phase' ? `${param(n, 'phase')} ${param(n, 'wave')}` : (n.templateName ?? n.name),
+      pod: Date.parse(n.finishedAt!) - Date.parse(n.startedAt!),
+      kataLcm: end - start,
+      startup: first - start,
+    })
   }
   for (const r of rows) {
     expect(r.kataLcm, r.step).toBeGreaterThan(0)
@@ -206,7 +337,13 @@ async function measure(wf: Workflow, pods: V1Pod[], inst: Installed, submitted: 
     expect(r.kataLcm, r.step).toBeLessThanOrEqual(r.pod + 1000) // pod times are whole seconds
   }
   const mean = (k: 'pod' | 'kataLcm' | 'startup') => Math.round(rows.reduce((a, r) => a + r[k], 0) / rows.length)
-  const report = { date: new Date().toISOString(), submitToDoneMs: done - submitted, steps: rows.length, meanMs: { pod: mean('pod'), kataLcm: mean('kataLcm'), startup: mean('startup') }, rows }
+  const report = {
+    date: new Date().toISOString(),
+    submitToDoneMs: done - submitted,
+    steps: rows.length,
+    meanMs: { pod: mean('pod'), kataLcm: mean('kataLcm'), startup: mean('startup') },
+    rows,
+  }
   const out = path.join(cacheDir(), 'perf')
   await mkdir(out, { recursive: true })
   await writeFile(path.join(out, `workflow-controller-${Date.now()}.json`), JSON.stringify(report, null, 2))
@@ -237,7 +374,7 @@ afterAll(async () => {
 })
 
 describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
-  it('deploy-version over 3 waves at batch 2 succeeds, every node completed, lock released; step pods run as the chart\'s ServiceAccount within docs/argo.md\'s RBAC; rollback-node as documented', async () => {
+  it("deploy-version over 3 waves at batch 2 succeeds, every node completed, lock released; step pods run as the chart's ServiceAccount within docs/argo.md's RBAC; rollback-node as documented", async () => {
     const s = newScenario('ok', ['a', 'b', 'c', 'd', 'e'])
     await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
     cleanups.push(() => teardownScenario(kc, kubeconfig, s))
@@ -249,8 +386,18 @@ describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
     const { result: wf, seen } = await recordStatuses(s.nodes, async () => {
       submitted = Date.now()
       // previous-chart: the chart is a .tgz in the image (docs/argo.md), one version only.
-      const name = await submit(inst.argoNamespace, ['-p', `target-version=${TARGET}`, '-p', `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
-        '-p', `node-selector=${RUN_LABEL}=${s.id}`, '-p', 'batch-size=2', '-p', 'deployment-mode=daemonset'])
+      const name = await submit(inst.argoNamespace, [
+        '-p',
+        `target-version=${TARGET}`,
+        '-p',
+        `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
+        '-p',
+        `node-selector=${RUN_LABEL}=${s.id}`,
+        '-p',
+        'batch-size=2',
+        '-p',
+        'deployment-mode=daemonset',
+      ])
       const w = await finished(inst.argoNamespace, name)
       done = Date.now()
       return w
@@ -264,21 +411,38 @@ describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
     ])
     const after = await clusterState(kc, kubeconfig, s)
     expect(nodeStatuses(after)).toEqual(s.nodes.map(() => ['completed', TARGET, 'false']))
-    expect(after).toMatchObject({ release: { chartVersion: TARGET, status: 'deployed' }, runRecord: false, lock: false })
+    expect(after).toMatchObject({
+      release: { chartVersion: TARGET, status: 'deployed' },
+      runRecord: false,
+      lock: false,
+    })
     for (const n of s.nodes) expect(seen.get(n)).not.toContain('rolling-back')
 
     // Step pods: on the real node, the chart's ServiceAccount, logs readable with kubectl logs.
     const pods = (await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: inst.argoNamespace })).items
     expect(pods).toHaveLength(podNodes(wf).length)
-    for (const p of pods) expect([p.spec?.nodeName, p.spec?.serviceAccountName]).toEqual([node!.name, inst.serviceAccount])
-    const planPod = pods.find((p) => /\.plan(\(\d+\))?$/.test(p.metadata?.annotations?.['workflows.argoproj.io/node-name'] ?? ''))!
-    const logs = await must(kubectl(kubeconfig, ['logs', '-n', inst.argoNamespace, planPod.metadata!.name!, '-c', 'main']), 'kubectl logs')
+    for (const p of pods)
+      expect([p.spec?.nodeName, p.spec?.serviceAccountName]).toEqual([node!.name, inst.serviceAccount])
+    const planPod = pods.find((p) =>
+      /\.plan(\(\d+\))?$/.test(p.metadata?.annotations?.['workflows.argoproj.io/node-name'] ?? ''),
+    )!
+    const logs = await must(
+      kubectl(kubeconfig, ['logs', '-n', inst.argoNamespace, planPod.metadata!.name!, '-c', 'main']),
+      'kubectl logs',
+    )
     // kata-lcm's stdout line among argoexec's (emissary) log lines.
     const planLine = logs.stdout.split('\n').find((l) => l.startsWith('{'))
     expect(JSON.parse(planLine ?? '{}')).toMatchObject({ waves: 3, nodes: 5 })
 
     // rollback-node, as docs/argo.md gives it (previous-chart: the chart is a .tgz in the image).
-    const rb = await submit(inst.argoNamespace, ['--entrypoint', 'rollback-node', '-p', `node-name=${s.nodes[0]!}`, '-p', `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`])
+    const rb = await submit(inst.argoNamespace, [
+      '--entrypoint',
+      'rollback-node',
+      '-p',
+      `node-name=${s.nodes[0]!}`,
+      '-p',
+      `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
+    ])
     const rbWf = await finished(inst.argoNamespace, rb)
     expect(rbWf.status?.phase, stepSummary(rbWf).join('\n')).toBe('Succeeded')
     expect(stepSummary(rbWf)).toEqual(['rollback-node Succeeded'])
@@ -299,16 +463,24 @@ describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
       return !allowed(grants, s, inst, o.namespace ?? '', resource, e.verb)
     })
     expect(outside, describeEvents(outside)).toHaveLength(0)
-    const used = new Set(events.map((e) => `${e.verb} ${e.objectRef?.resource ?? e.requestURI}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ''}`))
-    for (const v of ['patch nodes', 'create pods', 'create workflowtaskresults', 'update leases', 'get secrets']) expect(used).toContain(v)
+    const used = new Set(
+      events.map(
+        (e) =>
+          `${e.verb} ${e.objectRef?.resource ?? e.requestURI}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ''}`,
+      ),
+    )
+    for (const v of ['patch nodes', 'create pods', 'create workflowtaskresults', 'update leases', 'get secrets'])
+      expect(used).toContain(v)
 
     // A ServiceAccount with no binding at all: what every authenticated identity may do.
     const baseline = new Set(await canIList(`system:serviceaccount:${inst.argoNamespace}:default`, inst.argoNamespace))
     for (const ns of [inst.argoNamespace, s.namespace, 'default', 'kube-system']) {
-      const extra = (await canIList(inst.username, ns)).filter((row) => !baseline.has(row)).filter((row) => {
-        const [resource, verb] = row.split(' ') as [string, string]
-        return row.includes(' url ') || row.includes(' names ') || !allowed(grants, s, inst, ns, resource, verb)
-      })
+      const extra = (await canIList(inst.username, ns))
+        .filter((row) => !baseline.has(row))
+        .filter((row) => {
+          const [resource, verb] = row.split(' ') as [string, string]
+          return row.includes(' url ') || row.includes(' names ') || !allowed(grants, s, inst, ns, resource, verb)
+        })
       expect(extra, `can-i --list -n ${ns}`).toEqual([])
     }
 
@@ -324,30 +496,78 @@ describe.concurrent('workflow-controller: a failing node and a lost step pod', (
     await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
     cleanups.push(() => teardownScenario(kc, kubeconfig, s))
     const inst = await installFor(s)
-    const name = await submit(inst.argoNamespace, ['-p', `target-version=${TARGET}`, '-p', `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
-      '-p', `node-selector=${RUN_LABEL}=${s.id}`, '-p', 'batch-size=2', '-p', 'deployment-mode=daemonset'])
+    const name = await submit(inst.argoNamespace, [
+      '-p',
+      `target-version=${TARGET}`,
+      '-p',
+      `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
+      '-p',
+      `node-selector=${RUN_LABEL}=${s.id}`,
+      '-p',
+      'batch-size=2',
+      '-p',
+      'deployment-mode=daemonset',
+    ])
     const wf = await finished(inst.argoNamespace, name)
     expect(wf.status?.phase).toBe('Failed')
     expect(stepSummary(wf)).toEqual([
       'plan Succeeded',
-      'prepare 1 Succeeded', 'upgrade 1 Succeeded', 'verify 1 Succeeded', 'rollback 1 Succeeded',
-      'prepare 2 Succeeded', 'upgrade 2 Succeeded', 'verify 2 Succeeded', 'rollback 2 Failed',
+      'prepare 1 Succeeded',
+      'upgrade 1 Succeeded',
+      'verify 1 Succeeded',
+      'rollback 1 Succeeded',
+      'prepare 2 Succeeded',
+      'upgrade 2 Succeeded',
+      'verify 2 Succeeded',
+      'rollback 2 Failed',
       'exit Succeeded',
     ])
     const pods = (await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: inst.argoNamespace })).items
-    expect(pods.filter((p) => /\.wave\(2:3\)/.test(p.metadata?.annotations?.['workflows.argoproj.io/node-name'] ?? ''))).toEqual([])
+    expect(
+      pods.filter((p) => /\.wave\(2:3\)/.test(p.metadata?.annotations?.['workflows.argoproj.io/node-name'] ?? '')),
+    ).toEqual([])
     expect(pods).toHaveLength(podNodes(wf).length)
 
     // The same scenario with kata-lcm upgrade.
     const b = newScenario('cli', ['a', 'b', 'vfail-c', 'x-d', 'x-e', 'x-f'])
     await setupScenario(kc, kubeconfig, b, charts[CURRENT]!)
     cleanups.push(() => teardownScenario(kc, kubeconfig, b))
-    const cli = await kataLcm(['upgrade', '--target-version', TARGET, '--chart', charts[TARGET]!, '--previous-chart', charts[CURRENT]!,
-      '--node-selector', `${RUN_LABEL}=${b.id}`, '--batch-size', '2', '--deployment-mode', 'daemonset',
-      '--verification-pod', podFile, '--verification-namespace', b.namespace, '--helm-release', 'kata-deploy', '--helm-namespace', b.namespace], kubeconfig)
+    const cli = await kataLcm(
+      [
+        'upgrade',
+        '--target-version',
+        TARGET,
+        '--chart',
+        charts[TARGET]!,
+        '--previous-chart',
+        charts[CURRENT]!,
+        '--node-selector',
+        `${RUN_LABEL}=${b.id}`,
+        '--batch-size',
+        '2',
+        '--deployment-mode',
+        'daemonset',
+        '--verification-pod',
+        podFile,
+        '--verification-namespace',
+        b.namespace,
+        '--helm-release',
+        'kata-deploy',
+        '--helm-namespace',
+        b.namespace,
+      ],
+      kubeconfig,
+    )
     expect(cli.code, cli.stderr).toBe(3)
     const viaArgo = await clusterState(kc, kubeconfig, s)
-    expect(nodeStatuses(viaArgo).map((n) => n[0])).toEqual(['completed', 'completed', 'rolled-back', 'completed', undefined, undefined])
+    expect(nodeStatuses(viaArgo).map((n) => n[0])).toEqual([
+      'completed',
+      'completed',
+      'rolled-back',
+      'completed',
+      undefined,
+      undefined,
+    ])
     expect(viaArgo).toEqual(await clusterState(kc, kubeconfig, b))
   }, 900_000)
 
@@ -357,11 +577,29 @@ describe.concurrent('workflow-controller: a failing node and a lost step pod', (
     cleanups.push(() => teardownScenario(kc, kubeconfig, s))
     const inst = await installFor(s)
     const { result: wf, seen } = await recordStatuses(s.nodes, async () => {
-      const name = await submit(inst.argoNamespace, ['-p', `target-version=${TARGET}`, '-p', `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
-        '-p', `node-selector=${RUN_LABEL}=${s.id}`, '-p', 'batch-size=2', '-p', 'deployment-mode=daemonset'])
+      const name = await submit(inst.argoNamespace, [
+        '-p',
+        `target-version=${TARGET}`,
+        '-p',
+        `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
+        '-p',
+        `node-selector=${RUN_LABEL}=${s.id}`,
+        '-p',
+        'batch-size=2',
+        '-p',
+        'deployment-mode=daemonset',
+      ])
       // Wave 2's upgrade step, once its kata-lcm process runs: deleted (wave 1's nodes are completed by then).
-      const [victim] = await waitForList<V1Pod>(kc, `/api/v1/namespaces/${inst.argoNamespace}/pods`, (ps) => ps.some(isVictim), 300_000, { description: 'wave 2 upgrade pod running' }).then((ps) => ps.filter(isVictim))
-      await kc.makeApiClient(CoreV1Api).deleteNamespacedPod({ namespace: inst.argoNamespace, name: victim!.metadata!.name! })
+      const [victim] = await waitForList<V1Pod>(
+        kc,
+        `/api/v1/namespaces/${inst.argoNamespace}/pods`,
+        (ps) => ps.some(isVictim),
+        300_000,
+        { description: 'wave 2 upgrade pod running' },
+      ).then((ps) => ps.filter(isVictim))
+      await kc
+        .makeApiClient(CoreV1Api)
+        .deleteNamespacedPod({ namespace: inst.argoNamespace, name: victim!.metadata!.name! })
       return await finished(inst.argoNamespace, name)
     })
     expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Succeeded')
@@ -379,24 +617,37 @@ function isVictim(p: V1Pod): boolean {
   const main = p.status?.containerStatuses?.find((c) => c.name === 'main')
   // Node names: "<wf>[1].waves[0].wave(1:2)[1].upgrade(0)": step groups are "[i]", a step with a
   // retryStrategy has its pod in the child "<step>(<attempt>)".
-  return /\.wave\(1:2\)\[\d+\]\.upgrade\(\d+\)$/.test(nodeName) && main?.state?.running !== undefined && !p.metadata?.deletionTimestamp
+  return (
+    /\.wave\(1:2\)\[\d+\]\.upgrade\(\d+\)$/.test(nodeName) &&
+    main?.state?.running !== undefined &&
+    !p.metadata?.deletionTimestamp
+  )
 }
 
 describe('workflow-controller test bed: the real node', () => {
-  it('runs the README\'s verification pod (runtimeClassName kata-qemu, a local image) to completion, and kubectl logs reads it', async () => {
+  it("runs the README's verification pod (runtimeClassName kata-qemu, a local image) to completion, and kubectl logs reads it", async () => {
     const readme = await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8')
     const yaml = /```yaml\n(\s*apiVersion: v1\n\s*kind: Pod\n[\s\S]*?)```/.exec(readme)?.[1]
     expect(yaml).toContain('runtimeClassName: kata-qemu')
     const name = `verify-${randomBytes(2).toString('hex')}`
     // The README's pod, with the image this machine has (no registry here) and Never pulled.
-    const pod = yaml!.replace(/^\s{3}/gm, '').replace('${TEST_POD}', name).replace('${NODE}', node!.name)
+    const pod = yaml!
+      .replace(/^\s{3}/gm, '')
+      .replace('${TEST_POD}', name)
+      .replace('${NODE}', node!.name)
       .replace(/image: .*/, `image: ${image}\n      imagePullPolicy: Never`)
       .replace(/command: .*/, 'command: ["uname", "-a"]')
     const file = path.join(dir, `${name}.yaml`)
     await writeFile(file, pod)
     await must(kubectl(kubeconfig, ['apply', '-n', 'default', '-f', file]), 'kubectl apply the README pod')
     cleanups.push(() => kubectl(kubeconfig, ['delete', 'pod', '-n', 'default', name, '--wait=false']))
-    const [done] = await waitForList<V1Pod>(kc, '/api/v1/namespaces/default/pods', (ps) => ps.some((p) => ['Succeeded', 'Failed'].includes(p.status?.phase ?? '')), 120_000, { fieldSelector: `metadata.name=${name}` })
+    const [done] = await waitForList<V1Pod>(
+      kc,
+      '/api/v1/namespaces/default/pods',
+      (ps) => ps.some((p) => ['Succeeded', 'Failed'].includes(p.status?.phase ?? '')),
+      120_000,
+      { fieldSelector: `metadata.name=${name}` },
+    )
     expect(done!.status?.phase).toBe('Succeeded')
     expect(done!.spec?.runtimeClassName).toBe('kata-qemu')
     const logs = await must(kubectl(kubeconfig, ['logs', '-n', 'default', name]), 'kubectl logs')

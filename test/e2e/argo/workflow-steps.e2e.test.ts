@@ -16,8 +16,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AuditLog, describeEvents } from '../harness/audit.js'
 import { e2eCluster, loadKubeConfig } from '../harness/cluster.js'
 import {
-  applyArgoCrds, clusterState, ensureCliBuilt, fixtureCharts, helm, kataLcm, kubectl, must, removeCli, RUN_LABEL, runWorkflow, serviceAccountKubeconfig,
-  setupScenario, teardownScenario, VERIFICATION_POD, type Scenario, type StepRun, type WorkflowTemplateSpec,
+  applyArgoCrds,
+  clusterState,
+  ensureCliBuilt,
+  fixtureCharts,
+  helm,
+  kataLcm,
+  kubectl,
+  must,
+  removeCli,
+  RUN_LABEL,
+  runWorkflow,
+  serviceAccountKubeconfig,
+  setupScenario,
+  teardownScenario,
+  VERIFICATION_POD,
+  type Scenario,
+  type StepRun,
+  type WorkflowTemplateSpec,
 } from './argo-harness.js'
 
 const CURRENT = '3.27.0'
@@ -33,32 +49,78 @@ const cleanups: (() => Promise<unknown>)[] = []
 
 function newScenario(name: string, nodes: string[]): Scenario {
   const id = `${name}-${randomBytes(2).toString('hex')}`
-  return { id, namespace: `kd-${id}`, nodes: nodes.map((n) => (n.startsWith('vfail-') ? `vfail-${id}-${n.slice(6)}` : `${id}-${n}`)) }
+  return {
+    id,
+    namespace: `kd-${id}`,
+    nodes: nodes.map((n) => (n.startsWith('vfail-') ? `vfail-${id}-${n.slice(6)}` : `${id}-${n}`)),
+  }
 }
 
 /** The chart installed by `kata-lcm install-workflow` for a scenario, and a kubeconfig with its ServiceAccount's token. */
-async function installWorkflowFor(scenario: Scenario): Promise<{ argoNamespace: string; saKubeconfig: string; spec: WorkflowTemplateSpec }> {
+async function installWorkflowFor(
+  scenario: Scenario,
+): Promise<{ argoNamespace: string; saKubeconfig: string; spec: WorkflowTemplateSpec }> {
   const argoNamespace = `argo-${scenario.id}`
   const release = `klm-${scenario.id}`
   await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: argoNamespace } } })
-  cleanups.push(() => kc.makeApiClient(CoreV1Api).deleteNamespace({ name: argoNamespace }).catch(() => undefined))
+  cleanups.push(() =>
+    kc
+      .makeApiClient(CoreV1Api)
+      .deleteNamespace({ name: argoNamespace })
+      .catch(() => undefined),
+  )
   cleanups.push(() => helm(kubeconfig, ['uninstall', release, '-n', argoNamespace]))
-  const r = await kataLcm(['install-workflow', '--verification-pod', podFile, '--namespace', argoNamespace, '--release-name', release,
-    '--helm-release', 'kata-deploy', '--helm-namespace', scenario.namespace, '--set', `defaults.verificationNamespace=${scenario.namespace}`], kubeconfig)
+  const r = await kataLcm(
+    [
+      'install-workflow',
+      '--verification-pod',
+      podFile,
+      '--namespace',
+      argoNamespace,
+      '--release-name',
+      release,
+      '--helm-release',
+      'kata-deploy',
+      '--helm-namespace',
+      scenario.namespace,
+      '--set',
+      `defaults.verificationNamespace=${scenario.namespace}`,
+    ],
+    kubeconfig,
+  )
   expect(r.code, r.stderr).toBe(0)
-  const stored = await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace: argoNamespace, plural: 'workflowtemplates', name: 'kata-lifecycle-manager' }) as { spec: WorkflowTemplateSpec & { serviceAccountName: string } }
-  const saKubeconfig = await serviceAccountKubeconfig(kubeconfig, argoNamespace, stored.spec.serviceAccountName, path.join(dir, `${scenario.id}.kubeconfig`))
+  const stored = (await kc
+    .makeApiClient(CustomObjectsApi)
+    .getNamespacedCustomObject({
+      group: 'argoproj.io',
+      version: 'v1alpha1',
+      namespace: argoNamespace,
+      plural: 'workflowtemplates',
+      name: 'kata-lifecycle-manager',
+    })) as { spec: WorkflowTemplateSpec & { serviceAccountName: string } }
+  const saKubeconfig = await serviceAccountKubeconfig(
+    kubeconfig,
+    argoNamespace,
+    stored.spec.serviceAccountName,
+    path.join(dir, `${scenario.id}.kubeconfig`),
+  )
   return { argoNamespace, saKubeconfig, spec: stored.spec }
 }
 
 function summary(runs: StepRun[]): string[] {
-  return runs.map((r) => `${r.template}${r.argv.includes('--wave=1') ? ' 1' : r.argv.includes('--wave=2') ? ' 2' : ''} ${r.argv[1] ?? ''}`.trim() + ` -> ${r.code}`)
+  return runs.map(
+    (r) =>
+      `${r.template}${r.argv.includes('--wave=1') ? ' 1' : r.argv.includes('--wave=2') ? ' 2' : ''} ${r.argv[1] ?? ''}`.trim() +
+      ` -> ${r.code}`,
+  )
 }
 
 /** Every request of `username` since `t0` the API server refused (403 and any other >= 400 but 404/409). */
 async function refused(username: string, t0: Date) {
   await audit.barrier(kc)
-  return (await audit.find({ since: t0, username })).filter((e) => (e.responseStatus?.code ?? 0) >= 400 && ![404, 409].includes(e.responseStatus?.code ?? 0))
+  return (await audit.find({ since: t0, username })).filter(
+    (e) => (e.responseStatus?.code ?? 0) >= 400 && ![404, 409].includes(e.responseStatus?.code ?? 0),
+  )
 }
 
 beforeAll(async () => {
@@ -80,7 +142,7 @@ afterAll(async () => {
   await removeCli()
 })
 
-describe('the WorkflowTemplate\'s steps with the chart\'s ServiceAccount token', () => {
+describe("the WorkflowTemplate's steps with the chart's ServiceAccount token", () => {
   it('succeed end to end (plan, waves with drain, finalize, exit, then rollback-node), refused nothing, and cannot write outside the roles', async () => {
     const s = newScenario('rbac', ['a', 'b'])
     await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
@@ -89,56 +151,131 @@ describe('the WorkflowTemplate\'s steps with the chart\'s ServiceAccount token',
     const username = `system:serviceaccount:${argoNamespace}:klm-${s.id}-kata-lifecycle-manager`
     // A workload in a namespace the chart knows nothing about, for the drain to evict.
     const core = kc.makeApiClient(CoreV1Api)
-    await core.createNamespacedPod({ namespace: argoNamespace, body: { metadata: { name: 'workload' }, spec: { nodeName: s.nodes[0]!, containers: [{ name: 'w', image: 'registry.example/w:1' }] } } })
+    await core.createNamespacedPod({
+      namespace: argoNamespace,
+      body: {
+        metadata: { name: 'workload' },
+        spec: { nodeName: s.nodes[0]!, containers: [{ name: 'w', image: 'registry.example/w:1' }] },
+      },
+    })
     const t0 = new Date()
 
     const deploy = await runWorkflow(spec, {
-      workflowName: `kata-lifecycle-manager-${s.id}`, kubeconfig: saKubeconfig, tmpDir: dir,
-      submitted: { 'target-version': TARGET, chart: charts[TARGET]!, 'previous-chart': charts[CURRENT]!, 'node-selector': `${RUN_LABEL}=${s.id}`, 'deployment-mode': 'daemonset', 'drain-enabled': 'true', 'drain-timeout': '60s' },
+      workflowName: `kata-lifecycle-manager-${s.id}`,
+      kubeconfig: saKubeconfig,
+      tmpDir: dir,
+      submitted: {
+        'target-version': TARGET,
+        chart: charts[TARGET]!,
+        'previous-chart': charts[CURRENT]!,
+        'node-selector': `${RUN_LABEL}=${s.id}`,
+        'deployment-mode': 'daemonset',
+        'drain-enabled': 'true',
+        'drain-timeout': '60s',
+      },
     })
     expect(deploy.runs[0]!.argv.at(-1)).toBe('--drain')
-    expect((await core.listNamespacedPod({ namespace: argoNamespace, fieldSelector: 'metadata.name=workload' })).items).toEqual([])
+    expect(
+      (await core.listNamespacedPod({ namespace: argoNamespace, fieldSelector: 'metadata.name=workload' })).items,
+    ).toEqual([])
     const failed = deploy.runs.filter((r) => r.code !== 0)
     expect(failed.map((r) => `${r.template} ${r.argv.join(' ')}\n${r.stderr}`)).toEqual([])
     expect(summary(deploy.runs)).toEqual([
       'plan plan -> 0',
-      'wave-phase 1 prepare -> 0', 'wave-phase 1 upgrade -> 0', 'wave-phase 1 verify -> 0', 'wave-phase 1 rollback -> 0',
-      'wave-phase 2 prepare -> 0', 'wave-phase 2 upgrade -> 0', 'wave-phase 2 verify -> 0', 'wave-phase 2 rollback -> 0',
+      'wave-phase 1 prepare -> 0',
+      'wave-phase 1 upgrade -> 0',
+      'wave-phase 1 verify -> 0',
+      'wave-phase 1 rollback -> 0',
+      'wave-phase 2 prepare -> 0',
+      'wave-phase 2 upgrade -> 0',
+      'wave-phase 2 verify -> 0',
+      'wave-phase 2 rollback -> 0',
       'finalize finalize -> 0',
       'exit exit -> 0',
     ])
     expect(JSON.parse(deploy.runs[0]!.stdout)).toMatchObject({ waves: 2, nodes: 2, skipped: 0 })
     const after = await clusterState(kc, kubeconfig, s)
-    expect(after.nodes.map((n) => [n.annotations['katacontainers.io/kata-lifecycle-manager-status'], n.annotations['katacontainers.io/kata-current-version'], n.unschedulable]))
-      .toEqual([['completed', TARGET, false], ['completed', TARGET, false]])
-    expect(after).toMatchObject({ release: { chartVersion: TARGET, status: 'deployed' }, runRecord: false, lock: false })
+    expect(
+      after.nodes.map((n) => [
+        n.annotations['katacontainers.io/kata-lifecycle-manager-status'],
+        n.annotations['katacontainers.io/kata-current-version'],
+        n.unschedulable,
+      ]),
+    ).toEqual([
+      ['completed', TARGET, false],
+      ['completed', TARGET, false],
+    ])
+    expect(after).toMatchObject({
+      release: { chartVersion: TARGET, status: 'deployed' },
+      runRecord: false,
+      lock: false,
+    })
 
     // The manual rollback entrypoint, same token: node a goes back to the previous version.
     const rollback = await runWorkflow(spec, {
-      entrypoint: 'rollback-node', workflowName: `kata-lifecycle-manager-rb-${s.id}`, kubeconfig: saKubeconfig, tmpDir: dir,
+      entrypoint: 'rollback-node',
+      workflowName: `kata-lifecycle-manager-rb-${s.id}`,
+      kubeconfig: saKubeconfig,
+      tmpDir: dir,
       submitted: { 'node-name': s.nodes[0]!, chart: charts[TARGET]!, 'previous-chart': charts[CURRENT]! },
     })
-    expect(rollback.runs.map((r) => `${r.template} -> ${r.code}${r.code ? `\n${r.stderr}` : ''}`)).toEqual(['rollback-node -> 0'])
+    expect(rollback.runs.map((r) => `${r.template} -> ${r.code}${r.code ? `\n${r.stderr}` : ''}`)).toEqual([
+      'rollback-node -> 0',
+    ])
     const rolled = (await clusterState(kc, kubeconfig, s)).nodes[0]!
-    expect([rolled.annotations['katacontainers.io/kata-lifecycle-manager-status'], rolled.annotations['katacontainers.io/kata-current-version'], rolled.unschedulable]).toEqual(['rolled-back', CURRENT, false])
+    expect([
+      rolled.annotations['katacontainers.io/kata-lifecycle-manager-status'],
+      rolled.annotations['katacontainers.io/kata-current-version'],
+      rolled.unschedulable,
+    ]).toEqual(['rolled-back', CURRENT, false])
 
     const denied = await refused(username, t0)
     expect(denied, describeEvents(denied)).toHaveLength(0)
     // The steps did their writes with this identity (so the audit check above is about them),
     // including the best-effort ones a denial would not fail: node Events, and the drain's eviction.
-    const wrote = (filter: Parameters<AuditLog['find']>[0]) => audit.find({ since: t0, username, succeededOnly: true, ...filter })
+    const wrote = (filter: Parameters<AuditLog['find']>[0]) =>
+      audit.find({ since: t0, username, succeededOnly: true, ...filter })
     expect((await wrote({ verbs: ['patch'], resource: 'nodes' })).length).toBeGreaterThan(0)
     expect((await wrote({ verbs: ['create'], resource: 'events', namespace: 'default' })).length).toBeGreaterThan(0)
-    expect(await wrote({ verbs: ['create'], resource: 'pods', subresource: 'eviction', namespace: argoNamespace })).toHaveLength(1)
+    expect(
+      await wrote({ verbs: ['create'], resource: 'pods', subresource: 'eviction', namespace: argoNamespace }),
+    ).toHaveLength(1)
 
     // Writes outside the roles are forbidden.
     const outside: [string, string[]][] = [
       ['delete a namespace', ['delete', 'namespace', s.namespace, '--wait=false']],
-      ['create a Secret in another namespace', ['create', 'secret', 'generic', `x-${s.id}`, '-n', 'default', '--from-literal=a=b']],
-      ['create a Pod in another namespace', ['run', `x-${s.id}`, '-n', 'default', '--image=registry.example/x:1', '--restart=Never']],
-      ['delete a DaemonSet in another namespace', ['delete', 'daemonset', 'kata-deploy', '-n', 'kube-system', '--ignore-not-found=false']],
-      ['grant itself cluster-admin', ['create', 'clusterrolebinding', `x-${s.id}`, '--clusterrole=cluster-admin', `--serviceaccount=${argoNamespace}:klm-${s.id}-kata-lifecycle-manager`]],
-      ['edit its own ClusterRole', ['patch', 'clusterrole', `klm-${s.id}-kata-lifecycle-manager`, '--type=json', '-p=[{"op":"add","path":"/rules/-","value":{"apiGroups":["*"],"resources":["*"],"verbs":["*"]}}]']],
+      [
+        'create a Secret in another namespace',
+        ['create', 'secret', 'generic', `x-${s.id}`, '-n', 'default', '--from-literal=a=b'],
+      ],
+      [
+        'create a Pod in another namespace',
+        ['run', `x-${s.id}`, '-n', 'default', '--image=registry.example/x:1', '--restart=Never'],
+      ],
+      [
+        'delete a DaemonSet in another namespace',
+        ['delete', 'daemonset', 'kata-deploy', '-n', 'kube-system', '--ignore-not-found=false'],
+      ],
+      [
+        'grant itself cluster-admin',
+        [
+          'create',
+          'clusterrolebinding',
+          `x-${s.id}`,
+          '--clusterrole=cluster-admin',
+          `--serviceaccount=${argoNamespace}:klm-${s.id}-kata-lifecycle-manager`,
+        ],
+      ],
+      [
+        'edit its own ClusterRole',
+        [
+          'patch',
+          'clusterrole',
+          `klm-${s.id}-kata-lifecycle-manager`,
+          '--type=json',
+          '-p=[{"op":"add","path":"/rules/-","value":{"apiGroups":["*"],"resources":["*"],"verbs":["*"]}}]',
+        ],
+      ],
     ]
     for (const [what, args] of outside) {
       const r = await kubectl(saKubeconfig, args)
@@ -159,14 +296,29 @@ describe('the step commands in template order vs kata-lcm upgrade', () => {
     cleanups.push(() => teardownScenario(kc, kubeconfig, a))
     const { saKubeconfig, spec } = await installWorkflowFor(a)
     const steps = await runWorkflow(spec, {
-      workflowName: `kata-lifecycle-manager-${a.id}`, kubeconfig: saKubeconfig, tmpDir: dir,
-      submitted: { 'target-version': TARGET, chart: charts[TARGET]!, 'previous-chart': charts[CURRENT]!, 'node-selector': flags(a).selector, 'batch-size': flags(a).batch, 'deployment-mode': flags(a).mode },
+      workflowName: `kata-lifecycle-manager-${a.id}`,
+      kubeconfig: saKubeconfig,
+      tmpDir: dir,
+      submitted: {
+        'target-version': TARGET,
+        chart: charts[TARGET]!,
+        'previous-chart': charts[CURRENT]!,
+        'node-selector': flags(a).selector,
+        'batch-size': flags(a).batch,
+        'deployment-mode': flags(a).mode,
+      },
     })
     expect(steps.ok).toBe(false)
     expect(summary(steps.runs), steps.runs.map((r) => r.stderr).join('\n')).toEqual([
       'plan plan -> 0',
-      'wave-phase 1 prepare -> 0', 'wave-phase 1 upgrade -> 0', 'wave-phase 1 verify -> 0', 'wave-phase 1 rollback -> 0',
-      'wave-phase 2 prepare -> 0', 'wave-phase 2 upgrade -> 0', 'wave-phase 2 verify -> 0', 'wave-phase 2 rollback -> 3',
+      'wave-phase 1 prepare -> 0',
+      'wave-phase 1 upgrade -> 0',
+      'wave-phase 1 verify -> 0',
+      'wave-phase 1 rollback -> 0',
+      'wave-phase 2 prepare -> 0',
+      'wave-phase 2 upgrade -> 0',
+      'wave-phase 2 verify -> 0',
+      'wave-phase 2 rollback -> 3',
       // failFast: no finalize; the exit handler still runs
       'exit exit -> 0',
     ])
@@ -176,14 +328,41 @@ describe('the step commands in template order vs kata-lcm upgrade', () => {
     const b = newScenario('cli', ['1', '2', 'vfail-3'])
     await setupScenario(kc, kubeconfig, b, charts[CURRENT]!)
     cleanups.push(() => teardownScenario(kc, kubeconfig, b))
-    const cli = await kataLcm(['upgrade', '--target-version', TARGET, '--chart', charts[TARGET]!, '--previous-chart', charts[CURRENT]!,
-      '--node-selector', flags(b).selector, '--batch-size', flags(b).batch, '--deployment-mode', flags(b).mode,
-      '--verification-pod', podFile, '--verification-namespace', b.namespace, '--helm-release', 'kata-deploy', '--helm-namespace', b.namespace], kubeconfig)
+    const cli = await kataLcm(
+      [
+        'upgrade',
+        '--target-version',
+        TARGET,
+        '--chart',
+        charts[TARGET]!,
+        '--previous-chart',
+        charts[CURRENT]!,
+        '--node-selector',
+        flags(b).selector,
+        '--batch-size',
+        flags(b).batch,
+        '--deployment-mode',
+        flags(b).mode,
+        '--verification-pod',
+        podFile,
+        '--verification-namespace',
+        b.namespace,
+        '--helm-release',
+        'kata-deploy',
+        '--helm-namespace',
+        b.namespace,
+      ],
+      kubeconfig,
+    )
     expect(cli.code, cli.stderr).toBe(3)
 
     const viaSteps = await clusterState(kc, kubeconfig, a)
     const viaCli = await clusterState(kc, kubeconfig, b)
-    expect(viaSteps.nodes.map((n) => n.annotations['katacontainers.io/kata-lifecycle-manager-status'])).toEqual(['completed', 'completed', 'rolled-back'])
+    expect(viaSteps.nodes.map((n) => n.annotations['katacontainers.io/kata-lifecycle-manager-status'])).toEqual([
+      'completed',
+      'completed',
+      'rolled-back',
+    ])
     expect(viaSteps).toEqual(viaCli)
   })
 })

@@ -43,7 +43,11 @@ export interface RunResult {
 }
 
 /** Run a command; stderr is streamed through (prefixed) when `stream` is set. */
-export function run(cmd: string, args: string[], opts: { stream?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { stream?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       cwd: REPO_ROOT,
@@ -127,7 +131,9 @@ export function e2eCluster(): { kubeconfigPath: string; auditLogPath: string; na
   const kubeconfigPath = process.env[ENV_KUBECONFIG]
   const auditLogPath = process.env[ENV_AUDIT_LOG]
   if (!kubeconfigPath || !auditLogPath) {
-    throw new Error(`${ENV_KUBECONFIG}/${ENV_AUDIT_LOG} are not set: run the e2e tests through vitest --project e2e (global-setup)`)
+    throw new Error(
+      `${ENV_KUBECONFIG}/${ENV_AUDIT_LOG} are not set: run the e2e tests through vitest --project e2e (global-setup)`,
+    )
   }
   return { kubeconfigPath, auditLogPath, name: process.env[ENV_CLUSTER_NAME] ?? '' }
 }
@@ -136,7 +142,10 @@ export function e2eCluster(): { kubeconfigPath: string; auditLogPath: string; na
  * A KubeConfig whose API clients (makeApiClient, Watch) send `userAgent`, so the
  * audit log can tell these requests apart from the CLI's.
  */
-export function loadKubeConfig(kubeconfigPath = e2eCluster().kubeconfigPath, userAgent = HARNESS_USER_AGENT): KubeConfig {
+export function loadKubeConfig(
+  kubeconfigPath = e2eCluster().kubeconfigPath,
+  userAgent = HARNESS_USER_AGENT,
+): KubeConfig {
   const kc = new KubeConfig()
   kc.loadFromFile(kubeconfigPath)
   return withUserAgent(kc, userAgent)

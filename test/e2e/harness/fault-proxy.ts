@@ -46,7 +46,11 @@ export interface FaultProxyOptions {
   plan?: (req: http.IncomingMessage) => Planned | undefined
 }
 
-export async function startFaultProxy(upstreamKubeconfig: string, outPath: string, options: FaultProxyOptions = {}): Promise<FaultProxy> {
+export async function startFaultProxy(
+  upstreamKubeconfig: string,
+  outPath: string,
+  options: FaultProxyOptions = {},
+): Promise<FaultProxy> {
   const config = parse(readFileSync(upstreamKubeconfig, 'utf8')) as {
     clusters: { cluster: { server: string; 'certificate-authority'?: string } }[]
     users: { user: { 'client-certificate'?: string; 'client-key'?: string } }[]
@@ -67,7 +71,13 @@ export async function startFaultProxy(upstreamKubeconfig: string, outPath: strin
     const ours = (req.headers['user-agent'] ?? '').startsWith(prefix)
     if (ours) stats.requests++
     // Which requests fail is random (seeded); the kinds take turns, so every kind shows up.
-    const planned = !ours ? undefined : options.plan ? options.plan(req) : random() < rate ? FAULTS[next++ % FAULTS.length]! : undefined
+    const planned = !ours
+      ? undefined
+      : options.plan
+        ? options.plan(req)
+        : random() < rate
+          ? FAULTS[next++ % FAULTS.length]!
+          : undefined
     const fault = planned === 'stale-watch' ? undefined : planned
     if (fault) stats.faults[fault]++
     if (planned === 'stale-watch') {
@@ -77,34 +87,60 @@ export async function startFaultProxy(upstreamKubeconfig: string, outPath: strin
     }
     if (fault === '500') {
       res.writeHead(500, { 'content-type': 'application/json' })
-      return res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'injected fault', code: 500 }))
+      return res.end(
+        JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'injected fault', code: 500 }),
+      )
     }
     if (fault === '429') {
       res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' })
-      return res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'injected throttling', reason: 'TooManyRequests', code: 429 }))
+      return res.end(
+        JSON.stringify({
+          kind: 'Status',
+          apiVersion: 'v1',
+          status: 'Failure',
+          message: 'injected throttling',
+          reason: 'TooManyRequests',
+          code: 429,
+        }),
+      )
     }
     if (fault === 'reset') return req.socket.destroy()
-    const forward = https.request({
-      host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host }, ...tls,
-    }, (answer) => {
-      if (fault === 'drop-response') {
-        answer.resume()
-        answer.on('end', () => req.socket.destroy())
-        return
-      }
-      res.writeHead(answer.statusCode ?? 502, answer.headers)
-      answer.pipe(res)
-    })
+    const forward = https.request(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: upstream.host },
+        ...tls,
+      },
+      (answer) => {
+        if (fault === 'drop-response') {
+          answer.resume()
+          answer.on('end', () => req.socket.destroy())
+          return
+        }
+        res.writeHead(answer.statusCode ?? 502, answer.headers)
+        answer.pipe(res)
+      },
+    )
     forward.on('error', () => req.socket.destroy())
     res.on('close', () => forward.destroy())
     req.pipe(forward)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
-  await writeFile(outPath, `apiVersion: v1\nkind: Config\nclusters: [{name: proxy, cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]\nusers: [{name: anonymous, user: {}}]\ncontexts: [{name: proxy, context: {cluster: proxy, user: anonymous}}]\ncurrent-context: proxy\n`)
+  await writeFile(
+    outPath,
+    `apiVersion: v1\nkind: Config\nclusters: [{name: proxy, cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]\nusers: [{name: anonymous, user: {}}]\ncontexts: [{name: proxy, context: {cluster: proxy, user: anonymous}}]\ncurrent-context: proxy\n`,
+  )
   return {
     kubeconfigPath: outPath,
     stats,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
   }
 }

@@ -42,7 +42,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const givenAudit = process.env[ENV_AUDIT_LOG]
   if (given && givenAudit) {
     console.error(`[e2e] using the given cluster ${given} (audit log ${givenAudit})`)
-    project.provide('kataLcmE2e', { name: process.env[ENV_CLUSTER_NAME] ?? '', kubeconfigPath: given, auditLogPath: givenAudit })
+    project.provide('kataLcmE2e', {
+      name: process.env[ENV_CLUSTER_NAME] ?? '',
+      kubeconfigPath: given,
+      auditLogPath: givenAudit,
+    })
     return async () => {}
   }
 
@@ -57,7 +61,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   process.env[ENV_KUBECONFIG] = cluster.kubeconfigPath
   process.env[ENV_AUDIT_LOG] = cluster.auditLogPath
   process.env[ENV_CLUSTER_NAME] = cluster.name
-  project.provide('kataLcmE2e', { name: cluster.name, kubeconfigPath: cluster.kubeconfigPath, auditLogPath: cluster.auditLogPath })
+  project.provide('kataLcmE2e', {
+    name: cluster.name,
+    kubeconfigPath: cluster.kubeconfigPath,
+    auditLogPath: cluster.auditLogPath,
+  })
 
   // Delete the cluster even if vitest is interrupted.
   const onSignal = (sig: NodeJS.Signals) => {

@@ -10,10 +10,22 @@ function statusCode(e: unknown): number | undefined {
 }
 
 /** Create `name` (labels optional) and wait for its default ServiceAccount. */
-export async function createNamespace(kc: KubeConfig, name: string, labels: Record<string, string> = {}, timeoutMs = 30_000): Promise<void> {
+export async function createNamespace(
+  kc: KubeConfig,
+  name: string,
+  labels: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api)
   await core.createNamespace({ body: { metadata: { name, labels } } })
-  await waitForObject(kc, `/api/v1/namespaces/${name}/serviceaccounts`, 'default', () => true, timeoutMs, `${name}/default ServiceAccount`)
+  await waitForObject(
+    kc,
+    `/api/v1/namespaces/${name}/serviceaccounts`,
+    'default',
+    () => true,
+    timeoutMs,
+    `${name}/default ServiceAccount`,
+  )
 }
 
 /**

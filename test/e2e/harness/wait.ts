@@ -57,7 +57,9 @@ export async function getJson<T = unknown>(kc: KubeConfig, path: string): Promis
       })
       res.on('end', () => {
         if ((res.statusCode ?? 0) >= 300) {
-          const err = new Error(`GET ${path}: HTTP ${res.statusCode}: ${body.slice(0, 500)}`) as Error & { statusCode?: number }
+          const err = new Error(`GET ${path}: HTTP ${res.statusCode}: ${body.slice(0, 500)}`) as Error & {
+            statusCode?: number
+          }
           err.statusCode = res.statusCode
           reject(err)
           return
@@ -159,7 +161,12 @@ export async function waitForList<T extends KubeObject = KubeObject>(
       if (settled) return
       controller = await watch.watch(
         path,
-        { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector, resourceVersion: rv, allowWatchBookmarks: true },
+        {
+          labelSelector: opts.labelSelector,
+          fieldSelector: opts.fieldSelector,
+          resourceVersion: rv,
+          allowWatchBookmarks: true,
+        },
         (phase: string, obj: T) => {
           if (settled) return
           if (phase === 'ADDED' || phase === 'MODIFIED') state.set(keyOf(obj), obj)

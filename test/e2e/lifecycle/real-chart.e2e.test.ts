@@ -12,7 +12,12 @@ const open = useWorlds()
 const OPERATOR = ['env.debug=true', 'runtimeClasses.enabled=false']
 
 async function world(id: string, nodes = 2): Promise<{ w: World; before: string }> {
-  const w = await open({ nodes: Array.from({ length: nodes }, (_, i) => ({ name: World.nodeName('r', id, i + 1) })), version: '3.27.0', real: true, set: OPERATOR })
+  const w = await open({
+    nodes: Array.from({ length: nodes }, (_, i) => ({ name: World.nodeName('r', id, i + 1) })),
+    version: '3.27.0',
+    real: true,
+    set: OPERATOR,
+  })
   return { w, before: await w.rawUserValues() }
 }
 
@@ -24,7 +29,7 @@ async function expectOperatorState(w: World, before: string): Promise<void> {
   expect(secrets.items.map((s) => s.metadata?.name)).not.toContain('kata-lcm-run-kata-deploy')
 }
 
-describe('the operator\'s values on the real kata-deploy chart', () => {
+describe("the operator's values on the real kata-deploy chart", () => {
   it('a run that succeeds', async () => {
     const { w, before } = await world('ok')
     const r = await w.upgrade('3.28.0', ['--batch-size', '2'])
@@ -51,7 +56,9 @@ describe('the operator\'s values on the real kata-deploy chart', () => {
     expect(rb.code, rb.stderr).toBe(0)
     // Mixed fleet: kata-lcm keeps the values in its record (a Secret), the release keeps OnDelete.
     const secrets = await w.core.listNamespacedSecret({ namespace: w.namespace })
-    expect(secrets.items.find((s) => s.metadata?.name === 'kata-lcm-run-kata-deploy')?.type).toBe('kata-lcm.katacontainers.io/run-record')
+    expect(secrets.items.find((s) => s.metadata?.name === 'kata-lcm-run-kata-deploy')?.type).toBe(
+      'kata-lcm.katacontainers.io/run-record',
+    )
     const r = await w.upgrade('3.28.0')
     expect(r.code, r.stderr).toBe(0)
     await expectOperatorState(w, before)

@@ -26,15 +26,30 @@ describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
   })
 
   it('upgrades three nodes node by node and records the story as node Events', async () => {
-    const w = await open({ nodes: [1, 2, 3].map((i) => ({ name: World.nodeName('n', 'three', i) })), version: '3.27.0' })
+    const w = await open({
+      nodes: [1, 2, 3].map((i) => ({ name: World.nodeName('n', 'three', i) })),
+      version: '3.27.0',
+    })
     const result = await w.upgrade('3.28.0')
     expect(result.code, result.stderr).toBe(0)
-    for (const name of w.nodeNames) expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: false })
+    for (const name of w.nodeNames)
+      expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: false })
     const pods = await w.kataDeployPods()
     expect(Object.values(pods).every((p) => p.current && p.image.endsWith(':3.28.0'))).toBe(true)
     expect(result.stderr).toMatch(/wave 3\/3/)
-    const events = await w.core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${w.nodeNames[1]},involvedObject.kind=Node` })
-    expect(events.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['KataUpgradePreparing', 'KataUpgradeCordoned', 'KataUpgradeUpgrading', 'KataUpgradeVerifying', 'KataUpgradeCompleted']))
+    const events = await w.core.listNamespacedEvent({
+      namespace: 'default',
+      fieldSelector: `involvedObject.name=${w.nodeNames[1]},involvedObject.kind=Node`,
+    })
+    expect(events.items.map((e) => e.reason)).toEqual(
+      expect.arrayContaining([
+        'KataUpgradePreparing',
+        'KataUpgradeCordoned',
+        'KataUpgradeUpgrading',
+        'KataUpgradeVerifying',
+        'KataUpgradeCompleted',
+      ]),
+    )
   })
 
   it('selects by label, by taint, and by both (ANDed)', async () => {
@@ -55,11 +70,29 @@ describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
       return (JSON.parse(r.stdout) as { waves: string[][] }).waves.flat()
     }
     expect(await plan(['--node-selector', `pool=kata,kata-lcm.test/world=${w.id}`])).toEqual([a, b])
-    expect(await plan(['--node-selector', `kata-lcm.test/world=${w.id}`, '--node-taint-key', 'maintenance'])).toEqual([b, c])
-    const none = await w.upgrade('3.28.0', ['--dry-run', '--node-selector', `kata-lcm.test/world=${w.id}`, '--node-taint-key', 'maintenance', '--node-taint-value', 'other'])
+    expect(await plan(['--node-selector', `kata-lcm.test/world=${w.id}`, '--node-taint-key', 'maintenance'])).toEqual([
+      b,
+      c,
+    ])
+    const none = await w.upgrade('3.28.0', [
+      '--dry-run',
+      '--node-selector',
+      `kata-lcm.test/world=${w.id}`,
+      '--node-taint-key',
+      'maintenance',
+      '--node-taint-value',
+      'other',
+    ])
     expect(none.code).toBe(2)
     expect(none.stderr).toMatch(/no node matches/)
-    const real = await w.upgrade('3.28.0', ['--node-selector', `pool=kata,kata-lcm.test/world=${w.id}`, '--node-taint-key', 'maintenance', '--node-taint-value', 'pending'])
+    const real = await w.upgrade('3.28.0', [
+      '--node-selector',
+      `pool=kata,kata-lcm.test/world=${w.id}`,
+      '--node-taint-key',
+      'maintenance',
+      '--node-taint-value',
+      'pending',
+    ])
     expect(real.code, real.stderr).toBe(0)
     expect(await w.node(b)).toMatchObject({ status: 'completed', version: '3.28.0' })
     for (const other of [a, c, d]) expect((await w.node(other)).status).toBeUndefined()
@@ -69,7 +102,12 @@ describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
   })
 
   it('a failed verification rolls that node back and stops before the next node', async () => {
-    const w = await open({ nodes: [World.nodeName('a', 'vf', 1), World.nodeName('vfail', 'vf', 2), World.nodeName('z', 'vf', 3)].map((name) => ({ name })), version: '3.27.0' })
+    const w = await open({
+      nodes: [World.nodeName('a', 'vf', 1), World.nodeName('vfail', 'vf', 2), World.nodeName('z', 'vf', 3)].map(
+        (name) => ({ name }),
+      ),
+      version: '3.27.0',
+    })
     const [first, failing, untouched] = w.nodeNames as [string, string, string]
     const started = Date.now()
     const result = await w.upgrade('3.28.0', ['--verification-timeout', '120s'])
@@ -103,7 +141,10 @@ describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
   })
 
   it('leaves a node the operator cordoned cordoned', async () => {
-    const w = await open({ nodes: [{ name: World.nodeName('n', 'oc', 1) }, { name: World.nodeName('n', 'oc', 2), unschedulable: true }], version: '3.27.0' })
+    const w = await open({
+      nodes: [{ name: World.nodeName('n', 'oc', 1) }, { name: World.nodeName('n', 'oc', 2), unschedulable: true }],
+      version: '3.27.0',
+    })
     const result = await w.upgrade('3.28.0', ['--batch-size', '2'])
     expect(result.code, result.stderr).toBe(0)
     expect(await w.node(w.nodeNames[0]!)).toMatchObject({ status: 'completed', unschedulable: false })
@@ -111,15 +152,28 @@ describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
     expect(kept).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: true })
     expect(kept.annotations['kata-lcm.katacontainers.io/was-unschedulable']).toBe('true')
     const status = await w.cli(['status', '--json', '--node-selector', `kata-lcm.test/world=${w.id}`])
-    const rows = (JSON.parse(status.stdout) as { rows: { node: string; cordonedBy?: string; kataDeployPod: string }[] }).rows
-    expect(rows.find((r) => r.node === w.nodeNames[1])).toMatchObject({ cordonedBy: 'operator', kataDeployPod: 'current' })
+    const rows = (JSON.parse(status.stdout) as { rows: { node: string; cordonedBy?: string; kataDeployPod: string }[] })
+      .rows
+    expect(rows.find((r) => r.node === w.nodeNames[1])).toMatchObject({
+      cordonedBy: 'operator',
+      kataDeployPod: 'current',
+    })
   })
 
   it('rollback NODE puts one node back on the version it ran before', async () => {
     const w = await open({ nodes: [1, 2].map((i) => ({ name: World.nodeName('n', 'rb', i) })), version: '3.27.0' })
     expect((await w.upgrade('3.28.0', ['--batch-size', '2'])).code).toBe(0)
     const [target, other] = w.nodeNames as [string, string]
-    const result = await w.cli(['rollback', target, '--chart', chartPath('3.27.0'), '--verification-pod', w.verificationFile, '--verification-namespace', w.namespace])
+    const result = await w.cli([
+      'rollback',
+      target,
+      '--chart',
+      chartPath('3.27.0'),
+      '--verification-pod',
+      w.verificationFile,
+      '--verification-namespace',
+      w.namespace,
+    ])
     expect(result.code, result.stderr).toBe(0)
     expect(await w.node(target)).toMatchObject({ status: 'rolled-back', version: '3.27.0', unschedulable: false })
     expect(await w.node(other)).toMatchObject({ status: 'completed', version: '3.28.0' })
@@ -134,11 +188,17 @@ describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
   it('--drain evicts workloads through the Eviction API, and a PodDisruptionBudget that never allows it fails the node, naming the pod', async () => {
     const names = [World.nodeName('a', 'dr', 1), World.nodeName('b', 'dr', 2)]
     const w = await open({ nodes: names.map((name) => ({ name })), version: '3.27.0' })
-    const workload = (name: string, node: string) => ({ metadata: { name, labels: { app: name } }, spec: { nodeName: node, containers: [{ name: 'c', image: 'busybox' }] } })
+    const workload = (name: string, node: string) => ({
+      metadata: { name, labels: { app: name } },
+      spec: { nodeName: node, containers: [{ name: 'c', image: 'busybox' }] },
+    })
     await w.core.createNamespacedPod({ namespace: w.namespace, body: workload('evictable', names[0]!) })
     await w.core.createNamespacedPod({ namespace: w.namespace, body: workload('guarded', names[1]!) })
     const policy = w.kc.makeApiClient(PolicyV1Api)
-    await policy.createNamespacedPodDisruptionBudget({ namespace: w.namespace, body: { metadata: { name: 'guard' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'guarded' } } } } })
+    await policy.createNamespacedPodDisruptionBudget({
+      namespace: w.namespace,
+      body: { metadata: { name: 'guard' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'guarded' } } } },
+    })
     // Bare pods: no controller recreates them, so kubectl's rule wants --force (here --drain-force).
     const result = await w.upgrade('3.28.0', ['--drain', '--drain-force', '--drain-timeout', '5s'])
     expect(result.code, result.stderr).toBe(3)
@@ -147,53 +207,96 @@ describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
     expect(pods.items.map((p) => p.metadata?.name)).not.toContain('evictable')
     const blocked = await w.node(names[1]!)
     expect(blocked).toMatchObject({ status: 'rolled-back', unschedulable: false })
-    expect(blocked.annotations['kata-lcm.katacontainers.io/last-error']).toMatch(/drain of b-dr-2 timed out: .*\/guarded still on the node \(a PodDisruptionBudget refuses their eviction\)/)
+    expect(blocked.annotations['kata-lcm.katacontainers.io/last-error']).toMatch(
+      /drain of b-dr-2 timed out: .*\/guarded still on the node \(a PodDisruptionBudget refuses their eviction\)/,
+    )
     expect(pods.items.map((p) => p.metadata?.name)).toContain('guarded')
   })
 
   it('--drain refuses an unmanaged pod and an emptyDir pod by name with zero writes, then evicts them with --drain-force and --drain-delete-emptydir-data', async () => {
     const names = [World.nodeName('a', 'drs', 1), World.nodeName('b', 'drs', 2)]
     const w = await open({ nodes: names.map((name) => ({ name })), version: '3.27.0' })
-    await w.core.createNamespacedPod({ namespace: w.namespace, body: { metadata: { name: 'lonely' }, spec: { nodeName: names[0]!, containers: [{ name: 'c', image: 'busybox' }] } } })
+    await w.core.createNamespacedPod({
+      namespace: w.namespace,
+      body: {
+        metadata: { name: 'lonely' },
+        spec: { nodeName: names[0]!, containers: [{ name: 'c', image: 'busybox' }] },
+      },
+    })
     const apps = w.kc.makeApiClient(AppsV1Api)
     await apps.createNamespacedReplicaSet({
       namespace: w.namespace,
       body: {
         metadata: { name: 'cache' },
         spec: {
-          replicas: 1, selector: { matchLabels: { app: 'cache' } },
+          replicas: 1,
+          selector: { matchLabels: { app: 'cache' } },
           template: {
             metadata: { labels: { app: 'cache' } },
-            spec: { nodeSelector: { 'kubernetes.io/hostname': names[1]! }, volumes: [{ name: 'scratch', emptyDir: {} }], containers: [{ name: 'c', image: 'busybox', volumeMounts: [{ name: 'scratch', mountPath: '/s' }] }] },
+            spec: {
+              nodeSelector: { 'kubernetes.io/hostname': names[1]! },
+              volumes: [{ name: 'scratch', emptyDir: {} }],
+              containers: [{ name: 'c', image: 'busybox', volumeMounts: [{ name: 'scratch', mountPath: '/s' }] }],
+            },
           },
         },
       },
     })
-    await waitForList<KubeObject & { spec?: { nodeName?: string } }>(w.kc, `/api/v1/namespaces/${w.namespace}/pods`, (pods) => pods.some((p) => p.spec?.nodeName === names[1]), 60_000, { labelSelector: 'app=cache' })
+    await waitForList<KubeObject & { spec?: { nodeName?: string } }>(
+      w.kc,
+      `/api/v1/namespaces/${w.namespace}/pods`,
+      (pods) => pods.some((p) => p.spec?.nodeName === names[1]),
+      60_000,
+      { labelSelector: 'app=cache' },
+    )
     const since = new Date()
     const refused = await w.upgrade('3.28.0', ['--drain', '--batch-size', '2'])
     expect(refused.code, refused.stderr).toBe(2)
     const line = refused.stderr.split('\n').find((l) => l.startsWith('Error:')) ?? ''
     expect(line).toMatch(/--drain: wave 1 not started, 2 pod\(s\) cannot be evicted safely/)
     expect(line).toContain(`${w.namespace}/lonely on ${names[0]}: no controller manages it`)
-    expect(line).toMatch(new RegExp(`${w.namespace}/cache-[a-z0-9]+ on ${names[1]}: its emptyDir data \\(scratch\\) would be lost`))
+    expect(line).toMatch(
+      new RegExp(`${w.namespace}/cache-[a-z0-9]+ on ${names[1]}: its emptyDir data \\(scratch\\) would be lost`),
+    )
     expect(await w.writesSince(since)).toEqual([])
-    const evictions = (await w.audit.events()).filter((e) => e.objectRef?.subresource === 'eviction' && new Date(e.requestReceivedTimestamp) >= since)
+    const evictions = (await w.audit.events()).filter(
+      (e) => e.objectRef?.subresource === 'eviction' && new Date(e.requestReceivedTimestamp) >= since,
+    )
     expect(evictions).toEqual([])
 
-    const allowed = await w.upgrade('3.28.0', ['--drain', '--batch-size', '2', '--drain-force', '--drain-delete-emptydir-data'])
+    const allowed = await w.upgrade('3.28.0', [
+      '--drain',
+      '--batch-size',
+      '2',
+      '--drain-force',
+      '--drain-delete-emptydir-data',
+    ])
     expect(allowed.code, allowed.stderr).toBe(0)
     const left = (await w.core.listNamespacedPod({ namespace: w.namespace })).items.map((p) => p.metadata?.name ?? '')
     expect(left).not.toContain('lonely')
-    for (const name of names) expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: false })
+    for (const name of names)
+      expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: false })
   })
 
   it('every duration at its maximum (24h): a run completes normally, no timer fires early', async () => {
     const w = await open({ nodes: [1, 2].map((i) => ({ name: World.nodeName('n', 'max', i) })), version: '3.27.0' })
-    const result = await w.upgrade('3.28.0', ['--batch-size', '2', '--drain', '--verification-timeout', '24h', '--ready-timeout', '24h', '--drain-timeout', '24h', '--helm-timeout', '24h'])
+    const result = await w.upgrade('3.28.0', [
+      '--batch-size',
+      '2',
+      '--drain',
+      '--verification-timeout',
+      '24h',
+      '--ready-timeout',
+      '24h',
+      '--drain-timeout',
+      '24h',
+      '--helm-timeout',
+      '24h',
+    ])
     expect(result.code, result.stderr).toBe(0)
     expect(result.stderr).not.toMatch(/TimeoutOverflowWarning/)
-    for (const name of w.nodeNames) expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: false })
+    for (const name of w.nodeNames)
+      expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: false })
   })
 
   it('--dry-run prints the plan and writes nothing (audit log)', async () => {
@@ -204,6 +307,7 @@ describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
     expect(result.stdout).toMatch(/wave 1: .*n-dry-1, .*n-dry-2/)
     expect(result.stdout).toMatch(/helm upgrade kata-deploy .*--version 3\.28\.0/)
     expect(await w.writesSince(since)).toEqual([])
-    for (const name of w.nodeNames) expect(await w.node(name)).toMatchObject({ status: undefined, unschedulable: false })
+    for (const name of w.nodeNames)
+      expect(await w.node(name)).toMatchObject({ status: undefined, unschedulable: false })
   })
 })

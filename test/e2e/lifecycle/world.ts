@@ -12,7 +12,15 @@ import path from 'node:path'
 import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1Taint } from '@kubernetes/client-node'
 import { afterEach, beforeAll } from 'vitest'
 import { AuditLog, WRITE_VERBS } from '../harness/audit.js'
-import { cacheDir, e2eCluster, envWithTools, loadKubeConfig, REPO_ROOT, run, TESTBED_SCRIPTS } from '../harness/cluster.js'
+import {
+  cacheDir,
+  e2eCluster,
+  envWithTools,
+  loadKubeConfig,
+  REPO_ROOT,
+  run,
+  TESTBED_SCRIPTS,
+} from '../harness/cluster.js'
 import { createFakeNodes, deleteNodes } from '../harness/nodes.js'
 import { waitForList, waitForObject, type KubeObject } from '../harness/wait.js'
 
@@ -33,7 +41,11 @@ export interface WorldOptions {
   real?: boolean
 }
 
-export interface CliResult { code: number; stdout: string; stderr: string }
+export interface CliResult {
+  code: number
+  stdout: string
+  stderr: string
+}
 
 export function chartPath(version: string): string {
   return path.join(cacheDir(), 'charts', `kata-deploy-${version}.tgz`)
@@ -76,12 +88,25 @@ export class World {
   }
 
   async setup(): Promise<this> {
-    if (!existsSync(path.join(REPO_ROOT, 'dist/commands/upgrade.js'))) throw new Error('the CLI is not built: run npm run build (scripts/test.sh does)')
+    if (!existsSync(path.join(REPO_ROOT, 'dist/commands/upgrade.js')))
+      throw new Error('the CLI is not built: run npm run build (scripts/test.sh does)')
     this.dir = await mkdtemp(path.join(tmpdir(), `kata-lcm-e2e-${this.id}-`))
-    await createFakeNodes(this.kc, this.options.nodes.map((n) => ({ ...n, labels: { ...n.labels, 'kata-lcm.test/world': this.id } })))
+    await createFakeNodes(
+      this.kc,
+      this.options.nodes.map((n) => ({ ...n, labels: { ...n.labels, 'kata-lcm.test/world': this.id } })),
+    )
     const set = [...(this.options.mode === 'job' ? ['deploymentMode=job'] : []), ...(this.options.set ?? [])]
-    await this.helm(['install', 'kata-deploy', this.chart(this.options.version), '-n', this.namespace, '--create-namespace',
-      '--set-string', `nodeSelector.kata-lcm\\.test/world=${this.id}`, ...set.flatMap((s) => ['--set', s])])
+    await this.helm([
+      'install',
+      'kata-deploy',
+      this.chart(this.options.version),
+      '-n',
+      this.namespace,
+      '--create-namespace',
+      '--set-string',
+      `nodeSelector.kata-lcm\\.test/world=${this.id}`,
+      ...set.flatMap((s) => ['--set', s]),
+    ])
     if ((this.options.mode ?? 'daemonset') === 'daemonset') await this.waitKataDeployReady()
     this.verificationFile = await this.writeVerificationPod(this.options.verify ?? 'succeed')
     return this
@@ -89,7 +114,9 @@ export class World {
 
   async writeVerificationPod(outcome: string, extra = ''): Promise<string> {
     const file = path.join(this.dir, `verify-${outcome}.yaml`)
-    await writeFile(file, `apiVersion: v1
+    await writeFile(
+      file,
+      `apiVersion: v1
 kind: Pod
 metadata:
   name: \${TEST_POD}
@@ -105,7 +132,8 @@ spec:
     - name: verify
       image: quay.io/kata-containers/alpine-bash-curl:latest
       command: ["uname", "-a"]
-${extra}`)
+${extra}`,
+    )
     return file
   }
 
@@ -120,9 +148,12 @@ ${extra}`)
 
   private async deleteKeptClusterObjects(): Promise<void> {
     const rbac = this.kc.makeApiClient(RbacAuthorizationV1Api)
-    const ours = (o: { metadata?: { annotations?: Record<string, string> } }) => o.metadata?.annotations?.['meta.helm.sh/release-namespace'] === this.namespace
-    for (const role of (await rbac.listClusterRole()).items.filter(ours)) await rbac.deleteClusterRole({ name: role.metadata!.name! })
-    for (const binding of (await rbac.listClusterRoleBinding()).items.filter(ours)) await rbac.deleteClusterRoleBinding({ name: binding.metadata!.name! })
+    const ours = (o: { metadata?: { annotations?: Record<string, string> } }) =>
+      o.metadata?.annotations?.['meta.helm.sh/release-namespace'] === this.namespace
+    for (const role of (await rbac.listClusterRole()).items.filter(ours))
+      await rbac.deleteClusterRole({ name: role.metadata!.name! })
+    for (const binding of (await rbac.listClusterRoleBinding()).items.filter(ours))
+      await rbac.deleteClusterRoleBinding({ name: binding.metadata!.name! })
   }
 
   async helm(args: string[]): Promise<string> {
@@ -132,40 +163,83 @@ ${extra}`)
   }
 
   /** Runs the built CLI (`node bin/run.js`) against this world's release. */
-  async cli(args: string[], env: Record<string, string> = {}, kubeconfig = e2eCluster().kubeconfigPath): Promise<CliResult> {
-    const result = await run(process.execPath, [path.join(REPO_ROOT, 'bin/run.js'), ...args, '--kubeconfig', kubeconfig, '--helm-namespace', this.namespace], {
-      env: envWithTools({ CI: 'true', NO_COLOR: '1', ...env }),
-    })
+  async cli(
+    args: string[],
+    env: Record<string, string> = {},
+    kubeconfig = e2eCluster().kubeconfigPath,
+  ): Promise<CliResult> {
+    const result = await run(
+      process.execPath,
+      [path.join(REPO_ROOT, 'bin/run.js'), ...args, '--kubeconfig', kubeconfig, '--helm-namespace', this.namespace],
+      {
+        env: envWithTools({ CI: 'true', NO_COLOR: '1', ...env }),
+      },
+    )
     return { code: result.code, stdout: result.stdout, stderr: result.stderr }
   }
 
   /** Starts the CLI without waiting: the child, and its result once it exits. */
-  spawnCli(args: string[], kubeconfig = e2eCluster().kubeconfigPath): { child: ChildProcess; done: Promise<CliResult> } {
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/run.js'), ...args, '--kubeconfig', kubeconfig, '--helm-namespace', this.namespace], {
-      cwd: REPO_ROOT, env: envWithTools({ CI: 'true', NO_COLOR: '1' }), stdio: ['ignore', 'pipe', 'pipe'],
-    })
+  spawnCli(
+    args: string[],
+    kubeconfig = e2eCluster().kubeconfigPath,
+  ): { child: ChildProcess; done: Promise<CliResult> } {
+    const child = spawn(
+      process.execPath,
+      [path.join(REPO_ROOT, 'bin/run.js'), ...args, '--kubeconfig', kubeconfig, '--helm-namespace', this.namespace],
+      {
+        cwd: REPO_ROOT,
+        env: envWithTools({ CI: 'true', NO_COLOR: '1' }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
     let stdout = ''
     let stderr = ''
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d })
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d })
-    const done = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 + 9 : 1), stdout, stderr })))
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d
+    })
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d
+    })
+    const done = new Promise<CliResult>((resolve) =>
+      child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 + 9 : 1), stdout, stderr })),
+    )
     return { child, done }
   }
 
   /** The upgrade arguments `upgrade()` would run, for spawnCli. */
   upgradeArgs(target: string, extra: string[] = []): string[] {
     const defaults: Record<string, string> = {
-      '--chart': this.chart(target), '--previous-chart': this.chart(this.options.version), '--verification-pod': this.verificationFile,
-      '--verification-namespace': this.namespace, '--verification-timeout': '30s', '--ready-timeout': '60s', '--node-selector': `kata-lcm.test/world=${this.id}`,
+      '--chart': this.chart(target),
+      '--previous-chart': this.chart(this.options.version),
+      '--verification-pod': this.verificationFile,
+      '--verification-namespace': this.namespace,
+      '--verification-timeout': '30s',
+      '--ready-timeout': '60s',
+      '--node-selector': `kata-lcm.test/world=${this.id}`,
     }
     const given = new Set(extra.filter((a) => a.startsWith('--')))
-    return ['upgrade', '--target-version', target, ...Object.entries(defaults).filter(([flag]) => !given.has(flag)).flat(), ...extra]
+    return [
+      'upgrade',
+      '--target-version',
+      target,
+      ...Object.entries(defaults)
+        .filter(([flag]) => !given.has(flag))
+        .flat(),
+      ...extra,
+    ]
   }
 
   /** Waits (watch) until the node's lifecycle status annotation is `status`. */
   async waitNodeStatus(name: string, status: string, timeoutMs = 60_000): Promise<void> {
     type Annotated = KubeObject & { metadata?: { annotations?: Record<string, string> } }
-    await waitForObject<Annotated>(this.kc, '/api/v1/nodes', name, (n) => n.metadata?.annotations?.[STATUS] === status, timeoutMs, `${name} to be ${status}`)
+    await waitForObject<Annotated>(
+      this.kc,
+      '/api/v1/nodes',
+      name,
+      (n) => n.metadata?.annotations?.[STATUS] === status,
+      timeoutMs,
+      `${name} to be ${status}`,
+    )
   }
 
   /**
@@ -176,27 +250,41 @@ ${extra}`)
     return this.cli(this.upgradeArgs(target, extra))
   }
 
-  async node(name: string): Promise<{ status?: string; version?: string; unschedulable: boolean; annotations: Record<string, string> }> {
+  async node(
+    name: string,
+  ): Promise<{ status?: string; version?: string; unschedulable: boolean; annotations: Record<string, string> }> {
     const node = await this.core.readNode({ name })
     const annotations = node.metadata?.annotations ?? {}
-    return { status: annotations[STATUS], version: annotations[VERSION], unschedulable: node.spec?.unschedulable === true, annotations }
+    return {
+      status: annotations[STATUS],
+      version: annotations[VERSION],
+      unschedulable: node.spec?.unschedulable === true,
+      annotations,
+    }
   }
 
   async release(): Promise<{ chartVersion: string; revision: number; status: string }> {
-    const list = JSON.parse(await this.helm(['list', '-n', this.namespace, '-o', 'json'])) as { chart: string; revision: string; status: string }[]
+    const list = JSON.parse(await this.helm(['list', '-n', this.namespace, '-o', 'json'])) as {
+      chart: string
+      revision: string
+      status: string
+    }[]
     const rel = list[0]!
     return { chartVersion: rel.chart.replace(/^kata-deploy-/, ''), revision: Number(rel.revision), status: rel.status }
   }
 
   async userValues(): Promise<Record<string, unknown>> {
-    return (JSON.parse(await this.helm(['get', 'values', 'kata-deploy', '-n', this.namespace, '-o', 'json'])) ?? {}) as Record<string, unknown>
+    return (JSON.parse(await this.helm(['get', 'values', 'kata-deploy', '-n', this.namespace, '-o', 'json'])) ??
+      {}) as Record<string, unknown>
   }
 
   /** Node -> image of its live kata-deploy pod and whether it carries the DaemonSet's current revision. */
   async kataDeployPods(): Promise<Record<string, { image: string; current: boolean; ready: boolean }>> {
     const ds = await this.apps.readNamespacedDaemonSet({ namespace: this.namespace, name: 'kata-deploy' })
     const revisions = await this.apps.listNamespacedControllerRevision({ namespace: this.namespace })
-    const latest = revisions.items.filter((r) => r.metadata?.ownerReferences?.some((o) => o.uid === ds.metadata?.uid)).sort((a, b) => Number(b.revision) - Number(a.revision))[0]
+    const latest = revisions.items
+      .filter((r) => r.metadata?.ownerReferences?.some((o) => o.uid === ds.metadata?.uid))
+      .sort((a, b) => Number(b.revision) - Number(a.revision))[0]
     const hash = latest?.metadata?.labels?.['controller-revision-hash']
     const pods = await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: 'name=kata-deploy' })
     const out: Record<string, { image: string; current: boolean; ready: boolean }> = {}
@@ -214,19 +302,41 @@ ${extra}`)
   /** Writes the CLI sent since `since` (by the kata-lcm user agent, or helm's); SelfSubjectAccessReviews are questions, not writes. */
   async writesSince(since: Date): Promise<string[]> {
     const events = await this.audit.events()
-    return events
-      .filter((e) => e.stage === 'ResponseComplete' && WRITE_VERBS.includes(e.verb) && new Date(e.requestReceivedTimestamp) >= since)
-      // An access review is a question (created, answered, never stored), not a write.
-      .filter((e) => !(e.objectRef?.resource ?? '').endsWith('accessreviews'))
-      .filter((e) => (e.userAgent ?? '').startsWith(CLI_USER_AGENT) || (e.userAgent ?? '').startsWith('Helm/') || (e.userAgent ?? '').startsWith('helm/'))
-      .map((e) => `${e.verb} ${e.objectRef?.resource ?? '?'}/${e.objectRef?.name ?? ''} (${e.userAgent})`)
+    return (
+      events
+        .filter(
+          (e) =>
+            e.stage === 'ResponseComplete' &&
+            WRITE_VERBS.includes(e.verb) &&
+            new Date(e.requestReceivedTimestamp) >= since,
+        )
+        // An access review is a question (created, answered, never stored), not a write.
+        .filter((e) => !(e.objectRef?.resource ?? '').endsWith('accessreviews'))
+        .filter(
+          (e) =>
+            (e.userAgent ?? '').startsWith(CLI_USER_AGENT) ||
+            (e.userAgent ?? '').startsWith('Helm/') ||
+            (e.userAgent ?? '').startsWith('helm/'),
+        )
+        .map((e) => `${e.verb} ${e.objectRef?.resource ?? '?'}/${e.objectRef?.name ?? ''} (${e.userAgent})`)
+    )
   }
 
   async waitKataDeployReady(): Promise<void> {
     const names = new Set(this.nodeNames)
-    await waitForList<KubeObject & { spec?: { nodeName?: string }; status?: { conditions?: { type: string; status: string }[] } }>(
-      this.kc, `/api/v1/namespaces/${this.namespace}/pods`,
-      (pods) => [...names].every((n) => pods.some((p) => p.spec?.nodeName === n && (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'))),
+    await waitForList<
+      KubeObject & { spec?: { nodeName?: string }; status?: { conditions?: { type: string; status: string }[] } }
+    >(
+      this.kc,
+      `/api/v1/namespaces/${this.namespace}/pods`,
+      (pods) =>
+        [...names].every((n) =>
+          pods.some(
+            (p) =>
+              p.spec?.nodeName === n &&
+              (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+          ),
+        ),
       90_000,
       { labelSelector: 'name=kata-deploy' },
     )

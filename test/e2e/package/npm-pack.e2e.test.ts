@@ -10,14 +10,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { e2eCluster, envWithTools, run } from '../harness/cluster.js'
 import { useWorlds, World } from '../lifecycle/world.js'
 
-interface PackResult { filename: string; size: number; unpackedSize: number; files: { path: string }[] }
+interface PackResult {
+  filename: string
+  size: number
+  unpackedSize: number
+  files: { path: string }[]
+}
 
 const open = useWorlds()
 let dir = ''
 let packed: PackResult
 let installed = ''
 // The installed bin's `#!/usr/bin/env node` must find the Node the project runs on (>= 22).
-const env = () => envWithTools({ PATH: `${path.dirname(process.execPath)}${path.delimiter}${envWithTools().PATH}`, CI: 'true', NO_COLOR: '1' })
+const env = () =>
+  envWithTools({
+    PATH: `${path.dirname(process.execPath)}${path.delimiter}${envWithTools().PATH}`,
+    CI: 'true',
+    NO_COLOR: '1',
+  })
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'kata-lcm-pack-'))
@@ -25,7 +35,11 @@ beforeAll(async () => {
   expect(pack.code, pack.stderr).toBe(0)
   packed = (JSON.parse(pack.stdout) as PackResult[])[0]!
   const prefix = path.join(dir, 'prefix')
-  const install = await run('npm', ['install', '-g', '--no-audit', '--no-fund', '--prefix', prefix, path.join(dir, packed.filename)], { env: env() })
+  const install = await run(
+    'npm',
+    ['install', '-g', '--no-audit', '--no-fund', '--prefix', prefix, path.join(dir, packed.filename)],
+    { env: env() },
+  )
   expect(install.code, install.stderr).toBe(0)
   installed = path.join(prefix, 'bin', 'kata-lcm')
 }, 300_000)
@@ -37,10 +51,21 @@ afterAll(async () => {
 describe('the npm package', () => {
   it('holds the compiled CLI and the chart, and no tests, TypeScript sources or source maps', () => {
     const files = packed.files.map((f) => f.path)
-    expect(files).toEqual(expect.arrayContaining(['bin/run.js', 'dist/commands/upgrade.js', 'chart/Chart.yaml', 'chart/values.schema.json', 'oclif.manifest.json', 'README.md']))
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'bin/run.js',
+        'dist/commands/upgrade.js',
+        'chart/Chart.yaml',
+        'chart/values.schema.json',
+        'oclif.manifest.json',
+        'README.md',
+      ]),
+    )
     expect(files.filter((f) => f.startsWith('test/') || f.startsWith('src/') || f.startsWith('bench/'))).toEqual([])
     expect(files.filter((f) => /\.(ts|mts|cts)$/.test(f) || f.endsWith('.map'))).toEqual([])
-    process.stderr.write(`npm pack: ${packed.filename} ${packed.size} bytes packed, ${packed.unpackedSize} unpacked, ${files.length} files\n`)
+    process.stderr.write(
+      `npm pack: ${packed.filename} ${packed.size} bytes packed, ${packed.unpackedSize} unpacked, ${files.length} files\n`,
+    )
   })
 
   it('installs with npm install -g and runs: --help, --version, and status against the cluster', async () => {
@@ -52,9 +77,25 @@ describe('the npm package', () => {
     expect(version.stdout).toMatch(/^kata-lcm\/\d+\.\d+\.\d+ /)
 
     const w = await open({ nodes: [{ name: World.nodeName('pkg', 'x', 1) }], version: '3.27.0' })
-    const status = await run(installed, ['status', '--json', '--kubeconfig', e2eCluster().kubeconfigPath, '--helm-namespace', w.namespace, '--node-selector', `kata-lcm.test/world=${w.id}`], { env: env() })
+    const status = await run(
+      installed,
+      [
+        'status',
+        '--json',
+        '--kubeconfig',
+        e2eCluster().kubeconfigPath,
+        '--helm-namespace',
+        w.namespace,
+        '--node-selector',
+        `kata-lcm.test/world=${w.id}`,
+      ],
+      { env: env() },
+    )
     expect(status.code, status.stderr).toBe(0)
-    const report = JSON.parse(status.stdout) as { release: { chartVersion?: string }; rows: { node: string; version: string }[] }
+    const report = JSON.parse(status.stdout) as {
+      release: { chartVersion?: string }
+      rows: { node: string; version: string }[]
+    }
     expect(report.release.chartVersion).toBe('3.27.0')
     expect(report.rows.map((r) => r.node)).toEqual(w.nodeNames)
   })

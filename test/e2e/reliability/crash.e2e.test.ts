@@ -7,44 +7,73 @@ const open = useWorlds()
 /** A helm subprocess orphaned by the kill may still be finishing: wait (watch) until no release revision is pending. */
 async function helmSettled(w: World): Promise<void> {
   type Secret = KubeObject & { metadata?: { labels?: Record<string, string> } }
-  await waitForList<Secret>(w.kc, `/api/v1/namespaces/${w.namespace}/secrets`, (secrets) => !secrets.some((s) => (s.metadata?.labels?.status ?? '').startsWith('pending')), 90_000, { labelSelector: 'owner=helm' })
+  await waitForList<Secret>(
+    w.kc,
+    `/api/v1/namespaces/${w.namespace}/secrets`,
+    (secrets) => !secrets.some((s) => (s.metadata?.labels?.status ?? '').startsWith('pending')),
+    90_000,
+    { labelSelector: 'owner=helm' },
+  )
 }
 
 async function kataDeployPodDeletes(w: World, since: Date): Promise<number> {
   const events = await w.audit.events()
-  return events.filter((e) => e.stage === 'ResponseComplete' && e.verb === 'delete' && e.objectRef?.resource === 'pods' && e.objectRef?.namespace === w.namespace
-    && (e.objectRef?.name ?? '').startsWith('kata-deploy-') && (e.userAgent ?? '').startsWith('kata-lcm/') && new Date(e.requestReceivedTimestamp) >= since).length
+  return events.filter(
+    (e) =>
+      e.stage === 'ResponseComplete' &&
+      e.verb === 'delete' &&
+      e.objectRef?.resource === 'pods' &&
+      e.objectRef?.namespace === w.namespace &&
+      (e.objectRef?.name ?? '').startsWith('kata-deploy-') &&
+      (e.userAgent ?? '').startsWith('kata-lcm/') &&
+      new Date(e.requestReceivedTimestamp) >= since,
+  ).length
 }
 
 describe('kill -9 at every phase boundary, then rerun (real control plane)', () => {
   // [the status of `watched` at which the process is killed, the rerun's exit code]
-  const cases: [string, number][] = [['preparing', 0], ['cordoned', 0], ['upgrading', 0], ['verifying', 0], ['completed', 0], ['rolling-back', 3]]
+  const cases: [string, number][] = [
+    ['preparing', 0],
+    ['cordoned', 0],
+    ['upgrading', 0],
+    ['verifying', 0],
+    ['completed', 0],
+    ['rolling-back', 3],
+  ]
 
-  it.each(cases)('killed when a node turns %s: the rerun converges, nothing left cordoned, each node upgraded at most once', async (status, rerunCode) => {
-    const failing = status === 'rolling-back'
-    const names = [World.nodeName('a', `k${status.slice(0, 4)}`, 1), World.nodeName(failing ? 'vfail' : 'b', `k${status.slice(0, 4)}`, 2)]
-    const w = await open({ nodes: names.map((name) => ({ name })), version: '3.27.0' })
-    const watched = failing ? names[1]! : names[0]!
-    const before = await w.release()
-    const since = new Date()
-    const { child, done } = w.spawnCli(w.upgradeArgs('3.28.0'))
-    await w.waitNodeStatus(watched, status)
-    child.kill('SIGKILL')
-    expect((await done).code).toBe(137)
-    await helmSettled(w)
-    expect((await w.cli(['unlock'])).code).toBe(0)
+  it.each(cases)(
+    'killed when a node turns %s: the rerun converges, nothing left cordoned, each node upgraded at most once',
+    async (status, rerunCode) => {
+      const failing = status === 'rolling-back'
+      const names = [
+        World.nodeName('a', `k${status.slice(0, 4)}`, 1),
+        World.nodeName(failing ? 'vfail' : 'b', `k${status.slice(0, 4)}`, 2),
+      ]
+      const w = await open({ nodes: names.map((name) => ({ name })), version: '3.27.0' })
+      const watched = failing ? names[1]! : names[0]!
+      const before = await w.release()
+      const since = new Date()
+      const { child, done } = w.spawnCli(w.upgradeArgs('3.28.0'))
+      await w.waitNodeStatus(watched, status)
+      child.kill('SIGKILL')
+      expect((await done).code).toBe(137)
+      await helmSettled(w)
+      expect((await w.cli(['unlock'])).code).toBe(0)
 
-    const rerun = await w.upgrade('3.28.0')
-    expect(rerun.code, rerun.stderr).toBe(rerunCode)
-    for (const name of names) expect((await w.node(name)).unschedulable, `${name} left cordoned`).toBe(false)
-    expect(await w.node(names[0]!)).toMatchObject({ status: 'completed', version: '3.28.0' })
-    expect(await w.node(names[1]!)).toMatchObject(failing ? { status: 'rolled-back', version: '3.27.0' } : { status: 'completed', version: '3.28.0' })
-    // one upgrade + (finalize | the revert): a rerun never re-upgrades helm needlessly
-    expect((await w.release()).revision - before.revision).toBeLessThanOrEqual(2)
-    // each node's kata-deploy pod restarted once for the upgrade (+ once for a revert)
-    expect(await kataDeployPodDeletes(w, since)).toBeLessThanOrEqual(failing ? 3 : 2)
-    if (status !== 'preparing') expect(rerun.stderr).toMatch(/resuming/)
-  })
+      const rerun = await w.upgrade('3.28.0')
+      expect(rerun.code, rerun.stderr).toBe(rerunCode)
+      for (const name of names) expect((await w.node(name)).unschedulable, `${name} left cordoned`).toBe(false)
+      expect(await w.node(names[0]!)).toMatchObject({ status: 'completed', version: '3.28.0' })
+      expect(await w.node(names[1]!)).toMatchObject(
+        failing ? { status: 'rolled-back', version: '3.27.0' } : { status: 'completed', version: '3.28.0' },
+      )
+      // one upgrade + (finalize | the revert): a rerun never re-upgrades helm needlessly
+      expect((await w.release()).revision - before.revision).toBeLessThanOrEqual(2)
+      // each node's kata-deploy pod restarted once for the upgrade (+ once for a revert)
+      expect(await kataDeployPodDeletes(w, since)).toBeLessThanOrEqual(failing ? 3 : 2)
+      if (status !== 'preparing') expect(rerun.stderr).toMatch(/resuming/)
+    },
+  )
 })
 
 describe('signals and a second operator', () => {
@@ -59,7 +88,8 @@ describe('signals and a second operator', () => {
     expect(result.stderr).toMatch(/finishing the current wave/)
     expect(result.stdout).toMatch(/rerun the same kata-lcm upgrade command/)
     expect(await w.node(names[0]!)).toMatchObject({ status: 'completed', unschedulable: false })
-    for (const name of names.slice(1)) expect(await w.node(name)).toMatchObject({ status: undefined, unschedulable: false })
+    for (const name of names.slice(1))
+      expect(await w.node(name)).toMatchObject({ status: undefined, unschedulable: false })
     const rerun = await w.upgrade('3.28.0')
     expect(rerun.code, rerun.stderr).toBe(0)
     for (const name of names) expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0' })
@@ -72,7 +102,8 @@ describe('signals and a second operator', () => {
     const results = await Promise.all([one.done, two.done])
     expect(results.map((r) => r.code).sort()).toEqual([0, 5])
     expect(results.find((r) => r.code === 5)!.stderr).toMatch(/another kata-lcm run holds the lock .*pid \d+ run/)
-    for (const name of names) expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: false })
+    for (const name of names)
+      expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: false })
     // the lock is gone after the run: a third run starts (and has nothing to do)
     const third = await w.upgrade('3.28.0')
     expect(third.code, third.stderr).toBe(0)

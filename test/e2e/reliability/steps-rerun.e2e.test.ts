@@ -16,31 +16,70 @@ const MODES = [
 ]
 
 function planArgs(w: World, to: string): string[] {
-  return ['step', 'plan', '--holder', HOLDER, '--target-version', to, '--chart', chartPath(to), '--previous-chart', chartPath(w.options.version),
-    '--node-selector', `kata-lcm.test/world=${w.id}`, '--batch-size', '3', '--verification-pod', w.verificationFile,
-    '--verification-namespace', w.namespace, '--verification-timeout', '60s', '--ready-timeout', '90s']
+  return [
+    'step',
+    'plan',
+    '--holder',
+    HOLDER,
+    '--target-version',
+    to,
+    '--chart',
+    chartPath(to),
+    '--previous-chart',
+    chartPath(w.options.version),
+    '--node-selector',
+    `kata-lcm.test/world=${w.id}`,
+    '--batch-size',
+    '3',
+    '--verification-pod',
+    w.verificationFile,
+    '--verification-namespace',
+    w.namespace,
+    '--verification-timeout',
+    '60s',
+    '--ready-timeout',
+    '90s',
+  ]
 }
 
-const step = (w: World, name: string, extra: string[] = []): Promise<CliResult> => w.cli(['step', name, '--holder', HOLDER, ...extra])
+const step = (w: World, name: string, extra: string[] = []): Promise<CliResult> =>
+  w.cli(['step', name, '--holder', HOLDER, ...extra])
 
 async function kataDeployPodDeletes(w: World, since: Date): Promise<number> {
   const events = await w.audit.events()
-  return events.filter((e) => e.stage === 'ResponseComplete' && e.verb === 'delete' && e.objectRef?.resource === 'pods' && e.objectRef?.namespace === w.namespace
-    && (e.objectRef?.name ?? '').startsWith('kata-deploy-') && (e.userAgent ?? '').startsWith('kata-lcm/') && new Date(e.requestReceivedTimestamp) >= since).length
+  return events.filter(
+    (e) =>
+      e.stage === 'ResponseComplete' &&
+      e.verb === 'delete' &&
+      e.objectRef?.resource === 'pods' &&
+      e.objectRef?.namespace === w.namespace &&
+      (e.objectRef?.name ?? '').startsWith('kata-deploy-') &&
+      (e.userAgent ?? '').startsWith('kata-lcm/') &&
+      new Date(e.requestReceivedTimestamp) >= since,
+  ).length
 }
 
 async function expectConverged(w: World, to: string, revisionsBefore: number, since: Date): Promise<void> {
-  for (const name of w.nodeNames) expect(await w.node(name), name).toMatchObject({ status: 'completed', version: to, unschedulable: false })
+  for (const name of w.nodeNames)
+    expect(await w.node(name), name).toMatchObject({ status: 'completed', version: to, unschedulable: false })
   // Upgraded once: one helm upgrade for the wave, one (hooks off) putting the operator's values back.
   expect((await w.release()).revision - revisionsBefore).toBe(2)
   if (w.options.mode !== 'job') expect(await kataDeployPodDeletes(w, since)).toBe(w.nodeNames.length)
-  expect(await w.userValues()).toEqual(w.options.mode === 'job' ? { deploymentMode: 'job', nodeSelector: { 'kata-lcm.test/world': w.id } } : { nodeSelector: { 'kata-lcm.test/world': w.id } })
+  expect(await w.userValues()).toEqual(
+    w.options.mode === 'job'
+      ? { deploymentMode: 'job', nodeSelector: { 'kata-lcm.test/world': w.id } }
+      : { nodeSelector: { 'kata-lcm.test/world': w.id } },
+  )
 }
 
 describe('Argo steps retried (real control plane)', () => {
   for (const { mode, from, to } of MODES) {
     it(`${mode}: every wave step run twice in a row; a retried rollback of a healthy wave succeeds`, async () => {
-      const w = await open({ nodes: [1, 2, 3].map((i) => ({ name: World.nodeName('s', `tw${mode[0]}`, i) })), version: from, mode })
+      const w = await open({
+        nodes: [1, 2, 3].map((i) => ({ name: World.nodeName('s', `tw${mode[0]}`, i) })),
+        version: from,
+        mode,
+      })
       const before = (await w.release()).revision
       const since = new Date()
       const plan = await w.cli(planArgs(w, to))
@@ -60,16 +99,33 @@ describe('Argo steps retried (real control plane)', () => {
   const killAt: [string, (w: World) => Promise<void>][] = [
     ['prepare', (w) => w.waitNodeStatus(w.nodeNames[0]!, 'preparing')],
     ['upgrade', (w) => w.waitNodeStatus(w.nodeNames[0]!, 'upgrading')],
-    ['verify', async (w) => {
-      await waitForList<KubeObject>(w.kc, `/api/v1/namespaces/${w.namespace}/pods`, (pods) => pods.length > 0, 60_000, { labelSelector: 'kata-lcm.katacontainers.io/verification-for' })
-    }],
+    [
+      'verify',
+      async (w) => {
+        await waitForList<KubeObject>(
+          w.kc,
+          `/api/v1/namespaces/${w.namespace}/pods`,
+          (pods) => pods.length > 0,
+          60_000,
+          { labelSelector: 'kata-lcm.katacontainers.io/verification-for' },
+        )
+      },
+    ],
   ]
   // Job mode is not killed mid-upgrade here: a SIGKILL leaves its helm child running, and the retried
   // step meets helm's "another operation is in progress" (see docs/architecture.md, what is left).
-  const cases = MODES.flatMap((m) => killAt.filter(([name]) => m.mode === 'daemonset' || name !== 'upgrade').map(([name, when]) => ({ ...m, name, when })))
+  const cases = MODES.flatMap((m) =>
+    killAt
+      .filter(([name]) => m.mode === 'daemonset' || name !== 'upgrade')
+      .map(([name, when]) => ({ ...m, name, when })),
+  )
   for (const { mode, from, to, name, when } of cases) {
     it(`${mode}: step ${name} killed (SIGKILL) mid-work, then run again: the wave still converges, upgraded once`, async () => {
-      const w = await open({ nodes: [1, 2, 3].map((i) => ({ name: World.nodeName('s', `k${mode[0]}${name.slice(0, 3)}`, i) })), version: from, mode })
+      const w = await open({
+        nodes: [1, 2, 3].map((i) => ({ name: World.nodeName('s', `k${mode[0]}${name.slice(0, 3)}`, i) })),
+        version: from,
+        mode,
+      })
       const before = (await w.release()).revision
       const since = new Date()
       expect((await w.cli(planArgs(w, to))).code).toBe(0)

@@ -61,7 +61,10 @@ exit 64
 async function calls(): Promise<string[][]> {
   const log = join(dir, 'calls.log')
   if (!existsSync(log)) return []
-  return (await readFile(log, 'utf8')).split('\n').filter(Boolean).map((line) => line.split('\x1f'))
+  return (await readFile(log, 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => line.split('\x1f'))
 }
 
 beforeAll(async () => {
@@ -105,7 +108,15 @@ describe('HelmCli', () => {
       chartVersion: '3.30.0',
       appVersion: '3.30.0',
     })
-    expect((await calls())[0]?.slice(0, 7)).toEqual(['get', 'metadata', 'kata-deploy', '-n', 'kube-system', '-o', 'json'])
+    expect((await calls())[0]?.slice(0, 7)).toEqual([
+      'get',
+      'metadata',
+      'kata-deploy',
+      '-n',
+      'kube-system',
+      '-o',
+      'json',
+    ])
   })
 
   it('returns undefined for a release that does not exist', async () => {
@@ -115,35 +126,108 @@ describe('HelmCli', () => {
 
   it('parses history oldest first, splitting name-version chart refs', async () => {
     expect(await cli().history('kata-deploy', 'kube-system')).toEqual([
-      { revision: 1, status: 'superseded', chartName: 'kata-deploy', chartVersion: '3.30.0', appVersion: '3.30.0', description: 'Install complete' },
-      { revision: 2, status: 'deployed', chartName: 'kata-deploy', chartVersion: '3.31.0-rc1', appVersion: '3.31.0', description: 'Upgrade complete' },
+      {
+        revision: 1,
+        status: 'superseded',
+        chartName: 'kata-deploy',
+        chartVersion: '3.30.0',
+        appVersion: '3.30.0',
+        description: 'Install complete',
+      },
+      {
+        revision: 2,
+        status: 'deployed',
+        chartName: 'kata-deploy',
+        chartVersion: '3.31.0-rc1',
+        appVersion: '3.31.0',
+        description: 'Upgrade complete',
+      },
     ])
   })
 
   it('reads user values (`null` => {}) and all values at a revision', async () => {
     await resetCalls()
     expect(await cli().values('kata-deploy', 'kube-system', { all: false })).toEqual({})
-    expect(await cli().values('kata-deploy', 'kube-system', { all: true, revision: 3 })).toEqual({ image: { tag: '3.30.0' }, debug: false })
+    expect(await cli().values('kata-deploy', 'kube-system', { all: true, revision: 3 })).toEqual({
+      image: { tag: '3.30.0' },
+      debug: false,
+    })
     const [user, all] = await calls()
-    expect(user).toEqual(['get', 'values', 'kata-deploy', '-n', 'kube-system', '-o', 'json', '--kubeconfig', '/tmp/kc.yaml', '--kube-context', 'ctx-a'])
-    expect(all?.slice(0, 10)).toEqual(['get', 'values', 'kata-deploy', '-n', 'kube-system', '-o', 'json', '--all', '--revision', '3'])
+    expect(user).toEqual([
+      'get',
+      'values',
+      'kata-deploy',
+      '-n',
+      'kube-system',
+      '-o',
+      'json',
+      '--kubeconfig',
+      '/tmp/kc.yaml',
+      '--kube-context',
+      'ctx-a',
+    ])
+    expect(all?.slice(0, 10)).toEqual([
+      'get',
+      'values',
+      'kata-deploy',
+      '-n',
+      'kube-system',
+      '-o',
+      'json',
+      '--all',
+      '--revision',
+      '3',
+    ])
   })
 
   it('parses `show chart` YAML', async () => {
     await resetCalls()
-    expect(await cli().showChart('oci://example/kata-deploy', '3.31.0')).toEqual({ name: 'kata-deploy', version: '3.31.0', appVersion: '3.31.0' })
-    expect((await calls())[0]?.slice(0, 5)).toEqual(['show', 'chart', 'oci://example/kata-deploy', '--version', '3.31.0'])
+    expect(await cli().showChart('oci://example/kata-deploy', '3.31.0')).toEqual({
+      name: 'kata-deploy',
+      version: '3.31.0',
+      appVersion: '3.31.0',
+    })
+    expect((await calls())[0]?.slice(0, 5)).toEqual([
+      'show',
+      'chart',
+      'oci://example/kata-deploy',
+      '--version',
+      '3.31.0',
+    ])
   })
 
   it('upgrades with the values in a 0600 file that is gone afterwards', async () => {
     await resetCalls()
     const values = { image: { tag: '3.31.0' }, env: { debug: 'on' }, nodes: ['a', 'b'] }
-    await cli().upgrade({ release: 'kata-deploy', namespace: 'kube-system', chart: '/charts/kata-deploy-3.31.0.tgz', version: '3.31.0', values, noHooks: true, timeout: '10m' })
+    await cli().upgrade({
+      release: 'kata-deploy',
+      namespace: 'kube-system',
+      chart: '/charts/kata-deploy-3.31.0.tgz',
+      version: '3.31.0',
+      values,
+      noHooks: true,
+      timeout: '10m',
+    })
     const [argv] = await calls()
     const file = (await readFile(join(dir, 'values-path'), 'utf8')).trim()
     expect(argv).toEqual([
-      'upgrade', 'kata-deploy', '/charts/kata-deploy-3.31.0.tgz', '-n', 'kube-system', '--version', '3.31.0',
-      '--reset-values', '-f', file, '--no-hooks', '--timeout', '10m', '--kubeconfig', '/tmp/kc.yaml', '--kube-context', 'ctx-a',
+      'upgrade',
+      'kata-deploy',
+      '/charts/kata-deploy-3.31.0.tgz',
+      '-n',
+      'kube-system',
+      '--version',
+      '3.31.0',
+      '--reset-values',
+      '-f',
+      file,
+      '--no-hooks',
+      '--timeout',
+      '10m',
+      '--kubeconfig',
+      '/tmp/kc.yaml',
+      '--kube-context',
+      'ctx-a',
     ])
     expect(JSON.parse(await readFile(join(dir, 'values-seen.json'), 'utf8'))).toEqual(values)
     expect((await readFile(join(dir, 'values-mode'), 'utf8')).trim()).toBe('600')
@@ -155,7 +239,10 @@ describe('HelmCli', () => {
     await rm(join(dir, 'values-path'), { force: true })
     const error = await cli()
       .upgrade({ release: 'stuck', namespace: 'kube-system', chart: 'kata-deploy', values: {} })
-      .then(() => undefined, (e: unknown) => e)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
     expect(error).toBeInstanceOf(HelmError)
     const e = error as HelmError
     expect(e.helmExitCode).toBe(1)
@@ -172,7 +259,12 @@ describe('HelmCli', () => {
   })
 
   it('suggests checking the connection when helm cannot reach the cluster', async () => {
-    const error = (await cli().values('unreachable', 'kube-system', { all: false }).then(() => undefined, (e: unknown) => e)) as HelmError
+    const error = (await cli()
+      .values('unreachable', 'kube-system', { all: false })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as HelmError
     expect(error).toBeInstanceOf(HelmError)
     expect(error.helmExitCode).toBe(1)
     expect(error.message).toMatch(/^helm get values failed \(exit 1\): Kubernetes cluster unreachable/)
@@ -180,7 +272,10 @@ describe('HelmCli', () => {
   })
 
   it('says how to install helm when the binary is missing', async () => {
-    const error = (await new HelmCli({ bin: join(dir, 'no-such-helm') }).version().then(() => undefined, (e: unknown) => e)) as HelmError
+    const error = (await new HelmCli({ bin: join(dir, 'no-such-helm') }).version().then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as HelmError
     expect(error).toBeInstanceOf(HelmError)
     expect(error.helmExitCode).toBeUndefined()
     expect(error.message).toContain('not found')
@@ -200,7 +295,13 @@ describe('HelmCli', () => {
 
   it('describes an upgrade without running anything', async () => {
     await resetCalls()
-    const text = cli().describeUpgrade({ release: 'kata-deploy', namespace: 'kube-system', chart: 'oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy', version: '3.31.0', values: { a: 1 } })
+    const text = cli().describeUpgrade({
+      release: 'kata-deploy',
+      namespace: 'kube-system',
+      chart: 'oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy',
+      version: '3.31.0',
+      values: { a: 1 },
+    })
     expect(text).toBe(
       `${helm} upgrade kata-deploy oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy -n kube-system --version 3.31.0 --reset-values -f <values-file> --kubeconfig /tmp/kc.yaml --kube-context ctx-a`,
     )

@@ -43,7 +43,11 @@ function stream(res: ServerResponse) {
 }
 
 function podJson(name: string, rv: string, phase = 'Running') {
-  return { metadata: { name, namespace: 'ns', uid: `uid-${name}`, resourceVersion: rv }, spec: { containers: [{ name: 'c', image: 'i' }] }, status: { phase } }
+  return {
+    metadata: { name, namespace: 'ns', uid: `uid-${name}`, resourceVersion: rv },
+    spec: { containers: [{ name: 'c', image: 'i' }] },
+    status: { phase },
+  }
 }
 
 function list(rv: string, items: unknown[]) {
@@ -66,7 +70,8 @@ const fastRetry = { ...DEFAULT_RETRY, sleep: async () => undefined }
 const cluster = () => new KubeCluster(kubeConfig(), { userAgent: 'kata-lcm/test', retry: fastRetry })
 const watches = () => seen.filter((r) => r.url.searchParams.get('watch') === 'true')
 const lists = () => seen.filter((r) => r.method === 'GET' && r.url.searchParams.get('watch') !== 'true')
-const within = (p: Promise<void>, ms: number) => Promise.race([p.then(() => true), new Promise((r) => setTimeout(() => r(false), ms))])
+const within = (p: Promise<void>, ms: number) =>
+  Promise.race([p.then(() => true), new Promise((r) => setTimeout(() => r(false), ms))])
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -75,7 +80,13 @@ beforeAll(async () => {
     req.on('data', (d: string) => (body += d))
     req.on('end', () => {
       const closed = new Promise<void>((resolve) => res.on('close', () => resolve()))
-      const r: Seen = { method: req.method ?? '', url: new URL(req.url ?? '/', 'http://x'), headers: req.headers, body, closed }
+      const r: Seen = {
+        method: req.method ?? '',
+        url: new URL(req.url ?? '/', 'http://x'),
+        headers: req.headers,
+        body,
+        closed,
+      }
       seen.push(r)
       handler(r, res)
     })
@@ -96,7 +107,11 @@ afterAll(async () => {
 
 describe('KubeCluster requests', () => {
   it('patches a node with ONE merge patch naming only the given keys, with its user agent', async () => {
-    handler = (_req, res) => json(res, 200, { metadata: { name: 'n1', uid: 'u1', annotations: { a: '1', foreign: 'keep' } }, spec: { unschedulable: true } })
+    handler = (_req, res) =>
+      json(res, 200, {
+        metadata: { name: 'n1', uid: 'u1', annotations: { a: '1', foreign: 'keep' } },
+        spec: { unschedulable: true },
+      })
     const view = await cluster().patchNode('n1', { annotations: { a: '1', b: null }, unschedulable: true })
     expect(view).toMatchObject({ name: 'n1', unschedulable: true, annotations: { a: '1', foreign: 'keep' } })
     expect(seen).toHaveLength(1)
@@ -106,20 +121,31 @@ describe('KubeCluster requests', () => {
     expect(req?.headers['content-type']).toBe('application/merge-patch+json')
     expect(req?.headers['user-agent']).toBe('kata-lcm/test')
     expect(req?.headers.authorization).toBe('Bearer secret-token')
-    expect(JSON.parse(req?.body ?? '')).toEqual({ metadata: { annotations: { a: '1', b: null } }, spec: { unschedulable: true } })
+    expect(JSON.parse(req?.body ?? '')).toEqual({
+      metadata: { annotations: { a: '1', b: null } },
+      spec: { unschedulable: true },
+    })
   })
 
   it('uncordons by removing spec.unschedulable, and sends no spec for annotation-only patches', async () => {
     handler = (_req, res) => json(res, 200, { metadata: { name: 'n1' } })
     await cluster().patchNode('n1', { unschedulable: false })
     await cluster().patchNode('n1', { annotations: { k: 'v' } })
-    expect(seen.map((r) => JSON.parse(r.body))).toEqual([{ spec: { unschedulable: null } }, { metadata: { annotations: { k: 'v' } } }])
+    expect(seen.map((r) => JSON.parse(r.body))).toEqual([
+      { spec: { unschedulable: null } },
+      { metadata: { annotations: { k: 'v' } } },
+    ])
   })
 
   it('maps API failures to ClusterErrors with the call, the status and the server message', async () => {
-    handler = (req, res) => (req.url.pathname.includes('daemonsets') ? json(res, 404, status(404, 'not found')) : json(res, 500, status(500, 'etcdserver: request timed out')))
+    handler = (req, res) =>
+      req.url.pathname.includes('daemonsets')
+        ? json(res, 404, status(404, 'not found'))
+        : json(res, 500, status(500, 'etcdserver: request timed out'))
     expect(await cluster().getDaemonSet('ns', 'ds')).toBeUndefined()
-    const error = (await cluster().getNode('n1').catch((e: unknown) => e)) as ClusterError
+    const error = (await cluster()
+      .getNode('n1')
+      .catch((e: unknown) => e)) as ClusterError
     expect(error).toBeInstanceOf(ClusterError)
     expect(error.status).toBe(500)
     expect(error.message).toBe('get node n1 failed: HTTP 500: etcdserver: request timed out')
@@ -130,7 +156,13 @@ describe('KubeCluster requests', () => {
     handler = (req, res) => {
       const name = req.url.pathname.split('/')[6] ?? ''
       const code = answers[name] ?? 500
-      json(res, code, code === 201 ? { kind: 'Status', status: 'Success', code } : status(code, code === 429 ? 'Cannot evict pod as it would violate the pod\'s disruption budget.' : 'boom'))
+      json(
+        res,
+        code,
+        code === 201
+          ? { kind: 'Status', status: 'Success', code }
+          : status(code, code === 429 ? "Cannot evict pod as it would violate the pod's disruption budget." : 'boom'),
+      )
     }
     const c = cluster()
     expect(await c.evictPod('ns', 'a')).toBe('evicted')
@@ -138,12 +170,19 @@ describe('KubeCluster requests', () => {
     expect(await c.evictPod('ns', 'c')).toBe('gone')
     await expect(c.evictPod('ns', 'd')).rejects.toBeInstanceOf(ClusterError)
     expect(seen[0]?.url.pathname).toBe('/api/v1/namespaces/ns/pods/a/eviction')
-    expect(JSON.parse(seen[0]?.body ?? '')).toMatchObject({ apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: 'a', namespace: 'ns' } })
+    expect(JSON.parse(seen[0]?.body ?? '')).toMatchObject({
+      apiVersion: 'policy/v1',
+      kind: 'Eviction',
+      metadata: { name: 'a', namespace: 'ns' },
+    })
   })
 
   it('records node Events in default with the node as involved object', async () => {
     handler = (req, res) => json(res, 201, JSON.parse(req.body))
-    await cluster().recordNodeEvent({ name: 'n1', uid: 'u1', labels: {}, annotations: {}, taints: [], unschedulable: false }, { reason: 'KataUpgraded', message: 'ok', type: 'Normal' })
+    await cluster().recordNodeEvent(
+      { name: 'n1', uid: 'u1', labels: {}, annotations: {}, taints: [], unschedulable: false },
+      { reason: 'KataUpgraded', message: 'ok', type: 'Normal' },
+    )
     expect(seen[0]?.url.pathname).toBe('/api/v1/namespaces/default/events')
     expect(JSON.parse(seen[0]?.body ?? '')).toMatchObject({
       involvedObject: { kind: 'Node', apiVersion: 'v1', name: 'n1', uid: 'u1' },
@@ -162,11 +201,20 @@ describe('KubeCluster waits', () => {
       const send = stream(res)
       setTimeout(() => send('ADDED', podJson('p1', '11')), 50)
     }
-    const result = await cluster().waitForPods({ namespace: 'ns', labelSelector: 'app=x' }, (pods) => pods[0]?.name, 10_000)
+    const result = await cluster().waitForPods(
+      { namespace: 'ns', labelSelector: 'app=x' },
+      (pods) => pods[0]?.name,
+      10_000,
+    )
     expect(result).toEqual({ done: true, value: 'p1' })
     const [watch] = watches()
     expect(watch?.url.pathname).toBe('/api/v1/namespaces/ns/pods')
-    expect(Object.fromEntries(watch?.url.searchParams ?? [])).toMatchObject({ watch: 'true', resourceVersion: '10', allowWatchBookmarks: 'true', labelSelector: 'app=x' })
+    expect(Object.fromEntries(watch?.url.searchParams ?? [])).toMatchObject({
+      watch: 'true',
+      resourceVersion: '10',
+      allowWatchBookmarks: 'true',
+      labelSelector: 'app=x',
+    })
     expect(watch?.headers['user-agent']).toBe('kata-lcm/test')
     expect(lists()[0]?.headers['user-agent']).toBe('kata-lcm/test')
     expect(await within(watch!.closed, 2000)).toBe(true)
@@ -174,7 +222,10 @@ describe('KubeCluster waits', () => {
 
   it('decides on the initial list without watching', async () => {
     handler = (_req, res) => json(res, 200, list('10', [podJson('p1', '9')]))
-    expect(await cluster().waitForPods({ namespace: 'ns' }, (pods) => pods.length, 10_000)).toEqual({ done: true, value: 1 })
+    expect(await cluster().waitForPods({ namespace: 'ns' }, (pods) => pods.length, 10_000)).toEqual({
+      done: true,
+      value: 1,
+    })
     expect(watches()).toHaveLength(0)
   })
 
@@ -190,7 +241,11 @@ describe('KubeCluster waits', () => {
         send('MODIFIED', podJson('p1', '16', 'Running'))
       }
     }
-    const result = await cluster().waitForPods({ namespace: 'ns' }, (pods) => (pods[0]?.phase === 'Running' ? 'running' : undefined), 10_000)
+    const result = await cluster().waitForPods(
+      { namespace: 'ns' },
+      (pods) => (pods[0]?.phase === 'Running' ? 'running' : undefined),
+      10_000,
+    )
     expect(result).toEqual({ done: true, value: 'running' })
     expect(lists()).toHaveLength(1)
     expect(watches().map((w) => w.url.searchParams.get('resourceVersion'))).toEqual(['10', '15'])
@@ -199,16 +254,24 @@ describe('KubeCluster waits', () => {
   it('re-lists after 410 Gone', async () => {
     handler = (req, res) => {
       if (req.url.searchParams.get('watch') !== 'true') {
-        return json(res, 200, lists().length === 1 ? list('10', [podJson('old', '5')]) : list('50', [podJson('p2', '49')]))
+        return json(
+          res,
+          200,
+          lists().length === 1 ? list('10', [podJson('old', '5')]) : list('50', [podJson('p2', '49')]),
+        )
       }
       const send = stream(res)
       if (watches().length === 1) send('ERROR', status(410, 'too old resource version: 10 (40)'))
     }
     const calls: string[][] = []
-    const result = await cluster().waitForPods({ namespace: 'ns' }, (pods) => {
-      calls.push(pods.map((p) => p.name))
-      return pods.some((p) => p.name === 'p2') ? 'p2' : undefined
-    }, 10_000)
+    const result = await cluster().waitForPods(
+      { namespace: 'ns' },
+      (pods) => {
+        calls.push(pods.map((p) => p.name))
+        return pods.some((p) => p.name === 'p2') ? 'p2' : undefined
+      },
+      10_000,
+    )
     expect(result).toEqual({ done: true, value: 'p2' })
     expect(lists()).toHaveLength(2)
     // The re-list replaces the state: `old` is not carried over.
@@ -218,7 +281,8 @@ describe('KubeCluster waits', () => {
 
   it('times out with the last state and closes the watch', async () => {
     handler = (req, res) => {
-      if (req.url.searchParams.get('watch') !== 'true') return json(res, 200, list('10', [podJson('p1', '9', 'Pending')]))
+      if (req.url.searchParams.get('watch') !== 'true')
+        return json(res, 200, list('10', [podJson('p1', '9', 'Pending')]))
       stream(res)
     }
     const t0 = Date.now()
@@ -230,16 +294,24 @@ describe('KubeCluster waits', () => {
   })
 
   it('rejects with the abort reason and closes the watch', async () => {
-    handler = (req, res) => (req.url.searchParams.get('watch') !== 'true' ? json(res, 200, list('10', [])) : stream(res))
+    handler = (req, res) =>
+      req.url.searchParams.get('watch') !== 'true' ? json(res, 200, list('10', [])) : stream(res)
     const controller = new AbortController()
     setTimeout(() => controller.abort(new Error('interrupted')), 200)
-    await expect(cluster().waitForPods({ namespace: 'ns' }, () => undefined, 60_000, controller.signal)).rejects.toThrow('interrupted')
+    await expect(
+      cluster().waitForPods({ namespace: 'ns' }, () => undefined, 60_000, controller.signal),
+    ).rejects.toThrow('interrupted')
     expect(await within(watches()[0]!.closed, 2000)).toBe(true)
   })
 
   it('fails with a ClusterError naming the watch verb when the watch is refused', async () => {
-    handler = (req, res) => (req.url.searchParams.get('watch') !== 'true' ? json(res, 200, list('10', [])) : json(res, 403, status(403, 'pods is forbidden')))
-    const error = (await cluster().waitForPods({ namespace: 'ns' }, () => undefined, 10_000).catch((e: unknown) => e)) as ClusterError
+    handler = (req, res) =>
+      req.url.searchParams.get('watch') !== 'true'
+        ? json(res, 200, list('10', []))
+        : json(res, 403, status(403, 'pods is forbidden'))
+    const error = (await cluster()
+      .waitForPods({ namespace: 'ns' }, () => undefined, 10_000)
+      .catch((e: unknown) => e)) as ClusterError
     expect(error).toBeInstanceOf(ClusterError)
     expect(error.status).toBe(403)
     expect(error.suggestions[0]).toContain('RBAC must allow verb "watch" on "pods" in namespace ns')
@@ -249,15 +321,46 @@ describe('KubeCluster waits', () => {
     handler = (req, res) => {
       const path = req.url.pathname
       if (path.endsWith('/daemonsets') && req.url.searchParams.get('watch') !== 'true') {
-        return json(res, 200, { metadata: { resourceVersion: '20' }, items: [{ metadata: { name: 'kd', namespace: 'ns', uid: 'ds-uid', generation: 3 }, status: { observedGeneration: 2 } }] })
+        return json(res, 200, {
+          metadata: { resourceVersion: '20' },
+          items: [
+            {
+              metadata: { name: 'kd', namespace: 'ns', uid: 'ds-uid', generation: 3 },
+              status: { observedGeneration: 2 },
+            },
+          ],
+        })
       }
       if (path.endsWith('/daemonsets')) {
         const send = stream(res)
-        return void setTimeout(() => send('MODIFIED', { metadata: { name: 'kd', namespace: 'ns', uid: 'ds-uid', generation: 3, resourceVersion: '21' }, status: { observedGeneration: 3 } }), 50)
+        return void setTimeout(
+          () =>
+            send('MODIFIED', {
+              metadata: { name: 'kd', namespace: 'ns', uid: 'ds-uid', generation: 3, resourceVersion: '21' },
+              status: { observedGeneration: 3 },
+            }),
+          50,
+        )
       }
       if (path.endsWith('/controllerrevisions')) {
-        const rev = (name: string, revision: number, uid: string) => ({ metadata: { name, labels: { 'controller-revision-hash': name.split('-')[1] }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'kd', uid, controller: true }] }, revision, data: {} })
-        return json(res, 200, { metadata: {}, items: [rev('kd-aaa', 1, 'ds-uid'), rev('kd-ccc', 3, 'ds-uid'), rev('other-zzz', 9, 'other-uid'), rev('kd-bbb', 2, 'ds-uid')] })
+        const rev = (name: string, revision: number, uid: string) => ({
+          metadata: {
+            name,
+            labels: { 'controller-revision-hash': name.split('-')[1] },
+            ownerReferences: [{ apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'kd', uid, controller: true }],
+          },
+          revision,
+          data: {},
+        })
+        return json(res, 200, {
+          metadata: {},
+          items: [
+            rev('kd-aaa', 1, 'ds-uid'),
+            rev('kd-ccc', 3, 'ds-uid'),
+            rev('other-zzz', 9, 'other-uid'),
+            rev('kd-bbb', 2, 'ds-uid'),
+          ],
+        })
       }
       json(res, 404, status(404, 'no'))
     }
@@ -280,7 +383,9 @@ describe('KubeCluster without an API server', () => {
   const dead = () => new KubeCluster(kubeConfig(deadUrl), { retry: fastRetry })
 
   it('says to check the connection', async () => {
-    const error = (await dead().ping().catch((e: unknown) => e)) as ClusterError
+    const error = (await dead()
+      .ping()
+      .catch((e: unknown) => e)) as ClusterError
     expect(error).toBeInstanceOf(ClusterError)
     expect(error.status).toBeUndefined()
     expect(error.message).toMatch(/^list nodes \(connectivity check\) failed: .*ECONNREFUSED/)
@@ -289,7 +394,12 @@ describe('KubeCluster without an API server', () => {
 
   it('never fails recording an Event or collecting diagnostics', async () => {
     const c = dead()
-    await expect(c.recordNodeEvent({ name: 'n', uid: 'u', labels: {}, annotations: {}, taints: [], unschedulable: false }, { reason: 'R', message: 'm', type: 'Normal' })).resolves.toBeUndefined()
+    await expect(
+      c.recordNodeEvent(
+        { name: 'n', uid: 'u', labels: {}, annotations: {}, taints: [], unschedulable: false },
+        { reason: 'R', message: 'm', type: 'Normal' },
+      ),
+    ).resolves.toBeUndefined()
     await expect(c.podDiagnostics('ns', 'p', 10)).resolves.toEqual({ events: [], logTail: [] })
   })
 })

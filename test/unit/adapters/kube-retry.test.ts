@@ -7,11 +7,30 @@ const reset = () => Object.assign(new Error('socket hang up'), { code: 'ECONNRES
 
 function policy(): RetryPolicy & { waits: number[] } {
   const waits: number[] = []
-  return { attempts: 4, baseMs: 100, maxMs: 1000, random: () => 1, sleep: async (ms) => { waits.push(ms) }, waits }
+  return {
+    attempts: 4,
+    baseMs: 100,
+    maxMs: 1000,
+    random: () => 1,
+    sleep: async (ms) => {
+      waits.push(ms)
+    },
+    waits,
+  }
 }
 
 describe('retryable', () => {
-  it.each([[429, true], [500, true], [503, true], [504, true], [400, false], [403, false], [404, false], [409, false], [422, false]])('HTTP %i -> %s', (code, retry) => {
+  it.each([
+    [429, true],
+    [500, true],
+    [503, true],
+    [504, true],
+    [400, false],
+    [403, false],
+    [404, false],
+    [409, false],
+    [422, false],
+  ])('HTTP %i -> %s', (code, retry) => {
     expect(retryable(apiError(code)).retry).toBe(retry)
   })
   it('honours Retry-After on 429', () => {
@@ -28,33 +47,82 @@ describe('withRetry', () => {
   it('retries with growing backoff and returns the eventual result', async () => {
     const p = policy()
     let calls = 0
-    const result = await withRetry('op', async () => { if (++calls < 3) throw apiError(503); return 'ok' }, p)
+    const result = await withRetry(
+      'op',
+      async () => {
+        if (++calls < 3) throw apiError(503)
+        return 'ok'
+      },
+      p,
+    )
     expect(result).toBe('ok')
     expect(p.waits).toEqual([100, 200])
   })
   it('waits at least what Retry-After asks', async () => {
     const p = policy()
     let calls = 0
-    await withRetry('op', async () => { if (++calls < 2) throw apiError(429, { 'retry-after': '2' }); return 1 }, p)
+    await withRetry(
+      'op',
+      async () => {
+        if (++calls < 2) throw apiError(429, { 'retry-after': '2' })
+        return 1
+      },
+      p,
+    )
     expect(p.waits).toEqual([2000])
   })
   it('gives up after the attempts and rethrows the last error; never retries a 4xx', async () => {
     const p = policy()
     let calls = 0
-    await expect(withRetry('op', async () => { calls++; throw apiError(500) }, p)).rejects.toMatchObject({ code: 500 })
+    await expect(
+      withRetry(
+        'op',
+        async () => {
+          calls++
+          throw apiError(500)
+        },
+        p,
+      ),
+    ).rejects.toMatchObject({ code: 500 })
     expect(calls).toBe(4)
     calls = 0
-    await expect(withRetry('op', async () => { calls++; throw apiError(404) }, p)).rejects.toMatchObject({ code: 404 })
+    await expect(
+      withRetry(
+        'op',
+        async () => {
+          calls++
+          throw apiError(404)
+        },
+        p,
+      ),
+    ).rejects.toMatchObject({ code: 404 })
     expect(calls).toBe(1)
   })
-  it('leaves an eviction refused by a PodDisruptionBudget (429) to the drain\'s own backoff', async () => {
+  it("leaves an eviction refused by a PodDisruptionBudget (429) to the drain's own backoff", async () => {
     let calls = 0
-    await expect(withRetry('createNamespacedPodEviction', async () => { calls++; throw apiError(429) }, policy())).rejects.toMatchObject({ code: 429 })
+    await expect(
+      withRetry(
+        'createNamespacedPodEviction',
+        async () => {
+          calls++
+          throw apiError(429)
+        },
+        policy(),
+      ),
+    ).rejects.toMatchObject({ code: 429 })
     expect(calls).toBe(1)
   })
   it('retrying() wraps every method of an API object', async () => {
     let calls = 0
-    const api = retrying({ async read(x: number) { if (++calls === 1) throw reset(); return x * 2 } }, policy())
+    const api = retrying(
+      {
+        async read(x: number) {
+          if (++calls === 1) throw reset()
+          return x * 2
+        },
+      },
+      policy(),
+    )
     expect(await api.read(21)).toBe(42)
     expect(calls).toBe(2)
   })

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest'
-import { Annotation, canTransition, isInFlight, NODE_STATUSES, readStatus, STATUS_ANNOTATION, TRANSITIONS, type NodeStatus } from '../../../src/lifecycle/node-state.js'
+import {
+  Annotation,
+  canTransition,
+  isInFlight,
+  NODE_STATUSES,
+  readStatus,
+  STATUS_ANNOTATION,
+  TRANSITIONS,
+  type NodeStatus,
+} from '../../../src/lifecycle/node-state.js'
 import { releaseCordon, transition } from '../../../src/lifecycle/node-ops.js'
 import { FakeClock } from '../../fakes/fake-clock.js'
 import { FakeCluster } from '../../fakes/fake-cluster.js'
@@ -73,8 +82,16 @@ describe('readStatus / isInFlight', () => {
   })
 
   it.each<[NodeStatus | undefined, boolean]>([
-    ['preparing', true], ['cordoned', true], ['draining', true], ['upgrading', true], ['verifying', true], ['rolling-back', true],
-    ['completed', false], ['rolled-back', false], ['failed', false], [undefined, false],
+    ['preparing', true],
+    ['cordoned', true],
+    ['draining', true],
+    ['upgrading', true],
+    ['verifying', true],
+    ['rolling-back', true],
+    ['completed', false],
+    ['rolled-back', false],
+    ['failed', false],
+    [undefined, false],
   ])('%s in flight: %s', (status, expected) => {
     expect(isInFlight(status)).toBe(expected)
   })
@@ -91,17 +108,28 @@ describe('transition (node-ops)', () => {
 
   it('writes status and phase time in one merge patch, keeps foreign annotations, records an Event', async () => {
     const { cluster, events, deps } = await setup({})
-    const updated = await transition(deps, cluster.node('n1'), 'preparing', { message: 'go', annotations: { [Annotation.runId]: 'r1' } })
-    expect(updated.annotations).toMatchObject({ [STATUS_ANNOTATION]: 'preparing', [Annotation.runId]: 'r1', 'example.com/owner': 'team-a' })
+    const updated = await transition(deps, cluster.node('n1'), 'preparing', {
+      message: 'go',
+      annotations: { [Annotation.runId]: 'r1' },
+    })
+    expect(updated.annotations).toMatchObject({
+      [STATUS_ANNOTATION]: 'preparing',
+      [Annotation.runId]: 'r1',
+      'example.com/owner': 'team-a',
+    })
     expect(cluster.node('n1').annotations[Annotation.phaseStartedAt]).toBe('2025-06-01T10:00:00.000Z')
     expect(cluster.writes.filter((w) => w.resource === 'nodes')).toHaveLength(1)
     expect(cluster.nodeEvents).toEqual([{ node: 'n1', reason: 'KataUpgradePreparing', message: 'go', type: 'Normal' }])
-    expect(events.ofType('node-status')).toEqual([{ type: 'node-status', node: 'n1', status: 'preparing', message: 'go' }])
+    expect(events.ofType('node-status')).toEqual([
+      { type: 'node-status', node: 'n1', status: 'preparing', message: 'go' },
+    ])
   })
 
   it('refuses a transition the table does not allow, writing nothing', async () => {
     const { cluster, deps } = await setup({ [STATUS_ANNOTATION]: 'completed' })
-    await expect(transition(deps, cluster.node('n1'), 'verifying', { message: 'x' })).rejects.toThrow(/refusing status completed -> verifying/)
+    await expect(transition(deps, cluster.node('n1'), 'verifying', { message: 'x' })).rejects.toThrow(
+      /refusing status completed -> verifying/,
+    )
     expect(cluster.writes).toEqual([])
   })
 
@@ -113,7 +141,10 @@ describe('transition (node-ops)', () => {
 
   it('releaseCordon uncordons only a node kata-lcm cordoned', () => {
     const base = { name: 'n', uid: 'u', labels: {}, taints: [], unschedulable: true }
-    expect(releaseCordon({ ...base, annotations: { [Annotation.cordonedByUs]: 'true' } })).toEqual({ unschedulable: false, annotations: { [Annotation.cordonedByUs]: null } })
+    expect(releaseCordon({ ...base, annotations: { [Annotation.cordonedByUs]: 'true' } })).toEqual({
+      unschedulable: false,
+      annotations: { [Annotation.cordonedByUs]: null },
+    })
     expect(releaseCordon({ ...base, annotations: {} })).toEqual({ annotations: { [Annotation.cordonedByUs]: null } })
   })
 })

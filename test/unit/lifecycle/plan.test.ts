@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { InputError } from '../../../src/lifecycle/errors.js'
-import { describeSelection, hasTaint, planWaves, selectNodes, validateLabelSelector, validateSelection } from '../../../src/lifecycle/plan.js'
+import {
+  describeSelection,
+  hasTaint,
+  planWaves,
+  selectNodes,
+  validateLabelSelector,
+  validateSelection,
+} from '../../../src/lifecycle/plan.js'
 import type { NodeView, Taint } from '../../../src/ports/cluster.port.js'
 
 function node(name: string, taints: Taint[] = []): NodeView {
@@ -49,11 +56,15 @@ describe('validateLabelSelector', () => {
 
 describe('validateSelection', () => {
   it('refuses a taint value without a key', () => {
-    expect(() => validateSelection({ taintValue: 'pending' })).toThrow(expect.objectContaining({ field: '--node-taint-value' }))
+    expect(() => validateSelection({ taintValue: 'pending' })).toThrow(
+      expect.objectContaining({ field: '--node-taint-value' }),
+    )
   })
 
   it('refuses an invalid taint key', () => {
-    expect(() => validateSelection({ taintKey: 'bad key' })).toThrow(expect.objectContaining({ field: '--node-taint-key' }))
+    expect(() => validateSelection({ taintKey: 'bad key' })).toThrow(
+      expect.objectContaining({ field: '--node-taint-key' }),
+    )
   })
 
   it('accepts key alone, key+value, and an empty value', () => {
@@ -64,7 +75,10 @@ describe('validateSelection', () => {
 })
 
 describe('hasTaint', () => {
-  const taints: Taint[] = [{ key: 'maint', value: 'pending', effect: 'NoSchedule' }, { key: 'bare', effect: 'NoExecute' }]
+  const taints: Taint[] = [
+    { key: 'maint', value: 'pending', effect: 'NoSchedule' },
+    { key: 'bare', effect: 'NoExecute' },
+  ]
   it.each<[string, string | undefined, boolean]>([
     ['maint', undefined, true],
     ['maint', '', true],
@@ -89,7 +103,12 @@ describe('selectNodes', () => {
 
   it('sorts by name whatever order the API returned', () => {
     expect(selectNodes(listed, {}).map((n) => n.name)).toEqual(['worker-a', 'worker-b', 'worker-c', 'worker-d'])
-    expect(selectNodes([...listed].reverse(), {}).map((n) => n.name)).toEqual(['worker-a', 'worker-b', 'worker-c', 'worker-d'])
+    expect(selectNodes([...listed].reverse(), {}).map((n) => n.name)).toEqual([
+      'worker-a',
+      'worker-b',
+      'worker-c',
+      'worker-d',
+    ])
   })
 
   it.each([
@@ -114,7 +133,13 @@ describe('planWaves', () => {
   it.each([
     [1, [['n1'], ['n2'], ['n3'], ['n4'], ['n5']]],
     [2, [['n1', 'n2'], ['n3', 'n4'], ['n5']]],
-    [3, [['n1', 'n2', 'n3'], ['n4', 'n5']]],
+    [
+      3,
+      [
+        ['n1', 'n2', 'n3'],
+        ['n4', 'n5'],
+      ],
+    ],
     [5, [five]],
     [10, [five]],
   ])('batch size %i over 5 nodes', (batch, waves) => {

@@ -7,10 +7,17 @@ import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
 import { CHART, scenario, VERIFICATION_POD, type Scenario, type ScenarioOptions } from '../../fakes/scenario.js'
 
 /** Runs the upgrade expecting a refusal; asserts nothing at all was written. */
-async function refusal(options: ScenarioOptions, overrides: Partial<UpgradeRequest> = {}, arrange?: (s: Scenario) => void): Promise<KataLcmError> {
+async function refusal(
+  options: ScenarioOptions,
+  overrides: Partial<UpgradeRequest> = {},
+  arrange?: (s: Scenario) => void,
+): Promise<KataLcmError> {
   const s = await scenario(options)
   arrange?.(s)
-  const error = await upgrade(s.deps, s.upgradeRequest(overrides), 'run-1').then(() => undefined, (e: unknown) => e)
+  const error = await upgrade(s.deps, s.upgradeRequest(overrides), 'run-1').then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   expect(error).toBeInstanceOf(KataLcmError)
   expect(s.cluster.writes).toEqual([])
   expect(s.helm.upgrades).toEqual([])
@@ -19,9 +26,13 @@ async function refusal(options: ScenarioOptions, overrides: Partial<UpgradeReque
 
 describe('prerequisites refuse before any write', () => {
   it('a verification namespace that does not exist names the flag', async () => {
-    const error = await refusal({}, {}, (s) => { s.cluster.namespaces = new Set(['kube-system']) })
+    const error = await refusal({}, {}, (s) => {
+      s.cluster.namespaces = new Set(['kube-system'])
+    })
     expect(error).toBeInstanceOf(PreconditionError)
-    expect(error.message).toBe('--verification-namespace: namespace "kata-verify" does not exist; create it (kubectl create namespace kata-verify) or name one that does')
+    expect(error.message).toBe(
+      '--verification-namespace: namespace "kata-verify" does not exist; create it (kubectl create namespace kata-verify) or name one that does',
+    )
   })
 
   it('rights the run will need and this identity lacks are named, with the RBAC rule, before anything', async () => {
@@ -30,45 +41,79 @@ describe('prerequisites refuse before any write', () => {
       s.cluster.denied.add('create pods/eviction')
     })
     expect(error).toBeInstanceOf(PreconditionError)
-    expect(error.message).toMatch(/^this identity may not get pods\/log in kata-verify, create pods\/eviction \(cluster-wide\)/)
-    expect(error.suggestions[0]).toMatch(/\{apiGroups: \[""\], resources: \[pods\/log\], verbs: \[get\]\} in a Role in kata-verify/)
+    expect(error.message).toMatch(
+      /^this identity may not get pods\/log in kata-verify, create pods\/eviction \(cluster-wide\)/,
+    )
+    expect(error.suggestions[0]).toMatch(
+      /\{apiGroups: \[""\], resources: \[pods\/log\], verbs: \[get\]\} in a Role in kata-verify/,
+    )
   })
 
-  it('a target chart that refuses the values kata-lcm would pass: exit 2 with helm\'s reason, before any write', async () => {
+  it("a target chart that refuses the values kata-lcm would pass: exit 2 with helm's reason, before any write", async () => {
     const error = await refusal({ mode: 'job', userValues: { job: { nodeSelector: { pool: 'kata' } } } }, {}, (s) => {
-      s.helm.renderRefusals.push({ when: (r) => r.version === '3.33.0', message: 'Error: execution error at (kata-deploy/templates/kata-deploy-install-job.yaml:1:1): job.nodeSelector was removed; use nodeSelector' })
+      s.helm.renderRefusals.push({
+        when: (r) => r.version === '3.33.0',
+        message:
+          'Error: execution error at (kata-deploy/templates/kata-deploy-install-job.yaml:1:1): job.nodeSelector was removed; use nodeSelector',
+      })
     })
     expect(error).toBeInstanceOf(InputError)
-    expect(error.message).toBe('--chart: kata-deploy 3.33.0 refuses the values kata-lcm would install: execution error at (kata-deploy/templates/kata-deploy-install-job.yaml:1:1): job.nodeSelector was removed; use nodeSelector')
+    expect(error.message).toBe(
+      '--chart: kata-deploy 3.33.0 refuses the values kata-lcm would install: execution error at (kata-deploy/templates/kata-deploy-install-job.yaml:1:1): job.nodeSelector was removed; use nodeSelector',
+    )
   })
 
   it('the rollback chart is rendered too, with the values a rollback would pass', async () => {
     const s = await scenario({})
     s.helm.renderRefusals.push({ when: (r) => r.version === '3.28.0', message: 'Error: rollback chart says no' })
-    const error = await upgrade(s.deps, s.upgradeRequest(), 'run-1').catch((e: unknown) => e) as KataLcmError
-    expect(error.message).toMatch(/^--chart: kata-deploy 3.28.0 refuses the values kata-lcm would install: rollback chart says no/)
-    expect(s.helm.renders.map((r) => [r.version, (r.values as { updateStrategy?: unknown }).updateStrategy])).toEqual([['3.29.0', { type: 'OnDelete' }], ['3.28.0', { type: 'OnDelete' }]])
+    const error = (await upgrade(s.deps, s.upgradeRequest(), 'run-1').catch((e: unknown) => e)) as KataLcmError
+    expect(error.message).toMatch(
+      /^--chart: kata-deploy 3.28.0 refuses the values kata-lcm would install: rollback chart says no/,
+    )
+    expect(s.helm.renders.map((r) => [r.version, (r.values as { updateStrategy?: unknown }).updateStrategy])).toEqual([
+      ['3.29.0', { type: 'OnDelete' }],
+      ['3.28.0', { type: 'OnDelete' }],
+    ])
     expect(s.cluster.writes).toEqual([])
   })
 
   it('job mode on 4.1.0: waves are refused, since its dispatcher would uninstall Kata from every node outside the wave', async () => {
-    const error = await refusal({ mode: 'job', version: '4.0.0', target: '4.1.0', nodes: 2, chartVersions: ['4.0.0', '4.1.0'] })
+    const error = await refusal({
+      mode: 'job',
+      version: '4.0.0',
+      target: '4.1.0',
+      nodes: 2,
+      chartVersions: ['4.0.0', '4.1.0'],
+    })
     expect(error).toBeInstanceOf(PreconditionError)
-    expect(error.message).toBe('job mode cannot go wave by wave on kata-deploy 4.1.0: from 4.1.0 its install dispatcher uninstalls Kata from every node of the release outside job.nodes, so a wave would uninstall it from node-2')
+    expect(error.message).toBe(
+      'job mode cannot go wave by wave on kata-deploy 4.1.0: from 4.1.0 its install dispatcher uninstalls Kata from every node of the release outside job.nodes, so a wave would uninstall it from node-2',
+    )
     expect(error.suggestions[0]).toMatch(/one wave: .*--batch-size 2 or more/)
   })
 
   it('job mode on 4.1.0: one wave is refused too when the release owns a node outside it', async () => {
-    const error = await refusal({ mode: 'job', version: '4.0.0', target: '4.1.0', nodes: 3, chartVersions: ['4.0.0', '4.1.0'] }, { batchSize: 2, selection: { labelSelector: 'pool=a' } }, (s) => {
-      const marker = { 'kata-deploy.katacontainers.io/default': 'true' }
-      for (const n of ['node-1', 'node-2']) s.cluster.setNode(n, { labels: { ...s.cluster.node(n).labels, ...marker, pool: 'a' } })
-      s.cluster.setNode('node-3', { labels: { ...s.cluster.node('node-3').labels, ...marker } })
-    })
+    const error = await refusal(
+      { mode: 'job', version: '4.0.0', target: '4.1.0', nodes: 3, chartVersions: ['4.0.0', '4.1.0'] },
+      { batchSize: 2, selection: { labelSelector: 'pool=a' } },
+      (s) => {
+        const marker = { 'kata-deploy.katacontainers.io/default': 'true' }
+        for (const n of ['node-1', 'node-2'])
+          s.cluster.setNode(n, { labels: { ...s.cluster.node(n).labels, ...marker, pool: 'a' } })
+        s.cluster.setNode('node-3', { labels: { ...s.cluster.node('node-3').labels, ...marker } })
+      },
+    )
     expect(error.message).toMatch(/so a wave would uninstall it from node-3$/)
   })
 
   it('job mode on 4.1.0 in one wave covering every node the release owns goes ahead', async () => {
-    const s = await scenario({ mode: 'job', version: '4.0.0', target: '4.1.0', nodes: 2, chartVersions: ['4.0.0', '4.1.0'] })
+    const s = await scenario({
+      mode: 'job',
+      version: '4.0.0',
+      target: '4.1.0',
+      nodes: 2,
+      chartVersions: ['4.0.0', '4.1.0'],
+    })
     expect((await upgrade(s.deps, s.upgradeRequest({ batchSize: 2, dryRun: true }), 'run-1')).outcome).toBe('planned')
   })
 
@@ -77,24 +122,42 @@ describe('prerequisites refuse before any write', () => {
     expect(error.message).toMatch(/^restarting kata-deploy 3.28.0 pods crashes the Kata pods running on their nodes/)
     expect(error.suggestions[0]).toMatch(/--drain/)
     const s = await scenario({})
-    expect((await upgrade(s.deps, s.upgradeRequest({ acceptRestartHazard: false, drain: true }), 'run-1')).outcome).toBe('success')
+    expect(
+      (await upgrade(s.deps, s.upgradeRequest({ acceptRestartHazard: false, drain: true }), 'run-1')).outcome,
+    ).toBe('success')
   })
 
   it('a mode switch is printed as what works for the version: --reset-then-reuse-values before 4.1.0, uninstall + install from it', async () => {
     const before = await refusal({}, { deploymentMode: 'job', targetVersion: '3.29.0' })
-    expect(before.suggestions.join('\n')).toMatch(/helm upgrade kata-deploy .* --version 3.32.0 --reset-then-reuse-values --set deploymentMode=job/)
-    const after = await refusal({ version: '4.0.0', target: '4.1.0', chartVersions: ['4.0.0', '4.1.0'] }, { deploymentMode: 'job' })
-    expect(after.suggestions.join('\n')).toMatch(/helm uninstall kata-deploy -n kube-system && helm install kata-deploy .* --version 4.1.0 -f values.yaml --set deploymentMode=job/)
+    expect(before.suggestions.join('\n')).toMatch(
+      /helm upgrade kata-deploy .* --version 3.32.0 --reset-then-reuse-values --set deploymentMode=job/,
+    )
+    const after = await refusal(
+      { version: '4.0.0', target: '4.1.0', chartVersions: ['4.0.0', '4.1.0'] },
+      { deploymentMode: 'job' },
+    )
+    expect(after.suggestions.join('\n')).toMatch(
+      /helm uninstall kata-deploy -n kube-system && helm install kata-deploy .* --version 4.1.0 -f values.yaml --set deploymentMode=job/,
+    )
   })
 
   it('daemonset mode asks to restart kata-deploy pods in the release namespace', async () => {
-    const error = await refusal({}, {}, (s) => { s.cluster.denied.add('delete pods kube-system') })
-    expect(error.message).toBe('this identity may not delete pods in kube-system; kata-lcm needs all of it before it touches a node')
+    const error = await refusal({}, {}, (s) => {
+      s.cluster.denied.add('delete pods kube-system')
+    })
+    expect(error.message).toBe(
+      'this identity may not delete pods in kube-system; kata-lcm needs all of it before it touches a node',
+    )
   })
 
   it('job mode asks for Jobs, not DaemonSets', async () => {
-    const error = await refusal({ mode: 'job' }, {}, (s) => { s.cluster.denied.add('watch jobs.batch kube-system'); s.cluster.denied.add('get daemonsets.apps kube-system') })
-    expect(error.message).toBe('this identity may not watch jobs.batch in kube-system; kata-lcm needs all of it before it touches a node')
+    const error = await refusal({ mode: 'job' }, {}, (s) => {
+      s.cluster.denied.add('watch jobs.batch kube-system')
+      s.cluster.denied.add('get daemonsets.apps kube-system')
+    })
+    expect(error.message).toBe(
+      'this identity may not watch jobs.batch in kube-system; kata-lcm needs all of it before it touches a node',
+    )
   })
 
   it('missing release', async () => {
@@ -135,7 +198,10 @@ describe('prerequisites refuse before any write', () => {
   })
 
   it('job target below 3.32.0', async () => {
-    const error = await refusal({ mode: 'job', version: '3.32.0', target: '3.31.0', chartVersions: ['3.31.0', '3.32.0'] }, { allowDowngrade: true })
+    const error = await refusal(
+      { mode: 'job', version: '3.32.0', target: '3.31.0', chartVersions: ['3.31.0', '3.32.0'] },
+      { allowDowngrade: true },
+    )
     expect(error.message).toMatch(/3.31.0 is below 3.32.0.*job mode/)
   })
 
@@ -146,9 +212,27 @@ describe('prerequisites refuse before any write', () => {
   })
 
   it.each([
-    ['daemonset release, job requested, target too old for job', { version: '3.28.0', target: '3.29.0' }, 'job', 'daemonset mode, not job', '--version 3.32.0 --reset-then-reuse-values --set deploymentMode=job'],
-    ['daemonset release on 3.32, job requested', { version: '3.32.0', target: '3.33.0' }, 'job', 'daemonset mode, not job', '--version 3.33.0 --reset-then-reuse-values --set deploymentMode=job'],
-    ['job release, daemonset requested', { mode: 'job' as const }, 'daemonset', 'job mode, not daemonset', '--version 3.33.0 --reset-then-reuse-values --set deploymentMode=daemonset'],
+    [
+      'daemonset release, job requested, target too old for job',
+      { version: '3.28.0', target: '3.29.0' },
+      'job',
+      'daemonset mode, not job',
+      '--version 3.32.0 --reset-then-reuse-values --set deploymentMode=job',
+    ],
+    [
+      'daemonset release on 3.32, job requested',
+      { version: '3.32.0', target: '3.33.0' },
+      'job',
+      'daemonset mode, not job',
+      '--version 3.33.0 --reset-then-reuse-values --set deploymentMode=job',
+    ],
+    [
+      'job release, daemonset requested',
+      { mode: 'job' as const },
+      'daemonset',
+      'job mode, not daemonset',
+      '--version 3.33.0 --reset-then-reuse-values --set deploymentMode=daemonset',
+    ],
   ])('mode mismatch: %s', async (_what, options, mode, message, command) => {
     const error = await refusal(options, { deploymentMode: mode as UpgradeRequest['deploymentMode'] })
     expect(error).toBeInstanceOf(PreconditionError)
@@ -162,7 +246,9 @@ describe('prerequisites refuse before any write', () => {
   })
 
   it('a local chart of another version', async () => {
-    const error = await refusal({}, { chart: './kata-deploy-3.30.0.tgz' }, (s) => s.helm.addLocalChart('./kata-deploy-3.30.0.tgz', '3.30.0'))
+    const error = await refusal({}, { chart: './kata-deploy-3.30.0.tgz' }, (s) =>
+      s.helm.addLocalChart('./kata-deploy-3.30.0.tgz', '3.30.0'),
+    )
     expect(error).toMatchObject({ field: '--chart' })
     expect(error.message).toMatch(/is kata-deploy 3.30.0, not 3.29.0.*--previous-chart/)
   })
@@ -185,16 +271,27 @@ describe('prerequisites refuse before any write', () => {
 
   it('a selected node without a kata-deploy pod', async () => {
     const runtime = { 'katacontainers.io/kata-runtime': 'true' }
-    const error = await refusal({ nodes: [{ name: 'node-1', labels: runtime }, { name: 'node-2', labels: runtime }, 'node-3'], userValues: { nodeSelector: runtime } })
+    const error = await refusal({
+      nodes: [{ name: 'node-1', labels: runtime }, { name: 'node-2', labels: runtime }, 'node-3'],
+      userValues: { nodeSelector: runtime },
+    })
     expect(error).toBeInstanceOf(PreconditionError)
     expect(error.message).toMatch(/^node-3 run no kata-deploy pod of release kata-deploy/)
   })
 
   it('a verification pod that does not tolerate a node taint', async () => {
-    const pod = VERIFICATION_POD.replace('    - operator: Exists', '    - key: node.kubernetes.io/unschedulable\n      operator: Exists')
-    const error = await refusal({ nodes: ['node-1', { name: 'node-2', taints: [{ key: 'dedicated', value: 'kata', effect: 'NoSchedule' }] }], verificationPod: pod })
+    const pod = VERIFICATION_POD.replace(
+      '    - operator: Exists',
+      '    - key: node.kubernetes.io/unschedulable\n      operator: Exists',
+    )
+    const error = await refusal({
+      nodes: ['node-1', { name: 'node-2', taints: [{ key: 'dedicated', value: 'kata', effect: 'NoSchedule' }] }],
+      verificationPod: pod,
+    })
     expect(error).toMatchObject({ field: '--verification-pod' })
-    expect(error.message).toMatch(/spec.tolerations: the pod does not tolerate dedicated=kata:NoSchedule on node node-2/)
+    expect(error.message).toMatch(
+      /spec.tolerations: the pod does not tolerate dedicated=kata:NoSchedule on node node-2/,
+    )
   })
 
   it.each<[string, Partial<UpgradeRequest>, string]>([
@@ -202,9 +299,24 @@ describe('prerequisites refuse before any write', () => {
     ['batch size 0', { batchSize: 0 }, '--batch-size'],
     ['unknown mode', { deploymentMode: 'operator' as UpgradeRequest['deploymentMode'] }, '--deployment-mode'],
     ['bad label selector', { selection: { labelSelector: 'a b' } }, '--node-selector'],
-    ['zero verification timeout', { verification: { source: VERIFICATION_POD, origin: 'v', namespace: 'kv', timeoutMs: 0 } }, '--verification-timeout'],
+    [
+      'zero verification timeout',
+      { verification: { source: VERIFICATION_POD, origin: 'v', namespace: 'kv', timeoutMs: 0 } },
+      '--verification-timeout',
+    ],
     ['empty chart', { chart: ' ' }, '--chart'],
-    ['verification pod without ${NODE}', { verification: { source: VERIFICATION_POD.replace('${NODE}', 'x'), origin: 'v', namespace: 'kv', timeoutMs: 1000 } }, '--verification-pod'],
+    [
+      'verification pod without ${NODE}',
+      {
+        verification: {
+          source: VERIFICATION_POD.replace('${NODE}', 'x'),
+          origin: 'v',
+          namespace: 'kv',
+          timeoutMs: 1000,
+        },
+      },
+      '--verification-pod',
+    ],
   ])('%s', async (_what, overrides, field) => {
     const error = await refusal({}, overrides)
     expect(error).toBeInstanceOf(InputError)
@@ -212,12 +324,22 @@ describe('prerequisites refuse before any write', () => {
   })
 
   it('helm missing / API server unreachable', async () => {
-    expect(await refusal({}, {}, (s) => { s.helm.installed = false })).toBeInstanceOf(HelmError)
-    expect(await refusal({}, {}, (s) => { s.cluster.reachable = false })).toBeInstanceOf(ClusterError)
+    expect(
+      await refusal({}, {}, (s) => {
+        s.helm.installed = false
+      }),
+    ).toBeInstanceOf(HelmError)
+    expect(
+      await refusal({}, {}, (s) => {
+        s.cluster.reachable = false
+      }),
+    ).toBeInstanceOf(ClusterError)
   })
 
   it('a node an earlier rollback left failed', async () => {
-    const error = await refusal({}, {}, (s) => s.cluster.setNode('node-2', { annotations: { [STATUS_ANNOTATION]: 'failed' } }))
+    const error = await refusal({}, {}, (s) =>
+      s.cluster.setNode('node-2', { annotations: { [STATUS_ANNOTATION]: 'failed' } }),
+    )
     expect(error.message).toMatch(/node-2: an earlier rollback failed there/)
   })
 })
@@ -226,14 +348,24 @@ describe('the plan', () => {
   it('puts interrupted nodes first, skips nodes completed on the target, and plans waves', async () => {
     const s = await scenario({ nodes: ['a', 'b', 'c', 'd', 'e'] })
     s.cluster.setNode('b', { annotations: { [STATUS_ANNOTATION]: 'completed', [Annotation.currentVersion]: s.target } })
-    s.cluster.setNode('e', { annotations: { [STATUS_ANNOTATION]: 'verifying', [Annotation.wasUnschedulable]: 'false' } })
+    s.cluster.setNode('e', {
+      annotations: { [STATUS_ANNOTATION]: 'verifying', [Annotation.wasUnschedulable]: 'false' },
+    })
     // completed on an older version: to do again
     s.cluster.setNode('c', { annotations: { [STATUS_ANNOTATION]: 'completed', [Annotation.currentVersion]: '3.28.0' } })
     const plan = await checkPrerequisites(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1')
     expect(plan.alreadyDone).toEqual(['b'])
     expect(plan.resumed).toEqual(['e'])
-    expect(plan.waves).toEqual([['e', 'a'], ['c', 'd']])
-    expect(plan).toMatchObject({ previousVersion: '3.28.0', targetVersion: '3.29.0', userValues: {}, resumingRun: false })
+    expect(plan.waves).toEqual([
+      ['e', 'a'],
+      ['c', 'd'],
+    ])
+    expect(plan).toMatchObject({
+      previousVersion: '3.28.0',
+      targetVersion: '3.29.0',
+      userValues: {},
+      resumingRun: false,
+    })
     expect(plan.strategy.mode).toBe('daemonset')
     expect(s.cluster.writes).toEqual([])
   })

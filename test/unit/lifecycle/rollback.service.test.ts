@@ -3,7 +3,14 @@ import { InputError, PreconditionError } from '../../../src/lifecycle/errors.js'
 import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
 import { rollbackNode, type RollbackRequest } from '../../../src/lifecycle/rollback.service.js'
 import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
-import { scenario, statusWrites, VERIFICATION_POD, VERIFY_NAMESPACE, type Scenario, type ScenarioOptions } from '../../fakes/scenario.js'
+import {
+  scenario,
+  statusWrites,
+  VERIFICATION_POD,
+  VERIFY_NAMESPACE,
+  type Scenario,
+  type ScenarioOptions,
+} from '../../fakes/scenario.js'
 
 const verification = { source: VERIFICATION_POD, origin: 'verify.yaml', namespace: VERIFY_NAMESPACE, timeoutMs: 60_000 }
 
@@ -24,23 +31,45 @@ describe('rollback NODE', () => {
     const before = s.cluster.writes.length
     const report = await rollback(s, 'node-1')
 
-    expect(report).toMatchObject({ command: 'rollback', outcome: 'success', fromVersion: '3.29.0', targetVersion: '3.28.0', mode: 'daemonset' })
+    expect(report).toMatchObject({
+      command: 'rollback',
+      outcome: 'success',
+      fromVersion: '3.29.0',
+      targetVersion: '3.28.0',
+      mode: 'daemonset',
+    })
     expect(report.nodes).toEqual([{ name: 'node-1', status: 'rolled-back', version: '3.28.0' }])
-    expect(s.helm.upgrades.at(-1)).toMatchObject({ version: '3.28.0', values: { updateStrategy: { type: 'OnDelete' }, verification: { pod: '' } } })
+    expect(s.helm.upgrades.at(-1)).toMatchObject({
+      version: '3.28.0',
+      values: { updateStrategy: { type: 'OnDelete' }, verification: { pod: '' } },
+    })
     expect(s.cluster.versionOn('node-1')).toBe('3.28.0')
     expect(s.cluster.versionOn('node-2')).toBe('3.29.0')
     const n = s.cluster.node('node-1')
-    expect(n.annotations).toMatchObject({ [STATUS_ANNOTATION]: 'rolled-back', [Annotation.currentVersion]: '3.28.0', [Annotation.runId]: 'rb-1' })
+    expect(n.annotations).toMatchObject({
+      [STATUS_ANNOTATION]: 'rolled-back',
+      [Annotation.currentVersion]: '3.28.0',
+      [Annotation.runId]: 'rb-1',
+    })
     expect(n.annotations).not.toHaveProperty(Annotation.cordonedByUs)
     expect(n.unschedulable).toBe(false)
     const writes = statusWrites(s.cluster, 'node-1').filter((w) => w.seq > s.cluster.writes[before - 1]!.seq)
-    expect(writes.map((w) => [w.status, w.unschedulable])).toEqual([['rolling-back', true], ['rolled-back', false]])
+    expect(writes.map((w) => [w.status, w.unschedulable])).toEqual([
+      ['rolling-back', true],
+      ['rolled-back', false],
+    ])
     expect(s.cluster.writesTo('node-2').filter((w) => w.seq > before)).toEqual([])
   })
 
   it('without a recorded version, takes the newest other chart version from helm history', async () => {
     const s = await scenario({ nodes: 1, chartVersions: ['3.27.0', '3.28.0', '3.29.0'] })
-    await s.helm.upgrade({ release: 'kata-deploy', namespace: 'kube-system', chart: 'oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy', version: '3.29.0', values: {} })
+    await s.helm.upgrade({
+      release: 'kata-deploy',
+      namespace: 'kube-system',
+      chart: 'oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy',
+      version: '3.29.0',
+      values: {},
+    })
     const report = await rollback(s, 'node-1')
     expect(report.targetVersion).toBe('3.28.0')
     expect(s.cluster.versionOn('node-1')).toBe('3.28.0')
@@ -61,7 +90,9 @@ describe('rollback NODE', () => {
     expect(n.unschedulable).toBe(true)
     expect(n.annotations[Annotation.wasUnschedulable]).toBe('true')
     expect(n.annotations).not.toHaveProperty(Annotation.cordonedByUs)
-    expect(statusWrites(s.cluster, 'node-1').some((w) => w.unschedulable === false && w.status === 'rolled-back')).toBe(false)
+    expect(statusWrites(s.cluster, 'node-1').some((w) => w.unschedulable === false && w.status === 'rolled-back')).toBe(
+      false,
+    )
   })
 
   it('a node kata-lcm left failed (cordoned by it) is uncordoned once the rollback works', async () => {
@@ -109,7 +140,7 @@ describe('rollback NODE', () => {
     expect(s.cluster.versionOn('node-1')).toBe('3.29.0')
   })
 
-  it('the operator\'s values: kept in the record while the fleet is mixed, back in the release once every node is rolled back', async () => {
+  it("the operator's values: kept in the record while the fleet is mixed, back in the release once every node is rolled back", async () => {
     const s = await upgraded({ userValues: { env: { debug: 'true' } } })
     expect(s.cluster.runs.size).toBe(0)
     await rollback(s, 'node-1')
@@ -117,7 +148,11 @@ describe('rollback NODE', () => {
     expect(s.cluster.runs.get('kube-system/kata-deploy')?.userValues).toEqual({ env: { debug: 'true' } })
     const second = await rollbackNode(s.deps, s.rollbackRequest('node-2'), 'rb-2')
     expect(second.summary).toMatch(/every node runs 3.28.0 and the release has your own values back/)
-    expect(s.helm.upgrades.at(-1)).toMatchObject({ version: '3.28.0', noHooks: true, values: { env: { debug: 'true' } } })
+    expect(s.helm.upgrades.at(-1)).toMatchObject({
+      version: '3.28.0',
+      noHooks: true,
+      values: { env: { debug: 'true' } },
+    })
     expect(s.cluster.runs.size).toBe(0)
   })
 
@@ -135,7 +170,10 @@ describe('rollback NODE', () => {
     const s = await upgraded({ mode: 'job' })
     const report = await rollback(s, 'node-2')
     expect(report.outcome).toBe('success')
-    expect(s.helm.upgrades.at(-1)).toMatchObject({ version: '3.32.0', values: { deploymentMode: 'job', job: { nodes: ['node-2'], parallelism: 1 } } })
+    expect(s.helm.upgrades.at(-1)).toMatchObject({
+      version: '3.32.0',
+      values: { deploymentMode: 'job', job: { nodes: ['node-2'], parallelism: 1 } },
+    })
     expect(s.cluster.versionOn('node-2')).toBe('3.32.0')
     expect(s.cluster.versionOn('node-1')).toBe('3.33.0')
   })
@@ -144,7 +182,12 @@ describe('rollback NODE', () => {
     ['unknown node', {}, () => {}, /NODE: no node named "ghost"/],
     ['bad --to-version', { toVersion: 'three' }, () => {}, /--to-version: "three" is not a semantic version/],
     ['a chart without that version', { toVersion: '3.20.0' }, () => {}, /--chart: cannot read chart/],
-    ['a release not deployed', {}, (s) => s.helm.setStatus('kata-deploy', 'kube-system', 'pending-rollback'), /not deployed/],
+    [
+      'a release not deployed',
+      {},
+      (s) => s.helm.setStatus('kata-deploy', 'kube-system', 'pending-rollback'),
+      /not deployed/,
+    ],
   ])('refuses %s before any write', async (_what, overrides, arrange, message) => {
     const s = await scenario({ nodes: 1 })
     arrange(s)
@@ -163,7 +206,9 @@ describe('rollback NODE', () => {
 
   it('refuses a verification pod that cannot run on the node', async () => {
     const s = await upgraded()
-    const error = await rollback(s, 'node-1', { verification: { ...verification, source: VERIFICATION_POD.replace('    - operator: Exists\n', '') } }).catch((e: unknown) => e)
+    const error = await rollback(s, 'node-1', {
+      verification: { ...verification, source: VERIFICATION_POD.replace('    - operator: Exists\n', '') },
+    }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(InputError)
     expect((error as InputError).field).toBe('--verification-pod')
   })

@@ -12,14 +12,23 @@ const runtime = { 'katacontainers.io/kata-runtime': 'true' }
 describe('status', () => {
   it('one row per node: status, version, who cordoned it, and whether its kata-deploy pod is current', async () => {
     const s = await scenario({
-      nodes: [{ name: 'node-a', labels: runtime }, { name: 'node-b', labels: runtime }, { name: 'node-c', labels: runtime, unschedulable: true }, { name: 'node-d' }],
+      nodes: [
+        { name: 'node-a', labels: runtime },
+        { name: 'node-b', labels: runtime },
+        { name: 'node-c', labels: runtime, unschedulable: true },
+        { name: 'node-d' },
+      ],
       userValues: { nodeSelector: runtime },
     })
     s.cluster.verification.set('node-b', 'pending')
     // node-a completes; node-b is caught mid-verification (kata-lcm's cordon); node-c an operator cordoned
     const process = s.spawn()
     const midway = s.cluster.afterWrite(statusWrite('node-b', 'verifying'), () => process.kill())
-    void upgrade(process.deps, s.upgradeRequest({ selection: { labelSelector: 'kubernetes.io/hostname in (node-a,node-b)' } }), 'run-1')
+    void upgrade(
+      process.deps,
+      s.upgradeRequest({ selection: { labelSelector: 'kubernetes.io/hostname in (node-a,node-b)' } }),
+      'run-1',
+    )
     await midway
     const before = s.cluster.writes.length
 
@@ -27,11 +36,30 @@ describe('status', () => {
     expect(report.release).toEqual({ ...RELEASE, chartVersion: '3.29.0', status: 'deployed' })
     expect(report.selection).toBe('all nodes')
     const rows = Object.fromEntries(report.rows.map((r) => [r.node, r]))
-    expect(rows['node-a']).toMatchObject({ status: 'completed', version: '3.29.0', cordoned: false, kataDeployPod: 'current', runId: 'run-1', previousVersion: '3.28.0' })
+    expect(rows['node-a']).toMatchObject({
+      status: 'completed',
+      version: '3.29.0',
+      cordoned: false,
+      kataDeployPod: 'current',
+      runId: 'run-1',
+      previousVersion: '3.28.0',
+    })
     expect(rows['node-a']).not.toHaveProperty('cordonedBy')
-    expect(rows['node-b']).toMatchObject({ status: 'verifying', version: '-', cordoned: true, cordonedBy: 'kata-lcm', kataDeployPod: 'current' })
+    expect(rows['node-b']).toMatchObject({
+      status: 'verifying',
+      version: '-',
+      cordoned: true,
+      cordonedBy: 'kata-lcm',
+      kataDeployPod: 'current',
+    })
     expect(rows['node-b']!.phaseStartedAt).toMatch(/^2025-06-01T/)
-    expect(rows['node-c']).toMatchObject({ status: '-', version: '-', cordoned: true, cordonedBy: 'operator', kataDeployPod: 'outdated' })
+    expect(rows['node-c']).toMatchObject({
+      status: '-',
+      version: '-',
+      cordoned: true,
+      cordonedBy: 'operator',
+      kataDeployPod: 'outdated',
+    })
     expect(rows['node-d']).toMatchObject({ kataDeployPod: 'missing', cordoned: false })
     expect(report.rows.map((r) => r.node)).toEqual(['node-a', 'node-b', 'node-c', 'node-d'])
     expect(s.cluster.writes).toHaveLength(before)
@@ -47,15 +75,25 @@ describe('status', () => {
     expect(s.cluster.node('node-1').annotations[Annotation.lastError]).toBe(row!.lastError)
   })
 
-  it('after rollback NODE: says which version each node\'s pod runs and how it relates to the release', async () => {
+  it("after rollback NODE: says which version each node's pod runs and how it relates to the release", async () => {
     const s = await scenario({ nodes: 2 })
     expect((await upgrade(s.deps, s.upgradeRequest(), 'run-1')).outcome).toBe('success')
     await rollbackNode(s.deps, s.rollbackRequest('node-1'), 'rb-1')
     const rows = Object.fromEntries((await nodeStatus(s.deps, RELEASE, {})).rows.map((r) => [r.node, r]))
-    expect(rows['node-1']).toMatchObject({ podVersion: '3.28.0', podRelation: 'same as the release', kataDeployPod: 'current' })
-    expect(rows['node-2']).toMatchObject({ podVersion: '3.29.0', podRelation: 'newer than the release', kataDeployPod: 'outdated' })
+    expect(rows['node-1']).toMatchObject({
+      podVersion: '3.28.0',
+      podRelation: 'same as the release',
+      kataDeployPod: 'current',
+    })
+    expect(rows['node-2']).toMatchObject({
+      podVersion: '3.29.0',
+      podRelation: 'newer than the release',
+      kataDeployPod: 'outdated',
+    })
     const table = formatStatus(await nodeStatus(s.deps, RELEASE, {})).join('\n')
-    expect(table).toMatch(/node-2 +completed +3\.29\.0 +no +3\.29\.0 \(not the DaemonSet's revision, newer than the release\)/)
+    expect(table).toMatch(
+      /node-2 +completed +3\.29\.0 +no +3\.29\.0 \(not the DaemonSet's revision, newer than the release\)/,
+    )
   })
 
   it('job mode: no DaemonSet, pods n/a', async () => {
@@ -75,7 +113,9 @@ describe('status', () => {
   it('refuses a selection that matches nothing, and a taint value without key', async () => {
     const s = await scenario({ nodes: 1 })
     await expect(nodeStatus(s.deps, RELEASE, { taintKey: 'maint' })).rejects.toBeInstanceOf(PreconditionError)
-    await expect(nodeStatus(s.deps, RELEASE, { taintValue: 'x' })).rejects.toMatchObject({ field: '--node-taint-value' })
+    await expect(nodeStatus(s.deps, RELEASE, { taintValue: 'x' })).rejects.toMatchObject({
+      field: '--node-taint-value',
+    })
     expect(s.cluster.writes).toEqual([])
   })
 })

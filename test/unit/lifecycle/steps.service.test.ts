@@ -24,7 +24,12 @@ describe('Argo steps', () => {
     const s = await scenario({ nodes: 3 })
     const plan = await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', WF)
     expect(plan).toEqual({ runId: 'run-1', waves: 2, nodes: 3, skipped: 0 })
-    expect(s.cluster.runs.get('kube-system/kata-deploy')).toMatchObject({ runId: 'run-1', previousVersion: '3.28.0', targetVersion: '3.29.0', waves: [['node-1', 'node-2'], ['node-3']] })
+    expect(s.cluster.runs.get('kube-system/kata-deploy')).toMatchObject({
+      runId: 'run-1',
+      previousVersion: '3.28.0',
+      targetVersion: '3.29.0',
+      waves: [['node-1', 'node-2'], ['node-3']],
+    })
     expect(s.cluster.leases.get(LEASE)?.holder).toBe(WF)
     expect(s.cluster.writes.filter((w) => w.resource === 'nodes')).toEqual([])
 
@@ -35,9 +40,15 @@ describe('Argo steps', () => {
 
     for (const node of s.nodeNames) {
       expect(s.cluster.versionOn(node)).toBe('3.29.0')
-      expect(s.cluster.node(node)).toMatchObject({ unschedulable: false, annotations: { [STATUS_ANNOTATION]: 'completed', [Annotation.runId]: 'run-1' } })
+      expect(s.cluster.node(node)).toMatchObject({
+        unschedulable: false,
+        annotations: { [STATUS_ANNOTATION]: 'completed', [Annotation.runId]: 'run-1' },
+      })
     }
-    expect(s.helm.upgrades.map((u) => [u.version, u.noHooks ?? false])).toEqual([['3.29.0', false], ['3.29.0', true]])
+    expect(s.helm.upgrades.map((u) => [u.version, u.noHooks ?? false])).toEqual([
+      ['3.29.0', false],
+      ['3.29.0', true],
+    ])
     expect(s.cluster.runs.size).toBe(0)
     expect(s.cluster.leases.size).toBe(0)
   })
@@ -56,12 +67,20 @@ describe('Argo steps', () => {
         expect(s.status(node)).toBe('completed')
         expect(s.cluster.versionOn(node)).toBe(s.target)
         expect(s.cluster.node(node).unschedulable).toBe(false)
-        expect(statusWrites(s.cluster, node).map((w) => w.status)).toEqual(['preparing', 'cordoned', 'upgrading', 'verifying', 'completed'])
+        expect(statusWrites(s.cluster, node).map((w) => w.status)).toEqual([
+          'preparing',
+          'cordoned',
+          'upgrading',
+          'verifying',
+          'completed',
+        ])
       }
       // Upgraded once: one helm upgrade with hooks (the wave), one without (finalize); no pod restarted twice.
       expect(s.helm.upgrades.map((u) => u.noHooks ?? false)).toEqual([false, true])
       if (mode === 'daemonset') {
-        const restarts = s.cluster.writes.filter((w) => w.verb === 'delete' && w.resource === 'pods' && w.namespace === RELEASE.namespace)
+        const restarts = s.cluster.writes.filter(
+          (w) => w.verb === 'delete' && w.resource === 'pods' && w.namespace === RELEASE.namespace,
+        )
         expect(restarts.map((w) => w.node).sort()).toEqual([...s.nodeNames].sort())
       }
     })
@@ -72,8 +91,16 @@ describe('Argo steps', () => {
     await planStep(s.deps, s.upgradeRequest({ batchSize: 3 }), 'run-1', WF)
     await runWaveSteps(s, 1)
     const before = s.cluster.writes.length
-    expect((await waveStep(s.deps, RELEASE, 1, 'verify', WF)).nodes).toEqual({ 'node-1': 'completed', 'node-2': 'completed', 'node-3': 'completed' })
-    expect((await waveStep(s.deps, RELEASE, 1, 'rollback', WF)).nodes).toEqual({ 'node-1': 'completed', 'node-2': 'completed', 'node-3': 'completed' })
+    expect((await waveStep(s.deps, RELEASE, 1, 'verify', WF)).nodes).toEqual({
+      'node-1': 'completed',
+      'node-2': 'completed',
+      'node-3': 'completed',
+    })
+    expect((await waveStep(s.deps, RELEASE, 1, 'rollback', WF)).nodes).toEqual({
+      'node-1': 'completed',
+      'node-2': 'completed',
+      'node-3': 'completed',
+    })
     expect(s.cluster.writes.slice(before).filter((w) => w.resource !== 'leases')).toEqual([])
     expect(s.cluster.runs.get('kube-system/kata-deploy')?.stoppedBy).toBeUndefined()
   })
@@ -96,7 +123,12 @@ describe('Argo steps', () => {
     // A verification pod that runs 5 minutes: the verify step outlives the 60 s lease five times over.
     const s = await scenario({ nodes: 1, timings: { runMs: 5 * 60_000 } })
     const request = s.upgradeRequest()
-    await planStep(s.deps, { ...request, verification: { ...request.verification, timeoutMs: 10 * 60_000 } }, 'run-1', WF)
+    await planStep(
+      s.deps,
+      { ...request, verification: { ...request.verification, timeoutMs: 10 * 60_000 } },
+      'run-1',
+      WF,
+    )
     await waveStep(s.deps, RELEASE, 1, 'prepare', WF)
     await waveStep(s.deps, RELEASE, 1, 'upgrade', WF)
     const verifying = new FakeProcess(s.deps)
@@ -107,7 +139,9 @@ describe('Argo steps', () => {
     // Still refused three minutes in: the step renewed the lease every TTL/3.
     other = await waveStep(s.deps, RELEASE, 1, 'prepare', 'workflow/another').catch((e: unknown) => e)
     expect(other).toBeInstanceOf(LockedError)
-    expect(Date.parse(s.cluster.leases.get(LEASE)!.renewedAt)).toBeGreaterThan(s.clock.now().getTime() - LOCK_TTL_SECONDS * 1000)
+    expect(Date.parse(s.cluster.leases.get(LEASE)!.renewedAt)).toBeGreaterThan(
+      s.clock.now().getTime() - LOCK_TTL_SECONDS * 1000,
+    )
     void step
     verifying.kill()
     await s.clock.sleep(LOCK_TTL_SECONDS * 1000 + 1_000)
@@ -139,12 +173,19 @@ describe('Argo steps', () => {
     await waveStep(s.deps, RELEASE, 1, 'prepare', WF)
     await waveStep(s.deps, RELEASE, 1, 'upgrade', WF)
     // the verify step died: both nodes are left `verifying` (upgraded, not yet verified), cordoned, on the new version
-    expect(s.nodeNames.map((n) => [s.status(n), s.cluster.node(n).unschedulable, s.cluster.versionOn(n)])).toEqual([['verifying', true, '3.29.0'], ['verifying', true, '3.29.0']])
+    expect(s.nodeNames.map((n) => [s.status(n), s.cluster.node(n).unschedulable, s.cluster.versionOn(n)])).toEqual([
+      ['verifying', true, '3.29.0'],
+      ['verifying', true, '3.29.0'],
+    ])
 
     const result = await exitStep(s.deps, RELEASE, WF)
     expect(result).toEqual({ rolledBack: ['node-1', 'node-2'], failed: [] })
     for (const node of s.nodeNames) {
-      expect(statusWrites(s.cluster, node).slice(-2).map((w) => w.status)).toEqual(['rolling-back', 'rolled-back'])
+      expect(
+        statusWrites(s.cluster, node)
+          .slice(-2)
+          .map((w) => w.status),
+      ).toEqual(['rolling-back', 'rolled-back'])
       expect(s.cluster.node(node).unschedulable).toBe(false)
       expect(s.cluster.versionOn(node)).toBe('3.28.0')
     }

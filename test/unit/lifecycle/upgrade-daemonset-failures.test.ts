@@ -30,15 +30,32 @@ describe('upgrade, daemonset mode: verification failures', () => {
     expect(report.summary).toMatch(/MIXED: 1 node\(s\) on 3.29.0, 2 on older versions/)
     const byName = Object.fromEntries(report.nodes.map((n) => [n.name, n]))
     expect(byName['node-1']).toEqual({ name: 'node-1', status: 'completed', version: '3.29.0' })
-    expect(byName['node-2']).toMatchObject({ status: 'rolled-back', version: '3.28.0', error: expect.stringMatching(/container verify exited 1/) })
-    expect(byName['node-2']!.evidence).toMatchObject({ phase: 'Failed', logTail: ['kata-runtime: failed to launch qemu'] })
+    expect(byName['node-2']).toMatchObject({
+      status: 'rolled-back',
+      version: '3.28.0',
+      error: expect.stringMatching(/container verify exited 1/),
+    })
+    expect(byName['node-2']!.evidence).toMatchObject({
+      phase: 'Failed',
+      logTail: ['kata-runtime: failed to launch qemu'],
+    })
     expect(byName['node-2']!.evidence!.events.join('\n')).toMatch(/Scheduled: Successfully assigned/)
     expect(byName['node-3']).toEqual({ name: 'node-3', status: 'untouched', version: '3.28.0' })
 
     expectRolledBack(s, 'node-2')
-    expect(statusWrites(s.cluster, 'node-2').map((w) => w.status)).toEqual(['preparing', 'cordoned', 'upgrading', 'verifying', 'rolling-back', 'rolled-back'])
+    expect(statusWrites(s.cluster, 'node-2').map((w) => w.status)).toEqual([
+      'preparing',
+      'cordoned',
+      'upgrading',
+      'verifying',
+      'rolling-back',
+      'rolled-back',
+    ])
     // helm went up once and back once; no finalize after a failed run
-    expect(s.helm.upgrades.map((u) => [u.version, u.noHooks])).toEqual([['3.29.0', false], ['3.28.0', false]])
+    expect(s.helm.upgrades.map((u) => [u.version, u.noHooks])).toEqual([
+      ['3.29.0', false],
+      ['3.28.0', false],
+    ])
     expect(s.helm.upgrades[1]!.values).toEqual({ updateStrategy: { type: 'OnDelete' }, verification: { pod: '' } })
     // node 1 keeps its verified pod (OnDelete), node 3 nothing at all
     expect(s.cluster.versionOn('node-1')).toBe('3.29.0')
@@ -74,7 +91,9 @@ describe('upgrade, daemonset mode: verification failures', () => {
     const report = await upgrade(s.deps, s.upgradeRequest(), 'run-1')
     expect(report.nodes[0]!.error).toContain(`did not finish within 120s: ${why}`)
     const writes = statusWrites(s.cluster, 'node-1')
-    expect(writes.find((w) => w.status === 'rolling-back')!.at - writes.find((w) => w.status === 'verifying')!.at).toBe(120_000)
+    expect(writes.find((w) => w.status === 'rolling-back')!.at - writes.find((w) => w.status === 'verifying')!.at).toBe(
+      120_000,
+    )
     expectRolledBack(s, 'node-1')
   })
 
@@ -82,7 +101,9 @@ describe('upgrade, daemonset mode: verification failures', () => {
     const s = await scenario({ nodes: 1 })
     s.cluster.injectFailure({ verb: 'create', resource: 'pods' })
     const report = await upgrade(s.deps, s.upgradeRequest(), 'run-1')
-    expect(report.nodes[0]!.error).toMatch(/could not create verification pod kata-verify-node-1-r\d+: injected failure/)
+    expect(report.nodes[0]!.error).toMatch(
+      /could not create verification pod kata-verify-node-1-r\d+: injected failure/,
+    )
     expectRolledBack(s, 'node-1')
   })
 })
@@ -94,14 +115,18 @@ describe('upgrade, daemonset mode: the new kata-deploy does not come up', () => 
     const report = await upgrade(s.deps, s.upgradeRequest(), 'run-1')
 
     expect(report.outcome).toBe('rolled-back')
-    expect(report.nodes[0]!.error).toMatch(/kata-deploy pod kata-deploy-\w+ on node-1 is CrashLoopBackOff \(restarts: 3\)/)
+    expect(report.nodes[0]!.error).toMatch(
+      /kata-deploy pod kata-deploy-\w+ on node-1 is CrashLoopBackOff \(restarts: 3\)/,
+    )
     expectRolledBack(s, 'node-1')
     expect(s.cluster.writes.some((w) => w.resource === 'pods' && w.verb === 'create')).toBe(false)
     // the only uncordon is the rolled-back write, after helm went back and the old pod is up again
     const [only, ...rest] = uncordon(s, 'node-1')
     expect(rest).toEqual([])
     expect(only!.status).toBe('rolled-back')
-    const revert = s.cluster.writes.find((w) => w.verb === 'upgrade' && (w.detail as { version: string }).version === '3.28.0')!
+    const revert = s.cluster.writes.find(
+      (w) => w.verb === 'upgrade' && (w.detail as { version: string }).version === '3.28.0',
+    )!
     expect(only!.seq).toBeGreaterThan(revert.seq)
     expect(s.cluster.writesTo('node-2')).toEqual([])
   })
@@ -109,13 +134,19 @@ describe('upgrade, daemonset mode: the new kata-deploy does not come up', () => 
   it('a helm upgrade that fails on the way up: nodes rolled back, their pods never restarted', async () => {
     const s = await scenario({ nodes: 2 })
     const uid = s.cluster.kataDeployPodOn('node-1')!.uid
-    s.helm.failNextUpgrade({ message: 'UPGRADE FAILED: timed out waiting for the condition', when: (r) => r.version === '3.29.0' })
+    s.helm.failNextUpgrade({
+      message: 'UPGRADE FAILED: timed out waiting for the condition',
+      when: (r) => r.version === '3.29.0',
+    })
     const report = await upgrade(s.deps, s.upgradeRequest(), 'run-1')
     expect(report.outcome).toBe('rolled-back')
     expect(report.nodes[0]!.error).toMatch(/timed out waiting for the condition/)
     expectRolledBack(s, 'node-1')
     expect(s.cluster.kataDeployPodOn('node-1')!.uid).toBe(uid)
-    expect(await s.helm.release('kata-deploy', 'kube-system')).toMatchObject({ status: 'deployed', chartVersion: '3.28.0' })
+    expect(await s.helm.release('kata-deploy', 'kube-system')).toMatchObject({
+      status: 'deployed',
+      chartVersion: '3.28.0',
+    })
   })
 })
 
@@ -127,7 +158,11 @@ describe('upgrade, daemonset mode: the rollback itself fails', () => {
     const report = await upgrade(s.deps, s.upgradeRequest(), 'run-1')
 
     expect(report.outcome).toBe('manual-action')
-    expect(report.nodes[0]).toMatchObject({ name: 'node-1', status: 'failed', error: expect.stringMatching(/exited 1.*; rollback failed: .*another chart pull error/) })
+    expect(report.nodes[0]).toMatchObject({
+      name: 'node-1',
+      status: 'failed',
+      error: expect.stringMatching(/exited 1.*; rollback failed: .*another chart pull error/),
+    })
     const n = s.cluster.node('node-1')
     expect(n.annotations[STATUS_ANNOTATION]).toBe('failed')
     expect(n.annotations[Annotation.lastError]).toMatch(/rollback failed/)
@@ -147,13 +182,23 @@ describe('upgrade, daemonset mode: waves', () => {
     expect(report.waves).toEqual([['node-1', 'node-2'], ['node-3', 'node-4'], ['node-5']])
     expect(report.outcome).toBe('rolled-back')
     expect(report.nodes.map((n) => [n.name, n.status])).toEqual([
-      ['node-1', 'completed'], ['node-2', 'completed'], ['node-3', 'completed'], ['node-4', 'rolled-back'], ['node-5', 'untouched'],
+      ['node-1', 'completed'],
+      ['node-2', 'completed'],
+      ['node-3', 'completed'],
+      ['node-4', 'rolled-back'],
+      ['node-5', 'untouched'],
     ])
     for (const node of ['node-1', 'node-2', 'node-3']) expect(s.cluster.versionOn(node)).toBe('3.29.0')
     expectRolledBack(s, 'node-4')
     expect(s.cluster.node('node-3').unschedulable).toBe(false)
     expect(s.cluster.writesTo('node-5')).toEqual([])
-    expect(s.events.ofType('wave-end').at(-1)).toEqual({ type: 'wave-end', wave: 2, passed: ['node-3'], rolledBack: ['node-4'], failed: [] })
+    expect(s.events.ofType('wave-end').at(-1)).toEqual({
+      type: 'wave-end',
+      wave: 2,
+      passed: ['node-3'],
+      rolledBack: ['node-4'],
+      failed: [],
+    })
   })
 
   it('both nodes of a wave fail: both rolled back with one helm revert', async () => {
@@ -165,12 +210,16 @@ describe('upgrade, daemonset mode: waves', () => {
     expect(report.mixedFleet).toBe(false)
     for (const node of s.nodeNames) expectRolledBack(s, node)
     // One revert for both, then (every node back on 3.28.0) the operator's own values back, hooks off.
-    expect(s.helm.upgrades.map((u) => [u.version, u.noHooks ?? false])).toEqual([['3.29.0', false], ['3.28.0', false], ['3.28.0', true]])
+    expect(s.helm.upgrades.map((u) => [u.version, u.noHooks ?? false])).toEqual([
+      ['3.29.0', false],
+      ['3.28.0', false],
+      ['3.28.0', true],
+    ])
     expect(s.helm.upgrades.at(-1)!.values).toEqual({})
     expect(s.cluster.runs.size).toBe(0)
   })
 
-  it('a wave that fails after an earlier wave completed keeps the operator\'s values in the record, not in the release', async () => {
+  it("a wave that fails after an earlier wave completed keeps the operator's values in the record, not in the release", async () => {
     const s = await scenario({ nodes: 2, userValues: { env: { debug: 'true' } } })
     s.cluster.verification.set('node-2', 'fail')
     const report = await upgrade(s.deps, s.upgradeRequest(), 'run-1')

@@ -8,7 +8,11 @@ const PATH = ['preparing', 'cordoned', 'upgrading', 'verifying', 'completed']
 
 function expectCompleted(s: Scenario, node: string) {
   const n = s.cluster.node(node)
-  expect(n.annotations).toMatchObject({ [STATUS_ANNOTATION]: 'completed', [Annotation.currentVersion]: s.target, [Annotation.previousVersion]: s.version })
+  expect(n.annotations).toMatchObject({
+    [STATUS_ANNOTATION]: 'completed',
+    [Annotation.currentVersion]: s.target,
+    [Annotation.previousVersion]: s.version,
+  })
   expect(n.annotations).not.toHaveProperty(Annotation.cordonedByUs)
   expect(n.annotations).not.toHaveProperty(Annotation.lastError)
   // what the node really runs, not only what it says
@@ -21,7 +25,14 @@ describe('upgrade, daemonset mode: the happy path', () => {
     const s = await scenario({ nodes: 1, userValues: { debug: true, image: { tag: 'pinned' } } })
     const report = await upgrade(s.deps, s.upgradeRequest(), 'run-1')
 
-    expect(report).toMatchObject({ outcome: 'success', mode: 'daemonset', fromVersion: '3.28.0', targetVersion: '3.29.0', mixedFleet: false, waves: [['node-1']] })
+    expect(report).toMatchObject({
+      outcome: 'success',
+      mode: 'daemonset',
+      fromVersion: '3.28.0',
+      targetVersion: '3.29.0',
+      mixedFleet: false,
+      waves: [['node-1']],
+    })
     expect(report.nodes).toEqual([{ name: 'node-1', status: 'completed', version: '3.29.0' }])
     expectCompleted(s, 'node-1')
     expect(s.cluster.node('node-1').unschedulable).toBe(false)
@@ -30,10 +41,25 @@ describe('upgrade, daemonset mode: the happy path', () => {
 
     const [roll, finalize, ...more] = s.helm.upgrades
     expect(more).toEqual([])
-    expect(roll).toMatchObject({ release: 'kata-deploy', namespace: 'kube-system', version: '3.29.0', noHooks: false, timeout: '10m' })
-    expect(roll!.values).toEqual({ debug: true, image: { tag: 'pinned' }, updateStrategy: { type: 'OnDelete' }, verification: { pod: '' } })
+    expect(roll).toMatchObject({
+      release: 'kata-deploy',
+      namespace: 'kube-system',
+      version: '3.29.0',
+      noHooks: false,
+      timeout: '10m',
+    })
+    expect(roll!.values).toEqual({
+      debug: true,
+      image: { tag: 'pinned' },
+      updateStrategy: { type: 'OnDelete' },
+      verification: { pod: '' },
+    })
     // finalize: the operator's own values back, without hooks
-    expect(finalize).toMatchObject({ version: '3.29.0', noHooks: true, values: { debug: true, image: { tag: 'pinned' } } })
+    expect(finalize).toMatchObject({
+      version: '3.29.0',
+      noHooks: true,
+      values: { debug: true, image: { tag: 'pinned' } },
+    })
     expect(report.helmCommands).toHaveLength(2)
     expect(report.helmCommands[1]).toMatch(/--no-hooks/)
 
@@ -72,20 +98,32 @@ describe('upgrade, daemonset mode: the happy path', () => {
     const s = await scenario({ nodes: 2 })
     await upgrade(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1')
     const created = s.cluster.writes.filter((w) => w.verb === 'create' && w.resource === 'pods')
-    expect(created.map((w) => [w.node, w.namespace])).toEqual([['node-1', VERIFY_NAMESPACE], ['node-2', VERIFY_NAMESPACE]])
+    expect(created.map((w) => [w.node, w.namespace])).toEqual([
+      ['node-1', VERIFY_NAMESPACE],
+      ['node-2', VERIFY_NAMESPACE],
+    ])
     for (const w of created) {
-      const manifest = w.detail as { metadata: { name: string; labels: Record<string, string> }; spec: { nodeSelector: Record<string, string> } }
+      const manifest = w.detail as {
+        metadata: { name: string; labels: Record<string, string> }
+        spec: { nodeSelector: Record<string, string> }
+      }
       expect(manifest.metadata.name).toMatch(new RegExp(`^kata-verify-${w.node}-r\\d+$`))
       expect(manifest.metadata.labels[VERIFICATION_LABEL]).toBe(w.node)
       expect(manifest.spec.nodeSelector).toEqual({ 'kubernetes.io/hostname': w.node })
-      expect(s.cluster.writes.some((d) => d.verb === 'delete' && d.name === manifest.metadata.name && d.seq > w.seq)).toBe(true)
+      expect(
+        s.cluster.writes.some((d) => d.verb === 'delete' && d.name === manifest.metadata.name && d.seq > w.seq),
+      ).toBe(true)
     }
   })
 
   it('the kata-deploy pods are restarted only for the wave, and the old pod never counts as the replacement', async () => {
     const s = await scenario({ nodes: 3, timings: { terminationMs: 30_000 } })
     const before = Object.fromEntries(s.nodeNames.map((n) => [n, s.cluster.kataDeployPodOn(n)!.uid]))
-    const report = await upgrade(s.deps, s.upgradeRequest({ selection: { labelSelector: 'kubernetes.io/hostname in (node-1,node-2)' }, batchSize: 2 }), 'run-1')
+    const report = await upgrade(
+      s.deps,
+      s.upgradeRequest({ selection: { labelSelector: 'kubernetes.io/hostname in (node-1,node-2)' }, batchSize: 2 }),
+      'run-1',
+    )
     expect(report.outcome).toBe('success')
     expect(s.cluster.kataDeployPodOn('node-1')!.uid).not.toBe(before['node-1'])
     expect(s.cluster.kataDeployPodOn('node-3')!.uid).toBe(before['node-3'])
@@ -98,7 +136,11 @@ describe('upgrade, daemonset mode: the happy path', () => {
 
   it('finalize keeps OnDelete while a node outside the selection still runs the old revision', async () => {
     const s = await scenario({ nodes: 3 })
-    const report = await upgrade(s.deps, s.upgradeRequest({ selection: { labelSelector: 'kubernetes.io/hostname!=node-3' } }), 'run-1')
+    const report = await upgrade(
+      s.deps,
+      s.upgradeRequest({ selection: { labelSelector: 'kubernetes.io/hostname!=node-3' } }),
+      'run-1',
+    )
     expect(report.outcome).toBe('success')
     expect(s.helm.upgradesWith(true)).toEqual([])
     expect((await s.cluster.getDaemonSet('kube-system', 'kata-deploy'))?.updateStrategy).toBe('OnDelete')
@@ -108,18 +150,30 @@ describe('upgrade, daemonset mode: the happy path', () => {
 
   it('a later run for the nodes left out keeps the original rollback target and values, then restores them', async () => {
     const s = await scenario({ nodes: 3, userValues: { debug: true } })
-    const first = await upgrade(s.deps, s.upgradeRequest({ selection: { labelSelector: 'kubernetes.io/hostname!=node-3' } }), 'run-1')
+    const first = await upgrade(
+      s.deps,
+      s.upgradeRequest({ selection: { labelSelector: 'kubernetes.io/hostname!=node-3' } }),
+      'run-1',
+    )
     expect(first.outcome).toBe('success')
     // not every pod is on the target yet: the record (original values, rollback target) stays
     expect(s.cluster.runs.size).toBe(1)
     s.cluster.verification.set('node-3', 'fail')
-    const second = await upgrade(s.deps, s.upgradeRequest({ selection: { labelSelector: 'kubernetes.io/hostname=node-3' } }), 'run-2')
+    const second = await upgrade(
+      s.deps,
+      s.upgradeRequest({ selection: { labelSelector: 'kubernetes.io/hostname=node-3' } }),
+      'run-2',
+    )
     expect(second.outcome).toBe('rolled-back')
     // node-3 went back to what it really ran, not to the release's (already new) version
     expect(s.cluster.node('node-3').annotations[Annotation.currentVersion]).toBe(s.version)
     expect(s.cluster.versionOn('node-3')).toBe(s.version)
     s.cluster.verification.delete('node-3')
-    const third = await upgrade(s.deps, s.upgradeRequest({ selection: { labelSelector: 'kubernetes.io/hostname=node-3' } }), 'run-3')
+    const third = await upgrade(
+      s.deps,
+      s.upgradeRequest({ selection: { labelSelector: 'kubernetes.io/hostname=node-3' } }),
+      'run-3',
+    )
     expect(third.outcome).toBe('success')
     expect(s.helm.upgrades.at(-1)).toMatchObject({ noHooks: true, values: { debug: true } })
     expect(s.cluster.runs.size).toBe(0)
@@ -133,21 +187,33 @@ describe('upgrade, daemonset mode: the happy path', () => {
     expect(s.cluster.node('node-2').unschedulable).toBe(true)
     expect(s.cluster.node('node-2').annotations[Annotation.wasUnschedulable]).toBe('true')
     expect(statusWrites(s.cluster, 'node-2').some((w) => w.unschedulable === false)).toBe(false)
-    expect(s.cluster.nodeEvents.find((e) => e.node === 'node-2' && e.reason === 'KataUpgradeCordoned')?.message).toMatch(/already unschedulable/)
+    expect(
+      s.cluster.nodeEvents.find((e) => e.node === 'node-2' && e.reason === 'KataUpgradeCordoned')?.message,
+    ).toMatch(/already unschedulable/)
     expect(s.cluster.node('node-1').unschedulable).toBe(false)
   })
 
   it('emits phases in order for each wave', async () => {
     const s = await scenario({ nodes: 2 })
     await upgrade(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1')
-    expect(s.events.ofType('phase-start').map((e) => e.phase)).toEqual(['prepare', 'cordon', 'upgrade', 'verify', 'complete'])
+    expect(s.events.ofType('phase-start').map((e) => e.phase)).toEqual([
+      'prepare',
+      'cordon',
+      'upgrade',
+      'verify',
+      'complete',
+    ])
     expect(s.events.ofType('phase-end').every((e) => e.failures.length === 0)).toBe(true)
-    expect(s.events.ofType('wave-end')).toEqual([{ type: 'wave-end', wave: 1, passed: ['node-1', 'node-2'], rolledBack: [], failed: [] }])
+    expect(s.events.ofType('wave-end')).toEqual([
+      { type: 'wave-end', wave: 1, passed: ['node-1', 'node-2'], rolledBack: [], failed: [] },
+    ])
   })
 
   it('a run into 4.1.0 says, in its plan, that the RuntimeClasses change for every node at the first wave', async () => {
     const s = await scenario({ nodes: 2, version: '4.0.0', target: '4.1.0', chartVersions: ['4.0.0', '4.1.0'] })
     const report = await upgrade(s.deps, s.upgradeRequest({ dryRun: true }), 'run-1')
-    expect(report.nextSteps[0]).toMatch(/^at the first wave, kata-deploy 4.1.0's RuntimeClasses \(cluster-scoped\) start scheduling Kata pods only onto nodes its installer has labelled/)
+    expect(report.nextSteps[0]).toMatch(
+      /^at the first wave, kata-deploy 4.1.0's RuntimeClasses \(cluster-scoped\) start scheduling Kata pods only onto nodes its installer has labelled/,
+    )
   })
 })

@@ -11,25 +11,48 @@ async function withWorkloads(): Promise<Scenario> {
   s.cluster.addPod({ namespace: 'shop', name: 'web-0', node: 'node-1' })
   s.cluster.addPod({ namespace: 'shop', name: 'web-1', node: 'node-1' })
   s.cluster.addPod({ namespace: 'kube-system', name: 'kube-proxy-x', node: 'node-1', ownerKinds: ['DaemonSet'] })
-  s.cluster.addPod({ namespace: 'kube-system', name: 'etcd-node-1', node: 'node-1', ownerKinds: ['Node'], mirror: true })
+  s.cluster.addPod({
+    namespace: 'kube-system',
+    name: 'etcd-node-1',
+    node: 'node-1',
+    ownerKinds: ['Node'],
+    mirror: true,
+  })
   s.cluster.addPod({ namespace: 'batch', name: 'report-x', node: 'node-1', ownerKinds: ['Job'], phase: 'Succeeded' })
   s.cluster.addPod({ namespace: 'shop', name: 'web-2', node: 'node-2' })
   return s
 }
 
-const evictions = (s: Scenario) => s.cluster.writes.filter((w) => w.resource === 'pods/eviction').map((w) => `${w.namespace}/${w.name}`)
-const names = (s: Scenario, node: string) => s.cluster.podsOn(node).filter((p) => p.labels.name !== 'kata-deploy').map((p) => p.name).sort()
+const evictions = (s: Scenario) =>
+  s.cluster.writes.filter((w) => w.resource === 'pods/eviction').map((w) => `${w.namespace}/${w.name}`)
+const names = (s: Scenario, node: string) =>
+  s.cluster
+    .podsOn(node)
+    .filter((p) => p.labels.name !== 'kata-deploy')
+    .map((p) => p.name)
+    .sort()
 
 describe('drain during upgrade', () => {
   it('evicts workload pods through the Eviction API, skipping DaemonSet, mirror and finished pods', async () => {
     const s = await withWorkloads()
-    const report = await upgrade(s.deps, s.upgradeRequest({ drain: true, selection: { labelSelector: 'kubernetes.io/hostname=node-1' } }), 'run-1')
+    const report = await upgrade(
+      s.deps,
+      s.upgradeRequest({ drain: true, selection: { labelSelector: 'kubernetes.io/hostname=node-1' } }),
+      'run-1',
+    )
 
     expect(report.outcome).toBe('success')
     expect(evictions(s)).toEqual(['shop/web-0', 'shop/web-1'])
     expect(names(s, 'node-1')).toEqual(['etcd-node-1', 'kube-proxy-x', 'report-x'])
     expect(names(s, 'node-2')).toEqual(['web-2'])
-    expect(statusWrites(s.cluster, 'node-1').map((w) => w.status)).toEqual(['preparing', 'cordoned', 'draining', 'upgrading', 'verifying', 'completed'])
+    expect(statusWrites(s.cluster, 'node-1').map((w) => w.status)).toEqual([
+      'preparing',
+      'cordoned',
+      'draining',
+      'upgrading',
+      'verifying',
+      'completed',
+    ])
     // drained while cordoned, before the upgrade
     const draining = statusWrites(s.cluster, 'node-1').find((w) => w.status === 'draining')!
     const firstEviction = s.cluster.writes.find((w) => w.resource === 'pods/eviction')!
@@ -41,7 +64,11 @@ describe('drain during upgrade', () => {
   it('retries a PodDisruptionBudget refusal (429) with backoff until the eviction is allowed', async () => {
     const s = await withWorkloads()
     s.cluster.evictionBlocks.set('shop/web-0', 2)
-    const report = await upgrade(s.deps, s.upgradeRequest({ drain: true, selection: { labelSelector: 'kubernetes.io/hostname=node-1' } }), 'run-1')
+    const report = await upgrade(
+      s.deps,
+      s.upgradeRequest({ drain: true, selection: { labelSelector: 'kubernetes.io/hostname=node-1' } }),
+      'run-1',
+    )
     expect(report.outcome).toBe('success')
     const attempts = s.cluster.writes.filter((w) => w.resource === 'pods/eviction' && w.name === 'web-0')
     expect(attempts).toHaveLength(3)
@@ -58,7 +85,9 @@ describe('drain during upgrade', () => {
     const report = await upgrade(s.deps, s.upgradeRequest({ drain: true, drainTimeoutMs: 10_000 }), 'run-1')
 
     expect(report.outcome).toBe('rolled-back')
-    expect(report.nodes[0]!.error).toBe('drain of node-1 timed out: shop/web-1 still on the node (a PodDisruptionBudget refuses their eviction)')
+    expect(report.nodes[0]!.error).toBe(
+      'drain of node-1 timed out: shop/web-1 still on the node (a PodDisruptionBudget refuses their eviction)',
+    )
     const n = s.cluster.node('node-1')
     expect(n.annotations[STATUS_ANNOTATION]).toBe('rolled-back')
     expect(n.annotations[Annotation.currentVersion]).toBe('3.28.0')
@@ -69,7 +98,7 @@ describe('drain during upgrade', () => {
   })
 })
 
-describe('drain safety (kubectl drain\'s rules)', () => {
+describe("drain safety (kubectl drain's rules)", () => {
   async function risky(): Promise<Scenario> {
     const s = await scenario({ nodes: 2 })
     s.cluster.addPod({ namespace: 'shop', name: 'web-0', node: 'node-1' })
@@ -80,7 +109,9 @@ describe('drain safety (kubectl drain\'s rules)', () => {
 
   it('refuses the wave before any write, naming the unmanaged pod and the emptyDir pod', async () => {
     const s = await risky()
-    const error = await upgrade(s.deps, s.upgradeRequest({ drain: true, batchSize: 2 }), 'run-1').catch((e: unknown) => e)
+    const error = await upgrade(s.deps, s.upgradeRequest({ drain: true, batchSize: 2 }), 'run-1').catch(
+      (e: unknown) => e,
+    )
     expect(error).toBeInstanceOf(PreconditionError)
     expect((error as Error).message).toMatch(/^--drain: wave 1 not started, 2 pod\(s\) cannot be evicted safely: /)
     expect((error as Error).message).toContain('shop/bare on node-1: no controller manages it')
@@ -91,14 +122,22 @@ describe('drain safety (kubectl drain\'s rules)', () => {
 
   it('evicts them when --drain-force and --drain-delete-emptydir-data say so', async () => {
     const s = await risky()
-    const report = await upgrade(s.deps, s.upgradeRequest({ drain: true, batchSize: 2, drainPolicy: { force: true, deleteEmptyDirData: true } }), 'run-1')
+    const report = await upgrade(
+      s.deps,
+      s.upgradeRequest({ drain: true, batchSize: 2, drainPolicy: { force: true, deleteEmptyDirData: true } }),
+      'run-1',
+    )
     expect(report.outcome).toBe('success')
     expect(evictions(s).sort()).toEqual(['shop/bare', 'shop/cache', 'shop/web-0'])
   })
 
   it('each flag lifts only its own rule', async () => {
     const s = await risky()
-    const error = await upgrade(s.deps, s.upgradeRequest({ drain: true, batchSize: 2, drainPolicy: { force: true, deleteEmptyDirData: false } }), 'run-1').catch((e: unknown) => e)
+    const error = await upgrade(
+      s.deps,
+      s.upgradeRequest({ drain: true, batchSize: 2, drainPolicy: { force: true, deleteEmptyDirData: false } }),
+      'run-1',
+    ).catch((e: unknown) => e)
     expect((error as Error).message).toMatch(/1 pod\(s\) cannot be evicted safely: shop\/cache on node-2/)
   })
 })
@@ -117,7 +156,9 @@ describe('drainNode', () => {
     s.cluster.addPod({ namespace: 'shop', name: 'stubborn', node: 'node-1' })
     const error = await drainNode(s.deps, 'node-1', 30_000, NO_FORCE).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(TimeoutError)
-    expect((error as Error).message).toBe('drain of node-1 timed out: shop/stubborn still on the node (they did not terminate in time)')
+    expect((error as Error).message).toBe(
+      'drain of node-1 timed out: shop/stubborn still on the node (they did not terminate in time)',
+    )
     expect(s.clock.elapsedMs()).toBe(30_000)
   })
 
@@ -135,6 +176,19 @@ describe('drainNode', () => {
     [{ mirror: false, ownerKinds: ['ReplicaSet'], phase: 'Running' }, false],
     [{ mirror: false, ownerKinds: [], phase: 'Pending' }, false],
   ])('isDrainExempt(%j) = %s', (pod, exempt) => {
-    expect(isDrainExempt({ name: 'p', namespace: 'n', uid: 'u', labels: {}, annotations: {}, ready: true, containers: [], conditions: [], emptyDirs: [], ...pod })).toBe(exempt)
+    expect(
+      isDrainExempt({
+        name: 'p',
+        namespace: 'n',
+        uid: 'u',
+        labels: {},
+        annotations: {},
+        ready: true,
+        containers: [],
+        conditions: [],
+        emptyDirs: [],
+        ...pod,
+      }),
+    ).toBe(exempt)
   })
 })

@@ -5,24 +5,61 @@ import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
 import type { JobView } from '../../../src/ports/cluster.port.js'
 import { scenario, statusWrites, type Scenario } from '../../fakes/scenario.js'
 
-const scoped = (s: Scenario) => s.helm.upgradesWith(false).map((u) => ({ version: u.version, job: u.values.job, mode: u.values.deploymentMode, verification: u.values.verification }))
-const installJobs = (s: Scenario) => [...s.cluster.store.jobs.values()].map((j) => `${j.targetNode}:${j.images[0]!.split(':').at(-1)}:${j.outcome}`)
+const scoped = (s: Scenario) =>
+  s.helm
+    .upgradesWith(false)
+    .map((u) => ({
+      version: u.version,
+      job: u.values.job,
+      mode: u.values.deploymentMode,
+      verification: u.values.verification,
+    }))
+const installJobs = (s: Scenario) =>
+  [...s.cluster.store.jobs.values()].map((j) => `${j.targetNode}:${j.images[0]!.split(':').at(-1)}:${j.outcome}`)
 
 describe('upgrade, job mode', () => {
   it('one scoped helm upgrade per wave (job.nodes = the wave, job.parallelism = batch size), then the operator values back', async () => {
     const s = await scenario({ mode: 'job', nodes: 4, userValues: { job: { backoffLimit: 1 } } })
     const report = await upgrade(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1')
 
-    expect(report).toMatchObject({ outcome: 'success', mode: 'job', waves: [['node-1', 'node-2'], ['node-3', 'node-4']], mixedFleet: false })
+    expect(report).toMatchObject({
+      outcome: 'success',
+      mode: 'job',
+      waves: [
+        ['node-1', 'node-2'],
+        ['node-3', 'node-4'],
+      ],
+      mixedFleet: false,
+    })
     expect(scoped(s)).toEqual([
-      { version: '3.33.0', job: { backoffLimit: 1, nodes: ['node-1', 'node-2'], parallelism: 2 }, mode: 'job', verification: { pod: '' } },
-      { version: '3.33.0', job: { backoffLimit: 1, nodes: ['node-3', 'node-4'], parallelism: 2 }, mode: 'job', verification: { pod: '' } },
+      {
+        version: '3.33.0',
+        job: { backoffLimit: 1, nodes: ['node-1', 'node-2'], parallelism: 2 },
+        mode: 'job',
+        verification: { pod: '' },
+      },
+      {
+        version: '3.33.0',
+        job: { backoffLimit: 1, nodes: ['node-3', 'node-4'], parallelism: 2 },
+        mode: 'job',
+        verification: { pod: '' },
+      },
     ])
-    expect(s.helm.upgradesWith(true)).toEqual([expect.objectContaining({ version: '3.33.0', values: { deploymentMode: 'job', job: { backoffLimit: 1 } } })])
-    expect(installJobs(s).sort()).toEqual(['node-1:3.33.0:Complete', 'node-2:3.33.0:Complete', 'node-3:3.33.0:Complete', 'node-4:3.33.0:Complete'])
+    expect(s.helm.upgradesWith(true)).toEqual([
+      expect.objectContaining({ version: '3.33.0', values: { deploymentMode: 'job', job: { backoffLimit: 1 } } }),
+    ])
+    expect(installJobs(s).sort()).toEqual([
+      'node-1:3.33.0:Complete',
+      'node-2:3.33.0:Complete',
+      'node-3:3.33.0:Complete',
+      'node-4:3.33.0:Complete',
+    ])
     for (const node of s.nodeNames) {
       expect(s.cluster.versionOn(node)).toBe('3.33.0')
-      expect(s.cluster.node(node).annotations).toMatchObject({ [STATUS_ANNOTATION]: 'completed', [Annotation.currentVersion]: '3.33.0' })
+      expect(s.cluster.node(node).annotations).toMatchObject({
+        [STATUS_ANNOTATION]: 'completed',
+        [Annotation.currentVersion]: '3.33.0',
+      })
       expect(s.cluster.node(node).unschedulable).toBe(false)
     }
     // nothing in job mode waits on (or even looks at) a DaemonSet
@@ -36,7 +73,10 @@ describe('upgrade, job mode', () => {
   it('a last, smaller wave gets a parallelism no larger than itself', async () => {
     const s = await scenario({ mode: 'job', nodes: 3 })
     await upgrade(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1')
-    expect(scoped(s).map((u) => u.job)).toEqual([{ nodes: ['node-1', 'node-2'], parallelism: 2 }, { nodes: ['node-3'], parallelism: 1 }])
+    expect(scoped(s).map((u) => u.job)).toEqual([
+      { nodes: ['node-1', 'node-2'], parallelism: 2 },
+      { nodes: ['node-3'], parallelism: 1 },
+    ])
   })
 
   it('a failed install Job on one node: only that node is reverted, with a scoped upgrade to the previous version', async () => {
@@ -45,18 +85,32 @@ describe('upgrade, job mode', () => {
     const report = await upgrade(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1')
 
     expect(report.outcome).toBe('rolled-back')
-    expect(report.nodes.find((n) => n.name === 'node-2')).toMatchObject({ status: 'rolled-back', version: '3.32.0', error: expect.stringMatching(/install Job kata-deploy-install-node-2-r2 for node-2 failed: BackoffLimitExceeded/) })
+    expect(report.nodes.find((n) => n.name === 'node-2')).toMatchObject({
+      status: 'rolled-back',
+      version: '3.32.0',
+      error: expect.stringMatching(/install Job kata-deploy-install-node-2-r2 for node-2 failed: BackoffLimitExceeded/),
+    })
     expect(scoped(s)).toEqual([
-      { version: '3.33.0', job: { nodes: ['node-1', 'node-2'], parallelism: 2 }, mode: 'job', verification: { pod: '' } },
+      {
+        version: '3.33.0',
+        job: { nodes: ['node-1', 'node-2'], parallelism: 2 },
+        mode: 'job',
+        verification: { pod: '' },
+      },
       { version: '3.32.0', job: { nodes: ['node-2'], parallelism: 1 }, mode: 'job', verification: { pod: '' } },
     ])
     expect(s.cluster.versionOn('node-1')).toBe('3.33.0')
     expect(s.status('node-1')).toBe('completed')
     expect(s.cluster.versionOn('node-2')).toBe('3.32.0')
-    expect(s.cluster.node('node-2').annotations).toMatchObject({ [STATUS_ANNOTATION]: 'rolled-back', [Annotation.currentVersion]: '3.32.0' })
+    expect(s.cluster.node('node-2').annotations).toMatchObject({
+      [STATUS_ANNOTATION]: 'rolled-back',
+      [Annotation.currentVersion]: '3.32.0',
+    })
     expect(s.cluster.node('node-2').unschedulable).toBe(false)
     // node-2 never got a verification pod; node-3 nothing at all
-    expect(s.cluster.writes.filter((w) => w.verb === 'create' && w.resource === 'pods').map((w) => w.node)).toEqual(['node-1'])
+    expect(s.cluster.writes.filter((w) => w.verb === 'create' && w.resource === 'pods').map((w) => w.node)).toEqual([
+      'node-1',
+    ])
     expect(s.cluster.writesTo('node-3')).toEqual([])
     expect(s.helm.upgradesWith(true)).toEqual([])
   })
@@ -66,7 +120,10 @@ describe('upgrade, job mode', () => {
     s.cluster.kataDeploy.helmWaitsForJobs = false
     s.cluster.kataDeploy.installJobs.set('node-1@3.33.0', 'fail')
     const report = await upgrade(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1')
-    expect(report.nodes.map((n) => [n.name, n.status])).toEqual([['node-1', 'rolled-back'], ['node-2', 'completed']])
+    expect(report.nodes.map((n) => [n.name, n.status])).toEqual([
+      ['node-1', 'rolled-back'],
+      ['node-2', 'completed'],
+    ])
     expect(s.cluster.reads).toContain('waitForJobs')
     expect(s.cluster.versionOn('node-1')).toBe('3.32.0')
   })
@@ -76,9 +133,14 @@ describe('upgrade, job mode', () => {
     s.cluster.kataDeploy.helmWaitsForJobs = false
     s.cluster.kataDeploy.installJobs.set('node-1@3.33.0', 'hang')
     const report = await upgrade(s.deps, s.upgradeRequest({ readyTimeoutMs: 60_000 }), 'run-1')
-    expect(report.nodes[0]).toMatchObject({ status: 'rolled-back', error: 'install Job for node-1 did not finish within 60s' })
+    expect(report.nodes[0]).toMatchObject({
+      status: 'rolled-back',
+      error: 'install Job for node-1 did not finish within 60s',
+    })
     const writes = statusWrites(s.cluster, 'node-1')
-    expect(writes.find((w) => w.status === 'rolling-back')!.at - writes.find((w) => w.status === 'upgrading')!.at).toBe(60_000)
+    expect(writes.find((w) => w.status === 'rolling-back')!.at - writes.find((w) => w.status === 'upgrading')!.at).toBe(
+      60_000,
+    )
   })
 
   it('a verification failure reverts just that node with a scoped upgrade', async () => {
@@ -86,7 +148,10 @@ describe('upgrade, job mode', () => {
     s.cluster.verification.set('node-1', 'fail')
     const report = await upgrade(s.deps, s.upgradeRequest(), 'run-1')
     expect(report.outcome).toBe('rolled-back')
-    expect(scoped(s).map((u) => [u.version, u.job])).toEqual([['3.33.0', { nodes: ['node-1'], parallelism: 1 }], ['3.32.0', { nodes: ['node-1'], parallelism: 1 }]])
+    expect(scoped(s).map((u) => [u.version, u.job])).toEqual([
+      ['3.33.0', { nodes: ['node-1'], parallelism: 1 }],
+      ['3.32.0', { nodes: ['node-1'], parallelism: 1 }],
+    ])
     expect(s.cluster.versionOn('node-1')).toBe('3.32.0')
     expect(s.cluster.writesTo('node-2')).toEqual([])
   })
@@ -117,9 +182,23 @@ describe('upgrade, job mode', () => {
 })
 
 describe('judgeInstallJob', () => {
-  const job = (name: string, node: string, outcome: JobView['outcome'], created: string, message?: string): JobView => ({
-    name, namespace: 'kube-system', uid: `uid-${name}`, labels: {}, annotations: {}, outcome, creationTimestamp: created, targetNode: node,
-    images: ['quay.io/kata-containers/kata-deploy:3.33.0'], ...(message ? { message } : {}),
+  const job = (
+    name: string,
+    node: string,
+    outcome: JobView['outcome'],
+    created: string,
+    message?: string,
+  ): JobView => ({
+    name,
+    namespace: 'kube-system',
+    uid: `uid-${name}`,
+    labels: {},
+    annotations: {},
+    outcome,
+    creationTimestamp: created,
+    targetNode: node,
+    images: ['quay.io/kata-containers/kata-deploy:3.33.0'],
+    ...(message ? { message } : {}),
   })
   const before = new Set(['uid-stale'])
 
@@ -127,10 +206,18 @@ describe('judgeInstallJob', () => {
     ['no Job yet', [], undefined],
     ['running', [job('a', 'n1', 'Running', '2025-01-01T00:00:00Z')], undefined],
     ['complete', [job('a', 'n1', 'Complete', '2025-01-01T00:00:00Z')], { ok: true }],
-    ['failed', [job('a', 'n1', 'Failed', '2025-01-01T00:00:00Z', 'BackoffLimitExceeded')], { ok: false, reason: 'install Job a for n1 failed: BackoffLimitExceeded' }],
+    [
+      'failed',
+      [job('a', 'n1', 'Failed', '2025-01-01T00:00:00Z', 'BackoffLimitExceeded')],
+      { ok: false, reason: 'install Job a for n1 failed: BackoffLimitExceeded' },
+    ],
     ['another node', [job('a', 'n2', 'Complete', '2025-01-01T00:00:00Z')], undefined],
     ['a Job that existed before the upgrade', [job('stale', 'n1', 'Complete', '2025-01-01T00:00:00Z')], undefined],
-    ['the newest Job wins', [job('old', 'n1', 'Failed', '2025-01-01T00:00:00Z'), job('new', 'n1', 'Complete', '2025-01-01T00:05:00Z')], { ok: true }],
+    [
+      'the newest Job wins',
+      [job('old', 'n1', 'Failed', '2025-01-01T00:00:00Z'), job('new', 'n1', 'Complete', '2025-01-01T00:05:00Z')],
+      { ok: true },
+    ],
   ])('%s', (_what, jobs, expected) => {
     expect(judgeInstallJob(jobs, 'n1', before)).toEqual(expected)
   })

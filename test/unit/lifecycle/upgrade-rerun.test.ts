@@ -6,7 +6,12 @@ import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
 import { scenario, statusWrite, statusWrites, VERIFY_NAMESPACE, type Scenario } from '../../fakes/scenario.js'
 
 /** Runs an upgrade in its own process, killed right after `node` is written `status`; returns once it is dead. */
-async function crashedRun(s: Scenario, node: string, status: Parameters<typeof statusWrite>[1], batchSize = 1): Promise<void> {
+async function crashedRun(
+  s: Scenario,
+  node: string,
+  status: Parameters<typeof statusWrite>[1],
+  batchSize = 1,
+): Promise<void> {
   const process = s.spawn()
   const crashed = s.cluster.afterWrite(statusWrite(node, status), () => process.kill())
   void upgrade(process.deps, s.upgradeRequest({ batchSize }), 'run-1')
@@ -20,7 +25,12 @@ describe('dry run', () => {
   it('daemonset: writes nothing and shows the waves and the one helm command', async () => {
     const s = await scenario({ nodes: 3 })
     const report = await upgrade(s.deps, s.upgradeRequest({ dryRun: true, batchSize: 2 }), 'run-1')
-    expect(report).toMatchObject({ outcome: 'planned', dryRun: true, mixedFleet: false, waves: [['node-1', 'node-2'], ['node-3']] })
+    expect(report).toMatchObject({
+      outcome: 'planned',
+      dryRun: true,
+      mixedFleet: false,
+      waves: [['node-1', 'node-2'], ['node-3']],
+    })
     expect(report.helmCommands).toEqual([
       'helm upgrade kata-deploy oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy -n kube-system --version 3.29.0 --reset-values -f <values-file> --timeout 10m',
     ])
@@ -44,7 +54,10 @@ describe('rerun', () => {
     const writes = s.cluster.writes.length
     const report = await upgrade(s.deps, s.upgradeRequest(), 'run-2')
     expect(report.outcome).toBe('nothing-to-do')
-    expect(report.nodes).toEqual([{ name: 'node-1', status: 'skipped', version: '3.29.0' }, { name: 'node-2', status: 'skipped', version: '3.29.0' }])
+    expect(report.nodes).toEqual([
+      { name: 'node-1', status: 'skipped', version: '3.29.0' },
+      { name: 'node-2', status: 'skipped', version: '3.29.0' },
+    ])
     expect(s.cluster.writes).toHaveLength(writes)
   })
 
@@ -75,7 +88,12 @@ describe('resume after a crash', () => {
     expect(report.waves).toEqual([['node-2'], ['node-3']])
     expect(report.fromVersion).toBe('3.28.0')
     expect(report.nodes.find((n) => n.name === 'node-1')).toMatchObject({ status: 'skipped' })
-    expect(s.events.ofType('info').map((e) => e.message).join('\n')).toMatch(/resuming 1 node\(s\).*node-2/)
+    expect(
+      s.events
+        .ofType('info')
+        .map((e) => e.message)
+        .join('\n'),
+    ).toMatch(/resuming 1 node\(s\).*node-2/)
     // one rolling helm upgrade in both runs together; the finalize restores the operator's (empty) values
     expect(s.helm.upgradesWith(false)).toHaveLength(1)
     expect(s.helm.upgradesWith(true).map((u) => u.values)).toEqual([{}])
@@ -96,7 +114,10 @@ describe('resume after a crash', () => {
     s.cluster.verification.set('node-2', 'fail')
     const report = await upgrade(s.deps, s.upgradeRequest(), 'run-2')
     expect(report.outcome).toBe('rolled-back')
-    expect(s.helm.upgrades.at(-1)).toMatchObject({ version: '3.28.0', values: { updateStrategy: { type: 'OnDelete' } } })
+    expect(s.helm.upgrades.at(-1)).toMatchObject({
+      version: '3.28.0',
+      values: { updateStrategy: { type: 'OnDelete' } },
+    })
     expect(s.cluster.versionOn('node-2')).toBe('3.28.0')
     expect(s.cluster.node('node-2').annotations[Annotation.currentVersion]).toBe('3.28.0')
     expect(s.cluster.writesTo('node-3')).toEqual([])
@@ -140,7 +161,10 @@ describe('resume after a crash', () => {
     await crashedRun(s, 'node-1', 'verifying')
     await afterLeaseExpiry(s)
     const before = s.cluster.writes.length
-    const error = await upgrade(s.deps, s.upgradeRequest({ targetVersion: '3.30.0' }), 'run-2').then(() => undefined, (e: unknown) => e as Error)
+    const error = await upgrade(s.deps, s.upgradeRequest({ targetVersion: '3.30.0' }), 'run-2').then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    )
     expect(error?.message).toMatch(/kata-lcm run \(run-1\) moving kata-deploy from 3.28.0 to 3.29.0 has not finished/)
     expect(s.cluster.writes.slice(before)).toEqual([])
     expect(s.cluster.node('node-1').annotations[STATUS_ANNOTATION]).toBe('verifying')

@@ -1,15 +1,32 @@
 import { describe, expect, it } from 'vitest'
 import { InputError } from '../../../src/lifecycle/errors.js'
 import {
-  checkSchedulable, describeStuckPod, judgeVerificationPod, parseVerificationTemplate, renderVerificationPod, VERIFICATION_LABEL, verificationPodName,
+  checkSchedulable,
+  describeStuckPod,
+  judgeVerificationPod,
+  parseVerificationTemplate,
+  renderVerificationPod,
+  VERIFICATION_LABEL,
+  verificationPodName,
 } from '../../../src/lifecycle/verification.js'
 import type { ContainerView, NodeView, PodView, Taint } from '../../../src/ports/cluster.port.js'
 import { VERIFICATION_POD } from '../../fakes/scenario.js'
 
 function pod(phase: string, containers: Partial<ContainerView>[] = [], extra: Partial<PodView> = {}): PodView {
   return {
-    name: 'kata-verify-n1-r1', namespace: 'kv', uid: 'u', phase, labels: {}, annotations: {}, ready: false, ownerKinds: [], mirror: false, emptyDirs: [], conditions: [],
-    containers: containers.map((c) => ({ name: 'verify', ready: false, restartCount: 0, state: 'unknown', ...c })), ...extra,
+    name: 'kata-verify-n1-r1',
+    namespace: 'kv',
+    uid: 'u',
+    phase,
+    labels: {},
+    annotations: {},
+    ready: false,
+    ownerKinds: [],
+    mirror: false,
+    emptyDirs: [],
+    conditions: [],
+    containers: containers.map((c) => ({ name: 'verify', ready: false, restartCount: 0, state: 'unknown', ...c })),
+    ...extra,
   }
 }
 
@@ -28,17 +45,45 @@ const containers = '  containers:\n    - name: verify\n      image: busybox\n'
 
 describe('parseVerificationTemplate', () => {
   it('accepts the design example', () => {
-    expect(parseVerificationTemplate(VERIFICATION_POD, 'verify.yaml')).toEqual({ source: VERIFICATION_POD, origin: 'verify.yaml' })
+    expect(parseVerificationTemplate(VERIFICATION_POD, 'verify.yaml')).toEqual({
+      source: VERIFICATION_POD,
+      origin: 'verify.yaml',
+    })
   })
 
   it.each([
     ['two documents', `${VERIFICATION_POD}---\n${VERIFICATION_POD}`, '--verification-pod', /2 YAML documents/],
-    ['not a Pod', VERIFICATION_POD.replace('kind: Pod', 'kind: Job'), '--verification-pod kind', /v1\/Job.*give a v1 Pod/],
-    ['wrong apiVersion', VERIFICATION_POD.replace('apiVersion: v1', 'apiVersion: apps/v1'), '--verification-pod kind', /apps\/v1\/Pod/],
+    [
+      'not a Pod',
+      VERIFICATION_POD.replace('kind: Pod', 'kind: Job'),
+      '--verification-pod kind',
+      /v1\/Job.*give a v1 Pod/,
+    ],
+    [
+      'wrong apiVersion',
+      VERIFICATION_POD.replace('apiVersion: v1', 'apiVersion: apps/v1'),
+      '--verification-pod kind',
+      /apps\/v1\/Pod/,
+    ],
     ['no ${NODE}', VERIFICATION_POD.replace('${NODE}', 'worker-1'), '--verification-pod', /never uses \$\{NODE\}/],
-    ['restartPolicy Always', VERIFICATION_POD.replace('restartPolicy: Never', 'restartPolicy: Always'), '--verification-pod spec.restartPolicy', /"Always"; use Never/],
-    ['restartPolicy OnFailure', VERIFICATION_POD.replace('restartPolicy: Never', 'restartPolicy: OnFailure'), '--verification-pod spec.restartPolicy', /OnFailure/],
-    ['no containers', withSpec('  nodeName: ${NODE}\n  containers: []\n'), '--verification-pod spec.containers', /no containers/],
+    [
+      'restartPolicy Always',
+      VERIFICATION_POD.replace('restartPolicy: Never', 'restartPolicy: Always'),
+      '--verification-pod spec.restartPolicy',
+      /"Always"; use Never/,
+    ],
+    [
+      'restartPolicy OnFailure',
+      VERIFICATION_POD.replace('restartPolicy: Never', 'restartPolicy: OnFailure'),
+      '--verification-pod spec.restartPolicy',
+      /OnFailure/,
+    ],
+    [
+      'no containers',
+      withSpec('  nodeName: ${NODE}\n  containers: []\n'),
+      '--verification-pod spec.containers',
+      /no containers/,
+    ],
     ['containers missing', withSpec('  nodeName: ${NODE}\n'), '--verification-pod spec.containers', /no containers/],
     ['a YAML list', '- ${NODE}\n', '--verification-pod', /not a YAML mapping/],
     ['broken YAML', 'kind: Pod\nspec: [${NODE}\n', '--verification-pod', /not valid YAML/],
@@ -55,7 +100,10 @@ describe('parseVerificationTemplate', () => {
 
 describe('renderVerificationPod', () => {
   const source = `${VERIFICATION_POD.replace('command: ["uname", "-a"]', 'command: ["sh", "-c", "echo ${NODE} ${TEST_POD}"]')}`
-  const template = parseVerificationTemplate(source.replace('metadata:\n', 'metadata:\n  namespace: elsewhere\n  labels:\n    team: kata\n'), 'v.yaml')
+  const template = parseVerificationTemplate(
+    source.replace('metadata:\n', 'metadata:\n  namespace: elsewhere\n  labels:\n    team: kata\n'),
+    'v.yaml',
+  )
   const manifest = renderVerificationPod(template, 'worker-7', 'kata-verify-worker-7-abc', 'kata-verify') as {
     metadata: { name: string; namespace: string; labels: Record<string, string> }
     spec: { nodeSelector: Record<string, string>; containers: { command: string[] }[] }
@@ -74,21 +122,38 @@ describe('renderVerificationPod', () => {
 })
 
 describe('checkSchedulable', () => {
-  const node = (taints: Taint[] = []): NodeView => ({ name: 'worker-1', uid: 'u', labels: {}, annotations: {}, taints, unschedulable: false })
-  const tpl = (spec: string) => parseVerificationTemplate(withSpec(`  restartPolicy: Never\n${spec}${containers}`), 'v.yaml')
+  const node = (taints: Taint[] = []): NodeView => ({
+    name: 'worker-1',
+    uid: 'u',
+    labels: {},
+    annotations: {},
+    taints,
+    unschedulable: false,
+  })
+  const tpl = (spec: string) =>
+    parseVerificationTemplate(withSpec(`  restartPolicy: Never\n${spec}${containers}`), 'v.yaml')
   const selector = '  nodeSelector:\n    kubernetes.io/hostname: ${NODE}\n'
 
   it('passes the design example on a tainted node (operator: Exists)', () => {
-    expect(checkSchedulable(parseVerificationTemplate(VERIFICATION_POD, 'v'), node([{ key: 'gpu', value: 'x', effect: 'NoExecute' }]))).toBeUndefined()
+    expect(
+      checkSchedulable(
+        parseVerificationTemplate(VERIFICATION_POD, 'v'),
+        node([{ key: 'gpu', value: 'x', effect: 'NoExecute' }]),
+      ),
+    ).toBeUndefined()
   })
 
   it('fails without a toleration for the cordon, naming spec.tolerations', () => {
-    expect(checkSchedulable(tpl(selector), node())).toMatch(/^--verification-pod spec.tolerations: .*node.kubernetes.io\/unschedulable:NoSchedule on node worker-1/)
+    expect(checkSchedulable(tpl(selector), node())).toMatch(
+      /^--verification-pod spec.tolerations: .*node.kubernetes.io\/unschedulable:NoSchedule on node worker-1/,
+    )
   })
 
   it('fails when a node taint is not tolerated', () => {
     const t = tpl(`${selector}  tolerations:\n    - key: node.kubernetes.io/unschedulable\n      operator: Exists\n`)
-    expect(checkSchedulable(t, node([{ key: 'dedicated', value: 'kata', effect: 'NoSchedule' }]))).toMatch(/does not tolerate dedicated=kata:NoSchedule/)
+    expect(checkSchedulable(t, node([{ key: 'dedicated', value: 'kata', effect: 'NoSchedule' }]))).toMatch(
+      /does not tolerate dedicated=kata:NoSchedule/,
+    )
   })
 
   it.each([
@@ -97,8 +162,16 @@ describe('checkSchedulable', () => {
     ['Exists on the key', '    - key: dedicated\n      operator: Exists\n', undefined],
     ['another effect', '    - key: dedicated\n      operator: Exists\n      effect: NoExecute\n', /dedicated=kata/],
   ])('toleration %s', (_what, toleration, expected) => {
-    const t = tpl(`${selector}  tolerations:\n    - key: node.kubernetes.io/unschedulable\n      operator: Exists\n${toleration}`)
-    const result = checkSchedulable(t, node([{ key: 'dedicated', value: 'kata', effect: 'NoSchedule' }, { key: 'soft', effect: 'PreferNoSchedule' }]))
+    const t = tpl(
+      `${selector}  tolerations:\n    - key: node.kubernetes.io/unschedulable\n      operator: Exists\n${toleration}`,
+    )
+    const result = checkSchedulable(
+      t,
+      node([
+        { key: 'dedicated', value: 'kata', effect: 'NoSchedule' },
+        { key: 'soft', effect: 'PreferNoSchedule' },
+      ]),
+    )
     if (expected === undefined) expect(result).toBeUndefined()
     else expect(result).toMatch(expected)
   })
@@ -112,12 +185,17 @@ describe('checkSchedulable', () => {
   // already cordoned carries node.kubernetes.io/unschedulable:NoSchedule in spec.taints, and the
   // check still demands a toleration for it, refusing the very case the nodeName bypass is for.
   it('spec.nodeName also bypasses NoSchedule taints already on the node (operator-cordoned node)', () => {
-    const cordoned = { ...node([{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }]), unschedulable: true }
+    const cordoned = {
+      ...node([{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }]),
+      unschedulable: true,
+    }
     expect(checkSchedulable(tpl('  nodeName: ${NODE}\n'), cordoned)).toBeUndefined()
   })
 
   it('spec.nodeName still needs NoExecute taints tolerated', () => {
-    expect(checkSchedulable(tpl('  nodeName: ${NODE}\n'), node([{ key: 'evict', effect: 'NoExecute' }]))).toMatch(/evict:NoExecute/)
+    expect(checkSchedulable(tpl('  nodeName: ${NODE}\n'), node([{ key: 'evict', effect: 'NoExecute' }]))).toMatch(
+      /evict:NoExecute/,
+    )
   })
 })
 
@@ -127,12 +205,35 @@ describe('judgeVerificationPod', () => {
     ['Pending', pod('Pending', [{ state: 'waiting', reason: 'ContainerCreating' }]), undefined],
     ['Running', pod('Running', [{ state: 'running' }]), undefined],
     ['Succeeded', pod('Succeeded', [{ state: 'terminated', exitCode: 0 }]), { passed: true }],
-    ['Failed', pod('Failed', [{ state: 'terminated', exitCode: 1, reason: 'Error' }]), { passed: false, reason: 'verification pod kata-verify-n1-r1 failed: container verify exited 1 (Error)' }],
-    ['Failed without statuses', pod('Failed'), { passed: false, reason: 'verification pod kata-verify-n1-r1 failed: pod Failed' }],
-    ['non-zero exit before the phase update', pod('Running', [{ state: 'terminated', exitCode: 2 }]), { passed: false, reason: 'verification pod kata-verify-n1-r1 failed: container verify exited 2' }],
+    [
+      'Failed',
+      pod('Failed', [{ state: 'terminated', exitCode: 1, reason: 'Error' }]),
+      { passed: false, reason: 'verification pod kata-verify-n1-r1 failed: container verify exited 1 (Error)' },
+    ],
+    [
+      'Failed without statuses',
+      pod('Failed'),
+      { passed: false, reason: 'verification pod kata-verify-n1-r1 failed: pod Failed' },
+    ],
+    [
+      'non-zero exit before the phase update',
+      pod('Running', [{ state: 'terminated', exitCode: 2 }]),
+      { passed: false, reason: 'verification pod kata-verify-n1-r1 failed: container verify exited 2' },
+    ],
     ['exit 0 while still Running', pod('Running', [{ state: 'terminated', exitCode: 0 }]), undefined],
-    ['CrashLoopBackOff', pod('Running', [{ state: 'waiting', reason: 'CrashLoopBackOff', message: 'back-off 40s' }]), { passed: false, reason: 'verification pod kata-verify-n1-r1 cannot start: container verify CrashLoopBackOff: back-off 40s' }],
-    ['InvalidImageName', pod('Pending', [{ state: 'waiting', reason: 'InvalidImageName' }]), { passed: false, reason: 'verification pod kata-verify-n1-r1 cannot start: container verify InvalidImageName' }],
+    [
+      'CrashLoopBackOff',
+      pod('Running', [{ state: 'waiting', reason: 'CrashLoopBackOff', message: 'back-off 40s' }]),
+      {
+        passed: false,
+        reason: 'verification pod kata-verify-n1-r1 cannot start: container verify CrashLoopBackOff: back-off 40s',
+      },
+    ],
+    [
+      'InvalidImageName',
+      pod('Pending', [{ state: 'waiting', reason: 'InvalidImageName' }]),
+      { passed: false, reason: 'verification pod kata-verify-n1-r1 cannot start: container verify InvalidImageName' },
+    ],
     ['ImagePullBackOff keeps watching', pod('Pending', [{ state: 'waiting', reason: 'ImagePullBackOff' }]), undefined],
   ])('%s', (_what, input, expected) => {
     expect(judgeVerificationPod(input)).toEqual(expected)
@@ -142,8 +243,20 @@ describe('judgeVerificationPod', () => {
 describe('describeStuckPod', () => {
   it.each<[string, PodView | undefined, string]>([
     ['never seen', undefined, 'the pod was never seen'],
-    ['unschedulable', pod('Pending', [], { conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available' }] }), 'stuck Pending: Unschedulable: 0/3 nodes are available'],
-    ['container waiting', pod('Pending', [{ state: 'waiting', reason: 'ContainerCreating' }]), 'stuck Pending: container verify waiting (ContainerCreating)'],
+    [
+      'unschedulable',
+      pod('Pending', [], {
+        conditions: [
+          { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available' },
+        ],
+      }),
+      'stuck Pending: Unschedulable: 0/3 nodes are available',
+    ],
+    [
+      'container waiting',
+      pod('Pending', [{ state: 'waiting', reason: 'ContainerCreating' }]),
+      'stuck Pending: container verify waiting (ContainerCreating)',
+    ],
     ['running', pod('Running', [{ state: 'running' }]), 'still Running'],
   ])('%s', (_what, input, text) => {
     expect(describeStuckPod(input)).toBe(text)

@@ -7,7 +7,14 @@ import { describeEvent } from '../../../src/ui/plain-progress.js'
 import { table } from '../../../src/ui/report-format.js'
 
 describe('parseDuration', () => {
-  it.each([['90s', 90_000], ['5m', 300_000], ['1h', 3_600_000], ['1500ms', 1500], ['30', 30_000], ['2.5s', 2500]])('%s', (text, ms) => {
+  it.each([
+    ['90s', 90_000],
+    ['5m', 300_000],
+    ['1h', 3_600_000],
+    ['1500ms', 1500],
+    ['30', 30_000],
+    ['2.5s', 2500],
+  ])('%s', (text, ms) => {
     expect(parseDuration('--x', text)).toBe(ms)
   })
   it.each(['soon', '5 m', '-1s', '0s', ''])('refuses %j naming the flag', (text) => {
@@ -15,18 +22,38 @@ describe('parseDuration', () => {
   })
 
   const flags: UpgradeFlags = {
-    'target-version': '3.28.0', chart: 'c', 'batch-size': 1, 'deployment-mode': 'auto', drain: false, 'drain-timeout': '5m', 'drain-force': false,
-    'drain-delete-emptydir-data': false, 'verification-namespace': 'default', 'verification-timeout': '180s', 'ready-timeout': '5m', 'helm-timeout': '10m',
-    'helm-release': 'kata-deploy', 'helm-namespace': 'kube-system',
+    'target-version': '3.28.0',
+    chart: 'c',
+    'batch-size': 1,
+    'deployment-mode': 'auto',
+    drain: false,
+    'drain-timeout': '5m',
+    'drain-force': false,
+    'drain-delete-emptydir-data': false,
+    'verification-namespace': 'default',
+    'verification-timeout': '180s',
+    'ready-timeout': '5m',
+    'helm-timeout': '10m',
+    'helm-release': 'kata-deploy',
+    'helm-namespace': 'kube-system',
   }
-  it.each(['verification-timeout', 'ready-timeout', 'drain-timeout', 'helm-timeout'] as const)('--%s: 24h is the bound, a millisecond past it is refused', (flag) => {
-    expect(() => upgradeRequestFrom({ ...flags, [flag]: '24h' }, { source: '', origin: 'x' })).not.toThrow()
-    expect(() => upgradeRequestFrom({ ...flags, [flag]: '86400001ms' }, { source: '', origin: 'x' })).toThrow(new RegExp(`^--${flag}: "86400001ms" is longer than the 24h kata-lcm allows; use at most 24h$`))
-    expect(() => upgradeRequestFrom({ ...flags, [flag]: '999999h' }, { source: '', origin: 'x' })).toThrow(new RegExp(`^--${flag}: `))
-  })
+  it.each(['verification-timeout', 'ready-timeout', 'drain-timeout', 'helm-timeout'] as const)(
+    '--%s: 24h is the bound, a millisecond past it is refused',
+    (flag) => {
+      expect(() => upgradeRequestFrom({ ...flags, [flag]: '24h' }, { source: '', origin: 'x' })).not.toThrow()
+      expect(() => upgradeRequestFrom({ ...flags, [flag]: '86400001ms' }, { source: '', origin: 'x' })).toThrow(
+        new RegExp(`^--${flag}: "86400001ms" is longer than the 24h kata-lcm allows; use at most 24h$`),
+      )
+      expect(() => upgradeRequestFrom({ ...flags, [flag]: '999999h' }, { source: '', origin: 'x' })).toThrow(
+        new RegExp(`^--${flag}: `),
+      )
+    },
+  )
 
   it('--helm-timeout reaches helm as whole seconds', () => {
-    expect(upgradeRequestFrom({ ...flags, 'helm-timeout': '1.5m' }, { source: '', origin: 'x' }).helmTimeout).toBe('90s')
+    expect(upgradeRequestFrom({ ...flags, 'helm-timeout': '1.5m' }, { source: '', origin: 'x' }).helmTimeout).toBe(
+      '90s',
+    )
   })
 
   it('no timer can overflow: every delay is clamped into what setTimeout honours', () => {
@@ -40,7 +67,13 @@ describe('parseDuration', () => {
 describe('table', () => {
   it('aligns on visible width, colour codes included', () => {
     const green = new Chalk({ level: 1 }).green
-    const lines = table(['NODE', 'STATUS', 'V'], [['a', green('completed'), '1'], ['bb', 'x', '2']]).map((l) => stripVTControlCharacters(l))
+    const lines = table(
+      ['NODE', 'STATUS', 'V'],
+      [
+        ['a', green('completed'), '1'],
+        ['bb', 'x', '2'],
+      ],
+    ).map((l) => stripVTControlCharacters(l))
     expect(lines).toEqual(['NODE  STATUS     V', 'a     completed  1', 'bb    x          2'])
   })
 })
@@ -49,7 +82,17 @@ describe('plain progress lines', () => {
   it('says what happened, and nothing for a phase that went well', () => {
     expect(describeEvent({ type: 'wave-start', wave: 1, waves: 3, nodes: ['a', 'b'] })).toBe('wave 1/3: a, b')
     expect(describeEvent({ type: 'phase-end', wave: 1, phase: 'verify', nodes: ['a'], failures: [] })).toBeUndefined()
-    expect(describeEvent({ type: 'phase-end', wave: 2, phase: 'verify', nodes: ['a'], failures: [{ node: 'a', reason: 'exit 1' }] })).toBe('wave 2 verify FAILED on a: exit 1')
-    expect(describeEvent({ type: 'wave-end', wave: 2, passed: ['b'], rolledBack: ['a'], failed: [] })).toBe('wave 2 done: 1 passed, rolled back: a')
+    expect(
+      describeEvent({
+        type: 'phase-end',
+        wave: 2,
+        phase: 'verify',
+        nodes: ['a'],
+        failures: [{ node: 'a', reason: 'exit 1' }],
+      }),
+    ).toBe('wave 2 verify FAILED on a: exit 1')
+    expect(describeEvent({ type: 'wave-end', wave: 2, passed: ['b'], rolledBack: ['a'], failed: [] })).toBe(
+      'wave 2 done: 1 passed, rolled back: a',
+    )
   })
 })
