@@ -118,15 +118,13 @@ describe('kata-lcm install-workflow', () => {
     expect(r.stdout).toContain('argo watch')
     expect(r.stdout).toContain('--entrypoint rollback-node')
 
-    const stored = (await kc
-      .makeApiClient(CustomObjectsApi)
-      .getNamespacedCustomObject({
-        group: 'argoproj.io',
-        version: 'v1alpha1',
-        namespace: ARGO_NS,
-        plural: 'workflowtemplates',
-        name: 'kata-lifecycle-manager',
-      })) as { spec: { arguments: { parameters: { name: string; value?: string }[] } } }
+    const stored = (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+      group: 'argoproj.io',
+      version: 'v1alpha1',
+      namespace: ARGO_NS,
+      plural: 'workflowtemplates',
+      name: 'kata-lifecycle-manager',
+    })) as { spec: { arguments: { parameters: { name: string; value?: string }[] } } }
     const rendered = (await kataLcm([...args, '--dry-run'], kubeconfig)).stdout
     const template = parseAllDocuments(rendered)
       .map((d) => d.toJS() as { kind?: string; spec?: unknown })

@@ -89,15 +89,13 @@ async function installWorkflowFor(
     kubeconfig,
   )
   expect(r.code, r.stderr).toBe(0)
-  const stored = (await kc
-    .makeApiClient(CustomObjectsApi)
-    .getNamespacedCustomObject({
-      group: 'argoproj.io',
-      version: 'v1alpha1',
-      namespace: argoNamespace,
-      plural: 'workflowtemplates',
-      name: 'kata-lifecycle-manager',
-    })) as { spec: WorkflowTemplateSpec & { serviceAccountName: string } }
+  const stored = (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+    group: 'argoproj.io',
+    version: 'v1alpha1',
+    namespace: argoNamespace,
+    plural: 'workflowtemplates',
+    name: 'kata-lifecycle-manager',
+  })) as { spec: WorkflowTemplateSpec & { serviceAccountName: string } }
   const saKubeconfig = await serviceAccountKubeconfig(
     kubeconfig,
     argoNamespace,

@@ -6,14 +6,12 @@ import type { JobView } from '../../../src/ports/cluster.port.js'
 import { scenario, statusWrites, type Scenario } from '../../fakes/scenario.js'
 
 const scoped = (s: Scenario) =>
-  s.helm
-    .upgradesWith(false)
-    .map((u) => ({
-      version: u.version,
-      job: u.values.job,
-      mode: u.values.deploymentMode,
-      verification: u.values.verification,
-    }))
+  s.helm.upgradesWith(false).map((u) => ({
+    version: u.version,
+    job: u.values.job,
+    mode: u.values.deploymentMode,
+    verification: u.values.verification,
+  }))
 const installJobs = (s: Scenario) =>
   [...s.cluster.store.jobs.values()].map((j) => `${j.targetNode}:${j.images[0]!.split(':').at(-1)}:${j.outcome}`)
 
