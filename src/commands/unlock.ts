@@ -15,7 +15,10 @@ export default class Unlock extends BaseCommand {
 
   static override flags = {
     ...globalFlags,
-    'forget-run': Flags.boolean({ description: "Also delete the interrupted run's record.", default: false }),
+    'forget-run': Flags.boolean({
+      description: "Also delete the interrupted run's record; the operator's values it kept are printed.",
+      default: false,
+    }),
   }
 
   async run() {
@@ -32,6 +35,13 @@ export default class Unlock extends BaseCommand {
           : 'no lock was held',
       )
       if (flags['forget-run']) this.log(result.forgotRun ? `forgot run ${result.forgotRun}` : 'no run record was there')
+      if (result.operatorValues) {
+        // Nothing the operator set may be lost: the record's values are handed back, in full.
+        this.log(
+          `your own values of the release, as the run captured them (put them back with helm upgrade ${flags['helm-release']} CHART -n ${flags['helm-namespace']} --reset-values -f FILE if the release still carries kata-lcm's OnDelete / verification.pod overrides):`,
+        )
+        this.log(JSON.stringify(result.operatorValues, null, 2))
+      }
     }
     return result
   }

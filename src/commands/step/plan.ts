@@ -15,7 +15,8 @@ import { StepCommand, stepFlags } from '../../step-command.js'
 
 export default class StepPlan extends StepCommand {
   static override summary = 'First step: check prerequisites, take the lock, record the run and its waves.'
-  static override description = 'Prints {"runId","waves","nodes"} as JSON on stdout; the workflow loops over 1..waves.'
+  static override description =
+    'Prints {"runId","waves","nodes","skipped"} as JSON on stdout (counts: the workflow loops over 1..waves).'
 
   static override flags = {
     ...stepFlags,

@@ -219,7 +219,7 @@ describe('unlock', () => {
     await planStep(s.deps, s.upgradeRequest(), 'run-1', WF)
     expect(await unlock(s.deps, RELEASE, false)).toEqual({ removedLock: expect.objectContaining({ holder: WF }) })
     expect(s.cluster.runs.size).toBe(1)
-    expect(await unlock(s.deps, RELEASE, true)).toEqual({ forgotRun: 'run-1' })
+    expect(await unlock(s.deps, RELEASE, true)).toEqual({ forgotRun: 'run-1', operatorValues: {} })
     expect(s.cluster.runs.size).toBe(0)
     expect(s.cluster.leases.size).toBe(0)
     expect(s.cluster.writes.filter((w) => w.resource === 'nodes')).toEqual([])
