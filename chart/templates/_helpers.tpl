@@ -85,5 +85,8 @@ that exited non-zero is not retried: that is an outcome (e.g. nodes rolled back)
 */}}
 {{- define "klm.retryOnError" -}}
 limit: "2"
-retryPolicy: OnError
+# A lost pod, never a step that failed on its own: Argo's Error (evicted, lost node), or the step
+# killed by a signal (137/143: its pod deleted or preempted mid-step). Every step is safe to rerun.
+retryPolicy: Always
+expression: "lastRetry.status == 'Error' || (lastRetry.status == 'Failed' && asInt(lastRetry.exitCode) in [137, 143])"
 {{- end -}}

@@ -287,7 +287,6 @@ describe('KubeCluster (real API server)', () => {
       name,
       namespace: NS,
       updateStrategy: 'OnDelete',
-      images: ['quay.io/kata-containers/kata-deploy:3.32.0'],
     })
     expect(ds!.observedGeneration).toBeGreaterThanOrEqual(ds!.generation)
     expect(await cluster.getDaemonSet(NS, 'missing')).toBeUndefined()

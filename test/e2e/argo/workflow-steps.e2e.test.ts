@@ -11,10 +11,11 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AuditLog, describeEvents } from '../harness/audit.js'
 import { e2eCluster, loadKubeConfig } from '../harness/cluster.js'
+import { waitForList } from '../harness/wait.js'
 import {
   applyArgoCrds,
   clusterState,
@@ -147,15 +148,33 @@ describe("the WorkflowTemplate's steps with the chart's ServiceAccount token", (
     cleanups.push(() => teardownScenario(kc, kubeconfig, s))
     const { argoNamespace, saKubeconfig, spec } = await installWorkflowFor(s)
     const username = `system:serviceaccount:${argoNamespace}:klm-${s.id}-kata-lifecycle-manager`
-    // A workload in a namespace the chart knows nothing about, for the drain to evict.
+    // A workload in a namespace the chart knows nothing about, for the drain to evict: a ReplicaSet's
+    // pod, so that something recreates it (kata-lcm refuses to evict a pod nothing recreates).
     const core = kc.makeApiClient(CoreV1Api)
-    await core.createNamespacedPod({
+    await kc.makeApiClient(AppsV1Api).createNamespacedReplicaSet({
       namespace: argoNamespace,
       body: {
         metadata: { name: 'workload' },
-        spec: { nodeName: s.nodes[0]!, containers: [{ name: 'w', image: 'registry.example/w:1' }] },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'workload' } },
+          template: {
+            metadata: { labels: { app: 'workload' } },
+            spec: {
+              nodeSelector: { 'kubernetes.io/hostname': s.nodes[0]! },
+              containers: [{ name: 'w', image: 'registry.example/w:1' }],
+            },
+          },
+        },
       },
     })
+    const [original] = await waitForList<V1Pod>(
+      kc,
+      `/api/v1/namespaces/${argoNamespace}/pods`,
+      (ps) => ps.some((p) => p.spec?.nodeName === s.nodes[0]),
+      60_000,
+      { labelSelector: 'app=workload' },
+    )
     const t0 = new Date()
 
     const deploy = await runWorkflow(spec, {
@@ -173,9 +192,9 @@ describe("the WorkflowTemplate's steps with the chart's ServiceAccount token", (
       },
     })
     expect(deploy.runs[0]!.argv.at(-1)).toBe('--drain')
-    expect(
-      (await core.listNamespacedPod({ namespace: argoNamespace, fieldSelector: 'metadata.name=workload' })).items,
-    ).toEqual([])
+    // Evicted: the pod that ran there is gone (its ReplicaSet made another).
+    const workloads = (await core.listNamespacedPod({ namespace: argoNamespace, labelSelector: 'app=workload' })).items
+    expect(workloads.map((p) => p.metadata?.uid)).not.toContain(original!.metadata?.uid)
     const failed = deploy.runs.filter((r) => r.code !== 0)
     expect(failed.map((r) => `${r.template} ${r.argv.join(' ')}\n${r.stderr}`)).toEqual([])
     expect(summary(deploy.runs)).toEqual([
