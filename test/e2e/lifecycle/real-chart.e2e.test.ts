@@ -86,3 +86,42 @@ describe("the operator's values on the real kata-deploy chart", () => {
     await expectOperatorState(w, before)
   })
 })
+
+describe('job mode on the real kata-deploy 4.1.0, refused before any write', () => {
+  it("a target chart that refuses the release's values (job.nodeSelector, removed in 4.1.0): exit 2 with the chart's reason", async () => {
+    const w = await open({
+      nodes: [{ name: World.nodeName('r', 'jns', 1) }],
+      version: '3.32.0',
+      mode: 'job',
+      real: true,
+      set: ['runtimeClasses.enabled=false', 'job.nodeSelector.pool=kata'],
+    })
+    const since = new Date()
+    const r = await w.upgrade('4.1.0')
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stderr).toMatch(
+      /Error: --chart: kata-deploy 4.1.0 refuses the values kata-lcm would install: .*job.nodeSelector has been removed/,
+    )
+    expect(await w.writesSince(since)).toEqual([])
+  })
+
+  it('waves: its dispatcher would uninstall Kata from every node outside the wave, so they are refused, naming the alternative', async () => {
+    const w = await open({
+      nodes: [1, 2].map((i) => ({ name: World.nodeName('r', 'jwv', i) })),
+      version: '3.32.0',
+      mode: 'job',
+      real: true,
+      set: ['runtimeClasses.enabled=false'],
+    })
+    const since = new Date()
+    const r = await w.upgrade('4.1.0', ['--batch-size', '1'])
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `Error: job mode cannot go wave by wave on kata-deploy 4.1.0: .* so a wave would uninstall it from ${w.nodeNames[1]}`,
+      ),
+    )
+    expect(r.stderr).toMatch(/--batch-size 2 or more/)
+    expect(await w.writesSince(since)).toEqual([])
+  })
+})

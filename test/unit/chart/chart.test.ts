@@ -93,6 +93,14 @@ describe('kata-lifecycle-manager chart', () => {
     expect(typo.stderr).toMatch(/drainEnable/)
   })
 
+  it('a node selector value that reads like a boolean: --set fails the schema, --set-string (install-workflow has it) passes', async () => {
+    const asBool = await helm(['template', 'x', CHART, '--set-file', `defaults.verificationPod=${podFile}`, '--set', 'nodeSelector.x=true'])
+    expect(asBool.exitCode).not.toBe(0)
+    expect(asBool.stderr).toMatch(/values don't meet the specifications of the schema/)
+    const objs = await render(['--set-string', 'nodeSelector.x=true'])
+    expect(JSON.stringify(workflowTemplate(objs))).toContain('"x":"true"')
+  })
+
   it('renders the WorkflowTemplate with the design\'s parameters and entrypoints', async () => {
     const wt = workflowTemplate(await render())
     expect(wt.metadata).toMatchObject({ name: 'kata-lifecycle-manager', namespace: 'argo' })

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { kataDeployNames } from '../../../src/lifecycle/context.js'
+import { installMarker } from '../../../src/lifecycle/modes/job.strategy.js'
 import { InputError } from '../../../src/lifecycle/errors.js'
 import {
   describeSelection,
@@ -162,5 +164,21 @@ describe('describeSelection', () => {
     [{ labelSelector: 'a=b', taintKey: 'k', taintValue: 'v' }, 'label selector "a=b" and taint k=v'],
   ])('%j', (selection, text) => {
     expect(describeSelection(selection)).toBe(text)
+  })
+})
+
+describe('kata-deploy names', () => {
+  it('follow env.multiInstallSuffix as the chart does (kata-deploy-<suffix>)', () => {
+    expect(kataDeployNames({})).toEqual({ daemonSet: 'kata-deploy', podSelector: 'name=kata-deploy' })
+    expect(kataDeployNames({ env: { multiInstallSuffix: '' } })).toEqual({
+      daemonSet: 'kata-deploy',
+      podSelector: 'name=kata-deploy',
+    })
+    expect(kataDeployNames({ env: { multiInstallSuffix: 'blue' } })).toEqual({
+      daemonSet: 'kata-deploy-blue',
+      podSelector: 'name=kata-deploy-blue',
+    })
+    expect(installMarker({ env: { multiInstallSuffix: 'blue' } })).toBe('kata-deploy.katacontainers.io/blue=true')
+    expect(installMarker({})).toBe('kata-deploy.katacontainers.io/default=true')
   })
 })
