@@ -322,6 +322,21 @@ ${extra}`,
     )
   }
 
+  /** How many kata-deploy pods kata-lcm deleted (restarted) in this world since `since`, from the audit log. */
+  async kataDeployPodDeletesSince(since: Date): Promise<number> {
+    const events = await this.audit.events()
+    return events.filter(
+      (e) =>
+        e.stage === 'ResponseComplete' &&
+        e.verb === 'delete' &&
+        e.objectRef?.resource === 'pods' &&
+        e.objectRef?.namespace === this.namespace &&
+        (e.objectRef?.name ?? '').startsWith('kata-deploy-') &&
+        (e.userAgent ?? '').startsWith(CLI_USER_AGENT) &&
+        new Date(e.requestReceivedTimestamp) >= since,
+    ).length
+  }
+
   async waitKataDeployReady(): Promise<void> {
     const names = new Set(this.nodeNames)
     await waitForList<

@@ -16,20 +16,6 @@ async function helmSettled(w: World): Promise<void> {
   )
 }
 
-async function kataDeployPodDeletes(w: World, since: Date): Promise<number> {
-  const events = await w.audit.events()
-  return events.filter(
-    (e) =>
-      e.stage === 'ResponseComplete' &&
-      e.verb === 'delete' &&
-      e.objectRef?.resource === 'pods' &&
-      e.objectRef?.namespace === w.namespace &&
-      (e.objectRef?.name ?? '').startsWith('kata-deploy-') &&
-      (e.userAgent ?? '').startsWith('kata-lcm/') &&
-      new Date(e.requestReceivedTimestamp) >= since,
-  ).length
-}
-
 describe('kill -9 at every phase boundary, then rerun (real control plane)', () => {
   // [the status of `watched` at which the process is killed, the rerun's exit code]
   const cases: [string, number][] = [
@@ -70,7 +56,7 @@ describe('kill -9 at every phase boundary, then rerun (real control plane)', () 
       // one upgrade + (finalize | the revert): a rerun never re-upgrades helm needlessly
       expect((await w.release()).revision - before.revision).toBeLessThanOrEqual(2)
       // each node's kata-deploy pod restarted once for the upgrade (+ once for a revert)
-      expect(await kataDeployPodDeletes(w, since)).toBeLessThanOrEqual(failing ? 3 : 2)
+      expect(await w.kataDeployPodDeletesSince(since)).toBeLessThanOrEqual(failing ? 3 : 2)
       if (status !== 'preparing') expect(rerun.stderr).toMatch(/resuming/)
     },
   )

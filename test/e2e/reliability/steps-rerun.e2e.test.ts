@@ -45,26 +45,12 @@ function planArgs(w: World, to: string): string[] {
 const step = (w: World, name: string, extra: string[] = []): Promise<CliResult> =>
   w.cli(['step', name, '--holder', HOLDER, ...extra])
 
-async function kataDeployPodDeletes(w: World, since: Date): Promise<number> {
-  const events = await w.audit.events()
-  return events.filter(
-    (e) =>
-      e.stage === 'ResponseComplete' &&
-      e.verb === 'delete' &&
-      e.objectRef?.resource === 'pods' &&
-      e.objectRef?.namespace === w.namespace &&
-      (e.objectRef?.name ?? '').startsWith('kata-deploy-') &&
-      (e.userAgent ?? '').startsWith('kata-lcm/') &&
-      new Date(e.requestReceivedTimestamp) >= since,
-  ).length
-}
-
 async function expectConverged(w: World, to: string, revisionsBefore: number, since: Date): Promise<void> {
   for (const name of w.nodeNames)
     expect(await w.node(name), name).toMatchObject({ status: 'completed', version: to, unschedulable: false })
   // Upgraded once: one helm upgrade for the wave, one (hooks off) putting the operator's values back.
   expect((await w.release()).revision - revisionsBefore).toBe(2)
-  if (w.options.mode !== 'job') expect(await kataDeployPodDeletes(w, since)).toBe(w.nodeNames.length)
+  if (w.options.mode !== 'job') expect(await w.kataDeployPodDeletesSince(since)).toBe(w.nodeNames.length)
   expect(await w.userValues()).toEqual(
     w.options.mode === 'job'
       ? { deploymentMode: 'job', nodeSelector: { 'kata-lcm.test/world': w.id } }
