@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { ChartInfo, Helm, HelmUpgradeRequest, ReleaseInfo, ReleaseRevision } from '../ports/helm.port.js'
 import { HelmError } from '../lifecycle/errors.js'
+import { flattenValues } from '../lifecycle/values.js'
 import { runHelm } from './helm-run.js'
 
 /** Which helm to run and which cluster it talks to (the same as the kube adapter's). */
@@ -190,7 +191,13 @@ export class HelmCli implements Helm {
 
   /** Pure: the command `upgrade` would run, for plans; the values file is shown as a placeholder. */
   describeUpgrade(request: HelmUpgradeRequest): string {
-    return [this.bin, ...this.upgradeArgv(request, VALUES_FILE_PLACEHOLDER), ...this.kubeFlags].map(quote).join(' ')
+    const command = [this.bin, ...this.upgradeArgv(request, VALUES_FILE_PLACEHOLDER), ...this.kubeFlags]
+      .map(quote)
+      .join(' ')
+    const overrides = request.overrides ? flattenValues(request.overrides) : []
+    return overrides.length === 0
+      ? command
+      : `${command}  # ${VALUES_FILE_PLACEHOLDER}: the release's values with ${overrides.join(', ')}`
   }
 
   private upgradeArgv(request: HelmUpgradeRequest, valuesFile: string): string[] {

@@ -1,6 +1,7 @@
 import type { PodView } from '../ports/cluster.port.js'
 import type { LifecycleDeps } from './context.js'
 import { PreconditionError, TimeoutError } from './errors.js'
+import { listed } from './report.js'
 
 /** What a drain may evict beyond pods a controller recreates (kubectl drain's --force and --delete-emptydir-data). */
 export interface DrainPolicy {
@@ -44,7 +45,7 @@ export async function checkDrainable(
     return why ? [`${p.namespace}/${p.name} on ${p.nodeName}: ${why}`] : []
   })
   if (refused.length === 0) return
-  const shown = refused.slice(0, 10).join('; ') + (refused.length > 10 ? `; and ${refused.length - 10} more` : '')
+  const shown = listed(refused, 10, '; ')
   throw new PreconditionError(
     `--drain: ${what} not started, ${refused.length} pod(s) cannot be evicted safely: ${shown}`,
     {

@@ -1,5 +1,5 @@
 import type { NodeView, RunSettings } from '../ports/cluster.port.js'
-import { describeError } from './errors.js'
+import { describeError, ManualActionError } from './errors.js'
 import { checkDrainable, drainNode, NO_FORCE, type DrainPolicy } from './drain.js'
 import type { NodeOutcomes, RunContext } from './modes/strategy.js'
 import { Annotation, readStatus, type NodeStatus } from './node-state.js'
@@ -182,6 +182,8 @@ const HANDLERS = {
       try {
         outcomes = await ctx.strategy.upgradeWave(ctx, ready)
       } catch (error) {
+        // The strategy found the fleet harmed beyond this wave: stop here, with the wave's nodes left cordoned.
+        if (error instanceof ManualActionError) throw error
         outcomes = new Map(ready.map((n) => [n, { ok: false, reason: describeError(error) }]))
       }
       await Promise.all(
@@ -327,6 +329,7 @@ async function rollBack(state: WaveState, names: string[]): Promise<void> {
   try {
     reverted = await ctx.strategy.revertNodes(ctx, names)
   } catch (error) {
+    if (error instanceof ManualActionError) throw error
     reverted = new Map(names.map((n) => [n, { ok: false, reason: describeError(error) }]))
   }
   for (const name of names) {

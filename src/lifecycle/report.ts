@@ -1,5 +1,11 @@
 import type { NodeStatus } from './node-state.js'
 
+/** The first `max` names and how many more, for one-line messages: `a, b, c and 4 more`. Pure. */
+export function listed(names: readonly string[], max = 5, separator = ', '): string {
+  const more = names.length - max
+  return names.slice(0, max).join(separator) + (more > 0 ? `${separator === ', ' ? '' : ';'} and ${more} more` : '')
+}
+
 /** What the verification pod showed, collected before it is deleted. */
 export interface VerificationEvidence {
   pod: string

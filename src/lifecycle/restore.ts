@@ -1,4 +1,5 @@
 import { Annotation, readStatus } from './node-state.js'
+import { listed } from './report.js'
 import type { RunContext } from './modes/strategy.js'
 
 /**
@@ -18,7 +19,7 @@ export async function restoreWhenConverged(ctx: RunContext, chart: string, versi
     )
     .map((n) => `${n.name} (${n.annotations[Annotation.currentVersion]})`)
   if (elsewhere.length > 0) {
-    const shown = elsewhere.slice(0, 5).join(', ') + (elsewhere.length > 5 ? ` and ${elsewhere.length - 5} more` : '')
+    const shown = listed(elsewhere)
     deps.events.emit({
       type: 'info',
       message: `not every node runs ${version} (${shown}); kata-lcm keeps your own values in its run record, and the release keeps its overrides, until they do`,

@@ -141,7 +141,14 @@ export async function waveStep(
       throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)
     }
     const state = await waveState(deps, ctx, settings, record, wave)
-    await runHandlers(state, step)
+    try {
+      await runHandlers(state, step)
+    } catch (error) {
+      // Harm beyond the wave (ManualActionError): a retried step must not drive the release further.
+      if (error instanceof ManualActionError && !record.stoppedBy)
+        await deps.cluster.writeRun({ ...record, stoppedBy: `wave ${wave}: ${error.message}` })
+      throw error
+    }
     if (step === 'rollback') {
       const { rolledBack, failed } = outcomes(state)
       if (rolledBack.length + failed.length > 0) {

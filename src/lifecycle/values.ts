@@ -15,3 +15,12 @@ export function mergeValues(base: Values, override: Values): Values {
   }
   return out
 }
+
+/** `{job: {nodes: [a, b]}}` -> `job.nodes=["a","b"]`: one `path=JSON` per leaf, for one-line messages. Pure. */
+export function flattenValues(values: Values, prefix = ''): string[] {
+  return Object.entries(values).flatMap(([key, value]) =>
+    isPlainObject(value) && Object.keys(value).length > 0
+      ? flattenValues(value, `${prefix}${key}.`)
+      : [`${prefix}${key}=${JSON.stringify(value)}`],
+  )
+}

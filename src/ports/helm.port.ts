@@ -33,6 +33,8 @@ export interface HelmUpgradeRequest {
   version?: string
   /** The complete user-supplied values; the release's previous values are reset, never merged blindly. */
   values: Record<string, unknown>
+  /** What kata-lcm sets over the operator's values (part of `values`); `describeUpgrade` names it. */
+  overrides?: Record<string, unknown>
   noHooks?: boolean
   /** Go duration, e.g. `10m`. */
   timeout?: string

@@ -44,8 +44,6 @@ export interface Timings {
   kataDeployReadyMs: number
   /** An install Job: created -> Complete/Failed. */
   jobRunMs: number
-  /** job mode, when helm does not wait: helm returned -> the dispatcher creates the Jobs. */
-  dispatchMs: number
 }
 
 export const DEFAULT_TIMINGS: Timings = {
@@ -55,7 +53,6 @@ export const DEFAULT_TIMINGS: Timings = {
   terminationMs: 1_000,
   kataDeployReadyMs: 2_000,
   jobRunMs: 5_000,
-  dispatchMs: 2_000,
 }
 
 export function podKey(namespace: string, name: string): string {

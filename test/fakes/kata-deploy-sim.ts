@@ -15,7 +15,11 @@ export function revisionHashOf(version: string): string {
   return h.toString(16).padStart(8, '0').slice(0, 8) + 'c'
 }
 
-export type InstallJobBehaviour = 'complete' | 'fail' | 'hang'
+/** `none`: the dispatcher creates no Job for the node (as it skips a node it cannot act on). */
+export type InstallJobBehaviour = 'complete' | 'fail' | 'hang' | 'none'
+
+/** What kata-deploy's installer puts on a node it installed; its cleanup takes it off. */
+export const INSTALLED_LABEL = ['katacontainers.io/kata-runtime', 'true'] as const
 
 /** What FakeHelm hands the cluster when a revision is applied. */
 export interface ReleaseApply {
@@ -48,10 +52,16 @@ export class KataDeploySim {
   /** job mode: the version each node got from its last Complete install Job. */
   readonly installed = new Map<string, string>()
   /**
-   * job mode: true = helm waits for the install Jobs (hooks) and fails when one fails; false = helm
-   * returns at once and the dispatcher creates the Jobs `dispatchMs` later.
+   * job mode: true = helm waits for the install Jobs (the real chart's dispatcher hook) and fails
+   * when one fails; false = the Jobs are plain resources (the fixture chart): helm returns once they
+   * exist, before they finish.
    */
   helmWaitsForJobs = true
+  /**
+   * job mode: the dispatcher first uninstalls every labelled node outside job.nodes (4.1.0's
+   * ownership cleanup, here on any version: a dispatcher that does what kata-lcm must catch).
+   */
+  cleansOutsideJobNodes = false
   /** The DaemonSet controller stops observing new generations. */
   controllerStalled = false
   private readonly versionsByHash = new Map<string, string>()
@@ -77,10 +87,9 @@ export class KataDeploySim {
       if (!input.hooks || nodes.length === 0) return
       const parallelism = Number(valueAt(input.values, 'job.parallelism') ?? 100)
       if (this.helmWaitsForJobs) return this.dispatch(input, nodes, Math.max(1, parallelism))
-      // helm returned at once; the dispatcher pod starts and creates the Jobs a moment later
-      this.store.clock.setTimer(this.store.timings.dispatchMs, () => {
-        this.dispatch(input, nodes, Math.max(1, parallelism)).catch(() => undefined)
-      })
+      // The Jobs are plain resources of the release (the fixture chart's shape): they exist when helm returns, unfinished.
+      for (const node of nodes) this.createJob(input, node)
+      this.store.changed()
       return
     }
     this.applyDaemonSet(input)
@@ -188,11 +197,22 @@ export class KataDeploySim {
     })
   }
 
-  /** The dispatcher: install Jobs in batches of `parallelism`; a failed batch stops the rest (helm fails). */
+  /**
+   * The dispatcher (a helm hook, as kata-deploy's `job-dispatcher/src/main.rs`): install Jobs in
+   * batches of `parallelism`; a node that fails does not stop the others, and the hook (so helm)
+   * fails at the end when any node failed.
+   */
   private async dispatch(input: ReleaseApply, nodes: string[], parallelism: number): Promise<void> {
     const deadline = this.store.clock.now().getTime() + input.timeoutMs
+    if (this.cleansOutsideJobNodes)
+      for (const node of this.store.nodes.values())
+        if (!nodes.includes(node.name) && node.labels[INSTALLED_LABEL[0]]) {
+          delete node.labels[INSTALLED_LABEL[0]]
+          this.installed.delete(node.name)
+        }
+    let failed: JobView | undefined
     for (let i = 0; i < nodes.length; i += parallelism) {
-      const names = nodes.slice(i, i + parallelism).map((node) => this.createJob(input, node))
+      const names = nodes.slice(i, i + parallelism).flatMap((node) => this.createJob(input, node))
       const left = Math.max(0, deadline - this.store.clock.now().getTime())
       const result = await this.store.watch(
         () => names.map((n) => this.store.jobs.get(n)!),
@@ -201,13 +221,15 @@ export class KataDeploySim {
       )
       if (!result.done)
         throw new Error(`UPGRADE FAILED: post-upgrade hooks failed: timed out waiting for the condition`)
-      const failed = result.value.find((j) => j.outcome === 'Failed')
-      if (failed)
-        throw new Error(`UPGRADE FAILED: post-upgrade hooks failed: job ${failed.name} failed: BackoffLimitExceeded`)
+      failed ??= result.value.find((j) => j.outcome === 'Failed')
     }
+    if (failed)
+      throw new Error(`UPGRADE FAILED: post-upgrade hooks failed: job ${failed.name} failed: BackoffLimitExceeded`)
   }
 
-  private createJob(input: ReleaseApply, node: string): string {
+  private createJob(input: ReleaseApply, node: string): string[] {
+    const behaviour = this.installJobs.get(`${node}@${input.version}`) ?? this.installJobs.get(node) ?? 'complete'
+    if (behaviour === 'none') return []
     const name = `kata-deploy-install-${node}-r${input.revision}`
     const job: JobView = {
       name,
@@ -222,19 +244,20 @@ export class KataDeploySim {
     }
     this.store.jobs.set(podKey(input.namespace, name), job)
     this.store.changed()
-    const behaviour = this.installJobs.get(`${node}@${input.version}`) ?? this.installJobs.get(node) ?? 'complete'
-    if (behaviour === 'hang') return podKey(input.namespace, name)
+    if (behaviour === 'hang') return [podKey(input.namespace, name)]
     this.store.clock.setTimer(this.store.timings.jobRunMs, () => {
       if (behaviour === 'complete') {
         job.outcome = 'Complete'
         this.installed.set(node, input.version)
+        const view = this.store.nodes.get(node)
+        if (view) view.labels[INSTALLED_LABEL[0]] = INSTALLED_LABEL[1]
       } else {
         job.outcome = 'Failed'
         job.message = 'BackoffLimitExceeded: Job has reached the specified backoff limit'
       }
       this.store.changed()
     })
-    return podKey(input.namespace, name)
+    return [podKey(input.namespace, name)]
   }
 }
 

@@ -1,6 +1,7 @@
 import type { HelmUpgradeRequest } from '../../ports/helm.port.js'
 import { kataDeployNames } from '../context.js'
 import { PreconditionError } from '../errors.js'
+import { listed } from '../report.js'
 import { mergeValues, type Values } from '../values.js'
 import { REVISION_LABEL, restartAndAwait } from './kata-deploy-pods.js'
 import { runUpgrade, type DeploymentStrategy, type NodeOutcomes, type RunContext } from './strategy.js'
@@ -11,13 +12,21 @@ import { runUpgrade, type DeploymentStrategy, type NodeOutcomes, type RunContext
  */
 export const DAEMONSET_OVERRIDES: Values = { updateStrategy: { type: 'OnDelete' }, verification: { pod: '' } }
 
-function request(ctx: RunContext, chart: string, version: string, values: Values, noHooks = false): HelmUpgradeRequest {
+/** The helm upgrade to `chart` `version` with the operator's values, and kata-lcm's `overrides` over them when given. */
+function request(
+  ctx: RunContext,
+  chart: string,
+  version: string,
+  overrides?: Values,
+  noHooks = false,
+): HelmUpgradeRequest {
   return {
     release: ctx.release.name,
     namespace: ctx.release.namespace,
     chart,
     version,
-    values,
+    values: overrides ? mergeValues(ctx.userValues, overrides) : ctx.userValues,
+    ...(overrides ? { overrides } : {}),
     noHooks,
     timeout: ctx.helmTimeout,
   }
@@ -43,7 +52,7 @@ async function bringRelease(ctx: RunContext, chart: string, version: string): Pr
   const daemonSet = await cluster.getDaemonSet(ctx.release.namespace, names.daemonSet)
   if (release?.chartVersion === version && release.status === 'deployed' && daemonSet?.updateStrategy === 'OnDelete')
     return
-  await runUpgrade(ctx, request(ctx, chart, version, mergeValues(ctx.userValues, DAEMONSET_OVERRIDES)))
+  await runUpgrade(ctx, request(ctx, chart, version, DAEMONSET_OVERRIDES))
   if (!(await cluster.getDaemonSet(ctx.release.namespace, names.daemonSet))) {
     throw new PreconditionError(
       `after helm upgrade there is no DaemonSet ${names.daemonSet} in ${ctx.release.namespace}; the release does not look like kata-deploy in daemonset mode`,
@@ -54,10 +63,6 @@ async function bringRelease(ctx: RunContext, chart: string, version: string): Pr
 /** The kata-deploy version whose pod, deleted, crashes the node's running Kata pods. */
 const RESTART_HAZARD_VERSION = '3.28.0'
 
-function listed(names: string[]): string {
-  return names.slice(0, 5).join(', ') + (names.length > 5 ? ` and ${names.length - 5} more` : '')
-}
-
 /** daemonset mode (kata-deploy >= 3.27.0): one helm upgrade with OnDelete, then pod by pod. */
 export const daemonSetStrategy: DeploymentStrategy = {
   mode: 'daemonset',
@@ -65,9 +70,7 @@ export const daemonSetStrategy: DeploymentStrategy = {
 
   // One helm upgrade for the whole run: every later wave only restarts pods.
   plannedUpgrades(ctx, waves) {
-    return waves.length === 0
-      ? []
-      : [request(ctx, ctx.chart, ctx.targetVersion, mergeValues(ctx.userValues, DAEMONSET_OVERRIDES))]
+    return waves.length === 0 ? [] : [request(ctx, ctx.chart, ctx.targetVersion, DAEMONSET_OVERRIDES)]
   },
 
   requiredAccess(namespace) {
@@ -79,7 +82,7 @@ export const daemonSetStrategy: DeploymentStrategy = {
   },
 
   plannedRevert(ctx) {
-    return request(ctx, ctx.previousChart, ctx.previousVersion, mergeValues(ctx.userValues, DAEMONSET_OVERRIDES))
+    return request(ctx, ctx.previousChart, ctx.previousVersion, DAEMONSET_OVERRIDES)
   },
 
   async checkWaves(_deps, plan) {
@@ -148,7 +151,7 @@ export const daemonSetStrategy: DeploymentStrategy = {
       return false
     }
     // --no-hooks: the values change touches no pod; kata-deploy's own verification hook must not run again.
-    await runUpgrade(ctx, request(ctx, chart, version, ctx.userValues, true))
+    await runUpgrade(ctx, request(ctx, chart, version, undefined, true))
     return true
   },
 }

@@ -1,7 +1,8 @@
 import type { JobView } from '../../ports/cluster.port.js'
 import type { HelmUpgradeRequest } from '../../ports/helm.port.js'
 import semver from 'semver'
-import { describeError, HelmError, PreconditionError } from '../errors.js'
+import { describeError, HelmError, ManualActionError, PreconditionError } from '../errors.js'
+import { listed } from '../report.js'
 import { mergeValues, type Values } from '../values.js'
 import {
   runUpgrade,
@@ -13,6 +14,9 @@ import {
 
 /** The first kata-deploy whose dispatcher treats job.nodes as the set of nodes the release owns. */
 const OWNERSHIP_VERSION = '4.1.0'
+
+/** What kata-deploy's installer puts on every node it installed, in every version and mode; its cleanup takes it off. */
+const INSTALLED_LABEL = 'katacontainers.io/kata-runtime=true'
 
 /** The label the kata-deploy installer puts on a node it installed (`kata-deploy.katacontainers.io/<suffix|default>=true`). Pure. */
 export function installMarker(values: Values): string {
@@ -32,6 +36,7 @@ function request(ctx: RunContext, chart: string, version: string, nodes: string[
     chart,
     version,
     values: mergeValues(ctx.userValues, scoped),
+    overrides: scoped,
     timeout: ctx.helmTimeout,
   }
 }
@@ -42,8 +47,13 @@ function request(ctx: RunContext, chart: string, version: string, nodes: string[
  * identity rather than by time, so clock skew between this host and the API server cannot matter.
  */
 function installJobFor(jobs: readonly JobView[], node: string, before: ReadonlySet<string>): JobView | undefined {
-  const matching = jobs.filter((j) => j.targetNode === node && !before.has(j.uid))
+  const matching = jobs.filter((j) => j.targetNode === node && !before.has(j.uid) && !isCleanup(j))
   return matching.sort((a, b) => (a.creationTimestamp ?? '').localeCompare(b.creationTimestamp ?? '')).at(-1)
+}
+
+/** A per-node Job of kata-deploy's cleanup pipeline (it uninstalls), never a node's install. */
+function isCleanup(job: JobView): boolean {
+  return job.labels['kata-deploy/stage'] === 'cleanup'
 }
 
 /** Judges one node's install Job among the Jobs not in `before`. Pure. */
@@ -60,12 +70,22 @@ export function judgeInstallJob(
 }
 
 /**
- * Runs the scoped helm upgrade (the dispatcher installs just `nodes`), then watches the per-node
- * install Jobs. A helm failure is not the verdict by itself: kata-deploy's dispatcher fails the
- * release when any node fails, so each node is judged by its own Job.
+ * Runs the scoped helm upgrade (the dispatcher installs just `nodes`), then judges each node by its
+ * own install Job. kata-deploy's dispatcher is a helm hook that creates every per-node Job and waits
+ * for them, so when helm returns the Jobs that will exist exist: a node without one is failed at
+ * once. A helm failure is not the verdict by itself (the dispatcher fails the release when any node
+ * fails). Afterwards, every node outside `nodes` that carried kata-deploy's install label before
+ * still carries it, or the run stops: a dispatcher that uninstalled them must not be driven further.
  */
 async function installOn(ctx: RunContext, chart: string, version: string, nodes: string[]): Promise<NodeOutcomes> {
-  const before = new Set((await ctx.deps.cluster.listJobs(ctx.release.namespace)).map((j) => j.uid))
+  const { cluster } = ctx.deps
+  const inWave = new Set(nodes)
+  const installedOutside = async () =>
+    new Set((await cluster.listNodes(INSTALLED_LABEL)).map((n) => n.name).filter((n) => !inWave.has(n)))
+  const [before, installedBefore] = await Promise.all([
+    cluster.listJobs(ctx.release.namespace).then((jobs) => new Set(jobs.map((j) => j.uid))),
+    installedOutside(),
+  ])
   let helmFailure: string | undefined
   try {
     await runUpgrade(ctx, request(ctx, chart, version, nodes))
@@ -73,6 +93,18 @@ async function installOn(ctx: RunContext, chart: string, version: string, nodes:
     if (!(error instanceof HelmError)) throw error
     helmFailure = describeError(error)
   }
+  const installedAfter = await installedOutside()
+  const lost = [...installedBefore].filter((n) => !installedAfter.has(n))
+  if (lost.length > 0)
+    throw new ManualActionError(
+      `kata-deploy ${version}'s install dispatcher removed Kata from ${listed(lost)}, outside job.nodes (${listed(nodes)}): kata-lcm stopped before the next wave; the nodes of this wave stay cordoned`,
+      {
+        suggestions: [
+          `reinstall the removed nodes: helm upgrade ${ctx.release.name} -n ${ctx.release.namespace} with job.nodes covering every node of the release`,
+          'then kata-lcm unlock --forget-run prints the values to restore',
+        ],
+      },
+    )
   const verdicts: NodeOutcomes = new Map()
   const decide = (jobs: JobView[]) => {
     for (const node of nodes) {
@@ -82,18 +114,24 @@ async function installOn(ctx: RunContext, chart: string, version: string, nodes:
     }
     return verdicts.size === nodes.length ? true : undefined
   }
-  // After a helm failure the Jobs that exist are all there will be: judge what is there, don't wait.
+  const jobs = await cluster.listJobs(ctx.release.namespace)
+  for (const node of nodes)
+    if (!installJobFor(jobs, node, before))
+      verdicts.set(node, {
+        ok: false,
+        reason: `kata-deploy's dispatcher created no install Job for ${node}${helmFailure ? ` (helm: ${helmFailure})` : ' (helm returned, so none will come)'}`,
+      })
   const result =
-    helmFailure === undefined
-      ? await ctx.deps.cluster.waitForJobs(ctx.release.namespace, '', decide, ctx.readyTimeoutMs, ctx.signal)
-      : { done: decide(await ctx.deps.cluster.listJobs(ctx.release.namespace)) === true }
+    decide(jobs) === true || helmFailure !== undefined
+      ? { done: verdicts.size === nodes.length }
+      : await cluster.waitForJobs(ctx.release.namespace, '', decide, ctx.readyTimeoutMs, ctx.signal)
   if (!result.done) {
     for (const node of nodes) {
       if (!verdicts.has(node))
         verdicts.set(node, {
           ok: false,
           reason: helmFailure
-            ? `no finished install Job for ${node} (helm: ${helmFailure})`
+            ? `install Job for ${node} did not finish (helm: ${helmFailure})`
             : `install Job for ${node} did not finish within ${Math.round(ctx.readyTimeoutMs / 1000)}s`,
         })
     }
@@ -130,7 +168,7 @@ export const jobStrategy: DeploymentStrategy = {
     const inWave = new Set(waves[0])
     const outside = [...new Set([...marked.filter((n) => !inWave.has(n)), ...waves.slice(1).flat()])]
     if (outside.length === 0) return
-    const shown = outside.slice(0, 5).join(', ') + (outside.length > 5 ? ` and ${outside.length - 5} more` : '')
+    const shown = listed(outside)
     throw new PreconditionError(
       `job mode cannot go wave by wave on kata-deploy ${owning.join(' / ')}: from ${OWNERSHIP_VERSION} its install dispatcher uninstalls Kata from every node of the release outside job.nodes, so a wave would uninstall it from ${shown}`,
       {

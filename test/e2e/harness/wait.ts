@@ -91,6 +91,78 @@ function summarize(objs: KubeObject[]): string {
 }
 
 /**
+ * Follows the set of objects at `path` (filtered by the selectors): list, then watch from the list's
+ * resourceVersion, again from a fresh list whenever the watch ends (timeouts, 410 Gone, ...).
+ * `onChange` sees the whole set after the list and after every watch event; it is never called again
+ * once `stop` was. `onError` gets the error that made it give up (20 failures in a row).
+ */
+export function followList<T extends KubeObject = KubeObject>(
+  kc: KubeConfig,
+  path: string,
+  onChange: (objs: T[]) => void,
+  opts: WaitOptions & { onError?: (err: Error) => void } = {},
+): { stop: () => void; snapshot: () => T[] } {
+  const state = new Map<string, T>()
+  let controller: AbortController | undefined
+  let stopped = false
+  const watch = new Watch(kc)
+  const stop = () => {
+    stopped = true
+    controller?.abort()
+  }
+  const giveUp = (e: unknown) => {
+    stop()
+    opts.onError?.(e instanceof Error ? e : new Error(String(e)))
+  }
+  let failures = 0
+  const cycle = async (): Promise<void> => {
+    if (stopped) return
+    let rv: string | undefined
+    try {
+      const list = await getJson<ListResponse<T>>(
+        kc,
+        withQuery(path, { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector }),
+      )
+      state.clear()
+      for (const item of list.items ?? []) state.set(keyOf(item), item)
+      rv = list.metadata?.resourceVersion
+    } catch (e) {
+      if (++failures > 20) return giveUp(e)
+      setTimeout(() => void cycle(), 250)
+      return
+    }
+    if (stopped) return
+    onChange([...state.values()])
+    if (stopped) return
+    controller = await watch.watch(
+      path,
+      {
+        labelSelector: opts.labelSelector,
+        fieldSelector: opts.fieldSelector,
+        resourceVersion: rv,
+        allowWatchBookmarks: true,
+      },
+      (phase: string, obj: T) => {
+        if (stopped) return
+        if (phase === 'ADDED' || phase === 'MODIFIED') state.set(keyOf(obj), obj)
+        else if (phase === 'DELETED') state.delete(keyOf(obj))
+        else return // BOOKMARK, ERROR (the watch ends and is restarted)
+        failures = 0
+        onChange([...state.values()])
+      },
+      (err: unknown) => {
+        if (stopped) return
+        if (err && ++failures > 20) return giveUp(err)
+        setTimeout(() => void cycle(), err ? 250 : 0)
+      },
+    )
+    if (stopped) controller.abort()
+  }
+  void cycle()
+  return { stop, snapshot: () => [...state.values()] }
+}
+
+/**
  * Wait until `predicate` holds for the set of objects at `path` (filtered by
  * the selectors), evaluated on the initial list and after every watch event.
  * Resolves with the objects at that moment.
@@ -102,92 +174,38 @@ export async function waitForList<T extends KubeObject = KubeObject>(
   timeoutMs = 60_000,
   opts: WaitOptions = {},
 ): Promise<T[]> {
-  const state = new Map<string, T>()
-  let controller: AbortController | undefined
-  let settled = false
-  let timer: NodeJS.Timeout | undefined
-  const watch = new Watch(kc)
-
   return await new Promise<T[]>((resolve, reject) => {
+    let settled = false
     const finish = (err: Error | undefined, value?: T[]) => {
       if (settled) return
       settled = true
-      if (timer) clearTimeout(timer)
-      controller?.abort()
+      clearTimeout(timer)
+      follower.stop()
       if (err) reject(err)
       else resolve(value ?? [])
     }
-    const check = () => {
-      const objs = [...state.values()]
-      let ok: boolean
-      try {
-        ok = predicate(objs)
-      } catch (e) {
-        finish(e instanceof Error ? e : new Error(String(e)))
-        return
-      }
-      if (ok) finish(undefined, objs)
-    }
-    timer = setTimeout(() => {
+    const timer = setTimeout(() => {
       finish(
         new Error(
-          `timed out after ${timeoutMs}ms waiting for ${opts.description ?? 'condition'} on ${withQuery(path, { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector })}; last state:\n${summarize([...state.values()])}`,
+          `timed out after ${timeoutMs}ms waiting for ${opts.description ?? 'condition'} on ${withQuery(path, { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector })}; last state:\n${summarize(follower.snapshot())}`,
         ),
       )
     }, timeoutMs)
-
-    // list + watch, again from a fresh list whenever the watch ends (timeouts, 410 Gone, ...)
-    let failures = 0
-    const cycle = async (): Promise<void> => {
-      if (settled) return
-      let rv: string | undefined
-      try {
-        const list = await getJson<ListResponse<T>>(
-          kc,
-          withQuery(path, { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector }),
-        )
-        state.clear()
-        for (const item of list.items ?? []) state.set(keyOf(item), item)
-        rv = list.metadata?.resourceVersion
-      } catch (e) {
-        if (++failures > 20) {
+    const follower = followList<T>(
+      kc,
+      path,
+      (objs) => {
+        let ok: boolean
+        try {
+          ok = predicate(objs)
+        } catch (e) {
           finish(e instanceof Error ? e : new Error(String(e)))
           return
         }
-        setTimeout(() => void cycle(), 250)
-        return
-      }
-      check()
-      if (settled) return
-      controller = await watch.watch(
-        path,
-        {
-          labelSelector: opts.labelSelector,
-          fieldSelector: opts.fieldSelector,
-          resourceVersion: rv,
-          allowWatchBookmarks: true,
-        },
-        (phase: string, obj: T) => {
-          if (settled) return
-          if (phase === 'ADDED' || phase === 'MODIFIED') state.set(keyOf(obj), obj)
-          else if (phase === 'DELETED') state.delete(keyOf(obj))
-          else return // BOOKMARK, ERROR (the watch ends and is restarted)
-          failures = 0
-          check()
-        },
-        (err: unknown) => {
-          if (settled) return
-          if (err) failures++
-          if (failures > 20) {
-            finish(err instanceof Error ? err : new Error(String(err)))
-            return
-          }
-          setTimeout(() => void cycle(), err ? 250 : 0)
-        },
-      )
-      if (settled) controller.abort()
-    }
-    void cycle()
+        if (ok) finish(undefined, objs)
+      },
+      { ...opts, onError: (e) => finish(e) },
+    )
   })
 }
 

@@ -87,6 +87,39 @@ describe("the operator's values on the real kata-deploy chart", () => {
   })
 })
 
+describe('daemonset mode across 4.1.0 and with env.multiInstallSuffix, on the real chart', () => {
+  it('3.27.0 -> 4.1.0 in waves of 2: every node on 4.1.0 and labelled with the install marker, the values back', async () => {
+    const { w, before } = await world('41', 3)
+    const r = await w.upgrade('4.1.0', ['--batch-size', '2'])
+    expect(r.code, r.stderr).toBe(0)
+    // The plan named 4.1.0's cluster-scoped change at the first wave.
+    expect(r.stdout + r.stderr).toMatch(/RuntimeClass/)
+    for (const name of w.nodeNames) {
+      expect(await w.node(name)).toMatchObject({ status: 'completed', version: '4.1.0', unschedulable: false })
+      const labels = (await w.core.readNode({ name })).metadata?.labels ?? {}
+      expect(labels['kata-deploy.katacontainers.io/default']).toBe('true')
+    }
+    expect(await w.rawUserValues()).toBe(before)
+  })
+
+  it('a release installed with env.multiInstallSuffix (DaemonSet kata-deploy-blue) upgrades wave by wave', async () => {
+    const w = await open({
+      nodes: [1, 2].map((i) => ({ name: World.nodeName('r', 'sfx', i) })),
+      version: '3.27.0',
+      real: true,
+      set: [...OPERATOR, 'env.multiInstallSuffix=blue'],
+    })
+    const before = await w.rawUserValues()
+    const r = await w.upgrade('3.29.0', ['--batch-size', '1'])
+    expect(r.code, r.stderr).toBe(0)
+    for (const name of w.nodeNames) expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.29.0' })
+    const ds = await w.apps.readNamespacedDaemonSet({ namespace: w.namespace, name: 'kata-deploy-blue' })
+    expect(ds.spec?.updateStrategy?.type).toBe('RollingUpdate')
+    expect(ds.spec?.template.spec?.containers[0]?.image).toMatch(/:3\.29\.0$/)
+    expect(await w.rawUserValues()).toBe(before)
+  })
+})
+
 describe('job mode on the real kata-deploy 4.1.0, refused before any write', () => {
   it("a target chart that refuses the release's values (job.nodeSelector, removed in 4.1.0): exit 2 with the chart's reason", async () => {
     const w = await open({

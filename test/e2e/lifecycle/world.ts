@@ -21,6 +21,7 @@ import {
   run,
   TESTBED_SCRIPTS,
 } from '../harness/cluster.js'
+import { startKataDeployStandIn, type StandIn, type StandInOptions } from '../harness/kata-deploy-stand-in.js'
 import { createFakeNodes, deleteNodes } from '../harness/nodes.js'
 import { waitForList, waitForObject, type KubeObject } from '../harness/wait.js'
 
@@ -39,6 +40,8 @@ export interface WorldOptions {
   set?: string[]
   /** Install and upgrade the real kata-deploy chart (../shared) instead of the fixture chart. */
   real?: boolean
+  /** How the stand-in for kata-deploy's binaries behaves (harness/kata-deploy-stand-in.ts). */
+  standIn?: StandInOptions
 }
 
 export interface CliResult {
@@ -64,6 +67,8 @@ export class World {
   readonly apps = this.kc.makeApiClient(AppsV1Api)
   readonly audit = new AuditLog(e2eCluster().auditLogPath)
   verificationFile = ''
+  /** The stand-in for kata-deploy's binary and job dispatcher, running for this world's namespace. */
+  standIn?: StandIn
   private dir = ''
 
   constructor(readonly options: WorldOptions) {}
@@ -87,14 +92,24 @@ export class World {
     return this.options.nodes.map((n) => n.name)
   }
 
+  /**
+   * The real chart's install dispatcher is a pod the scheduler places: with every node of the world
+   * cordoned by a wave it would stay Pending (as on a real cluster with no other schedulable node).
+   * A real job-mode world gets one more node, outside the world's label, for it.
+   */
+  get spareNode(): string | undefined {
+    return this.options.real && this.options.mode === 'job' ? World.nodeName('spare', this.id, 0) : undefined
+  }
+
   async setup(): Promise<this> {
     if (!existsSync(path.join(REPO_ROOT, 'dist/commands/upgrade.js')))
       throw new Error('the CLI is not built: run npm run build (scripts/test.sh does)')
     this.dir = await mkdtemp(path.join(tmpdir(), `kata-lcm-e2e-${this.id}-`))
-    await createFakeNodes(
-      this.kc,
-      this.options.nodes.map((n) => ({ ...n, labels: { ...n.labels, 'kata-lcm.test/world': this.id } })),
-    )
+    await createFakeNodes(this.kc, [
+      ...this.options.nodes.map((n) => ({ ...n, labels: { ...n.labels, 'kata-lcm.test/world': this.id } })),
+      ...(this.spareNode ? [{ name: this.spareNode }] : []),
+    ])
+    this.standIn = startKataDeployStandIn(this.namespace, this.options.standIn)
     const set = [...(this.options.mode === 'job' ? ['deploymentMode=job'] : []), ...(this.options.set ?? [])]
     await this.helm([
       'install',
@@ -141,8 +156,9 @@ ${extra}`,
     await this.helm(['uninstall', 'kata-deploy', '-n', this.namespace, '--no-hooks']).catch(() => undefined)
     // The real chart keeps its cluster-scoped RBAC on uninstall (helm.sh/resource-policy: keep): remove this world's.
     if (this.options.real) await this.deleteKeptClusterObjects().catch(() => undefined)
+    this.standIn?.stop()
     await this.core.deleteNamespace({ name: this.namespace }).catch(() => undefined)
-    await deleteNodes(this.kc, this.nodeNames).catch(() => undefined)
+    await deleteNodes(this.kc, [...this.nodeNames, ...(this.spareNode ? [this.spareNode] : [])]).catch(() => undefined)
     if (this.dir) await rm(this.dir, { recursive: true, force: true })
   }
 
@@ -337,6 +353,12 @@ ${extra}`,
     ).length
   }
 
+  /** The kata-deploy DaemonSet's name (and its pods' `name` label): `kata-deploy[-<env.multiInstallSuffix>]`. */
+  get kataDeployName(): string {
+    const suffix = this.options.set?.find((s) => s.startsWith('env.multiInstallSuffix='))?.split('=')[1]
+    return suffix ? `kata-deploy-${suffix}` : 'kata-deploy'
+  }
+
   async waitKataDeployReady(): Promise<void> {
     const names = new Set(this.nodeNames)
     await waitForList<
@@ -353,7 +375,7 @@ ${extra}`,
           ),
         ),
       90_000,
-      { labelSelector: 'name=kata-deploy' },
+      { labelSelector: `name=${this.kataDeployName}` },
     )
   }
 }

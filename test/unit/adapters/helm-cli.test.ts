@@ -307,4 +307,18 @@ describe('HelmCli', () => {
     )
     expect(await calls()).toEqual([])
   })
+
+  it("names kata-lcm's overrides of the values file (a job-mode wave's job.nodes)", () => {
+    const text = cli().describeUpgrade({
+      release: 'kata-deploy',
+      namespace: 'kube-system',
+      chart: 'kata-deploy',
+      version: '4.0.0',
+      values: { env: { debug: true }, job: { nodes: ['n1', 'n2'], parallelism: 2 } },
+      overrides: { job: { nodes: ['n1', 'n2'], parallelism: 2 }, verification: { pod: '' } },
+    })
+    expect(text).toMatch(
+      /--kube-context ctx-a {2}# <values-file>: the release's values with job\.nodes=\["n1","n2"\], job\.parallelism=2, verification\.pod=""$/,
+    )
+  })
 })

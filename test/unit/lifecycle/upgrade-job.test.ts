@@ -155,7 +155,7 @@ describe('upgrade, job mode', () => {
   })
 
   // An earlier run's finished Job (kept for the chart's ttlSecondsAfterFinished) must never be the
-  // verdict, even when helm returns before the dispatcher created this upgrade's Jobs.
+  // verdict, even when helm returns before this upgrade's Jobs finish.
   it('a rerun right after a failed install is judged by its own Job, not the stale Failed one', async () => {
     const s = await scenario({ mode: 'job', nodes: 1 })
     s.cluster.kataDeploy.helmWaitsForJobs = false
@@ -165,6 +165,40 @@ describe('upgrade, job mode', () => {
     const report = await upgrade(s.deps, s.upgradeRequest(), 'run-2')
     expect(report.nodes[0]).toMatchObject({ status: 'completed' })
     expect(s.cluster.versionOn('node-1')).toBe('3.33.0')
+  })
+
+  it('a node the dispatcher created no Job for is failed as soon as helm returns, the others still judged', async () => {
+    const s = await scenario({ mode: 'job', nodes: 2 })
+    s.cluster.kataDeploy.installJobs.set('node-1@3.33.0', 'none')
+    const report = await upgrade(s.deps, s.upgradeRequest({ batchSize: 2, readyTimeoutMs: 300_000 }), 'run-1')
+    expect(report.nodes.map((n) => [n.name, n.status])).toEqual([
+      ['node-1', 'rolled-back'],
+      ['node-2', 'completed'],
+    ])
+    expect(report.nodes[0]!.error).toBe(
+      "kata-deploy's dispatcher created no install Job for node-1 (helm returned, so none will come)",
+    )
+    const writes = statusWrites(s.cluster, 'node-1')
+    // No wait for a Job that cannot come: failed at the moment helm returned (the other node's Job ran 5 s).
+    expect(
+      writes.find((w) => w.status === 'rolling-back')!.at - writes.find((w) => w.status === 'upgrading')!.at,
+    ).toBeLessThan(10_000)
+  })
+
+  it('a dispatcher that uninstalls nodes outside job.nodes stops the run before the next wave (exit 4), the wave left cordoned', async () => {
+    const s = await scenario({ mode: 'job', nodes: 3 })
+    s.cluster.kataDeploy.cleansOutsideJobNodes = true
+    const run = upgrade(s.deps, s.upgradeRequest({ batchSize: 1 }), 'run-1')
+    await expect(run).rejects.toMatchObject({
+      exitCode: 4,
+      message: expect.stringMatching(
+        /^kata-deploy 3\.33\.0's install dispatcher removed Kata from node-1, outside job\.nodes \(node-2\): kata-lcm stopped/,
+      ),
+    })
+    expect(s.cluster.node('node-1').annotations[STATUS_ANNOTATION]).toBe('completed')
+    expect(s.cluster.node('node-2')).toMatchObject({ unschedulable: true })
+    expect(s.cluster.node('node-2').annotations[STATUS_ANNOTATION]).toBe('upgrading')
+    expect(s.cluster.writesTo('node-3')).toEqual([])
   })
 
   it('a failing revert leaves the node failed and cordoned', async () => {

@@ -1,0 +1,173 @@
+/**
+ * The REAL kata-deploy chart in job mode (3.32.0 -> 4.0.0, and 4.1.0's ownership), on kwok nodes with
+ * the stand-in for its install dispatcher (harness/kata-deploy-stand-in.ts): per-node Jobs, node
+ * labels, the hook failing when a node fails, 4.1.0's cleanup of owned nodes outside job.nodes.
+ */
+import { BatchV1Api } from '@kubernetes/client-node'
+import { describe, expect, it } from 'vitest'
+import { e2eCluster, envWithTools, run } from '../harness/cluster.js'
+import { KATA_RUNTIME_LABEL, instanceLabel } from '../harness/kata-deploy-stand-in.js'
+import { useWorlds, World } from './world.js'
+import type { StandInOptions } from '../harness/kata-deploy-stand-in.js'
+
+const open = useWorlds()
+// The operator's values: RuntimeClasses off (cluster-scoped; the test bed's real node owns kata-qemu),
+// no Job retries (a failing node fails at once instead of after 10 + 20 + 40 s of back-off).
+const OPERATOR = ['runtimeClasses.enabled=false', 'job.backoffLimit=0', 'env.debug=true']
+
+async function jobWorld(id: string, nodes: number, standIn: StandInOptions = {}, version = '3.32.0') {
+  const w = await open({
+    nodes: Array.from({ length: nodes }, (_, i) => ({ name: World.nodeName('j', id, i + 1) })),
+    version,
+    mode: 'job',
+    real: true,
+    set: OPERATOR,
+    standIn,
+  })
+  return { w, before: await w.rawUserValues() }
+}
+
+async function labelsOf(w: World, node: string): Promise<Record<string, string>> {
+  return (await w.core.readNode({ name: node })).metadata?.labels ?? {}
+}
+
+describe('job mode on the real kata-deploy chart, with the dispatcher stand-in', () => {
+  it('3.32.0 -> 4.0.0 in waves of 2: each wave one dispatcher run over its own nodes, every node installed, the values back', async () => {
+    const { w, before } = await jobWorld('ok', 3)
+    const [n1, n2, n3] = w.nodeNames as [string, string, string]
+    w.standIn!.log.length = 0
+    const r = await w.upgrade('4.0.0', ['--batch-size', '2'])
+    expect(r.code, r.stderr).toBe(0)
+    for (const name of w.nodeNames) {
+      expect(await w.node(name)).toMatchObject({ status: 'completed', version: '4.0.0', unschedulable: false })
+      expect((await labelsOf(w, name))[KATA_RUNTIME_LABEL]).toBe('true')
+    }
+    // Two dispatcher runs (one per wave), each over just its wave; finalize restores values without hooks.
+    expect(w.standIn!.log.filter((l) => l.startsWith('install ')).sort()).toEqual(
+      [`install ${n1}`, `install ${n2}`, `install ${n3}`].sort(),
+    )
+    expect(w.standIn!.log.filter((l) => l.startsWith('hook '))).toEqual(['hook succeeded', 'hook succeeded'])
+    expect(await w.release()).toMatchObject({ chartVersion: '4.0.0' })
+    expect(await w.rawUserValues()).toBe(before)
+  })
+
+  it("a node whose 4.0.0 install Job fails: the hook fails, that node alone goes back to 3.32.0, the next wave's node untouched", async () => {
+    const failing = World.nodeName('j', 'nf', 2)
+    const { w, before } = await jobWorld('nf', 3, { failInstall: (node, v) => node === failing && v === '4.0.0' })
+    const [n1, , n3] = w.nodeNames as [string, string, string]
+    const r = await w.upgrade('4.0.0', ['--batch-size', '2'])
+    expect(r.code, r.stderr).toBe(3)
+    expect(await w.node(n1)).toMatchObject({ status: 'completed', version: '4.0.0', unschedulable: false })
+    const failed = await w.node(failing)
+    expect(failed).toMatchObject({ status: 'rolled-back', version: '3.32.0', unschedulable: false })
+    expect(failed.annotations['kata-lcm.katacontainers.io/last-error']).toMatch(
+      new RegExp(`install Job kata-deploy-install-${failing} for ${failing} failed`),
+    )
+    expect(w.standIn!.log).toContain('hook failed')
+    expect((await w.node(n3)).status).toBeUndefined()
+    // The revert was one more dispatcher run, over the failed node only, and it installed 3.32.0 there.
+    const jobs = await w.kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: w.namespace })
+    const reinstall = jobs.items.find((j) => j.metadata?.name === `kata-deploy-install-${failing}`)
+    expect(reinstall?.spec?.template.spec?.containers[0]?.image).toMatch(/:3\.32\.0$/)
+    expect(reinstall?.status?.succeeded).toBe(1)
+    // Mixed fleet: the record keeps the operator's values until the rerun converges.
+    expect((await w.cli(['unlock', '--forget-run'])).code).toBe(0)
+    expect(before).toContain('"backoffLimit":0')
+  })
+
+  it('a node the dispatcher created no Job for is failed as soon as helm returns, not after the ready timeout', async () => {
+    const skipped = World.nodeName('j', 'sk', 1)
+    const { w } = await jobWorld('sk', 2, { skipNode: (node, v) => node === skipped && v === '4.0.0' })
+    const r = await w.upgrade('4.0.0', ['--batch-size', '2', '--ready-timeout', '20m'])
+    expect(r.code, r.stderr).toBe(3)
+    const node = await w.node(skipped)
+    expect(node).toMatchObject({ status: 'rolled-back', version: '3.32.0' })
+    expect(node.annotations['kata-lcm.katacontainers.io/last-error']).toBe(
+      `kata-deploy's dispatcher created no install Job for ${skipped} (helm returned, so none will come)`,
+    )
+    expect(await w.node(w.nodeNames[1]!)).toMatchObject({ status: 'completed', version: '4.0.0' })
+  })
+
+  it('4.1.0: a helm upgrade scoped with job.nodes uninstalls every other node of the release (what kata-lcm refuses to do)', async () => {
+    const { w } = await jobWorld('own', 3, {}, '4.1.0')
+    const [n1, n2, n3] = w.nodeNames as [string, string, string]
+    for (const name of w.nodeNames) expect((await labelsOf(w, name))[instanceLabel()]).toBe('true')
+    await w.helm([
+      'upgrade',
+      'kata-deploy',
+      w.chart('4.1.0'),
+      '-n',
+      w.namespace,
+      '--reuse-values',
+      '--set',
+      `job.nodes={${n1}}`,
+    ])
+    expect(w.standIn!.log).toEqual(expect.arrayContaining([`cleanup ${n2}`, `cleanup ${n3}`, `install ${n1}`]))
+    expect((await labelsOf(w, n1))[instanceLabel()]).toBe('true')
+    for (const name of [n2, n3]) {
+      const labels = await labelsOf(w, name)
+      expect(labels[instanceLabel()]).toBeUndefined()
+      expect(labels[KATA_RUNTIME_LABEL]).toBeUndefined()
+    }
+  })
+
+  it('a dispatcher that uninstalls nodes outside the wave stops the run at once (exit 4), naming them; it never reports success', async () => {
+    const { w, before } = await jobWorld('cl', 2, { alwaysCleanUp: true })
+    const [n1, n2] = w.nodeNames as [string, string]
+    const r = await w.upgrade('4.0.0', ['--batch-size', '1'])
+    expect(r.code, r.stderr).toBe(4)
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `kata-deploy 4\\.0\\.0's install dispatcher removed Kata from .*${n2}.*, outside job\\.nodes \\(${n1}\\)`,
+      ),
+    )
+    // The wave's node stays cordoned and unverified; the removed node was never touched by kata-lcm.
+    expect(await w.node(n1)).toMatchObject({ status: 'upgrading', unschedulable: true })
+    expect((await w.node(n2)).status).toBeUndefined()
+    // The record keeps the operator's values for whoever repairs the fleet.
+    const forget = await w.cli(['unlock', '--forget-run'])
+    expect(forget.code, forget.stderr).toBe(0)
+    expect(before).toContain('"debug":true')
+  })
+})
+
+describe('the mode-switch command kata-lcm prints works on the real chart', () => {
+  it('3.32.0 daemonset -> job: the printed helm upgrade runs and the release is in job mode', async () => {
+    const w = await open({
+      nodes: [{ name: World.nodeName('m', 'sw', 1) }],
+      version: '3.32.0',
+      real: true,
+      set: ['runtimeClasses.enabled=false'],
+    })
+    const r = await w.upgrade('4.0.0', ['--deployment-mode', 'job'])
+    expect(r.code).toBe(2)
+    const command = /(helm upgrade kata-deploy .*--set deploymentMode=job)/.exec(r.stderr)?.[1]
+    expect(command, r.stderr).toBeDefined()
+    const ran = await run('bash', ['-c', command!], {
+      env: envWithTools({ KUBECONFIG: e2eCluster().kubeconfigPath }),
+    })
+    expect(ran.code, ran.stderr).toBe(0)
+    expect((await w.userValues()).deploymentMode).toBe('job')
+    await expect(w.apps.readNamespacedDaemonSet({ namespace: w.namespace, name: 'kata-deploy' })).rejects.toThrow()
+    expect(w.standIn!.log).toContain('hook succeeded')
+  })
+
+  it('4.1.0 daemonset -> job (the mode is immutable there): the printed uninstall + install runs', async () => {
+    const w = await open({
+      nodes: [{ name: World.nodeName('m', 'si', 1) }],
+      version: '4.1.0',
+      real: true,
+      set: ['runtimeClasses.enabled=false'],
+    })
+    const r = await w.upgrade('4.1.0', ['--deployment-mode', 'job'])
+    expect(r.code).toBe(2)
+    const command = /(helm get values .* --set deploymentMode=job)/.exec(r.stderr)?.[1]
+    expect(command, r.stderr).toBeDefined()
+    const ran = await run('bash', ['-c', `cd "$(mktemp -d)" && ${command!}`], {
+      env: envWithTools({ KUBECONFIG: e2eCluster().kubeconfigPath }),
+    })
+    expect(ran.code, ran.stderr).toBe(0)
+    expect((await w.userValues()).deploymentMode).toBe('job')
+    expect(await w.release()).toMatchObject({ chartVersion: '4.1.0', status: 'deployed' })
+  })
+})
