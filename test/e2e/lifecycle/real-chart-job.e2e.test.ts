@@ -35,6 +35,13 @@ describe('job mode on the real kata-deploy chart, with the dispatcher stand-in',
   it('3.32.0 -> 4.0.0 in waves of 2: each wave one dispatcher run over its own nodes, every node installed, the values back', async () => {
     const { w, before } = await jobWorld('ok', 3)
     const [n1, n2, n3] = w.nodeNames as [string, string, string]
+    // The dry run shows each wave's helm upgrade with its job.nodes, and writes nothing.
+    const since = new Date()
+    const dry = await w.upgrade('4.0.0', ['--batch-size', '2', '--dry-run'])
+    expect(dry.code, dry.stderr).toBe(0)
+    expect(dry.stdout).toContain(`job.nodes=["${n1}","${n2}"], job.parallelism=2`)
+    expect(dry.stdout).toContain(`job.nodes=["${n3}"], job.parallelism=1`)
+    expect(await w.writesSince(since)).toEqual([])
     w.standIn!.log.length = 0
     const r = await w.upgrade('4.0.0', ['--batch-size', '2'])
     expect(r.code, r.stderr).toBe(0)

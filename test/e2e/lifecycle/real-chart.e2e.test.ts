@@ -54,6 +54,15 @@ describe("the operator's values on the real kata-deploy chart", () => {
     expect((await w.upgrade('3.28.0', ['--batch-size', '2'])).code).toBe(0)
     const rb = await w.cli(['rollback', w.nodeNames[0]!, '--chart', w.chart('3.27.0')])
     expect(rb.code, rb.stderr).toBe(0)
+    // status names each node's pod version and how it relates to the release (back on 3.27.0 after
+    // the rollback, OnDelete), rather than calling the node still on 3.28.0 "outdated".
+    const st = await w.cli(['status', '--node-selector', `kata-lcm.test/world=${w.id}`, '--json'])
+    expect(st.code, st.stderr).toBe(0)
+    const rows = (JSON.parse(st.stdout) as { rows: { node: string; podVersion?: string; podRelation?: string }[] }).rows
+    expect(rows.map((r) => [r.node, r.podVersion, r.podRelation])).toEqual([
+      [w.nodeNames[0], '3.27.0', 'same as the release'],
+      [w.nodeNames[1], '3.28.0', 'newer than the release'],
+    ])
     // Mixed fleet: kata-lcm keeps the values in its record (a Secret), the release keeps OnDelete.
     const secrets = await w.core.listNamespacedSecret({ namespace: w.namespace })
     expect(secrets.items.find((s) => s.metadata?.name === 'kata-lcm-run-kata-deploy')?.type).toBe(
@@ -117,6 +126,25 @@ describe('daemonset mode across 4.1.0 and with env.multiInstallSuffix, on the re
     expect(ds.spec?.updateStrategy?.type).toBe('RollingUpdate')
     expect(ds.spec?.template.spec?.containers[0]?.image).toMatch(/:3\.29\.0$/)
     expect(await w.rawUserValues()).toBe(before)
+  })
+})
+
+describe('version hazards on the real chart', () => {
+  it('a pod restart from 3.28.0 (its cleanup crashes running Kata pods) is refused without --drain, writing nothing', async () => {
+    const w = await open({
+      nodes: [{ name: World.nodeName('r', 'hz', 1) }],
+      version: '3.28.0',
+      real: true,
+      set: OPERATOR,
+    })
+    const since = new Date()
+    const r = await w.upgrade('3.29.0')
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stderr).toMatch(/restarting kata-deploy 3\.28\.0 pods crashes the Kata pods running on their nodes/)
+    expect(r.stderr).toMatch(/--drain/)
+    expect(await w.writesSince(since)).toEqual([])
+    const ok = await w.upgrade('3.29.0', ['--accept-restart-hazard'])
+    expect(ok.code, ok.stderr).toBe(0)
   })
 })
 
