@@ -160,6 +160,18 @@ export class HelmCli implements Helm {
     await this.withValuesFile(request, (file) => this.run(this.upgradeArgv(request, file)))
   }
 
+  async rollbackWithoutHooks(release: string, namespace: string, revision: number, timeout?: string): Promise<void> {
+    await this.run([
+      'rollback',
+      release,
+      String(revision),
+      '-n',
+      namespace,
+      '--no-hooks',
+      ...(timeout ? ['--timeout', timeout] : []),
+    ])
+  }
+
   /** Read-only: `helm template` with the same chart, version and values file as `upgrade`; no cluster access. */
   async render(request: HelmUpgradeRequest): Promise<void> {
     await this.withValuesFile(request, (file) =>

@@ -13,6 +13,7 @@ import type {
   Cluster,
   DaemonSetView,
   Decide,
+  HelmRevisionView,
   EvictionResult,
   JobView,
   LockAttempt,
@@ -65,7 +66,7 @@ export class KubeCluster implements Cluster {
       retrying(kc.makeApiClient(BatchV1Api), policy),
       watch,
     )
-    this.state = new KubeState(this.core, retrying(kc.makeApiClient(CoordinationV1Api), policy))
+    this.state = new KubeState(this.core, retrying(kc.makeApiClient(CoordinationV1Api), policy), watch)
     this.authorization = retrying(kc.makeApiClient(AuthorizationV1Api), policy)
   }
 
@@ -177,6 +178,16 @@ export class KubeCluster implements Cluster {
 
   readRun(namespace: string, release: string): Promise<RunRecord | undefined> {
     return this.state.readRun(namespace, release)
+  }
+
+  waitForHelmRevisions<T>(
+    namespace: string,
+    release: string,
+    decide: Decide<HelmRevisionView[], T>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, HelmRevisionView[]>> {
+    return this.state.waitForHelmRevisions(namespace, release, decide, timeoutMs, signal)
   }
   writeRun(record: RunRecord): Promise<void> {
     return this.state.writeRun(record)

@@ -2,9 +2,31 @@
  * The run record (a Secret, as helm keeps release values: it holds the operator's values, which may
  * carry credentials) and the single-runner lock (a coordination.k8s.io Lease).
  */
-import type { CoordinationV1Api, CoreV1Api, V1Lease } from '@kubernetes/client-node'
-import type { LockAttempt, LockInfo, LockStore, RunRecord, RunStore } from '../ports/cluster.port.js'
+import type { CoordinationV1Api, CoreV1Api, V1Lease, V1Secret, Watch } from '@kubernetes/client-node'
+import type {
+  Decide,
+  HelmRevisionView,
+  HelmStorageStore,
+  LockAttempt,
+  LockInfo,
+  LockStore,
+  RunRecord,
+  RunStore,
+  WaitResult,
+} from '../ports/cluster.port.js'
 import { isNotFound, kubeCall, statusOf, toClusterError } from './kube-errors.js'
+import { watchUntil, type ListWatchSource } from './kube-watch.js'
+
+/** A helm release revision from its storage Secret's labels. Pure. */
+export function toHelmRevisionView(secret: V1Secret): HelmRevisionView {
+  const labels = secret.metadata?.labels ?? {}
+  const seconds = Number(labels.modifiedAt)
+  return {
+    revision: Number(labels.version ?? 0),
+    status: labels.status ?? '',
+    ...(Number.isFinite(seconds) && seconds > 0 ? { modifiedAt: new Date(seconds * 1000).toISOString() } : {}),
+  }
+}
 
 const RUN_KEY = 'run.json'
 // Lease spec times are MicroTime, which client-node serializes with millisecond precision and the
@@ -36,12 +58,39 @@ function expired(info: LockInfo, now: Date): boolean {
   )
 }
 
-/** ConfigMaps and Leases through core/v1 and coordination/v1. Writes use resourceVersion preconditions. */
-export class KubeState implements RunStore, LockStore {
+/** Secrets and Leases through core/v1 and coordination/v1. Writes use resourceVersion preconditions. */
+export class KubeState implements RunStore, LockStore, HelmStorageStore {
   constructor(
     private readonly core: CoreV1Api,
     private readonly coordination: CoordinationV1Api,
+    private readonly watch: Watch,
   ) {}
+
+  /** Read-only; a watch on helm's storage Secrets (`owner=helm,name=<release>`), never a poll. */
+  waitForHelmRevisions<T>(
+    namespace: string,
+    release: string,
+    decide: Decide<HelmRevisionView[], T>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, HelmRevisionView[]>> {
+    const labelSelector = `owner=helm,name=${release}`
+    const source: ListWatchSource<V1Secret> = {
+      what: `helm's revisions of ${namespace}/${release}`,
+      path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
+      labelSelector,
+      permission: { resource: 'secrets', namespace },
+      list: async () => {
+        const list = await kubeCall(
+          `list helm's revisions of ${namespace}/${release}`,
+          { verb: 'list', resource: 'secrets', namespace },
+          () => this.core.listNamespacedSecret({ namespace, labelSelector }),
+        )
+        return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
+      },
+    }
+    return watchUntil(this.watch, source, toHelmRevisionView, decide, timeoutMs, signal)
+  }
 
   /**
    * Read-only; undefined when there is no record (or it does not parse). kata-lcm 0.1 kept the record

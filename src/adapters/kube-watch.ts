@@ -16,6 +16,7 @@ const debug = createDebug('kata-lcm:kube')
 
 /** The server closes a watch after this long; a fresh one guards against half-open connections. */
 const WATCH_REFRESH_SECONDS = 300
+
 /** Pause before retrying after a watch that failed or closed at once, so a flapping server is not hammered. */
 const RETRY_PAUSE_MS = 1000
 
@@ -137,8 +138,12 @@ export async function watchUntil<K extends KubeObject, V, T>(
           finish({ kind: 'threw', error })
         }
       }
+      // client-node 2 aborts a watch that received nothing for 30 s (a TimeoutError, also how a dead
+      // connection ends): a quiet wait for a Job or a helm hook is longer, so it is a closed watch,
+      // resumed from its resourceVersion, never a failure.
       const onDone = (error: unknown) => {
-        if (error && (error as Error).name !== 'AbortError') finish({ kind: 'failed', error })
+        const name = (error as Error | undefined)?.name
+        if (error && name !== 'AbortError' && name !== 'TimeoutError') finish({ kind: 'failed', error })
         else finish({ kind: 'closed', events, ms: Date.now() - started })
       }
       watch.watch(source.path, query, onEvent, onDone).then(

@@ -13,7 +13,11 @@ export function runAccess(request: UpgradeRequest): AccessCheck[] {
     ...['create', 'get', 'list', 'watch', 'delete'].map((verb) => ({ verb, resource: 'pods', namespace: verify })),
     { verb: 'get', resource: 'pods/log', namespace: verify },
     // The run record (a Secret) and helm's release storage (Secrets) beside the release.
-    ...['get', 'list', 'create', 'update', 'delete'].map((verb) => ({ verb, resource: 'secrets', namespace: release })),
+    ...['get', 'list', 'watch', 'create', 'update', 'delete'].map((verb) => ({
+      verb,
+      resource: 'secrets',
+      namespace: release,
+    })),
     ...['get', 'create', 'update', 'delete'].map((verb) => ({
       verb,
       resource: 'leases.coordination.k8s.io',

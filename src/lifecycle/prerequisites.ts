@@ -134,7 +134,15 @@ export async function checkPrerequisites(
       `--helm-release: no release "${request.release.name}" in namespace ${request.release.namespace}; check --helm-release and --helm-namespace (helm list -A shows them)`,
     )
   }
-  if (release.status !== 'deployed') {
+  if (!semver.valid(release.chartVersion))
+    throw new PreconditionError(
+      `release ${release.name} runs chart version "${release.chartVersion}", which is not semver; kata-lcm cannot order versions`,
+    )
+  // An interrupted run toward the same target knows the real rollback target; the release may already be past it.
+  const interrupted = await cluster.readRun(request.release.namespace, request.release.name)
+  // A kata-lcm run in flight may find its own helm command of an earlier attempt pending: the
+  // upgrade waits for it, or clears it once --helm-timeout has passed (pending-release.ts).
+  if (release.status !== 'deployed' && !(interrupted && release.status.startsWith('pending-'))) {
     throw new PreconditionError(
       `release ${release.name} is "${release.status}", not deployed; an earlier helm operation did not finish`,
       {
@@ -145,12 +153,6 @@ export async function checkPrerequisites(
       },
     )
   }
-  if (!semver.valid(release.chartVersion))
-    throw new PreconditionError(
-      `release ${release.name} runs chart version "${release.chartVersion}", which is not semver; kata-lcm cannot order versions`,
-    )
-  // An interrupted run toward the same target knows the real rollback target; the release may already be past it.
-  const interrupted = await cluster.readRun(request.release.namespace, request.release.name)
   const resumingRun = interrupted?.targetVersion === request.targetVersion
   if (interrupted && !resumingRun && release.chartVersion !== interrupted.previousVersion) {
     throw new PreconditionError(

@@ -148,6 +148,27 @@ export interface WorkloadStore {
   ): Promise<WaitResult<T, JobView[]>>
 }
 
+/** One revision in helm's own storage of a release (the Secret `sh.helm.release.v1.<release>.v<N>`). */
+export interface HelmRevisionView {
+  revision: number
+  /** deployed, superseded, failed, pending-upgrade, ... (the Secret's `status` label) */
+  status: string
+  /** When helm last wrote the revision (its `modifiedAt` label, Unix seconds), ISO 8601. */
+  modifiedAt?: string
+}
+
+/** Helm's release storage, read directly: a wait for a helm command of another process to end. */
+export interface HelmStorageStore {
+  /** Watches the release's revisions until `decide` returns a value or `timeoutMs` passes. Read-only. */
+  waitForHelmRevisions<T>(
+    namespace: string,
+    release: string,
+    decide: Decide<HelmRevisionView[], T>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, HelmRevisionView[]>>
+}
+
 /** One thing a run will do, as RBAC names it (a SelfSubjectAccessReview). */
 export interface AccessCheck {
   verb: string
@@ -166,7 +187,8 @@ export interface AccessStore {
 }
 
 /** The whole cluster port: small roles composed. */
-export interface Cluster extends NodeStore, PodStore, WorkloadStore, RunStore, LockStore, AccessStore {
+export interface Cluster
+  extends NodeStore, PodStore, WorkloadStore, RunStore, LockStore, AccessStore, HelmStorageStore {
   /** API server reachable and this identity can read nodes. Read-only. */
   ping(): Promise<void>
 }

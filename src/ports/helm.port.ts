@@ -56,6 +56,12 @@ export interface Helm {
   showChart(chart: string, version?: string): Promise<ChartInfo>
   upgrade(request: HelmUpgradeRequest): Promise<void>
   /**
+   * `helm rollback <release> <revision> --no-hooks`: a new revision with that revision's chart and
+   * values, no hooks run. kata-lcm uses it only to take a release out of a pending state a lost helm
+   * process left behind.
+   */
+  rollbackWithoutHooks(release: string, namespace: string, revision: number, timeout?: string): Promise<void>
+  /**
    * `helm template` of exactly what `upgrade(request)` would install, without touching the cluster:
    * throws a HelmError with the chart's reason when the chart refuses the values. Read-only.
    */

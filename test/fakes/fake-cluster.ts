@@ -4,6 +4,7 @@ import type {
   DaemonSetView,
   Decide,
   EvictionResult,
+  HelmRevisionView,
   JobView,
   LockAttempt,
   LockInfo,
@@ -41,7 +42,7 @@ export interface WriteRecord {
   seq: number
   /** Virtual time of the call (ms since the FakeClock started). */
   at: number
-  verb: 'patch' | 'create' | 'update' | 'delete' | 'upgrade'
+  verb: 'patch' | 'create' | 'update' | 'delete' | 'upgrade' | 'rollback'
   resource: string
   name: string
   namespace?: string
@@ -450,6 +451,25 @@ export class FakeCluster implements Cluster {
         )
       return result.value
     })
+  }
+
+  private helmStorage: (namespace: string, release: string) => HelmRevisionView[] = () => []
+
+  /** The FakeHelm whose releases `waitForHelmRevisions` shows (as helm's storage Secrets would). */
+  attachHelmStorage(storage: (namespace: string, release: string) => HelmRevisionView[]): void {
+    this.helmStorage = storage
+  }
+
+  waitForHelmRevisions<T>(
+    namespace: string,
+    release: string,
+    decide: Decide<HelmRevisionView[], T>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, HelmRevisionView[]>> {
+    return this.call('waitForHelmRevisions', () =>
+      this.store.watch(() => this.helmStorage(namespace, release), decide, timeoutMs, signal),
+    )
   }
 
   listJobs(namespace: string, labelSelector?: string): Promise<JobView[]> {

@@ -2,6 +2,7 @@ import semver from 'semver'
 import type { ChartInfo, Helm, HelmUpgradeRequest, ReleaseInfo, ReleaseRevision } from '../../src/ports/helm.port.js'
 import { HelmError } from '../../src/lifecycle/errors.js'
 import { mergeValues, type Values } from '../../src/lifecycle/values.js'
+import type { HelmRevisionView } from '../../src/ports/cluster.port.js'
 import type { FakeCluster } from './fake-cluster.js'
 
 /** The kata-deploy chart's defaults as `helm get values --all` shows them, per version. */
@@ -25,6 +26,8 @@ export function chartDefaults(version: string): Values {
 interface Revision extends ReleaseRevision {
   chartRef: string
   values: Values
+  /** When helm last wrote it (the storage Secret's modifiedAt), ISO 8601. */
+  modifiedAt?: string
 }
 
 interface StoredRelease {
@@ -73,7 +76,67 @@ export class FakeHelm implements Helm {
   private readonly localCharts = new Map<string, string>()
   private failures: UpgradeFailure[] = []
 
-  constructor(private readonly cluster?: FakeCluster) {}
+  constructor(private readonly cluster?: FakeCluster) {
+    cluster?.attachHelmStorage((namespace, release) => this.storage(release, namespace))
+  }
+
+  /** The release's revisions as helm's storage Secrets show them (`[]` when there is no release). */
+  storage(name: string, namespace: string): HelmRevisionView[] {
+    return (this.releases.get(`${namespace}/${name}`)?.revisions ?? []).map(({ revision, status, modifiedAt }) => ({
+      revision,
+      status,
+      ...(modifiedAt ? { modifiedAt } : {}),
+    }))
+  }
+
+  /**
+   * An upgrade whose helm process was lost: a `pending-upgrade` revision written now, and nothing
+   * applied. `finishAfterMs`: the lost process was still running and marks it deployed that much later.
+   */
+  leavePendingUpgrade(name: string, namespace: string, finishAfterMs?: number): void {
+    const stored = this.mustRelease(name, namespace)
+    const previous = stored.revisions.at(-1)!
+    const pending: Revision = {
+      ...clone(previous),
+      revision: previous.revision + 1,
+      status: 'pending-upgrade',
+      description: 'Preparing upgrade',
+      modifiedAt: this.now(),
+    }
+    stored.revisions.push(pending)
+    this.cluster?.store.changed()
+    if (finishAfterMs === undefined) return
+    this.cluster?.store.clock.setTimer(finishAfterMs, () => {
+      for (const r of stored.revisions) if (r.status === 'deployed') r.status = 'superseded'
+      pending.status = 'deployed'
+      pending.modifiedAt = this.now()
+      this.cluster?.store.changed()
+    })
+  }
+
+  async rollbackWithoutHooks(name: string, namespace: string, revision: number): Promise<void> {
+    this.rollbacks.push({ name, namespace, revision })
+    this.cluster?.journal({ verb: 'rollback', resource: 'helm-release', name, namespace, detail: { revision } })
+    const stored = this.mustRelease(name, namespace)
+    const target = stored.revisions.find((r) => r.revision === revision)
+    if (!target) throw this.error(`Error: release has no ${revision} version`, ['rollback', name, String(revision)])
+    for (const r of stored.revisions) if (r.status === 'deployed') r.status = 'superseded'
+    stored.revisions.push({
+      ...clone(target),
+      revision: stored.revisions.at(-1)!.revision + 1,
+      status: 'deployed',
+      description: `Rollback to ${revision}`,
+      modifiedAt: this.now(),
+    })
+    this.cluster?.store.changed()
+  }
+
+  /** Every `rollbackWithoutHooks`, in order. */
+  readonly rollbacks: { name: string; namespace: string; revision: number }[] = []
+
+  private now(): string {
+    return (this.cluster?.store.clock.now() ?? new Date()).toISOString()
+  }
 
   /** A chart reference (OCI or repo/name) offering these versions. */
   addChart(ref: string, versions: string[]): void {
@@ -231,6 +294,7 @@ export class FakeHelm implements Helm {
         stored.revisions.push({ ...revision, status: 'failed', description: message })
       throw this.error(message, this.argv(request))
     }
+    revision.modifiedAt = this.now()
     stored.revisions.push(revision)
     try {
       await this.cluster?.applyRelease({

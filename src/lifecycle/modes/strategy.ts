@@ -1,6 +1,7 @@
 import type { AccessCheck, NodeView } from '../../ports/cluster.port.js'
 import type { HelmUpgradeRequest } from '../../ports/helm.port.js'
 import type { LifecycleDeps, ReleaseRef } from '../context.js'
+import { settlePendingRelease } from '../pending-release.js'
 import type { Values } from '../values.js'
 
 export type DeploymentMode = 'daemonset' | 'job'
@@ -76,8 +77,12 @@ export interface DeploymentStrategy {
   restoreValues(ctx: RunContext, chart: string, version: string): Promise<boolean>
 }
 
-/** Runs a helm upgrade and records it in the run's command log. */
+/**
+ * Runs a helm upgrade and records it in the run's command log. A revision an earlier attempt's helm
+ * left pending is waited out (or cleared once helm's timeout has passed) first.
+ */
 export async function runUpgrade(ctx: RunContext, request: HelmUpgradeRequest): Promise<void> {
+  await settlePendingRelease(ctx.deps, ctx.release, ctx.helmTimeout, ctx.signal)
   ctx.helmCommands.push(ctx.deps.helm.describeUpgrade(request))
   await ctx.deps.helm.upgrade(request)
 }

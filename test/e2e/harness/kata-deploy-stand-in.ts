@@ -49,6 +49,10 @@ export interface StandInOptions {
 export interface StandIn {
   /** What the dispatcher stand-in did, in order (`install NODE`, `cleanup NODE`, `label NODE`, `unlabel NODE`, `hook failed|succeeded`). */
   log: string[]
+  /** The next dispatcher does its work but its hook never ends (helm waits until its --timeout): `hook held`. */
+  holdNextHook: boolean
+  /** Resolves once `line` is in the log. */
+  logged(line: string): Promise<void>
   stop(): void
 }
 
@@ -76,6 +80,11 @@ export function startKataDeployStandIn(namespace: string, options: StandInOption
   const core = kc.makeApiClient(CoreV1Api)
   const batch = kc.makeApiClient(BatchV1Api)
   const log: string[] = []
+  const waiting: { line: string; resolve: () => void }[] = []
+  const note = (line: string) => {
+    log.push(line)
+    for (const w of waiting.filter((w) => w.line === line)) w.resolve()
+  }
   const handled = new Set<string>()
   const labelled = new Set<string>()
   let stopped = false
@@ -112,7 +121,7 @@ export function startKataDeployStandIn(namespace: string, options: StandInOption
         const uid = job.metadata?.uid ?? ''
         if (handled.has(uid) || job.metadata?.deletionTimestamp) continue
         handled.add(uid)
-        void dispatch(job).catch((error: unknown) => log.push(`stand-in error: ${String(error)}`))
+        void dispatch(job).catch((error: unknown) => note(`stand-in error: ${String(error)}`))
       }
     },
     { labelSelector: 'kata-deploy/dispatcher=install' },
@@ -168,6 +177,8 @@ export function startKataDeployStandIn(namespace: string, options: StandInOption
   }
 
   async function dispatch(owner: V1Job): Promise<void> {
+    const held = standIn.holdNextHook
+    standIn.holdNextHook = false
     const pod = owner.spec?.template.spec
     const args = flags(pod?.containers[0]?.command ?? [])
     const configMap = pod?.volumes?.find((v) => v.configMap)?.configMap?.name ?? ''
@@ -185,10 +196,10 @@ export function startKataDeployStandIn(namespace: string, options: StandInOption
       const removed = owned.filter((n) => !desired.includes(n))
       const cleanup = parse(templates['cleanup-job.yaml'] ?? '') as V1Job
       failed = await runFanout(owner, cleanup, `${prefix}-removed`, removed, async (node, ok) => {
-        log.push(`cleanup ${node}`)
+        note(`cleanup ${node}`)
         if (ok) {
           await labelNode(node, { [KATA_RUNTIME_LABEL]: null, [marker]: null })
-          log.push(`unlabel ${node}`)
+          note(`unlabel ${node}`)
         }
       })
     }
@@ -196,16 +207,17 @@ export function startKataDeployStandIn(namespace: string, options: StandInOption
       const version = tagOf(install.spec?.template.spec?.containers[0]?.image)
       const targets = desired.filter((n) => !options.skipNode?.(n, version))
       failed = await runFanout(owner, install, prefix, targets, async (node, ok) => {
-        log.push(`install ${node}`)
+        note(`install ${node}`)
         if (!ok) return
         // 3.32.0/4.0.0: the Job's `label` container sets kata-runtime; 4.1.0: the dispatcher, with the marker too.
         await labelNode(node, {
           [KATA_RUNTIME_LABEL]: labelValue ?? 'true',
           ...(labelValue ? { [marker]: 'true' } : {}),
         })
-        log.push(`label ${node}`)
+        note(`label ${node}`)
       })
     }
+    if (held) return void note('hook held')
     const outcome = failed.length === 0 ? 'succeed' : 'fail'
     const dispatcherPod = await waitFor<V1Pod>(kc, `/api/v1/namespaces/${namespace}/pods`, () => true, 120_000, {
       labelSelector: `batch.kubernetes.io/controller-uid=${owner.metadata!.uid!}`,
@@ -215,7 +227,7 @@ export function startKataDeployStandIn(namespace: string, options: StandInOption
       { name: dispatcherPod.metadata!.name!, namespace, body: { metadata: { labels: { [OUTCOME_LABEL]: outcome } } } },
       MERGE_PATCH,
     )
-    log.push(`hook ${failed.length === 0 ? 'succeeded' : 'failed'}`)
+    note(`hook ${failed.length === 0 ? 'succeeded' : 'failed'}`)
   }
 
   async function desiredNodes(args: Map<string, string[]>): Promise<string[]> {
@@ -236,12 +248,16 @@ export function startKataDeployStandIn(namespace: string, options: StandInOption
     return [...names].sort()
   }
 
-  return {
+  const standIn: StandIn = {
     log,
+    holdNextHook: false,
+    logged: (line) =>
+      log.includes(line) ? Promise.resolve() : new Promise((resolve) => waiting.push({ line, resolve })),
     stop() {
       stopped = true
       pods.stop()
       jobs.stop()
     },
   }
+  return standIn
 }

@@ -138,6 +138,39 @@ describe('job mode on the real kata-deploy chart, with the dispatcher stand-in',
   })
 })
 
+describe('an Argo step pod lost mid-helm, on the real chart', () => {
+  it('step upgrade killed with its helm while the dispatcher hook runs: the retry clears the pending revision after --helm-timeout, the wave converges', async () => {
+    const { w, before } = await jobWorld('lost', 2)
+    const holder = ['--holder', 'argo/lost-pod-e2e']
+    const plan = await w.cli([
+      'step',
+      'plan',
+      ...holder,
+      ...w.upgradeArgs('4.0.0', ['--batch-size', '2', '--helm-timeout', '15s']).slice(1),
+    ])
+    expect(plan.code, plan.stderr).toBe(0)
+    expect((await w.cli(['step', 'prepare', ...holder, '--wave', '1'])).code).toBe(0)
+    w.standIn!.holdNextHook = true
+    const lost = w.spawnCli(['step', 'upgrade', ...holder, '--wave', '1'], undefined, { group: true })
+    await w.standIn!.logged('hook held')
+    process.kill(-lost.child.pid!, 'SIGKILL')
+    expect((await lost.done).code).toBe(137)
+    expect((await w.release()).status).toBe('pending-upgrade')
+
+    const retry = await w.cli(['step', 'upgrade', ...holder, '--wave', '1'])
+    expect(retry.code, retry.stderr).toBe(0)
+    expect(retry.stdout + retry.stderr).toMatch(
+      /stayed pending-upgrade past --helm-timeout \(15s\): the helm process that ran it is gone; rolling the release back to revision 1 without hooks/,
+    )
+    for (const s of ['verify', 'rollback']) expect((await w.cli(['step', s, ...holder, '--wave', '1'])).code).toBe(0)
+    expect((await w.cli(['step', 'finalize', ...holder])).code).toBe(0)
+    for (const name of w.nodeNames)
+      expect(await w.node(name)).toMatchObject({ status: 'completed', version: '4.0.0', unschedulable: false })
+    expect(await w.helm(['history', 'kata-deploy', '-n', w.namespace])).toMatch(/Rollback to 1/)
+    expect(await w.rawUserValues()).toBe(before)
+  })
+})
+
 describe('the mode-switch command kata-lcm prints works on the real chart', () => {
   it('3.32.0 daemonset -> job: the printed helm upgrade runs and the release is in job mode', async () => {
     const w = await open({

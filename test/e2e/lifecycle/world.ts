@@ -198,12 +198,15 @@ ${extra}`,
   spawnCli(
     args: string[],
     kubeconfig = e2eCluster().kubeconfigPath,
+    options: { group?: boolean } = {},
   ): { child: ChildProcess; done: Promise<CliResult> } {
     const child = spawn(
       process.execPath,
       [path.join(REPO_ROOT, 'bin/run.js'), ...args, '--kubeconfig', kubeconfig, '--helm-namespace', this.namespace],
       {
         cwd: REPO_ROOT,
+        // group: its own process group, so `process.kill(-child.pid)` takes its helm with it (a lost pod).
+        detached: options.group === true,
         env: envWithTools({ CI: 'true', NO_COLOR: '1' }),
         stdio: ['ignore', 'pipe', 'pipe'],
       },
