@@ -45,11 +45,17 @@ function planArgs(w: World, to: string): string[] {
 const step = (w: World, name: string, extra: string[] = []): Promise<CliResult> =>
   w.cli(['step', name, '--holder', HOLDER, ...extra])
 
-async function expectConverged(w: World, to: string, revisionsBefore: number, since: Date): Promise<void> {
+async function expectConverged(
+  w: World,
+  to: string,
+  revisionsBefore: number,
+  since: Date,
+  upgrades: number[] = [1],
+): Promise<void> {
   for (const name of w.nodeNames)
     expect(await w.node(name), name).toMatchObject({ status: 'completed', version: to, unschedulable: false })
   // Upgraded once: one helm upgrade for the wave, one (hooks off) putting the operator's values back.
-  expect((await w.release()).revision - revisionsBefore).toBe(2)
+  expect(upgrades.map((n) => n + 1)).toContain((await w.release()).revision - revisionsBefore)
   if (w.options.mode !== 'job') expect(await w.kataDeployPodDeletesSince(since)).toBe(w.nodeNames.length)
   expect(await w.userValues()).toEqual(
     w.options.mode === 'job'
@@ -98,15 +104,11 @@ describe('Argo steps retried (real control plane)', () => {
       },
     ],
   ]
-  // Job mode is not killed mid-upgrade here: a SIGKILL leaves its helm child running, and the retried
-  // step meets helm's "another operation is in progress" (see docs/architecture.md, what is left).
-  const cases = MODES.flatMap((m) =>
-    killAt
-      .filter(([name]) => m.mode === 'daemonset' || name !== 'upgrade')
-      .map(([name, when]) => ({ ...m, name, when })),
-  )
+  // A SIGKILL of kata-lcm alone leaves its helm child running: the retried step waits for that helm
+  // (docs/architecture.md, a helm command left pending). Losing the helm too is in real-chart-job.
+  const cases = MODES.flatMap((m) => killAt.map(([name, when]) => ({ ...m, name, when })))
   for (const { mode, from, to, name, when } of cases) {
-    it(`${mode}: step ${name} killed (SIGKILL) mid-work, then run again: the wave still converges, upgraded once`, async () => {
+    it(`${mode}: step ${name} killed (SIGKILL) mid-work, then run again: the wave still converges${mode === 'job' && name === 'upgrade' ? ' (its helm ran on: waited for)' : ', upgraded once'}`, async () => {
       const w = await open({
         nodes: [1, 2, 3].map((i) => ({ name: World.nodeName('s', `k${mode[0]}${name.slice(0, 3)}`, i) })),
         version: from,
@@ -126,7 +128,9 @@ describe('Argo steps retried (real control plane)', () => {
         expect(r.code, `${s}: ${r.stderr}`).toBe(0)
       }
       expect((await step(w, 'finalize')).code).toBe(0)
-      await expectConverged(w, to, before, since)
+      // Job mode killed mid-upgrade: the killed step's helm may have finished its upgrade (the retry,
+      // which knows no "already installed" in job mode, upgrades once more) or not have started.
+      await expectConverged(w, to, before, since, mode === 'job' && name === 'upgrade' ? [1, 2] : [1])
     })
   }
 })
