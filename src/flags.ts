@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core'
-import { helmDuration, MAX_DURATION_TEXT, parseDuration } from './lifecycle/durations.js'
+import { helmDuration, MAX_DURATION_TEXT, parseDuration as parseNamedDuration } from './lifecycle/durations.js'
 import { DEFAULT_CHART, type RequestedMode, type UpgradeRequest } from './lifecycle/prerequisites.js'
 
 /** Flags every command takes. */
@@ -122,7 +122,10 @@ export interface UpgradeFlags {
 export function upgradeRequestFrom(
   flags: UpgradeFlags,
   verification: { source: string; origin: string },
+  /** Where a flag's value came from when the fleet policy set it: errors name the policy's field. */
+  origins: Record<string, string> = {},
 ): UpgradeRequest {
+  const parseDuration = (flag: string, text: string) => parseNamedDuration(origins[flag.slice(2)] ?? flag, text)
   return {
     targetVersion: flags['target-version'],
     chart: flags.chart,

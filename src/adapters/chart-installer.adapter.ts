@@ -1,4 +1,7 @@
 /** The ChartInstaller port through the helm binary ($HELM_BIN or helm on PATH). */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { ChartInstaller, ChartRelease } from '../ports/chart.port.js'
 import { runHelm } from './helm-run.js'
 
@@ -12,17 +15,39 @@ export function helmChartInstaller(connection: {
     ...(connection.kubeconfig ? ['--kubeconfig', connection.kubeconfig] : []),
     ...(connection.context ? ['--kube-context', connection.context] : []),
   ]
-  const valueArgs = (c: ChartRelease) => [
-    c.release,
-    c.chartDir,
-    '-n',
-    c.namespace,
-    ...Object.entries(c.setFiles).flatMap(([key, path]) => ['--set-file', `${key}=${path}`]),
-    ...c.sets.flatMap((s) => ['--set', s]),
-    ...c.setStrings.flatMap((s) => ['--set-string', s]),
-  ]
+  /** Runs helm with the release's values in 0600 temp files; the directory is always removed. */
+  const withValues = async (c: ChartRelease, head: string[], tail: string[]) => {
+    const dir = await mkdtemp(join(tmpdir(), 'kata-lcm-chart-'))
+    try {
+      const valuesFile = join(dir, 'values.json')
+      await writeFile(valuesFile, JSON.stringify(c.values), { mode: 0o600 })
+      const files = await Promise.all(
+        Object.entries(c.fileValues).map(async ([key, text], i) => {
+          const file = join(dir, `file-${i}`)
+          await writeFile(file, text, { mode: 0o600 })
+          return ['--set-file', `${key}=${file}`]
+        }),
+      )
+      const argv = [
+        ...head,
+        c.release,
+        c.chartDir,
+        '-n',
+        c.namespace,
+        '-f',
+        valuesFile,
+        ...files.flat(),
+        ...c.sets.flatMap((s) => ['--set', s]),
+        ...c.setStrings.flatMap((s) => ['--set-string', s]),
+        ...tail,
+      ]
+      return (await runHelm(bin, argv)).stdout
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
   return {
-    render: async (c) => (await runHelm(bin, ['template', ...valueArgs(c)])).stdout,
-    install: async (c) => (await runHelm(bin, ['upgrade', '--install', ...valueArgs(c), ...kubeFlags])).stdout,
+    render: (c) => withValues(c, ['template'], []),
+    install: (c) => withValues(c, ['upgrade', '--install'], kubeFlags),
   }
 }

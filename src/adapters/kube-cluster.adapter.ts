@@ -5,6 +5,7 @@ import {
   BatchV1Api,
   CoordinationV1Api,
   CoreV1Api,
+  NodeV1Api,
   Watch,
   type KubeConfig,
 } from '@kubernetes/client-node'
@@ -53,6 +54,7 @@ export class KubeCluster implements Cluster {
   private readonly workloads: KubeWorkloads
   private readonly state: KubeState
   private readonly authorization: AuthorizationV1Api
+  private readonly node: NodeV1Api
 
   constructor(kubeConfig: KubeConfig, options: KubeClusterOptions = {}) {
     const kc = withUserAgent(kubeConfig, options.userAgent ?? defaultUserAgent())
@@ -68,6 +70,7 @@ export class KubeCluster implements Cluster {
     )
     this.state = new KubeState(this.core, retrying(kc.makeApiClient(CoordinationV1Api), policy), watch)
     this.authorization = retrying(kc.makeApiClient(AuthorizationV1Api), policy)
+    this.node = retrying(kc.makeApiClient(NodeV1Api), policy)
   }
 
   /** One SelfSubjectAccessReview per check, concurrently. Read-only. */
@@ -178,6 +181,22 @@ export class KubeCluster implements Cluster {
 
   readRun(namespace: string, release: string): Promise<RunRecord | undefined> {
     return this.state.readRun(namespace, release)
+  }
+
+  readPolicy(namespace: string): Promise<string | undefined> {
+    return this.state.readPolicy(namespace)
+  }
+
+  writePolicy(namespace: string, text: string): Promise<void> {
+    return this.state.writePolicy(namespace, text)
+  }
+
+  /** Read-only. */
+  async listRuntimeClasses(): Promise<{ name: string; handler: string }[]> {
+    const list = await kubeCall('list runtimeclasses', { verb: 'list', resource: 'runtimeclasses.node.k8s.io' }, () =>
+      this.node.listRuntimeClass(),
+    )
+    return list.items.map((rc) => ({ name: rc.metadata?.name ?? '', handler: rc.handler }))
   }
 
   waitForHelmRevisions<T>(

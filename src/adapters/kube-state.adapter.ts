@@ -16,6 +16,7 @@ import type {
 } from '../ports/cluster.port.js'
 import { isNotFound, kubeCall, statusOf, toClusterError } from './kube-errors.js'
 import { watchUntil, type ListWatchSource } from './kube-watch.js'
+import { POLICY_CONFIGMAP, POLICY_KEY } from '../lifecycle/policy.js'
 
 /** A helm release revision from its storage Secret's labels. Pure. */
 export function toHelmRevisionView(secret: V1Secret): HelmRevisionView {
@@ -118,6 +119,48 @@ export class KubeState implements RunStore, LockStore, HelmStorageStore {
         resource: 'configmaps',
         namespace,
       })
+    }
+  }
+
+  /** Read-only: the policy ConfigMap's document, undefined when there is none. */
+  async readPolicy(namespace: string): Promise<string | undefined> {
+    try {
+      const map = await this.core.readNamespacedConfigMap({ namespace, name: POLICY_CONFIGMAP })
+      return map.data?.[POLICY_KEY]
+    } catch (error) {
+      if (isNotFound(error)) return undefined
+      throw toClusterError(`get configmap ${namespace}/${POLICY_CONFIGMAP}`, error, {
+        verb: 'get',
+        resource: 'configmaps',
+        namespace,
+      })
+    }
+  }
+
+  /** Create, or replace when it exists. */
+  async writePolicy(namespace: string, text: string): Promise<void> {
+    const body = {
+      metadata: {
+        name: POLICY_CONFIGMAP,
+        namespace,
+        labels: { 'app.kubernetes.io/managed-by': 'kata-lcm' },
+      },
+      data: { [POLICY_KEY]: text },
+    }
+    try {
+      await this.core.createNamespacedConfigMap({ namespace, body })
+    } catch (error) {
+      if (statusOf(error) !== 409)
+        throw toClusterError(`create configmap ${namespace}/${POLICY_CONFIGMAP}`, error, {
+          verb: 'create',
+          resource: 'configmaps',
+          namespace,
+        })
+      await kubeCall(
+        `replace configmap ${namespace}/${POLICY_CONFIGMAP}`,
+        { verb: 'update', resource: 'configmaps', namespace },
+        () => this.core.replaceNamespacedConfigMap({ namespace, name: POLICY_CONFIGMAP, body }),
+      )
     }
   }
 

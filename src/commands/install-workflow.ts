@@ -1,11 +1,13 @@
 import { Flags } from '@oclif/core'
 import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { BaseCommand } from '../base-command.js'
 import { createChartInstaller } from '../deps.js'
 import { globalFlags } from '../flags.js'
 import { InputError } from '../lifecycle/errors.js'
+import { chartDefaults } from '../lifecycle/policy.js'
+import { missingVerificationPod } from '../lifecycle/policy.service.js'
+import { applyPolicy, policyFlags } from '../policy-flags.js'
 import { installWorkflow, type InstallWorkflowResult } from '../lifecycle/install-workflow.service.js'
 
 /** The chart shipped in the package (`files` in package.json): <package root>/chart, from src/ or dist/. */
@@ -15,17 +17,19 @@ export default class InstallWorkflow extends BaseCommand {
   static override summary =
     'Install or upgrade the Argo WorkflowTemplate (the kata-lifecycle-manager chart) and its RBAC.'
   static override description =
-    "Runs helm upgrade --install of the chart bundled with kata-lcm. Needs Argo Workflows' CRDs on the cluster; refuses with a clear message (writing nothing) when they are missing. --helm-release/--helm-namespace become the workflow's default kata-deploy release."
+    "Runs helm upgrade --install of the chart bundled with kata-lcm. Needs Argo Workflows' CRDs on the cluster; refuses with a clear message (writing nothing) when they are missing. The fleet policy (--policy, or the cluster's) becomes the template's defaults, under any --set; --helm-release/--helm-namespace become the workflow's default kata-deploy release."
   static override examples = [
+    '<%= config.bin %> install-workflow   # the fleet policy gives the verification pod and the defaults',
     '<%= config.bin %> install-workflow --verification-pod ./verify.yaml',
     '<%= config.bin %> install-workflow --verification-pod ./verify.yaml --namespace argo --set image.repository=registry.local/kata-lcm --dry-run',
   ]
 
   static override flags = {
     ...globalFlags,
+    ...policyFlags,
     'verification-pod': Flags.string({
-      description: "Pod YAML run on each upgraded node (the chart's defaults.verificationPod).",
-      required: true,
+      description:
+        "Pod YAML run on each upgraded node (the chart's defaults.verificationPod). Default: the policy's verification.pod.",
     }),
     namespace: Flags.string({
       char: 'n',
@@ -51,21 +55,16 @@ export default class InstallWorkflow extends BaseCommand {
   }
 
   async run(): Promise<InstallWorkflowResult> {
-    const { flags } = await this.parse(InstallWorkflow)
-    const path = flags['verification-pod']
-    const source = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
-      throw new InputError(
-        '--verification-pod',
-        `cannot read ${path}: ${error.code ?? error.message}; give the path of a Pod YAML file`,
-      )
-    })
+    const { flags, found, verification } = await applyPolicy(await this.parse(InstallWorkflow), InstallWorkflow.flags)
+    if (!verification) throw missingVerificationPod(found.looked)
     if (!existsSync(BUNDLED_CHART))
       throw new InputError('install-workflow', `the bundled chart is missing at ${BUNDLED_CHART}; reinstall kata-lcm`)
     const result = await installWorkflow(createChartInstaller(flags), {
       release: flags['release-name'],
       namespace: flags.namespace,
       chartDir: BUNDLED_CHART,
-      verificationPod: { path, source },
+      verificationPod: { path: verification.origin, source: verification.source },
+      defaults: chartDefaults(found.source?.policy),
       kataDeploy: { release: flags['helm-release'], namespace: flags['helm-namespace'] },
       sets: flags.set,
       setStrings: flags['set-string'],

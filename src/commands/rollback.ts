@@ -1,9 +1,8 @@
 import { Args, Flags } from '@oclif/core'
-import { readFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { BaseCommand } from '../base-command.js'
 import { createDeps } from '../deps.js'
-import { InputError } from '../lifecycle/errors.js'
+import { applyPolicy, policyFlags } from '../policy-flags.js'
 import type { LifecycleReport } from '../lifecycle/report.js'
 import { rollbackNode } from '../lifecycle/rollback.service.js'
 import { createProgress } from '../ui/progress.js'
@@ -14,7 +13,7 @@ import { helmDuration, parseDuration } from '../lifecycle/durations.js'
 export default class Rollback extends BaseCommand {
   static override summary = 'Put one node back on the kata-deploy version it ran before.'
   static override description =
-    'The version comes from the node (recorded when kata-lcm upgraded it), else from helm history, or --to-version. The node is cordoned, reverted, its kata-deploy restarted (daemonset) or reinstalled (job), verified when --verification-pod is given, and uncordoned if kata-lcm cordoned it.'
+    "The version comes from the node (recorded when kata-lcm upgraded it), else from helm history, or --to-version. The node is cordoned, reverted, its kata-deploy restarted (daemonset) or reinstalled (job), verified with --verification-pod or the fleet policy's verification.pod, and uncordoned if kata-lcm cordoned it. --chart defaults to the policy's previousChart, then its chart."
   static override examples = [
     '<%= config.bin %> rollback worker-1',
     '<%= config.bin %> rollback worker-1 --verification-pod ./verify.yaml --to-version 3.27.0',
@@ -24,40 +23,38 @@ export default class Rollback extends BaseCommand {
 
   static override flags = {
     ...globalFlags,
+    ...policyFlags,
     chart: chartFlag,
     'to-version': Flags.string({
       description: 'Version to go back to (default: recorded on the node, else helm history).',
     }),
-    'verification-pod': Flags.string({ description: 'Pod YAML to verify the node after the rollback.' }),
+    'verification-pod': Flags.string({
+      description: "Pod YAML to verify the node after the rollback (default: the policy's verification.pod).",
+    }),
     ...verificationFlags,
     ...timingFlags,
   }
 
   async run(): Promise<LifecycleReport> {
-    const { args, flags } = await this.parse(Rollback)
-    let verification
-    if (flags['verification-pod']) {
-      const source = await readFile(flags['verification-pod'], 'utf8').catch((error: NodeJS.ErrnoException) => {
-        throw new InputError(
-          '--verification-pod',
-          `cannot read ${flags['verification-pod']}: ${error.code ?? error.message}`,
-        )
-      })
-      verification = {
-        source,
-        origin: flags['verification-pod'],
-        namespace: flags['verification-namespace'],
-        timeoutMs: parseDuration('--verification-timeout', flags['verification-timeout']),
-      }
+    const parsed = await this.parse(Rollback)
+    const { args } = parsed
+    const { flags, origins, found, verification: pod } = await applyPolicy(parsed, Rollback.flags)
+    const name = (flag: string) => origins[flag] ?? `--${flag}`
+    const verification = pod && {
+      ...pod,
+      namespace: flags['verification-namespace'],
+      timeoutMs: parseDuration(name('verification-timeout'), flags['verification-timeout']),
     }
+    // The chart that yields the version to go back to: the policy's previousChart before its chart.
+    const previousChart = parsed.metadata.flags.chart?.setFromDefault ? found.source?.policy.previousChart : undefined
     const request = {
       node: args.node,
       release: { name: flags['helm-release'], namespace: flags['helm-namespace'] },
-      chart: flags.chart,
+      chart: previousChart ?? flags.chart,
       ...(flags['to-version'] ? { toVersion: flags['to-version'] } : {}),
       ...(verification ? { verification } : {}),
-      readyTimeoutMs: parseDuration('--ready-timeout', flags['ready-timeout']),
-      helmTimeout: helmDuration(parseDuration('--helm-timeout', flags['helm-timeout'])),
+      readyTimeoutMs: parseDuration(name('ready-timeout'), flags['ready-timeout']),
+      helmTimeout: helmDuration(parseDuration(name('helm-timeout'), flags['helm-timeout'])),
     }
     const progress = createProgress({ json: this.jsonEnabled() })
     const runId = this.newRunId()

@@ -3,6 +3,7 @@ import { createDeps } from '../deps.js'
 import { nodeStatus, type StatusReport } from '../lifecycle/status.service.js'
 import { formatStatus } from '../ui/report-format.js'
 import { globalFlags, selectionFlags, selectionFrom } from '../flags.js'
+import { applyPolicy, policyFlags } from '../policy-flags.js'
 
 export default class Status extends BaseCommand {
   static override summary = 'Show where every selected node stands.'
@@ -13,10 +14,10 @@ export default class Status extends BaseCommand {
     '<%= config.bin %> status --node-selector node-pool=kata --json',
   ]
 
-  static override flags = { ...globalFlags, ...selectionFlags }
+  static override flags = { ...globalFlags, ...policyFlags, ...selectionFlags }
 
   async run(): Promise<StatusReport> {
-    const { flags } = await this.parse(Status)
+    const { flags } = await applyPolicy(await this.parse(Status), Status.flags)
     const report = await nodeStatus(
       createDeps(flags, { emit: () => undefined }),
       { name: flags['helm-release'], namespace: flags['helm-namespace'] },

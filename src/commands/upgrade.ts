@@ -1,9 +1,9 @@
 import { Flags } from '@oclif/core'
-import { readFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { BaseCommand } from '../base-command.js'
 import { createDeps } from '../deps.js'
-import { InputError } from '../lifecycle/errors.js'
+import { missingVerificationPod } from '../lifecycle/policy.service.js'
+import { applyPolicy, policyFlags } from '../policy-flags.js'
 import type { LifecycleReport } from '../lifecycle/report.js'
 import { validateRequest } from '../lifecycle/prerequisites.js'
 import { upgrade } from '../lifecycle/upgrade.service.js'
@@ -24,6 +24,7 @@ export default class Upgrade extends BaseCommand {
   static override description =
     'Cordons each wave, rolls the new kata-deploy onto it, runs your verification pod on every node, and uncordons the nodes that pass (only those kata-lcm cordoned). A failed node is rolled back and the run stops before the next wave. Rerunning the same command resumes: completed nodes are skipped.'
   static override examples = [
+    '<%= config.bin %> upgrade --target-version 3.28.0 --batch-size 2   # the fleet policy (kata-lcm init, policy set) gives the rest',
     '<%= config.bin %> upgrade --target-version 3.28.0 --verification-pod ./verify.yaml',
     '<%= config.bin %> upgrade --target-version 3.28.0 --verification-pod ./verify.yaml --node-selector node-pool=kata --batch-size 2',
     '<%= config.bin %> upgrade --target-version 3.28.0 --verification-pod ./verify.yaml --node-taint-key kata-lifecycle-manager --node-taint-value pending --dry-run',
@@ -31,6 +32,7 @@ export default class Upgrade extends BaseCommand {
 
   static override flags = {
     ...globalFlags,
+    ...policyFlags,
     'target-version': Flags.string({
       description: 'kata-deploy chart version to upgrade to (semver, e.g. 3.28.0).',
       required: true,
@@ -48,8 +50,8 @@ export default class Upgrade extends BaseCommand {
     }),
     ...drainFlags,
     'verification-pod': Flags.string({
-      description: 'Pod YAML run on each upgraded node; ${NODE} and ${TEST_POD} are substituted.',
-      required: true,
+      description:
+        "Pod YAML run on each upgraded node; ${NODE} and ${TEST_POD} are substituted. Default: the policy's verification.pod (one of the two is required).",
     }),
     ...verificationFlags,
     ...timingFlags,
@@ -64,14 +66,9 @@ export default class Upgrade extends BaseCommand {
   }
 
   async run(): Promise<LifecycleReport> {
-    const { flags } = await this.parse(Upgrade)
-    const source = await readFile(flags['verification-pod'], 'utf8').catch((error: NodeJS.ErrnoException) => {
-      throw new InputError(
-        '--verification-pod',
-        `cannot read ${flags['verification-pod']}: ${error.code ?? error.message}; give the path of a Pod YAML file`,
-      )
-    })
-    const request = upgradeRequestFrom(flags, { source, origin: flags['verification-pod'] })
+    const { flags, origins, found, verification } = await applyPolicy(await this.parse(Upgrade), Upgrade.flags)
+    if (!verification) throw missingVerificationPod(found.looked)
+    const request = upgradeRequestFrom(flags, verification, origins)
     // Everything that needs no cluster is checked before the kubeconfig is even read.
     validateRequest(request)
     const progress = createProgress({ json: this.jsonEnabled() })

@@ -16,7 +16,10 @@ export interface InstallWorkflowRequest {
   /** Namespace of the release, the WorkflowTemplate and its ServiceAccount (where Argo runs workflows). */
   namespace: string
   chartDir: string
+  /** The pod's YAML and where it came from (a file, or the fleet policy). */
   verificationPod: { path: string; source: string }
+  /** The fleet policy's defaults for the template (`defaults.*`), under every --set. */
+  defaults?: Record<string, unknown>
   /** The kata-deploy release the workflow upgrades by default. */
   kataDeploy: { release: string; namespace: string }
   /** The operator's own `--set key=value` overrides, applied last. */
@@ -74,7 +77,8 @@ export async function installWorkflow(
     release: request.release,
     namespace: request.namespace,
     chartDir: request.chartDir,
-    setFiles: { 'defaults.verificationPod': request.verificationPod.path },
+    values: request.defaults ? { defaults: request.defaults } : {},
+    fileValues: { 'defaults.verificationPod': request.verificationPod.source },
     sets: [
       `defaults.helmRelease=${request.kataDeploy.release}`,
       `defaults.helmNamespace=${request.kataDeploy.namespace}`,

@@ -5,8 +5,10 @@ export interface ChartRelease {
   release: string
   namespace: string
   chartDir: string
-  /** `--set-file key=path`: files go to helm as they are (no quoting or escaping on the way). */
-  setFiles: Record<string, string>
+  /** Values under every `--set` (a values file): the fleet policy's defaults. */
+  values: Record<string, unknown>
+  /** `--set-file key=<a file with this content>`: the text goes to helm as it is (no quoting or escaping). */
+  fileValues: Record<string, string>
   /** `--set key=value`, in order: a later one wins. */
   sets: string[]
   /** `--set-string key=value`: values kept as strings. */

@@ -188,7 +188,7 @@ export interface AccessStore {
 
 /** The whole cluster port: small roles composed. */
 export interface Cluster
-  extends NodeStore, PodStore, WorkloadStore, RunStore, LockStore, AccessStore, HelmStorageStore {
+  extends NodeStore, PodStore, WorkloadStore, RunStore, LockStore, AccessStore, HelmStorageStore, PolicyStore {
   /** API server reachable and this identity can read nodes. Read-only. */
   ping(): Promise<void>
 }
@@ -238,6 +238,16 @@ export interface RunStore {
   writeRun(record: RunRecord): Promise<void>
   /** Removes the record; a missing one is not an error. */
   clearRun(namespace: string, release: string): Promise<void>
+}
+
+/** The fleet's policy document (a ConfigMap) and what the cluster says about Kata (its RuntimeClasses). */
+export interface PolicyStore {
+  /** The policy document's text, or undefined when there is none. Read-only. */
+  readPolicy(namespace: string): Promise<string | undefined>
+  /** Creates or replaces the policy document. */
+  writePolicy(namespace: string, text: string): Promise<void>
+  /** Every RuntimeClass: name and handler. Read-only. */
+  listRuntimeClasses(): Promise<{ name: string; handler: string }[]>
 }
 
 export interface LockInfo {

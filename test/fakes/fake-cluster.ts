@@ -488,6 +488,25 @@ export class FakeCluster implements Cluster {
     )
   }
 
+  /** Policy documents by namespace, and the cluster's RuntimeClasses. */
+  readonly policies = new Map<string, string>()
+  readonly runtimeClasses: { name: string; handler: string }[] = []
+
+  readPolicy(namespace: string): Promise<string | undefined> {
+    return this.call('readPolicy', () => this.policies.get(namespace))
+  }
+
+  writePolicy(namespace: string, text: string): Promise<void> {
+    return this.call('writePolicy', () => {
+      this.logWrite({ verb: 'update', resource: 'configmaps', name: 'kata-lcm-policy', namespace })
+      this.policies.set(namespace, text)
+    })
+  }
+
+  listRuntimeClasses(): Promise<{ name: string; handler: string }[]> {
+    return this.call('listRuntimeClasses', () => clone(this.runtimeClasses))
+  }
+
   readRun(namespace: string, release: string): Promise<RunRecord | undefined> {
     return this.call('readRun', () => {
       const record = this.runs.get(`${namespace}/${release}`)

@@ -34,10 +34,20 @@ describe('installWorkflow', () => {
     expect(result).toEqual({ release: 'kata-lifecycle-manager', namespace: 'argo', dryRun: false, notes: 'NOTES:\nargo submit ...\n' })
     expect(helm.calls).toEqual([{ op: 'install', chart: {
       release: 'kata-lifecycle-manager', namespace: 'argo', chartDir: '/pkg/chart',
-      setFiles: { 'defaults.verificationPod': '/tmp/pod.yaml' },
+      values: {},
+      fileValues: { 'defaults.verificationPod': POD },
       sets: ['defaults.helmRelease=kata-deploy', 'defaults.helmNamespace=kube-system', 'image.tag=1.0.0', 'defaults.helmNamespace=other'],
       setStrings: [],
     } }])
+  })
+
+  it("the fleet policy's defaults go under every --set (a values file)", async () => {
+    const helm = new RecordingInstaller()
+    await installWorkflow(helm, request({ defaults: { batchSize: 2, nodeSelector: 'pool=kata' }, sets: ['defaults.batchSize=3'] }))
+    expect(helm.calls[0]!.chart).toMatchObject({
+      values: { defaults: { batchSize: 2, nodeSelector: 'pool=kata' } },
+      sets: ['defaults.helmRelease=kata-deploy', 'defaults.helmNamespace=kube-system', 'defaults.batchSize=3'],
+    })
   })
 
   it('--dry-run renders and never installs', async () => {

@@ -1,0 +1,12 @@
+import { BaseCommand } from '../../base-command.js'
+import { POLICY_SCHEMA } from '../../lifecycle/policy-schema.js'
+
+export default class PolicySchema extends BaseCommand {
+  static override summary = "Print the policy's JSON schema (for editors: yaml-language-server's $schema)."
+  static override examples = ['<%= config.bin %> policy schema > kata-lcm-policy.schema.json']
+  static override enableJsonFlag = false
+
+  async run() {
+    this.log(JSON.stringify(POLICY_SCHEMA, null, 2))
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The fleet policy's JSON schema (draft 2020-12): the one definition `parsePolicy` validates against
+ * and `kata-lcm policy schema` prints (for editors: yaml-language-server's `$schema`).
+ */
+export const POLICY_SCHEMA = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'https://github.com/kata-containers/kata-lcm/schema/policy.schema.json',
+  title: 'kata-lcm fleet policy',
+  description:
+    "The fleet's defaults for kata-lcm upgrade, rollback, status and install-workflow. Flags override each field.",
+  type: 'object',
+  additionalProperties: false,
+  required: ['apiVersion', 'kind'],
+  properties: {
+    apiVersion: {
+      enum: ['kata-lcm.katacontainers.io/v1alpha1'],
+    },
+    kind: {
+      enum: ['Policy'],
+    },
+    release: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'The kata-deploy helm release (--helm-release, --helm-namespace).',
+      properties: {
+        name: {
+          type: 'string',
+          pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+          maxLength: 53,
+        },
+        namespace: {
+          type: 'string',
+          pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+          maxLength: 63,
+        },
+      },
+    },
+    chart: {
+      type: 'string',
+      minLength: 1,
+      description: '--chart: OCI reference, repo/chart, directory or .tgz.',
+    },
+    previousChart: {
+      type: 'string',
+      minLength: 1,
+      description: '--previous-chart.',
+    },
+    nodeSelector: {
+      type: 'string',
+      description: '--node-selector, kubectl syntax.',
+    },
+    nodeTaint: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['key'],
+      properties: {
+        key: {
+          type: 'string',
+          minLength: 1,
+        },
+        value: {
+          type: 'string',
+        },
+      },
+    },
+    batchSize: {
+      type: 'integer',
+      minimum: 1,
+      description: '--batch-size.',
+    },
+    deploymentMode: {
+      enum: ['auto', 'daemonset', 'job'],
+    },
+    drain: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: {
+          type: 'boolean',
+        },
+        timeout: {
+          type: 'string',
+          pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$',
+        },
+        force: {
+          type: 'boolean',
+        },
+        deleteEmptyDirData: {
+          type: 'boolean',
+        },
+      },
+    },
+    timeouts: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        ready: {
+          type: 'string',
+          pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$',
+        },
+        helm: {
+          type: 'string',
+          pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$',
+        },
+      },
+    },
+    verification: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        namespace: {
+          type: 'string',
+          pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+          maxLength: 63,
+        },
+        timeout: {
+          type: 'string',
+          pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$',
+        },
+        pod: {
+          type: 'object',
+          description: 'The verification Pod manifest; ${NODE} and ${TEST_POD} are substituted.',
+          required: ['apiVersion', 'kind', 'spec'],
+          properties: {
+            apiVersion: {
+              enum: ['v1'],
+            },
+            kind: {
+              enum: ['Pod'],
+            },
+            spec: {
+              type: 'object',
+            },
+          },
+        },
+      },
+    },
+  },
+} as const

@@ -1,0 +1,198 @@
+/**
+ * The fleet's policy: one YAML document holding the defaults every run repeats (release, chart,
+ * selection, batch size, timeouts, drain, the verification pod). It lives in the cluster (ConfigMap
+ * `kata-lcm-policy`, written by `kata-lcm policy set`), so every operator and the Argo template see
+ * the same one; `--policy FILE` uses a file instead. Flags override each field. Pure.
+ */
+import { parseAllDocuments, stringify } from 'yaml'
+import { InputError } from './errors.js'
+import { POLICY_SCHEMA } from './policy-schema.js'
+
+export const POLICY_API_VERSION = 'kata-lcm.katacontainers.io/v1alpha1'
+/** The ConfigMap that holds the cluster's policy, and its key. */
+export const POLICY_CONFIGMAP = 'kata-lcm-policy'
+export const POLICY_KEY = 'policy.yaml'
+export const DEFAULT_POLICY_NAMESPACE = 'kube-system'
+
+export interface Policy {
+  apiVersion: string
+  kind: 'Policy'
+  release?: { name?: string; namespace?: string }
+  chart?: string
+  previousChart?: string
+  nodeSelector?: string
+  nodeTaint?: { key: string; value?: string }
+  batchSize?: number
+  deploymentMode?: 'auto' | 'daemonset' | 'job'
+  drain?: { enabled?: boolean; timeout?: string; force?: boolean; deleteEmptyDirData?: boolean }
+  timeouts?: { ready?: string; helm?: string }
+  verification?: { namespace?: string; timeout?: string; pod?: Record<string, unknown> }
+}
+
+/** A policy and where it came from (`policy file ./p.yaml`, `policy ConfigMap kube-system/kata-lcm-policy`). */
+export interface PolicySource {
+  policy: Policy
+  origin: string
+}
+
+type Schema = {
+  type?: string
+  enum?: readonly unknown[]
+  properties?: Record<string, Schema>
+  required?: readonly string[]
+  additionalProperties?: boolean
+  minimum?: number
+  minLength?: number
+  maxLength?: number
+  pattern?: string
+}
+
+const kindOf = (v: unknown) => (Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v)
+
+/** The first violation of `schema` in `value` (the subset of JSON schema POLICY_SCHEMA uses), as `field: what`. */
+function violation(value: unknown, schema: Schema, path: string): string | undefined {
+  const field = path || '(the document)'
+  if (schema.enum && !schema.enum.includes(value))
+    return `${field}: ${JSON.stringify(value)} is not one of ${schema.enum.map((e) => JSON.stringify(e)).join(', ')}`
+  const type = schema.type
+  if (type === 'integer' ? !Number.isInteger(value) : type !== undefined && kindOf(value) !== type)
+    return `${field}: must be ${type === 'object' ? 'a mapping' : `a${type === 'integer' ? 'n' : ''} ${type}`}, not ${kindOf(value)} ${JSON.stringify(value)}`
+  if (typeof value === 'number' && schema.minimum !== undefined && value < schema.minimum)
+    return `${field}: must be at least ${schema.minimum}, not ${value}`
+  if (typeof value === 'string') {
+    if (schema.minLength !== undefined && value.length < schema.minLength) return `${field}: must not be empty`
+    if (schema.maxLength !== undefined && value.length > schema.maxLength)
+      return `${field}: at most ${schema.maxLength} characters, not ${value.length}`
+    if (schema.pattern && !new RegExp(schema.pattern).test(value))
+      return `${field}: "${value}" does not match ${schema.pattern}`
+  }
+  if (kindOf(value) !== 'object') return undefined
+  const object = value as Record<string, unknown>
+  for (const key of schema.required ?? []) if (!(key in object)) return `${path ? `${path}.` : ''}${key}: is required`
+  for (const [key, child] of Object.entries(object)) {
+    const sub = schema.properties?.[key]
+    const childPath = path ? `${path}.${key}` : key
+    if (!sub) {
+      if (schema.additionalProperties === false)
+        return `${childPath}: unknown field; known: ${Object.keys(schema.properties ?? {}).join(', ')}`
+      continue
+    }
+    const found = violation(child, sub, childPath)
+    if (found) return found
+  }
+  return undefined
+}
+
+/** Parses and validates a policy document; an InputError names the source and the field. Pure. */
+export function parsePolicy(text: string, origin: string): Policy {
+  const docs = parseAllDocuments(text)
+  if (!Array.isArray(docs) || docs.length !== 1)
+    throw new InputError(origin, 'must be exactly one YAML document (kata-lcm init writes a starter)')
+  const doc = docs[0]!
+  if (doc.errors.length > 0) throw new InputError(origin, `not YAML: ${doc.errors[0]!.message.split('\n')[0]}`)
+  const value: unknown = doc.toJS()
+  const found = violation(value, POLICY_SCHEMA as Schema, '')
+  if (found) throw new InputError(origin, found)
+  return value as Policy
+}
+
+/** The policy as YAML, for `policy set` and `policy show`. Pure. */
+export function policyYaml(policy: Policy): string {
+  return stringify(policy, { lineWidth: 0 })
+}
+
+/** The verification pod of the policy as YAML (`--verification-pod`'s content), or undefined. Pure. */
+export function policyVerificationPod(policy: Policy | undefined): string | undefined {
+  return policy?.verification?.pod ? stringify(policy.verification.pod, { lineWidth: 0 }) : undefined
+}
+
+/** The flag each policy field sets (flags given on the command line win), as the flag's own value. Pure. */
+export function policyFlags(policy: Policy | undefined): Record<string, string | number | boolean> {
+  if (!policy) return {}
+  const entries: [string, string | number | boolean | undefined][] = [
+    ['helm-release', policy.release?.name],
+    ['helm-namespace', policy.release?.namespace],
+    ['chart', policy.chart],
+    ['previous-chart', policy.previousChart],
+    ['node-selector', policy.nodeSelector],
+    ['node-taint-key', policy.nodeTaint?.key],
+    ['node-taint-value', policy.nodeTaint?.value],
+    ['batch-size', policy.batchSize],
+    ['deployment-mode', policy.deploymentMode],
+    ['drain', policy.drain?.enabled],
+    ['drain-timeout', policy.drain?.timeout],
+    ['drain-force', policy.drain?.force],
+    ['drain-delete-emptydir-data', policy.drain?.deleteEmptyDirData],
+    ['ready-timeout', policy.timeouts?.ready],
+    ['helm-timeout', policy.timeouts?.helm],
+    ['verification-namespace', policy.verification?.namespace],
+    ['verification-timeout', policy.verification?.timeout],
+  ]
+  return Object.fromEntries(entries.filter((e): e is [string, string | number | boolean] => e[1] !== undefined))
+}
+
+/** The template's `defaults.<key>` each policy-set flag becomes (the chart's values.yaml). */
+const CHART_DEFAULT: Record<string, string> = {
+  chart: 'chart',
+  'helm-release': 'helmRelease',
+  'helm-namespace': 'helmNamespace',
+  'node-selector': 'nodeSelector',
+  'node-taint-key': 'nodeTaintKey',
+  'node-taint-value': 'nodeTaintValue',
+  'batch-size': 'batchSize',
+  'deployment-mode': 'deploymentMode',
+  drain: 'drainEnabled',
+  'drain-timeout': 'drainTimeout',
+  'verification-namespace': 'verificationNamespace',
+  'verification-timeout': 'verificationTimeout',
+}
+
+/** The policy as the workflow chart's `defaults` (install-workflow), for the fields the template takes. Pure. */
+export function chartDefaults(policy: Policy | undefined): Record<string, unknown> | undefined {
+  if (!policy) return undefined
+  return Object.fromEntries(
+    Object.entries(policyFlags(policy)).flatMap(([flag, value]) =>
+      CHART_DEFAULT[flag] ? [[CHART_DEFAULT[flag], value]] : [],
+    ),
+  )
+}
+
+/** The policy field behind a flag, for errors about a value that came from the policy. Pure. */
+export const POLICY_FIELD: Record<string, string> = {
+  'helm-release': 'release.name',
+  'helm-namespace': 'release.namespace',
+  chart: 'chart',
+  'previous-chart': 'previousChart',
+  'node-selector': 'nodeSelector',
+  'node-taint-key': 'nodeTaint.key',
+  'node-taint-value': 'nodeTaint.value',
+  'batch-size': 'batchSize',
+  'deployment-mode': 'deploymentMode',
+  drain: 'drain.enabled',
+  'drain-timeout': 'drain.timeout',
+  'drain-force': 'drain.force',
+  'drain-delete-emptydir-data': 'drain.deleteEmptyDirData',
+  'ready-timeout': 'timeouts.ready',
+  'helm-timeout': 'timeouts.helm',
+  'verification-namespace': 'verification.namespace',
+  'verification-timeout': 'verification.timeout',
+}
+
+/**
+ * `flags` with each flag of the command (`defined`) that the command line did not give (`given`)
+ * taken from the policy when it sets it; `origins` names where each taken value came from. Pure.
+ */
+export function withPolicy<F extends object>(
+  flags: F,
+  command: { given: ReadonlySet<string>; defined: ReadonlySet<string> },
+  source: PolicySource | undefined,
+): { flags: F; origins: Record<string, string> } {
+  const out = { ...flags } as Record<string, unknown>
+  const origins: Record<string, string> = {}
+  for (const [flag, value] of Object.entries(policyFlags(source?.policy))) {
+    if (command.given.has(flag) || !command.defined.has(flag)) continue
+    out[flag] = value
+    origins[flag] = `${source!.origin}: ${POLICY_FIELD[flag]}`
+  }
+  return { flags: out as F, origins }
+}

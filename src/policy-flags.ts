@@ -1,0 +1,63 @@
+/** The fleet policy on the command line: where it is looked for, and the flags it fills in. */
+import { Flags } from '@oclif/core'
+import { readFile } from 'node:fs/promises'
+import { createDeps, type ConnectionOptions } from './deps.js'
+import { InputError } from './lifecycle/errors.js'
+import { DEFAULT_POLICY_NAMESPACE, policyVerificationPod, withPolicy } from './lifecycle/policy.js'
+import { findPolicy, type FoundPolicy } from './lifecycle/policy.service.js'
+
+export const policyFlags = {
+  policy: Flags.string({
+    description: "Fleet policy file (YAML; kata-lcm init writes one). Default: the cluster's, see --policy-namespace.",
+    helpGroup: 'POLICY',
+  }),
+  'policy-namespace': Flags.string({
+    description: 'Namespace of the cluster\'s policy (ConfigMap kata-lcm-policy, written by "kata-lcm policy set").',
+    default: DEFAULT_POLICY_NAMESPACE,
+    helpGroup: 'POLICY',
+  }),
+}
+
+/** Reads a file a flag names; an InputError naming the flag when it cannot. */
+export async function readFlagFile(flag: string, path: string): Promise<string> {
+  return readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new InputError(flag, `cannot read ${path}: ${error.code ?? error.message}`)
+  })
+}
+
+export interface WithPolicy<F> {
+  flags: F
+  /** Where each flag's value came from when the policy set it (for errors naming the field). */
+  origins: Record<string, string>
+  found: FoundPolicy
+  /** The verification pod: --verification-pod's file, else the policy's; undefined when neither has one. */
+  verification?: { source: string; origin: string }
+}
+
+/**
+ * The flags with the policy filled in where the command line gave none. `parsed.metadata` says which
+ * flags oclif set from their defaults; `defined` are the command's flags.
+ */
+export async function applyPolicy<
+  F extends ConnectionOptions & { policy?: string | undefined; 'policy-namespace': string },
+>(
+  parsed: { flags: F; metadata: { flags: Record<string, { setFromDefault?: boolean }> } },
+  defined: Record<string, unknown>,
+): Promise<WithPolicy<F>> {
+  const { flags } = parsed
+  const file = flags.policy ? { path: flags.policy, text: await readFlagFile('--policy', flags.policy) } : undefined
+  const found = await findPolicy(() => createDeps(flags, { emit: () => undefined }).cluster, {
+    ...(file ? { file } : {}),
+    namespace: flags['policy-namespace'],
+  })
+  const given = new Set(Object.keys(flags).filter((name) => parsed.metadata.flags[name]?.setFromDefault !== true))
+  const merged = withPolicy(flags, { given, defined: new Set(Object.keys(defined)) }, found.source)
+  const podFile = (flags as { 'verification-pod'?: string })['verification-pod']
+  const policyPod = policyVerificationPod(found.source?.policy)
+  const verification = podFile
+    ? { source: await readFlagFile('--verification-pod', podFile), origin: podFile }
+    : policyPod
+      ? { source: policyPod, origin: `${found.source!.origin}: verification.pod` }
+      : undefined
+  return { ...merged, found, ...(verification ? { verification } : {}) }
+}
