@@ -183,10 +183,13 @@ ${extra}`,
     args: string[],
     env: Record<string, string> = {},
     kubeconfig = e2eCluster().kubeconfigPath,
+    options: { bare?: boolean } = {},
   ): Promise<CliResult> {
+    // bare: the command line exactly as given (plus the kubeconfig), no --helm-namespace of the world's.
+    const scope = options.bare ? [] : ['--helm-namespace', this.namespace]
     const result = await run(
       process.execPath,
-      [path.join(REPO_ROOT, 'bin/run.js'), ...args, '--kubeconfig', kubeconfig, '--helm-namespace', this.namespace],
+      [path.join(REPO_ROOT, 'bin/run.js'), ...args, '--kubeconfig', kubeconfig, ...scope],
       {
         env: envWithTools({ CI: 'true', NO_COLOR: '1', ...env }),
       },
