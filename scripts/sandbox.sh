@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A local sandbox to try kata-lcm: a real control plane with kwok nodes and a kata-deploy-like
-# release (the test fixture chart, daemonset mode, 3.27.0) on three labelled nodes.
+# A local sandbox to try kata-lcm: a real control plane with kwok nodes, a kata-deploy-like release
+# (the test fixture chart, daemonset mode, 3.27.0) on three labelled nodes, a fleet policy for its
+# local charts, and what install-workflow needs (Argo's CRDs, the argo namespace).
 #
 #   bash scripts/sandbox.sh up     build the tools once (cached), start it, print what to run
 #   bash scripts/sandbox.sh real-node   join one real kubelet node (containerd + runc; root)
@@ -48,13 +49,41 @@ spec:
       image: quay.io/kata-containers/alpine-bash-curl:latest
       command: ["uname", "-a"]
 POD
+  # What install-workflow needs: Argo's CRDs from the workflow-controller module's own manifests, its namespace.
+  . "$ROOT/scripts/testbed/versions.env"
+  crds="$CACHE/tools/argo-controller-$ARGO_VERSION/crds"
+  [[ -d "$crds" ]] || bash "$ROOT/scripts/testbed/build-tools.sh" argo-controller >&2
+  kubectl apply --server-side --force-conflicts -f "$crds" >/dev/null
+  kubectl wait --for=condition=Established --timeout=60s -f "$crds" >/dev/null
+  kubectl create namespace argo --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  # The fleet policy: the sandbox's local charts, its nodes, its verification pod.
+  {
+    cat <<POLICY
+apiVersion: kata-lcm.katacontainers.io/v1alpha1
+kind: Policy
+release: {name: kata-deploy, namespace: kube-system}
+chart: $CACHE/charts/kata-deploy-3.28.0.tgz
+previousChart: $CACHE/charts/kata-deploy-3.27.0.tgz
+nodeSelector: node-pool=kata
+batchSize: 1
+timeouts: {ready: 60s}
+verification:
+  namespace: default
+  timeout: 60s
+  pod:
+POLICY
+    sed 's/^/    /' "$DIR/verify.yaml"
+  } >"$DIR/policy.yaml"
+  "$ROOT/scripts/kata-lcm" policy set "$DIR/policy.yaml" >/dev/null
   cat <<TXT
-sandbox up: 3 kwok nodes (worker-1..3, label node-pool=kata), kata-deploy 3.27.0 in kube-system.
+sandbox up: 3 kwok nodes (worker-1..3, label node-pool=kata), kata-deploy 3.27.0 in kube-system,
+the fleet policy $DIR/policy.yaml stored in ConfigMap kube-system/kata-lcm-policy, Argo's CRDs.
 
-  export KUBECONFIG=$KUBECONFIG PATH=$CACHE/bin:\$PATH
-  ./scripts/kata-lcm status
-  ./scripts/kata-lcm upgrade --target-version 3.28.0 --chart $CACHE/charts/kata-deploy-3.28.0.tgz \\
-      --previous-chart $CACHE/charts/kata-deploy-3.27.0.tgz --verification-pod $DIR/verify.yaml --batch-size 2
+  export KUBECONFIG=$KUBECONFIG PATH=$ROOT/scripts:$CACHE/bin:\$PATH
+  kata-lcm status
+  kata-lcm upgrade --target-version 3.28.0 --batch-size 2
+  kata-lcm rollback worker-1
+  kata-lcm install-workflow
 
 Charts of 3.26.0 3.27.0 3.28.0 3.30.0 (its pods crash-loop) 3.32.0 3.33.0 are in $CACHE/charts.
 A node named vfail-* fails every verification pod. Remove it all: bash scripts/sandbox.sh down

@@ -12,6 +12,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { CoreV1Api, Watch, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node'
+import { parse, stringify } from 'yaml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AuditLog, describeEvents, type AuditEvent } from '../harness/audit.js'
 import { REPO_ROOT, cacheDir, e2eCluster, envWithTools, loadKubeConfig, run, toolsBinDir } from '../harness/cluster.js'
@@ -99,8 +100,36 @@ interface Installed {
   username: string
 }
 
-/** `kata-lcm install-workflow` for a scenario: its own Argo namespace, the test image, the step pods on the real node. */
-async function installFor(s: Scenario): Promise<Installed> {
+/**
+ * The fleet policy of a scenario, stored in the cluster with `kata-lcm policy set` (in the scenario's
+ * namespace): its release, the chart in the image, its nodes, waves of 2, its verification pod.
+ */
+async function setPolicyFor(s: Scenario): Promise<string> {
+  const pod = parse(await readFile(podFile, 'utf8')) as Record<string, unknown>
+  const file = path.join(dir, `policy-${s.id}.yaml`)
+  await writeFile(
+    file,
+    stringify({
+      apiVersion: 'kata-lcm.katacontainers.io/v1alpha1',
+      kind: 'Policy',
+      release: { name: 'kata-deploy', namespace: s.namespace },
+      chart: `${IMAGE_CHARTS}/kata-deploy-${TARGET}.tgz`,
+      nodeSelector: `${RUN_LABEL}=${s.id}`,
+      batchSize: 2,
+      deploymentMode: 'daemonset',
+      verification: { namespace: s.namespace, pod },
+    }),
+  )
+  await must(kataLcm(['policy', 'set', file, '--policy-namespace', s.namespace], kubeconfig), 'kata-lcm policy set')
+  return s.namespace
+}
+
+/**
+ * `kata-lcm install-workflow` for a scenario: its own Argo namespace, the test image, the step pods on
+ * the real node. With `policyNamespace` the fleet policy stored there gives the verification pod,
+ * the release and the defaults (no flag for them); otherwise flags do.
+ */
+async function installFor(s: Scenario, policyNamespace?: string): Promise<Installed> {
   const argoNamespace = `argo-${s.id}`
   const release = `klm-${s.id}`
   const core = kc.makeApiClient(CoreV1Api)
@@ -108,23 +137,28 @@ async function installFor(s: Scenario): Promise<Installed> {
   cleanups.push(() => core.deleteNamespace({ name: argoNamespace }).catch(() => undefined))
   cleanups.push(() => helm(kubeconfig, ['uninstall', release, '-n', argoNamespace]))
   const [repository, tag] = image.split(':') as [string, string]
+  const fleet = policyNamespace
+    ? ['--policy-namespace', policyNamespace]
+    : [
+        '--verification-pod',
+        podFile,
+        '--helm-release',
+        'kata-deploy',
+        '--helm-namespace',
+        s.namespace,
+        '--set',
+        `defaults.verificationNamespace=${s.namespace}`,
+        '--set',
+        `defaults.chart=${IMAGE_CHARTS}/kata-deploy-${TARGET}.tgz`,
+      ]
   const r = await kataLcm(
     [
       'install-workflow',
-      '--verification-pod',
-      podFile,
+      ...fleet,
       '--namespace',
       argoNamespace,
       '--release-name',
       release,
-      '--helm-release',
-      'kata-deploy',
-      '--helm-namespace',
-      s.namespace,
-      '--set',
-      `defaults.verificationNamespace=${s.namespace}`,
-      '--set',
-      `defaults.chart=${IMAGE_CHARTS}/kata-deploy-${TARGET}.tgz`,
       '--set',
       `image.repository=${repository}`,
       '--set',
@@ -370,11 +404,12 @@ afterAll(async () => {
 })
 
 describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
-  it("deploy-version over 3 waves at batch 2 succeeds, every node completed, lock released; step pods run as the chart's ServiceAccount within docs/argo.md's RBAC; rollback-node as documented", async () => {
+  it("deploy-version over 3 waves at batch 2, driven by the fleet policy, succeeds, every node completed, lock released; step pods run as the chart's ServiceAccount within docs/argo.md's RBAC; rollback-node as documented", async () => {
     const s = newScenario('ok', ['a', 'b', 'c', 'd', 'e'])
     await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
     cleanups.push(() => teardownScenario(kc, kubeconfig, s))
-    const inst = await installFor(s)
+    // The policy (kata-lcm policy set) gives the release, nodes, batch size, mode and verification pod.
+    const inst = await installFor(s, await setPolicyFor(s))
     const t0 = new Date()
 
     let submitted = 0
@@ -387,12 +422,6 @@ describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
         `target-version=${TARGET}`,
         '-p',
         `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
-        '-p',
-        `node-selector=${RUN_LABEL}=${s.id}`,
-        '-p',
-        'batch-size=2',
-        '-p',
-        'deployment-mode=daemonset',
       ])
       const w = await finished(inst.argoNamespace, name)
       done = Date.now()
