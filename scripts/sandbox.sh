@@ -9,8 +9,9 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${KATA_LCM_CACHE:-$HOME/.cache/kata-lcm}"
-NAME=kata-lcm-sandbox
-DIR="$CACHE/sandbox"
+# KATA_LCM_SANDBOX names another sandbox (the e2e suite runs its own beside yours).
+NAME="${KATA_LCM_SANDBOX:-kata-lcm-sandbox}"
+DIR="$CACHE/$NAME"
 
 case "${1:-}" in
 up)
@@ -96,6 +97,7 @@ real-node)
   ;;
 down)
   bash "$ROOT/scripts/testbed/cluster.sh" delete "$NAME"
+  rm -rf "$DIR"
   ;;
 *)
   sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
