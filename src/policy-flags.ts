@@ -11,6 +11,12 @@ export const policyFlags = {
     description: "Fleet policy file (YAML; kata-lcm init writes one). Default: the cluster's, see --policy-namespace.",
     helpGroup: 'POLICY',
   }),
+  'no-policy': Flags.boolean({
+    description: 'Use no fleet policy: flags and built-in defaults only (the Argo template passes every value itself).',
+    default: false,
+    helpGroup: 'POLICY',
+    exclusive: ['policy'],
+  }),
   'policy-namespace': Flags.string({
     description: 'Namespace of the cluster\'s policy (ConfigMap kata-lcm-policy, written by "kata-lcm policy set").',
     default: DEFAULT_POLICY_NAMESPACE,
@@ -39,17 +45,19 @@ export interface WithPolicy<F> {
  * flags oclif set from their defaults; `defined` are the command's flags.
  */
 export async function applyPolicy<
-  F extends ConnectionOptions & { policy?: string | undefined; 'policy-namespace': string },
+  F extends ConnectionOptions & { policy?: string | undefined; 'no-policy': boolean; 'policy-namespace': string },
 >(
   parsed: { flags: F; metadata: { flags: Record<string, { setFromDefault?: boolean }> } },
   defined: Record<string, unknown>,
 ): Promise<WithPolicy<F>> {
   const { flags } = parsed
   const file = flags.policy ? { path: flags.policy, text: await readFlagFile('--policy', flags.policy) } : undefined
-  const found = await findPolicy(() => createDeps(flags, { emit: () => undefined }).cluster, {
-    ...(file ? { file } : {}),
-    namespace: flags['policy-namespace'],
-  })
+  const found: FoundPolicy = flags['no-policy']
+    ? { looked: ['no policy (--no-policy)'] }
+    : await findPolicy(() => createDeps(flags, { emit: () => undefined }).cluster, {
+        ...(file ? { file } : {}),
+        namespace: flags['policy-namespace'],
+      })
   const given = new Set(Object.keys(flags).filter((name) => parsed.metadata.flags[name]?.setFromDefault !== true))
   const merged = withPolicy(flags, { given, defined: new Set(Object.keys(defined)) }, found.source)
   const podFile = (flags as { 'verification-pod'?: string })['verification-pod']

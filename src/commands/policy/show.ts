@@ -10,7 +10,11 @@ export default class PolicyShow extends BaseCommand {
   static override description =
     "--policy FILE when given, else the cluster's ConfigMap kata-lcm-policy in --policy-namespace. Read-only."
   static override examples = ['<%= config.bin %> policy show', '<%= config.bin %> policy show --json']
-  static override flags = { ...globalFlags, ...policyFlags }
+  static override flags = {
+    ...globalFlags,
+    policy: policyFlags.policy,
+    'policy-namespace': policyFlags['policy-namespace'],
+  }
 
   async run() {
     const { flags } = await this.parse(PolicyShow)
