@@ -1,5 +1,7 @@
 import { Flags } from '@oclif/core'
 import { helmDuration, MAX_DURATION_TEXT, parseDuration as parseNamedDuration } from './lifecycle/durations.js'
+import { InputError } from './lifecycle/errors.js'
+import { parseBatchSize } from './lifecycle/plan.js'
 import { DEFAULT_CHART, type RequestedMode, type UpgradeRequest } from './lifecycle/prerequisites.js'
 
 /** Flags every command takes. */
@@ -75,6 +77,20 @@ export const drainFlags = {
   }),
 }
 
+/** The shape of a rollout: wave size, the canary, the soak. Shared by upgrade and the Argo plan step. */
+export const rolloutFlags = {
+  'batch-size': Flags.string({
+    description: 'Nodes per wave: a number (1 = strict node by node) or a percentage of the selected nodes (25%).',
+    default: '1',
+  }),
+  canary: Flags.string({
+    description: 'The first wave has this many nodes (a canary), the later ones --batch-size (empty: no canary).',
+  }),
+  soak: Flags.string({
+    description: `After each wave but the last: keep its nodes in service this long, then re-check them before the next (e.g. 10m; ${upTo}).`,
+  }),
+}
+
 export const chartFlag = Flags.string({
   description: 'kata-deploy chart: an OCI reference, repo/chart, a chart directory or a .tgz.',
   default: DEFAULT_CHART,
@@ -101,7 +117,9 @@ export interface UpgradeFlags {
   'node-selector'?: string | undefined
   'node-taint-key'?: string | undefined
   'node-taint-value'?: string | undefined
-  'batch-size': number
+  'batch-size': string
+  canary?: string | number | undefined
+  soak?: string | undefined
   'deployment-mode': string
   drain: boolean
   'drain-timeout': string
@@ -118,6 +136,20 @@ export interface UpgradeFlags {
   'dry-run'?: boolean
 }
 
+/** `--canary N`: a whole number of nodes >= 1. */
+function canaryFrom(field: string, value: string | number): number {
+  const text = String(value).trim()
+  if (!/^\d+$/.test(text) || Number(text) < 1)
+    throw new InputError(field, `"${text}" is not a canary size; use a whole number of nodes >= 1 (e.g. 1)`)
+  return Number(text)
+}
+
+/** `--batch-size N` or `P%` as the request's batchSize / batchPercent. */
+function batchFrom(field: string, value: string): { batchSize: number; batchPercent?: number } {
+  const spec = parseBatchSize(field, value)
+  return 'nodes' in spec ? { batchSize: spec.nodes } : { batchSize: 1, batchPercent: spec.percent }
+}
+
 /** Builds the domain's UpgradeRequest from the flags; durations are parsed here, naming the flag. */
 export function upgradeRequestFrom(
   flags: UpgradeFlags,
@@ -131,7 +163,11 @@ export function upgradeRequestFrom(
     chart: flags.chart,
     ...(flags['previous-chart'] ? { previousChart: flags['previous-chart'] } : {}),
     selection: selectionFrom(flags),
-    batchSize: flags['batch-size'],
+    ...batchFrom(origins['batch-size'] ?? '--batch-size', flags['batch-size']),
+    ...(flags.canary !== undefined && flags.canary !== ''
+      ? { canary: canaryFrom(origins.canary ?? '--canary', flags.canary) }
+      : {}),
+    ...(flags.soak ? { soakMs: parseDuration('--soak', flags.soak) } : {}),
     drain: flags.drain,
     drainTimeoutMs: parseDuration('--drain-timeout', flags['drain-timeout']),
     drainPolicy: { force: flags['drain-force'], deleteEmptyDirData: flags['drain-delete-emptydir-data'] },

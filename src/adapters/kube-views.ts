@@ -34,6 +34,7 @@ export function toNodeView(node: V1Node): NodeView {
       ...(t.value === undefined ? {} : { value: t.value }),
     })),
     unschedulable: node.spec?.unschedulable === true,
+    ready: (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
   }
 }
 

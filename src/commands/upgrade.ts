@@ -13,6 +13,7 @@ import {
   chartFlag,
   drainFlags,
   globalFlags,
+  rolloutFlags,
   selectionFlags,
   timingFlags,
   upgradeRequestFrom,
@@ -43,7 +44,7 @@ export default class Upgrade extends BaseCommand {
         "Chart reference for the release's current version, used to roll back (default: --chart). Needed when --chart is a local .tgz or directory.",
     }),
     ...selectionFlags,
-    'batch-size': Flags.integer({ description: 'Nodes per wave (1 = strict node by node).', default: 1 }),
+    ...rolloutFlags,
     'deployment-mode': Flags.string({
       description: 'auto (read from the release), daemonset or job.',
       default: 'auto',

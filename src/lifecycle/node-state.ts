@@ -26,6 +26,8 @@ export const Annotation = {
   phaseStartedAt: `${PREFIX}/phase-started-at`,
   /** The last error, one line, empty when the last phase went well. */
   lastError: `${PREFIX}/last-error`,
+  /** The run whose soak the node passed (a retried step does not soak it again). */
+  soakedInRun: `${PREFIX}/soaked-in-run`,
 } as const
 
 export type NodeStatus =

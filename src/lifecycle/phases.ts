@@ -17,6 +17,9 @@ export interface WaveSettings {
   verification?: VerificationSettings
   /** `rollback NODE` with a verification pod: a reverted node is verified before it goes back in service. */
   verifyAfterRevert: boolean
+  /** After each wave but the last (`waves`): the soak of its completed nodes in service. */
+  soakMs?: number
+  waves?: number
 }
 
 /**
@@ -39,7 +42,7 @@ export function waveSettings(
   runId: string,
   s: RunSettings,
   template: VerificationTemplate | undefined,
-  options: { verifyAfterRevert?: boolean } = {},
+  options: { verifyAfterRevert?: boolean; waves?: number } = {},
 ): WaveSettings {
   return {
     runId,
@@ -50,6 +53,8 @@ export function waveSettings(
       ? { verification: { template, namespace: s.verification.namespace, timeoutMs: s.verification.timeoutMs } }
       : {}),
     verifyAfterRevert: options.verifyAfterRevert ?? false,
+    ...(s.soakMs ? { soakMs: s.soakMs } : {}),
+    ...(options.waves !== undefined ? { waves: options.waves } : {}),
   }
 }
 
@@ -230,6 +235,21 @@ const HANDLERS = {
         state.results.set(name, { name, status: 'completed', version: ctx.targetVersion })
       }),
   },
+  /**
+   * Optional, after each wave but the last: the wave's completed nodes stay in service for the soak,
+   * then are re-checked (node Ready, kata-deploy healthy and the same as at the start: not restarted,
+   * not replaced). A node that degraded is cordoned again and rolled back, like a failed verification.
+   */
+  soak: {
+    step: 'verify',
+    leavesIn: ['completed'],
+    acts: (node, state) =>
+      soaks(state) &&
+      statusOf(node) === 'completed' &&
+      node.annotations[Annotation.runId] === state.settings.runId &&
+      node.annotations[Annotation.soakedInRun] !== state.settings.runId,
+    run: (state, bucket) => soak(state, bucket),
+  },
   /** Reverts the failed nodes with the strategy: `rolled-back` and back in service, or `failed` and left cordoned. */
   rollback: {
     step: 'rollback',
@@ -321,6 +341,74 @@ async function each(state: WaveState, bucket: string[], work: (node: string) => 
     const node = bucket[i]!
     if (statusOf(state.nodes.get(node)!) !== 'rolling-back') await fail(state, node, describeError(s.reason))
   }
+}
+
+/** Whether this wave soaks: a soak is set and another wave follows. */
+function soaks(state: WaveState): boolean {
+  const { soakMs, waves } = state.settings
+  return soakMs !== undefined && soakMs > 0 && waves !== undefined && state.wave < waves
+}
+
+async function soak(state: WaveState, bucket: string[]): Promise<void> {
+  const { ctx, settings } = state
+  const { cluster, clock, events } = ctx.deps
+  const look = async () => {
+    const [health, nodes] = await Promise.all([
+      ctx.strategy.health(ctx, bucket),
+      cluster.listNodes().then((all) => new Map(all.map((n) => [n.name, n]))),
+    ])
+    return new Map(
+      bucket.map((name): [string, { ok: boolean; detail: string }] => {
+        const node = nodes.get(name)
+        if (!node) return [name, { ok: false, detail: 'the node is gone' }]
+        if (node.ready === false) return [name, { ok: false, detail: 'the node is NotReady' }]
+        return [name, health.get(name) ?? { ok: false, detail: 'no health reported' }]
+      }),
+    )
+  }
+  const before = await look()
+  events.emit({
+    type: 'info',
+    message: `wave ${state.wave}: soaking ${bucket.length} node(s) in service for ${Math.round(settings.soakMs! / 1000)}s before wave ${state.wave + 1}`,
+  })
+  // A deliberate dwell (the soak is time in service), not a wait for a condition.
+  await clock.sleep(settings.soakMs!)
+  const after = await look()
+  await Promise.all(
+    bucket.map(async (name) => {
+      const [start, end] = [before.get(name)!, after.get(name)!]
+      const problem = !end.ok
+        ? end.detail
+        : !start.ok
+          ? start.detail
+          : start.detail !== end.detail
+            ? `kata-deploy changed during the soak: ${start.detail} -> ${end.detail}`
+            : undefined
+      if (problem === undefined) {
+        state.nodes.set(
+          name,
+          await cluster.patchNode(name, { annotations: { [Annotation.soakedInRun]: settings.runId } }),
+        )
+        return
+      }
+      // Out of service again before the rollback (kata-lcm uncordoned it at `complete`).
+      const node = state.nodes.get(name)!
+      const ours = node.annotations[Annotation.wasUnschedulable] === 'false'
+      state.results.set(name, { name, status: 'rolling-back', error: `degraded during the soak: ${problem}` })
+      state.nodes.set(
+        name,
+        await transition(ctx.deps, node, 'rolling-back', {
+          message: `failed: degraded during the soak: ${problem}`,
+          warning: true,
+          unschedulable: true,
+          annotations: {
+            [Annotation.lastError]: oneLine(`degraded during the soak: ${problem}`),
+            [Annotation.cordonedByUs]: ours ? 'true' : null,
+          },
+        }),
+      )
+    }),
+  )
 }
 
 async function rollBack(state: WaveState, names: string[]): Promise<void> {

@@ -107,13 +107,48 @@ export function selectNodes(nodes: readonly NodeView[], selection: NodeSelection
   return picked.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
 }
 
-/** Splits an ordered list into waves of at most `batchSize`. Pure; batch size 1 = strict node by node. */
-export function planWaves<T>(items: readonly T[], batchSize: number): T[][] {
+/**
+ * Splits an ordered list into waves of at most `batchSize`, the first of at most `canary` when given
+ * (a canary smaller than the batch). Pure; batch size 1 = strict node by node.
+ */
+export function planWaves<T>(items: readonly T[], batchSize: number, canary?: number): T[][] {
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new InputError('--batch-size', `must be a whole number >= 1, got ${batchSize}`)
+  if (canary !== undefined && (!Number.isInteger(canary) || canary < 1))
+    throw new InputError('--canary', `must be a whole number >= 1, got ${canary}`)
   const waves: T[][] = []
-  for (let i = 0; i < items.length; i += batchSize) waves.push(items.slice(i, i + batchSize))
+  const first = canary ?? batchSize
+  if (items.length > 0) waves.push(items.slice(0, first))
+  for (let i = first; i < items.length; i += batchSize) waves.push(items.slice(i, i + batchSize))
   return waves
+}
+
+/** `--batch-size`: a number of nodes (`2`) or a percentage of the selected nodes (`25%`). */
+export type BatchSpec = { nodes: number } | { percent: number }
+
+/** Parses `--batch-size` (or the policy's batchSize): `N` >= 1 or `P%` with 1 <= P <= 100. Pure. */
+export function parseBatchSize(field: string, value: string | number): BatchSpec {
+  const text = String(value).trim()
+  const percent = /^(\d{1,3})%$/.exec(text)
+  if (percent && Number(percent[1]) >= 1 && Number(percent[1]) <= 100) return { percent: Number(percent[1]) }
+  if (/^\d+$/.test(text) && Number(text) >= 1) return { nodes: Number(text) }
+  throw new InputError(
+    field,
+    `"${text}" is not a batch size; use a whole number of nodes (2) or a percentage of the selected nodes (25%)`,
+  )
+}
+
+/** The number of nodes per wave a spec means over `selected` nodes: a percentage rounds up, at least 1. Pure. */
+export function batchNodes(spec: BatchSpec, selected: number): number {
+  return 'nodes' in spec ? spec.nodes : Math.max(1, Math.ceil((selected * spec.percent) / 100))
+}
+
+/** The label that keeps a node out of every run: `kata-lcm.katacontainers.io/skip=true`. */
+export const SKIP_LABEL = 'kata-lcm.katacontainers.io/skip'
+
+/** Whether an operator keeps the node out of runs (the skip label). Pure. */
+export function isSkipped(node: Pick<NodeView, 'labels'>): boolean {
+  return node.labels[SKIP_LABEL] === 'true'
 }
 
 /** Human text of a selection, for messages. */

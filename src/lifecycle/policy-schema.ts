@@ -64,9 +64,17 @@ export const POLICY_SCHEMA = {
       },
     },
     batchSize: {
-      type: 'integer',
-      minimum: 1,
-      description: '--batch-size.',
+      description: '--batch-size: nodes per wave, or a percentage of the selected nodes ("25%").',
+      anyOf: [
+        { type: 'integer', minimum: 1 },
+        { type: 'string', pattern: '^([1-9][0-9]?|100)%$' },
+      ],
+    },
+    canary: { type: 'integer', minimum: 1, description: "--canary: the first wave's size." },
+    soak: {
+      type: 'string',
+      pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$',
+      description: '--soak: after each wave but the last, its time in service before the re-check.',
     },
     deploymentMode: {
       enum: ['auto', 'daemonset', 'job'],

@@ -22,7 +22,9 @@ export interface Policy {
   previousChart?: string
   nodeSelector?: string
   nodeTaint?: { key: string; value?: string }
-  batchSize?: number
+  batchSize?: number | string
+  canary?: number
+  soak?: string
   deploymentMode?: 'auto' | 'daemonset' | 'job'
   drain?: { enabled?: boolean; timeout?: string; force?: boolean; deleteEmptyDirData?: boolean }
   timeouts?: { ready?: string; helm?: string }
@@ -36,6 +38,7 @@ export interface PolicySource {
 }
 
 type Schema = {
+  anyOf?: readonly Schema[]
   type?: string
   enum?: readonly unknown[]
   properties?: Record<string, Schema>
@@ -52,6 +55,10 @@ const kindOf = (v: unknown) => (Array.isArray(v) ? 'array' : v === null ? 'null'
 /** The first violation of `schema` in `value` (the subset of JSON schema POLICY_SCHEMA uses), as `field: what`. */
 function violation(value: unknown, schema: Schema, path: string): string | undefined {
   const field = path || '(the document)'
+  if (schema.anyOf) {
+    const found = schema.anyOf.map((alternative) => violation(value, alternative, path))
+    if (found.every((f) => f !== undefined)) return kindOf(value) === 'string' ? found.at(-1) : found[0]
+  }
   if (schema.enum && !schema.enum.includes(value))
     return `${field}: ${JSON.stringify(value)} is not one of ${schema.enum.map((e) => JSON.stringify(e)).join(', ')}`
   const type = schema.type
@@ -118,6 +125,8 @@ export function policyFlags(policy: Policy | undefined): Record<string, string |
     ['node-taint-key', policy.nodeTaint?.key],
     ['node-taint-value', policy.nodeTaint?.value],
     ['batch-size', policy.batchSize],
+    ['canary', policy.canary],
+    ['soak', policy.soak],
     ['deployment-mode', policy.deploymentMode],
     ['drain', policy.drain?.enabled],
     ['drain-timeout', policy.drain?.timeout],
@@ -140,6 +149,8 @@ const CHART_DEFAULT: Record<string, string> = {
   'node-taint-key': 'nodeTaintKey',
   'node-taint-value': 'nodeTaintValue',
   'batch-size': 'batchSize',
+  canary: 'canary',
+  soak: 'soak',
   'deployment-mode': 'deploymentMode',
   drain: 'drainEnabled',
   'drain-timeout': 'drainTimeout',
@@ -167,6 +178,8 @@ export const POLICY_FIELD: Record<string, string> = {
   'node-taint-key': 'nodeTaint.key',
   'node-taint-value': 'nodeTaint.value',
   'batch-size': 'batchSize',
+  canary: 'canary',
+  soak: 'soak',
   'deployment-mode': 'deploymentMode',
   drain: 'drain.enabled',
   'drain-timeout': 'drain.timeout',

@@ -10,7 +10,17 @@ import { InputError, PreconditionError } from './errors.js'
 import { DEPLOYMENT_MODES, detectMode, isDeploymentMode, strategyFor } from './modes/index.js'
 import type { DeploymentMode, DeploymentStrategy, RunContext } from './modes/strategy.js'
 import { Annotation, isInFlight, readStatus } from './node-state.js'
-import { planWaves, selectNodes, validateSelection, describeSelection, type NodeSelection } from './plan.js'
+import {
+  batchNodes,
+  describeSelection,
+  isSkipped,
+  planWaves,
+  selectNodes,
+  SKIP_LABEL,
+  validateSelection,
+  type NodeSelection,
+} from './plan.js'
+import { listed } from './report.js'
 import type { Values } from './values.js'
 import { checkSchedulable, parseVerificationTemplate, type VerificationTemplate } from './verification.js'
 
@@ -23,7 +33,13 @@ export interface UpgradeRequest {
   /** Chart reference that yields the release's current version, for rollback; defaults to `chart`. */
   previousChart?: string
   selection: NodeSelection
+  /** Nodes per wave; with `batchPercent`, that share of the selected nodes instead. */
   batchSize: number
+  batchPercent?: number
+  /** The first wave's size (a canary smaller than the batch). */
+  canary?: number
+  /** After each wave but the last: wait this long, then re-check the wave's nodes before the next. */
+  soakMs?: number
   drain: boolean
   drainTimeoutMs: number
   /** What a drain may evict beyond pods a controller recreates; default: nothing more (kubectl's rule). */
@@ -58,7 +74,11 @@ export interface RunPlan {
   alreadyDone: string[]
   /** Selected nodes an earlier run left mid-flight: finished (or rolled back) first. */
   resumed: string[]
+  /** Selected nodes an operator keeps out with the skip label: never touched. */
+  excluded: string[]
   waves: string[][]
+  /** Nodes per wave (a percentage resolved over the selected nodes). */
+  batchSize: number
 }
 
 const MODES: readonly string[] = ['auto', ...DEPLOYMENT_MODES]
@@ -74,6 +94,9 @@ export function validateRequest(request: UpgradeRequest): VerificationTemplate {
   }
   if (!Number.isInteger(request.batchSize) || request.batchSize < 1)
     throw new InputError('--batch-size', `must be a whole number >= 1, got ${request.batchSize}`)
+  if (request.canary !== undefined && (!Number.isInteger(request.canary) || request.canary < 1))
+    throw new InputError('--canary', `must be a whole number >= 1, got ${request.canary}`)
+  if (request.soakMs !== undefined) checkDuration('--soak', request.soakMs)
   if (!MODES.includes(request.deploymentMode))
     throw new InputError('--deployment-mode', `"${request.deploymentMode}" is not a mode; use auto, daemonset or job`)
   for (const [flag, ms] of [
@@ -213,11 +236,16 @@ export async function checkPrerequisites(
   const userValues = interrupted
     ? interrupted.userValues
     : await helm.values(release.name, release.namespace, { all: false })
-  const listed = await cluster.listNodes(request.selection.labelSelector)
-  const selected = selectNodes(listed, request.selection)
+  const candidates = await cluster.listNodes(request.selection.labelSelector)
+  const matching = selectNodes(candidates, request.selection)
+  // An operator keeps a node out of every run with the skip label: reported, never touched.
+  const excluded = matching.filter(isSkipped).map((n) => n.name)
+  const selected = matching.filter((n) => !isSkipped(n))
   if (selected.length === 0) {
     throw new PreconditionError(
-      `no node matches ${describeSelection(request.selection)}; check --node-selector / --node-taint-key (kubectl get nodes --show-labels)`,
+      excluded.length > 0
+        ? `every node matching ${describeSelection(request.selection)} carries ${SKIP_LABEL}=true (${listed(excluded)}); remove the label from the nodes to upgrade`
+        : `no node matches ${describeSelection(request.selection)}; check --node-selector / --node-taint-key (kubectl get nodes --show-labels)`,
     )
   }
   for (const node of selected) {
@@ -250,9 +278,14 @@ export async function checkPrerequisites(
       : await rollbackVersion(deps, release.name, release.namespace, request)
   if (!idle)
     await checkChart(deps, previousChart, previousVersion, request.previousChart ? '--previous-chart' : '--chart')
+  const batchSize =
+    request.batchPercent !== undefined
+      ? batchNodes({ percent: request.batchPercent }, selected.length)
+      : request.batchSize
   const waves = planWaves(
     nodes.map((n) => n.name),
-    request.batchSize,
+    batchSize,
+    request.canary,
   )
   await strategy.checkWaves(deps, {
     release: request.release,
@@ -266,7 +299,8 @@ export async function checkPrerequisites(
   // The first wave's drain is judged now, before anything is written; each later wave before it starts.
   if (request.drain && waves[0]) await checkDrainable(deps, waves[0], request.drainPolicy ?? NO_FORCE, 'wave 1')
   const settings = {
-    batchSize: request.batchSize,
+    batchSize,
+    ...(request.soakMs !== undefined ? { soakMs: request.soakMs } : {}),
     drain: request.drain,
     drainTimeoutMs: request.drainTimeoutMs,
     drainPolicy: request.drainPolicy ?? NO_FORCE,
@@ -306,7 +340,9 @@ export async function checkPrerequisites(
     nodes,
     alreadyDone: alreadyDone.map((n) => n.name),
     resumed: resumed.map((n) => n.name),
+    excluded,
     waves,
+    batchSize,
   }
 }
 
@@ -366,7 +402,7 @@ export function runContextOf(deps: LifecycleDeps, request: UpgradeRequest, plan:
     targetVersion: plan.targetVersion,
     previousVersion: plan.previousVersion,
     userValues: plan.userValues,
-    batchSize: request.batchSize,
+    batchSize: plan.batchSize,
     readyTimeoutMs: request.readyTimeoutMs,
     helmTimeout: request.helmTimeout,
     helmCommands: [],

@@ -21,6 +21,8 @@ export interface NodeResult {
   /** The kata-deploy version the node runs now, as far as kata-lcm knows. */
   version?: string
   error?: string
+  /** Why a `skipped` node was left alone when it is not already on the target (the skip label). */
+  reason?: string
   evidence?: VerificationEvidence
 }
 
@@ -37,6 +39,8 @@ export interface LifecycleReport {
   dryRun: boolean
   outcome: Outcome
   waves: string[][]
+  /** The rollout's shape: a first (canary) wave smaller than the batch, a soak after every wave but the last. */
+  rollout?: { batchSize: number; canary?: number; soakMs?: number }
   nodes: NodeResult[]
   /** The helm commands run (or, for --dry-run, that would run). */
   helmCommands: string[]

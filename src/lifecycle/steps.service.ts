@@ -99,6 +99,7 @@ async function loadRun(
     record.runId,
     s,
     parseVerificationTemplate(s.verification.source, s.verification.origin),
+    { waves: record.waves.length },
   )
   return { record, ctx, settings }
 }

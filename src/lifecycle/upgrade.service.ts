@@ -5,7 +5,8 @@ import { newWaveState, outcomes, runHandlers, waveSettings } from './phases.js'
 import type { RunContext } from './modes/strategy.js'
 import { Annotation, readStatus } from './node-state.js'
 import { checkPrerequisites, runContextOf, type RunPlan, type UpgradeRequest } from './prerequisites.js'
-import type { LifecycleReport, NodeResult, Outcome } from './report.js'
+import { listed, type LifecycleReport, type NodeResult, type Outcome } from './report.js'
+import { SKIP_LABEL } from './plan.js'
 import { checkRenders } from './renders.js'
 import { restoreWhenConverged } from './restore.js'
 import { runWave } from './wave.js'
@@ -96,7 +97,7 @@ async function runWaves(
 ): Promise<LifecycleReport> {
   const { deps } = ctx
   const results = baseResults(plan)
-  const settings = waveSettings(runId, plan.record.settings, plan.verification)
+  const settings = waveSettings(runId, plan.record.settings, plan.verification, { waves: plan.waves.length })
   // A run killed while rolling nodes back stopped there: finish that rollback and stop again.
   const midRollback = plan.nodes.filter((n) => readStatus(n.annotations) === 'rolling-back')
   if (midRollback.length > 0) {
@@ -148,6 +149,7 @@ async function runWaves(
 function baseResults(plan: RunPlan): Map<string, NodeResult> {
   const results = new Map<string, NodeResult>()
   for (const name of plan.alreadyDone) results.set(name, { name, status: 'skipped', version: plan.targetVersion })
+  for (const name of plan.excluded) results.set(name, { name, status: 'skipped', reason: `${SKIP_LABEL}=true` })
   for (const node of plan.nodes)
     results.set(node.name, {
       name: node.name,
@@ -161,11 +163,11 @@ function summaryOf(outcome: Outcome, plan: RunPlan, results: Map<string, NodeRes
   const count = (status: NodeResult['status']) => [...results.values()].filter((r) => r.status === status).length
   switch (outcome) {
     case 'success':
-      return `all ${results.size} selected node(s) run kata-deploy ${plan.targetVersion}`
+      return `all ${results.size - plan.excluded.length} selected node(s) run kata-deploy ${plan.targetVersion}${plan.excluded.length > 0 ? `; ${plan.excluded.length} kept out by ${SKIP_LABEL}=true: ${listed(plan.excluded)}` : ''}`
     case 'nothing-to-do':
       return `nothing to do: every selected node already runs ${plan.targetVersion}`
     case 'rolled-back':
-      return `stopped: ${count('rolled-back')} node(s) failed and were rolled back to ${plan.previousVersion}; ${count('completed') + count('skipped')} on ${plan.targetVersion}, ${count('untouched')} not touched`
+      return `stopped: ${count('rolled-back')} node(s) failed and were rolled back to ${plan.previousVersion}; ${count('completed') + plan.alreadyDone.length} on ${plan.targetVersion}, ${count('untouched')} not touched`
     case 'manual-action':
       return `stopped: ${count('failed')} node(s) failed and could NOT be rolled back; they stay cordoned and need manual action`
     case 'interrupted':
@@ -185,8 +187,10 @@ function report(
   summary: string,
 ): LifecycleReport {
   const nodes = [...results.values()]
+  const kept = new Set(plan.excluded)
   const onTarget = nodes.filter((n) => n.version === plan.targetVersion).length
-  const mixedFleet = outcome !== 'planned' && onTarget > 0 && onTarget < nodes.length
+  const considered = nodes.filter((n) => !kept.has(n.name)).length
+  const mixedFleet = outcome !== 'planned' && onTarget > 0 && onTarget < considered
   const nextSteps: string[] = []
   const rerun = 'rerun the same kata-lcm upgrade command: completed nodes are skipped'
   if (outcome === 'rolled-back') {
@@ -217,11 +221,16 @@ function report(
     dryRun: request.dryRun,
     outcome,
     waves: plan.waves,
+    rollout: {
+      batchSize: plan.batchSize,
+      ...(request.canary !== undefined ? { canary: request.canary } : {}),
+      ...(request.soakMs !== undefined ? { soakMs: request.soakMs } : {}),
+    },
     nodes,
     helmCommands,
     mixedFleet,
     summary: mixedFleet
-      ? `${summary}. The fleet is now MIXED: ${onTarget} node(s) on ${plan.targetVersion}, ${nodes.length - onTarget} on older versions`
+      ? `${summary}. The fleet is now MIXED: ${onTarget} node(s) on ${plan.targetVersion}, ${considered - onTarget} on older versions`
       : summary,
     nextSteps,
   }

@@ -16,6 +16,8 @@ export interface NodeView {
   annotations: Record<string, string>
   taints: Taint[]
   unschedulable: boolean
+  /** The node's Ready condition is True (absent in views made without its status). */
+  ready?: boolean
 }
 
 export interface ContainerView {
@@ -230,6 +232,8 @@ export interface RunSettings {
   readyTimeoutMs: number
   helmTimeout: string
   verification: { source: string; origin: string; namespace: string; timeoutMs: number }
+  /** After each wave but the last: how long its nodes soak in service before they are re-checked. */
+  soakMs?: number
 }
 
 export interface RunStore {

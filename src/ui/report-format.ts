@@ -26,7 +26,7 @@ export function table(header: string[], rows: string[][]): string[] {
 
 function nodeRow(n: NodeResult): string[] {
   const paint = STATUS_COLOR[n.status] ?? ((t: string) => t)
-  return [n.name, paint(n.status), n.version ?? '-', n.error ?? '']
+  return [n.name, paint(n.status), n.version ?? '-', n.error ?? n.reason ?? '']
 }
 
 /** The human report of an upgrade or rollback. Pure. */
@@ -42,8 +42,13 @@ export function formatLifecycleReport(report: LifecycleReport): string[] {
     ),
   )
   if (report.dryRun) {
-    lines.push('', `plan: ${report.waves.length} wave(s)`)
-    report.waves.forEach((wave, i) => lines.push(`  wave ${i + 1}: ${wave.join(', ')}`))
+    const { canary, soakMs, batchSize } = report.rollout ?? {}
+    lines.push('', `plan: ${report.waves.length} wave(s)${batchSize ? ` of ${batchSize}` : ''}`)
+    report.waves.forEach((wave, i) => {
+      lines.push(`  wave ${i + 1}${i === 0 && canary !== undefined ? ' (canary)' : ''}: ${wave.join(', ')}`)
+      if (soakMs && i < report.waves.length - 1)
+        lines.push(`  soak ${Math.round(soakMs / 1000)}s in service, then re-check wave ${i + 1}'s nodes`)
+    })
     lines.push('', 'helm command(s) that would run:', ...report.helmCommands.map((c) => `  ${c}`))
   }
   lines.push('', ...table(['NODE', 'STATUS', 'VERSION', 'ERROR'], report.nodes.map(nodeRow)))

@@ -130,6 +130,7 @@ export class FakeCluster implements Cluster {
       annotations: { ...seed.annotations },
       taints: clone(seed.taints ?? []),
       unschedulable: seed.unschedulable ?? false,
+      ready: true,
     }
     this.store.nodes.set(seed.name, node)
     this.store.changed()

@@ -6,6 +6,7 @@ import { planStep } from '../../lifecycle/steps.service.js'
 import {
   chartFlag,
   drainFlags,
+  rolloutFlags,
   selectionFlags,
   timingFlags,
   upgradeRequestFrom,
@@ -26,7 +27,7 @@ export default class StepPlan extends StepCommand {
       description: "Chart reference for the release's current version (default: --chart).",
     }),
     ...selectionFlags,
-    'batch-size': Flags.integer({ default: 1, description: 'Nodes per wave.' }),
+    ...rolloutFlags,
     'deployment-mode': Flags.string({ default: 'auto', description: 'auto, daemonset or job.' }),
     ...drainFlags,
     'verification-pod': Flags.string({

@@ -118,6 +118,23 @@ export const daemonSetStrategy: DeploymentStrategy = {
     }
   },
 
+  // The node's live kata-deploy pod: Ready, and the same pod with the same restarts from end to end of a soak.
+  async health(ctx, nodes) {
+    const names = kataDeployNames(ctx.userValues)
+    const pods = (
+      await ctx.deps.cluster.listPods({ namespace: ctx.release.namespace, labelSelector: names.podSelector })
+    ).filter((p) => !p.deletionTimestamp)
+    return new Map(
+      nodes.map((node): [string, { ok: boolean; detail: string }] => {
+        const pod = pods.find((p) => p.nodeName === node)
+        if (!pod) return [node, { ok: false, detail: `no ${names.daemonSet} pod runs on the node` }]
+        const restarts = pod.containers.reduce((sum, c) => sum + c.restartCount, 0)
+        if (!pod.ready) return [node, { ok: false, detail: `its kata-deploy pod ${pod.name} is not Ready` }]
+        return [node, { ok: true, detail: `pod ${pod.name} (${pod.uid}), ${restarts} restart(s)` }]
+      }),
+    )
+  },
+
   async upgradeWave(ctx, nodes): Promise<NodeOutcomes> {
     await ensureRelease(ctx, ctx.chart, ctx.targetVersion)
     return restartAndAwait(ctx, nodes)

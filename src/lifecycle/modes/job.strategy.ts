@@ -180,6 +180,19 @@ export const jobStrategy: DeploymentStrategy = {
     )
   },
 
+  // The install is done once its Job succeeded; what stays on the node is kata-deploy's label.
+  async health(ctx, nodes) {
+    const installed = new Set((await ctx.deps.cluster.listNodes(INSTALLED_LABEL)).map((n) => n.name))
+    return new Map(
+      nodes.map((n) => [
+        n,
+        installed.has(n)
+          ? { ok: true, detail: 'installed' }
+          : { ok: false, detail: `the node lost kata-deploy's install label ${INSTALLED_LABEL}` },
+      ]),
+    )
+  },
+
   async precheck() {
     // The install Jobs are the evidence in job mode; nothing on the nodes to check beforehand.
   },

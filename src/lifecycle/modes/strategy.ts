@@ -56,6 +56,11 @@ export interface DeploymentStrategy {
   readonly minimumVersion: string
   /** Rolls the wave's nodes to the target and waits until each is done or failed. Safe to rerun. */
   upgradeWave(ctx: RunContext, nodes: string[]): Promise<NodeOutcomes>
+  /**
+   * How kata-deploy stands on each node now: `ok` with a fingerprint that changes when it restarts
+   * or is replaced (a soak compares the two ends), or not ok with the reason. Read-only.
+   */
+  health(ctx: RunContext, nodes: string[]): Promise<Map<string, { ok: boolean; detail: string }>>
   /** Puts the given nodes back on the previous version and waits for them. Safe to rerun. */
   revertNodes(ctx: RunContext, nodes: string[]): Promise<NodeOutcomes>
   /** The helm upgrades a run of these waves would make, in order, for --dry-run. Pure. */

@@ -59,7 +59,9 @@ describe('the fleet policy', () => {
   })
 
   it.each([
-    ['batchSize: two', /policy file p.yaml: batchSize: must be an integer, not string "two"/],
+    ['batchSize: two', /policy file p.yaml: batchSize: "two" does not match/],
+    ['batchSize: 150%', /policy file p.yaml: batchSize: "150%" does not match/],
+    ['canary: 0', /canary: must be at least 1, not 0/],
     ['batchSize: 0', /batchSize: must be at least 1, not 0/],
     ['deploymentMode: helm', /deploymentMode: "helm" is not one of "auto", "daemonset", "job"/],
     ['timeouts: { ready: soon }', /timeouts.ready: "soon" does not match/],

@@ -24,7 +24,7 @@ describe('parseDuration', () => {
   const flags: UpgradeFlags = {
     'target-version': '3.28.0',
     chart: 'c',
-    'batch-size': 1,
+    'batch-size': '1',
     'deployment-mode': 'auto',
     drain: false,
     'drain-timeout': '5m',

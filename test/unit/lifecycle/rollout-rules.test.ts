@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest'
+import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
+import { batchNodes, parseBatchSize, planWaves, SKIP_LABEL } from '../../../src/lifecycle/plan.js'
+import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import { scenario, statusWrites } from '../../fakes/scenario.js'
+
+describe('rollout rules', () => {
+  it('a canary wave, then waves of the batch size', () => {
+    expect(planWaves(['a', 'b', 'c', 'd', 'e', 'f'], 2, 1)).toEqual([['a'], ['b', 'c'], ['d', 'e'], ['f']])
+    expect(planWaves(['a', 'b'], 3, 5)).toEqual([['a', 'b']])
+    expect(() => planWaves(['a'], 1, 0)).toThrow(/^--canary: must be a whole number >= 1/)
+  })
+
+  it('a batch size as a number or a percentage of the selected nodes (rounded up, at least one)', () => {
+    expect(parseBatchSize('--batch-size', '3')).toEqual({ nodes: 3 })
+    expect(parseBatchSize('--batch-size', '25%')).toEqual({ percent: 25 })
+    expect(batchNodes({ percent: 25 }, 10)).toBe(3)
+    expect(batchNodes({ percent: 1 }, 10)).toBe(1)
+    expect(batchNodes({ percent: 100 }, 10)).toBe(10)
+    for (const bad of ['0', '0%', '101%', 'x', '2.5', '-1'])
+      expect(() => parseBatchSize('--batch-size', bad)).toThrow(/^--batch-size: ".*" is not a batch size/)
+  })
+
+  it('a percentage batch and a canary plan the waves over the selected nodes', async () => {
+    const s = await scenario({ nodes: 10 })
+    const report = await upgrade(s.deps, s.upgradeRequest({ batchPercent: 30, canary: 1, dryRun: true }), 'run-1')
+    expect(report.waves.map((w) => w.length)).toEqual([1, 3, 3, 3])
+    expect(report.rollout).toEqual({ batchSize: 3, canary: 1 })
+  })
+
+  it('a node with the skip label is never selected, never touched, and reported as skipped', async () => {
+    const s = await scenario({ nodes: 3 })
+    s.cluster.setNode('node-2', { labels: { ...s.cluster.node('node-2').labels, [SKIP_LABEL]: 'true' } })
+    const report = await upgrade(s.deps, s.upgradeRequest({ batchSize: 3 }), 'run-1')
+    expect(report.outcome).toBe('success')
+    expect(report.waves).toEqual([['node-1', 'node-3']])
+    expect(report.nodes.find((n) => n.name === 'node-2')).toEqual({
+      name: 'node-2',
+      status: 'skipped',
+      reason: `${SKIP_LABEL}=true`,
+    })
+    expect(report.summary).toMatch(/1 kept out by kata-lcm.katacontainers.io\/skip=true: node-2/)
+    expect(s.cluster.writesTo('node-2')).toEqual([])
+    // Every node kept out: refused before any write.
+    const all = await scenario({ nodes: 2 })
+    for (const n of all.nodeNames)
+      all.cluster.setNode(n, { labels: { ...all.cluster.node(n).labels, [SKIP_LABEL]: 'true' } })
+    await expect(upgrade(all.deps, all.upgradeRequest(), 'run-1')).rejects.toThrow(
+      /every node matching all nodes carries kata-lcm.katacontainers.io\/skip=true \(node-1, node-2\)/,
+    )
+    expect(all.cluster.writes).toEqual([])
+  })
+
+  it('a soak: the next wave starts only after the soak, and the soaked nodes stay in service', async () => {
+    const s = await scenario({ nodes: 2 })
+    const report = await upgrade(s.deps, s.upgradeRequest({ soakMs: 120_000 }), 'run-1')
+    expect(report.outcome).toBe('success')
+    const completed = statusWrites(s.cluster, 'node-1').find((w) => w.status === 'completed')!.at
+    const next = statusWrites(s.cluster, 'node-2').find((w) => w.status === 'preparing')!.at
+    expect(next - completed).toBeGreaterThanOrEqual(120_000)
+    expect(s.cluster.node('node-1').annotations[Annotation.soakedInRun]).toBe('run-1')
+    // No soak after the last wave.
+    expect(s.cluster.node('node-2').annotations[Annotation.soakedInRun]).toBeUndefined()
+  })
+
+  it('a node that goes NotReady during its soak is cordoned again and rolled back; the run stops', async () => {
+    const s = await scenario({ nodes: 2 })
+    // node-1 completes within seconds (virtual time); five minutes into its ten-minute soak it goes NotReady.
+    s.clock.setTimer(300_000, () => s.cluster.setNode('node-1', { ready: false }))
+    const report = await upgrade(s.deps, s.upgradeRequest({ soakMs: 600_000 }), 'run-1')
+    expect(statusWrites(s.cluster, 'node-1').find((w) => w.status === 'completed')!.at).toBeLessThan(300_000)
+    expect(report.outcome).toBe('rolled-back')
+    expect(report.nodes.find((n) => n.name === 'node-1')).toMatchObject({
+      status: 'rolled-back',
+      error: 'degraded during the soak: the node is NotReady',
+    })
+    expect(statusWrites(s.cluster, 'node-1').map((w) => w.status)).toEqual([
+      'preparing',
+      'cordoned',
+      'upgrading',
+      'verifying',
+      'completed',
+      'rolling-back',
+      'rolled-back',
+    ])
+    expect(s.cluster.writesTo('node-2')).toEqual([])
+  })
+})
