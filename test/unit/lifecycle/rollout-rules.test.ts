@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
+import { Annotation } from '../../../src/lifecycle/node-state.js'
 import { batchNodes, parseBatchSize, planWaves, SKIP_LABEL } from '../../../src/lifecycle/plan.js'
 import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
 import { scenario, statusWrites } from '../../fakes/scenario.js'
