@@ -153,8 +153,8 @@ export class KubeCluster implements Cluster {
   ): Promise<WaitResult<T, PodView[]>> {
     return this.pods.waitForPods(query, decide, timeoutMs, signal)
   }
-  evictPod(namespace: string, name: string): Promise<EvictionResult> {
-    return this.pods.evictPod(namespace, name)
+  evictPod(namespace: string, name: string, options?: { dryRun?: boolean }): Promise<EvictionResult> {
+    return this.pods.evictPod(namespace, name, options)
   }
   podDiagnostics(namespace: string, name: string, tailLines: number): Promise<{ events: string[]; logTail: string[] }> {
     return this.pods.podDiagnostics(namespace, name, tailLines)
@@ -181,6 +181,16 @@ export class KubeCluster implements Cluster {
 
   readRun(namespace: string, release: string): Promise<RunRecord | undefined> {
     return this.state.readRun(namespace, release)
+  }
+
+  waitForRun<T>(
+    namespace: string,
+    release: string,
+    decide: (record: RunRecord | undefined) => T | undefined,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, RunRecord | undefined>> {
+    return this.state.waitForRun(namespace, release, decide, timeoutMs, signal)
   }
 
   readPolicy(namespace: string): Promise<string | undefined> {

@@ -92,12 +92,18 @@ export class KubePods implements PodStore {
   }
 
   /** Safe to retry: `gone` once the pod is deleted, `blocked` while a PodDisruptionBudget refuses (429). */
-  async evictPod(namespace: string, name: string): Promise<EvictionResult> {
+  async evictPod(namespace: string, name: string, options: { dryRun?: boolean } = {}): Promise<EvictionResult> {
     try {
       await this.core.createNamespacedPodEviction({
         namespace,
         name,
-        body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace } },
+        body: {
+          apiVersion: 'policy/v1',
+          kind: 'Eviction',
+          metadata: { name, namespace },
+          ...(options.dryRun ? { deleteOptions: { dryRun: ['All'] } } : {}),
+        },
+        ...(options.dryRun ? { dryRun: 'All' } : {}),
       })
       return 'evicted'
     } catch (error) {

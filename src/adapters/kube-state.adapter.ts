@@ -122,6 +122,38 @@ export class KubeState implements RunStore, LockStore, HelmStorageStore {
     }
   }
 
+  /** Read-only; a watch on the record's Secret (by name), never a poll. */
+  async waitForRun<T>(
+    namespace: string,
+    release: string,
+    decide: (record: RunRecord | undefined) => T | undefined,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, RunRecord | undefined>> {
+    const name = runRecordName(release)
+    const fieldSelector = `metadata.name=${name}`
+    const source: ListWatchSource<V1Secret> = {
+      what: `the run record ${namespace}/${name}`,
+      path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
+      fieldSelector,
+      permission: { resource: 'secrets', namespace },
+      list: async () => {
+        const list = await kubeCall(
+          `list secret ${namespace}/${name}`,
+          { verb: 'list', resource: 'secrets', namespace },
+          () => this.core.listNamespacedSecret({ namespace, fieldSelector }),
+        )
+        return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
+      },
+    }
+    const toRecord = (secret: V1Secret): RunRecord | undefined => {
+      const data = secret.data?.[RUN_KEY]
+      return data ? (JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as RunRecord) : undefined
+    }
+    const result = await watchUntil(this.watch, source, toRecord, (records) => decide(records[0]), timeoutMs, signal)
+    return result.done ? result : { done: false, last: result.last[0] }
+  }
+
   /** Read-only: the policy ConfigMap's document, undefined when there is none. */
   async readPolicy(namespace: string): Promise<string | undefined> {
     try {

@@ -30,7 +30,9 @@ export function drainRefusal(pod: PodView, policy: DrainPolicy): string | undefi
 
 /**
  * Checks the pods on `nodes` before anything is cordoned or evicted: throws a PreconditionError naming
- * every pod the policy forbids evicting, so a wave is refused as a whole. One pod list. Read-only.
+ * every pod the policy forbids evicting and every pod whose PodDisruptionBudget refuses its eviction
+ * now (a dry-run eviction each: the API server judges, nothing changes), so a wave is refused as a
+ * whole and a drain never hangs on a budget. One pod list. Read-only.
  */
 export async function checkDrainable(
   deps: LifecycleDeps,
@@ -44,6 +46,14 @@ export async function checkDrainable(
     const why = drainRefusal(p, policy)
     return why ? [`${p.namespace}/${p.name} on ${p.nodeName}: ${why}`] : []
   })
+  const evictable = pods.filter((p) => !isDrainExempt(p) && drainRefusal(p, policy) === undefined)
+  const verdicts = await Promise.all(
+    evictable.map(async (p) =>
+      (await deps.cluster.evictPod(p.namespace, p.name, { dryRun: true })) === 'blocked' ? p : undefined,
+    ),
+  )
+  for (const p of verdicts)
+    if (p) refused.push(`${p.namespace}/${p.name} on ${p.nodeName}: a PodDisruptionBudget refuses its eviction now`)
   if (refused.length === 0) return
   const shown = listed(refused, 10, '; ')
   throw new PreconditionError(

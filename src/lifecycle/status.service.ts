@@ -30,6 +30,8 @@ export interface NodeStatusRow {
 export interface StatusReport {
   /** helmProblem: why helm could not say anything about the release (it may well exist). */
   release: ReleaseRef & { chartVersion?: string; status?: string; helmProblem?: string }
+  /** The run in flight, when there is one, and its pause (kata-lcm pause). */
+  run?: { runId: string; targetVersion: string; paused?: { by: string; at: string } }
   selection: string
   rows: NodeStatusRow[]
 }
@@ -103,12 +105,22 @@ export async function nodeStatus(
     }
     return row
   })
+  const record = await deps.cluster.readRun(release.namespace, release.name).catch(() => undefined)
   return {
     release: {
       ...release,
       ...(info ? { chartVersion: info.chartVersion, status: info.status } : {}),
       ...(helmProblem ? { helmProblem } : {}),
     },
+    ...(record
+      ? {
+          run: {
+            runId: record.runId,
+            targetVersion: record.targetVersion,
+            ...(record.paused ? { paused: record.paused } : {}),
+          },
+        }
+      : {}),
     selection: describeSelection(selection),
     rows,
   }

@@ -16,6 +16,7 @@ import {
   type WaveStep,
 } from './phases.js'
 import { checkPrerequisites, runContextOf, type UpgradeRequest } from './prerequisites.js'
+import { waitWhilePaused } from './pause.service.js'
 import { checkRenders } from './renders.js'
 import { restoreWhenConverged } from './restore.js'
 import { parseVerificationTemplate } from './verification.js'
@@ -137,6 +138,8 @@ export async function waveStep(
   holder: string,
 ): Promise<{ wave: number; step: WaveStep; nodes: Record<string, string> }> {
   return underLock(deps, release, holder, async () => {
+    // A paused run holds its next wave at the wave's first step (a step in progress finishes).
+    if (step === 'prepare') await waitWhilePaused(deps, release, wave)
     const { record, ctx, settings } = await loadRun(deps, release)
     if (record.stoppedBy && step !== 'rollback') {
       throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)

@@ -9,6 +9,7 @@ import { listed, type LifecycleReport, type NodeResult, type Outcome } from './r
 import { SKIP_LABEL } from './plan.js'
 import { checkRenders } from './renders.js'
 import { restoreWhenConverged } from './restore.js'
+import { waitWhilePaused } from './pause.service.js'
 import { runWave } from './wave.js'
 
 /**
@@ -115,6 +116,10 @@ async function runWaves(
   // With no node left, a resumed run only has its finalize to do.
   let outcome: Outcome = 'success'
   for (const [index, names] of plan.waves.entries()) {
+    // `kata-lcm pause` holds the next wave (never the one in progress) until `kata-lcm resume`.
+    await waitWhilePaused(deps, ctx.release, index + 1, signal).catch((error: unknown) => {
+      if (!signal?.aborted) throw error
+    })
     if (signal?.aborted || lockLost()) {
       outcome = 'interrupted'
       break

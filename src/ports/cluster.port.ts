@@ -126,8 +126,11 @@ export interface PodStore {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<WaitResult<T, PodView[]>>
-  /** Eviction API: `blocked` when a PodDisruptionBudget answered 429. */
-  evictPod(namespace: string, name: string): Promise<EvictionResult>
+  /**
+   * Eviction API: `blocked` when a PodDisruptionBudget answered 429. `dryRun`: the API server judges
+   * the eviction (PodDisruptionBudgets included) and changes nothing.
+   */
+  evictPod(namespace: string, name: string, options?: { dryRun?: boolean }): Promise<EvictionResult>
   /** Events about a pod and its last log lines, for failure reports. Never throws. */
   podDiagnostics(namespace: string, name: string, tailLines: number): Promise<{ events: string[]; logTail: string[] }>
 }
@@ -218,6 +221,8 @@ export interface RunRecord {
   settings: RunSettings
   /** Set when a wave failed: later waves refuse to start (fail-fast across Argo steps). */
   stoppedBy?: string
+  /** `kata-lcm pause`: the next wave waits until `kata-lcm resume` clears it. */
+  paused?: { by: string; at: string }
   /** Who planned the run (the lease holder: `argo/<workflow>` or a CLI run id). */
   holder?: string
 }
@@ -242,6 +247,14 @@ export interface RunStore {
   writeRun(record: RunRecord): Promise<void>
   /** Removes the record; a missing one is not an error. */
   clearRun(namespace: string, release: string): Promise<void>
+  /** Watches the record (undefined while there is none) until `decide` returns a value or `timeoutMs` passes. Read-only. */
+  waitForRun<T>(
+    namespace: string,
+    release: string,
+    decide: (record: RunRecord | undefined) => T | undefined,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, RunRecord | undefined>>
 }
 
 /** The fleet's policy document (a ConfigMap) and what the cluster says about Kata (its RuntimeClasses). */

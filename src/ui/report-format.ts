@@ -82,8 +82,14 @@ function podColumn(row: StatusReport['rows'][number]): string {
 /** The `kata-lcm status` table. Pure. */
 export function formatStatus(report: StatusReport): string[] {
   const head = `release ${report.release.namespace}/${report.release.name}${report.release.chartVersion ? ` (chart ${report.release.chartVersion}, ${report.release.status})` : report.release.helmProblem ? ` (helm could not be run: ${report.release.helmProblem})` : ' (not found)'}, nodes: ${report.selection}`
+  const run = report.run
+    ? [
+        `run ${report.run.runId} toward ${report.run.targetVersion} in flight${report.run.paused ? `: PAUSED by ${report.run.paused.by} at ${report.run.paused.at} (kata-lcm resume lets its next wave start)` : ''}`,
+      ]
+    : []
   return [
     head,
+    ...run,
     '',
     ...table(
       ['NODE', 'STATUS', 'VERSION', 'CORDONED', 'KATA-DEPLOY POD', 'LAST ERROR'],

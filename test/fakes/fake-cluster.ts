@@ -382,7 +382,14 @@ export class FakeCluster implements Cluster {
     return this.call('waitForPods', () => this.store.watch(() => this.matchPods(query), decide, timeoutMs, signal))
   }
 
-  evictPod(namespace: string, name: string): Promise<EvictionResult> {
+  evictPod(namespace: string, name: string, options: { dryRun?: boolean } = {}): Promise<EvictionResult> {
+    if (options.dryRun)
+      // The API server judges it (a budget that refuses now) and changes nothing: a read, not a write.
+      return this.call('evictPod:dry-run', () => {
+        const key = podKey(namespace, name)
+        if (!this.store.pods.get(key)) return 'gone'
+        return (this.evictionBlocks.get(key) ?? 0) > 0 ? 'blocked' : 'evicted'
+      })
     return this.call(undefined, () => {
       const key = podKey(namespace, name)
       const pod = this.store.pods.get(key)
@@ -508,6 +515,25 @@ export class FakeCluster implements Cluster {
     return this.call('listRuntimeClasses', () => clone(this.runtimeClasses))
   }
 
+  waitForRun<T>(
+    namespace: string,
+    release: string,
+    decide: (record: RunRecord | undefined) => T | undefined,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, RunRecord | undefined>> {
+    return this.call('waitForRun', async () => {
+      const key = `${namespace}/${release}`
+      const result = await this.store.watch(
+        () => (this.runs.has(key) ? [clone(this.runs.get(key)!)] : []),
+        (records: RunRecord[]) => decide(records[0]),
+        timeoutMs,
+        signal,
+      )
+      return result.done ? result : { done: false as const, last: result.last[0] }
+    })
+  }
+
   readRun(namespace: string, release: string): Promise<RunRecord | undefined> {
     return this.call('readRun', () => {
       const record = this.runs.get(`${namespace}/${release}`)
@@ -527,6 +553,7 @@ export class FakeCluster implements Cluster {
         },
         () => {
           this.runs.set(`${record.namespace}/${record.release}`, clone(record))
+          this.store.changed()
         },
       ),
     )
@@ -536,6 +563,7 @@ export class FakeCluster implements Cluster {
     return this.call(undefined, () =>
       this.mutate({ verb: 'delete', resource: 'secrets', name: `kata-lcm-run-${release}`, namespace }, () => {
         this.runs.delete(`${namespace}/${release}`)
+        this.store.changed()
       }),
     )
   }

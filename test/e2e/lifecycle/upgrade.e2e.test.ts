@@ -185,7 +185,7 @@ describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
     expect(rows.find((r) => r.node === other)?.kataDeployPod).toBe('outdated')
   })
 
-  it('--drain evicts workloads through the Eviction API, and a PodDisruptionBudget that never allows it fails the node, naming the pod', async () => {
+  it('--drain evicts workloads through the Eviction API; a PodDisruptionBudget that refuses a pod of the next wave stops the run before that wave, naming the pod (a dry-run eviction)', async () => {
     const names = [World.nodeName('a', 'dr', 1), World.nodeName('b', 'dr', 2)]
     const w = await open({ nodes: names.map((name) => ({ name })), version: '3.27.0' })
     const workload = (name: string, node: string) => ({
@@ -201,16 +201,61 @@ describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
     })
     // Bare pods: no controller recreates them, so kubectl's rule wants --force (here --drain-force).
     const result = await w.upgrade('3.28.0', ['--drain', '--drain-force', '--drain-timeout', '5s'])
-    expect(result.code, result.stderr).toBe(3)
+    expect(result.code, result.stderr).toBe(2)
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `--drain: wave 2 not started, 1 pod\\(s\\) cannot be evicted safely: ${w.namespace}/guarded on b-dr-2: a PodDisruptionBudget refuses its eviction now`,
+      ),
+    )
     expect(await w.node(names[0]!)).toMatchObject({ status: 'completed', version: '3.28.0', unschedulable: false })
     const pods = await w.core.listNamespacedPod({ namespace: w.namespace })
     expect(pods.items.map((p) => p.metadata?.name)).not.toContain('evictable')
-    const blocked = await w.node(names[1]!)
-    expect(blocked).toMatchObject({ status: 'rolled-back', unschedulable: false })
-    expect(blocked.annotations['kata-lcm.katacontainers.io/last-error']).toMatch(
-      /drain of b-dr-2 timed out: .*\/guarded still on the node \(a PodDisruptionBudget refuses their eviction\)/,
-    )
+    // The next wave's node was never touched.
+    expect(await w.node(names[1]!)).toMatchObject({ status: undefined, unschedulable: false })
     expect(pods.items.map((p) => p.metadata?.name)).toContain('guarded')
+  })
+
+  it('--drain preflight: a PodDisruptionBudget that refuses a pod of the first wave refuses the run, writing nothing', async () => {
+    const node = World.nodeName('a', 'pf', 1)
+    const w = await open({ nodes: [{ name: node }], version: '3.27.0' })
+    await w.apps.createNamespacedDeployment({
+      namespace: w.namespace,
+      body: {
+        metadata: { name: 'shop' },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'shop' } },
+          template: {
+            metadata: { labels: { app: 'shop' } },
+            spec: { nodeName: node, containers: [{ name: 'c', image: 'busybox' }] },
+          },
+        },
+      },
+    })
+    await waitForList(w.kc, `/api/v1/namespaces/${w.namespace}/pods`, (p) => p.length === 1, 30_000, {
+      labelSelector: 'app=shop',
+    })
+    await w.kc.makeApiClient(PolicyV1Api).createNamespacedPodDisruptionBudget({
+      namespace: w.namespace,
+      body: { metadata: { name: 'shop' }, spec: { maxUnavailable: 0, selector: { matchLabels: { app: 'shop' } } } },
+    })
+    const since = new Date()
+    const r = await w.upgrade('3.28.0', ['--drain'])
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `--drain: wave 1 not started, 1 pod\\(s\\) cannot be evicted safely: ${w.namespace}/shop-[a-z0-9-]+ on ${node}: a PodDisruptionBudget refuses its eviction now`,
+      ),
+    )
+    expect(await w.writesSince(since)).toEqual([])
+    // The dry-run eviction did reach the API server.
+    const dryRuns = (await w.audit.events()).filter(
+      (e) =>
+        e.objectRef?.subresource === 'eviction' &&
+        /dryRun=All/.test(e.requestURI) &&
+        new Date(e.requestReceivedTimestamp) >= since,
+    )
+    expect(dryRuns.length).toBeGreaterThan(0)
   })
 
   it('--drain refuses an unmanaged pod and an emptyDir pod by name with zero writes, then evicts them with --drain-force and --drain-delete-emptydir-data', async () => {

@@ -332,8 +332,9 @@ ${extra}`,
             WRITE_VERBS.includes(e.verb) &&
             new Date(e.requestReceivedTimestamp) >= since,
         )
-        // An access review is a question (created, answered, never stored), not a write.
+        // An access review is a question (created, answered, never stored), not a write; nor is a dry run.
         .filter((e) => !(e.objectRef?.resource ?? '').endsWith('accessreviews'))
+        .filter((e) => !/[?&]dryRun=All/.test(e.requestURI ?? ''))
         .filter(
           (e) =>
             (e.userAgent ?? '').startsWith(CLI_USER_AGENT) ||

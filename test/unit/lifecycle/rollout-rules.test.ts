@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { Annotation } from '../../../src/lifecycle/node-state.js'
 import { batchNodes, parseBatchSize, planWaves, SKIP_LABEL } from '../../../src/lifecycle/plan.js'
+import { pauseRun, resumeRun } from '../../../src/lifecycle/pause.service.js'
+import { nodeStatus } from '../../../src/lifecycle/status.service.js'
 import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
-import { scenario, statusWrites } from '../../fakes/scenario.js'
+import { RELEASE, scenario, statusWrites } from '../../fakes/scenario.js'
 
 describe('rollout rules', () => {
   it('a canary wave, then waves of the batch size', () => {
@@ -84,5 +86,39 @@ describe('rollout rules', () => {
       'rolled-back',
     ])
     expect(s.cluster.writesTo('node-2')).toEqual([])
+  })
+})
+
+describe('pause and resume', () => {
+  it('a pause holds the next wave (the wave in progress finishes) until resume; status shows it', async () => {
+    const s = await scenario({ nodes: 2 })
+    // Paused as soon as node-1 completes: wave 2 must not start.
+    void s.cluster
+      .afterWrite(
+        (w) => w.resource === 'nodes' && w.node === 'node-1' && JSON.stringify(w.detail).includes('"completed"'),
+      )
+      .then(() => pauseRun(s.deps, RELEASE, 'ops@laptop'))
+    const run = upgrade(s.deps, s.upgradeRequest(), 'run-1')
+    await s.cluster.afterWrite((w) => w.resource === 'secrets' && JSON.stringify(w.detail).includes('ops@laptop'))
+    const paused = await nodeStatus(s.deps, RELEASE, {})
+    expect(paused.run).toMatchObject({ runId: 'run-1', paused: { by: 'ops@laptop' } })
+    // Ten virtual minutes later node-2 is still untouched.
+    await s.clock.sleep(600_000)
+    expect(s.cluster.writesTo('node-2')).toEqual([])
+    expect(await resumeRun(s.deps, RELEASE)).toEqual({ runId: 'run-1', wasPaused: true })
+    const report = await run
+    expect(report.outcome).toBe('success')
+    expect(s.events.ofType('info').map((e) => e.message)).toContainEqual(
+      expect.stringMatching(/^paused by ops@laptop at .*: wave 2 waits for kata-lcm resume$/),
+    )
+  })
+
+  it('pause and resume without a run in flight are refused (exit 2)', async () => {
+    const s = await scenario({ nodes: 1 })
+    await expect(pauseRun(s.deps, RELEASE, 'me')).rejects.toMatchObject({
+      exitCode: 2,
+      message: 'no kata-lcm run is in flight for release kube-system/kata-deploy: nothing to pause',
+    })
+    await expect(resumeRun(s.deps, RELEASE)).rejects.toMatchObject({ exitCode: 2 })
   })
 })

@@ -3,6 +3,7 @@ import { drainNode, isDrainExempt, NO_FORCE } from '../../../src/lifecycle/drain
 import { PreconditionError, TimeoutError } from '../../../src/lifecycle/errors.js'
 import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
 import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import type { WriteRecord } from '../../fakes/fake-cluster.js'
 import { scenario, statusWrites, type Scenario } from '../../fakes/scenario.js'
 
 /** node-1 runs a Deployment pod, a DaemonSet pod, a static pod's mirror and a finished Job pod. */
@@ -31,6 +32,9 @@ const names = (s: Scenario, node: string) =>
     .filter((p) => p.labels.name !== 'kata-deploy')
     .map((p) => p.name)
     .sort()
+
+/** The write that cordons a node: after it, the preflight is over. */
+const cordoned = (w: WriteRecord) => w.resource === 'nodes' && JSON.stringify(w.detail ?? {}).includes('"cordoned"')
 
 describe('drain during upgrade', () => {
   it('evicts workload pods through the Eviction API, skipping DaemonSet, mirror and finished pods', async () => {
@@ -63,7 +67,8 @@ describe('drain during upgrade', () => {
 
   it('retries a PodDisruptionBudget refusal (429) with backoff until the eviction is allowed', async () => {
     const s = await withWorkloads()
-    s.cluster.evictionBlocks.set('shop/web-0', 2)
+    // A budget that starts refusing after the preflight (another drain used the disruption meanwhile).
+    void s.cluster.afterWrite(cordoned, () => s.cluster.evictionBlocks.set('shop/web-0', 2))
     const report = await upgrade(
       s.deps,
       s.upgradeRequest({ drain: true, selection: { labelSelector: 'kubernetes.io/hostname=node-1' } }),
@@ -80,7 +85,7 @@ describe('drain during upgrade', () => {
 
   it('a drain that times out names the blocking pod; the node is put back untouched by helm', async () => {
     const s = await withWorkloads()
-    s.cluster.evictionBlocks.set('shop/web-1', Infinity)
+    void s.cluster.afterWrite(cordoned, () => s.cluster.evictionBlocks.set('shop/web-1', Infinity))
     const uid = s.cluster.kataDeployPodOn('node-1')!.uid
     const report = await upgrade(s.deps, s.upgradeRequest({ drain: true, drainTimeoutMs: 10_000 }), 'run-1')
 
@@ -95,6 +100,21 @@ describe('drain during upgrade', () => {
     expect(s.cluster.kataDeployPodOn('node-1')!.uid).toBe(uid)
     expect(s.helm.upgrades.some((u) => u.version === '3.29.0')).toBe(false)
     expect(s.cluster.writesTo('node-2')).toEqual([])
+  })
+})
+
+describe('drain preflight: a PodDisruptionBudget that refuses now', () => {
+  it('refuses the wave before any write, naming the pod (a dry-run eviction per pod)', async () => {
+    const s = await withWorkloads()
+    s.cluster.evictionBlocks.set('shop/web-0', Infinity)
+    await expect(upgrade(s.deps, s.upgradeRequest({ drain: true }), 'run-1')).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringMatching(
+        /^--drain: wave 1 not started, 1 pod\(s\) cannot be evicted safely: shop\/web-0 on node-1: a PodDisruptionBudget refuses its eviction now$/,
+      ),
+    })
+    expect(s.cluster.writes).toEqual([])
+    expect(s.cluster.reads).toContain('evictPod:dry-run')
   })
 })
 
