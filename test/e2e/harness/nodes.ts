@@ -3,7 +3,14 @@
 // Name conventions with a meaning to the stages (test/e2e/testbed/README.md):
 //   vfail-*  verification pods on the node fail (exit 1)
 //   jfail-*  Job pods targeting the node fail (exit 1)
-import { CoreV1Api, type KubeConfig, type V1Node, type V1Taint } from '@kubernetes/client-node'
+import {
+  CoreV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1Node,
+  type V1Taint,
+} from '@kubernetes/client-node'
 
 import { hasCondition, waitForList } from './wait.js'
 
@@ -119,4 +126,22 @@ export async function deleteAllFakeNodes(kc: KubeConfig, timeoutMs = 60_000): Pr
     list.items.map((n) => n.metadata?.name ?? '').filter((n) => n !== ''),
     timeoutMs,
   )
+}
+
+/**
+ * Takes a fake node down for good: annotated so kwok's node-initialize stage leaves it alone, then its
+ * Ready condition written False through the status subresource.
+ */
+export async function makeNotReady(kc: KubeConfig, name: string): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api)
+  const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
+  await core.patchNode({ name, body: { metadata: { annotations: { 'kata-lcm.test/not-ready': 'true' } } } }, merge)
+  const node = await core.readNodeStatus({ name })
+  const now = new Date()
+  const conditions = (node.status?.conditions ?? []).map((c) =>
+    c.type === 'Ready'
+      ? { ...c, status: 'False', reason: 'KubeletNotReady', message: 'test: node down', lastTransitionTime: now }
+      : c,
+  )
+  await core.replaceNodeStatus({ name, body: { ...node, status: { ...node.status, conditions } } })
 }

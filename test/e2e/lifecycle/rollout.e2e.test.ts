@@ -1,0 +1,117 @@
+/**
+ * The rollout rules on the test cluster: a canary wave, a percentage batch, a soak between waves (and
+ * a node going NotReady during it), pause and resume between waves, a node kept out by the skip label.
+ */
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
+import { describe, expect, it } from 'vitest'
+import { makeNotReady } from '../harness/nodes.js'
+import { useWorlds, World } from './world.js'
+
+const open = useWorlds()
+
+interface Report {
+  waves: string[][]
+  outcome: string
+  nodes: { name: string; status: string; version?: string; reason?: string; error?: string }[]
+}
+
+const nodes = (id: string, n: number) =>
+  Array.from({ length: n }, (_, i) => ({ name: World.nodeName('ro', id, i + 1) }))
+
+/** The time of the first progress line (stderr, `CI=true`: `<ISO time> <text>`) that matches. */
+function lineTime(stderr: string, pattern: RegExp): number {
+  const line = stderr.split('\n').find((l) => pattern.test(l))
+  expect(line, `no progress line matches ${pattern}:\n${stderr}`).toBeDefined()
+  return Date.parse(line!.split(' ')[0]!)
+}
+
+describe('rollout rules (real control plane)', () => {
+  it('a canary wave of 1, then waves of the batch size', async () => {
+    const w = await open({ nodes: nodes('cn', 5), version: '3.27.0' })
+    const r = await w.upgrade('3.28.0', ['--canary', '1', '--batch-size', '2', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const names = w.nodeNames
+    expect((JSON.parse(r.stdout) as Report).waves).toEqual([[names[0]], names.slice(1, 3), names.slice(3)])
+    for (const name of names) expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0' })
+  })
+
+  it('a percentage batch: 50% of 4 selected nodes is waves of 2', async () => {
+    const w = await open({ nodes: nodes('pc', 4), version: '3.27.0' })
+    const r = await w.upgrade('3.28.0', ['--batch-size', '50%', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    expect((JSON.parse(r.stdout) as Report).waves).toEqual([w.nodeNames.slice(0, 2), w.nodeNames.slice(2)])
+  })
+
+  it('a soak: wave 2 starts only after wave 1 soaked in service (the wave timestamps); the dry run shows it', async () => {
+    const w = await open({ nodes: nodes('sk', 2), version: '3.27.0' })
+    const dry = await w.upgrade('3.28.0', ['--soak', '5s', '--dry-run'])
+    expect(dry.stdout).toMatch(
+      /wave 1: ro-sk-1\n {2}soak 5s in service, then re-check wave 1's nodes\n {2}wave 2: ro-sk-2/,
+    )
+    const r = await w.upgrade('3.28.0', ['--soak', '5s'])
+    expect(r.code, r.stderr).toBe(0)
+    const soakStart = lineTime(r.stderr, /wave 1: soaking 1 node\(s\) in service for 5s before wave 2/)
+    const wave2 = lineTime(r.stderr, /wave 2 prepare: ro-sk-2/)
+    expect(wave2 - soakStart).toBeGreaterThanOrEqual(5_000)
+    expect((await w.node(w.nodeNames[0]!)).annotations['kata-lcm.katacontainers.io/soaked-in-run']).toBeDefined()
+  })
+
+  it('a node made NotReady during its soak stops the run: cordoned again and rolled back, the next wave untouched', async () => {
+    const w = await open({ nodes: nodes('nr', 2), version: '3.27.0' })
+    const [first, second] = w.nodeNames as [string, string]
+    const { done } = w.spawnCli(w.upgradeArgs('3.28.0', ['--soak', '20s']))
+    await w.waitNodeStatus(first, 'completed')
+    await makeNotReady(w.kc, first)
+    const r = await done
+    expect(r.code, r.stderr).toBe(3)
+    const node = await w.node(first)
+    expect(node).toMatchObject({ status: 'rolled-back', version: '3.27.0' })
+    expect(node.annotations['kata-lcm.katacontainers.io/last-error']).toBe(
+      'degraded during the soak: the node is NotReady',
+    )
+    expect((await w.node(second)).status).toBeUndefined()
+  })
+
+  it('pause between waves holds the next one (status shows it) until resume', async () => {
+    const w = await open({ nodes: nodes('pz', 2), version: '3.27.0' })
+    const [first, second] = w.nodeNames as [string, string]
+    const { done } = w.spawnCli(w.upgradeArgs('3.28.0', ['--soak', '3s']))
+    await w.waitNodeStatus(first, 'completed')
+    const pause = await w.cli(['pause'])
+    expect(pause.code, pause.stderr).toBe(0)
+    // Well past the soak: wave 2 has not started, and status says why.
+    const status = await w.cli(['status', '--node-selector', `kata-lcm.test/world=${w.id}`])
+    expect(status.stdout).toMatch(/in flight: PAUSED by .* \(kata-lcm resume lets its next wave start\)/)
+    await new Promise((resolve) => setTimeout(resolve, 6_000))
+    expect((await w.node(second)).status).toBeUndefined()
+    const resume = await w.cli(['resume'])
+    expect(resume.code, resume.stderr).toBe(0)
+    const r = await done
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toMatch(/paused by .*: wave 2 waits for kata-lcm resume/)
+    expect(await w.node(second)).toMatchObject({ status: 'completed', version: '3.28.0' })
+  })
+
+  it('a node carrying kata-lcm.katacontainers.io/skip=true is never selected and is reported as skipped', async () => {
+    const w = await open({ nodes: nodes('sl', 3), version: '3.27.0' })
+    const kept = w.nodeNames[1]!
+    await w.kc
+      .makeApiClient(CoreV1Api)
+      .patchNode(
+        { name: kept, body: { metadata: { labels: { 'kata-lcm.katacontainers.io/skip': 'true' } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )
+    const since = new Date()
+    const r = await w.upgrade('3.28.0', ['--batch-size', '3', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const report = JSON.parse(r.stdout) as Report
+    expect(report.waves).toEqual([[w.nodeNames[0], w.nodeNames[2]]])
+    expect(report.nodes.find((n) => n.name === kept)).toEqual({
+      name: kept,
+      status: 'skipped',
+      reason: 'kata-lcm.katacontainers.io/skip=true',
+    })
+    expect((await w.writesSince(since)).filter((x) => x.includes(`nodes/${kept} `))).toEqual([])
+    expect((await w.node(kept)).status).toBeUndefined()
+  })
+})
