@@ -115,7 +115,8 @@ async function setPolicyFor(s: Scenario): Promise<string> {
       release: { name: 'kata-deploy', namespace: s.namespace },
       chart: `${IMAGE_CHARTS}/kata-deploy-${TARGET}.tgz`,
       nodeSelector: `${RUN_LABEL}=${s.id}`,
-      batchSize: 2,
+      batchSize: 3,
+      canary: 1,
       deploymentMode: 'daemonset',
       verification: { namespace: s.namespace, pod },
     }),
@@ -404,11 +405,12 @@ afterAll(async () => {
 })
 
 describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
-  it("deploy-version over 3 waves at batch 2, driven by the fleet policy, succeeds, every node completed, lock released; step pods run as the chart's ServiceAccount within docs/argo.md's RBAC; rollback-node as documented", async () => {
+  it("deploy-version over 3 waves (a canary of 1, then batch 3), driven by the fleet policy, succeeds, every node completed, lock released; step pods run as the chart's ServiceAccount within docs/argo.md's RBAC; rollback-node as documented", async () => {
     const s = newScenario('ok', ['a', 'b', 'c', 'd', 'e'])
     await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
     cleanups.push(() => teardownScenario(kc, kubeconfig, s))
-    // The policy (kata-lcm policy set) gives the release, nodes, batch size, mode and verification pod.
+    // The policy (kata-lcm policy set) gives the release, nodes, a canary of 1 then waves of 3, the mode
+    // and the verification pod: 5 nodes make 3 waves, [a] [b c d] [e] (2 without the canary).
     const inst = await installFor(s, await setPolicyFor(s))
     const t0 = new Date()
 
