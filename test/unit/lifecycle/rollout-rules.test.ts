@@ -3,6 +3,7 @@ import { Annotation } from '../../../src/lifecycle/node-state.js'
 import { batchNodes, parseBatchSize, planWaves, SKIP_LABEL } from '../../../src/lifecycle/plan.js'
 import { pauseRun, resumeRun } from '../../../src/lifecycle/pause.service.js'
 import { nodeStatus } from '../../../src/lifecycle/status.service.js'
+import { planStep, waveStep } from '../../../src/lifecycle/steps.service.js'
 import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
 import { RELEASE, scenario, statusWrites } from '../../fakes/scenario.js'
 
@@ -120,5 +121,25 @@ describe('pause and resume', () => {
       message: 'no kata-lcm run is in flight for release kube-system/kata-deploy: nothing to pause',
     })
     await expect(resumeRun(s.deps, RELEASE)).rejects.toMatchObject({ exitCode: 2 })
+  })
+})
+
+describe('pause in the Argo steps', () => {
+  it("step prepare of the next wave waits while the run is paused; the wave's other steps are not held", async () => {
+    const s = await scenario({ nodes: 2 })
+    await planStep(s.deps, s.upgradeRequest(), 'run-1', 'argo/wf')
+    for (const step of ['prepare', 'upgrade', 'verify', 'rollback'] as const)
+      await waveStep(s.deps, RELEASE, 1, step, 'argo/wf')
+    await pauseRun(s.deps, RELEASE, 'ops')
+    let started = false
+    const prepare = waveStep(s.deps, RELEASE, 2, 'prepare', 'argo/wf').then((r) => {
+      started = true
+      return r
+    })
+    await s.clock.sleep(300_000)
+    expect(started).toBe(false)
+    expect(s.cluster.writesTo('node-2')).toEqual([])
+    await resumeRun(s.deps, RELEASE)
+    expect((await prepare).nodes).toEqual({ 'node-2': 'cordoned' })
   })
 })
