@@ -90,6 +90,22 @@ describe('rollout rules', () => {
   })
 })
 
+describe('a soak in job mode', () => {
+  it("a node that loses kata-deploy's install label during its soak is rolled back", async () => {
+    const s = await scenario({ mode: 'job', nodes: 2 })
+    s.clock.setTimer(300_000, () => {
+      const labels = { ...s.cluster.node('node-1').labels }
+      delete labels['katacontainers.io/kata-runtime']
+      s.cluster.setNode('node-1', { labels })
+    })
+    const report = await upgrade(s.deps, s.upgradeRequest({ soakMs: 600_000 }), 'run-1')
+    expect(report.outcome).toBe('rolled-back')
+    expect(report.nodes.find((n) => n.name === 'node-1')!.error).toBe(
+      'degraded during the soak: kata-deploy changed during the soak: labelled katacontainers.io/kata-runtime=true -> not labelled katacontainers.io/kata-runtime=true',
+    )
+  })
+})
+
 describe('pause and resume', () => {
   it('a pause holds the next wave (the wave in progress finishes) until resume; status shows it', async () => {
     const s = await scenario({ nodes: 2 })
