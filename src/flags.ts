@@ -1,4 +1,5 @@
 import { Flags } from '@oclif/core'
+import { DEFAULT_LIMITS } from './deps.js'
 import { helmDuration, MAX_DURATION_TEXT, parseDuration as parseNamedDuration } from './lifecycle/durations.js'
 import { InputError } from './lifecycle/errors.js'
 import { parseBatchSize } from './lifecycle/plan.js'
@@ -22,6 +23,24 @@ export const globalFlags = {
   'helm-namespace': Flags.string({
     description: 'Namespace of the kata-deploy Helm release.',
     default: 'kube-system',
+    helpGroup: 'GLOBAL',
+  }),
+  'kube-qps': Flags.integer({
+    description: 'Requests per second kata-lcm sends the API server at most, sustained.',
+    default: DEFAULT_LIMITS.qps,
+    min: 1,
+    helpGroup: 'GLOBAL',
+  }),
+  'kube-burst': Flags.integer({
+    description: 'Requests kata-lcm may send at once after a quiet spell.',
+    default: DEFAULT_LIMITS.burst,
+    min: 1,
+    helpGroup: 'GLOBAL',
+  }),
+  'kube-max-in-flight': Flags.integer({
+    description: 'Requests awaiting an answer at any moment, at most.',
+    default: DEFAULT_LIMITS.maxInFlight,
+    min: 1,
     helpGroup: 'GLOBAL',
   }),
 }

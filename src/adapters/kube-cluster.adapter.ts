@@ -31,6 +31,7 @@ import { defaultUserAgent, withUserAgent } from './kube-config.js'
 import { isNotFound, kubeCall, statusOf, toClusterError } from './kube-errors.js'
 import { KubeNodes } from './kube-nodes.adapter.js'
 import { KubePods } from './kube-pods.adapter.js'
+import { DEFAULT_LIMITS, limited, RequestLimiter, type RequestLimits } from './kube-limit.js'
 import { DEFAULT_RETRY, retrying, type RetryPolicy } from './kube-retry.js'
 import { KubeState } from './kube-state.adapter.js'
 import { KubeWorkloads } from './kube-workloads.adapter.js'
@@ -41,6 +42,8 @@ export interface KubeClusterOptions {
   userAgent?: string
   /** How failed calls are retried; default DEFAULT_RETRY (tests shorten the waits). */
   retry?: RetryPolicy
+  /** Client-side request limits (QPS, burst, in flight); default DEFAULT_LIMITS. */
+  limits?: RequestLimits
 }
 
 /**
@@ -60,17 +63,23 @@ export class KubeCluster implements Cluster {
     const kc = withUserAgent(kubeConfig, options.userAgent ?? defaultUserAgent())
     const watch = new Watch(kc)
     const policy = options.retry ?? DEFAULT_RETRY
-    this.core = retrying(kc.makeApiClient(CoreV1Api), policy)
+    // One limiter for every call this process makes to the API server (retries included).
+    const limiter = new RequestLimiter(options.limits ?? DEFAULT_LIMITS)
+    this.core = retrying(limited(kc.makeApiClient(CoreV1Api), limiter), policy)
     this.nodes = new KubeNodes(this.core)
     this.pods = new KubePods(this.core, watch)
     this.workloads = new KubeWorkloads(
-      retrying(kc.makeApiClient(AppsV1Api), policy),
-      retrying(kc.makeApiClient(BatchV1Api), policy),
+      retrying(limited(kc.makeApiClient(AppsV1Api), limiter), policy),
+      retrying(limited(kc.makeApiClient(BatchV1Api), limiter), policy),
       watch,
     )
-    this.state = new KubeState(this.core, retrying(kc.makeApiClient(CoordinationV1Api), policy), watch)
-    this.authorization = retrying(kc.makeApiClient(AuthorizationV1Api), policy)
-    this.node = retrying(kc.makeApiClient(NodeV1Api), policy)
+    this.state = new KubeState(
+      this.core,
+      retrying(limited(kc.makeApiClient(CoordinationV1Api), limiter), policy),
+      watch,
+    )
+    this.authorization = retrying(limited(kc.makeApiClient(AuthorizationV1Api), limiter), policy)
+    this.node = retrying(limited(kc.makeApiClient(NodeV1Api), limiter), policy)
   }
 
   /** One SelfSubjectAccessReview per check, concurrently. Read-only. */

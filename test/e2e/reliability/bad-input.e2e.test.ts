@@ -152,7 +152,15 @@ const cases: Case[] = [
     2,
     /no node matches label selector "no-such-label=here"/,
   ],
-  ['batch size 0', up(['--batch-size', '0']), 2, /--batch-size: must be a whole number >= 1, got 0/],
+  [
+    'batch size 0',
+    up(['--batch-size', '0']),
+    2,
+    /--batch-size: "0" is not a batch size; use a whole number of nodes \(2\) or a percentage of the selected nodes \(25%\)/,
+  ],
+  ['batch size 150%', up(['--batch-size', '150%']), 2, /--batch-size: "150%" is not a batch size/],
+  ['canary 0', up(['--canary', '0']), 2, /--canary: "0" is not a canary size; use a whole number of nodes >= 1/],
+  ['soak not a duration', up(['--soak', 'soon']), 2, /--soak: "soon" is not a duration/],
   [
     'an unknown mode',
     up(['--deployment-mode', 'sideways']),

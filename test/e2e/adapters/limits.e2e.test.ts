@@ -1,0 +1,34 @@
+/**
+ * The client-side request limits on the real API server: the audit log shows kata-lcm's requests
+ * (its user agent) never above the burst plus the sustained rate in any one-second window.
+ */
+import { randomBytes } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import { KubeCluster } from '../../../src/adapters/kube-cluster.adapter.js'
+import { createKubeConfig } from '../../../src/adapters/kube-config.js'
+import { AuditLog } from '../harness/audit.js'
+import { e2eCluster, loadKubeConfig } from '../harness/cluster.js'
+
+describe('client-side request limits (real API server)', () => {
+  it('60 calls at --kube-qps 10 --kube-burst 5: the burst at once, then at most 10 a second', async () => {
+    const agent = `kata-lcm-limits-e2e/${randomBytes(3).toString('hex')}`
+    const cluster = new KubeCluster(createKubeConfig({ kubeconfig: e2eCluster().kubeconfigPath }), {
+      userAgent: agent,
+      limits: { qps: 10, burst: 5, maxInFlight: 4 },
+    })
+    const audit = new AuditLog(e2eCluster().auditLogPath)
+    await Promise.all(Array.from({ length: 60 }, () => cluster.listNodes()))
+    await audit.barrier(loadKubeConfig())
+    const times = (await audit.events())
+      .filter((e) => e.stage === 'ResponseComplete' && e.userAgent === agent && e.verb === 'list')
+      .map((e) => Date.parse(e.requestReceivedTimestamp))
+      .sort((a, b) => a - b)
+    expect(times).toHaveLength(60)
+    // The most requests received in any one second: the bucket (5) plus what it refills in that second (10).
+    let most = 0
+    for (const [i, t] of times.entries()) most = Math.max(most, times.filter((u, j) => j >= i && u < t + 1000).length)
+    expect(most).toBeLessThanOrEqual(15)
+    // 55 requests beyond the burst at 10 a second: at least 5.5 s from the first to the last.
+    expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(5_000)
+  })
+})
