@@ -24,19 +24,18 @@ export async function settlePendingRelease(
   helmTimeout: string,
   signal?: AbortSignal,
 ): Promise<void> {
-  const info = await deps.helm.release(release.name, release.namespace)
-  if (!info || !isPending(info.status)) return
-  const graceMs = parseDuration('--helm-timeout', helmTimeout) + WRITE_GRACE_MS
+  // One read of helm's storage (no helm process on this hot path: it runs before every upgrade).
   const latest = (revisions: HelmRevisionView[]) => revisions.reduce((a, b) => (b.revision > a.revision ? b : a))
   const first = await deps.cluster.waitForHelmRevisions(
     release.namespace,
     release.name,
-    (revisions) => (revisions.length > 0 ? latest(revisions) : undefined),
+    (revisions) => ({ newest: revisions.length > 0 ? latest(revisions) : undefined }),
     60_000,
     signal,
   )
-  const pending = first.done ? first.value : undefined
+  const pending = first.done ? first.value.newest : undefined
   if (!pending || !isPending(pending.status)) return
+  const graceMs = parseDuration('--helm-timeout', helmTimeout) + WRITE_GRACE_MS
   const since = pending.modifiedAt ? Date.parse(pending.modifiedAt) : deps.clock.now().getTime()
   const leftMs = Math.max(0, since + graceMs - deps.clock.now().getTime())
   deps.events.emit({
