@@ -3,6 +3,7 @@ import { DEFAULT_LIMITS } from './deps.js'
 import { helmDuration, MAX_DURATION_TEXT, parseDuration as parseNamedDuration } from './lifecycle/durations.js'
 import { InputError } from './lifecycle/errors.js'
 import { parseBatchSize } from './lifecycle/plan.js'
+import type { Pool } from './lifecycle/pools.js'
 import { DEFAULT_CHART, type RequestedMode, type UpgradeRequest } from './lifecycle/prerequisites.js'
 
 /** Flags every command takes. */
@@ -108,7 +109,17 @@ export const rolloutFlags = {
   soak: Flags.string({
     description: `After each wave but the last: keep its nodes in service this long, then re-check them before the next (e.g. 10m; ${upTo}).`,
   }),
+  'max-unavailable': Flags.string({
+    description:
+      'At most this many selected nodes unschedulable at once, across pools, counting nodes already cordoned: caps every wave (empty: no cap).',
+  }),
 }
+
+/** `--pools FILE`: the node pools, upgraded in order. Shared by upgrade (the plan step takes them base64-encoded). */
+export const poolsFlag = Flags.string({
+  description:
+    "YAML list of node pools (name, nodeSelector, batchSize, canary, verification.pod), upgraded in that order, each verified with its own pod. Default: the policy's pools.",
+})
 
 export const chartFlag = Flags.string({
   description: 'kata-deploy chart: an OCI reference, repo/chart, a chart directory or a .tgz.',
@@ -139,6 +150,7 @@ export interface UpgradeFlags {
   'batch-size': string
   canary?: string | number | undefined
   soak?: string | undefined
+  'max-unavailable'?: string | number | undefined
   'deployment-mode': string
   drain: boolean
   'drain-timeout': string
@@ -155,11 +167,11 @@ export interface UpgradeFlags {
   'dry-run'?: boolean
 }
 
-/** `--canary N`: a whole number of nodes >= 1. */
-function canaryFrom(field: string, value: string | number): number {
+/** `--canary N` or `--max-unavailable N`: a whole number of nodes >= 1. */
+function nodeCount(field: string, value: string | number, what: string): number {
   const text = String(value).trim()
   if (!/^\d+$/.test(text) || Number(text) < 1)
-    throw new InputError(field, `"${text}" is not a canary size; use a whole number of nodes >= 1 (e.g. 1)`)
+    throw new InputError(field, `"${text}" is not ${what}; use a whole number of nodes >= 1 (e.g. 1)`)
   return Number(text)
 }
 
@@ -175,6 +187,7 @@ export function upgradeRequestFrom(
   verification: { source: string; origin: string },
   /** Where a flag's value came from when the fleet policy set it: errors name the policy's field. */
   origins: Record<string, string> = {},
+  pools?: Pool[],
 ): UpgradeRequest {
   const parseDuration = (flag: string, text: string) => parseNamedDuration(origins[flag.slice(2)] ?? flag, text)
   return {
@@ -184,8 +197,18 @@ export function upgradeRequestFrom(
     selection: selectionFrom(flags),
     ...batchFrom(origins['batch-size'] ?? '--batch-size', flags['batch-size']),
     ...(flags.canary !== undefined && flags.canary !== ''
-      ? { canary: canaryFrom(origins.canary ?? '--canary', flags.canary) }
+      ? { canary: nodeCount(origins.canary ?? '--canary', flags.canary, 'a canary size') }
       : {}),
+    ...(flags['max-unavailable'] !== undefined && flags['max-unavailable'] !== ''
+      ? {
+          maxUnavailable: nodeCount(
+            origins['max-unavailable'] ?? '--max-unavailable',
+            flags['max-unavailable'],
+            'a node count',
+          ),
+        }
+      : {}),
+    ...(pools ? { pools } : {}),
     ...(flags.soak ? { soakMs: parseDuration('--soak', flags.soak) } : {}),
     drain: flags.drain,
     drainTimeoutMs: parseDuration('--drain-timeout', flags['drain-timeout']),

@@ -5,6 +5,7 @@ import { createDeps, type ConnectionOptions } from './deps.js'
 import { InputError } from './lifecycle/errors.js'
 import { DEFAULT_POLICY_NAMESPACE, policyVerificationPod, withPolicy } from './lifecycle/policy.js'
 import { findPolicy, type FoundPolicy } from './lifecycle/policy.service.js'
+import { parsePoolsFile, poolsOf, type Pool } from './lifecycle/pools.js'
 
 export const policyFlags = {
   policy: Flags.string({
@@ -68,4 +69,14 @@ export async function applyPolicy<
       ? { source: policyPod, origin: `${found.source!.origin}: verification.pod` }
       : undefined
   return { ...merged, found, ...(verification ? { verification } : {}) }
+}
+
+/** The run's node pools: `--pools FILE`'s, else the policy's; undefined when neither has any. */
+export async function poolsFrom(
+  flags: { pools?: string | undefined },
+  found: FoundPolicy,
+): Promise<Pool[] | undefined> {
+  if (flags.pools) return parsePoolsFile(await readFlagFile('--pools', flags.pools), `--pools ${flags.pools}`)
+  const specs = found.source?.policy.pools
+  return specs ? poolsOf(specs, found.source!.origin) : undefined
 }

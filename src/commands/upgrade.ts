@@ -3,7 +3,8 @@ import { hostname } from 'node:os'
 import { BaseCommand } from '../base-command.js'
 import { createDeps } from '../deps.js'
 import { missingVerificationPod } from '../lifecycle/policy.service.js'
-import { applyPolicy, policyFlags } from '../policy-flags.js'
+import { applyPolicy, policyFlags, poolsFrom } from '../policy-flags.js'
+import { everyPoolVerifies, NO_RUN_POD } from '../lifecycle/pools.js'
 import type { LifecycleReport } from '../lifecycle/report.js'
 import { validateRequest } from '../lifecycle/prerequisites.js'
 import { upgrade } from '../lifecycle/upgrade.service.js'
@@ -13,6 +14,7 @@ import {
   chartFlag,
   drainFlags,
   globalFlags,
+  poolsFlag,
   rolloutFlags,
   selectionFlags,
   timingFlags,
@@ -45,6 +47,7 @@ export default class Upgrade extends BaseCommand {
     }),
     ...selectionFlags,
     ...rolloutFlags,
+    pools: poolsFlag,
     'deployment-mode': Flags.string({
       description: 'auto (read from the release), daemonset or job.',
       default: 'auto',
@@ -52,7 +55,7 @@ export default class Upgrade extends BaseCommand {
     ...drainFlags,
     'verification-pod': Flags.string({
       description:
-        "Pod YAML run on each upgraded node; ${NODE} and ${TEST_POD} are substituted. Default: the policy's verification.pod (one of the two is required).",
+        "Pod YAML run on each upgraded node; ${NODE} and ${TEST_POD} are substituted. Default: the policy's verification.pod (one of the two is required, unless every pool has its own).",
     }),
     ...verificationFlags,
     ...timingFlags,
@@ -68,8 +71,9 @@ export default class Upgrade extends BaseCommand {
 
   async run(): Promise<LifecycleReport> {
     const { flags, origins, found, verification } = await applyPolicy(await this.parse(Upgrade), Upgrade.flags)
-    if (!verification) throw missingVerificationPod(found.looked)
-    const request = upgradeRequestFrom(flags, verification, origins)
+    const pools = await poolsFrom(flags, found)
+    if (!verification && !everyPoolVerifies(pools)) throw missingVerificationPod(found.looked)
+    const request = upgradeRequestFrom(flags, verification ?? NO_RUN_POD, origins, pools)
     // Everything that needs no cluster is checked before the kubeconfig is even read.
     validateRequest(request)
     const progress = createProgress({ json: this.jsonEnabled() })

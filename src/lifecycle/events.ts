@@ -7,7 +7,7 @@ export type { Phase } from './phases.js'
 export type LifecycleEvent =
   | { type: 'info'; message: string }
   | { type: 'warning'; message: string }
-  | { type: 'wave-start'; wave: number; waves: number; nodes: string[] }
+  | { type: 'wave-start'; wave: number; waves: number; nodes: string[]; pool?: string }
   | { type: 'phase-start'; wave: number; phase: Phase; nodes: string[] }
   | { type: 'phase-end'; wave: number; phase: Phase; nodes: string[]; failures: { node: string; reason: string }[] }
   | { type: 'node-status'; node: string; status: NodeStatus; message?: string }

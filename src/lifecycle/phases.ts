@@ -5,7 +5,7 @@ import type { NodeOutcomes, RunContext } from './modes/strategy.js'
 import { Annotation, readStatus, type NodeStatus } from './node-state.js'
 import { releaseCordon, transition, type TransitionExtras } from './node-ops.js'
 import type { NodeResult, VerificationEvidence } from './report.js'
-import type { VerificationTemplate } from './verification.js'
+import { parseVerificationTemplate, type VerificationTemplate } from './verification.js'
 import { verifyNode, type VerificationSettings } from './verify-node.js'
 
 export interface WaveSettings {
@@ -37,20 +37,31 @@ export interface WaveState {
   verified: Set<string>
 }
 
-/** The wave settings of a run: its recorded options, the run id and the parsed verification pod. Pure. */
+/**
+ * The wave settings of a run: its recorded options, the run id and the verification pod: the
+ * wave's pool's own (`options.pool`) when it has one, else the run's parsed `template`. Pure.
+ */
 export function waveSettings(
   runId: string,
   s: RunSettings,
   template: VerificationTemplate | undefined,
-  options: { verifyAfterRevert?: boolean; waves?: number } = {},
+  options: { verifyAfterRevert?: boolean; waves?: number; pool?: string | undefined } = {},
 ): WaveSettings {
+  const own = options.pool === undefined ? undefined : s.poolVerification?.[options.pool]
+  const pod = own?.source ? parseVerificationTemplate(own.source, own.origin) : template
   return {
     runId,
     drain: s.drain,
     drainTimeoutMs: s.drainTimeoutMs,
     drainPolicy: s.drainPolicy ?? NO_FORCE,
-    ...(template
-      ? { verification: { template, namespace: s.verification.namespace, timeoutMs: s.verification.timeoutMs } }
+    ...(pod
+      ? {
+          verification: {
+            template: pod,
+            namespace: s.verification.namespace,
+            timeoutMs: own?.timeoutMs ?? s.verification.timeoutMs,
+          },
+        }
       : {}),
     verifyAfterRevert: options.verifyAfterRevert ?? false,
     ...(s.soakMs ? { soakMs: s.soakMs } : {}),

@@ -10,17 +10,20 @@ export interface NodeSelection {
 }
 
 /** Validates a selection before anything is read. Pure. */
-export function validateSelection(selection: NodeSelection): void {
+export function validateSelection(
+  selection: NodeSelection,
+  fields = { selector: '--node-selector', taintKey: '--node-taint-key', taintValue: '--node-taint-value' },
+): void {
   if (selection.taintValue !== undefined && selection.taintValue !== '' && !selection.taintKey) {
     throw new InputError(
-      '--node-taint-value',
+      fields.taintValue,
       'needs --node-taint-key: a taint value alone selects nothing; give the key too (e.g. --node-taint-key kata-lifecycle-manager --node-taint-value pending)',
     )
   }
-  if (selection.labelSelector !== undefined) validateLabelSelector(selection.labelSelector)
+  if (selection.labelSelector !== undefined) validateLabelSelector(selection.labelSelector, fields.selector)
   if (selection.taintKey !== undefined && !QUALIFIED_NAME.test(selection.taintKey)) {
     throw new InputError(
-      '--node-taint-key',
+      fields.taintKey,
       `"${selection.taintKey}" is not a valid taint key; use a qualified name like example.com/maintenance`,
     )
   }
@@ -34,13 +37,13 @@ const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/
  * Checks kubectl label-selector syntax (`a=b`, `a==b`, `a!=b`, `a`, `!a`, `a in (x,y)`, `a notin (x)`)
  * so a typo is a clear input error rather than an API server 400 after the run began.
  */
-export function validateLabelSelector(selector: string): void {
-  const requirements = splitRequirements(selector)
-  for (const raw of requirements) {
+export function validateLabelSelector(selector: string, field = '--node-selector'): LabelRequirement[] {
+  const parsed: LabelRequirement[] = []
+  for (const raw of splitRequirements(selector)) {
     const requirement = raw.trim()
     if (requirement === '')
       throw new InputError(
-        '--node-selector',
+        field,
         `"${selector}" has an empty requirement; use kubectl syntax like node-pool=kata,zone in (a,b)`,
       )
     const set = /^(!?)([^\s!=()]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(requirement)
@@ -48,31 +51,61 @@ export function validateLabelSelector(selector: string): void {
     const exists = /^(!?)([^\s!=()]+)$/.exec(requirement)
     let key: string | undefined
     let values: string[] = []
+    let op: LabelRequirement['op'] = 'exists'
     if (set && set[1] === '') {
       key = set[2]
       values = (set[4] ?? '').split(',').map((v) => v.trim())
+      op = set[3] as 'in' | 'notin'
     } else if (eq) {
       key = eq[1]
       values = [eq[3] ?? '']
+      op = eq[2] === '!=' ? 'notin' : 'in'
     } else if (exists) {
       key = exists[2]
+      op = exists[1] === '!' ? 'absent' : 'exists'
     }
     const tooLong =
       values.find((v) => v.length > 63) ??
       (key !== undefined && (key.split('/').at(-1)!.length > 63 || key.length > 317) ? key : undefined)
     if (tooLong !== undefined) {
       throw new InputError(
-        '--node-selector',
+        field,
         `"${tooLong.length > 70 ? `${tooLong.slice(0, 60)}...` : tooLong}" is ${tooLong.length} characters; label values and label names are at most 63 (a name's DNS prefix at most 253)`,
       )
     }
     if (key === undefined || !QUALIFIED_NAME.test(key) || values.some((v) => !LABEL_VALUE.test(v))) {
       throw new InputError(
-        '--node-selector',
+        field,
         `"${requirement}" is not a valid label requirement; use kubectl syntax like node-pool=kata, env!=prod, zone in (a,b) or !excluded`,
       )
     }
+    parsed.push({ key, op, values })
   }
+  return parsed
+}
+
+/** One requirement of a label selector: `a=b` and `a in (b)` are `in`, `a!=b` is `notin`. */
+export interface LabelRequirement {
+  key: string
+  op: 'in' | 'notin' | 'exists' | 'absent'
+  values: string[]
+}
+
+/** Whether `labels` satisfy the selector, as the API server evaluates it (`notin` holds for a missing label). Pure. */
+export function matchesLabelSelector(labels: Readonly<Record<string, string>>, selector: string): boolean {
+  return validateLabelSelector(selector).every(({ key, op, values }) => {
+    const value = labels[key]
+    switch (op) {
+      case 'in':
+        return value !== undefined && values.includes(value)
+      case 'notin':
+        return value === undefined || !values.includes(value)
+      case 'exists':
+        return value !== undefined
+      case 'absent':
+        return value === undefined
+    }
+  })
 }
 
 function splitRequirements(selector: string): string[] {

@@ -2,6 +2,77 @@
  * The fleet policy's JSON schema (draft 2020-12): the one definition `parsePolicy` validates against
  * and `kata-lcm policy schema` prints (for editors: yaml-language-server's `$schema`).
  */
+const DURATION = { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$' } as const
+const NODE_TAINT = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['key'],
+  properties: {
+    key: {
+      type: 'string',
+      minLength: 1,
+    },
+    value: {
+      type: 'string',
+    },
+  },
+} as const
+const BATCH_SIZE = {
+  description: '--batch-size: nodes per wave, or a percentage of the selected nodes ("25%").',
+  anyOf: [
+    { type: 'integer', minimum: 1 },
+    { type: 'string', pattern: '^([1-9][0-9]?|100)%$' },
+  ],
+} as const
+const POD = {
+  type: 'object',
+  description: 'The verification Pod manifest; ${NODE} and ${TEST_POD} are substituted.',
+  required: ['apiVersion', 'kind', 'spec'],
+  properties: {
+    apiVersion: {
+      enum: ['v1'],
+    },
+    kind: {
+      enum: ['Pod'],
+    },
+    spec: {
+      type: 'object',
+    },
+  },
+} as const
+
+/** A node pool: an item of the policy's `pools`, or of a `--pools` file. */
+export const POOL_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: {
+    name: {
+      type: 'string',
+      pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+      maxLength: 63,
+      description: "The pool's name, in messages and the plan.",
+    },
+    nodeSelector: {
+      type: 'string',
+      description:
+        "Label selector (kubectl syntax) picking the pool's nodes among the selected ones. None: every selected node no earlier pool took.",
+    },
+    nodeTaint: NODE_TAINT,
+    batchSize: BATCH_SIZE,
+    canary: { type: 'integer', minimum: 1, description: "The pool's first wave's size." },
+    verification: {
+      type: 'object',
+      additionalProperties: false,
+      description: "The pool's own verification pod (and timeout); without it, the run's.",
+      properties: {
+        timeout: DURATION,
+        pod: POD,
+      },
+    },
+  },
+} as const
+
 export const POLICY_SCHEMA = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://github.com/kata-containers/kata-lcm/schema/policy.schema.json',
@@ -49,28 +120,22 @@ export const POLICY_SCHEMA = {
       type: 'string',
       description: '--node-selector, kubectl syntax.',
     },
-    nodeTaint: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['key'],
-      properties: {
-        key: {
-          type: 'string',
-          minLength: 1,
-        },
-        value: {
-          type: 'string',
-        },
-      },
-    },
-    batchSize: {
-      description: '--batch-size: nodes per wave, or a percentage of the selected nodes ("25%").',
-      anyOf: [
-        { type: 'integer', minimum: 1 },
-        { type: 'string', pattern: '^([1-9][0-9]?|100)%$' },
-      ],
-    },
+    nodeTaint: NODE_TAINT,
+    batchSize: BATCH_SIZE,
     canary: { type: 'integer', minimum: 1, description: "--canary: the first wave's size." },
+    pools: {
+      type: 'array',
+      minItems: 1,
+      description:
+        '--pools: named node pools, upgraded in this order, each with its own verification pod; every selected node must fall in one.',
+      items: POOL_SCHEMA,
+    },
+    maxUnavailable: {
+      type: 'integer',
+      minimum: 1,
+      description:
+        '--max-unavailable: at most this many selected nodes unschedulable at once across pools, counting those already cordoned.',
+    },
     soak: {
       type: 'string',
       pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$',
@@ -86,10 +151,7 @@ export const POLICY_SCHEMA = {
         enabled: {
           type: 'boolean',
         },
-        timeout: {
-          type: 'string',
-          pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$',
-        },
+        timeout: DURATION,
         force: {
           type: 'boolean',
         },
@@ -102,14 +164,8 @@ export const POLICY_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        ready: {
-          type: 'string',
-          pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$',
-        },
-        helm: {
-          type: 'string',
-          pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$',
-        },
+        ready: DURATION,
+        helm: DURATION,
       },
     },
     verification: {
@@ -121,26 +177,8 @@ export const POLICY_SCHEMA = {
           pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
           maxLength: 63,
         },
-        timeout: {
-          type: 'string',
-          pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$',
-        },
-        pod: {
-          type: 'object',
-          description: 'The verification Pod manifest; ${NODE} and ${TEST_POD} are substituted.',
-          required: ['apiVersion', 'kind', 'spec'],
-          properties: {
-            apiVersion: {
-              enum: ['v1'],
-            },
-            kind: {
-              enum: ['Pod'],
-            },
-            spec: {
-              type: 'object',
-            },
-          },
-        },
+        timeout: DURATION,
+        pod: POD,
       },
     },
   },

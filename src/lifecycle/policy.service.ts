@@ -5,7 +5,21 @@
 import { stringify } from 'yaml'
 import type { PolicyStore } from '../ports/cluster.port.js'
 import { describeError, InputError } from './errors.js'
-import { parsePolicy, POLICY_API_VERSION, POLICY_CONFIGMAP, type Policy, type PolicySource } from './policy.js'
+import { poolsOf } from './pools.js'
+import {
+  parsePolicy as parseDocument,
+  POLICY_API_VERSION,
+  POLICY_CONFIGMAP,
+  type Policy,
+  type PolicySource,
+} from './policy.js'
+
+/** A policy document, checked down to its pools' selectors and verification pods. */
+function parsePolicy(text: string, origin: string): Policy {
+  const policy = parseDocument(text, origin)
+  if (policy.pools) poolsOf(policy.pools, origin)
+  return policy
+}
 
 export interface PolicyLookup {
   /** `--policy FILE`, read by the command: used instead of the cluster's. */

@@ -25,10 +25,22 @@ export interface Policy {
   batchSize?: number | string
   canary?: number
   soak?: string
+  pools?: PoolSpec[]
+  maxUnavailable?: number
   deploymentMode?: 'auto' | 'daemonset' | 'job'
   drain?: { enabled?: boolean; timeout?: string; force?: boolean; deleteEmptyDirData?: boolean }
   timeouts?: { ready?: string; helm?: string }
   verification?: { namespace?: string; timeout?: string; pod?: Record<string, unknown> }
+}
+
+/** A node pool as the policy (or a `--pools` file) writes it. */
+export interface PoolSpec {
+  name: string
+  nodeSelector?: string
+  nodeTaint?: { key: string; value?: string }
+  batchSize?: number | string
+  canary?: number
+  verification?: { timeout?: string; pod?: Record<string, unknown> }
 }
 
 /** A policy and where it came from (`policy file ./p.yaml`, `policy ConfigMap kube-system/kata-lcm-policy`). */
@@ -42,6 +54,8 @@ type Schema = {
   type?: string
   enum?: readonly unknown[]
   properties?: Record<string, Schema>
+  items?: Schema
+  minItems?: number
   required?: readonly string[]
   additionalProperties?: boolean
   minimum?: number
@@ -51,6 +65,11 @@ type Schema = {
 }
 
 const kindOf = (v: unknown) => (Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v)
+
+/** The first violation of `schema` in `value`, for other documents checked against a part of the policy's schema. */
+export function schemaViolation(value: unknown, schema: unknown, path: string): string | undefined {
+  return violation(value, schema as Schema, path)
+}
 
 /** The first violation of `schema` in `value` (the subset of JSON schema POLICY_SCHEMA uses), as `field: what`. */
 function violation(value: unknown, schema: Schema, path: string): string | undefined {
@@ -72,6 +91,15 @@ function violation(value: unknown, schema: Schema, path: string): string | undef
       return `${field}: at most ${schema.maxLength} characters, not ${value.length}`
     if (schema.pattern && !new RegExp(schema.pattern).test(value))
       return `${field}: "${value}" does not match ${schema.pattern}`
+  }
+  if (Array.isArray(value)) {
+    if (schema.minItems !== undefined && value.length < schema.minItems)
+      return `${field}: must hold at least ${schema.minItems} item(s)`
+    for (const [i, item] of value.entries()) {
+      const found = schema.items && violation(item, schema.items, `${path}[${i}]`)
+      if (found) return found
+    }
+    return undefined
   }
   if (kindOf(value) !== 'object') return undefined
   const object = value as Record<string, unknown>
@@ -127,6 +155,7 @@ export function policyFlags(policy: Policy | undefined): Record<string, string |
     ['batch-size', policy.batchSize],
     ['canary', policy.canary],
     ['soak', policy.soak],
+    ['max-unavailable', policy.maxUnavailable],
     ['deployment-mode', policy.deploymentMode],
     ['drain', policy.drain?.enabled],
     ['drain-timeout', policy.drain?.timeout],
@@ -151,6 +180,7 @@ const CHART_DEFAULT: Record<string, string> = {
   'batch-size': 'batchSize',
   canary: 'canary',
   soak: 'soak',
+  'max-unavailable': 'maxUnavailable',
   'deployment-mode': 'deploymentMode',
   drain: 'drainEnabled',
   'drain-timeout': 'drainTimeout',
@@ -161,11 +191,15 @@ const CHART_DEFAULT: Record<string, string> = {
 /** The policy as the workflow chart's `defaults` (install-workflow), for the fields the template takes. Pure. */
 export function chartDefaults(policy: Policy | undefined): Record<string, unknown> | undefined {
   if (!policy) return undefined
-  return Object.fromEntries(
-    Object.entries(policyFlags(policy)).flatMap(([flag, value]) =>
-      CHART_DEFAULT[flag] ? [[CHART_DEFAULT[flag], value]] : [],
+  return {
+    ...Object.fromEntries(
+      Object.entries(policyFlags(policy)).flatMap(([flag, value]) =>
+        CHART_DEFAULT[flag] ? [[CHART_DEFAULT[flag], value]] : [],
+      ),
     ),
-  )
+    // The pools as the plan step's --pools file (a YAML text the template passes base64-encoded).
+    ...(policy.pools ? { pools: stringify(policy.pools, { lineWidth: 0 }) } : {}),
+  }
 }
 
 /** The policy field behind a flag, for errors about a value that came from the policy. Pure. */
@@ -180,6 +214,7 @@ export const POLICY_FIELD: Record<string, string> = {
   'batch-size': 'batchSize',
   canary: 'canary',
   soak: 'soak',
+  'max-unavailable': 'maxUnavailable',
   'deployment-mode': 'deploymentMode',
   drain: 'drain.enabled',
   'drain-timeout': 'drain.timeout',

@@ -18,8 +18,10 @@ import {
   selectNodes,
   SKIP_LABEL,
   validateSelection,
+  type BatchSpec,
   type NodeSelection,
 } from './plan.js'
+import { everyPoolVerifies, groupByPool, type Pool } from './pools.js'
 import { listed } from './report.js'
 import type { Values } from './values.js'
 import { checkSchedulable, parseVerificationTemplate, type VerificationTemplate } from './verification.js'
@@ -40,10 +42,15 @@ export interface UpgradeRequest {
   canary?: number
   /** After each wave but the last: wait this long, then re-check the wave's nodes before the next. */
   soakMs?: number
+  /** Named node pools within the selection, upgraded in this order (pools.ts). */
+  pools?: Pool[]
+  /** At most this many selected nodes unschedulable at once, counting those already cordoned. */
+  maxUnavailable?: number
   drain: boolean
   drainTimeoutMs: number
   /** What a drain may evict beyond pods a controller recreates; default: nothing more (kubectl's rule). */
   drainPolicy?: DrainPolicy
+  /** The run's verification pod; `source` is empty only when every pool brings its own. */
   verification: { source: string; origin: string; namespace: string; timeoutMs: number }
   readyTimeoutMs: number
   helmTimeout: string
@@ -67,7 +74,8 @@ export interface RunPlan {
   record: RunRecord
   /** True when an interrupted run toward the same target is being resumed. */
   resumingRun: boolean
-  verification: VerificationTemplate
+  /** The run's verification pod; undefined only when every pool brings its own. */
+  verification: VerificationTemplate | undefined
   /** Nodes to act on, in order (interrupted nodes first). */
   nodes: NodeView[]
   /** Selected nodes already completed on the target by an earlier run: never repeated. */
@@ -77,14 +85,26 @@ export interface RunPlan {
   /** Selected nodes an operator keeps out with the skip label: never touched. */
   excluded: string[]
   waves: string[][]
+  /** With pools: the pool of each wave. */
+  wavePools?: string[]
+  /** With pools: each pool's selected nodes and nodes per wave, in order. */
+  pools?: PoolPlan[]
   /** Nodes per wave (a percentage resolved over the selected nodes). */
   batchSize: number
+}
+
+export interface PoolPlan {
+  name: string
+  nodes: string[]
+  batchSize: number
+  /** The pool's first wave's size (its own canary, else the run's). */
+  canary?: number
 }
 
 const MODES: readonly string[] = ['auto', ...DEPLOYMENT_MODES]
 
 /** Pure input checks: no cluster, no helm. Throws InputError naming the flag. */
-export function validateRequest(request: UpgradeRequest): VerificationTemplate {
+export function validateRequest(request: UpgradeRequest): VerificationTemplate | undefined {
   // semver.valid() accepts and strips a leading "v"; chart versions have none, so require the exact form.
   if (semver.valid(request.targetVersion) !== request.targetVersion) {
     throw new InputError(
@@ -97,6 +117,8 @@ export function validateRequest(request: UpgradeRequest): VerificationTemplate {
   if (request.canary !== undefined && (!Number.isInteger(request.canary) || request.canary < 1))
     throw new InputError('--canary', `must be a whole number >= 1, got ${request.canary}`)
   if (request.soakMs !== undefined) checkDuration('--soak', request.soakMs)
+  if (request.maxUnavailable !== undefined && (!Number.isInteger(request.maxUnavailable) || request.maxUnavailable < 1))
+    throw new InputError('--max-unavailable', `must be a whole number >= 1, got ${request.maxUnavailable}`)
   if (!MODES.includes(request.deploymentMode))
     throw new InputError('--deployment-mode', `"${request.deploymentMode}" is not a mode; use auto, daemonset or job`)
   for (const [flag, ms] of [
@@ -111,6 +133,16 @@ export function validateRequest(request: UpgradeRequest): VerificationTemplate {
   checkReleaseRef(request.release)
   checkNamespace('--verification-namespace', request.verification.namespace)
   validateSelection(request.selection)
+  if (request.verification.source === '') {
+    if (everyPoolVerifies(request.pools)) return undefined
+    const without = (request.pools ?? []).filter((p) => !p.verification?.source).map((p) => p.name)
+    throw new InputError(
+      '--verification-pod',
+      without.length > 0
+        ? `is required: pool(s) ${without.join(', ')} have no verification.pod of their own`
+        : 'is required: give the Pod YAML run on every upgraded node',
+    )
+  }
   return parseVerificationTemplate(request.verification.source, request.verification.origin)
 }
 
@@ -248,9 +280,10 @@ export async function checkPrerequisites(
         : `no node matches ${describeSelection(request.selection)}; check --node-selector / --node-taint-key (kubectl get nodes --show-labels)`,
     )
   }
-  for (const node of selected) {
-    const problem = checkSchedulable(verification, node)
-    if (problem) throw new InputError('--verification-pod', problem.replace(/^--verification-pod /, ''))
+  const rollout = planRollout(request, matching, selected, verification)
+  for (const { node, template, field } of rollout.templates) {
+    const problem = checkSchedulable(template, node)
+    if (problem) throw new InputError(field, problem.replace(/^--verification-pod /, ''))
   }
   await strategy.precheck(deps, request.release, selected, allValues)
 
@@ -278,15 +311,7 @@ export async function checkPrerequisites(
       : await rollbackVersion(deps, release.name, release.namespace, request)
   if (!idle)
     await checkChart(deps, previousChart, previousVersion, request.previousChart ? '--previous-chart' : '--chart')
-  const batchSize =
-    request.batchPercent !== undefined
-      ? batchNodes({ percent: request.batchPercent }, selected.length)
-      : request.batchSize
-  const waves = planWaves(
-    nodes.map((n) => n.name),
-    batchSize,
-    request.canary,
-  )
+  const { batchSize, waves, wavePools, pools } = rollout.waves(nodes)
   await strategy.checkWaves(deps, {
     release: request.release,
     targetVersion: request.targetVersion,
@@ -307,10 +332,11 @@ export async function checkPrerequisites(
     readyTimeoutMs: request.readyTimeoutMs,
     helmTimeout: request.helmTimeout,
     verification: request.verification,
+    ...(rollout.poolVerification ? { poolVerification: rollout.poolVerification } : {}),
   }
   // A resumed run keeps its rollback target and the operator's values, with this run's plan and options.
   const record: RunRecord = resumingRun
-    ? { ...interrupted, waves, settings }
+    ? { ...interrupted, waves, ...(wavePools ? { wavePools } : {}), settings }
     : {
         runId,
         release: release.name,
@@ -324,8 +350,10 @@ export async function checkPrerequisites(
         userValues,
         startedAt: deps.clock.now().toISOString(),
         waves,
+        ...(wavePools ? { wavePools } : {}),
         settings,
       }
+  if (!wavePools) delete record.wavePools
   delete record.stoppedBy
   return {
     release,
@@ -342,8 +370,83 @@ export async function checkPrerequisites(
     resumed: resumed.map((n) => n.name),
     excluded,
     waves,
+    ...(wavePools ? { wavePools } : {}),
+    ...(pools ? { pools } : {}),
     batchSize,
   }
+}
+
+/**
+ * The rollout over the selected nodes: each node's verification pod (its pool's, else the run's),
+ * and the waves, pool after pool, each pool's first wave its canary. `--max-unavailable` caps every
+ * wave at the room the nodes already unschedulable leave (those kata-lcm has in flight excepted).
+ */
+function planRollout(
+  request: UpgradeRequest,
+  matching: readonly NodeView[],
+  selected: readonly NodeView[],
+  runTemplate: VerificationTemplate | undefined,
+) {
+  const pooled = request.pools
+    ? groupByPool(selected, request.pools)
+    : { groups: [{ pool: undefined, nodes: [...selected] }], unpooled: [] }
+  if (pooled.unpooled.length > 0)
+    throw new PreconditionError(
+      `${listed(pooled.unpooled.map((n) => n.name))}: selected but in no pool (${request.pools!.map((p) => p.name).join(', ')}); add a pool without a nodeSelector last to take the rest, or narrow the selection`,
+    )
+  const templates = pooled.groups.flatMap(({ pool, nodes }) => {
+    const own = pool?.verification?.source
+    const template = own ? parseVerificationTemplate(own, pool.verification!.origin) : runTemplate!
+    const field = own ? pool.verification!.origin : '--verification-pod'
+    return nodes.map((node) => ({ node, template, field }))
+  })
+  const poolVerification = request.pools?.some((p) => p.verification)
+    ? Object.fromEntries(request.pools.flatMap((p) => (p.verification ? [[p.name, p.verification]] : [])))
+    : undefined
+  const base: BatchSpec =
+    request.batchPercent !== undefined ? { percent: request.batchPercent } : { nodes: request.batchSize }
+  const waves = (ordered: readonly NodeView[]) => {
+    // Judged only when there is work: a rerun with nothing to do needs no room.
+    const room =
+      request.maxUnavailable === undefined || ordered.length === 0
+        ? undefined
+        : roomLeft(request.maxUnavailable, matching)
+    const cap = (n: number) => (room === undefined ? n : Math.min(n, room))
+    const todo = new Map(ordered.map((n, i) => [n.name, i]))
+    const plan = { batchSize: cap(batchNodes(base, selected.length)), waves: [] as string[][] }
+    const wavePools: string[] = []
+    const pools: PoolPlan[] = []
+    for (const { pool, nodes } of pooled.groups) {
+      const batchSize = cap(batchNodes(pool?.batch ?? base, nodes.length))
+      const canary = pool?.canary ?? request.canary
+      const names = nodes
+        .filter((n) => todo.has(n.name))
+        .sort((a, b) => todo.get(a.name)! - todo.get(b.name)!)
+        .map((n) => n.name)
+      const poolWaves = planWaves(names, batchSize, canary === undefined ? undefined : cap(canary))
+      plan.waves.push(...poolWaves)
+      if (!pool) continue
+      wavePools.push(...poolWaves.map(() => pool.name))
+      pools.push({
+        name: pool.name,
+        nodes: nodes.map((n) => n.name),
+        batchSize,
+        ...(canary !== undefined ? { canary: cap(canary) } : {}),
+      })
+    }
+    return request.pools ? { ...plan, wavePools, pools } : { ...plan, wavePools: undefined, pools: undefined }
+  }
+  return { templates, poolVerification, waves }
+}
+
+/** How many nodes a wave may cordon under `--max-unavailable`: the cap less the nodes already unschedulable. */
+function roomLeft(maxUnavailable: number, matching: readonly NodeView[]): number {
+  const down = matching.filter((n) => n.unschedulable && !isInFlight(readStatus(n.annotations))).map((n) => n.name)
+  if (down.length >= maxUnavailable)
+    throw new PreconditionError(
+      `--max-unavailable ${maxUnavailable}: ${down.length} node(s) matching the selection are already unschedulable (${listed(down)}), so no wave may cordon another; uncordon some or raise --max-unavailable`,
+    )
+  return maxUnavailable - down.length
 }
 
 /**

@@ -39,8 +39,19 @@ export interface LifecycleReport {
   dryRun: boolean
   outcome: Outcome
   waves: string[][]
-  /** The rollout's shape: a first (canary) wave smaller than the batch, a soak after every wave but the last. */
-  rollout?: { batchSize: number; canary?: number; soakMs?: number }
+  /** With pools: the pool of each wave. */
+  wavePools?: string[]
+  /**
+   * The rollout's shape: a first (canary) wave smaller than the batch (of the run, or of each pool),
+   * a soak after every wave but the last, the pools in order, the cap on unschedulable nodes.
+   */
+  rollout?: {
+    batchSize: number
+    canary?: number
+    soakMs?: number
+    pools?: { name: string; nodes: string[]; batchSize: number; canary?: number }[]
+    maxUnavailable?: number
+  }
   nodes: NodeResult[]
   /** The helm commands run (or, for --dry-run, that would run). */
   helmCommands: string[]

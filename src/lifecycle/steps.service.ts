@@ -75,7 +75,7 @@ async function underLock<T>(
 async function loadRun(
   deps: LifecycleDeps,
   release: ReleaseRef,
-): Promise<{ record: RunRecord; ctx: RunContext; settings: WaveSettings }> {
+): Promise<{ record: RunRecord; ctx: RunContext; settings: (wave: number) => WaveSettings }> {
   const record = await deps.cluster.readRun(release.namespace, release.name)
   if (!record)
     throw new PreconditionError(
@@ -96,12 +96,11 @@ async function loadRun(
     helmTimeout: s.helmTimeout,
     helmCommands: [],
   }
-  const settings = waveSettings(
-    record.runId,
-    s,
-    parseVerificationTemplate(s.verification.source, s.verification.origin),
-    { waves: record.waves.length },
-  )
+  const template = s.verification.source
+    ? parseVerificationTemplate(s.verification.source, s.verification.origin)
+    : undefined
+  const settings = (wave: number) =>
+    waveSettings(record.runId, s, template, { waves: record.waves.length, pool: record.wavePools?.[wave - 1] })
   return { record, ctx, settings }
 }
 
@@ -144,7 +143,7 @@ export async function waveStep(
     if (record.stoppedBy && step !== 'rollback') {
       throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)
     }
-    const state = await waveState(deps, ctx, settings, record, wave)
+    const state = await waveState(deps, ctx, settings(wave), record, wave)
     try {
       await runHandlers(state, step)
     } catch (error) {
@@ -213,7 +212,7 @@ export async function exitStep(
         )
         const stranded = nodes.filter((n) => isInFlight(readStatus(n.annotations)))
         if (stranded.length === 0) return none
-        const state = newWaveState(ctx, settings, 0, stranded)
+        const state = newWaveState(ctx, settings(0), 0, stranded)
         for (const node of stranded) {
           if (readStatus(node.annotations) !== 'rolling-back') {
             state.nodes.set(

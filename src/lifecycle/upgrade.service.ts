@@ -98,7 +98,11 @@ async function runWaves(
 ): Promise<LifecycleReport> {
   const { deps } = ctx
   const results = baseResults(plan)
-  const settings = waveSettings(runId, plan.record.settings, plan.verification, { waves: plan.waves.length })
+  const settingsOf = (wave: number) =>
+    waveSettings(runId, plan.record.settings, plan.verification, {
+      waves: plan.waves.length,
+      pool: plan.record.wavePools?.[wave - 1],
+    })
   // A run killed while rolling nodes back stopped there: finish that rollback and stop again.
   const midRollback = plan.nodes.filter((n) => readStatus(n.annotations) === 'rolling-back')
   if (midRollback.length > 0) {
@@ -106,7 +110,7 @@ async function runWaves(
       type: 'info',
       message: `finishing the interrupted rollback of ${midRollback.map((n) => n.name).join(', ')}`,
     })
-    const state = newWaveState(ctx, settings, 0, midRollback)
+    const state = newWaveState(ctx, settingsOf(0), 0, midRollback)
     await runHandlers(state, 'rollback')
     const { failed } = outcomes(state)
     for (const r of state.results.values()) results.set(r.name, r)
@@ -124,9 +128,16 @@ async function runWaves(
       outcome = 'interrupted'
       break
     }
-    deps.events.emit({ type: 'wave-start', wave: index + 1, waves: plan.waves.length, nodes: names })
+    const pool = plan.wavePools?.[index]
+    deps.events.emit({
+      type: 'wave-start',
+      wave: index + 1,
+      waves: plan.waves.length,
+      nodes: names,
+      ...(pool ? { pool } : {}),
+    })
     const waveNodes = names.map((name) => plan.nodes.find((n) => n.name === name)!)
-    const wave = await runWave(ctx, settings, index + 1, waveNodes)
+    const wave = await runWave(ctx, settingsOf(index + 1), index + 1, waveNodes)
     for (const r of wave.results) results.set(r.name, r)
     deps.events.emit({
       type: 'wave-end',
@@ -226,10 +237,13 @@ function report(
     dryRun: request.dryRun,
     outcome,
     waves: plan.waves,
+    ...(plan.wavePools ? { wavePools: plan.wavePools } : {}),
     rollout: {
       batchSize: plan.batchSize,
       ...(request.canary !== undefined ? { canary: request.canary } : {}),
       ...(request.soakMs !== undefined ? { soakMs: request.soakMs } : {}),
+      ...(plan.pools ? { pools: plan.pools } : {}),
+      ...(request.maxUnavailable !== undefined ? { maxUnavailable: request.maxUnavailable } : {}),
     },
     nodes,
     helmCommands,

@@ -218,6 +218,8 @@ export interface RunRecord {
   startedAt: string
   /** The planned waves, so each Argo step (one process per phase) acts on the same nodes. */
   waves: string[][]
+  /** With pools: the pool of each wave (its verification pod is the pool's own, when it has one). */
+  wavePools?: string[]
   settings: RunSettings
   /** Set when a wave failed: later waves refuse to start (fail-fast across Argo steps). */
   stoppedBy?: string
@@ -236,7 +238,10 @@ export interface RunSettings {
   drainPolicy?: { force: boolean; deleteEmptyDirData: boolean }
   readyTimeoutMs: number
   helmTimeout: string
+  /** The run's verification pod; `source` is empty only when every pool brings its own. */
   verification: { source: string; origin: string; namespace: string; timeoutMs: number }
+  /** Pools with a verification pod (or timeout) of their own, by name. */
+  poolVerification?: Record<string, { source: string; origin: string; timeoutMs?: number }>
   /** After each wave but the last: how long its nodes soak in service before they are re-checked. */
   soakMs?: number
 }

@@ -33,7 +33,7 @@ export class ListrProgress implements EventSink {
   private render(event: LifecycleEvent): void {
     switch (event.type) {
       case 'wave-start':
-        return this.startWave(event.wave, event.waves, event.nodes)
+        return this.startWave(describeEvent(event)!)
       case 'phase-start': {
         const slot = this.slots.get(event.phase)
         if (slot) {
@@ -55,7 +55,7 @@ export class ListrProgress implements EventSink {
     }
   }
 
-  private startWave(wave: number, waves: number, nodes: string[]): void {
+  private startWave(title: string): void {
     this.slots = new Map(
       PHASES.map((phase) => {
         let done!: PhaseSlot['done']
@@ -69,7 +69,7 @@ export class ListrProgress implements EventSink {
     const list = new Listr(
       [
         {
-          title: `wave ${wave}/${waves}: ${nodes.join(', ')}`,
+          title,
           task: (_ctx, parent) =>
             parent.newListr(
               PHASES.map((phase) => ({

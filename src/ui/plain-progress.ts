@@ -19,7 +19,7 @@ export function describeEvent(event: LifecycleEvent): string | undefined {
     case 'warning':
       return `WARNING: ${event.message}`
     case 'wave-start':
-      return `wave ${event.wave}/${event.waves}: ${event.nodes.join(', ')}`
+      return `wave ${event.wave}/${event.waves}${event.pool ? ` (pool ${event.pool})` : ''}: ${event.nodes.join(', ')}`
     case 'phase-start':
       return `wave ${event.wave} ${event.phase}: ${event.nodes.join(', ')}`
     case 'phase-end':

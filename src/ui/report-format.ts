@@ -42,10 +42,23 @@ export function formatLifecycleReport(report: LifecycleReport): string[] {
     ),
   )
   if (report.dryRun) {
-    const { canary, soakMs, batchSize } = report.rollout ?? {}
-    lines.push('', `plan: ${report.waves.length} wave(s)${batchSize ? ` of ${batchSize}` : ''}`)
+    const { canary, soakMs, batchSize, pools, maxUnavailable } = report.rollout ?? {}
+    const poolText = pools
+      ? ` in ${pools.length} pool(s), in order: ${pools.map((p) => `${p.name} (${p.nodes.length} node(s), waves of ${p.batchSize})`).join(', ')}`
+      : batchSize
+        ? ` of ${batchSize}`
+        : ''
+    lines.push('', `plan: ${report.waves.length} wave(s)${poolText}`)
+    if (maxUnavailable !== undefined)
+      lines.push(`  at most ${maxUnavailable} selected node(s) unschedulable at once (--max-unavailable)`)
     report.waves.forEach((wave, i) => {
-      lines.push(`  wave ${i + 1}${i === 0 && canary !== undefined ? ' (canary)' : ''}: ${wave.join(', ')}`)
+      const pool = report.wavePools?.[i]
+      const firstOfPool = pool !== undefined && report.wavePools![i - 1] !== pool
+      const isCanary = pool
+        ? firstOfPool && pools?.find((p) => p.name === pool)?.canary !== undefined
+        : i === 0 && canary !== undefined
+      const tags = [...(pool ? [`pool ${pool}`] : []), ...(isCanary ? ['canary'] : [])]
+      lines.push(`  wave ${i + 1}${tags.length > 0 ? ` (${tags.join(', ')})` : ''}: ${wave.join(', ')}`)
       if (soakMs && i < report.waves.length - 1)
         lines.push(`  soak ${Math.round(soakMs / 1000)}s in service, then re-check wave ${i + 1}'s nodes`)
     })

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { InputError } from '../../lifecycle/errors.js'
 import { validateRequest } from '../../lifecycle/prerequisites.js'
 import { planStep } from '../../lifecycle/steps.service.js'
+import { NO_RUN_POD, parsePoolsFile } from '../../lifecycle/pools.js'
 import {
   chartFlag,
   drainFlags,
@@ -35,7 +36,12 @@ export default class StepPlan extends StepCommand {
       exactlyOne: ['verification-pod', 'verification-pod-b64'],
     }),
     'verification-pod-b64': Flags.string({
-      description: 'The verification Pod YAML, base64-encoded (the workflow parameter).',
+      description:
+        'The verification Pod YAML, base64-encoded (the workflow parameter); empty only when every pool has its own.',
+    }),
+    'pools-b64': Flags.string({
+      description:
+        'The node pools (a --pools file of kata-lcm upgrade), base64-encoded (the workflow parameter); empty: none.',
     }),
     ...verificationFlags,
     ...timingFlags,
@@ -49,10 +55,16 @@ export default class StepPlan extends StepCommand {
         : await readFile(flags['verification-pod']!, 'utf8').catch(() => {
             throw new InputError('--verification-pod', `cannot read ${flags['verification-pod']}`)
           })
-    const request = upgradeRequestFrom(flags, {
-      source,
-      origin: flags['verification-pod'] ?? 'verification-pod parameter',
-    })
+    const poolsText = Buffer.from(flags['pools-b64'] ?? '', 'base64').toString('utf8')
+    const pools = poolsText.trim() ? parsePoolsFile(poolsText, 'pools parameter') : undefined
+    const request = upgradeRequestFrom(
+      flags,
+      source.trim() || !pools
+        ? { source, origin: flags['verification-pod'] ?? 'verification-pod parameter' }
+        : NO_RUN_POD,
+      {},
+      pools,
+    )
     validateRequest(request)
     const { deps } = this.connect(flags)
     const result = await planStep(deps, request, this.newRunId(), flags.holder)
