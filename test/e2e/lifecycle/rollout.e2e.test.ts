@@ -1,9 +1,13 @@
 /**
  * The rollout rules on the test cluster: a canary wave, a percentage batch, a soak between waves (and
- * a node going NotReady during it), pause and resume between waves, a node kept out by the skip label.
+ * a node going NotReady during it), pause and resume between waves, a node kept out by the skip label,
+ * two pools in order with their own verification pods, the --max-unavailable cap.
  */
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
+import { writeFile } from 'node:fs/promises'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { stringify } from 'yaml'
 import { makeNotReady } from '../harness/nodes.js'
 import { useWorlds, World } from './world.js'
 
@@ -11,9 +15,30 @@ const open = useWorlds()
 
 interface Report {
   waves: string[][]
+  wavePools?: string[]
   outcome: string
-  nodes: { name: string; status: string; version?: string; reason?: string; error?: string }[]
+  nodes: {
+    name: string
+    status: string
+    version?: string
+    reason?: string
+    error?: string
+    evidence?: { containers: string[] }
+  }[]
 }
+
+/** A pool's own verification pod: the kwok stage's outcome label, and a container named after the pool. */
+const poolPod = (outcome: string, container: string) => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: '${TEST_POD}', labels: { 'kata-lcm.test/verify': outcome } },
+  spec: {
+    restartPolicy: 'Never',
+    nodeSelector: { 'kubernetes.io/hostname': '${NODE}' },
+    tolerations: [{ operator: 'Exists' }],
+    containers: [{ name: container, image: 'quay.io/kata-containers/alpine-bash-curl:latest', command: ['true'] }],
+  },
+})
 
 const nodes = (id: string, n: number) =>
   Array.from({ length: n }, (_, i) => ({ name: World.nodeName('ro', id, i + 1) }))
@@ -113,5 +138,78 @@ describe('rollout rules (real control plane)', () => {
     })
     expect((await w.writesSince(since)).filter((x) => x.includes(`nodes/${kept} `))).toEqual([])
     expect((await w.node(kept)).status).toBeUndefined()
+  })
+
+  it('two pools in order, each verified with its own pod: the GPU pool completes first, the failing pod of the next pool stops the run there', async () => {
+    const gpu = { 'kata-lcm.test/pool': 'gpu' }
+    const w = await open({
+      nodes: [
+        { name: World.nodeName('ro', 'pl', 1) },
+        { name: World.nodeName('ro', 'pl', 2), labels: gpu },
+        { name: World.nodeName('ro', 'pl', 3) },
+        { name: World.nodeName('ro', 'pl', 4), labels: gpu },
+      ],
+      version: '3.27.0',
+    })
+    const [n1, g2, n3, g4] = w.nodeNames as [string, string, string, string]
+    const pools = path.join(w.dir, 'pools.yaml')
+    await writeFile(
+      pools,
+      stringify([
+        {
+          name: 'gpu',
+          nodeSelector: 'kata-lcm.test/pool=gpu',
+          batchSize: 2,
+          verification: { pod: poolPod('succeed', 'verify-gpu') },
+        },
+        { name: 'general', canary: 1, verification: { pod: poolPod('fail', 'verify-general') } },
+      ]),
+    )
+    const dry = await w.upgrade('3.28.0', ['--pools', pools, '--dry-run'])
+    expect(dry.code, dry.stderr).toBe(0)
+    expect(dry.stdout).toContain(
+      'plan: 3 wave(s) in 2 pool(s), in order: gpu (2 node(s), waves of 2), general (2 node(s), waves of 1)',
+    )
+    expect(dry.stdout).toContain(
+      `wave 1 (pool gpu): ${g2}, ${g4}\n  wave 2 (pool general, canary): ${n1}\n  wave 3 (pool general): ${n3}`,
+    )
+
+    const r = await w.upgrade('3.28.0', ['--pools', pools, '--json'])
+    expect(r.code, r.stderr).toBe(3)
+    const report = JSON.parse(r.stdout) as Report
+    expect(report.waves).toEqual([[g2, g4], [n1], [n3]])
+    expect(report.wavePools).toEqual(['gpu', 'general', 'general'])
+    for (const name of [g2, g4]) expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0' })
+    // The general pool's own pod ran on n1 (its container is in the evidence) and failed it.
+    const failed = report.nodes.find((n) => n.name === n1)!
+    expect(failed.status).toBe('rolled-back')
+    expect(failed.evidence?.containers.join(' ')).toMatch(/^verify-general: terminated/)
+    expect((await w.node(n3)).status).toBeUndefined()
+    // The GPU pool finished before the general pool's first wave started.
+    expect(lineTime(r.stderr, /wave 2\/3 \(pool general\)/)).toBeGreaterThanOrEqual(
+      lineTime(r.stderr, new RegExp(`${g4}: completed`)),
+    )
+  })
+
+  it('--max-unavailable counts a node the operator cordoned: waves shrink to the room left, and that node stays cordoned', async () => {
+    const w = await open({
+      nodes: [...nodes('mu', 3), { name: World.nodeName('ro', 'mu', 4), unschedulable: true }],
+      version: '3.27.0',
+    })
+    const cordoned = w.nodeNames[3]!
+    const since = new Date()
+    const dry = await w.upgrade('3.28.0', ['--batch-size', '3', '--max-unavailable', '2', '--dry-run'])
+    expect(dry.code, dry.stderr).toBe(0)
+    expect(dry.stdout).toContain('at most 2 selected node(s) unschedulable at once (--max-unavailable)')
+    expect(await w.writesSince(since)).toEqual([])
+    // No room at all: refused, nothing written.
+    const none = await w.upgrade('3.28.0', ['--max-unavailable', '1'])
+    expect(none.code).toBe(2)
+    expect(none.stderr).toMatch(/--max-unavailable 1: 1 node\(s\) matching the selection are already unschedulable/)
+    expect(await w.writesSince(since)).toEqual([])
+    const r = await w.upgrade('3.28.0', ['--batch-size', '3', '--max-unavailable', '2', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    expect((JSON.parse(r.stdout) as Report).waves.map((wave) => wave.length)).toEqual([1, 1, 1, 1])
+    expect(await w.node(cordoned)).toMatchObject({ status: 'completed', unschedulable: true })
   })
 })

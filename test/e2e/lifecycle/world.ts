@@ -69,7 +69,8 @@ export class World {
   verificationFile = ''
   /** The stand-in for kata-deploy's binary and job dispatcher, running for this world's namespace. */
   standIn?: StandIn
-  private dir = ''
+  /** This world's scratch directory (its verification pod and other files). */
+  dir = ''
 
   constructor(readonly options: WorldOptions) {}
 
