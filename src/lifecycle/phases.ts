@@ -6,7 +6,7 @@ import { Annotation, readStatus, type NodeStatus } from './node-state.js'
 import { releaseCordon, transition, type TransitionExtras } from './node-ops.js'
 import type { NodeResult, VerificationEvidence } from './report.js'
 import { parseVerificationTemplate, type VerificationTemplate } from './verification.js'
-import { verifyNode, type VerificationSettings } from './verify-node.js'
+import { verifyNode, verifyNodes, type VerificationSettings } from './verify-node.js'
 
 export interface WaveSettings {
   runId: string
@@ -213,38 +213,36 @@ const HANDLERS = {
       )
     },
   },
-  /** The user's verification pod on each node; a node that fails it is failed at once. */
+  /**
+   * The user's verification pod on every node of the bucket, watched together; a node that passes
+   * goes back in service at once (its `complete`), while the others still verify.
+   */
   verify: {
     step: 'verify',
-    leavesIn: ['verifying'],
+    leavesIn: ['verifying', 'completed'],
     acts: (node, state) => statusOf(node) === 'verifying' && !state.verified.has(node.name),
-    run: (state, bucket) =>
-      each(state, bucket, async (name) => {
-        const outcome = await verifyNode(state.ctx, verificationOf(state), name)
-        if (!outcome.ok) return fail(state, name, outcome.reason, outcome.evidence)
+    run: async (state, bucket) => {
+      const completing: Promise<void>[] = []
+      const outcomes = await verifyNodes(state.ctx, verificationOf(state), bucket, (name) => {
         state.verified.add(name)
-      }),
+        completing.push(each(state, [name], (node) => complete(state, node)))
+      }).catch((error: unknown) => error as Error)
+      await Promise.all(completing)
+      // A watch that failed outright fails the nodes it had not passed yet; those it passed stay completed.
+      if (outcomes instanceof Error) {
+        for (const name of bucket.filter((n) => !state.verified.has(n)))
+          await fail(state, name, describeError(outcomes))
+        return
+      }
+      for (const [name, outcome] of outcomes) if (!outcome.ok) await fail(state, name, outcome.reason, outcome.evidence)
+    },
   },
   /** Back in service (uncordoned only if kata-lcm cordoned it), annotated with the new version. */
   complete: {
     step: 'verify',
     leavesIn: ['completed'],
     acts: (node, state) => statusOf(node) === 'verifying' && state.verified.has(node.name),
-    run: (state, bucket) =>
-      each(state, bucket, async (name) => {
-        const { ctx } = state
-        const cordon = releaseCordon(state.nodes.get(name)!)
-        await write(state, name, 'completed', {
-          message: `verified on ${ctx.targetVersion}`,
-          ...cordon,
-          annotations: {
-            ...cordon.annotations,
-            [Annotation.currentVersion]: ctx.targetVersion,
-            [Annotation.lastError]: null,
-          },
-        })
-        state.results.set(name, { name, status: 'completed', version: ctx.targetVersion })
-      }),
+    run: (state, bucket) => each(state, bucket, (name) => complete(state, name)),
   },
   /**
    * Optional, after each wave but the last: the wave's completed nodes stay in service for the soak,
@@ -352,6 +350,22 @@ async function each(state: WaveState, bucket: string[], work: (node: string) => 
     const node = bucket[i]!
     if (statusOf(state.nodes.get(node)!) !== 'rolling-back') await fail(state, node, describeError(s.reason))
   }
+}
+
+/** A verified node back in service: uncordoned only if kata-lcm cordoned it, annotated with the new version. */
+async function complete(state: WaveState, name: string): Promise<void> {
+  const { ctx } = state
+  const cordon = releaseCordon(state.nodes.get(name)!)
+  await write(state, name, 'completed', {
+    message: `verified on ${ctx.targetVersion}`,
+    ...cordon,
+    annotations: {
+      ...cordon.annotations,
+      [Annotation.currentVersion]: ctx.targetVersion,
+      [Annotation.lastError]: null,
+    },
+  })
+  state.results.set(name, { name, status: 'completed', version: ctx.targetVersion })
 }
 
 /** Whether this wave soaks: a soak is set and another wave follows. */

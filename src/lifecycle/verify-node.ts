@@ -9,7 +9,9 @@ import {
   verificationPodName,
   VERIFICATION_LABEL,
   type VerificationTemplate,
+  type VerificationVerdict,
 } from './verification.js'
+import type { PodView } from '../ports/cluster.port.js'
 
 export interface VerificationSettings {
   template: VerificationTemplate
@@ -22,57 +24,104 @@ export type VerificationOutcome = NodeOutcome & { evidence?: VerificationEvidenc
 const LOG_TAIL_LINES = 20
 
 /**
- * Runs the user's verification pod on one node and watches it: Succeeded passes; Failed or a non-zero
- * exit fails at once; a pod still unfinished at the deadline fails with why it is stuck. Evidence
- * (phase, containers, events, log tail) is collected on failure; the pod is always deleted.
- * Safe to rerun: leftovers of an interrupted run on this node are removed first.
+ * Runs the user's verification pod on each node of a wave and watches them all with one watch:
+ * Succeeded passes; Failed or a non-zero exit fails at once; a pod still unfinished at the deadline
+ * fails with why it is stuck. `onPassed` is called as each node passes, while the others still run
+ * (so a node can go back in service at once). Evidence (phase, containers, events, log tail) is
+ * collected on failure; the pods are always deleted. Safe to rerun: leftovers of an interrupted run
+ * on these nodes are removed first.
  */
+export async function verifyNodes(
+  ctx: RunContext,
+  settings: VerificationSettings,
+  nodes: readonly string[],
+  onPassed: (node: string) => void = () => undefined,
+): Promise<Map<string, VerificationOutcome>> {
+  const { cluster } = ctx.deps
+  const { namespace } = settings
+  const wave = new Set(nodes)
+  const query = { namespace, labelSelector: VERIFICATION_LABEL }
+  const leftovers = (await cluster.listPods(query)).filter((p) => wave.has(p.labels[VERIFICATION_LABEL] ?? ''))
+  await Promise.all(leftovers.map((p) => cluster.deletePod(p.namespace, p.name, 0)))
+  const podOf = new Map(nodes.map((node) => [node, verificationPodName(node, randomSuffix(ctx.deps))]))
+  const outcomes = new Map<string, VerificationOutcome>()
+  await Promise.all(
+    nodes.map(async (node) => {
+      const name = podOf.get(node)!
+      try {
+        await cluster.createPod(namespace, renderVerificationPod(settings.template, node, name, namespace))
+      } catch (error) {
+        outcomes.set(node, { ok: false, reason: `could not create verification pod ${name}: ${describeError(error)}` })
+      }
+    }),
+  )
+  const running = nodes.filter((n) => !outcomes.has(n))
+  const nodeOf = new Map(running.map((node) => [podOf.get(node)!, node]))
+  try {
+    if (running.length === 0) return outcomes
+    const verdicts = new Map<string, VerificationVerdict>()
+    const result = await cluster.waitForPods(
+      query,
+      (pods) => {
+        for (const pod of pods) {
+          const node = nodeOf.get(pod.name)
+          if (node === undefined || verdicts.has(node)) continue
+          const verdict = judgeVerificationPod(pod)
+          if (!verdict) continue
+          verdicts.set(node, verdict)
+          if (verdict.passed) onPassed(node)
+        }
+        return verdicts.size === running.length ? true : undefined
+      },
+      settings.timeoutMs,
+      ctx.signal,
+    )
+    await Promise.all(
+      running.map(async (node) => {
+        const verdict = verdicts.get(node)
+        if (verdict?.passed) return outcomes.set(node, { ok: true })
+        const name = podOf.get(node)!
+        const last = result.done ? undefined : result.last.find((p) => p.name === name)
+        const reason =
+          verdict && !verdict.passed
+            ? verdict.reason
+            : `verification pod ${name} did not finish within ${Math.round(settings.timeoutMs / 1000)}s: ${describeStuckPod(last)}`
+        return outcomes.set(node, { ok: false, reason, evidence: await evidenceOf(ctx, namespace, name, last) })
+      }),
+    )
+    return outcomes
+  } finally {
+    await Promise.all([...nodeOf.keys()].map((name) => cluster.deletePod(namespace, name, 0).catch(() => undefined)))
+  }
+}
+
+/** One node's verification (`rollback NODE` verifies the node it reverted). */
 export async function verifyNode(
   ctx: RunContext,
   settings: VerificationSettings,
   node: string,
 ): Promise<VerificationOutcome> {
+  return (await verifyNodes(ctx, settings, [node])).get(node)!
+}
+
+/** What a failed verification pod shows: its phase and containers, its events, its last log lines. */
+async function evidenceOf(
+  ctx: RunContext,
+  namespace: string,
+  name: string,
+  last: PodView | undefined,
+): Promise<VerificationEvidence> {
   const { cluster } = ctx.deps
-  const leftovers = await cluster.listPods({
-    namespace: settings.namespace,
-    labelSelector: `${VERIFICATION_LABEL}=${node}`,
-  })
-  await Promise.all(leftovers.map((p) => cluster.deletePod(p.namespace, p.name, 0)))
-  const name = verificationPodName(node, randomSuffix(ctx.deps))
-  const manifest = renderVerificationPod(settings.template, node, name, settings.namespace)
-  try {
-    await cluster.createPod(settings.namespace, manifest)
-  } catch (error) {
-    return { ok: false, reason: `could not create verification pod ${name}: ${describeError(error)}` }
-  }
-  try {
-    const result = await cluster.waitForPods(
-      { namespace: settings.namespace, fieldSelector: `metadata.name=${name}` },
-      (pods) => judgeVerificationPod(pods[0]),
-      settings.timeoutMs,
-      ctx.signal,
-    )
-    if (result.done && result.value.passed) return { ok: true }
-    const last = result.done ? undefined : result.last[0]
-    const reason =
-      result.done && !result.value.passed
-        ? result.value.reason
-        : `verification pod ${name} did not finish within ${Math.round(settings.timeoutMs / 1000)}s: ${describeStuckPod(last)}`
-    const pod =
-      (await cluster.listPods({ namespace: settings.namespace, fieldSelector: `metadata.name=${name}` }))[0] ?? last
-    const diagnostics = await cluster.podDiagnostics(settings.namespace, name, LOG_TAIL_LINES)
-    const evidence: VerificationEvidence = {
-      pod: name,
-      phase: pod?.phase ?? 'unknown',
-      containers: (pod?.containers ?? []).map(
-        (c) =>
-          `${c.name}: ${c.state}${c.reason ? ` (${c.reason})` : ''}${c.exitCode !== undefined ? ` exit ${c.exitCode}` : ''}`,
-      ),
-      events: diagnostics.events,
-      logTail: diagnostics.logTail,
-    }
-    return { ok: false, reason, evidence }
-  } finally {
-    await cluster.deletePod(settings.namespace, name, 0).catch(() => undefined)
+  const pod = (await cluster.listPods({ namespace, fieldSelector: `metadata.name=${name}` }))[0] ?? last
+  const diagnostics = await cluster.podDiagnostics(namespace, name, LOG_TAIL_LINES)
+  return {
+    pod: name,
+    phase: pod?.phase ?? 'unknown',
+    containers: (pod?.containers ?? []).map(
+      (c) =>
+        `${c.name}: ${c.state}${c.reason ? ` (${c.reason})` : ''}${c.exitCode !== undefined ? ` exit ${c.exitCode}` : ''}`,
+    ),
+    events: diagnostics.events,
+    logTail: diagnostics.logTail,
   }
 }

@@ -159,3 +159,17 @@ describe('pause in the Argo steps', () => {
     expect((await prepare).nodes).toEqual({ 'node-2': 'cordoned' })
   })
 })
+
+describe('a wave verifies as one', () => {
+  it("one watch over the wave's verification pods; a node that passes is back in service while the others still verify", async () => {
+    const s = await scenario({ nodes: 3 })
+    s.cluster.verification.set('node-3', { behaviour: 'succeed', runMs: 60_000 })
+    const report = await upgrade(s.deps, s.upgradeRequest({ batchSize: 3 }), 'run-1')
+    expect(report.outcome).toBe('success')
+    const at = (node: string, status: string) => statusWrites(s.cluster, node).find((w) => w.status === status)!.at
+    // node-1 completed (uncordoned) a minute before node-3's pod finished.
+    expect(at('node-3', 'completed') - at('node-1', 'completed')).toBeGreaterThanOrEqual(55_000)
+    // Two pod watches for the wave of three: its kata-deploy pods, and its verification pods.
+    expect(s.cluster.reads.filter((r) => r === 'waitForPods')).toHaveLength(2)
+  })
+})
