@@ -20,7 +20,7 @@ import {
   type Kube,
 } from './lib/kube.js'
 import { must, runProc } from './lib/proc.js'
-import { renderMarkdown } from './lib/report.js'
+import { BENCH_CONTROL_PLANE, renderMarkdown } from './lib/report.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const CACHE = process.env.KATA_LCM_CACHE ?? path.join(process.env.HOME ?? '/root', '.cache/kata-lcm')
@@ -279,7 +279,11 @@ interface Cluster {
 }
 
 async function createCluster(name: string): Promise<Cluster> {
-  const out = await must(path.join(ROOT, 'scripts/testbed/cluster.sh'), ['create', name], envWithTools())
+  const out = await must(
+    path.join(ROOT, 'scripts/testbed/cluster.sh'),
+    ['create', name],
+    envWithTools({ KATA_LCM_TESTBED_EXTRA_ARGS: BENCH_CONTROL_PLANE.join(' ') }),
+  )
   const kv = Object.fromEntries(
     out
       .split('\n')

@@ -207,7 +207,11 @@ cmd_create() {
   done
   [[ $n -gt 0 ]] || die "no stage files in $STAGES_DIR"
   # (audit log: no rotation at lumberjack's default 100 MB, tests read one file)
-  log "creating cluster $name (kubernetes $KUBE_VERSION, $n stage files, workdir $KWOK_WORKDIR)"
+  # KATA_LCM_TESTBED_EXTRA_ARGS: more component flags, space-separated component=flag=value (the
+  # benchmark raises the controller-manager's own client rate and sync workers in its clusters only).
+  local extra
+  for extra in ${KATA_LCM_TESTBED_EXTRA_ARGS:-}; do args+=(--extra-args "$extra"); done
+  log "creating cluster $name (kubernetes $KUBE_VERSION, $n stage files, workdir $KWOK_WORKDIR${KATA_LCM_TESTBED_EXTRA_ARGS:+, extra: $KATA_LCM_TESTBED_EXTRA_ARGS})"
   if ! "$KWOKCTL" "${args[@]}" create cluster \
       --runtime binary \
       --kubeconfig "" \
