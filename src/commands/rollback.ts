@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core'
 import { hostname } from 'node:os'
 import { BaseCommand } from '../base-command.js'
 import { createDeps } from '../deps.js'
-import { applyPolicy, policyFlags } from '../policy-flags.js'
+import { applyPolicy, policyFlags, poolsFrom } from '../policy-flags.js'
 import type { LifecycleReport } from '../lifecycle/report.js'
 import { rollbackNode } from '../lifecycle/rollback.service.js'
 import { createProgress } from '../ui/progress.js'
@@ -13,7 +13,7 @@ import { helmDuration, parseDuration } from '../lifecycle/durations.js'
 export default class Rollback extends BaseCommand {
   static override summary = 'Put one node back on the kata-deploy version it ran before.'
   static override description =
-    "The version comes from the node (recorded when kata-lcm upgraded it), else from helm history, or --to-version. The node is cordoned, reverted, its kata-deploy restarted (daemonset) or reinstalled (job), verified with --verification-pod or the fleet policy's verification.pod, and uncordoned if kata-lcm cordoned it. --chart defaults to the policy's previousChart, then its chart."
+    "The version comes from the node (recorded when kata-lcm upgraded it), else from helm history, or --to-version. The node is cordoned, reverted, its kata-deploy restarted (daemonset) or reinstalled (job), verified with --verification-pod, else its policy pool's own pod, else the fleet policy's verification.pod, and uncordoned if kata-lcm cordoned it. --chart defaults to the policy's previousChart, then its chart."
   static override examples = [
     '<%= config.bin %> rollback worker-1',
     '<%= config.bin %> rollback worker-1 --verification-pod ./verify.yaml --to-version 3.27.0',
@@ -47,12 +47,23 @@ export default class Rollback extends BaseCommand {
     }
     // The chart that yields the version to go back to: the policy's previousChart before its chart.
     const previousChart = parsed.metadata.flags.chart?.setFromDefault ? found.source?.policy.previousChart : undefined
+    // Without --verification-pod, a node of a policy pool with its own pod is verified with that pod.
+    const pools = flags['verification-pod'] ? undefined : await poolsFrom({}, found)
     const request = {
       node: args.node,
       release: { name: flags['helm-release'], namespace: flags['helm-namespace'] },
       chart: previousChart ?? flags.chart,
       ...(flags['to-version'] ? { toVersion: flags['to-version'] } : {}),
       ...(verification ? { verification } : {}),
+      ...(pools
+        ? {
+            pools: {
+              pools,
+              namespace: flags['verification-namespace'],
+              timeoutMs: parseDuration(name('verification-timeout'), flags['verification-timeout']),
+            },
+          }
+        : {}),
       readyTimeoutMs: parseDuration(name('ready-timeout'), flags['ready-timeout']),
       helmTimeout: helmDuration(parseDuration(name('helm-timeout'), flags['helm-timeout'])),
     }

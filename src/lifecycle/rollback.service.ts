@@ -11,6 +11,7 @@ import { cordonedByUs, transition } from './node-ops.js'
 import { newWaveState, runHandlers, waveSettings } from './phases.js'
 import type { LifecycleReport } from './report.js'
 import { restoreWhenConverged } from './restore.js'
+import { groupByPool, type Pool } from './pools.js'
 import { checkSchedulable, parseVerificationTemplate } from './verification.js'
 
 export interface RollbackRequest {
@@ -20,6 +21,8 @@ export interface RollbackRequest {
   /** Explicit version to go back to; otherwise the node's recorded previous version, else helm history. */
   toVersion?: string
   verification?: { source: string; origin: string; namespace: string; timeoutMs: number }
+  /** The policy's pools: a node in a pool with its own verification pod is verified with that one. */
+  pools?: { pools: Pool[]; namespace: string; timeoutMs: number }
   readyTimeoutMs: number
   helmTimeout: string
 }
@@ -40,7 +43,7 @@ export async function rollbackNode(
 ): Promise<LifecycleReport> {
   checkReleaseRef(request.release)
   if (request.verification) checkNamespace('--verification-namespace', request.verification.namespace)
-  const template = request.verification
+  const runTemplate = request.verification
     ? parseVerificationTemplate(request.verification.source, request.verification.origin)
     : undefined
   if (request.toVersion !== undefined && semver.valid(request.toVersion) !== request.toVersion)
@@ -58,9 +61,22 @@ export async function rollbackNode(
     })
   const node = await deps.cluster.getNode(request.node)
   if (!node) throw new InputError('NODE', `no node named "${request.node}" (kubectl get nodes lists them)`)
+  // The node's pool's own pod, when it has one; else the run-wide one.
+  const pool = request.pools && groupByPool([node], request.pools.pools).groups.find((g) => g.nodes.length > 0)?.pool
+  const own = pool?.verification?.source ? pool.verification : undefined
+  const verification = own
+    ? {
+        source: own.source,
+        origin: own.origin,
+        namespace: request.pools!.namespace,
+        timeoutMs: own.timeoutMs ?? request.pools!.timeoutMs,
+      }
+    : request.verification
+  const template = own ? parseVerificationTemplate(own.source, own.origin) : runTemplate
   if (template) {
     const problem = checkSchedulable(template, node)
-    if (problem) throw new InputError('--verification-pod', problem.replace(/^--verification-pod /, ''))
+    if (problem)
+      throw new InputError(own ? own.origin : '--verification-pod', problem.replace(/^--verification-pod /, ''))
   }
   const mode = detectMode(await deps.helm.values(release.name, release.namespace, { all: true }))
   if (!isDeploymentMode(mode))
@@ -116,7 +132,7 @@ export async function rollbackNode(
       drainTimeoutMs: request.readyTimeoutMs,
       readyTimeoutMs: request.readyTimeoutMs,
       helmTimeout: request.helmTimeout,
-      verification: request.verification ?? {
+      verification: verification ?? {
         source: '',
         origin: '',
         namespace: 'default',

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { matchesLabelSelector } from '../../../src/lifecycle/plan.js'
 import { groupByPool, NO_RUN_POD, parsePoolsFile, poolsOf, type Pool } from '../../../src/lifecycle/pools.js'
+import { rollbackNode } from '../../../src/lifecycle/rollback.service.js'
 import { planStep, waveStep } from '../../../src/lifecycle/steps.service.js'
 import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
 import { RELEASE, scenario, VERIFICATION_POD } from '../../fakes/scenario.js'
@@ -182,5 +183,22 @@ describe('node pools', () => {
       /^--max-unavailable 1: 1 node\(s\) matching the selection are already unschedulable \(node-5\), so no wave may cordon another/,
     )
     expect(s.cluster.writes).toEqual([])
+  })
+
+  it("rollback NODE verifies a pool's node with the pool's own pod, another node with the run-wide one", async () => {
+    const s = await fleet()
+    await upgrade(s.deps, s.upgradeRequest({ pools: POOLS, batchSize: 2 }), 'run-1')
+    const before = verifiedWith(s).length
+    const verification = { ...s.upgradeRequest().verification }
+    const pools = { pools: POOLS, namespace: verification.namespace, timeoutMs: 60_000 }
+    for (const node of ['node-2', 'node-1']) {
+      const report = await rollbackNode(s.deps, s.rollbackRequest(node, { verification, pools }), `rb-${node}`)
+      expect(report.outcome, report.summary).toBe('success')
+      expect(s.status(node)).toBe('rolled-back')
+    }
+    expect(verifiedWith(s).slice(before)).toEqual([
+      ['node-2', 'verify-gpu'],
+      ['node-1', 'verify'],
+    ])
   })
 })
