@@ -102,10 +102,16 @@ interface Installed {
 
 /**
  * The fleet policy of a scenario, stored in the cluster with `kata-lcm policy set` (in the scenario's
- * namespace): its release, the chart in the image, its nodes, waves of 2, its verification pod.
+ * namespace): its release, the chart in the image, its nodes, a canary of 1 then waves of 3, its
+ * verification pod, and two pools: `first` (the first node, verified with its own pod, whose container
+ * is `verify-first`), then `rest`.
  */
 async function setPolicyFor(s: Scenario): Promise<string> {
-  const pod = parse(await readFile(podFile, 'utf8')) as Record<string, unknown>
+  const pod = parse(await readFile(podFile, 'utf8')) as { spec: { containers: Record<string, unknown>[] } }
+  const firstPod = {
+    ...pod,
+    spec: { ...pod.spec, containers: pod.spec.containers.map((c) => ({ ...c, name: 'verify-first' })) },
+  }
   const file = path.join(dir, `policy-${s.id}.yaml`)
   await writeFile(
     file,
@@ -119,6 +125,10 @@ async function setPolicyFor(s: Scenario): Promise<string> {
       canary: 1,
       deploymentMode: 'daemonset',
       verification: { namespace: s.namespace, pod },
+      pools: [
+        { name: 'first', nodeSelector: `kubernetes.io/hostname=${s.nodes[0]}`, verification: { pod: firstPod } },
+        { name: 'rest' },
+      ],
     }),
   )
   await must(kataLcm(['policy', 'set', file, '--policy-namespace', s.namespace], kubeconfig), 'kata-lcm policy set')
@@ -244,6 +254,41 @@ async function recordStatuses<T>(
     return { result: await during(), seen }
   } finally {
     req.abort()
+  }
+}
+
+/** The container names of every verification pod created in `namespace` while `during` runs, per node. */
+async function recordVerificationPods<T>(
+  namespace: string,
+  during: () => Promise<T>,
+): Promise<{ result: T; pods: Map<string, string[]> }> {
+  const pods = new Map<string, string[]>()
+  const seen = new Set<string>()
+  let stopped = false
+  let req: AbortController | undefined
+  // client-node's Watch ends after 30 s without events (the plan step is quieter than that): resume it.
+  const start = async (): Promise<void> => {
+    req = await new Watch(kc).watch(
+      `/api/v1/namespaces/${namespace}/pods`,
+      { labelSelector: 'kata-lcm.katacontainers.io/verification-for' },
+      (_type: string, pod: V1Pod) => {
+        const uid = pod.metadata?.uid ?? ''
+        if (seen.has(uid)) return
+        seen.add(uid)
+        const node = pod.metadata?.labels?.['kata-lcm.katacontainers.io/verification-for'] ?? ''
+        pods.set(node, [...(pods.get(node) ?? []), ...(pod.spec?.containers ?? []).map((c) => c.name)])
+      },
+      () => {
+        if (!stopped) void start()
+      },
+    )
+  }
+  await start()
+  try {
+    return { result: await during(), pods }
+  } finally {
+    stopped = true
+    req?.abort()
   }
 }
 
@@ -405,31 +450,39 @@ afterAll(async () => {
 })
 
 describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
-  it("deploy-version over 3 waves (a canary of 1, then batch 3), driven by the fleet policy, succeeds, every node completed, lock released; step pods run as the chart's ServiceAccount within docs/argo.md's RBAC; rollback-node as documented", async () => {
+  it("deploy-version over 3 waves (two pools in order, a canary of 1, then batch 3), driven by the fleet policy, succeeds, every node completed, each pool verified with its own pod, lock released; step pods run as the chart's ServiceAccount within docs/argo.md's RBAC; rollback-node as documented", async () => {
     const s = newScenario('ok', ['a', 'b', 'c', 'd', 'e'])
     await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
     cleanups.push(() => teardownScenario(kc, kubeconfig, s))
-    // The policy (kata-lcm policy set) gives the release, nodes, a canary of 1 then waves of 3, the mode
-    // and the verification pod: 5 nodes make 3 waves, [a] [b c d] [e] (2 without the canary).
+    // The policy (kata-lcm policy set) gives the release, nodes, the mode, the verification pod, a canary
+    // of 1 then waves of 3, and two pools: `first` (node a, its own pod), then `rest`, whose canary is
+    // its first wave: 5 nodes make 3 waves, [a] [b] [c d e].
     const inst = await installFor(s, await setPolicyFor(s))
     const t0 = new Date()
 
     let submitted = 0
     let done = 0
-    const { result: wf, seen } = await recordStatuses(s.nodes, async () => {
-      submitted = Date.now()
-      // previous-chart: the chart is a .tgz in the image (docs/argo.md), one version only.
-      const name = await submit(inst.argoNamespace, [
-        '-p',
-        `target-version=${TARGET}`,
-        '-p',
-        `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
-      ])
-      const w = await finished(inst.argoNamespace, name)
-      done = Date.now()
-      return w
-    })
+    const {
+      result: { result: wf, seen },
+      pods: verified,
+    } = await recordVerificationPods(s.namespace, () =>
+      recordStatuses(s.nodes, async () => {
+        submitted = Date.now()
+        // previous-chart: the chart is a .tgz in the image (docs/argo.md), one version only.
+        const name = await submit(inst.argoNamespace, [
+          '-p',
+          `target-version=${TARGET}`,
+          '-p',
+          `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
+        ])
+        const w = await finished(inst.argoNamespace, name)
+        done = Date.now()
+        return w
+      }),
+    )
     expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Succeeded')
+    // Pool `first` verified with its own pod, the others with the policy's.
+    expect(s.nodes.map((n) => verified.get(n))).toEqual(s.nodes.map((_, i) => [i === 0 ? 'verify-first' : 'verify']))
     expect(stepSummary(wf)).toEqual([
       'plan Succeeded',
       ...[1, 2, 3].flatMap((w) => ['prepare', 'upgrade', 'verify', 'rollback'].map((p) => `${p} ${w} Succeeded`)),
