@@ -3,7 +3,7 @@ import type { LifecycleDeps } from './context.js'
 import { KataLcmError } from './errors.js'
 import { Annotation, canTransition, readStatus, type NodeStatus } from './node-state.js'
 
-/** Event reasons shown by `kubectl describe node`, one per status. */
+/** Event reasons shown by `kubectl describe node`, one per status (those in QUIET are not recorded). */
 const EVENT_REASON: Record<NodeStatus, string> = {
   preparing: 'KataUpgradePreparing',
   cordoned: 'KataUpgradeCordoned',
@@ -15,6 +15,13 @@ const EVENT_REASON: Record<NodeStatus, string> = {
   'rolled-back': 'KataUpgradeRolledBack',
   failed: 'KataUpgradeFailed',
 }
+
+/**
+ * The routine steps between the cordon and the verdict: in the status annotation and the progress,
+ * but no Event each (an Event is one more request per node; the story in `kubectl describe node`
+ * is the start, the cordon, the drain, the verdict and every rollback step).
+ */
+const QUIET: ReadonlySet<NodeStatus> = new Set(['upgrading', 'verifying'])
 
 export interface TransitionExtras {
   /** Further annotations to set in the same patch (null removes). */
@@ -55,6 +62,7 @@ export async function transition(
   deps.events.emit({ type: 'node-status', node: node.name, status: to, message: extras.message })
   // The Event is the story for `kubectl describe node`, not part of the state: it is not waited for
   // (recordNodeEvent never throws), so each phase costs one round of requests, not two.
+  if (QUIET.has(to) && !extras.warning) return updated
   void deps.cluster.recordNodeEvent(updated, {
     reason: EVENT_REASON[to],
     message: extras.message,

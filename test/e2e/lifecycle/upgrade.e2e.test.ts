@@ -41,15 +41,12 @@ describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
       namespace: 'default',
       fieldSelector: `involvedObject.name=${w.nodeNames[1]},involvedObject.kind=Node`,
     })
-    expect(events.items.map((e) => e.reason)).toEqual(
-      expect.arrayContaining([
-        'KataUpgradePreparing',
-        'KataUpgradeCordoned',
-        'KataUpgradeUpgrading',
-        'KataUpgradeVerifying',
-        'KataUpgradeCompleted',
-      ]),
-    )
+    // The start, the cordon and the verdict; the routine steps between have no Event of their own.
+    expect(events.items.map((e) => e.reason).sort()).toEqual([
+      'KataUpgradeCompleted',
+      'KataUpgradeCordoned',
+      'KataUpgradePreparing',
+    ])
   })
 
   it('selects by label, by taint, and by both (ANDed)', async () => {
