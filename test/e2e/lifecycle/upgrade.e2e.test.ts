@@ -37,9 +37,11 @@ describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
     const pods = await w.kataDeployPods()
     expect(Object.values(pods).every((p) => p.current && p.image.endsWith(':3.28.0'))).toBe(true)
     expect(result.stderr).toMatch(/wave 3\/3/)
+    // This node object's Events only (by uid): an earlier run's node of the same name left its own.
+    const uid = (await w.core.readNode({ name: w.nodeNames[1]! })).metadata!.uid!
     const events = await w.core.listNamespacedEvent({
       namespace: 'default',
-      fieldSelector: `involvedObject.name=${w.nodeNames[1]},involvedObject.kind=Node`,
+      fieldSelector: `involvedObject.uid=${uid},involvedObject.kind=Node`,
     })
     // The start, the cordon and the verdict; the routine steps between have no Event of their own.
     expect(events.items.map((e) => e.reason).sort()).toEqual([
