@@ -180,6 +180,24 @@ componentsPatches:
       - key: manage-nodes-with-annotation-selector
         value: kwok.x-k8s.io/node=fake
 EOF
+  extra_component_patches >>"$file"
+}
+
+# KATA_LCM_TESTBED_EXTRA_ARGS: more component flags, space-separated component=flag=value (the
+# benchmark raises kube-controller-manager's own client rate and sync workers in its clusters only),
+# as componentsPatches of the kwokctl configuration (kwokctl v0.8.0's --extra-args panics on them).
+extra_component_patches() {
+  local extra component last=""
+  for extra in $(printf '%s\n' ${KATA_LCM_TESTBED_EXTRA_ARGS:-} | sort -t= -k1,1 -s); do
+    component="${extra%%=*}"
+    [[ "$component" != kwok-controller ]] || die "KATA_LCM_TESTBED_EXTRA_ARGS: kwok-controller is patched above already"
+    if [[ "$component" != "$last" ]]; then
+      printf '  - name: %s\n    extraArgs:\n' "$component"
+      last="$component"
+    fi
+    extra="${extra#*=}"
+    printf '      - key: %s\n        value: "%s"\n' "${extra%%=*}" "${extra#*=}"
+  done
 }
 
 kubectl_() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
@@ -207,10 +225,6 @@ cmd_create() {
   done
   [[ $n -gt 0 ]] || die "no stage files in $STAGES_DIR"
   # (audit log: no rotation at lumberjack's default 100 MB, tests read one file)
-  # KATA_LCM_TESTBED_EXTRA_ARGS: more component flags, space-separated component=flag=value (the
-  # benchmark raises the controller-manager's own client rate and sync workers in its clusters only).
-  local extra
-  for extra in ${KATA_LCM_TESTBED_EXTRA_ARGS:-}; do args+=(--extra-args "$extra"); done
   log "creating cluster $name (kubernetes $KUBE_VERSION, $n stage files, workdir $KWOK_WORKDIR${KATA_LCM_TESTBED_EXTRA_ARGS:+, extra: $KATA_LCM_TESTBED_EXTRA_ARGS})"
   if ! "$KWOKCTL" "${args[@]}" create cluster \
       --runtime binary \
