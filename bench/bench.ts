@@ -42,6 +42,8 @@ interface Options {
   baselineMaxN: number
   runBudgetS?: number
   nodeOptions?: string
+  /** More kata-lcm flags (--cli-flags), e.g. the client-side request limits. */
+  cliFlags: string[]
   baseline: boolean
   vfail: boolean
   coldStart: boolean
@@ -61,6 +63,7 @@ function parseArgs(argv: string[]): Options {
     vfail: true,
     coldStart: true,
     keepCluster: false,
+    cliFlags: [],
     out: path.join(ROOT, 'bench/results'),
   }
   const list = (v: string | undefined) =>
@@ -97,6 +100,9 @@ function parseArgs(argv: string[]): Options {
       case '--node-options':
         o.nodeOptions = value()
         break
+      case '--cli-flags':
+        o.cliFlags = (value() ?? '').split(/\s+/).filter(Boolean)
+        break
       case '--no-vfail':
         o.vfail = false
         break
@@ -113,7 +119,7 @@ function parseArgs(argv: string[]): Options {
       case '-h':
         process.stdout
           .write(`usage: bench/run.sh [--sizes 100,1000,5000] [--batch-sizes 10,50] [--baseline-full-max 100] [--baseline-budget 420] [--baseline-max-n 1000]
-                    [--run-budget S] [--node-options '...'] [--no-baseline] [--no-vfail] [--no-cold-start] [--keep-cluster] [--out DIR]
+                    [--run-budget S] [--node-options '...'] [--cli-flags '--kube-qps 200 ...'] [--no-baseline] [--no-vfail] [--no-cold-start] [--keep-cluster] [--out DIR]
 default batch sizes: ${JSON.stringify(DEFAULT_PLAN)} (other N: N/20)\n`)
         process.exit(0)
         break
@@ -148,6 +154,8 @@ export interface KataLcmRun {
   resetS: number
   /** NODE_OPTIONS given to the CLI (--node-options), if any. */
   nodeOptions?: string
+  /** More kata-lcm flags (--cli-flags), if any. */
+  cliFlags?: string[]
   /** Set when the run budget stopped the run (SIGINT after budgetS): only the finished waves count. */
   budgetS?: number
   endState: { completed: number; onTarget: number; cordoned: number }
@@ -350,6 +358,7 @@ async function runKataLcm(
     expectFailure?: boolean
     budgetS?: number
     nodeOptions?: string
+    cliFlags?: string[]
   },
 ): Promise<KataLcmRun> {
   const namespace = `bench-${opts.label}`
@@ -382,8 +391,11 @@ async function runKataLcm(
     '--kubeconfig',
     c.kubeconfig,
     '--json',
+    ...(opts.cliFlags ?? []),
   ]
-  log(`${opts.label}: kata-lcm upgrade --batch-size ${opts.batch} (${Math.ceil(opts.n / opts.batch)} waves)`)
+  log(
+    `${opts.label}: kata-lcm upgrade --batch-size ${opts.batch} (${Math.ceil(opts.n / opts.batch)} waves)${opts.cliFlags?.length ? ` ${opts.cliFlags.join(' ')}` : ''}`,
+  )
   const r = await runProc(process.execPath, args, {
     env: envWithTools({
       CI: 'true',
@@ -453,6 +465,7 @@ async function runKataLcm(
     analysis,
     ...(r.budgetHit ? { budgetS: opts.budgetS } : {}),
     ...(opts.nodeOptions ? { nodeOptions: opts.nodeOptions } : {}),
+    ...(opts.cliFlags?.length ? { cliFlags: opts.cliFlags } : {}),
   }
   await teardownRelease(c, namespace, opts.fleet, opts.n)
   return run
@@ -620,6 +633,7 @@ async function main(): Promise<void> {
               label: `b${batch}`,
               ...(o.runBudgetS ? { budgetS: o.runBudgetS } : {}),
               ...(o.nodeOptions ? { nodeOptions: o.nodeOptions } : {}),
+              cliFlags: o.cliFlags,
             }),
           )
         } catch (e) {

@@ -27,7 +27,7 @@ function runRow(r: KataLcmRun): string {
   const helmUpgrade = a.helm.byCommand.upgrade
   return [
     r.n,
-    `kata-lcm b=${r.batch}${r.nodeOptions ? ` NODE_OPTIONS="${r.nodeOptions}"` : ''}`,
+    `kata-lcm b=${r.batch}${r.nodeOptions ? ` NODE_OPTIONS="${r.nodeOptions}"` : ''}${r.cliFlags ? ` ${r.cliFlags.join(' ')}` : ''}`,
     r.waves,
     f(r.wallS),
     f(a.waveDurS?.median, 2),
