@@ -180,10 +180,24 @@ export async function checkPrerequisites(
 ): Promise<RunPlan> {
   const verification = validateRequest(request)
   const { helm, cluster } = deps
-  await helm.version()
-  await checkAccess(deps, request)
-  await cluster.ping()
-  const release = await helm.release(request.release.name, request.release.namespace)
+  const { name, namespace } = request.release
+  // Every read that needs nothing from another starts now, at once (each helm call is a process);
+  // each is awaited where it stands in the checks' order, so a failure reads as if run one by one.
+  const reads = {
+    helm: early(helm.version()),
+    access: early(checkAccess(deps, request)),
+    ping: early(cluster.ping()),
+    release: early(helm.release(name, namespace)),
+    run: early(cluster.readRun(namespace, name)),
+    allValues: early(helm.values(name, namespace, { all: true })),
+    userValues: early(helm.values(name, namespace, { all: false })),
+    targetChart: early(checkChart(deps, request.chart, request.targetVersion, '--chart')),
+    nodes: early(cluster.listNodes(request.selection.labelSelector)),
+  }
+  await reads.helm()
+  await reads.access()
+  await reads.ping()
+  const release = await reads.release()
   if (!release) {
     throw new PreconditionError(
       `--helm-release: no release "${request.release.name}" in namespace ${request.release.namespace}; check --helm-release and --helm-namespace (helm list -A shows them)`,
@@ -194,7 +208,7 @@ export async function checkPrerequisites(
       `release ${release.name} runs chart version "${release.chartVersion}", which is not semver; kata-lcm cannot order versions`,
     )
   // An interrupted run toward the same target knows the real rollback target; the release may already be past it.
-  const interrupted = await cluster.readRun(request.release.namespace, request.release.name)
+  const interrupted = await reads.run()
   // A kata-lcm run in flight may find its own helm command of an earlier attempt pending: the
   // upgrade waits for it, or clears it once --helm-timeout has passed (pending-release.ts).
   if (release.status !== 'deployed' && !(interrupted && release.status.startsWith('pending-'))) {
@@ -222,7 +236,7 @@ export async function checkPrerequisites(
   }
   const current = resumingRun ? interrupted.previousVersion : release.chartVersion
 
-  const allValues = await helm.values(release.name, release.namespace, { all: true })
+  const allValues = await reads.allValues()
   const detected = detectMode(allValues)
   if (!isDeploymentMode(detected))
     throw new PreconditionError(
@@ -260,15 +274,13 @@ export async function checkPrerequisites(
       `${request.targetVersion} is older than the release's ${current}; pass --allow-downgrade to go back on purpose`,
     )
   }
-  await checkChart(deps, request.chart, request.targetVersion, '--chart')
+  await reads.targetChart()
   const previousChart = request.previousChart ?? (resumingRun ? interrupted.previousChart : request.chart)
 
   // The operator's values are captured once, by the first run, and kept in the record until they are
   // back in the release: after a rollback the release's values carry kata-lcm's overrides, not theirs.
-  const userValues = interrupted
-    ? interrupted.userValues
-    : await helm.values(release.name, release.namespace, { all: false })
-  const candidates = await cluster.listNodes(request.selection.labelSelector)
+  const userValues = interrupted ? interrupted.userValues : await reads.userValues()
+  const candidates = await reads.nodes()
   const matching = selectNodes(candidates, request.selection)
   // An operator keeps a node out of every run with the skip label: reported, never touched.
   const excluded = matching.filter(isSkipped).map((n) => n.name)
@@ -471,6 +483,12 @@ async function rollbackVersion(
       suggestions: ['pass --previous-chart with the chart of the version those nodes run'],
     },
   )
+}
+
+/** Starts a read now; the returned function awaits it (its value, or its failure) where it is needed. */
+function early<T>(read: Promise<T>): () => Promise<T> {
+  read.catch(() => undefined) // awaited later: not an unhandled rejection meanwhile
+  return () => read
 }
 
 async function checkChart(deps: LifecycleDeps, chart: string, version: string, flag: string): Promise<void> {

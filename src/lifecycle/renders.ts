@@ -20,10 +20,12 @@ export async function checkRenders(ctx: RunContext, waves: string[][]): Promise<
       request: ctx.strategy.plannedRevert(ctx, waves[0]!),
     },
   ]
-  for (const { flag, version, request } of checks) {
-    try {
-      await ctx.deps.helm.render(request)
-    } catch (error) {
+  // Both render at once (two helm processes); a refusal is reported in this order.
+  const renders = await Promise.allSettled(checks.map((c) => ctx.deps.helm.render(c.request)))
+  for (const [i, { flag, version }] of checks.entries()) {
+    const render = renders[i]!
+    if (render.status === 'rejected') {
+      const error: unknown = render.reason
       if (!(error instanceof HelmError)) throw error
       const reason = error.message.replace(/^helm template failed \([^)]*\): /, '').replace(/^Error:\s*/, '')
       throw new InputError(flag, `kata-deploy ${version} refuses the values kata-lcm would install: ${reason}`, {
