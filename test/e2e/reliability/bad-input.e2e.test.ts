@@ -161,6 +161,30 @@ const cases: Case[] = [
   ['batch size 150%', up(['--batch-size', '150%']), 2, /--batch-size: "150%" is not a batch size/],
   ['canary 0', up(['--canary', '0']), 2, /--canary: "0" is not a canary size; use a whole number of nodes >= 1/],
   ['soak not a duration', up(['--soak', 'soon']), 2, /--soak: "soon" is not a duration/],
+  ['max-unavailable 0', up(['--max-unavailable', '0']), 2, /--max-unavailable: "0" is not a node count/],
+  [
+    'a pool with a bad node selector',
+    async () =>
+      w.upgradeArgs('3.33.0', [
+        '--pools',
+        await file('pools-sel.yaml', '- name: gpu\n  nodeSelector: "pool in gpu"\n'),
+      ]),
+    2,
+    /--pools .*pools-sel.yaml: pools\[0\].nodeSelector: "pool in gpu" is not a valid label requirement/,
+  ],
+  [
+    'a pool with an unknown field',
+    async () => w.upgradeArgs('3.33.0', ['--pools', await file('pools-field.yaml', '- name: gpu\n  size: 2\n')]),
+    2,
+    /--pools .*pools-field.yaml: pools\[0\].size: unknown field; known: name, nodeSelector/,
+  ],
+  [
+    'selected nodes that no pool selects',
+    async () =>
+      w.upgradeArgs('3.33.0', ['--pools', await file('pools-none.yaml', '- name: gpu\n  nodeSelector: pool=gpu\n')]),
+    2,
+    /selected but in no pool \(gpu\); add a pool without a nodeSelector last/,
+  ],
   [
     'an unknown mode',
     up(['--deployment-mode', 'sideways']),
