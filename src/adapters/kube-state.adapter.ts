@@ -67,6 +67,26 @@ export class KubeState implements RunStore, LockStore, HelmStorageStore {
     private readonly watch: Watch,
   ) {}
 
+  /** The Secrets of `namespace` that `selector` picks, to list and watch (`what` names them in errors). */
+  private secretSource(
+    namespace: string,
+    what: string,
+    selector: { labelSelector?: string; fieldSelector?: string },
+  ): ListWatchSource<V1Secret> {
+    return {
+      what,
+      path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
+      ...selector,
+      permission: { resource: 'secrets', namespace },
+      list: async () => {
+        const list = await kubeCall(`list ${what}`, { verb: 'list', resource: 'secrets', namespace }, () =>
+          this.core.listNamespacedSecret({ namespace, ...selector }),
+        )
+        return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
+      },
+    }
+  }
+
   /** Read-only; a watch on helm's storage Secrets (`owner=helm,name=<release>`), never a poll. */
   waitForHelmRevisions<T>(
     namespace: string,
@@ -75,21 +95,9 @@ export class KubeState implements RunStore, LockStore, HelmStorageStore {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<WaitResult<T, HelmRevisionView[]>> {
-    const labelSelector = `owner=helm,name=${release}`
-    const source: ListWatchSource<V1Secret> = {
-      what: `helm's revisions of ${namespace}/${release}`,
-      path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
-      labelSelector,
-      permission: { resource: 'secrets', namespace },
-      list: async () => {
-        const list = await kubeCall(
-          `list helm's revisions of ${namespace}/${release}`,
-          { verb: 'list', resource: 'secrets', namespace },
-          () => this.core.listNamespacedSecret({ namespace, labelSelector }),
-        )
-        return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
-      },
-    }
+    const source = this.secretSource(namespace, `helm's revisions of ${namespace}/${release}`, {
+      labelSelector: `owner=helm,name=${release}`,
+    })
     return watchUntil(this.watch, source, toHelmRevisionView, decide, timeoutMs, signal)
   }
 
@@ -131,21 +139,9 @@ export class KubeState implements RunStore, LockStore, HelmStorageStore {
     signal?: AbortSignal,
   ): Promise<WaitResult<T, RunRecord | undefined>> {
     const name = runRecordName(release)
-    const fieldSelector = `metadata.name=${name}`
-    const source: ListWatchSource<V1Secret> = {
-      what: `the run record ${namespace}/${name}`,
-      path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
-      fieldSelector,
-      permission: { resource: 'secrets', namespace },
-      list: async () => {
-        const list = await kubeCall(
-          `list secret ${namespace}/${name}`,
-          { verb: 'list', resource: 'secrets', namespace },
-          () => this.core.listNamespacedSecret({ namespace, fieldSelector }),
-        )
-        return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
-      },
-    }
+    const source = this.secretSource(namespace, `the run record ${namespace}/${name}`, {
+      fieldSelector: `metadata.name=${name}`,
+    })
     const toRecord = (secret: V1Secret): RunRecord | undefined => {
       const data = secret.data?.[RUN_KEY]
       return data ? (JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as RunRecord) : undefined
@@ -179,21 +175,13 @@ export class KubeState implements RunStore, LockStore, HelmStorageStore {
       },
       data: { [POLICY_KEY]: text },
     }
-    try {
-      await this.core.createNamespacedConfigMap({ namespace, body })
-    } catch (error) {
-      if (statusOf(error) !== 409)
-        throw toClusterError(`create configmap ${namespace}/${POLICY_CONFIGMAP}`, error, {
-          verb: 'create',
-          resource: 'configmaps',
-          namespace,
-        })
-      await kubeCall(
-        `replace configmap ${namespace}/${POLICY_CONFIGMAP}`,
-        { verb: 'update', resource: 'configmaps', namespace },
-        () => this.core.replaceNamespacedConfigMap({ namespace, name: POLICY_CONFIGMAP, body }),
-      )
-    }
+    await createOrReplace(
+      'configmaps',
+      namespace,
+      POLICY_CONFIGMAP,
+      () => this.core.createNamespacedConfigMap({ namespace, body }),
+      () => this.core.replaceNamespacedConfigMap({ namespace, name: POLICY_CONFIGMAP, body }),
+    )
   }
 
   /** Create, or replace on conflict. Idempotent. */
@@ -208,21 +196,13 @@ export class KubeState implements RunStore, LockStore, HelmStorageStore {
       type: RUN_SECRET_TYPE,
       data: { [RUN_KEY]: Buffer.from(JSON.stringify(record, null, 2)).toString('base64') },
     }
-    try {
-      await this.core.createNamespacedSecret({ namespace, body })
-    } catch (error) {
-      if (statusOf(error) !== 409)
-        throw toClusterError(`create secret ${namespace}/${body.metadata.name}`, error, {
-          verb: 'create',
-          resource: 'secrets',
-          namespace,
-        })
-      await kubeCall(
-        `replace secret ${namespace}/${body.metadata.name}`,
-        { verb: 'update', resource: 'secrets', namespace },
-        () => this.core.replaceNamespacedSecret({ namespace, name: body.metadata.name, body }),
-      )
-    }
+    await createOrReplace(
+      'secrets',
+      namespace,
+      body.metadata.name,
+      () => this.core.createNamespacedSecret({ namespace, body }),
+      () => this.core.replaceNamespacedSecret({ namespace, name: body.metadata.name, body }),
+    )
   }
 
   /** Deletes the record (and a legacy ConfigMap record). Idempotent. */
@@ -353,5 +333,23 @@ export class KubeState implements RunStore, LockStore, HelmStorageStore {
         })
     }
     return info
+  }
+}
+
+/** Creates the object, or replaces it when it exists (409 on create). */
+async function createOrReplace(
+  resource: 'configmaps' | 'secrets',
+  namespace: string,
+  name: string,
+  create: () => Promise<unknown>,
+  replace: () => Promise<unknown>,
+): Promise<void> {
+  const kind = resource.slice(0, -1)
+  try {
+    await create()
+  } catch (error) {
+    if (statusOf(error) !== 409)
+      throw toClusterError(`create ${kind} ${namespace}/${name}`, error, { verb: 'create', resource, namespace })
+    await kubeCall(`replace ${kind} ${namespace}/${name}`, { verb: 'update', resource, namespace }, replace)
   }
 }
