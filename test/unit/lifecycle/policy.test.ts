@@ -58,6 +58,17 @@ describe('the fleet policy', () => {
     })
   })
 
+  it("renders the pools and the cap into the template's defaults (pools as the plan step's --pools YAML)", () => {
+    const policy = parsePolicy(
+      'apiVersion: kata-lcm.katacontainers.io/v1alpha1\nkind: Policy\nmaxUnavailable: 3\npools:\n  - name: gpu\n    nodeSelector: pool=gpu\n  - name: rest\n',
+      'p',
+    )
+    expect(chartDefaults(policy)).toEqual({
+      maxUnavailable: 3,
+      pools: '- name: gpu\n  nodeSelector: pool=gpu\n- name: rest\n',
+    })
+  })
+
   it.each([
     ['batchSize: two', /policy file p.yaml: batchSize: "two" does not match/],
     ['batchSize: 150%', /policy file p.yaml: batchSize: "150%" does not match/],
@@ -72,6 +83,10 @@ describe('the fleet policy', () => {
       /verification.pod.kind: "Deployment" is not one of "Pod"/,
     ],
     ['release: { name: Kata_Deploy }', /release.name: "Kata_Deploy" does not match/],
+    ['pools: []', /pools: must hold at least 1 item/],
+    ['pools: [{ nodeSelector: a=b }]', /pools\[0\].name: is required/],
+    ['pools: [{ name: gpu, canary: 0 }]', /pools\[0\].canary: must be at least 1, not 0/],
+    ['maxUnavailable: 0', /maxUnavailable: must be at least 1, not 0/],
   ])('refuses %s, naming the field', (line, message) => {
     const text = `apiVersion: kata-lcm.katacontainers.io/v1alpha1\nkind: Policy\n${line}\n`
     expect(() => parsePolicy(text, 'policy file p.yaml')).toThrow(message)
