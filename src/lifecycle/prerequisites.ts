@@ -183,14 +183,16 @@ export async function checkPrerequisites(
   const { name, namespace } = request.release
   // Every read that needs nothing from another starts now, at once (each helm call is a process);
   // each is awaited where it stands in the checks' order, so a failure reads as if run one by one.
+  const run = cluster.readRun(namespace, name)
   const reads = {
     helm: early(helm.version()),
     access: early(checkAccess(deps, request)),
     ping: early(cluster.ping()),
     release: early(helm.release(name, namespace)),
-    run: early(cluster.readRun(namespace, name)),
+    run: early(run),
     allValues: early(helm.values(name, namespace, { all: true })),
-    userValues: early(helm.values(name, namespace, { all: false })),
+    // The operator's own values from helm only when no earlier run captured them (a resumed run has them).
+    userValues: early(run.then((record) => record?.userValues ?? helm.values(name, namespace, { all: false }))),
     targetChart: early(checkChart(deps, request.chart, request.targetVersion, '--chart')),
     nodes: early(cluster.listNodes(request.selection.labelSelector)),
   }
@@ -279,7 +281,7 @@ export async function checkPrerequisites(
 
   // The operator's values are captured once, by the first run, and kept in the record until they are
   // back in the release: after a rollback the release's values carry kata-lcm's overrides, not theirs.
-  const userValues = interrupted ? interrupted.userValues : await reads.userValues()
+  const userValues = await reads.userValues()
   const candidates = await reads.nodes()
   const matching = selectNodes(candidates, request.selection)
   // An operator keeps a node out of every run with the skip label: reported, never touched.
