@@ -9,13 +9,20 @@
 # filter, vitest flags) run one vitest over everything instead, after every build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The minutes each part takes, on stderr ("[time] PART: N s"), for docs/performance.md.
+SECONDS=0
+_part_start=0
+took() { echo "[time] $1: $((SECONDS - _part_start)) s (total $SECONDS s)" >&2; _part_start=$SECONDS; }
 bash scripts/setup.sh
 . scripts/node-env.sh
+took "set-up (Node, npm ci, build)"
 npm run --silent lint
 npm run --silent typecheck
+took "lint and typecheck"
 # The real kubelet node's Debian packages (containerd, runc, CNI plugins, ...): idempotent.
 bash scripts/testbed/host-packages.sh
 bash scripts/testbed/package-fixture-charts.sh >/dev/null
+took "host packages, fixture charts"
 out="$(mktemp -d)"
 summary() {
   node -e 'let p = 0, f = 0, s = 0
@@ -32,12 +39,20 @@ if [ "$#" -gt 0 ]; then
   exit "$status"
 fi
 bash scripts/testbed/build-tools.sh k8s etcd kwok helm
-(bash scripts/testbed/build-tools.sh argo argo-controller >"$out/argo-build.log" 2>&1; echo $? >"$out/argo-build.rc") &
+took "Go builds: Kubernetes, etcd, kwok, helm"
+(
+  start=$SECONDS
+  bash scripts/testbed/build-tools.sh argo argo-controller >"$out/argo-build.log" 2>&1
+  echo $? >"$out/argo-build.rc"
+  echo "[time] Go builds: argo CLI, workflow-controller, argoexec (beside the first suites): $((SECONDS - start)) s" >&2
+) &
 builder=$!
 LATER=(test/e2e/argo test/e2e/sandbox.e2e.test.ts)
 KATA_LCM_E2E_SKIP_BUILD=1 npx vitest run --reporter=default --reporter=json --outputFile.json="$out/first.json" \
   --exclude 'test/e2e/argo/**' --exclude test/e2e/sandbox.e2e.test.ts || status=$?
+took "unit and e2e suites but Argo's and the sandbox's"
 wait "$builder" || true
+took "waiting for the Argo builds"
 if [ "$(cat "$out/argo-build.rc" 2>/dev/null)" != 0 ]; then
   cat "$out/argo-build.log" >&2
   echo "building the Argo binaries failed" >&2
@@ -46,5 +61,6 @@ if [ "$(cat "$out/argo-build.rc" 2>/dev/null)" != 0 ]; then
 fi
 npx vitest run --project e2e --reporter=default --reporter=json --outputFile.json="$out/later.json" "${LATER[@]}" ||
   status=$?
+took "the Argo and sandbox suites"
 summary "$out/first.json" "$out/later.json"
 exit "$status"
