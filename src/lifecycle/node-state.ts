@@ -31,9 +31,16 @@ export const Annotation = {
 } as const
 
 export type NodeStatus =
-  /** Entered first, before anything changes on the node; the run id and prior schedulability are recorded. */
+  /**
+   * Written by kata-lcm before 2026-12 ahead of the cordon (run id and prior schedulability
+   * recorded, nothing changed yet); now the record and the cordon are one write (`cordoned`). A
+   * node found in it is resumed.
+   */
   | 'preparing'
-  /** The node is unschedulable (kata-lcm cordoned it, or it already was). */
+  /**
+   * Entered first: the run id, the prior schedulability and the previous version are recorded and
+   * the node is unschedulable (kata-lcm cordoned it, or it already was), in one write.
+   */
   | 'cordoned'
   /** Optional: evicting workloads through the Eviction API. */
   | 'draining'
@@ -65,7 +72,7 @@ export const NODE_STATUSES: readonly NodeStatus[] = [
 /**
  * The allowed transitions. Checked on every write, so a bug cannot skip a phase silently. Each phase's
  * handler (phases.ts) moves a node one step along it; a rerun picks a node up in the state it was
- * left in, so no state ever goes back to `preparing` but a finished one (a new run).
+ * left in, so no state ever goes back to `cordoned` but a finished one (a new run).
  */
 export const TRANSITIONS: Readonly<Record<NodeStatus, readonly NodeStatus[]>> = {
   preparing: ['cordoned', 'rolling-back'],
@@ -73,9 +80,9 @@ export const TRANSITIONS: Readonly<Record<NodeStatus, readonly NodeStatus[]>> = 
   draining: ['upgrading', 'rolling-back'],
   upgrading: ['verifying', 'rolling-back'],
   verifying: ['completed', 'rolling-back'],
-  completed: ['preparing', 'rolling-back'],
+  completed: ['cordoned', 'rolling-back'],
   'rolling-back': ['rolled-back', 'failed'],
-  'rolled-back': ['preparing', 'rolling-back'],
+  'rolled-back': ['cordoned', 'rolling-back'],
   failed: ['rolling-back'],
 }
 
@@ -83,9 +90,9 @@ export function isNodeStatus(value: string | undefined): value is NodeStatus {
   return value !== undefined && (NODE_STATUSES as readonly string[]).includes(value)
 }
 
-/** Whether `from` → `to` is allowed. A node kata-lcm never touched may only start `preparing` or `rolling-back`. */
+/** Whether `from` → `to` is allowed. A node kata-lcm never touched may only start `cordoned` or `rolling-back`. */
 export function canTransition(from: NodeStatus | undefined, to: NodeStatus): boolean {
-  if (from === undefined) return to === 'preparing' || to === 'rolling-back'
+  if (from === undefined) return to === 'cordoned' || to === 'rolling-back'
   return TRANSITIONS[from].includes(to)
 }
 

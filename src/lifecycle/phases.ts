@@ -105,10 +105,15 @@ const statusOf = (node: NodeView) => readStatus(node.annotations)
  * test holds it to WAVE_STEPS). A phase is added here and nowhere else in the domain.
  */
 const HANDLERS = {
-  /** Records the run, the node's prior schedulability and the version to return to. */
+  /**
+   * Records the run, the node's prior schedulability and the version to return to, and cordons the
+   * node: one merge patch, so the record and the cordon land together or not at all (no new
+   * workload lands on the node from here on). A node left `preparing` by an earlier kata-lcm, which
+   * wrote the two apart, keeps what it recorded.
+   */
   prepare: {
     step: 'prepare',
-    leavesIn: ['preparing'],
+    leavesIn: ['cordoned'],
     acts: (node, state) => {
       const status = statusOf(node)
       if (status === 'completed') return node.annotations[Annotation.currentVersion] !== state.ctx.targetVersion
@@ -127,31 +132,19 @@ const HANDLERS = {
           statusOf(node) === 'completed' && node.annotations[Annotation.currentVersion]
             ? node.annotations[Annotation.currentVersion]!
             : ctx.previousVersion
-        await write(state, name, 'preparing', {
-          message: `kata-lcm run ${settings.runId}: preparing ${ctx.previousVersion} -> ${ctx.targetVersion}`,
+        const wasUnschedulable = again ? node.annotations[Annotation.wasUnschedulable] === 'true' : node.unschedulable
+        await write(state, name, 'cordoned', {
+          message: `kata-lcm run ${settings.runId}: ${ctx.previousVersion} -> ${ctx.targetVersion}; ${wasUnschedulable ? 'was already unschedulable, kata-lcm will leave it cordoned' : 'cordoned by kata-lcm'}`,
+          unschedulable: true,
           annotations: {
             [Annotation.runId]: settings.runId,
             [Annotation.targetVersion]: ctx.targetVersion,
             [Annotation.lastError]: null,
+            [Annotation.cordonedByUs]: wasUnschedulable ? null : 'true',
             ...(again
               ? {}
               : { [Annotation.wasUnschedulable]: String(node.unschedulable), [Annotation.previousVersion]: previous }),
           },
-        })
-      }),
-  },
-  /** No new workload lands on the node from here on. */
-  cordon: {
-    step: 'prepare',
-    leavesIn: ['cordoned'],
-    acts: (node) => statusOf(node) === 'preparing',
-    run: (state, bucket) =>
-      each(state, bucket, async (name) => {
-        const ours = state.nodes.get(name)!.annotations[Annotation.wasUnschedulable] === 'false'
-        await write(state, name, 'cordoned', {
-          message: ours ? 'cordoned by kata-lcm' : 'was already unschedulable; kata-lcm will leave it cordoned',
-          unschedulable: true,
-          annotations: { [Annotation.cordonedByUs]: ours ? 'true' : null },
         })
       }),
   },

@@ -89,7 +89,7 @@ describe('Argo steps retried (real control plane)', () => {
   }
 
   const killAt: [string, (w: World) => Promise<void>][] = [
-    ['prepare', (w) => w.waitNodeStatus(w.nodeNames[0]!, 'preparing')],
+    ['prepare', (w) => w.waitNodeStatus(w.nodeNames[0]!, 'cordoned')],
     ['upgrade', (w) => w.waitNodeStatus(w.nodeNames[0]!, 'upgrading')],
     [
       'verify',

@@ -22,7 +22,7 @@ describe('docs/architecture.md says what the code does', () => {
       (m) => `${m[1] === '[*]' ? '(none)' : state(m[1]!)} -> ${state(m[2]!)}`,
     )
     const code = [
-      '(none) -> preparing',
+      '(none) -> cordoned',
       '(none) -> rolling-back',
       ...NODE_STATUSES.flatMap((from) => TRANSITIONS[from].map((to) => `${from} -> ${to}`)),
     ]
@@ -57,6 +57,6 @@ describe('one table, every place that lists the steps', () => {
   it("the progress display draws the table's phases, not a list of its own", async () => {
     const listr = await readFile(path.join(ROOT, 'src/ui/listr-progress.ts'), 'utf8')
     expect(listr).toMatch(/import \{[^}]*\bPHASES\b[^}]*\} from '\.\.\/lifecycle\/phases\.js'/)
-    expect(PHASES).toEqual(['prepare', 'cordon', 'drain', 'upgrade', 'verify', 'complete', 'soak', 'rollback'])
+    expect(PHASES).toEqual(['prepare', 'drain', 'upgrade', 'verify', 'complete', 'soak', 'rollback'])
   })
 })

@@ -17,8 +17,9 @@ import { RecordingEvents } from '../../fakes/recording-events.js'
 
 describe('transition table', () => {
   it.each<[NodeStatus | undefined, NodeStatus]>([
-    [undefined, 'preparing'],
+    [undefined, 'cordoned'],
     [undefined, 'rolling-back'],
+    // a node left preparing by an earlier kata-lcm is resumed
     ['preparing', 'cordoned'],
     ['cordoned', 'draining'],
     ['cordoned', 'upgrading'],
@@ -28,9 +29,9 @@ describe('transition table', () => {
     ['verifying', 'rolling-back'],
     ['rolling-back', 'rolled-back'],
     ['rolling-back', 'failed'],
-    ['completed', 'preparing'],
+    ['completed', 'cordoned'],
     ['completed', 'rolling-back'],
-    ['rolled-back', 'preparing'],
+    ['rolled-back', 'cordoned'],
     ['failed', 'rolling-back'],
   ])('allows %s -> %s', (from, to) => {
     expect(canTransition(from, to)).toBe(true)
@@ -38,7 +39,10 @@ describe('transition table', () => {
 
   it.each<[NodeStatus | undefined, NodeStatus]>([
     [undefined, 'completed'],
-    [undefined, 'cordoned'],
+    // nothing writes preparing any more: the record and the cordon are one write
+    [undefined, 'preparing'],
+    ['completed', 'preparing'],
+    ['rolled-back', 'preparing'],
     [undefined, 'rolled-back'],
     ['preparing', 'upgrading'],
     ['preparing', 'completed'],
@@ -50,11 +54,12 @@ describe('transition table', () => {
     ['rolling-back', 'preparing'],
     ['rolled-back', 'completed'],
     ['failed', 'completed'],
-    // a rerun picks an interrupted node up where it is: it never goes back to preparing
+    // a rerun picks an interrupted node up where it is: it never goes back to the start
     ['cordoned', 'preparing'],
-    ['upgrading', 'preparing'],
-    ['verifying', 'preparing'],
-    ['failed', 'preparing'],
+    ['upgrading', 'cordoned'],
+    ['verifying', 'cordoned'],
+    ['failed', 'cordoned'],
+    ['rolling-back', 'cordoned'],
   ])('refuses %s -> %s', (from, to) => {
     expect(canTransition(from, to)).toBe(false)
   })
@@ -108,20 +113,22 @@ describe('transition (node-ops)', () => {
 
   it('writes status and phase time in one merge patch, keeps foreign annotations, records an Event', async () => {
     const { cluster, events, deps } = await setup({})
-    const updated = await transition(deps, cluster.node('n1'), 'preparing', {
+    const updated = await transition(deps, cluster.node('n1'), 'cordoned', {
       message: 'go',
+      unschedulable: true,
       annotations: { [Annotation.runId]: 'r1' },
     })
+    expect(updated.unschedulable).toBe(true)
     expect(updated.annotations).toMatchObject({
-      [STATUS_ANNOTATION]: 'preparing',
+      [STATUS_ANNOTATION]: 'cordoned',
       [Annotation.runId]: 'r1',
       'example.com/owner': 'team-a',
     })
     expect(cluster.node('n1').annotations[Annotation.phaseStartedAt]).toBe('2025-06-01T10:00:00.000Z')
     expect(cluster.writes.filter((w) => w.resource === 'nodes')).toHaveLength(1)
-    expect(cluster.nodeEvents).toEqual([{ node: 'n1', reason: 'KataUpgradePreparing', message: 'go', type: 'Normal' }])
+    expect(cluster.nodeEvents).toEqual([{ node: 'n1', reason: 'KataUpgradeCordoned', message: 'go', type: 'Normal' }])
     expect(events.ofType('node-status')).toEqual([
-      { type: 'node-status', node: 'n1', status: 'preparing', message: 'go' },
+      { type: 'node-status', node: 'n1', status: 'cordoned', message: 'go' },
     ])
   })
 

@@ -59,7 +59,7 @@ describe('rollout rules', () => {
     const report = await upgrade(s.deps, s.upgradeRequest({ soakMs: 120_000 }), 'run-1')
     expect(report.outcome).toBe('success')
     const completed = statusWrites(s.cluster, 'node-1').find((w) => w.status === 'completed')!.at
-    const next = statusWrites(s.cluster, 'node-2').find((w) => w.status === 'preparing')!.at
+    const next = statusWrites(s.cluster, 'node-2').find((w) => w.status === 'cordoned')!.at
     expect(next - completed).toBeGreaterThanOrEqual(120_000)
     expect(s.cluster.node('node-1').annotations[Annotation.soakedInRun]).toBe('run-1')
     // No soak after the last wave.
@@ -78,7 +78,6 @@ describe('rollout rules', () => {
       error: 'degraded during the soak: the node is NotReady',
     })
     expect(statusWrites(s.cluster, 'node-1').map((w) => w.status)).toEqual([
-      'preparing',
       'cordoned',
       'upgrading',
       'verifying',

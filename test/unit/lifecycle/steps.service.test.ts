@@ -68,7 +68,6 @@ describe('Argo steps', () => {
         expect(s.cluster.versionOn(node)).toBe(s.target)
         expect(s.cluster.node(node).unschedulable).toBe(false)
         expect(statusWrites(s.cluster, node).map((w) => w.status)).toEqual([
-          'preparing',
           'cordoned',
           'upgrading',
           'verifying',

@@ -44,7 +44,6 @@ describe('upgrade, daemonset mode: verification failures', () => {
 
     expectRolledBack(s, 'node-2')
     expect(statusWrites(s.cluster, 'node-2').map((w) => w.status)).toEqual([
-      'preparing',
       'cordoned',
       'upgrading',
       'verifying',

@@ -4,7 +4,7 @@ import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
 import { VERIFICATION_LABEL } from '../../../src/lifecycle/verification.js'
 import { scenario, statusWrites, VERIFY_NAMESPACE, type Scenario } from '../../fakes/scenario.js'
 
-const PATH = ['preparing', 'cordoned', 'upgrading', 'verifying', 'completed']
+const PATH = ['cordoned', 'upgrading', 'verifying', 'completed']
 
 function expectCompleted(s: Scenario, node: string) {
   const n = s.cluster.node(node)
@@ -196,7 +196,7 @@ describe('upgrade, daemonset mode: the happy path', () => {
   it('emits phases in order for each wave (verify completes the nodes that pass: complete has none left)', async () => {
     const s = await scenario({ nodes: 2 })
     await upgrade(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1')
-    expect(s.events.ofType('phase-start').map((e) => e.phase)).toEqual(['prepare', 'cordon', 'upgrade', 'verify'])
+    expect(s.events.ofType('phase-start').map((e) => e.phase)).toEqual(['prepare', 'upgrade', 'verify'])
     expect(s.events.ofType('phase-end').every((e) => e.failures.length === 0)).toBe(true)
     expect(s.events.ofType('wave-end')).toEqual([
       { type: 'wave-end', wave: 1, passed: ['node-1', 'node-2'], rolledBack: [], failed: [] },

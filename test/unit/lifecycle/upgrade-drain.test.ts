@@ -50,7 +50,6 @@ describe('drain during upgrade', () => {
     expect(names(s, 'node-1')).toEqual(['etcd-node-1', 'kube-proxy-x', 'report-x'])
     expect(names(s, 'node-2')).toEqual(['web-2'])
     expect(statusWrites(s.cluster, 'node-1').map((w) => w.status)).toEqual([
-      'preparing',
       'cordoned',
       'draining',
       'upgrading',

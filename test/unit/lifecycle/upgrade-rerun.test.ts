@@ -107,6 +107,33 @@ describe('resume after a crash', () => {
     expect(s.cluster.runs.size).toBe(0)
   })
 
+  it('a node left preparing by an earlier kata-lcm (record and cordon apart) is cordoned in one write and finished', async () => {
+    const s = await scenario({ nodes: 2 })
+    await crashedRun(s, 'node-1', 'cordoned')
+    // What the earlier kata-lcm left when it died between its two writes: recorded, not yet cordoned.
+    const left = s.cluster.node('node-1').annotations
+    s.cluster.setNode('node-1', {
+      unschedulable: false,
+      annotations: {
+        ...Object.fromEntries(Object.entries(left).filter(([k]) => k !== Annotation.cordonedByUs)),
+        [STATUS_ANNOTATION]: 'preparing',
+      },
+    })
+    await afterLeaseExpiry(s)
+    const writes = statusWrites(s.cluster, 'node-1').length
+
+    const report = await upgrade(s.deps, s.upgradeRequest(), 'run-2')
+    expect(report.outcome).toBe('success')
+    expect(
+      statusWrites(s.cluster, 'node-1')
+        .slice(writes)
+        .map((w) => w.status),
+    ).toEqual(['cordoned', 'upgrading', 'verifying', 'completed'])
+    expect(s.cluster.node('node-1')).toMatchObject({ unschedulable: false })
+    expect(s.cluster.node('node-1').annotations[Annotation.wasUnschedulable]).toBe('false')
+    expect(s.cluster.versionOn('node-1')).toBe('3.29.0')
+  })
+
   it('a resumed node whose verification now fails goes back to the version before the first run', async () => {
     const s = await scenario({ nodes: 3 })
     await crashedRun(s, 'node-2', 'verifying')
