@@ -27,9 +27,9 @@ const LOG_TAIL_LINES = 20
  * Runs the user's verification pod on each node of a wave and watches them all with one watch:
  * Succeeded passes; Failed or a non-zero exit fails at once; a pod still unfinished at the deadline
  * fails with why it is stuck. `onPassed` is called as each node passes, while the others still run
- * (so a node can go back in service at once). Evidence (phase, containers, events, log tail) is
- * collected on failure; the pods are always deleted. Safe to rerun: leftovers of an interrupted run
- * on these nodes are removed first.
+ * (so a node can go back in service at once). A passed pod is deleted at once; evidence (phase,
+ * containers, events, log tail) is collected on failure; every pod is deleted before this returns.
+ * Safe to rerun: leftovers of an interrupted run on these nodes are removed first.
  */
 export async function verifyNodes(
   ctx: RunContext,
@@ -57,6 +57,11 @@ export async function verifyNodes(
   )
   const running = nodes.filter((n) => !outcomes.has(n))
   const nodeOf = new Map(running.map((node) => [podOf.get(node)!, node]))
+  const deletes = new Map<string, Promise<void>>()
+  const remove = (pod: string): Promise<void> => {
+    if (!deletes.has(pod)) deletes.set(pod, cluster.deletePod(namespace, pod, 0).catch(() => undefined))
+    return deletes.get(pod)!
+  }
   try {
     if (running.length === 0) return outcomes
     const verdicts = new Map<string, VerificationVerdict>()
@@ -69,7 +74,9 @@ export async function verifyNodes(
           const verdict = judgeVerificationPod(pod)
           if (!verdict) continue
           verdicts.set(node, verdict)
-          if (verdict.passed) onPassed(node)
+          if (!verdict.passed) continue
+          onPassed(node)
+          void remove(pod.name)
         }
         return verdicts.size === running.length ? true : undefined
       },
@@ -91,7 +98,7 @@ export async function verifyNodes(
     )
     return outcomes
   } finally {
-    await Promise.all([...nodeOf.keys()].map((name) => cluster.deletePod(namespace, name, 0).catch(() => undefined)))
+    await Promise.all([...nodeOf.keys()].map(remove))
   }
 }
 

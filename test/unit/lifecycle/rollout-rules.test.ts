@@ -168,6 +168,12 @@ describe('a wave verifies as one', () => {
     const at = (node: string, status: string) => statusWrites(s.cluster, node).find((w) => w.status === status)!.at
     // node-1 completed (uncordoned) a minute before node-3's pod finished.
     expect(at('node-3', 'completed') - at('node-1', 'completed')).toBeGreaterThanOrEqual(55_000)
+    // Its verification pod was deleted as it passed, not at the wave's end.
+    const podDelete = (node: string) =>
+      s.cluster.writes.find(
+        (w) => w.verb === 'delete' && w.resource === 'pods' && w.node === node && w.name.startsWith('kata-verify-'),
+      )!.at
+    expect(at('node-3', 'completed') - podDelete('node-1')).toBeGreaterThanOrEqual(55_000)
     // Two pod watches for the wave of three: its kata-deploy pods, and its verification pods.
     expect(s.cluster.reads.filter((r) => r === 'waitForPods')).toHaveLength(2)
   })
