@@ -1,7 +1,7 @@
 import type { NodeView, RunSettings } from '../ports/cluster.port.js'
 import { describeError, ManualActionError } from './errors.js'
 import { checkDrainable, drainNode, NO_FORCE, type DrainPolicy } from './drain.js'
-import type { NodeOutcomes, RunContext } from './modes/strategy.js'
+import type { NodeOutcomes, RunContext, WaveHooks } from './modes/strategy.js'
 import { Annotation, readStatus, type NodeStatus } from './node-state.js'
 import { releaseCordon, transition, type TransitionExtras } from './node-ops.js'
 import type { NodeResult, VerificationEvidence } from './report.js'
@@ -166,7 +166,11 @@ const HANDLERS = {
         )
       }),
   },
-  /** The strategy rolls the new kata-deploy onto the bucket; a node that is Ready on it moves on to `verifying`. */
+  /**
+   * The strategy rolls the new kata-deploy onto the bucket. Each node is marked `upgrading` before
+   * the strategy changes it (while the strategy reads), and moves on to `verifying` as soon as it is
+   * Ready on the new version, while the others are still rolling.
+   */
   upgrade: {
     step: 'upgrade',
     leavesIn: ['verifying'],
@@ -176,32 +180,44 @@ const HANDLERS = {
     },
     run: async (state, bucket) => {
       const { ctx } = state
-      await Promise.all(
-        bucket.map((name) =>
-          statusOf(state.nodes.get(name)!) === 'upgrading'
-            ? undefined
-            : write(state, name, 'upgrading', {
-                message: `rolling kata-deploy ${ctx.targetVersion} onto the node`,
-              }).catch((error: unknown) => fail(state, name, describeError(error))),
-        ),
-      )
-      const ready = bucket.filter((name) => statusOf(state.nodes.get(name)!) === 'upgrading')
-      if (ready.length === 0) return
+      // Every write to a node is chained on its previous one: a node's writes never race.
+      const writes = new Map<string, Promise<boolean>>()
+      const then = (name: string, work: () => Promise<boolean>) => {
+        const next = (writes.get(name) ?? Promise.resolve(true)).then((ok) => (ok ? work() : false))
+        writes.set(name, next)
+        return next
+      }
+      const moveOn = (name: string, to: NodeStatus, message: string) =>
+        then(name, () =>
+          statusOf(state.nodes.get(name)!) === to
+            ? Promise.resolve(true)
+            : write(state, name, to, { message }).then(
+                () => true,
+                (error: unknown) => fail(state, name, describeError(error)).then(() => false),
+              ),
+        )
+      const hooks: WaveHooks = {
+        starting: (name) => moveOn(name, 'upgrading', `rolling kata-deploy ${ctx.targetVersion} onto the node`),
+        settled: (name, outcome) => {
+          if (outcome.ok) void moveOn(name, 'verifying', `kata-deploy ${ctx.targetVersion} is ready on the node; verifying`)
+        },
+      }
       let outcomes: NodeOutcomes
       try {
-        outcomes = await ctx.strategy.upgradeWave(ctx, ready)
+        outcomes = await ctx.strategy.upgradeWave(ctx, bucket, hooks)
       } catch (error) {
+        await Promise.all(writes.values())
         // The strategy found the fleet harmed beyond this wave: stop here, with the wave's nodes left cordoned.
         if (error instanceof ManualActionError) throw error
-        outcomes = new Map(ready.map((n) => [n, { ok: false, reason: describeError(error) }]))
+        outcomes = new Map(bucket.map((n) => [n, { ok: false, reason: describeError(error) }]))
       }
+      await Promise.all(writes.values())
       await Promise.all(
-        ready.map(async (name) => {
+        bucket.map(async (name) => {
+          if (statusOf(state.nodes.get(name)!) === 'rolling-back') return
           const outcome = outcomes.get(name) ?? { ok: false, reason: 'the strategy returned no result' }
           if (!outcome.ok) return fail(state, name, outcome.reason)
-          await write(state, name, 'verifying', {
-            message: `kata-deploy ${ctx.targetVersion} is ready on the node; verifying`,
-          }).catch((error: unknown) => fail(state, name, describeError(error)))
+          await moveOn(name, 'verifying', `kata-deploy ${ctx.targetVersion} is ready on the node; verifying`)
         }),
       )
     },

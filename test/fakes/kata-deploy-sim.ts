@@ -47,6 +47,8 @@ function matchesSelector(labels: Record<string, string>, selector: Record<string
 export class KataDeploySim {
   /** Versions whose kata-deploy container crash-loops (a broken release). */
   readonly crashLoopVersions = new Set<string>()
+  /** How long a replacement kata-deploy pod takes to be Ready, per node (default: the timings'). */
+  readonly readyMsOn = new Map<string, number>()
   /** Install Job outcome per `node` or `node@version` (the latter wins); default complete. */
   readonly installJobs = new Map<string, InstallJobBehaviour>()
   /** job mode: the version each node got from its last Complete install Job. */
@@ -182,7 +184,7 @@ export class KataDeploySim {
     pod.view.conditions = [{ type: 'PodScheduled', status: 'True' }]
     pod.view.containers = pod.view.containers.map((c) => ({ ...c, state: 'waiting', reason: 'ContainerCreating' }))
     this.store.addPod(pod)
-    this.store.after(pod, this.store.timings.kataDeployReadyMs, () => {
+    this.store.after(pod, this.readyMsOn.get(node) ?? this.store.timings.kataDeployReadyMs, () => {
       if (!this.crashLoopVersions.has(version)) return ClusterStore.markRunningReady(pod)
       pod.view.phase = 'Running'
       pod.view.containers = pod.view.containers.map((c) => ({

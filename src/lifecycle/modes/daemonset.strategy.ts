@@ -4,7 +4,7 @@ import { PreconditionError } from '../errors.js'
 import { listed } from '../report.js'
 import { mergeValues, type Values } from '../values.js'
 import { REVISION_LABEL, restartAndAwait } from './kata-deploy-pods.js'
-import { runUpgrade, type DeploymentStrategy, type NodeOutcomes, type RunContext } from './strategy.js'
+import { NO_HOOKS, runUpgrade, type DeploymentStrategy, type NodeOutcomes, type RunContext } from './strategy.js'
 
 /**
  * What kata-lcm changes in the release's values while it rolls nodes: OnDelete so Kubernetes restarts
@@ -135,9 +135,11 @@ export const daemonSetStrategy: DeploymentStrategy = {
     )
   },
 
-  async upgradeWave(ctx, nodes): Promise<NodeOutcomes> {
+  // The helm upgrade changes no node (OnDelete): it runs while the nodes are being marked `upgrading`.
+  async upgradeWave(ctx, nodes, hooks = NO_HOOKS): Promise<NodeOutcomes> {
+    const starting = new Map(nodes.map((node) => [node, hooks.starting(node)]))
     await ensureRelease(ctx, ctx.chart, ctx.targetVersion)
-    return restartAndAwait(ctx, nodes)
+    return restartAndAwait(ctx, nodes, { ...hooks, starting: (node) => starting.get(node)! })
   },
 
   async revertNodes(ctx, nodes): Promise<NodeOutcomes> {

@@ -5,11 +5,13 @@ import { describeError, HelmError, ManualActionError, PreconditionError } from '
 import { listed } from '../report.js'
 import { mergeValues, type Values } from '../values.js'
 import {
+  NO_HOOKS,
   runUpgrade,
   type DeploymentStrategy,
   type NodeOutcome,
   type NodeOutcomes,
   type RunContext,
+  type WaveHooks,
 } from './strategy.js'
 
 /** The first kata-deploy whose dispatcher treats job.nodes as the set of nodes the release owns. */
@@ -76,16 +78,28 @@ export function judgeInstallJob(
  * once. A helm failure is not the verdict by itself (the dispatcher fails the release when any node
  * fails). Afterwards, every node outside `nodes` that carried kata-deploy's install label before
  * still carries it, or the run stops: a dispatcher that uninstalled them must not be driven further.
+ * The helm upgrade covers the nodes `hooks.starting` let through (the reads before it run meanwhile).
  */
-async function installOn(ctx: RunContext, chart: string, version: string, nodes: string[]): Promise<NodeOutcomes> {
+async function installOn(
+  ctx: RunContext,
+  chart: string,
+  version: string,
+  wave: string[],
+  hooks: WaveHooks = NO_HOOKS,
+): Promise<NodeOutcomes> {
   const { cluster } = ctx.deps
-  const inWave = new Set(nodes)
-  const installedOutside = async () =>
-    new Set((await cluster.listNodes(INSTALLED_LABEL)).map((n) => n.name).filter((n) => !inWave.has(n)))
-  const [before, installedBefore] = await Promise.all([
+  const starting = Promise.all(wave.map((node) => hooks.starting(node)))
+  const installed = async () => (await cluster.listNodes(INSTALLED_LABEL)).map((n) => n.name)
+  const [before, installedAtStart, started] = await Promise.all([
     cluster.listJobs(ctx.release.namespace).then((jobs) => new Set(jobs.map((j) => j.uid))),
-    installedOutside(),
+    installed(),
+    starting,
   ])
+  const nodes = wave.filter((_, i) => started[i])
+  if (nodes.length === 0) return new Map()
+  const inWave = new Set(nodes)
+  const outside = (names: string[]) => new Set(names.filter((n) => !inWave.has(n)))
+  const installedBefore = outside(installedAtStart)
   let helmFailure: string | undefined
   try {
     await runUpgrade(ctx, request(ctx, chart, version, nodes))
@@ -93,7 +107,7 @@ async function installOn(ctx: RunContext, chart: string, version: string, nodes:
     if (!(error instanceof HelmError)) throw error
     helmFailure = describeError(error)
   }
-  const installedAfter = await installedOutside()
+  const installedAfter = outside(await installed())
   const lost = [...installedBefore].filter((n) => !installedAfter.has(n))
   if (lost.length > 0)
     throw new ManualActionError(
@@ -110,7 +124,9 @@ async function installOn(ctx: RunContext, chart: string, version: string, nodes:
     for (const node of nodes) {
       if (verdicts.has(node)) continue
       const verdict = judgeInstallJob(jobs, node, before)
-      if (verdict) verdicts.set(node, verdict)
+      if (!verdict) continue
+      verdicts.set(node, verdict)
+      hooks.settled(node, verdict)
     }
     return verdicts.size === nodes.length ? true : undefined
   }
@@ -196,8 +212,8 @@ export const jobStrategy: DeploymentStrategy = {
     // The install Jobs are the evidence in job mode; nothing on the nodes to check beforehand.
   },
 
-  upgradeWave(ctx, nodes) {
-    return installOn(ctx, ctx.chart, ctx.targetVersion, nodes)
+  upgradeWave(ctx, nodes, hooks) {
+    return installOn(ctx, ctx.chart, ctx.targetVersion, nodes, hooks)
   },
 
   // A plain `helm rollback` would not re-run the dispatcher: reinstall the captured version on just these nodes.

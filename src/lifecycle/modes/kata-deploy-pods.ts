@@ -1,5 +1,5 @@
 import type { PodView } from '../../ports/cluster.port.js'
-import type { NodeOutcome, NodeOutcomes, RunContext } from './strategy.js'
+import { NO_HOOKS, type NodeOutcome, type NodeOutcomes, type RunContext, type WaveHooks } from './strategy.js'
 import { kataDeployNames } from '../context.js'
 
 export const REVISION_LABEL = 'controller-revision-hash'
@@ -43,38 +43,53 @@ function describeWaiting(pods: readonly PodView[], node: string, revisionHash: s
 }
 
 /**
- * Deletes each node's kata-deploy pod unless it already runs the current revision, then watches
- * until every node's replacement is Ready at that revision (or failed, or the deadline passed).
- * Safe to rerun: a node already at the revision is not restarted again.
+ * Deletes each node's kata-deploy pod unless it already runs the current revision (once
+ * `hooks.starting` let the node through; the revision and the pods are read meanwhile), then
+ * watches until every node's replacement is Ready at that revision (or failed, or the deadline
+ * passed), telling `hooks.settled` of each node as it is judged. Safe to rerun: a node already at
+ * the revision is not restarted again.
  */
-export async function restartAndAwait(ctx: RunContext, nodes: readonly string[]): Promise<NodeOutcomes> {
+export async function restartAndAwait(
+  ctx: RunContext,
+  wave: readonly string[],
+  hooks: WaveHooks = NO_HOOKS,
+): Promise<NodeOutcomes> {
   const { cluster } = ctx.deps
   const namespace = ctx.release.namespace
   const names = kataDeployNames(ctx.userValues)
-  const revisionHash = await cluster.daemonSetRevisionHash(namespace, names.daemonSet, ctx.readyTimeoutMs, ctx.signal)
+  const starting = wave.map((node) => hooks.starting(node))
   const query = { namespace, labelSelector: names.podSelector }
-  const pods = await cluster.listPods(query)
-  await Promise.all(
-    nodes.flatMap((node) => {
+  const [revisionHash, pods] = await Promise.all([
+    cluster.daemonSetRevisionHash(namespace, names.daemonSet, ctx.readyTimeoutMs, ctx.signal),
+    cluster.listPods(query),
+  ])
+  const started = await Promise.all(
+    wave.map(async (node, i) => {
+      if (!(await starting[i])) return false
       const onNode = pods.filter((p) => p.nodeName === node && p.deletionTimestamp === undefined)
-      if (onNode.some((p) => p.labels[REVISION_LABEL] === revisionHash)) return []
-      return onNode.map((p) => cluster.deletePod(namespace, p.name))
+      if (!onNode.some((p) => p.labels[REVISION_LABEL] === revisionHash))
+        await Promise.all(onNode.map((p) => cluster.deletePod(namespace, p.name)))
+      return true
     }),
   )
+  const nodes = wave.filter((_, i) => started[i])
   const verdicts: NodeOutcomes = new Map()
-  const wave = new Set(nodes)
+  if (nodes.length === 0) return verdicts
+  const inWave = new Set(nodes)
   const result = await cluster.waitForPods(
     query,
     (current) => {
       // One pass over the release's pods per event, grouped by node: O(N), not O(N x wave).
       const byNode = new Map<string, PodView[]>()
       for (const pod of current) {
-        if (pod.nodeName === undefined || !wave.has(pod.nodeName) || verdicts.has(pod.nodeName)) continue
+        if (pod.nodeName === undefined || !inWave.has(pod.nodeName) || verdicts.has(pod.nodeName)) continue
         byNode.set(pod.nodeName, [...(byNode.get(pod.nodeName) ?? []), pod])
       }
       for (const [node, pods] of byNode) {
         const verdict = judgeKataDeployPods(pods, node, revisionHash)
-        if (verdict) verdicts.set(node, verdict)
+        if (!verdict) continue
+        verdicts.set(node, verdict)
+        hooks.settled(node, verdict)
       }
       return verdicts.size === nodes.length ? true : undefined
     },

@@ -23,6 +23,23 @@ export interface WavePlan {
 export type NodeOutcome = { ok: true } | { ok: false; reason: string }
 export type NodeOutcomes = Map<string, NodeOutcome>
 
+/**
+ * What the wave learns from a strategy while it works, so each node moves on as soon as it can (the
+ * wave's patches overlap the strategy's reads and the pod lifecycle instead of waiting for them).
+ */
+export interface WaveHooks {
+  /**
+   * Awaited for each node before the strategy changes anything on it (the strategy may read
+   * meanwhile). False: the node is left alone and gets no outcome (its failure is recorded).
+   */
+  starting(node: string): Promise<boolean>
+  /** A node's outcome, as soon as it is known, while others may still be in progress. */
+  settled(node: string, outcome: NodeOutcome): void
+}
+
+/** No hooks: every node starts at once, outcomes come at the end. */
+export const NO_HOOKS: WaveHooks = { starting: () => Promise.resolve(true), settled: () => undefined }
+
 /** Everything a strategy needs to know about the run; built once from the prerequisites. */
 export interface RunContext {
   deps: LifecycleDeps
@@ -54,8 +71,11 @@ export interface DeploymentStrategy {
   readonly mode: DeploymentMode
   /** The lowest kata-deploy version whose chart supports driving it wave by wave. */
   readonly minimumVersion: string
-  /** Rolls the wave's nodes to the target and waits until each is done or failed. Safe to rerun. */
-  upgradeWave(ctx: RunContext, nodes: string[]): Promise<NodeOutcomes>
+  /**
+   * Rolls the wave's nodes to the target and waits until each is done or failed; the outcomes of
+   * the nodes `hooks.starting` let through. Safe to rerun.
+   */
+  upgradeWave(ctx: RunContext, nodes: string[], hooks?: WaveHooks): Promise<NodeOutcomes>
   /**
    * How kata-deploy stands on each node now: `ok` with a fingerprint that changes when it restarts
    * or is replaced (a soak compares the two ends), or not ok with the reason. Read-only.

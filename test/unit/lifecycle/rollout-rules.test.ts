@@ -160,6 +160,25 @@ describe('pause in the Argo steps', () => {
 })
 
 describe('a wave verifies as one', () => {
+  it('each node is marked upgrading before its pod is deleted, and verifies as soon as its own kata-deploy is Ready', async () => {
+    const s = await scenario({ nodes: 3 })
+    s.cluster.kataDeploy.readyMsOn.set('node-3', 60_000)
+    const report = await upgrade(s.deps, s.upgradeRequest({ batchSize: 3 }), 'run-1')
+    expect(report.outcome).toBe('success')
+    const status = (node: string, to: string) => statusWrites(s.cluster, node).find((w) => w.status === to)!
+    const kataDeployDelete = (node: string) =>
+      s.cluster.writes.find(
+        (w) => w.verb === 'delete' && w.resource === 'pods' && w.node === node && w.name.startsWith('kata-deploy-'),
+      )!
+    for (const node of s.nodeNames) expect(status(node, 'upgrading').seq).toBeLessThan(kataDeployDelete(node).seq)
+    // node-1 moved on to verifying a minute before node-3's kata-deploy was Ready (and before its pod was created).
+    const verificationCreate = s.cluster.writes.find(
+      (w) => w.verb === 'create' && w.resource === 'pods' && w.node === 'node-1',
+    )!
+    expect(status('node-1', 'verifying').at).toBeLessThan(status('node-3', 'verifying').at - 55_000)
+    expect(status('node-1', 'verifying').seq).toBeLessThan(verificationCreate.seq)
+  })
+
   it("one watch over the wave's verification pods; a node that passes is back in service while the others still verify", async () => {
     const s = await scenario({ nodes: 3 })
     s.cluster.verification.set('node-3', { behaviour: 'succeed', runMs: 60_000 })
