@@ -199,7 +199,8 @@ const HANDLERS = {
       const hooks: WaveHooks = {
         starting: (name) => moveOn(name, 'upgrading', `rolling kata-deploy ${ctx.targetVersion} onto the node`),
         settled: (name, outcome) => {
-          if (outcome.ok) void moveOn(name, 'verifying', `kata-deploy ${ctx.targetVersion} is ready on the node; verifying`)
+          if (outcome.ok)
+            void moveOn(name, 'verifying', `kata-deploy ${ctx.targetVersion} is ready on the node; verifying`)
         },
       }
       let outcomes: NodeOutcomes

@@ -59,7 +59,11 @@ export async function verifyNodes(
   const nodeOf = new Map(running.map((node) => [podOf.get(node)!, node]))
   const deletes = new Map<string, Promise<void>>()
   const remove = (pod: string): Promise<void> => {
-    if (!deletes.has(pod)) deletes.set(pod, cluster.deletePod(namespace, pod, 0).catch(() => undefined))
+    if (!deletes.has(pod))
+      deletes.set(
+        pod,
+        cluster.deletePod(namespace, pod, 0).catch(() => undefined),
+      )
     return deletes.get(pod)!
   }
   try {
