@@ -13,7 +13,7 @@ import { helmDuration, parseDuration } from '../lifecycle/durations.js'
 export default class Rollback extends BaseCommand {
   static override summary = 'Put one node back on the kata-deploy version it ran before.'
   static override description =
-    "The version comes from the node (recorded when kata-lcm upgraded it), else from helm history, or --to-version. The node is cordoned, reverted, its kata-deploy restarted (daemonset) or reinstalled (job), verified with --verification-pod, else its policy pool's own pod, else the fleet policy's verification.pod, and uncordoned if kata-lcm cordoned it. --chart defaults to the policy's previousChart, then its chart."
+    "The version comes from the node (recorded when kata-lcm upgraded it), else from helm history, or --to-version. The node is cordoned, reverted, its kata-deploy restarted (daemonset) or reinstalled (job), verified with its pool's own pod (--pools, else the policy's pools), else --verification-pod, else the fleet policy's verification.pod, and uncordoned if kata-lcm cordoned it. --chart defaults to the policy's previousChart, then its chart."
   static override examples = [
     '<%= config.bin %> rollback worker-1',
     '<%= config.bin %> rollback worker-1 --verification-pod ./verify.yaml --to-version 3.27.0',
@@ -31,6 +31,10 @@ export default class Rollback extends BaseCommand {
     'verification-pod': Flags.string({
       description: "Pod YAML to verify the node after the rollback (default: the policy's verification.pod).",
     }),
+    pools: Flags.string({
+      description:
+        "YAML list of node pools (as kata-lcm upgrade --pools): a node of a pool with its own verification pod is verified with that pod. Default: the policy's pools.",
+    }),
     ...verificationFlags,
     ...timingFlags,
   }
@@ -47,8 +51,8 @@ export default class Rollback extends BaseCommand {
     }
     // The chart that yields the version to go back to: the policy's previousChart before its chart.
     const previousChart = parsed.metadata.flags.chart?.setFromDefault ? found.source?.policy.previousChart : undefined
-    // Without --verification-pod, a node of a policy pool with its own pod is verified with that pod.
-    const pools = flags['verification-pod'] ? undefined : await poolsFrom({}, found)
+    // A node of a pool (--pools, else the policy's) with its own pod is verified with that pod.
+    const pools = await poolsFrom(flags, found)
     const request = {
       node: args.node,
       release: { name: flags['helm-release'], namespace: flags['helm-namespace'] },

@@ -24,9 +24,13 @@ export interface Pool {
   verification?: { source: string; origin: string; timeoutMs?: number }
 }
 
-/** Parses a `--pools` file: a YAML list of pools, each as the policy's `pools[]` items. Pure. */
-export function parsePoolsFile(text: string, origin: string): Pool[] {
+/**
+ * Parses a `--pools` file: a YAML list of pools, each as the policy's `pools[]` items; undefined for
+ * a file that holds no document (comments only: the Argo template's file when it has no pools). Pure.
+ */
+export function parsePoolsFile(text: string, origin: string): Pool[] | undefined {
   const docs = parseAllDocuments(text)
+  if (Array.isArray(docs) && (docs.length === 0 || (docs.length === 1 && docs[0]!.contents === null))) return undefined
   if (!Array.isArray(docs) || docs.length !== 1) throw new InputError(origin, 'must be exactly one YAML document')
   const doc = docs[0]!
   if (doc.errors.length > 0) throw new InputError(origin, `not YAML: ${doc.errors[0]!.message.split('\n')[0]}`)

@@ -515,15 +515,19 @@ describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
     expect(JSON.parse(planLine ?? '{}')).toMatchObject({ waves: 3, nodes: 5 })
 
     // rollback-node, as docs/argo.md gives it (previous-chart: the chart is a .tgz in the image).
-    const rb = await submit(inst.argoNamespace, [
-      '--entrypoint',
-      'rollback-node',
-      '-p',
-      `node-name=${s.nodes[0]!}`,
-      '-p',
-      `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
-    ])
-    const rbWf = await finished(inst.argoNamespace, rb)
+    // Node a is in pool `first`: it is verified with that pool's own pod again.
+    const { result: rbWf, pods: reverified } = await recordVerificationPods(s.namespace, async () => {
+      const rb = await submit(inst.argoNamespace, [
+        '--entrypoint',
+        'rollback-node',
+        '-p',
+        `node-name=${s.nodes[0]!}`,
+        '-p',
+        `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
+      ])
+      return finished(inst.argoNamespace, rb)
+    })
+    expect(reverified.get(s.nodes[0]!)).toEqual(['verify-first'])
     expect(rbWf.status?.phase, stepSummary(rbWf).join('\n')).toBe('Succeeded')
     expect(stepSummary(rbWf)).toEqual(['rollback-node Succeeded'])
     const rolled = await clusterState(kc, kubeconfig, s)

@@ -84,6 +84,8 @@ describe('node pools', () => {
       /^--pools p.yaml: pools\[0\].batchSize: must be at least 1, not 0/,
     )
     expect(() => parsePoolsFile('[]', '--pools p.yaml')).toThrow(/^--pools p.yaml: pools: must hold at least 1 item/)
+    // A file of comments only holds no pools (the Argo template's file when the workflow has none).
+    expect(parsePoolsFile("# the workflow's pools parameter\n", '--pools p.yaml')).toBeUndefined()
     expect(() => parsePoolsFile('- name: a\n  size: 2\n', '--pools p.yaml')).toThrow(
       /^--pools p.yaml: pools\[0\].size: unknown field; known: name, nodeSelector/,
     )
