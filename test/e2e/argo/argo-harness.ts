@@ -303,7 +303,12 @@ function expression(scope: Scope, expr: string): string {
   const json = /^jsonpath\(steps\.(\w+)\.outputs\.result, '\$\.(\w+)'\)$/.exec(expr)
   if (json) return String((JSON.parse(scope.steps[json[1]!]!.result) as Record<string, unknown>)[json[2]!])
   const b64 = /^sprig\.b64dec\((.*)\)$/.exec(expr)
-  if (b64) return Buffer.from(expression(scope, b64[1]!), 'base64').toString('utf8')
+  if (b64) {
+    // Its argument: a parameter or a literal, else an expression (a ternary).
+    const inner = b64[1]!
+    const value = /^(workflow\.parameters\S*|'[^']*')$/.test(inner.trim()) ? operand(inner) : expression(scope, inner)
+    return Buffer.from(value, 'base64').toString('utf8')
+  }
   const ternary = /^(.+?) (==|!=) ('[^']*') \? (.+?) : (.+)$/.exec(expr)
   if (ternary) {
     const equal = operand(ternary[1]!) === operand(ternary[3]!)
