@@ -41,9 +41,23 @@ export async function verifyNodes(
   const { namespace } = settings
   const wave = new Set(nodes)
   const query = { namespace, labelSelector: VERIFICATION_LABEL }
-  const leftovers = (await cluster.listPods(query)).filter((p) => wave.has(p.labels[VERIFICATION_LABEL] ?? ''))
-  await Promise.all(leftovers.map((p) => cluster.deletePod(p.namespace, p.name, 0)))
   const podOf = new Map(nodes.map((node) => [node, verificationPodName(node, randomSuffix(ctx.deps))]))
+  const ours = new Set(podOf.values())
+  // Leftovers of an interrupted run on these nodes go while this run's pods are created (names
+  // differ); a pod of theirs that holds a node resource only delays the new one's scheduling.
+  const cleanup = cluster
+    .listPods(query)
+    .then((pods) =>
+      Promise.all(
+        pods
+          .filter((p) => wave.has(p.labels[VERIFICATION_LABEL] ?? '') && !ours.has(p.name))
+          .map((p) => cluster.deletePod(p.namespace, p.name, 0)),
+      ),
+    )
+    .then(
+      () => undefined,
+      (error: unknown) => error,
+    )
   const outcomes = new Map<string, VerificationOutcome>()
   await Promise.all(
     nodes.map(async (node) => {
@@ -67,6 +81,8 @@ export async function verifyNodes(
     return deletes.get(pod)!
   }
   try {
+    const failed = await cleanup
+    if (failed !== undefined) throw failed
     if (running.length === 0) return outcomes
     const verdicts = new Map<string, VerificationVerdict>()
     const result = await cluster.waitForPods(
