@@ -78,12 +78,11 @@ export class KubeState implements RunStore, LockStore, HelmStorageStore {
       path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
       ...selector,
       permission: { resource: 'secrets', namespace },
-      list: async (each) => {
+      list: async () => {
         const list = await kubeCall(`list ${what}`, { verb: 'list', resource: 'secrets', namespace }, () =>
           this.core.listNamespacedSecret({ namespace, ...selector }),
         )
-        each(list.items)
-        return { resourceVersion: list.metadata?.resourceVersion ?? '' }
+        return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
       },
     }
   }
