@@ -15,8 +15,10 @@ import { parse } from 'yaml'
 export type Fault = '500' | '429' | 'reset' | 'drop-response'
 const FAULTS: Fault[] = ['500', '429', 'reset', 'drop-response']
 /**
- * What `plan` may ask for besides a Fault: `stale-watch` forwards a watch with `resourceVersion=1`,
- * so the real API server answers that it is too old (410 Gone), as after an etcd compaction.
+ * What `plan` may ask for besides a Fault: `stale-watch` answers a watch as the API server answers
+ * one from a compacted resourceVersion: HTTP 200 and one ERROR event with a 410 Expired Status.
+ * (Forwarding `resourceVersion=1` instead is not reliable: a young API server whose watch cache
+ * still reaches back that far serves the watch.)
  */
 export type Planned = Fault | 'stale-watch'
 
@@ -81,9 +83,16 @@ export async function startFaultProxy(
     const fault = planned === 'stale-watch' ? undefined : planned
     if (fault) stats.faults[fault]++
     if (planned === 'stale-watch') {
-      const url = new URL(req.url ?? '/', 'http://proxy')
-      url.searchParams.set('resourceVersion', '1')
-      req.url = `${url.pathname}${url.search}`
+      res.writeHead(200, { 'content-type': 'application/json' })
+      const status = {
+        kind: 'Status',
+        apiVersion: 'v1',
+        status: 'Failure',
+        message: 'too old resource version: 1 (injected)',
+        reason: 'Expired',
+        code: 410,
+      }
+      return res.end(`${JSON.stringify({ type: 'ERROR', object: status })}\n`)
     }
     if (fault === '500') {
       res.writeHead(500, { 'content-type': 'application/json' })
