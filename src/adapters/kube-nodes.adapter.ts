@@ -4,6 +4,7 @@ import createDebug from 'debug'
 import { PatchStrategy, setHeaderOptions, type CoreV1Api } from '@kubernetes/client-node'
 import type { NodeEvent, NodePatch, NodeStore, NodeView } from '../ports/cluster.port.js'
 import { isNotFound, kubeCall, notFoundError, toClusterError } from './kube-errors.js'
+import { listInPages } from './kube-list.js'
 import { toNodeView } from './kube-views.js'
 
 const debug = createDebug('kata-lcm:kube')
@@ -20,12 +21,17 @@ export class KubeNodes implements NodeStore {
 
   /** Read-only. */
   async listNodes(labelSelector?: string): Promise<NodeView[]> {
-    const list = await kubeCall(
-      `list nodes${labelSelector ? ` (${labelSelector})` : ''}`,
-      { verb: 'list', resource: 'nodes' },
-      () => this.core.listNode({ labelSelector }),
+    const views: NodeView[] = []
+    await listInPages(
+      (page) =>
+        kubeCall(`list nodes${labelSelector ? ` (${labelSelector})` : ''}`, { verb: 'list', resource: 'nodes' }, () =>
+          this.core.listNode({ labelSelector, ...page }),
+        ),
+      (items) => {
+        for (const item of items) views.push(toNodeView(item))
+      },
     )
-    return list.items.map(toNodeView).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    return views.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   }
 
   /** Read-only; undefined when the node does not exist. */

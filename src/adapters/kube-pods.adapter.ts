@@ -4,6 +4,7 @@ import type { CoreV1Api, CoreV1Event, V1Pod, Watch } from '@kubernetes/client-no
 import type { Decide, EvictionResult, PodQuery, PodStore, PodView, WaitResult } from '../ports/cluster.port.js'
 import { describeError } from '../lifecycle/errors.js'
 import { isNotFound, kubeCall, statusOf, toClusterError } from './kube-errors.js'
+import { listInPages } from './kube-list.js'
 import { toPodView } from './kube-views.js'
 import { watchUntil, type ListWatchSource } from './kube-watch.js'
 
@@ -26,20 +27,27 @@ export class KubePods implements PodStore {
     private readonly watch: Watch,
   ) {}
 
-  private async list(query: PodQuery): Promise<{ items: V1Pod[]; resourceVersion: string }> {
+  /** In pages (kube-list.ts). */
+  private list(query: PodQuery, each: (items: V1Pod[]) => void): Promise<{ resourceVersion: string }> {
     const { namespace, labelSelector, fieldSelector } = query
-    const list = await kubeCall(`list ${describeQuery(query)}`, { verb: 'list', resource: 'pods', namespace }, () =>
-      namespace
-        ? this.core.listNamespacedPod({ namespace, labelSelector, fieldSelector })
-        : this.core.listPodForAllNamespaces({ labelSelector, fieldSelector }),
+    return listInPages(
+      (page) =>
+        kubeCall(`list ${describeQuery(query)}`, { verb: 'list', resource: 'pods', namespace }, () =>
+          namespace
+            ? this.core.listNamespacedPod({ namespace, labelSelector, fieldSelector, ...page })
+            : this.core.listPodForAllNamespaces({ labelSelector, fieldSelector, ...page }),
+        ),
+      each,
     )
-    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
   }
 
   /** Read-only; sorted by namespace/name. */
   async listPods(query: PodQuery): Promise<PodView[]> {
-    const { items } = await this.list(query)
-    return items.map(toPodView).sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))
+    const views: PodView[] = []
+    await this.list(query, (items) => {
+      for (const item of items) views.push(toPodView(item))
+    })
+    return views.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))
   }
 
   /**
@@ -86,7 +94,7 @@ export class KubePods implements PodStore {
       labelSelector: query.labelSelector,
       fieldSelector: query.fieldSelector,
       permission: { resource: 'pods', namespace: query.namespace },
-      list: () => this.list(query),
+      list: (each) => this.list(query, each),
     }
     return watchUntil(this.watch, source, toPodView, decide, timeoutMs, signal)
   }

@@ -78,11 +78,12 @@ export class KubeState implements RunStore, LockStore, HelmStorageStore {
       path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
       ...selector,
       permission: { resource: 'secrets', namespace },
-      list: async () => {
+      list: async (each) => {
         const list = await kubeCall(`list ${what}`, { verb: 'list', resource: 'secrets', namespace }, () =>
           this.core.listNamespacedSecret({ namespace, ...selector }),
         )
-        return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
+        each(list.items)
+        return { resourceVersion: list.metadata?.resourceVersion ?? '' }
       },
     }
   }

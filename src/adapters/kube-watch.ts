@@ -34,8 +34,8 @@ export interface ListWatchSource<K extends KubeObject> {
   fieldSelector?: string
   /** What RBAC must allow for the watch (verb `watch` is implied). */
   permission: Omit<Permission, 'verb'>
-  /** The initial (and any re-)list; errors are already ClusterErrors. */
-  list(): Promise<{ items: K[]; resourceVersion: string }>
+  /** The initial (and any re-)list, handing `each` its items page by page; errors are already ClusterErrors. */
+  list(each: (items: K[]) => void): Promise<{ resourceVersion: string }>
 }
 
 type SessionEnd<T> =
@@ -158,9 +158,10 @@ export async function watchUntil<K extends KubeObject, V, T>(
   try {
     while (!stop.aborted) {
       if (resourceVersion === undefined) {
-        const listed = await source.list()
         current.clear()
-        for (const item of listed.items) current.set(keyOf(item), toView(item))
+        const listed = await source.list((items) => {
+          for (const item of items) current.set(keyOf(item), toView(item))
+        })
         resourceVersion = listed.resourceVersion
         const value = evaluate()
         if (value !== undefined) return { done: true, value }

@@ -3,6 +3,7 @@ import type { AppsV1Api, BatchV1Api, V1DaemonSet, V1Job, Watch } from '@kubernet
 import type { DaemonSetView, Decide, JobView, WaitResult, WorkloadStore } from '../ports/cluster.port.js'
 import { TimeoutError } from '../lifecycle/errors.js'
 import { isNotFound, kubeCall, notFoundError, toClusterError } from './kube-errors.js'
+import { listInPages } from './kube-list.js'
 import { toDaemonSetView, toJobView } from './kube-views.js'
 import { watchUntil, type ListWatchSource } from './kube-watch.js'
 
@@ -47,13 +48,14 @@ export class KubeWorkloads implements WorkloadStore {
       path: `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/daemonsets`,
       fieldSelector: `metadata.name=${name}`,
       permission: { resource: 'daemonsets.apps', namespace },
-      list: async () => {
+      list: async (each) => {
         const list = await kubeCall(
           `list daemonset ${namespace}/${name}`,
           { verb: 'list', resource: 'daemonsets.apps', namespace },
           () => this.apps.listNamespacedDaemonSet({ namespace, fieldSelector: `metadata.name=${name}` }),
         )
-        return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
+        each(list.items)
+        return { resourceVersion: list.metadata?.resourceVersion ?? '' }
       },
     }
     const observed = await watchUntil(
@@ -95,8 +97,11 @@ export class KubeWorkloads implements WorkloadStore {
 
   /** Read-only; sorted by name. */
   async listJobs(namespace: string, labelSelector?: string): Promise<JobView[]> {
-    const { items } = await this.listJobObjects(namespace, labelSelector)
-    return items.map(toJobView).sort((a, b) => a.name.localeCompare(b.name))
+    const views: JobView[] = []
+    await this.listJobObjects(namespace, labelSelector, (items) => {
+      for (const item of items) views.push(toJobView(item))
+    })
+    return views.sort((a, b) => a.name.localeCompare(b.name))
   }
 
   /** Read-only; a watch (never a poll), see watchUntil for the guarantees. */
@@ -112,20 +117,25 @@ export class KubeWorkloads implements WorkloadStore {
       path: `/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/jobs`,
       labelSelector,
       permission: { resource: 'jobs.batch', namespace },
-      list: () => this.listJobObjects(namespace, labelSelector),
+      list: (each) => this.listJobObjects(namespace, labelSelector, each),
     }
     return watchUntil(this.watch, source, toJobView, decide, timeoutMs, signal)
   }
 
-  private async listJobObjects(
+  /** In pages (kube-list.ts): a fleet has an install Job per node. */
+  private listJobObjects(
     namespace: string,
-    labelSelector?: string,
-  ): Promise<{ items: V1Job[]; resourceVersion: string }> {
-    const list = await kubeCall(
-      `list jobs in ${namespace}${labelSelector ? ` (${labelSelector})` : ''}`,
-      { verb: 'list', resource: 'jobs.batch', namespace },
-      () => this.batch.listNamespacedJob({ namespace, labelSelector }),
+    labelSelector: string | undefined,
+    each: (items: V1Job[]) => void,
+  ): Promise<{ resourceVersion: string }> {
+    return listInPages(
+      (page) =>
+        kubeCall(
+          `list jobs in ${namespace}${labelSelector ? ` (${labelSelector})` : ''}`,
+          { verb: 'list', resource: 'jobs.batch', namespace },
+          () => this.batch.listNamespacedJob({ namespace, labelSelector, ...page }),
+        ),
+      each,
     )
-    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
   }
 }

@@ -197,6 +197,46 @@ describe('KubeCluster (real API server)', () => {
     expect(Date.now() - started).toBeLessThan(30_000)
   })
 
+  it('lists in pages of 500: 1,201 pods come back whole from three requests, and a watch starts from that list', async () => {
+    // Pending pods of a scheduler that does not exist: nothing acts on them, so they cost the test bed nothing.
+    const labels = { app: 'paged', run: id }
+    const names = Array.from({ length: 1201 }, (_, i) => `paged-${String(i).padStart(4, '0')}`)
+    const body = (name: string): V1Pod => ({
+      metadata: { name, labels },
+      spec: { schedulerName: `none-${id}`, containers: [{ name: 'main', image: 'registry.example/busybox:1' }] },
+    })
+    for (let i = 0; i < names.length; i += 50)
+      await Promise.all(
+        names.slice(i, i + 50).map((name) => core.createNamespacedPod({ namespace: NS, body: body(name) })),
+      )
+    const since = new Date()
+    const query = { namespace: NS, labelSelector: `app=paged,run=${id}` }
+    const listed = await cluster.listPods(query)
+    expect(listed.map((p) => p.name)).toEqual(names)
+    const lists = await audit.find({
+      since,
+      userAgentPrefix: 'kata-lcm/',
+      verbs: ['list'],
+      resource: 'pods',
+      namespace: NS,
+    })
+    expect(lists).toHaveLength(3)
+    expect(lists.every((e) => /[?&]limit=500\b/.test(e.requestURI))).toBe(true)
+    expect(lists.filter((e) => /[?&]continue=/.test(e.requestURI))).toHaveLength(2)
+    // The watch after a paged list: it saw every listed pod, and sees one created after it started.
+    let late: Promise<unknown> | undefined
+    const result = await cluster.waitForPods(
+      query,
+      (pods) => {
+        late ??= core.createNamespacedPod({ namespace: NS, body: body('paged-late') })
+        return pods.length === names.length + 1 ? pods.length : undefined
+      },
+      60_000,
+    )
+    await late
+    expect(result).toMatchObject({ done: true, value: 1202 })
+  })
+
   it('waitForPods times out with the last state, and aborts on a signal', async () => {
     const t0 = Date.now()
     const result = await cluster.waitForPods(
