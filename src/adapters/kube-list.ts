@@ -34,3 +34,15 @@ export async function listInPages<K>(
     if (!token) return { resourceVersion: page.metadata?.resourceVersion ?? '' }
   }
 }
+
+/** Every page's items turned into views with `toView`, in the server's order. */
+export async function listViews<K, V>(
+  fetch: (page: PageParams) => Promise<ListPage<K>>,
+  toView: (item: K) => V,
+): Promise<V[]> {
+  const views: V[] = []
+  await listInPages(fetch, (items) => {
+    for (const item of items) views.push(toView(item))
+  })
+  return views
+}

@@ -4,7 +4,7 @@ import createDebug from 'debug'
 import { PatchStrategy, setHeaderOptions, type CoreV1Api } from '@kubernetes/client-node'
 import type { NodeEvent, NodePatch, NodeStore, NodeView } from '../ports/cluster.port.js'
 import { isNotFound, kubeCall, notFoundError, toClusterError } from './kube-errors.js'
-import { listInPages } from './kube-list.js'
+import { listViews } from './kube-list.js'
 import { toNodeView } from './kube-views.js'
 
 const debug = createDebug('kata-lcm:kube')
@@ -21,15 +21,12 @@ export class KubeNodes implements NodeStore {
 
   /** Read-only. */
   async listNodes(labelSelector?: string): Promise<NodeView[]> {
-    const views: NodeView[] = []
-    await listInPages(
+    const views = await listViews(
       (page) =>
         kubeCall(`list nodes${labelSelector ? ` (${labelSelector})` : ''}`, { verb: 'list', resource: 'nodes' }, () =>
           this.core.listNode({ labelSelector, ...page }),
         ),
-      (items) => {
-        for (const item of items) views.push(toNodeView(item))
-      },
+      toNodeView,
     )
     return views.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   }

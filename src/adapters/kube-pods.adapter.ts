@@ -4,7 +4,7 @@ import type { CoreV1Api, CoreV1Event, V1Pod, Watch } from '@kubernetes/client-no
 import type { Decide, EvictionResult, PodQuery, PodStore, PodView, WaitResult } from '../ports/cluster.port.js'
 import { describeError } from '../lifecycle/errors.js'
 import { isNotFound, kubeCall, statusOf, toClusterError } from './kube-errors.js'
-import { listInPages } from './kube-list.js'
+import { listInPages, listViews, type ListPage, type PageParams } from './kube-list.js'
 import { toPodView } from './kube-views.js'
 import { watchUntil, type ListWatchSource } from './kube-watch.js'
 
@@ -27,26 +27,19 @@ export class KubePods implements PodStore {
     private readonly watch: Watch,
   ) {}
 
-  /** In pages (kube-list.ts). */
-  private list(query: PodQuery, each: (items: V1Pod[]) => void): Promise<{ resourceVersion: string }> {
+  /** One page of the pods `query` picks (kube-list.ts). */
+  private page(query: PodQuery, page: PageParams): Promise<ListPage<V1Pod>> {
     const { namespace, labelSelector, fieldSelector } = query
-    return listInPages(
-      (page) =>
-        kubeCall(`list ${describeQuery(query)}`, { verb: 'list', resource: 'pods', namespace }, () =>
-          namespace
-            ? this.core.listNamespacedPod({ namespace, labelSelector, fieldSelector, ...page })
-            : this.core.listPodForAllNamespaces({ labelSelector, fieldSelector, ...page }),
-        ),
-      each,
+    return kubeCall(`list ${describeQuery(query)}`, { verb: 'list', resource: 'pods', namespace }, () =>
+      namespace
+        ? this.core.listNamespacedPod({ namespace, labelSelector, fieldSelector, ...page })
+        : this.core.listPodForAllNamespaces({ labelSelector, fieldSelector, ...page }),
     )
   }
 
   /** Read-only; sorted by namespace/name. */
   async listPods(query: PodQuery): Promise<PodView[]> {
-    const views: PodView[] = []
-    await this.list(query, (items) => {
-      for (const item of items) views.push(toPodView(item))
-    })
+    const views = await listViews((page) => this.page(query, page), toPodView)
     return views.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))
   }
 
@@ -94,7 +87,7 @@ export class KubePods implements PodStore {
       labelSelector: query.labelSelector,
       fieldSelector: query.fieldSelector,
       permission: { resource: 'pods', namespace: query.namespace },
-      list: (each) => this.list(query, each),
+      list: (each) => listInPages((page) => this.page(query, page), each),
     }
     return watchUntil(this.watch, source, toPodView, decide, timeoutMs, signal)
   }

@@ -15,6 +15,7 @@ import type {
   WaitResult,
 } from '../ports/cluster.port.js'
 import { isNotFound, kubeCall, statusOf, toClusterError } from './kube-errors.js'
+import { listInPages } from './kube-list.js'
 import { watchUntil, type ListWatchSource } from './kube-watch.js'
 import { POLICY_CONFIGMAP, POLICY_KEY } from '../lifecycle/policy.js'
 
@@ -78,13 +79,14 @@ export class KubeState implements RunStore, LockStore, HelmStorageStore {
       path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
       ...selector,
       permission: { resource: 'secrets', namespace },
-      list: async (each) => {
-        const list = await kubeCall(`list ${what}`, { verb: 'list', resource: 'secrets', namespace }, () =>
-          this.core.listNamespacedSecret({ namespace, ...selector }),
-        )
-        each(list.items)
-        return { resourceVersion: list.metadata?.resourceVersion ?? '' }
-      },
+      list: (each) =>
+        listInPages(
+          (page) =>
+            kubeCall(`list ${what}`, { verb: 'list', resource: 'secrets', namespace }, () =>
+              this.core.listNamespacedSecret({ namespace, ...selector, ...page }),
+            ),
+          each,
+        ),
     }
   }
 

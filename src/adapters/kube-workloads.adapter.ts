@@ -3,7 +3,7 @@ import type { AppsV1Api, BatchV1Api, V1DaemonSet, V1Job, Watch } from '@kubernet
 import type { DaemonSetView, Decide, JobView, WaitResult, WorkloadStore } from '../ports/cluster.port.js'
 import { TimeoutError } from '../lifecycle/errors.js'
 import { isNotFound, kubeCall, notFoundError, toClusterError } from './kube-errors.js'
-import { listInPages } from './kube-list.js'
+import { listInPages, listViews, type ListPage, type PageParams } from './kube-list.js'
 import { toDaemonSetView, toJobView } from './kube-views.js'
 import { watchUntil, type ListWatchSource } from './kube-watch.js'
 
@@ -48,15 +48,16 @@ export class KubeWorkloads implements WorkloadStore {
       path: `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/daemonsets`,
       fieldSelector: `metadata.name=${name}`,
       permission: { resource: 'daemonsets.apps', namespace },
-      list: async (each) => {
-        const list = await kubeCall(
-          `list daemonset ${namespace}/${name}`,
-          { verb: 'list', resource: 'daemonsets.apps', namespace },
-          () => this.apps.listNamespacedDaemonSet({ namespace, fieldSelector: `metadata.name=${name}` }),
-        )
-        each(list.items)
-        return { resourceVersion: list.metadata?.resourceVersion ?? '' }
-      },
+      list: (each) =>
+        listInPages(
+          (page) =>
+            kubeCall(
+              `list daemonset ${namespace}/${name}`,
+              { verb: 'list', resource: 'daemonsets.apps', namespace },
+              () => this.apps.listNamespacedDaemonSet({ namespace, fieldSelector: `metadata.name=${name}`, ...page }),
+            ),
+          each,
+        ),
     }
     const observed = await watchUntil(
       this.watch,
@@ -97,10 +98,7 @@ export class KubeWorkloads implements WorkloadStore {
 
   /** Read-only; sorted by name. */
   async listJobs(namespace: string, labelSelector?: string): Promise<JobView[]> {
-    const views: JobView[] = []
-    await this.listJobObjects(namespace, labelSelector, (items) => {
-      for (const item of items) views.push(toJobView(item))
-    })
+    const views = await listViews((page) => this.jobPage(namespace, labelSelector, page), toJobView)
     return views.sort((a, b) => a.name.localeCompare(b.name))
   }
 
@@ -117,25 +115,17 @@ export class KubeWorkloads implements WorkloadStore {
       path: `/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/jobs`,
       labelSelector,
       permission: { resource: 'jobs.batch', namespace },
-      list: (each) => this.listJobObjects(namespace, labelSelector, each),
+      list: (each) => listInPages((page) => this.jobPage(namespace, labelSelector, page), each),
     }
     return watchUntil(this.watch, source, toJobView, decide, timeoutMs, signal)
   }
 
-  /** In pages (kube-list.ts): a fleet has an install Job per node. */
-  private listJobObjects(
-    namespace: string,
-    labelSelector: string | undefined,
-    each: (items: V1Job[]) => void,
-  ): Promise<{ resourceVersion: string }> {
-    return listInPages(
-      (page) =>
-        kubeCall(
-          `list jobs in ${namespace}${labelSelector ? ` (${labelSelector})` : ''}`,
-          { verb: 'list', resource: 'jobs.batch', namespace },
-          () => this.batch.listNamespacedJob({ namespace, labelSelector, ...page }),
-        ),
-      each,
+  /** One page of the Jobs (kube-list.ts): a fleet has an install Job per node. */
+  private jobPage(namespace: string, labelSelector: string | undefined, page: PageParams): Promise<ListPage<V1Job>> {
+    return kubeCall(
+      `list jobs in ${namespace}${labelSelector ? ` (${labelSelector})` : ''}`,
+      { verb: 'list', resource: 'jobs.batch', namespace },
+      () => this.batch.listNamespacedJob({ namespace, labelSelector, ...page }),
     )
   }
 }

@@ -196,11 +196,11 @@ const HANDLERS = {
                 (error: unknown) => fail(state, name, describeError(error)).then(() => false),
               ),
         )
+      const ready = `kata-deploy ${ctx.targetVersion} is ready on the node; verifying`
       const hooks: WaveHooks = {
         starting: (name) => moveOn(name, 'upgrading', `rolling kata-deploy ${ctx.targetVersion} onto the node`),
         settled: (name, outcome) => {
-          if (outcome.ok)
-            void moveOn(name, 'verifying', `kata-deploy ${ctx.targetVersion} is ready on the node; verifying`)
+          if (outcome.ok) void moveOn(name, 'verifying', ready)
         },
       }
       let outcomes: NodeOutcomes
@@ -218,7 +218,7 @@ const HANDLERS = {
           if (statusOf(state.nodes.get(name)!) === 'rolling-back') return
           const outcome = outcomes.get(name) ?? { ok: false, reason: 'the strategy returned no result' }
           if (!outcome.ok) return fail(state, name, outcome.reason)
-          await moveOn(name, 'verifying', `kata-deploy ${ctx.targetVersion} is ready on the node; verifying`)
+          await moveOn(name, 'verifying', ready)
         }),
       )
     },

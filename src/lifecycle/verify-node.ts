@@ -71,14 +71,12 @@ export async function verifyNodes(
   )
   const running = nodes.filter((n) => !outcomes.has(n))
   const nodeOf = new Map(running.map((node) => [podOf.get(node)!, node]))
+  // Each pod is deleted once: as it passes, or when the watch ends.
   const deletes = new Map<string, Promise<void>>()
   const remove = (pod: string): Promise<void> => {
-    if (!deletes.has(pod))
-      deletes.set(
-        pod,
-        cluster.deletePod(namespace, pod, 0).catch(() => undefined),
-      )
-    return deletes.get(pod)!
+    const deleting = deletes.get(pod) ?? cluster.deletePod(namespace, pod, 0).catch(() => undefined)
+    deletes.set(pod, deleting)
+    return deleting
   }
   try {
     const failed = await cleanup
