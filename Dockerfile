@@ -33,7 +33,8 @@ WORKDIR /src
 COPY scripts/image/app.sh /app.sh
 COPY package.json package-lock.json ./
 RUN sh /app.sh deps /src
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json ./
+COPY scripts/build.mjs ./scripts/build.mjs
 COPY bin ./bin
 COPY src ./src
 # install-workflow installs this chart.

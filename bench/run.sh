@@ -11,6 +11,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# Node >= 22 and the npm dependencies (a fresh machine has neither).
+bash scripts/setup.sh >&2
 # shellcheck source=/dev/null
 . scripts/node-env.sh
 # shellcheck source=/dev/null
@@ -27,7 +29,7 @@ fi
 # concurrent `npm run build` (which removes dist/) cannot pull the CLI away mid-benchmark.
 SNAP="${KATA_LCM_BENCH_CLI:-$KATA_LCM_CACHE/bench-cli}"
 rm -rf "$SNAP" && mkdir -p "$SNAP/bin"
-npx tsc -p tsconfig.build.json --outDir "$SNAP/dist" >&2
+node scripts/build.mjs "$SNAP/dist" >&2
 cp package.json "$SNAP/" && cp bin/run.js "$SNAP/bin/" && ln -s "$ROOT/node_modules" "$SNAP/node_modules"
 (cd "$SNAP" && "$ROOT/node_modules/.bin/oclif" manifest >/dev/null 2>&1) || echo "bench: oclif manifest failed; the CLI runs without one" >&2
 export KATA_LCM_BENCH_CLI="$SNAP"

@@ -7,7 +7,8 @@
 #   app.sh assemble SRC OUT      in SRC (also tsconfig*.json, bin/, src/, chart/): build, keep the
 #                                production dependencies only, and lay out OUT as the image's
 #                                root: OUT/opt/kata-lcm/{package.json,oclif.manifest.json,bin/run.js,
-#                                dist,node_modules,chart} and the OUT/usr/local/bin/kata-lcm launcher
+#                                dist,node_modules,chart,.compile-cache} and the
+#                                OUT/usr/local/bin/kata-lcm launcher
 #
 # helm (OUT/usr/local/bin/helm) is added by the caller: the Dockerfile compiles it in its own
 # stage, the local build takes the test bed's (both from helm's Go module at HELM_VERSION).
@@ -34,11 +35,32 @@ assemble)
   cp package.json oclif.manifest.json "$app/"
   cp bin/run.js "$app/bin/run.js"
   cp -R dist node_modules chart "$app/"
-  # The launcher caps the heap (a step is one short process; 512Mi pod limit).
-  printf '#!/bin/sh\nexec node --max-semi-space-size=1 --max-old-space-size=256 /opt/kata-lcm/bin/run.js "$@"\n' >"$out/usr/local/bin/kata-lcm"
+  # The launcher caps the heap (a step is one short process; 512Mi pod limit) and reads V8's code
+  # cache built below (Node's compile cache; portable: its paths are relative to it).
+  node_flags="--max-semi-space-size=1 --max-old-space-size=256"
+  cache="$app/.compile-cache"
+  printf '#!/bin/sh\nexport NODE_COMPILE_CACHE=/opt/kata-lcm/.compile-cache NODE_COMPILE_CACHE_PORTABLE=1\nexec node %s /opt/kata-lcm/bin/run.js "$@"\n' "$node_flags" >"$out/usr/local/bin/kata-lcm"
   chmod 0755 "$out/usr/local/bin/kata-lcm"
   # Files as COPY makes them: root-owned, readable by the image's non-root user.
-  chmod -R a+rX,go-w "$out/opt/kata-lcm"
+  chmod -R a+rX,go-w "$app"
+  # The code cache: every command module and oclif's start, compiled once here with the launcher's
+  # flags by the image's user (Node keeps one cache directory per Node version, V8 flags and uid).
+  # Without root (no uid to switch to) it is built for the current uid, which the image does not
+  # run as: then a step compiles as it would with no cache.
+  home="$(mktemp -d)"
+  mkdir -p "$cache"
+  as_user=""
+  if [ "$(id -u)" = 0 ]; then chown 1000:1000 "$cache" "$home"; as_user="setpriv --reuid=1000 --regid=1000 --clear-groups"; fi
+  warm() { HOME="$home" NODE_COMPILE_CACHE="$cache" NODE_COMPILE_CACHE_PORTABLE=1 $as_user "$(command -v node)" $node_flags "$@" >/dev/null; }
+  warm "$app/bin/run.js" --help
+  warm "$app/bin/run.js" step plan --help
+  warm --input-type=module -e "
+    import { readdirSync } from 'node:fs'
+    const dir = '$app/dist/commands'
+    for (const f of readdirSync(dir, { recursive: true })) if (String(f).endsWith('.js')) await import(dir + '/' + f)"
+  rm -rf "$home"
+  chown -R 0:0 "$cache" 2>/dev/null || true
+  chmod -R a+rX,go-w "$cache"
   ;;
 *)
   echo "usage: app.sh deps SRC | app.sh assemble SRC OUT" >&2; exit 2

@@ -173,7 +173,7 @@ build_kata_lcm() {
   # Every input of the image: the files the Dockerfile COPYs, the recipe, helm, the base.
   key="$(
     cd "$ROOT"
-    { find package.json package-lock.json tsconfig.json tsconfig.build.json bin src chart scripts/image/app.sh Dockerfile -type f -print0 \
+    { find package.json package-lock.json tsconfig.json scripts/build.mjs bin src chart scripts/image/app.sh Dockerfile -type f -print0 \
         | LC_ALL=C sort -z | xargs -0 sha256sum
       sha "$helm"; basename "$base"; sha "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)"
   ref="kata-lcm.local/kata-lcm:local-$key"
@@ -182,7 +182,8 @@ build_kata_lcm() {
     local w t0=$SECONDS
     w="$(mktemp -d "$IMAGES/.kata-lcm.XXXXXX")"
     mkdir -p "$w/src" "$w/out"
-    (cd "$ROOT" && cp -R package.json package-lock.json tsconfig.json tsconfig.build.json bin src chart "$w/src/")
+    mkdir -p "$w/src/scripts"
+    (cd "$ROOT" && cp -R package.json package-lock.json tsconfig.json bin src chart "$w/src/" && cp scripts/build.mjs "$w/src/scripts/")
     log "kata-lcm image: scripts/image/app.sh deps + assemble"
     (. "$ROOT/scripts/node-env.sh"; sh "$ROOT/scripts/image/app.sh" deps "$w/src" && sh "$ROOT/scripts/image/app.sh" assemble "$w/src" "$w/out") >"$w/app.log" 2>&1 \
       || { tail -n 30 "$w/app.log" >&2; die "app.sh failed"; }

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { homedir } from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
 import { createConfiguration, KubeConfig, ServerConfiguration, setHeaderMiddleware } from '@kubernetes/client-node'
 import type { ApiConstructor, ApiType, RequestContext } from '@kubernetes/client-node'
@@ -95,9 +96,17 @@ function honourTokenFiles(kc: KubeConfig, files: string[]): void {
 /** `kata-lcm/<package version>`; never throws (falls back to `kata-lcm/unknown`). */
 export function defaultUserAgent(): string {
   try {
-    // Same relative path from src/adapters (tsx, vitest) and dist/adapters (the built CLI).
-    const pkg = createRequire(import.meta.url)('../../package.json') as { version?: string }
-    return `kata-lcm/${pkg.version ?? 'unknown'}`
+    // The nearest kata-lcm package.json above this module: src/adapters (tsx, vitest), or
+    // dist/chunks (the bundled CLI, scripts/build.mjs).
+    const require = createRequire(import.meta.url)
+    for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+      const file = path.join(dir, 'package.json')
+      if (existsSync(file)) {
+        const pkg = require(file) as { name?: string; version?: string }
+        if (pkg.name === 'kata-lcm') return `kata-lcm/${pkg.version ?? 'unknown'}`
+      }
+      if (path.dirname(dir) === dir) return 'kata-lcm/unknown'
+    }
   } catch {
     return 'kata-lcm/unknown'
   }

@@ -53,10 +53,9 @@ export async function ensureCliBuilt(): Promise<void> {
   await copyFile(path.join(REPO_ROOT, 'bin/run.js'), path.join(root, 'bin/run.js'))
   await symlink(path.join(REPO_ROOT, 'node_modules'), path.join(root, 'node_modules'))
   await symlink(path.join(REPO_ROOT, 'chart'), path.join(root, 'chart'))
-  const tsc = path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc')
   await must(
-    run('node', [tsc, '-p', path.join(REPO_ROOT, 'tsconfig.build.json'), '--outDir', path.join(root, 'dist')]),
-    'tsc (private CLI build)',
+    run('node', [path.join(REPO_ROOT, 'scripts/build.mjs'), path.join(root, 'dist')]),
+    'scripts/build.mjs (private CLI build)',
   )
   cliRoot = root
 }

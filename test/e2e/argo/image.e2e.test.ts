@@ -79,7 +79,7 @@ describe('kata-lcm image (local build) vs the Dockerfile', () => {
       'opt/kata-lcm/package.json',
       'opt/kata-lcm/oclif.manifest.json',
       'opt/kata-lcm/bin/run.js',
-      'opt/kata-lcm/dist/base-command.js',
+      'opt/kata-lcm/dist/commands/step/plan.js',
       'opt/kata-lcm/chart/Chart.yaml',
       'opt/kata-lcm/node_modules/@kubernetes/client-node/package.json',
     ]) {
