@@ -44,14 +44,12 @@ assemble)
   # Files as COPY makes them: root-owned, readable by the image's non-root user.
   chmod -R a+rX,go-w "$app"
   # The code cache: every command module and oclif's start, compiled once here with the launcher's
-  # flags by the image's user (Node keeps one cache directory per Node version, V8 flags and uid).
-  # Without root (no uid to switch to) it is built for the current uid, which the image does not
-  # run as: then a step compiles as it would with no cache.
+  # flags. Node keeps one directory per Node version, architecture, V8 flags and uid
+  # (<tag>-<uid>); built by this uid, it is renamed for the image's user, 1000 (the image test runs
+  # a step in the image as that user and checks every module comes from it).
   home="$(mktemp -d)"
   mkdir -p "$cache"
-  as_user=""
-  if [ "$(id -u)" = 0 ]; then chown 1000:1000 "$cache" "$home"; as_user="setpriv --reuid=1000 --regid=1000 --clear-groups"; fi
-  warm() { HOME="$home" NODE_COMPILE_CACHE="$cache" NODE_COMPILE_CACHE_PORTABLE=1 $as_user "$(command -v node)" $node_flags "$@" >/dev/null; }
+  warm() { HOME="$home" NODE_COMPILE_CACHE="$cache" NODE_COMPILE_CACHE_PORTABLE=1 node $node_flags "$@" >/dev/null; }
   warm "$app/bin/run.js" --help
   warm "$app/bin/run.js" step plan --help
   warm --input-type=module -e "
@@ -59,7 +57,11 @@ assemble)
     const dir = '$app/dist/commands'
     for (const f of readdirSync(dir, { recursive: true })) if (String(f).endsWith('.js')) await import(dir + '/' + f)"
   rm -rf "$home"
-  chown -R 0:0 "$cache" 2>/dev/null || true
+  uid="$(id -u)"
+  for d in "$cache"/*-"$uid"; do
+    [ -d "$d" ] || { echo "app.sh: node wrote no compile cache in $cache" >&2; exit 1; }
+    [ "$uid" = 1000 ] || mv "$d" "${d%-"$uid"}-1000"
+  done
   chmod -R a+rX,go-w "$cache"
   ;;
 *)
