@@ -101,7 +101,11 @@ export interface WaveStat {
   daemonSetPodsS?: number
   /** First verification pod created -> last one's final phase written by kwok. */
   verificationPodsS?: number
-  /** durS - helmS - daemonSetPodsS - verificationPodsS: the time only kata-lcm accounts for. */
+  /**
+   * durS minus the time covered by the helm calls, the kata-deploy pod replacement and the
+   * verification pods (the union: they overlap once verification starts during the upgrade): the
+   * time only kata-lcm accounts for.
+   */
   overheadS: number
 }
 
@@ -147,6 +151,25 @@ function latency(events: readonly Ev[]): Record<string, Stats> {
   const out: Record<string, Stats> = {}
   for (const [k, v] of [...by].sort((a, b) => b[1].length - a[1].length)) out[k] = roundStats(stats(v), 1)!
   return out
+}
+
+/** A time span [start, end] in epoch ms. */
+type Span = [number, number]
+
+/** The length of the union of `spans`, each clipped to `within`. */
+export function unionMs(spans: readonly Span[], within: Span): number {
+  const clipped = spans
+    .map(([a, b]): Span => [Math.max(a, within[0]), Math.min(b, within[1])])
+    .filter(([a, b]) => b > a)
+    .sort((x, y) => x[0] - y[0])
+  let total = 0
+  let end = -Infinity
+  for (const [a, b] of clipped) {
+    if (b <= end) continue
+    total += b - Math.max(a, end)
+    end = b
+  }
+  return total
 }
 
 function verifPodNode(pod: string): string | undefined {
@@ -207,28 +230,32 @@ export function analyzeRun(input: {
       const next = w.phases[i + 1]?.startMs ?? w.endMs!
       phasesS[p.phase] = round((next - p.startMs) / 1000)
     })
-    const helmMs = helm
-      .filter((h) => h.startMs >= w.startMs - 5 && h.endMs <= w.endMs! + 5)
-      .reduce((a, h) => a + h.ms, 0)
+    const helmCalls = helm.filter((h) => h.startMs >= w.startMs - 5 && h.endMs <= w.endMs! + 5)
+    const helmMs = helmCalls.reduce((a, h) => a + h.ms, 0)
     const dsDeletes = lcm.filter(
       (e) =>
         inWave(e) && e.verb === 'delete' && e.resource === 'pods' && e.namespace === namespace && oldPods.has(e.name),
     )
     const dsReady = kwokPodStatus.filter((e) => inWave(e) && newPods.has(e.name))
-    const dsS =
+    const ds: Span | undefined =
       dsDeletes.length && dsReady.length
-        ? (Math.max(...dsReady.map((e) => e.end)) - Math.min(...dsDeletes.map((e) => e.t))) / 1000
+        ? [Math.min(...dsDeletes.map((e) => e.t)), Math.max(...dsReady.map((e) => e.end))]
         : undefined
     const vCreates = lcm.filter(
       (e) =>
         inWave(e) && e.verb === 'create' && e.resource === 'pods' && e.subresource === '' && e.namespace === namespace,
     )
     const vFinal = kwokPodStatus.filter((e) => inWave(e) && e.name.startsWith('kata-verify-'))
-    const vS =
+    const v: Span | undefined =
       vCreates.length && vFinal.length
-        ? (Math.max(...vFinal.map((e) => e.end)) - Math.min(...vCreates.map((e) => e.t))) / 1000
+        ? [Math.min(...vCreates.map((e) => e.t)), Math.max(...vFinal.map((e) => e.end))]
         : undefined
+    const [dsS, vS] = [ds, v].map((span) => (span ? (span[1] - span[0]) / 1000 : undefined))
     const durS = (w.endMs - w.startMs) / 1000
+    const busyMs = unionMs(
+      [...helmCalls.map((h): Span => [h.startMs, h.endMs]), ...(ds ? [ds] : []), ...(v ? [v] : [])],
+      [w.startMs, w.endMs],
+    )
     waves.push({
       wave: w.wave,
       nodes: w.nodes.length,
@@ -237,7 +264,7 @@ export function analyzeRun(input: {
       helmS: round(helmMs / 1000),
       ...(dsS !== undefined ? { daemonSetPodsS: round(dsS) } : {}),
       ...(vS !== undefined ? { verificationPodsS: round(vS) } : {}),
-      overheadS: round(Math.max(0, durS - helmMs / 1000 - (dsS ?? 0) - (vS ?? 0))),
+      overheadS: round(Math.max(0, durS - busyMs / 1000)),
     })
   }
 

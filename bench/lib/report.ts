@@ -92,7 +92,7 @@ export function renderMarkdown(res: Results): string {
   }
   out.push('')
   out.push(
-    "Columns: *wave* = `wave i/n` → `wave i done` progress lines; *overhead* = wave time − helm calls in the wave − kata-deploy pod replacement (first pod delete by kata-lcm → last replacement made Ready by kwok) − verification pods (first create → last final phase written by kwok); *requests* = audit-log events of the run window by user agent `kata-lcm/` (and `Helm/` for helm); *reaction* = from kwok's status write that set the verification pod's final phase (its completion time) to kata-lcm's next request on that pod (1st action) and its next patch of that node (`completed`, or `rolling-back` for a failure).",
+    "Columns: *wave* = `wave i/n` → `wave i done` progress lines; *overhead* = wave time not covered by any of: the helm calls in the wave, kata-deploy pod replacement (first pod delete by kata-lcm → last replacement made Ready by kwok), verification pods (first create → last final phase written by kwok) (they overlap: a node verifies while the wave's others still roll); *requests* = audit-log events of the run window by user agent `kata-lcm/` (and `Helm/` for helm); *reaction* = from kwok's status write that set the verification pod's final phase (its completion time) to kata-lcm's next request on that pod (1st action) and its next patch of that node (`completed`, or `rolling-back` for a failure).",
     '',
   )
 

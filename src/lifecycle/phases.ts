@@ -6,7 +6,7 @@ import { Annotation, readStatus, type NodeStatus } from './node-state.js'
 import { releaseCordon, transition, type TransitionExtras } from './node-ops.js'
 import type { NodeResult, VerificationEvidence } from './report.js'
 import { parseVerificationTemplate, type VerificationTemplate } from './verification.js'
-import { verifyNode, verifyNodes, type VerificationSettings } from './verify-node.js'
+import { startVerification, verifyNode, type VerificationSession, type VerificationSettings } from './verify-node.js'
 
 export interface WaveSettings {
   runId: string
@@ -35,6 +35,13 @@ export interface WaveState {
   results: Map<string, NodeResult>
   /** Nodes whose verification pod passed in this process: the `complete` handler's bucket. */
   verified: Set<string>
+  /**
+   * Whether the wave's verification starts during its upgrade (one process runs both, as the CLI
+   * does): each node's pod is created as soon as the node is Ready on the new version.
+   */
+  verifyAsReady?: boolean
+  /** The wave's verification pods, once started (by `upgrade` when `verifyAsReady`, else by `verify`). */
+  verification?: { session: VerificationSession; completing: Promise<void>[] }
 }
 
 /**
@@ -197,10 +204,22 @@ const HANDLERS = {
               ),
         )
       const ready = `kata-deploy ${ctx.targetVersion} is ready on the node; verifying`
+      const session = state.verifyAsReady && state.settings.verification ? verification(state).session : undefined
+      // Once per node: from its `settled` or after the strategy returned, whichever comes first.
+      const toVerifying = new Map<string, Promise<void>>()
+      const verifying = (name: string) => {
+        const moving =
+          toVerifying.get(name) ??
+          moveOn(name, 'verifying', ready).then((ok) => {
+            if (ok) session?.add(name)
+          })
+        toVerifying.set(name, moving)
+        return moving
+      }
       const hooks: WaveHooks = {
         starting: (name) => moveOn(name, 'upgrading', `rolling kata-deploy ${ctx.targetVersion} onto the node`),
         settled: (name, outcome) => {
-          if (outcome.ok) void moveOn(name, 'verifying', ready)
+          if (outcome.ok) void verifying(name)
         },
       }
       let outcomes: NodeOutcomes
@@ -218,25 +237,27 @@ const HANDLERS = {
           if (statusOf(state.nodes.get(name)!) === 'rolling-back') return
           const outcome = outcomes.get(name) ?? { ok: false, reason: 'the strategy returned no result' }
           if (!outcome.ok) return fail(state, name, outcome.reason)
-          await moveOn(name, 'verifying', ready)
+          await verifying(name)
         }),
       )
     },
   },
   /**
-   * The user's verification pod on every node of the bucket, watched together; a node that passes
-   * goes back in service at once (its `complete`), while the others still verify.
+   * The user's verification pod on every node of the bucket, watched together (those `upgrade`
+   * started are in the bucket too); a node that passes goes back in service at once (its
+   * `complete`), while the others still verify.
    */
   verify: {
     step: 'verify',
     leavesIn: ['verifying', 'completed'],
-    acts: (node, state) => statusOf(node) === 'verifying' && !state.verified.has(node.name),
+    acts: (node, state) =>
+      (statusOf(node) === 'verifying' && !state.verified.has(node.name)) ||
+      state.verification?.session.has(node.name) === true,
     run: async (state, bucket) => {
-      const completing: Promise<void>[] = []
-      const outcomes = await verifyNodes(state.ctx, verificationOf(state), bucket, (name) => {
-        state.verified.add(name)
-        completing.push(each(state, [name], (node) => complete(state, node)))
-      }).catch((error: unknown) => error as Error)
+      const { session, completing } = verification(state)
+      for (const name of bucket) session.add(name)
+      const outcomes = await session.close().catch((error: unknown) => error as Error)
+      state.verification = undefined
       await Promise.all(completing)
       // A watch that failed outright fails the nodes it had not passed yet; those it passed stay completed.
       if (outcomes instanceof Error) {
@@ -303,29 +324,43 @@ export async function runHandlers(state: WaveState, step?: WaveStep): Promise<vo
     const fresh = [...state.nodes.values()].filter((n) => HANDLERS.prepare.acts(n, state)).map((n) => n.name)
     if (fresh.length > 0) await checkDrainable(state.ctx.deps, fresh, state.settings.drainPolicy, `wave ${state.wave}`)
   }
-  for (const phase of PHASES) {
-    const handler: WaveHandler = HANDLERS[phase]
-    if (step !== undefined && handler.step !== step) continue
-    const bucket = [...state.nodes.values()].filter((n) => handler.acts(n, state)).map((n) => n.name)
-    if (bucket.length === 0) continue
-    state.ctx.deps.events.emit({ type: 'phase-start', wave: state.wave, phase, nodes: bucket })
-    const before = new Set(bucket.filter((n) => statusOf(state.nodes.get(n)!) === 'rolling-back'))
-    await handler.run(state, bucket)
-    const failures = bucket.flatMap((node) => {
-      const now = statusOf(state.nodes.get(node)!)
-      const failed = phase === 'rollback' ? now === 'failed' : now === 'rolling-back' && !before.has(node)
-      return failed
-        ? [
-            {
-              node,
-              reason:
-                state.results.get(node)?.error ?? state.nodes.get(node)!.annotations[Annotation.lastError] ?? 'failed',
-            },
-          ]
-        : []
-    })
-    state.ctx.deps.events.emit({ type: 'phase-end', wave: state.wave, phase, nodes: bucket, failures })
+  state.verifyAsReady = step === undefined
+  try {
+    for (const phase of PHASES) await runHandler(state, phase, step)
+  } finally {
+    // A wave stopped by an error after its verification started: its pods are judged and removed.
+    const started = state.verification
+    state.verification = undefined
+    if (started)
+      await started.session.close().then(
+        () => Promise.all(started.completing),
+        () => undefined,
+      )
   }
+}
+
+async function runHandler(state: WaveState, phase: Phase, step: WaveStep | undefined): Promise<void> {
+  const handler: WaveHandler = HANDLERS[phase]
+  if (step !== undefined && handler.step !== step) return
+  const bucket = [...state.nodes.values()].filter((n) => handler.acts(n, state)).map((n) => n.name)
+  if (bucket.length === 0) return
+  state.ctx.deps.events.emit({ type: 'phase-start', wave: state.wave, phase, nodes: bucket })
+  const before = new Set(bucket.filter((n) => statusOf(state.nodes.get(n)!) === 'rolling-back'))
+  await handler.run(state, bucket)
+  const failures = bucket.flatMap((node) => {
+    const now = statusOf(state.nodes.get(node)!)
+    const failed = phase === 'rollback' ? now === 'failed' : now === 'rolling-back' && !before.has(node)
+    return failed
+      ? [
+          {
+            node,
+            reason:
+              state.results.get(node)?.error ?? state.nodes.get(node)!.annotations[Annotation.lastError] ?? 'failed',
+          },
+        ]
+      : []
+  })
+  state.ctx.deps.events.emit({ type: 'phase-end', wave: state.wave, phase, nodes: bucket, failures })
 }
 
 /**
@@ -491,6 +526,18 @@ async function rollBack(state: WaveState, names: string[]): Promise<void> {
       state.results.set(name, { name, status: 'failed', error: reason, ...(evidence ? { evidence } : {}) })
     }
   }
+}
+
+/** The wave's verification session, started on first use: a node that passes is completed at once. */
+function verification(state: WaveState): NonNullable<WaveState['verification']> {
+  if (state.verification) return state.verification
+  const completing: Promise<void>[] = []
+  const session = startVerification(state.ctx, verificationOf(state), [...state.nodes.keys()], (name) => {
+    state.verified.add(name)
+    completing.push(each(state, [name], (node) => complete(state, node)))
+  })
+  state.verification = { session, completing }
+  return state.verification
 }
 
 function verificationOf(state: WaveState): VerificationSettings {

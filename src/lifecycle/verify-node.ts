@@ -23,26 +23,55 @@ export type VerificationOutcome = NodeOutcome & { evidence?: VerificationEvidenc
 
 const LOG_TAIL_LINES = 20
 
+/** One wave's verification pods, watched with one watch, nodes added as they become ready for it. */
+export interface VerificationSession {
+  /** Creates the node's verification pod now (once per node); its timeout runs from here. */
+  add(node: string): void
+  /** Whether `node` was added. */
+  has(node: string): boolean
+  /**
+   * No more nodes: each added node's outcome, once every pod is judged or past its timeout. Every
+   * pod is deleted before it resolves. Rejects when the watch fails outright (the nodes passed by
+   * then were told to `onPassed`).
+   */
+  close(): Promise<Map<string, VerificationOutcome>>
+}
+
+/** Ends the session's watch when every pod is judged or past its timeout (never seen outside). */
+const JUDGED = Symbol('every verification pod judged')
+
 /**
- * Runs the user's verification pod on each node of a wave and watches them all with one watch:
- * Succeeded passes; Failed or a non-zero exit fails at once; a pod still unfinished at the deadline
- * fails with why it is stuck. `onPassed` is called as each node passes, while the others still run
- * (so a node can go back in service at once). A passed pod is deleted at once; evidence (phase,
- * containers, events, log tail) is collected on failure; every pod is deleted before this returns.
- * Safe to rerun: leftovers of an interrupted run on these nodes are removed first.
+ * Runs the user's verification pod on each node added to the session and watches them all with
+ * one watch, started with the first pod: Succeeded passes; Failed or a non-zero exit fails at once;
+ * a pod unfinished `timeoutMs` after its creation fails with why it is stuck. `onPassed` is called
+ * as each node passes, while the others still run (so a node can go back in service at once). A
+ * passed pod is deleted at once; evidence (phase, containers, events, log tail) is collected on
+ * failure. Safe to rerun: leftovers of an interrupted run on the `wave`'s nodes are removed first.
  */
-export async function verifyNodes(
+export function startVerification(
   ctx: RunContext,
   settings: VerificationSettings,
-  nodes: readonly string[],
+  wave: readonly string[],
   onPassed: (node: string) => void = () => undefined,
-): Promise<Map<string, VerificationOutcome>> {
-  const { cluster } = ctx.deps
-  const { namespace } = settings
-  const wave = new Set(nodes)
+): VerificationSession {
+  const { cluster, clock } = ctx.deps
+  const { namespace, timeoutMs } = settings
   const query = { namespace, labelSelector: VERIFICATION_LABEL }
-  const podOf = new Map(nodes.map((node) => [node, verificationPodName(node, randomSuffix(ctx.deps))]))
-  const ours = new Set(podOf.values())
+  const nodes = new Set(wave)
+  const podOf = new Map<string, string>()
+  const nodeOf = new Map<string, string>()
+  const deadline = new Map<string, number>()
+  const unmade = new Map<string, VerificationOutcome>()
+  const verdicts = new Map<string, VerificationVerdict>()
+  const creating: Promise<void>[] = []
+  let closed = false
+  let latest: PodView[] = []
+  const now = () => clock.now().getTime()
+  const stop = new AbortController()
+  const signal = ctx.signal ? AbortSignal.any([stop.signal, ctx.signal]) : stop.signal
+  const judged = () =>
+    [...nodeOf.values()].every((node) => verdicts.has(node) || unmade.has(node) || now() >= deadline.get(node)!)
+
   // Leftovers of an interrupted run on these nodes go while this run's pods are created (names
   // differ); a pod of theirs that holds a node resource only delays the new one's scheduling.
   const cleanup = cluster
@@ -50,7 +79,7 @@ export async function verifyNodes(
     .then((pods) =>
       Promise.all(
         pods
-          .filter((p) => wave.has(p.labels[VERIFICATION_LABEL] ?? '') && !ours.has(p.name))
+          .filter((p) => nodes.has(p.labels[VERIFICATION_LABEL] ?? '') && !nodeOf.has(p.name))
           .map((p) => cluster.deletePod(p.namespace, p.name, 0)),
       ),
     )
@@ -58,66 +87,125 @@ export async function verifyNodes(
       () => undefined,
       (error: unknown) => error,
     )
-  const outcomes = new Map<string, VerificationOutcome>()
-  await Promise.all(
-    nodes.map(async (node) => {
-      const name = podOf.get(node)!
-      try {
-        await cluster.createPod(namespace, renderVerificationPod(settings.template, node, name, namespace))
-      } catch (error) {
-        outcomes.set(node, { ok: false, reason: `could not create verification pod ${name}: ${describeError(error)}` })
-      }
-    }),
-  )
-  const running = nodes.filter((n) => !outcomes.has(n))
-  const nodeOf = new Map(running.map((node) => [podOf.get(node)!, node]))
-  // Each pod is deleted once: as it passes, or when the watch ends.
+
+  // Each pod is deleted once: as it passes, or when the session ends.
   const deletes = new Map<string, Promise<void>>()
   const remove = (pod: string): Promise<void> => {
     const deleting = deletes.get(pod) ?? cluster.deletePod(namespace, pod, 0).catch(() => undefined)
     deletes.set(pod, deleting)
     return deleting
   }
-  try {
-    const failed = await cleanup
-    if (failed !== undefined) throw failed
-    if (running.length === 0) return outcomes
-    const verdicts = new Map<string, VerificationVerdict>()
-    const result = await cluster.waitForPods(
-      query,
-      (pods) => {
-        for (const pod of pods) {
-          const node = nodeOf.get(pod.name)
-          if (node === undefined || verdicts.has(node)) continue
-          const verdict = judgeVerificationPod(pod)
-          if (!verdict) continue
-          verdicts.set(node, verdict)
-          if (!verdict.passed) continue
-          onPassed(node)
-          void remove(pod.name)
-        }
-        return verdicts.size === running.length ? true : undefined
-      },
-      settings.timeoutMs,
-      ctx.signal,
-    )
-    await Promise.all(
-      running.map(async (node) => {
-        const verdict = verdicts.get(node)
-        if (verdict?.passed) return outcomes.set(node, { ok: true })
-        const name = podOf.get(node)!
-        const last = result.done ? undefined : result.last.find((p) => p.name === name)
-        const reason =
-          verdict && !verdict.passed
-            ? verdict.reason
-            : `verification pod ${name} did not finish within ${Math.round(settings.timeoutMs / 1000)}s: ${describeStuckPod(last)}`
-        return outcomes.set(node, { ok: false, reason, evidence: await evidenceOf(ctx, namespace, name, last) })
-      }),
-    )
-    return outcomes
-  } finally {
-    await Promise.all([...nodeOf.keys()].map(remove))
+
+  const decide = (pods: PodView[]): true | undefined => {
+    latest = pods
+    for (const pod of pods) {
+      const node = nodeOf.get(pod.name)
+      if (node === undefined || verdicts.has(node) || now() >= deadline.get(node)!) continue
+      const verdict = judgeVerificationPod(pod)
+      if (!verdict) continue
+      verdicts.set(node, verdict)
+      if (!verdict.passed) continue
+      onPassed(node)
+      void remove(pod.name)
+    }
+    return closed && judged() ? true : undefined
   }
+  // One watch for the session; one that reaches its own deadline before the last pod is judged is
+  // started again (a re-list), so a wave's slow upgrade never cuts its verification short.
+  let watching: Promise<unknown> | undefined
+  const watch = async (): Promise<void> => {
+    try {
+      for (;;) {
+        const result = await cluster.waitForPods(query, decide, ctx.readyTimeoutMs + timeoutMs, signal)
+        if (result.done || (closed && judged())) return
+      }
+    } catch (error) {
+      if (error !== JUDGED) throw error
+    }
+  }
+
+  return {
+    add(node) {
+      if (podOf.has(node)) return
+      const name = verificationPodName(node, randomSuffix(ctx.deps))
+      podOf.set(node, name)
+      nodeOf.set(name, node)
+      nodes.add(node)
+      deadline.set(node, now() + timeoutMs)
+      // Caught at once, so a watch that fails before `close` is no unhandled rejection.
+      watching ??= watch().then(
+        () => undefined,
+        (error: unknown) => error,
+      )
+      creating.push(
+        cluster.createPod(namespace, renderVerificationPod(settings.template, node, name, namespace)).then(
+          () => undefined,
+          (error: unknown) => {
+            unmade.set(node, {
+              ok: false,
+              reason: `could not create verification pod ${name}: ${describeError(error)}`,
+            })
+          },
+        ),
+      )
+    },
+    has: (node) => podOf.has(node),
+    async close() {
+      closed = true
+      const outcomes = new Map<string, VerificationOutcome>()
+      const timer = new AbortController()
+      try {
+        await Promise.all(creating)
+        const failed = await cleanup
+        if (failed !== undefined) throw failed
+        if (judged()) stop.abort(JUDGED)
+        else {
+          // The watch ends at the last pod's deadline if no event ends it before.
+          const last = Math.max(...[...deadline.values()])
+          void clock.sleep(Math.max(0, last - now()), timer.signal).then(
+            () => stop.abort(JUDGED),
+            () => undefined,
+          )
+        }
+        const failure = await watching
+        if (failure !== undefined) throw failure
+        await Promise.all(
+          [...podOf].map(async ([node, name]) => {
+            const made = unmade.get(node)
+            if (made) return outcomes.set(node, made)
+            const verdict = verdicts.get(node)
+            if (verdict?.passed) return outcomes.set(node, { ok: true })
+            const last = latest.find((p) => p.name === name)
+            const reason =
+              verdict && !verdict.passed
+                ? verdict.reason
+                : `verification pod ${name} did not finish within ${Math.round(timeoutMs / 1000)}s: ${describeStuckPod(last)}`
+            return outcomes.set(node, { ok: false, reason, evidence: await evidenceOf(ctx, namespace, name, last) })
+          }),
+        )
+        return outcomes
+      } finally {
+        timer.abort()
+        stop.abort(JUDGED)
+        await Promise.all([...nodeOf.keys()].map(remove))
+      }
+    },
+  }
+}
+
+/**
+ * Runs the user's verification pod on each node of a wave and watches them all with one watch
+ * (see startVerification); `onPassed` is called as each node passes.
+ */
+export function verifyNodes(
+  ctx: RunContext,
+  settings: VerificationSettings,
+  nodes: readonly string[],
+  onPassed: (node: string) => void = () => undefined,
+): Promise<Map<string, VerificationOutcome>> {
+  const session = startVerification(ctx, settings, nodes, onPassed)
+  for (const node of nodes) session.add(node)
+  return session.close()
 }
 
 /** One node's verification (`rollback NODE` verifies the node it reverted). */

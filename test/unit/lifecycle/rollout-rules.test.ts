@@ -196,4 +196,36 @@ describe('a wave verifies as one', () => {
     // Two pod watches for the wave of three: its kata-deploy pods, and its verification pods.
     expect(s.cluster.reads.filter((r) => r === 'waitForPods')).toHaveLength(2)
   })
+
+  it("in one process a node verifies and goes back in service while the wave's last kata-deploy is still rolling", async () => {
+    const s = await scenario({ nodes: 3 })
+    s.cluster.kataDeploy.readyMsOn.set('node-3', 60_000)
+    const report = await upgrade(s.deps, s.upgradeRequest({ batchSize: 3 }), 'run-1')
+    expect(report.outcome).toBe('success')
+    const at = (node: string, status: string) => statusWrites(s.cluster, node).find((w) => w.status === status)!.at
+    const verificationCreate = (node: string) =>
+      s.cluster.writes.find((w) => w.verb === 'create' && w.resource === 'pods' && w.node === node)!
+    // node-1's pod was created, and node-1 completed, most of a minute before node-3 was Ready.
+    expect(verificationCreate('node-1').at).toBeLessThan(at('node-3', 'verifying') - 55_000)
+    expect(at('node-1', 'completed')).toBeLessThan(at('node-3', 'verifying') - 50_000)
+    // node-3's pod only after its own kata-deploy was Ready, and the wave was still judged as one.
+    expect(verificationCreate('node-3').seq).toBeGreaterThan(
+      statusWrites(s.cluster, 'node-3').find((w) => w.status === 'verifying')!.seq,
+    )
+    expect(s.cluster.reads.filter((r) => r === 'waitForPods')).toHaveLength(2)
+  })
+
+  it('the Argo upgrade step creates no verification pod: its verify step does', async () => {
+    const s = await scenario({ nodes: 2 })
+    await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', 'argo/wf')
+    await waveStep(s.deps, RELEASE, 1, 'prepare', 'argo/wf')
+    await waveStep(s.deps, RELEASE, 1, 'upgrade', 'argo/wf')
+    const creates = () => s.cluster.writes.filter((w) => w.verb === 'create' && w.resource === 'pods')
+    expect(creates()).toEqual([])
+    expect((await waveStep(s.deps, RELEASE, 1, 'verify', 'argo/wf')).nodes).toEqual({
+      'node-1': 'completed',
+      'node-2': 'completed',
+    })
+    expect(creates()).toHaveLength(2)
+  })
 })
