@@ -40,6 +40,11 @@ export interface WaveState {
    * does): each node's pod is created as soon as the node is Ready on the new version.
    */
   verifyAsReady?: boolean
+  /**
+   * In one process without drain, `upgrade` runs beside `prepare`: each node's cordon, resolved to
+   * whether the node is now `cordoned`, gates its upgrade (the strategy's reads run meanwhile).
+   */
+  prepared?: Map<string, Promise<boolean>>
   /** The wave's verification pods, once started (by `upgrade` when `verifyAsReady`, else by `verify`). */
   verification?: { session: VerificationSession; completing: Promise<void>[] }
 }
@@ -126,8 +131,8 @@ const HANDLERS = {
       if (status === 'completed') return node.annotations[Annotation.currentVersion] !== state.ctx.targetVersion
       return status === undefined || status === 'preparing' || status === 'rolled-back'
     },
-    run: (state, bucket) =>
-      each(state, bucket, async (name) => {
+    run: async (state, bucket) => {
+      const cordons = eachNode(state, bucket, async (name) => {
         const { ctx, settings } = state
         const node = state.nodes.get(name)!
         // A `preparing` node of this run already recorded these; reading them again would see nothing new.
@@ -153,7 +158,10 @@ const HANDLERS = {
               : { [Annotation.wasUnschedulable]: String(node.unschedulable), [Annotation.previousVersion]: previous }),
           },
         })
-      }),
+      })
+      for (const [name, cordoned] of cordons) state.prepared?.set(name, cordoned)
+      await Promise.all(cordons.values())
+    },
   },
   /** Optional: evicts the workloads through the Eviction API (a rerun evicts what is left). */
   drain: {
@@ -183,14 +191,20 @@ const HANDLERS = {
     leavesIn: ['verifying'],
     acts: (node, state) => {
       const status = statusOf(node)
-      return status === 'upgrading' || status === 'draining' || (status === 'cordoned' && !state.settings.drain)
+      return (
+        status === 'upgrading' ||
+        status === 'draining' ||
+        (status === 'cordoned' && !state.settings.drain) ||
+        state.prepared?.has(node.name) === true
+      )
     },
     run: async (state, bucket) => {
       const { ctx } = state
       // Every write to a node is chained on its previous one: a node's writes never race.
       const writes = new Map<string, Promise<boolean>>()
       const then = (name: string, work: () => Promise<boolean>) => {
-        const next = (writes.get(name) ?? Promise.resolve(true)).then((ok) => (ok ? work() : false))
+        const previous = writes.get(name) ?? state.prepared?.get(name) ?? Promise.resolve(true)
+        const next = previous.then((ok) => (ok ? work() : false))
         writes.set(name, next)
         return next
       }
@@ -231,7 +245,7 @@ const HANDLERS = {
         if (error instanceof ManualActionError) throw error
         outcomes = new Map(bucket.map((n) => [n, { ok: false, reason: describeError(error) }]))
       }
-      await Promise.all(writes.values())
+      await Promise.all([...writes.values(), ...(state.prepared?.values() ?? [])])
       await Promise.all(
         bucket.map(async (name) => {
           if (statusOf(state.nodes.get(name)!) === 'rolling-back') return
@@ -325,8 +339,22 @@ export async function runHandlers(state: WaveState, step?: WaveStep): Promise<vo
     if (fresh.length > 0) await checkDrainable(state.ctx.deps, fresh, state.settings.drainPolicy, `wave ${state.wave}`)
   }
   state.verifyAsReady = step === undefined
+  // One process without drain: each node's upgrade follows its own cordon, not the wave's last.
+  const overlap = step === undefined && !state.settings.drain
   try {
-    for (const phase of PHASES) await runHandler(state, phase, step)
+    for (const phase of PHASES) {
+      if (overlap && phase === 'upgrade') continue
+      if (overlap && phase === 'prepare') {
+        state.prepared = new Map()
+        const prepare = runHandler(state, 'prepare', step)
+        const upgrade = runHandler(state, 'upgrade', step)
+        const [prepared, upgraded] = await Promise.allSettled([prepare, upgrade])
+        state.prepared = undefined
+        for (const settled of [prepared, upgraded]) if (settled.status === 'rejected') throw settled.reason
+        continue
+      }
+      await runHandler(state, phase, step)
+    }
   } finally {
     // A wave stopped by an error after its verification started: its pods are judged and removed.
     const started = state.verification
@@ -389,12 +417,27 @@ async function fail(state: WaveState, node: string, reason: string, evidence?: V
 
 /** Runs `work` on every node of the bucket concurrently; a node whose work throws is failed. Never throws. */
 async function each(state: WaveState, bucket: string[], work: (node: string) => Promise<void>): Promise<void> {
-  const settled = await Promise.allSettled(bucket.map(work))
-  for (const [i, s] of settled.entries()) {
-    if (s.status === 'fulfilled') continue
-    const node = bucket[i]!
-    if (statusOf(state.nodes.get(node)!) !== 'rolling-back') await fail(state, node, describeError(s.reason))
-  }
+  await Promise.all(eachNode(state, bucket, work).values())
+}
+
+/** `each`, with each node's outcome: true when its work succeeded, false once its failure is recorded. */
+function eachNode(
+  state: WaveState,
+  bucket: string[],
+  work: (node: string) => Promise<void>,
+): Map<string, Promise<boolean>> {
+  return new Map(
+    bucket.map((node) => [
+      node,
+      work(node).then(
+        () => true,
+        async (error: unknown) => {
+          if (statusOf(state.nodes.get(node)!) !== 'rolling-back') await fail(state, node, describeError(error))
+          return false
+        },
+      ),
+    ]),
+  )
 }
 
 /** A verified node back in service: uncordoned only if kata-lcm cordoned it, annotated with the new version. */

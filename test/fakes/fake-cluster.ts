@@ -103,6 +103,8 @@ export class FakeCluster implements Cluster {
   readonly verification = new Map<string, VerificationBehaviour | VerificationScript>()
   /** PodDisruptionBudget refusals left per `namespace/name` (Infinity: always refused). */
   readonly evictionBlocks = new Map<string, number>()
+  /** Node name -> virtual ms its next patch takes before the API server applies it (a slow answer). */
+  readonly slowNextPatch = new Map<string, number>()
   /** Run records (ConfigMaps) by `namespace/release`. */
   readonly runs = new Map<string, RunRecord>()
   /** Leases by `namespace/name`. */
@@ -267,7 +269,12 @@ export class FakeCluster implements Cluster {
     })
   }
 
-  patchNode(name: string, patch: NodePatch): Promise<NodeView> {
+  async patchNode(name: string, patch: NodePatch): Promise<NodeView> {
+    const slow = this.slowNextPatch.get(name)
+    if (slow !== undefined) {
+      this.slowNextPatch.delete(name)
+      await this.clock.sleep(slow)
+    }
     return this.call(undefined, () =>
       this.mutate({ verb: 'patch', resource: 'nodes', name, node: name, detail: clone(patch) }, () => {
         const node = this.store.nodes.get(name)

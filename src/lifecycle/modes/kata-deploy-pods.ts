@@ -1,6 +1,7 @@
 import type { PodView } from '../../ports/cluster.port.js'
 import { NO_HOOKS, type NodeOutcome, type NodeOutcomes, type RunContext, type WaveHooks } from './strategy.js'
 import { kataDeployNames } from '../context.js'
+import { describeError } from '../errors.js'
 
 export const REVISION_LABEL = 'controller-revision-hash'
 
@@ -42,12 +43,16 @@ function describeWaiting(pods: readonly PodView[], node: string, revisionHash: s
   return `kata-deploy on ${node} never became Ready at revision ${revisionHash}: ${parts.join(', ')}`
 }
 
+/** Ends the wait of `restartAndAwait` when a node settles without a pod event (never seen outside). */
+const SETTLED = Symbol('every node settled')
+
 /**
  * Deletes each node's kata-deploy pod unless it already runs the current revision (once
- * `hooks.starting` let the node through; the revision and the pods are read meanwhile), then
- * watches until every node's replacement is Ready at that revision (or failed, or the deadline
- * passed), telling `hooks.settled` of each node as it is judged. Safe to rerun: a node already at
- * the revision is not restarted again.
+ * `hooks.starting` let the node through), and watches until every node's replacement is Ready at
+ * that revision (or failed, or the deadline passed), telling `hooks.settled` of each node as it is
+ * judged. One list and one watch: the watch starts at once, and its first list is the pods each
+ * node's delete is chosen from, so a node whose hook lets it through early is restarted while the
+ * others' hooks still run. Safe to rerun: a node already at the revision is not restarted again.
  */
 export async function restartAndAwait(
   ctx: RunContext,
@@ -57,52 +62,99 @@ export async function restartAndAwait(
   const { cluster } = ctx.deps
   const namespace = ctx.release.namespace
   const names = kataDeployNames(ctx.userValues)
-  const starting = wave.map((node) => hooks.starting(node))
   const query = { namespace, labelSelector: names.podSelector }
-  const [revisionHash, pods] = await Promise.all([
-    cluster.daemonSetRevisionHash(namespace, names.daemonSet, ctx.readyTimeoutMs, ctx.signal),
-    cluster.listPods(query),
-  ])
-  const started = await Promise.all(
-    wave.map(async (node, i) => {
-      if (!(await starting[i])) return false
-      const onNode = pods.filter((p) => p.nodeName === node && p.deletionTimestamp === undefined)
-      if (!onNode.some((p) => p.labels[REVISION_LABEL] === revisionHash))
-        await Promise.all(onNode.map((p) => cluster.deletePod(namespace, p.name)))
-      return true
-    }),
-  )
-  const nodes = wave.filter((_, i) => started[i])
   const verdicts: NodeOutcomes = new Map()
-  if (nodes.length === 0) return verdicts
-  const inWave = new Set(nodes)
-  const result = await cluster.waitForPods(
-    query,
-    (current) => {
-      // One pass over the release's pods per event, grouped by node: O(N), not O(N x wave).
-      const byNode = new Map<string, PodView[]>()
-      for (const pod of current) {
-        if (pod.nodeName === undefined || !inWave.has(pod.nodeName) || verdicts.has(pod.nodeName)) continue
-        byNode.set(pod.nodeName, [...(byNode.get(pod.nodeName) ?? []), pod])
-      }
-      for (const [node, pods] of byNode) {
-        const verdict = judgeKataDeployPods(pods, node, revisionHash)
-        if (!verdict) continue
-        verdicts.set(node, verdict)
-        hooks.settled(node, verdict)
-      }
-      return verdicts.size === nodes.length ? true : undefined
+  if (wave.length === 0) return verdicts
+  const starting = wave.map((node) => hooks.starting(node))
+  /** Nodes let through, their old pod deleted: judged from here on. Nodes their hook held back. */
+  const [started, held] = [new Set<string>(), new Set<string>()]
+  let revisionHash: string | undefined
+  let latest: PodView[] | undefined
+  let listed!: (pods: PodView[]) => void
+  const firstList = new Promise<PodView[]>((resolve) => (listed = resolve))
+  let over = false
+  const stop = new AbortController()
+  const signal = ctx.signal ? AbortSignal.any([stop.signal, ctx.signal]) : stop.signal
+  const settledAll = () => wave.every((node) => verdicts.has(node) || held.has(node))
+
+  const decide = (current: PodView[]): true | undefined => {
+    latest = current
+    listed(current)
+    if (revisionHash === undefined) return undefined
+    // One pass over the release's pods per event, grouped by node: O(N), not O(N x wave).
+    const byNode = new Map<string, PodView[]>()
+    for (const pod of current) {
+      if (pod.nodeName === undefined || !started.has(pod.nodeName) || verdicts.has(pod.nodeName)) continue
+      byNode.set(pod.nodeName, [...(byNode.get(pod.nodeName) ?? []), pod])
+    }
+    for (const [node, pods] of byNode) {
+      const verdict = judgeKataDeployPods(pods, node, revisionHash)
+      if (!verdict) continue
+      verdicts.set(node, verdict)
+      hooks.settled(node, verdict)
+    }
+    return settledAll() ? true : undefined
+  }
+  // A node let through (or held back) after the last event: judged from the pods last seen.
+  const recheck = () => {
+    if (settledAll() || (latest !== undefined && decide(latest))) stop.abort(SETTLED)
+  }
+  const watching = cluster.waitForPods(query, decide, ctx.readyTimeoutMs, signal).catch((error: unknown) => {
+    if (error === SETTLED) return { done: true as const, value: true as const }
+    throw error
+  })
+  const hash = cluster.daemonSetRevisionHash(namespace, names.daemonSet, ctx.readyTimeoutMs, ctx.signal).then(
+    (value) => {
+      revisionHash = value
+      recheck()
+      return value
     },
-    ctx.readyTimeoutMs,
-    ctx.signal,
+    (error: unknown) => {
+      stop.abort(error)
+      throw error
+    },
   )
+  const starts = wave.map(async (node, i) => {
+    if (!(await starting[i])) {
+      held.add(node)
+      return recheck()
+    }
+    const [current, pods] = await Promise.all([hash, firstList])
+    if (over) return
+    const onNode = pods.filter((p) => p.nodeName === node && p.deletionTimestamp === undefined)
+    try {
+      if (!onNode.some((p) => p.labels[REVISION_LABEL] === current))
+        await Promise.all(onNode.map((p) => cluster.deletePod(namespace, p.name)))
+    } catch (error) {
+      const verdict = {
+        ok: false as const,
+        reason: `could not restart kata-deploy on ${node}: ${describeError(error)}`,
+      }
+      verdicts.set(node, verdict)
+      hooks.settled(node, verdict)
+      return recheck()
+    }
+    started.add(node)
+    recheck()
+  })
+  let result: Awaited<typeof watching>
+  try {
+    result = await watching
+  } finally {
+    // No pod is deleted once the wait is over: a node let through after it is not restarted unwatched.
+    over = true
+    listed([])
+    await Promise.allSettled([hash, ...starts])
+  }
   if (!result.done) {
-    for (const node of nodes) {
-      if (!verdicts.has(node))
-        verdicts.set(node, {
-          ok: false,
-          reason: `${describeWaiting(result.last, node, revisionHash)} within ${Math.round(ctx.readyTimeoutMs / 1000)}s`,
-        })
+    for (const node of wave) {
+      if (verdicts.has(node) || held.has(node)) continue
+      verdicts.set(node, {
+        ok: false,
+        reason: started.has(node)
+          ? `${describeWaiting(result.last, node, revisionHash ?? '?')} within ${Math.round(ctx.readyTimeoutMs / 1000)}s`
+          : `kata-deploy on ${node} was not restarted within ${Math.round(ctx.readyTimeoutMs / 1000)}s`,
+      })
     }
   }
   return verdicts

@@ -215,6 +215,38 @@ describe('a wave verifies as one', () => {
     expect(s.cluster.reads.filter((r) => r === 'waitForPods')).toHaveLength(2)
   })
 
+  it("in one process each node is upgraded as soon as its own cordon landed, not after the wave's slowest", async () => {
+    const s = await scenario({ nodes: 3 })
+    s.cluster.slowNextPatch.set('node-3', 60_000)
+    const report = await upgrade(s.deps, s.upgradeRequest({ batchSize: 3 }), 'run-1')
+    expect(report.outcome).toBe('success')
+    const cordoned = (node: string) => statusWrites(s.cluster, node).find((w) => w.status === 'cordoned')!
+    const kataDeployDelete = (node: string) =>
+      s.cluster.writes.find(
+        (w) => w.verb === 'delete' && w.resource === 'pods' && w.node === node && w.name.startsWith('kata-deploy-'),
+      )!
+    // node-1 was restarted, and back in service, while node-3's cordon was still on its way.
+    expect(kataDeployDelete('node-1').at).toBeLessThan(cordoned('node-3').at - 50_000)
+    expect(statusWrites(s.cluster, 'node-1').find((w) => w.status === 'completed')!.at).toBeLessThan(
+      cordoned('node-3').at,
+    )
+    // node-3 itself: cordoned, then marked upgrading, then restarted.
+    const upgrading = statusWrites(s.cluster, 'node-3').find((w) => w.status === 'upgrading')!
+    expect(cordoned('node-3').seq).toBeLessThan(upgrading.seq)
+    expect(upgrading.seq).toBeLessThan(kataDeployDelete('node-3').seq)
+  })
+
+  it('in one process a node whose cordon failed is never upgraded; the others are', async () => {
+    const s = await scenario({ nodes: 3 })
+    s.cluster.injectFailure({ verb: 'patch', resource: 'nodes', name: 'node-3' })
+    const report = await upgrade(s.deps, s.upgradeRequest({ batchSize: 3 }), 'run-1')
+    expect(report.outcome).not.toBe('success')
+    const statuses = (node: string) => statusWrites(s.cluster, node).map((w) => w.status)
+    expect(statuses('node-3')).not.toContain('upgrading')
+    expect(statuses('node-3')[0]).toBe('rolling-back')
+    for (const node of ['node-1', 'node-2']) expect(statuses(node)).toContain('verifying')
+  })
+
   it('the Argo upgrade step creates no verification pod: its verify step does', async () => {
     const s = await scenario({ nodes: 2 })
     await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', 'argo/wf')
