@@ -31,6 +31,7 @@ import { defaultUserAgent, withUserAgent } from './kube-config.js'
 import { isNotFound, kubeCall, statusOf, toClusterError } from './kube-errors.js'
 import { KubeNodes } from './kube-nodes.adapter.js'
 import { KubePods } from './kube-pods.adapter.js'
+import { SharedWatches } from './kube-watch.js'
 import { DEFAULT_LIMITS, limited, RequestLimiter, type RequestLimits } from './kube-limit.js'
 import { DEFAULT_RETRY, retrying, type RetryPolicy } from './kube-retry.js'
 import { KubeState } from './kube-state.adapter.js'
@@ -54,6 +55,7 @@ export class KubeCluster implements Cluster {
   private readonly core: CoreV1Api
   private readonly nodes: KubeNodes
   private readonly pods: KubePods
+  private readonly watches: SharedWatches
   private readonly workloads: KubeWorkloads
   private readonly state: KubeState
   private readonly authorization: AuthorizationV1Api
@@ -67,11 +69,13 @@ export class KubeCluster implements Cluster {
     const limiter = new RequestLimiter(options.limits ?? DEFAULT_LIMITS)
     this.core = retrying(limited(kc.makeApiClient(CoreV1Api), limiter), policy)
     this.nodes = new KubeNodes(this.core)
-    this.pods = new KubePods(this.core, watch)
+    this.watches = new SharedWatches(watch)
+    this.pods = new KubePods(this.core, watch, this.watches)
     this.workloads = new KubeWorkloads(
       retrying(limited(kc.makeApiClient(AppsV1Api), limiter), policy),
       retrying(limited(kc.makeApiClient(BatchV1Api), limiter), policy),
       watch,
+      this.watches,
     )
     this.state = new KubeState(
       this.core,
@@ -154,6 +158,10 @@ export class KubeCluster implements Cluster {
   deletePod(namespace: string, name: string, gracePeriodSeconds?: number): Promise<void> {
     return this.pods.deletePod(namespace, name, gracePeriodSeconds)
   }
+  keepWatches(): () => void {
+    return this.watches.keep()
+  }
+
   waitForPods<T>(
     query: PodQuery,
     decide: Decide<PodView[], T>,

@@ -6,7 +6,7 @@ import { describeError } from '../lifecycle/errors.js'
 import { isNotFound, kubeCall, statusOf, toClusterError } from './kube-errors.js'
 import { listInPages, listViews, type ListPage, type PageParams } from './kube-list.js'
 import { toPodView } from './kube-views.js'
-import { watchUntil, type ListWatchSource } from './kube-watch.js'
+import { watchUntil, type ListWatchSource, type SharedWatches } from './kube-watch.js'
 
 const debug = createDebug('kata-lcm:kube')
 
@@ -25,6 +25,7 @@ export class KubePods implements PodStore {
   constructor(
     private readonly core: CoreV1Api,
     private readonly watch: Watch,
+    private readonly shared: SharedWatches,
   ) {}
 
   /** One page of the pods `query` picks (kube-list.ts). */
@@ -89,7 +90,11 @@ export class KubePods implements PodStore {
       permission: { resource: 'pods', namespace: query.namespace },
       list: (each) => listInPages((page) => this.page(query, page), each),
     }
-    return watchUntil(this.watch, source, toPodView, decide, timeoutMs, signal)
+    // A collection (the kata-deploy or the verification pods) is shared across waves; a field
+    // selector (one node's pods, one pod) is one wait's own.
+    return query.fieldSelector
+      ? watchUntil(this.watch, source, toPodView, decide, timeoutMs, signal)
+      : this.shared.until(source, toPodView, decide, timeoutMs, signal)
   }
 
   /** Safe to retry: `gone` once the pod is deleted, `blocked` while a PodDisruptionBudget refuses (429). */

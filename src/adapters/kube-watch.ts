@@ -193,3 +193,114 @@ export async function watchUntil<K extends KubeObject, V, T>(
     clearTimeout(timer)
   }
 }
+
+/** Stops a shared watch nobody waits on (never seen outside). */
+const IDLE = Symbol('no waiter and no keeper')
+
+interface Waiter<V> {
+  evaluate(views: V[]): void
+  fail(error: unknown): void
+}
+
+/** One list-watch and the waits on it. */
+interface Shared<V> {
+  waiters: Set<Waiter<V>>
+  /** The views after the first list and every event; undefined until the first list. */
+  last: V[] | undefined
+  stop: AbortController
+}
+
+/**
+ * List-watches shared by the waits on the same collection while a keeper holds them (`keep()`: the
+ * CLI's run, so that each wave's waits on the kata-deploy and the verification pods start from the
+ * watch the previous wave left running: no list, no new watch per wave). Without a keeper a wait is
+ * a plain `watchUntil`. A wait on a shared watch sees the same guarantees: `decide` after its start
+ * (on the views as they are) and after every event; `{done: false, last}` at its deadline; rejected
+ * with `signal.reason`, with what `decide` throws, or with the ClusterError that ended the watch.
+ */
+export class SharedWatches {
+  private readonly shared = new Map<string, Shared<unknown>>()
+  private keepers = 0
+
+  constructor(private readonly watch: Watch) {}
+
+  /** Keeps the watches running between waits until the returned release is called. */
+  keep(): () => void {
+    this.keepers++
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      if (--this.keepers > 0) return
+      for (const [key, entry] of this.shared) if (entry.waiters.size === 0) this.retire(key, entry)
+    }
+  }
+
+  until<K extends KubeObject, V, T>(
+    source: ListWatchSource<K>,
+    toView: (obj: K) => V,
+    decide: Decide<V[], T>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, V[]>> {
+    const key = `${source.path}?${source.labelSelector ?? ''}&${source.fieldSelector ?? ''}`
+    let entry = this.shared.get(key) as Shared<V> | undefined
+    if (!entry && this.keepers === 0) return watchUntil(this.watch, source, toView, decide, timeoutMs, signal)
+    entry ??= this.start(key, source, toView)
+    const shared = entry
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason)
+      const finish = (end: () => void) => {
+        if (!shared.waiters.delete(waiter)) return
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        if (shared.waiters.size === 0 && this.keepers === 0) this.retire(key, shared)
+        end()
+      }
+      const waiter: Waiter<V> = {
+        evaluate(views) {
+          try {
+            const value = decide(views)
+            if (value !== undefined) finish(() => resolve({ done: true, value }))
+          } catch (error) {
+            finish(() => reject(error))
+          }
+        },
+        fail: (error) => finish(() => reject(error)),
+      }
+      const onAbort = () => finish(() => reject(signal!.reason))
+      const timer = setTimeout(
+        () => finish(() => resolve({ done: false, last: shared.last ?? [] })),
+        timerMs(timeoutMs),
+      )
+      signal?.addEventListener('abort', onAbort, { once: true })
+      shared.waiters.add(waiter)
+      if (shared.last) waiter.evaluate(shared.last)
+    })
+  }
+
+  /** Stops a watch no wait needs; a later wait on its collection starts a new one. */
+  private retire(key: string, entry: Shared<unknown>): void {
+    if (this.shared.get(key) === entry) this.shared.delete(key)
+    entry.stop.abort(IDLE)
+  }
+
+  private start<K extends KubeObject, V>(key: string, source: ListWatchSource<K>, toView: (obj: K) => V): Shared<V> {
+    const entry: Shared<V> = { waiters: new Set(), last: undefined, stop: new AbortController() }
+    this.shared.set(key, entry as Shared<unknown>)
+    const dispatch = (views: V[]) => {
+      entry.last = views
+      for (const waiter of [...entry.waiters]) waiter.evaluate(views)
+      return undefined
+    }
+    const ended = (error: unknown) => {
+      if (this.shared.get(key) === entry) this.shared.delete(key)
+      for (const waiter of [...entry.waiters]) waiter.fail(error)
+    }
+    watchUntil(this.watch, source, toView, dispatch, Infinity, entry.stop.signal).then(
+      () => ended(new Error(`watch ${source.what} ended`)),
+      (error: unknown) => ended(error === IDLE ? new Error(`watch ${source.what} stopped`) : error),
+    )
+    return entry
+  }
+}

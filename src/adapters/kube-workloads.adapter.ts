@@ -5,7 +5,7 @@ import { TimeoutError } from '../lifecycle/errors.js'
 import { isNotFound, kubeCall, notFoundError, toClusterError } from './kube-errors.js'
 import { listInPages, listViews, type ListPage, type PageParams } from './kube-list.js'
 import { toDaemonSetView, toJobView } from './kube-views.js'
-import { watchUntil, type ListWatchSource } from './kube-watch.js'
+import { watchUntil, type ListWatchSource, type SharedWatches } from './kube-watch.js'
 
 /** The label the DaemonSet controller puts on its ControllerRevisions and pods. */
 const REVISION_HASH_LABEL = 'controller-revision-hash'
@@ -16,7 +16,11 @@ export class KubeWorkloads implements WorkloadStore {
     private readonly apps: AppsV1Api,
     private readonly batch: BatchV1Api,
     private readonly watch: Watch,
+    private readonly shared: SharedWatches,
   ) {}
+
+  /** The revision hash found per DaemonSet uid and generation: a generation's revision never changes. */
+  private readonly revisions = new Map<string, string>()
 
   /** Read-only; undefined when the DaemonSet does not exist. */
   async getDaemonSet(namespace: string, name: string): Promise<DaemonSetView | undefined> {
@@ -59,8 +63,8 @@ export class KubeWorkloads implements WorkloadStore {
           each,
         ),
     }
-    const observed = await watchUntil(
-      this.watch,
+    // Shared while watches are kept (a run's waves ask once per wave).
+    const observed = await this.shared.until(
       source,
       (ds) => ds,
       ([ds]) => {
@@ -78,6 +82,9 @@ export class KubeWorkloads implements WorkloadStore {
       )
     }
     const uid = observed.value.metadata?.uid
+    const key = `${uid}/${observed.value.metadata?.generation}`
+    const known = this.revisions.get(key)
+    if (known) return known
     const revisions = await kubeCall(
       `list controllerrevisions in ${namespace}`,
       { verb: 'list', resource: 'controllerrevisions.apps', namespace },
@@ -93,6 +100,7 @@ export class KubeWorkloads implements WorkloadStore {
         `find the current revision of daemonset ${namespace}/${name}`,
         'a ControllerRevision owned by it',
       )
+    this.revisions.set(key, hash)
     return hash
   }
 

@@ -40,7 +40,13 @@ export async function upgrade(
     if (plan.nodes.length === 0 && !plan.resumingRun) return nothingToDo(plan, runId, request)
     announce(deps, plan)
     await deps.cluster.writeRun({ ...plan.record, holder })
-    return await runWaves(runContextOf(deps, request, plan), plan, request, runId, signal, lock.lost)
+    // The waves' pod watches run from the first wave to the last: no list or new watch per wave.
+    const release = deps.cluster.keepWatches()
+    try {
+      return await runWaves(runContextOf(deps, request, plan), plan, request, runId, signal, lock.lost)
+    } finally {
+      release()
+    }
   } finally {
     await lock.release()
   }

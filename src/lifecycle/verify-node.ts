@@ -72,18 +72,15 @@ export function startVerification(
   const judged = () =>
     [...nodeOf.values()].every((node) => verdicts.has(node) || unmade.has(node) || now() >= deadline.get(node)!)
 
-  // Leftovers of an interrupted run on these nodes go while this run's pods are created (names
-  // differ); a pod of theirs that holds a node resource only delays the new one's scheduling.
-  const cleanup = cluster
-    .listPods(query)
-    .then((pods) =>
-      Promise.all(
-        pods
-          .filter((p) => nodes.has(p.labels[VERIFICATION_LABEL] ?? '') && !nodeOf.has(p.name))
-          .map((p) => cluster.deletePod(p.namespace, p.name, 0)),
-      ),
-    )
-    .then(
+  // Leftovers of an interrupted run on these nodes, as the watch first sees the pods, go while this
+  // run's pods are created (names differ); one that holds a node resource only delays the new pod.
+  let cleanup: Promise<unknown> | undefined
+  const clean = (pods: PodView[]) =>
+    Promise.all(
+      pods
+        .filter((p) => nodes.has(p.labels[VERIFICATION_LABEL] ?? '') && !nodeOf.has(p.name))
+        .map((p) => cluster.deletePod(p.namespace, p.name, 0)),
+    ).then(
       () => undefined,
       (error: unknown) => error,
     )
@@ -98,6 +95,7 @@ export function startVerification(
 
   const decide = (pods: PodView[]): true | undefined => {
     latest = pods
+    cleanup ??= clean(pods)
     for (const pod of pods) {
       const node = nodeOf.get(pod.name)
       if (node === undefined || verdicts.has(node) || now() >= deadline.get(node)!) continue
@@ -110,9 +108,8 @@ export function startVerification(
     }
     return closed && judged() ? true : undefined
   }
-  // One watch for the session; one that reaches its own deadline before the last pod is judged is
-  // started again (a re-list), so a wave's slow upgrade never cuts its verification short.
-  let watching: Promise<unknown> | undefined
+  // One watch for the session, from its start; one that reaches its own deadline before the last
+  // pod is judged is started again, so a wave's slow upgrade never cuts its verification short.
   const watch = async (): Promise<void> => {
     try {
       for (;;) {
@@ -123,6 +120,11 @@ export function startVerification(
       if (error !== JUDGED) throw error
     }
   }
+  // Caught at once, so a watch that fails before `close` is no unhandled rejection.
+  const watching = watch().then(
+    () => undefined,
+    (error: unknown) => error,
+  )
 
   return {
     add(node) {
@@ -132,11 +134,6 @@ export function startVerification(
       nodeOf.set(name, node)
       nodes.add(node)
       deadline.set(node, now() + timeoutMs)
-      // Caught at once, so a watch that fails before `close` is no unhandled rejection.
-      watching ??= watch().then(
-        () => undefined,
-        (error: unknown) => error,
-      )
       creating.push(
         cluster.createPod(namespace, renderVerificationPod(settings.template, node, name, namespace)).then(
           () => undefined,
@@ -156,8 +153,6 @@ export function startVerification(
       const timer = new AbortController()
       try {
         await Promise.all(creating)
-        const failed = await cleanup
-        if (failed !== undefined) throw failed
         if (judged()) stop.abort(JUDGED)
         else {
           // The watch ends at the last pod's deadline if no event ends it before.
@@ -167,7 +162,7 @@ export function startVerification(
             () => undefined,
           )
         }
-        const failure = await watching
+        const failure = (await watching) ?? (await cleanup)
         if (failure !== undefined) throw failure
         await Promise.all(
           [...podOf].map(async ([node, name]) => {

@@ -119,7 +119,10 @@ export interface PodStore {
   createPod(namespace: string, manifest: Record<string, unknown>): Promise<PodView>
   /** Deletes; a pod that is already gone is not an error. */
   deletePod(namespace: string, name: string, gracePeriodSeconds?: number): Promise<void>
-  /** Watches pods matching `query` until `decide` returns a value or `timeoutMs` passes. */
+  /**
+   * Watches pods matching `query` until `decide` returns a value or `timeoutMs` passes. While
+   * `keepWatches` holds, waits on the same query (with no field selector) share one watch.
+   */
   waitForPods<T>(
     query: PodQuery,
     decide: Decide<PodView[], T>,
@@ -196,6 +199,11 @@ export interface Cluster
   extends NodeStore, PodStore, WorkloadStore, RunStore, LockStore, AccessStore, HelmStorageStore, PolicyStore {
   /** API server reachable and this identity can read nodes. Read-only. */
   ping(): Promise<void>
+  /**
+   * Keeps the watches of pod waits running between waits (a run's waves), until the returned
+   * release is called: each wave's waits start from the watch the last left, with no new list.
+   */
+  keepWatches(): () => void
 }
 
 /**

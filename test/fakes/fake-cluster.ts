@@ -249,6 +249,18 @@ export class FakeCluster implements Cluster {
     return this.call('namespaceExists', () => this.namespaces === undefined || this.namespaces.has(name))
   }
 
+  /** How many keepWatches holds are open (the fake's watches need no keeping). */
+  watchKeepers = 0
+
+  keepWatches(): () => void {
+    this.watchKeepers++
+    let released = false
+    return () => {
+      if (!released) this.watchKeepers--
+      released = true
+    }
+  }
+
   ping(): Promise<void> {
     return this.call('ping', () => {
       if (!this.reachable) throw new ClusterError('cannot reach the API server: connect ECONNREFUSED 127.0.0.1:6443')

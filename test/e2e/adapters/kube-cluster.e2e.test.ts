@@ -237,6 +237,50 @@ describe('KubeCluster (real API server)', () => {
     expect(result).toMatchObject({ done: true, value: 1202 })
   })
 
+  it('while keepWatches holds, the waits on one collection share one list and one watch; released, it closes', async () => {
+    const labels = { app: 'shared', run: id }
+    const query = { namespace: NS, labelSelector: `app=shared,run=${id}` }
+    const since = new Date()
+    const release = cluster.keepWatches()
+    // First wait: the list and the watch; it ends once a pod created after it started is seen.
+    const first = cluster.waitForPods(
+      query,
+      (pods) => (pods.some((p) => p.name === 'shared-1') ? true : undefined),
+      30_000,
+    )
+    await core.createNamespacedPod({ namespace: NS, body: pod('shared-1', labels) })
+    expect(await first).toEqual({ done: true, value: true })
+    // Second and third waits, one after the other as waves are: decided on the pods as the watch
+    // has them (shared-1 at once), then on its events (shared-2), with no new list or watch.
+    expect(await cluster.waitForPods(query, (pods) => pods.length || undefined, 30_000)).toEqual({
+      done: true,
+      value: 1,
+    })
+    const third = cluster.waitForPods(
+      query,
+      (pods) => (pods.length === 2 ? pods.map((p) => p.name) : undefined),
+      30_000,
+    )
+    await core.createNamespacedPod({ namespace: NS, body: pod('shared-2', labels) })
+    expect(await third).toEqual({ done: true, value: ['shared-1', 'shared-2'] })
+    // A wait that times out on the shared watch still says what it saw last.
+    const late = await cluster.waitForPods(query, () => undefined, 500)
+    expect(late.done === false && late.last.map((p) => p.name)).toEqual(['shared-1', 'shared-2'])
+    release()
+    await audit.barrier(harness)
+    const reads = { since, userAgentPrefix: 'kata-lcm/', resource: 'pods', namespace: NS }
+    expect(await audit.find({ ...reads, verbs: ['list'] })).toHaveLength(1)
+    // A watch is logged when its response starts (and again when it ends).
+    expect(await audit.find({ ...reads, verbs: ['watch'], stage: 'ResponseStarted' })).toHaveLength(1)
+    // Released: the next wait lists and watches anew (its own), and sees both pods.
+    expect(await cluster.waitForPods(query, (pods) => pods.length || undefined, 30_000)).toEqual({
+      done: true,
+      value: 2,
+    })
+    await audit.barrier(harness)
+    expect(await audit.find({ ...reads, verbs: ['list'] })).toHaveLength(2)
+  })
+
   it('waitForPods times out with the last state, and aborts on a signal', async () => {
     const t0 = Date.now()
     const result = await cluster.waitForPods(
