@@ -42,7 +42,7 @@ const JUDGED = Symbol('every verification pod judged')
 
 /**
  * Runs the user's verification pod on each node added to the session and watches them all with
- * one watch, started with the first pod: Succeeded passes; Failed or a non-zero exit fails at once;
+ * one watch, started with the session: Succeeded passes; Failed or a non-zero exit fails at once;
  * a pod unfinished `timeoutMs` after its creation fails with why it is stuck. `onPassed` is called
  * as each node passes, while the others still run (so a node can go back in service at once). A
  * passed pod is deleted at once; evidence (phase, containers, events, log tail) is collected on
