@@ -249,11 +249,13 @@ export class FakeCluster implements Cluster {
     return this.call('namespaceExists', () => this.namespaces === undefined || this.namespaces.has(name))
   }
 
-  /** How many keepWatches holds are open (the fake's watches need no keeping). */
+  /** How many keepWatches holds are open, and were ever taken (the fake's watches need no keeping). */
   watchKeepers = 0
+  watchHolds = 0
 
   keepWatches(): () => void {
     this.watchKeepers++
+    this.watchHolds++
     let released = false
     return () => {
       if (!released) this.watchKeepers--

@@ -207,6 +207,8 @@ describe('a wave verifies as one', () => {
       s.cluster.writes.find((w) => w.verb === 'create' && w.resource === 'pods' && w.node === node)!
     // node-1's pod was created, and node-1 completed, most of a minute before node-3 was Ready.
     expect(verificationCreate('node-1').at).toBeLessThan(at('node-3', 'verifying') - 55_000)
+    // The run held the shared watches while its waves ran, and let them go at its end.
+    expect([s.cluster.watchHolds, s.cluster.watchKeepers]).toEqual([1, 0])
     expect(at('node-1', 'completed')).toBeLessThan(at('node-3', 'verifying') - 50_000)
     // node-3's pod only after its own kata-deploy was Ready, and the wave was still judged as one.
     expect(verificationCreate('node-3').seq).toBeGreaterThan(
