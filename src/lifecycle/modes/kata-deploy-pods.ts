@@ -69,7 +69,6 @@ export async function restartAndAwait(
   /** Nodes let through, their old pod deleted: judged from here on. Nodes their hook held back. */
   const [started, held] = [new Set<string>(), new Set<string>()]
   let revisionHash: string | undefined
-  let latest: PodView[] | undefined
   let listed!: (pods: PodView[]) => void
   const firstList = new Promise<PodView[]>((resolve) => (listed = resolve))
   let over = false
@@ -77,27 +76,33 @@ export async function restartAndAwait(
   const signal = ctx.signal ? AbortSignal.any([stop.signal, ctx.signal]) : stop.signal
   const settledAll = () => wave.every((node) => verdicts.has(node) || held.has(node))
 
+  const inWave = new Set(wave)
+  // The wave's pods as last seen, by node: one pass over the release's pods per event, O(N).
+  let onNode = new Map<string, PodView[]>()
+  const judge = (node: string) => {
+    if (revisionHash === undefined || !started.has(node) || verdicts.has(node)) return
+    const verdict = judgeKataDeployPods(onNode.get(node) ?? [], node, revisionHash)
+    if (!verdict) return
+    verdicts.set(node, verdict)
+    hooks.settled(node, verdict)
+  }
   const decide = (current: PodView[]): true | undefined => {
-    latest = current
     listed(current)
-    if (revisionHash === undefined) return undefined
-    // One pass over the release's pods per event, grouped by node: O(N), not O(N x wave).
-    const byNode = new Map<string, PodView[]>()
+    onNode = new Map()
     for (const pod of current) {
-      if (pod.nodeName === undefined || !started.has(pod.nodeName) || verdicts.has(pod.nodeName)) continue
-      byNode.set(pod.nodeName, [...(byNode.get(pod.nodeName) ?? []), pod])
+      if (pod.nodeName === undefined || !inWave.has(pod.nodeName)) continue
+      const pods = onNode.get(pod.nodeName)
+      if (pods) pods.push(pod)
+      else onNode.set(pod.nodeName, [pod])
     }
-    for (const [node, pods] of byNode) {
-      const verdict = judgeKataDeployPods(pods, node, revisionHash)
-      if (!verdict) continue
-      verdicts.set(node, verdict)
-      hooks.settled(node, verdict)
-    }
+    for (const node of onNode.keys()) judge(node)
     return settledAll() ? true : undefined
   }
-  // A node let through (or held back) after the last event: judged from the pods last seen.
-  const recheck = () => {
-    if (settledAll() || (latest !== undefined && decide(latest))) stop.abort(SETTLED)
+  // A node let through (or held back) after the last event, or every node once the revision is
+  // known: judged from the pods last seen, without going over the release's pods again.
+  const recheck = (...nodes: string[]) => {
+    for (const node of nodes) judge(node)
+    if (settledAll()) stop.abort(SETTLED)
   }
   const watching = cluster.waitForPods(query, decide, ctx.readyTimeoutMs, signal).catch((error: unknown) => {
     if (error === SETTLED) return { done: true as const, value: true as const }
@@ -106,7 +111,7 @@ export async function restartAndAwait(
   const hash = cluster.daemonSetRevisionHash(namespace, names.daemonSet, ctx.readyTimeoutMs, ctx.signal).then(
     (value) => {
       revisionHash = value
-      recheck()
+      recheck(...started)
       return value
     },
     (error: unknown) => {
@@ -135,7 +140,7 @@ export async function restartAndAwait(
       return recheck()
     }
     started.add(node)
-    recheck()
+    recheck(node)
   })
   let result: Awaited<typeof watching>
   try {
