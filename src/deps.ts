@@ -19,20 +19,35 @@ export interface ConnectionOptions {
   'kube-max-in-flight'?: number | undefined
 }
 
+/**
+ * The process's cluster client per connection: a command that looks up the fleet policy before it
+ * runs asks twice, and both get one client (one kubeconfig read, one connection pool, one limiter).
+ */
+const clusters = new Map<string, KubeCluster>()
+
+function clusterFor(connection: ConnectionOptions): KubeCluster {
+  const limits = {
+    qps: connection['kube-qps'] ?? DEFAULT_LIMITS.qps,
+    burst: connection['kube-burst'] ?? DEFAULT_LIMITS.burst,
+    maxInFlight: connection['kube-max-in-flight'] ?? DEFAULT_LIMITS.maxInFlight,
+  }
+  const key = JSON.stringify([connection.kubeconfig, connection.context, limits])
+  let cluster = clusters.get(key)
+  if (!cluster) {
+    const kubeConfig = createKubeConfig({
+      ...(connection.kubeconfig ? { kubeconfig: connection.kubeconfig } : {}),
+      ...(connection.context ? { context: connection.context } : {}),
+    })
+    cluster = new KubeCluster(kubeConfig, { limits })
+    clusters.set(key, cluster)
+  }
+  return cluster
+}
+
 /** Wires the real adapters. The one place that knows which implementation backs each port. */
 export function createDeps(connection: ConnectionOptions, events: EventSink): LifecycleDeps {
-  const kubeConfig = createKubeConfig({
-    ...(connection.kubeconfig ? { kubeconfig: connection.kubeconfig } : {}),
-    ...(connection.context ? { context: connection.context } : {}),
-  })
   return {
-    cluster: new KubeCluster(kubeConfig, {
-      limits: {
-        qps: connection['kube-qps'] ?? DEFAULT_LIMITS.qps,
-        burst: connection['kube-burst'] ?? DEFAULT_LIMITS.burst,
-        maxInFlight: connection['kube-max-in-flight'] ?? DEFAULT_LIMITS.maxInFlight,
-      },
-    }),
+    cluster: clusterFor(connection),
     helm: new HelmCli({
       ...(connection.kubeconfig ? { kubeconfig: connection.kubeconfig } : {}),
       ...(connection.context ? { kubeContext: connection.context } : {}),
