@@ -4,7 +4,7 @@
 # scripts/testbed/build-tools.sh k8s. The kwok fleet stays fake; this node is where the Argo
 # workflow-controller's step pods and the verification pods really run.
 #
-#   scripts/testbed/real-node.sh up CLUSTER       start it; prints NODE=<name> on stdout
+#   scripts/testbed/real-node.sh up CLUSTER       start it; prints NODE=<name> and LOGS=<dir> on stdout
 #   scripts/testbed/real-node.sh down CLUSTER     stop it and undo every change to the host
 #   scripts/testbed/real-node.sh import CLUSTER REF TAR   import an OCI archive into its containerd
 #   scripts/testbed/real-node.sh ctr CLUSTER ARGS...      ctr -n k8s.io against its containerd
@@ -263,6 +263,7 @@ YAML
   UP_OK=1
   log "node $node Ready in $((SECONDS - t0))s"
   echo "NODE=$node"
+  echo "LOGS=$D/logs"
 }
 
 cmd_import() { # CLUSTER REF TAR

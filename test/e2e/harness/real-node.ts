@@ -17,6 +17,8 @@ export interface RealNode {
   /** The Node's name (label kata-lcm.test/real-node=true, taint kata-lcm.test/real-node=true:NoSchedule). */
   name: string
   cluster: string
+  /** Its containerd's and kubelet's logs (containerd.log: each container's start, nanoseconds). */
+  logs: string
 }
 
 /** The taint every pod meant for the real node must tolerate. */
@@ -37,7 +39,7 @@ function keyValue(out: string, key: string): string {
 export async function startRealNode(cluster: string): Promise<RealNode> {
   if (!cluster) throw new Error('the real node needs the name of the test cluster (KATA_LCM_E2E_CLUSTER)')
   const out = await script(path.join(TESTBED_SCRIPTS, 'real-node.sh'), ['up', cluster])
-  return { name: keyValue(out, 'NODE'), cluster }
+  return { name: keyValue(out, 'NODE'), cluster, logs: keyValue(out, 'LOGS') }
 }
 
 export async function stopRealNode(node: RealNode): Promise<void> {
