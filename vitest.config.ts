@@ -7,6 +7,10 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          // Unit tests run beside the e2e suites (and, on a fresh machine, the Argo binaries' Go
+          // builds) on 2 cores: one that runs the real helm or argo binary, idle well under a
+          // second, took 5 s there (vitest's default limit) and failed a CI run. 30 s still ends a hang.
+          testTimeout: 30_000,
         },
       },
       {

@@ -82,8 +82,7 @@ async function resetCalls() {
   await rm(join(dir, 'calls.log'), { force: true })
 }
 
-// Spawns a real script per test: a limit for a loaded 2-core machine, not vitest's 5 s (see chart.test.ts).
-describe('HelmCli', { timeout: 60_000 }, () => {
+describe('HelmCli', () => {
   const cli = () => new HelmCli({ bin: helm, kubeconfig: '/tmp/kc.yaml', kubeContext: 'ctx-a' })
 
   it('runs `version --short` with the kube flags on every call', async () => {

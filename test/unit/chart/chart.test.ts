@@ -69,10 +69,7 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 
-// These tests run the real helm and argo binaries. Idle, each takes well under a second; beside the
-// e2e suites on a 2-core machine one took 5 s (vitest's default limit) in CI, so they get a limit
-// that a slow machine does not reach and a hang still does.
-describe('kata-lifecycle-manager chart', { timeout: 60_000 }, () => {
+describe('kata-lifecycle-manager chart', () => {
   it('passes helm lint --strict', async () => {
     const r = await helm(['lint', '--strict', CHART, '--set-file', `defaults.verificationPod=${podFile}`])
     expect(r.stdout).toContain('1 chart(s) linted, 0 chart(s) failed')
