@@ -68,8 +68,8 @@ export class KubeCluster implements Cluster {
     // One limiter for every call this process makes to the API server (retries included).
     const limiter = new RequestLimiter(options.limits ?? DEFAULT_LIMITS)
     this.core = retrying(limited(kc.makeApiClient(CoreV1Api), limiter), policy)
-    this.nodes = new KubeNodes(this.core)
     this.watches = new SharedWatches(watch)
+    this.nodes = new KubeNodes(this.core, this.watches)
     this.pods = new KubePods(this.core, watch, this.watches)
     this.workloads = new KubeWorkloads(
       retrying(limited(kc.makeApiClient(AppsV1Api), limiter), policy),
@@ -147,6 +147,14 @@ export class KubeCluster implements Cluster {
   }
   recordNodeEvent(node: NodeView, event: NodeEvent): Promise<void> {
     return this.nodes.recordNodeEvent(node, event)
+  }
+  waitForNodes<T>(
+    labelSelector: string | undefined,
+    decide: Decide<NodeView[], T>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, NodeView[]>> {
+    return this.nodes.waitForNodes(labelSelector, decide, timeoutMs, signal)
   }
 
   listPods(query: PodQuery): Promise<PodView[]> {

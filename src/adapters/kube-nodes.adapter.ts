@@ -1,11 +1,12 @@
 /** Nodes: read, merge-patch (only the keys we own), and Events on the Node for `kubectl describe`. */
 import { hostname } from 'node:os'
 import createDebug from 'debug'
-import { PatchStrategy, setHeaderOptions, type CoreV1Api } from '@kubernetes/client-node'
-import type { NodeEvent, NodePatch, NodeStore, NodeView } from '../ports/cluster.port.js'
+import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Node } from '@kubernetes/client-node'
+import type { Decide, NodeEvent, NodePatch, NodeStore, NodeView, WaitResult } from '../ports/cluster.port.js'
 import { isNotFound, kubeCall, notFoundError, toClusterError } from './kube-errors.js'
-import { listViews } from './kube-list.js'
+import { listInPages, listViews, type ListPage, type PageParams } from './kube-list.js'
 import { toNodeView } from './kube-views.js'
+import type { SharedWatches } from './kube-watch.js'
 
 const debug = createDebug('kata-lcm:kube')
 
@@ -17,18 +18,45 @@ export const EVENT_SOURCE = 'kata-lcm'
  * concurrent writers of other annotations, labels and taints are never overwritten.
  */
 export class KubeNodes implements NodeStore {
-  constructor(private readonly core: CoreV1Api) {}
+  constructor(
+    private readonly core: CoreV1Api,
+    private readonly shared: SharedWatches,
+  ) {}
+
+  /** One page of the nodes `labelSelector` picks (kube-list.ts). */
+  private page(labelSelector: string | undefined, page: PageParams): Promise<ListPage<V1Node>> {
+    return kubeCall(
+      `list nodes${labelSelector ? ` (${labelSelector})` : ''}`,
+      { verb: 'list', resource: 'nodes' },
+      () => this.core.listNode({ labelSelector, ...page }),
+    )
+  }
 
   /** Read-only. */
   async listNodes(labelSelector?: string): Promise<NodeView[]> {
-    const views = await listViews(
-      (page) =>
-        kubeCall(`list nodes${labelSelector ? ` (${labelSelector})` : ''}`, { verb: 'list', resource: 'nodes' }, () =>
-          this.core.listNode({ labelSelector, ...page }),
-        ),
-      toNodeView,
-    )
+    const views = await listViews((page) => this.page(labelSelector, page), toNodeView)
     return views.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  }
+
+  waitForNodes<T>(
+    labelSelector: string | undefined,
+    decide: Decide<NodeView[], T>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, NodeView[]>> {
+    return this.shared.until(
+      {
+        what: `nodes${labelSelector ? ` (${labelSelector})` : ''}`,
+        path: '/api/v1/nodes',
+        labelSelector,
+        permission: { resource: 'nodes' },
+        list: (each) => listInPages((page) => this.page(labelSelector, page), each),
+      },
+      toNodeView,
+      decide,
+      timeoutMs,
+      signal,
+    )
   }
 
   /** Read-only; undefined when the node does not exist. */

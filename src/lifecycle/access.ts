@@ -10,6 +10,8 @@ export function runAccess(request: UpgradeRequest): AccessCheck[] {
   const release = request.release.namespace
   return [
     ...['list', 'get', 'patch'].map((verb) => ({ verb, resource: 'nodes' })),
+    // A soak watches its nodes.
+    ...(request.soakMs ? [{ verb: 'watch', resource: 'nodes' }] : []),
     ...['create', 'get', 'list', 'watch', 'delete'].map((verb) => ({ verb, resource: 'pods', namespace: verify })),
     { verb: 'get', resource: 'pods/log', namespace: verify },
     // The run record (a Secret) and helm's release storage (Secrets) beside the release.

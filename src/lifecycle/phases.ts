@@ -1,4 +1,4 @@
-import type { NodeView, RunSettings } from '../ports/cluster.port.js'
+import type { NodeView, PodView, RunSettings } from '../ports/cluster.port.js'
 import { describeError, ManualActionError } from './errors.js'
 import { checkDrainable, drainNode, NO_FORCE, type DrainPolicy } from './drain.js'
 import type { NodeOutcomes, RunContext, WaveHooks } from './modes/strategy.js'
@@ -480,28 +480,48 @@ async function soak(state: WaveState, bucket: string[]): Promise<void> {
     )
   }
   const before = await look()
+  const problems = (after: typeof before) =>
+    new Map(
+      bucket.flatMap((name): [string, string][] => {
+        const [start, end] = [before.get(name)!, after.get(name)!]
+        const problem = !end.ok
+          ? end.detail
+          : !start.ok
+            ? start.detail
+            : start.detail !== end.detail
+              ? `kata-deploy changed during the soak: ${start.detail} -> ${end.detail}`
+              : undefined
+        return problem === undefined ? [] : [[name, problem]]
+      }),
+    )
   events.emit({
     type: 'info',
     message: `wave ${state.wave}: soaking ${bucket.length} node(s) in service for ${Math.round(settings.soakMs! / 1000)}s before wave ${state.wave + 1}`,
   })
-  // A deliberate dwell (the soak is time in service), not a wait for a condition.
-  await clock.sleep(settings.soakMs!)
-  const after = await look()
+  // The soak is time in service; its nodes and their kata-deploy pods are watched meanwhile, so a
+  // node that degrades is taken out of service at once, not when the dwell ends. The re-check at the
+  // end stays (it also covers a change between the first look and the watches' first views).
+  const deadline = clock.now().getTime() + settings.soakMs!
+  const baseline: SoakBaseline = {}
+  let found = problems(before)
+  let whole = found.size === 0
+  while (whole) {
+    const left = deadline - clock.now().getTime()
+    if (left <= 0 || !(await soakChanged(state, bucket, left, baseline))) break
+    found = problems(await look())
+    whole = found.size === 0
+  }
+  if (whole) found = problems(await look())
   await Promise.all(
     bucket.map(async (name) => {
-      const [start, end] = [before.get(name)!, after.get(name)!]
-      const problem = !end.ok
-        ? end.detail
-        : !start.ok
-          ? start.detail
-          : start.detail !== end.detail
-            ? `kata-deploy changed during the soak: ${start.detail} -> ${end.detail}`
-            : undefined
+      const problem = found.get(name)
       if (problem === undefined) {
-        state.nodes.set(
-          name,
-          await cluster.patchNode(name, { annotations: { [Annotation.soakedInRun]: settings.runId } }),
-        )
+        // A soak cut short by another node's failure is not passed: the node stays `completed`.
+        if (whole)
+          state.nodes.set(
+            name,
+            await cluster.patchNode(name, { annotations: { [Annotation.soakedInRun]: settings.runId } }),
+          )
         return
       }
       // Out of service again before the rollback (kata-lcm uncordoned it at `complete`).
@@ -522,6 +542,53 @@ async function soak(state: WaveState, bucket: string[]): Promise<void> {
       )
     }),
   )
+}
+
+/** What the soak's watches last saw of its nodes and of their pods; kept from one wait to the next. */
+interface SoakBaseline {
+  nodes?: string
+  pods?: string
+}
+
+/**
+ * Resolves true as soon as one of the soaking nodes, or a pod its health is read from, differs from
+ * `baseline` (set from the first views, then moved to what each change showed), false when `ms`
+ * pass with no change. One watch of the nodes, one of the strategy's pods (shared with the run's
+ * other waits while it holds them).
+ */
+async function soakChanged(state: WaveState, bucket: string[], ms: number, baseline: SoakBaseline): Promise<boolean> {
+  const { ctx } = state
+  const names = new Set(bucket)
+  const changedFrom =
+    <V>(key: keyof SoakBaseline, print: (views: V[]) => string) =>
+    (views: V[]) => {
+      const now = print(views)
+      const seen = baseline[key]
+      baseline[key] = now
+      return seen !== undefined && now !== seen ? true : undefined
+    }
+  const stop = new AbortController()
+  const signal = ctx.signal ? AbortSignal.any([stop.signal, ctx.signal]) : stop.signal
+  const nodePrint = (nodes: NodeView[]) =>
+    JSON.stringify(nodes.filter((n) => names.has(n.name)).map((n) => [n.name, n.ready, n.labels]))
+  const podPrint = (pods: PodView[]) =>
+    JSON.stringify(
+      pods
+        .filter((p) => p.nodeName !== undefined && names.has(p.nodeName) && !p.deletionTimestamp)
+        .map((p) => [p.nodeName, p.uid, p.ready, p.containers.map((c) => c.restartCount)])
+        .sort(),
+    )
+  const query = ctx.strategy.healthPods(ctx)
+  const waits = [
+    ctx.deps.cluster.waitForNodes(undefined, changedFrom('nodes', nodePrint), ms, signal),
+    ...(query ? [ctx.deps.cluster.waitForPods(query, changedFrom('pods', podPrint), ms, signal)] : []),
+  ].map((wait) => wait.then((r) => r.done))
+  try {
+    return await Promise.race(waits)
+  } finally {
+    stop.abort()
+    await Promise.allSettled(waits)
+  }
 }
 
 async function rollBack(state: WaveState, names: string[]): Promise<void> {

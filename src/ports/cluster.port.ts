@@ -110,6 +110,16 @@ export interface NodeStore {
   patchNode(name: string, patch: NodePatch): Promise<NodeView>
   /** Best effort: a failure to record an Event never fails the lifecycle. */
   recordNodeEvent(node: NodeView, event: NodeEvent): Promise<void>
+  /**
+   * Watches the nodes (`labelSelector`'s, or all) until `decide` returns a value or `timeoutMs`
+   * passes. While `keepWatches` holds, waits on the same selector share one watch.
+   */
+  waitForNodes<T>(
+    labelSelector: string | undefined,
+    decide: Decide<NodeView[], T>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, NodeView[]>>
 }
 
 /** Pods: the kata-deploy pods, the verification pods, and eviction for drain. */

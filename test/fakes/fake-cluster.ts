@@ -276,6 +276,23 @@ export class FakeCluster implements Cluster {
     })
   }
 
+  waitForNodes<T>(
+    labelSelector: string | undefined,
+    decide: Decide<NodeView[], T>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult<T, NodeView[]>> {
+    const matches = labelMatcher(labelSelector)
+    return this.call('waitForNodes', () =>
+      this.store.watch(
+        () => [...this.store.nodes.values()].filter((n) => matches(n.labels)).map(clone),
+        decide,
+        timeoutMs,
+        signal,
+      ),
+    )
+  }
+
   getNode(name: string): Promise<NodeView | undefined> {
     return this.call('getNode', () => {
       const node = this.store.nodes.get(name)

@@ -135,6 +135,10 @@ export const daemonSetStrategy: DeploymentStrategy = {
     )
   },
 
+  healthPods(ctx) {
+    return { namespace: ctx.release.namespace, labelSelector: kataDeployNames(ctx.userValues).podSelector }
+  },
+
   // The helm upgrade changes no node (OnDelete): it runs while the nodes are being marked `upgrading`.
   async upgradeWave(ctx, nodes, hooks = NO_HOOKS): Promise<NodeOutcomes> {
     const starting = new Map(nodes.map((node) => [node, hooks.starting(node)]))

@@ -196,6 +196,11 @@ export const jobStrategy: DeploymentStrategy = {
     )
   },
 
+  // Its health is the node's label: the nodes' watch sees it change.
+  healthPods() {
+    return undefined
+  },
+
   // The install is done once its Job succeeded; what stays on the node is kata-deploy's label (a soak
   // compares both ends, so a node whose install never labelled it is judged by its readiness alone).
   async health(ctx, nodes) {

@@ -1,4 +1,4 @@
-import type { AccessCheck, NodeView } from '../../ports/cluster.port.js'
+import type { AccessCheck, NodeView, PodQuery } from '../../ports/cluster.port.js'
 import type { HelmUpgradeRequest } from '../../ports/helm.port.js'
 import type { LifecycleDeps, ReleaseRef } from '../context.js'
 import { settlePendingRelease } from '../pending-release.js'
@@ -81,6 +81,8 @@ export interface DeploymentStrategy {
    * or is replaced (a soak compares the two ends), or not ok with the reason. Read-only.
    */
   health(ctx: RunContext, nodes: string[]): Promise<Map<string, { ok: boolean; detail: string }>>
+  /** The pods whose changes can change `health`, besides the nodes themselves (a soak watches both). Pure. */
+  healthPods(ctx: RunContext): PodQuery | undefined
   /** Puts the given nodes back on the previous version and waits for them. Safe to rerun. */
   revertNodes(ctx: RunContext, nodes: string[]): Promise<NodeOutcomes>
   /** The helm upgrades a run of these waves would make, in order, for --dry-run. Pure. */

@@ -5,7 +5,16 @@
  */
 import { randomBytes } from 'node:crypto'
 import { execa } from 'execa'
-import { AppsV1Api, CoreV1Api, KubeConfig, PolicyV1Api, BatchV1Api, type V1Pod } from '@kubernetes/client-node'
+import {
+  AppsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  PatchStrategy,
+  PolicyV1Api,
+  BatchV1Api,
+  setHeaderOptions,
+  type V1Pod,
+} from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KubeCluster } from '../../../src/adapters/kube-cluster.adapter.js'
 import { createKubeConfig, defaultUserAgent } from '../../../src/adapters/kube-config.js'
@@ -161,6 +170,27 @@ describe('KubeCluster (real API server)', () => {
     const described = await execa('kubectl', ['--kubeconfig', kubeconfigPath, 'describe', 'node', NODE])
     expect(described.stdout).toMatch(/Normal\s+KataUpgradeStarted\s+\S+\s+kata-lcm(, \S+)?\s+upgrading kata on/)
     expect(described.stdout).toMatch(/Warning\s+KataUpgradeFailed\s+\S+\s+kata-lcm(, \S+)?\s+verification failed/)
+  })
+
+  it('waitForNodes sees a node change made after the wait started (the soak watches its nodes)', async () => {
+    const seen: string[][] = []
+    let patched: Promise<unknown> | undefined
+    const result = await cluster.waitForNodes(
+      `${GROUP_LABEL}=${id}`,
+      (nodes) => {
+        seen.push(nodes.map((n) => n.name))
+        // The first view is the list: only now change the node, so only the watch can see it.
+        patched ??= core.patchNode(
+          { name: PLAIN_NODE, body: { metadata: { labels: { 'kata-lcm.test/soak': id } } } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        )
+        return nodes.find((n) => n.name === PLAIN_NODE && n.labels['kata-lcm.test/soak'] === id)
+      },
+      60_000,
+    )
+    await patched
+    expect(seen[0]).toEqual([NODE, PLAIN_NODE])
+    expect(result.done && result.value.name).toBe(PLAIN_NODE)
   })
 
   it('waitForPods sees a pod created after the wait started', async () => {

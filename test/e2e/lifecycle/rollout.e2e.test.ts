@@ -81,10 +81,11 @@ describe('rollout rules (real control plane)', () => {
     expect((await w.node(w.nodeNames[0]!)).annotations['kata-lcm.katacontainers.io/soaked-in-run']).toBeDefined()
   })
 
-  it('a node made NotReady during its soak stops the run: cordoned again and rolled back, the next wave untouched', async () => {
+  it('a node made NotReady during its soak stops the run at once (watched, not at the soak end): cordoned again and rolled back, the next wave untouched', async () => {
     const w = await open({ nodes: nodes('nr', 2), version: '3.27.0' })
     const [first, second] = w.nodeNames as [string, string]
-    const { done } = w.spawnCli(w.upgradeArgs('3.28.0', ['--soak', '20s']))
+    // A 10-minute soak, longer than the test's limit: only a watch ends it in time.
+    const { done } = w.spawnCli(w.upgradeArgs('3.28.0', ['--soak', '10m']))
     await w.waitNodeStatus(first, 'completed')
     await makeNotReady(w.kc, first)
     const r = await done

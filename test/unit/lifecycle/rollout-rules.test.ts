@@ -85,7 +85,24 @@ describe('rollout rules', () => {
       'rolling-back',
       'rolled-back',
     ])
+    // Watched, not re-checked at the end: out of service at once, five minutes before the soak ends.
+    expect(statusWrites(s.cluster, 'node-1').find((w) => w.status === 'rolling-back')!.at).toBe(300_000)
     expect(s.cluster.writesTo('node-2')).toEqual([])
+  })
+
+  it("a node whose kata-deploy pod is replaced during its soak is rolled back at once, the wave's other node not marked soaked", async () => {
+    const s = await scenario({ nodes: 3 })
+    s.clock.setTimer(300_000, () => {
+      const pod = s.cluster.kataDeployPodOn('node-1')!
+      void s.cluster.deletePod(pod.namespace, pod.name)
+    })
+    const report = await upgrade(s.deps, s.upgradeRequest({ soakMs: 600_000, batchSize: 2 }), 'run-1')
+    expect(report.outcome).toBe('rolled-back')
+    expect(report.nodes.find((n) => n.name === 'node-1')!.error).toMatch(/^degraded during the soak: /)
+    expect(statusWrites(s.cluster, 'node-1').find((w) => w.status === 'rolling-back')!.at).toBeLessThan(600_000)
+    // node-2 stayed healthy but its soak was cut short: completed, not passed, and the run stopped.
+    expect(s.cluster.node('node-2').annotations[Annotation.soakedInRun]).toBeUndefined()
+    expect(s.cluster.writesTo('node-3')).toEqual([])
   })
 })
 
@@ -102,6 +119,8 @@ describe('a soak in job mode', () => {
     expect(report.nodes.find((n) => n.name === 'node-1')!.error).toBe(
       'degraded during the soak: kata-deploy changed during the soak: labelled katacontainers.io/kata-runtime=true -> not labelled katacontainers.io/kata-runtime=true',
     )
+    // The nodes' watch sees the label go: out of service at once.
+    expect(statusWrites(s.cluster, 'node-1').find((w) => w.status === 'rolling-back')!.at).toBe(300_000)
   })
 })
 
