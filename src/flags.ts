@@ -107,7 +107,7 @@ export const rolloutFlags = {
     description: 'The first wave has this many nodes (a canary), the later ones --batch-size (empty: no canary).',
   }),
   soak: Flags.string({
-    description: `After each wave but the last: keep its nodes in service this long, then re-check them before the next (e.g. 10m; ${upTo}).`,
+    description: `After each wave but the last: keep its nodes in service this long, watched, and re-check them before the next (e.g. 10m; ${upTo}).`,
   }),
   'max-unavailable': Flags.string({
     description:

@@ -291,8 +291,9 @@ const HANDLERS = {
   },
   /**
    * Optional, after each wave but the last: the wave's completed nodes stay in service for the soak,
-   * then are re-checked (node Ready, kata-deploy healthy and the same as at the start: not restarted,
-   * not replaced). A node that degraded is cordoned again and rolled back, like a failed verification.
+   * watched, and are re-checked (node Ready, kata-deploy healthy and the same as at the start: not
+   * restarted, not replaced) on each change and at the end. A node that degraded is cordoned again
+   * and rolled back at once, like a failed verification; the others are then not soaked.
    */
   soak: {
     step: 'verify',
