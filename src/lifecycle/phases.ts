@@ -571,7 +571,12 @@ async function soakChanged(state: WaveState, bucket: string[], ms: number, basel
   const stop = new AbortController()
   const signal = ctx.signal ? AbortSignal.any([stop.signal, ctx.signal]) : stop.signal
   const nodePrint = (nodes: NodeView[]) =>
-    JSON.stringify(nodes.filter((n) => names.has(n.name)).map((n) => [n.name, n.ready, n.labels]))
+    JSON.stringify(
+      nodes
+        .filter((n) => names.has(n.name))
+        .map((n) => [n.name, n.ready, n.labels])
+        .sort(),
+    )
   const podPrint = (pods: PodView[]) =>
     JSON.stringify(
       pods

@@ -98,6 +98,26 @@ describe('rollout rules (real control plane)', () => {
     expect((await w.node(second)).status).toBeUndefined()
   })
 
+  it("a node whose kata-deploy pod is replaced during its soak is rolled back at once (the pods' watch), the next wave untouched", async () => {
+    const w = await open({ nodes: nodes('pr', 2), version: '3.27.0' })
+    const [first, second] = w.nodeNames as [string, string]
+    const { done } = w.spawnCli(w.upgradeArgs('3.28.0', ['--soak', '10m']))
+    await w.waitNodeStatus(first, 'completed')
+    // As a crash-looping or evicted kata-deploy would: the DaemonSet controller makes a new pod.
+    const pods = await w.core.listNamespacedPod({
+      namespace: w.namespace,
+      labelSelector: 'name=kata-deploy',
+      fieldSelector: `spec.nodeName=${first}`,
+    })
+    for (const p of pods.items) await w.core.deleteNamespacedPod({ namespace: w.namespace, name: p.metadata!.name! })
+    const r = await done
+    expect(r.code, r.stderr).toBe(3)
+    const node = await w.node(first)
+    expect(node.status).toBe('rolled-back')
+    expect(node.annotations['kata-lcm.katacontainers.io/last-error']).toMatch(/^degraded during the soak: /)
+    expect((await w.node(second)).status).toBeUndefined()
+  })
+
   it('pause between waves holds the next one (status shows it) until resume', async () => {
     const w = await open({ nodes: nodes('pz', 2), version: '3.27.0' })
     const [first, second] = w.nodeNames as [string, string]
