@@ -49,6 +49,14 @@ describe('prerequisites refuse before any write', () => {
     )
   })
 
+  it('a soak needs to watch nodes: refused up front when this identity may not', async () => {
+    const error = await refusal({}, { soakMs: 600_000 }, (s) => {
+      s.cluster.denied.add('watch nodes')
+    })
+    expect(error).toBeInstanceOf(PreconditionError)
+    expect(error.message).toMatch(/^this identity may not watch nodes \(cluster-wide\)/)
+  })
+
   it("a target chart that refuses the values kata-lcm would pass: exit 2 with helm's reason, before any write", async () => {
     const error = await refusal({ mode: 'job', userValues: { job: { nodeSelector: { pool: 'kata' } } } }, {}, (s) => {
       s.helm.renderRefusals.push({
