@@ -480,7 +480,15 @@ async function soak(state: WaveState, bucket: string[]): Promise<void> {
       }),
     )
   }
-  const before = await look()
+  // The soak is time in service; its nodes and their kata-deploy pods are watched meanwhile, so a
+  // node that degrades is taken out of service at once, not when the dwell ends. The watches see
+  // their first views before the first look: a change after that look is a change they see.
+  const baseline: SoakBaseline = {}
+  let watch = soakWatch(state, bucket, settings.soakMs!, baseline)
+  const before = await watch.seen.then(look).catch((error: unknown) => {
+    watch.stop()
+    throw error
+  })
   const problems = (after: typeof before) =>
     new Map(
       bucket.flatMap((name): [string, string][] => {
@@ -499,19 +507,23 @@ async function soak(state: WaveState, bucket: string[]): Promise<void> {
     type: 'info',
     message: `wave ${state.wave}: soaking ${bucket.length} node(s) in service for ${Math.round(settings.soakMs! / 1000)}s before wave ${state.wave + 1}`,
   })
-  // The soak is time in service; its nodes and their kata-deploy pods are watched meanwhile, so a
-  // node that degrades is taken out of service at once, not when the dwell ends. The re-check at the
-  // end stays (it also covers a change between the first look and the watches' first views).
   const deadline = clock.now().getTime() + settings.soakMs!
-  const baseline: SoakBaseline = {}
   let found = problems(before)
   let whole = found.size === 0
-  while (whole) {
-    const left = deadline - clock.now().getTime()
-    if (left <= 0 || !(await soakChanged(state, bucket, left, baseline))) break
-    found = problems(await look())
-    whole = found.size === 0
+  try {
+    while (whole) {
+      if (await watch.changed) {
+        found = problems(await look())
+        whole = found.size === 0
+      }
+      const left = deadline - clock.now().getTime()
+      if (!whole || left <= 0) break
+      watch = soakWatch(state, bucket, left, baseline)
+    }
+  } finally {
+    watch.stop()
   }
+  // The re-check at the end stays.
   if (whole) found = problems(await look())
   await Promise.all(
     bucket.map(async (name) => {
@@ -545,6 +557,8 @@ async function soak(state: WaveState, bucket: string[]): Promise<void> {
   )
 }
 
+const noop = () => undefined
+
 /** What the soak's watches last saw of its nodes and of their pods; kept from one wait to the next. */
 interface SoakBaseline {
   nodes?: string
@@ -552,21 +566,31 @@ interface SoakBaseline {
 }
 
 /**
- * Resolves true as soon as one of the soaking nodes, or a pod its health is read from, differs from
- * `baseline` (set from the first views, then moved to what each change showed), false when `ms`
- * pass with no change. One watch of the nodes, one of the strategy's pods (shared with the run's
- * other waits while it holds them).
+ * Watches the soaking nodes and the pods their health is read from: `changed` resolves true as soon
+ * as one differs from `baseline` (set from the first views, then moved to what each change showed),
+ * false when `ms` pass with no change; `seen` once every watch has its first view. One watch of the
+ * nodes, one of the strategy's pods (shared with the run's other waits while it holds them).
  */
-async function soakChanged(state: WaveState, bucket: string[], ms: number, baseline: SoakBaseline): Promise<boolean> {
+function soakWatch(
+  state: WaveState,
+  bucket: string[],
+  ms: number,
+  baseline: SoakBaseline,
+): { seen: Promise<void>; changed: Promise<boolean>; stop: () => void } {
   const { ctx } = state
   const names = new Set(bucket)
+  const query = ctx.strategy.healthPods(ctx)
+  const keys: (keyof SoakBaseline)[] = query ? ['nodes', 'pods'] : ['nodes']
+  let markSeen = () => {}
+  const seen = new Promise<void>((resolve) => (markSeen = resolve))
   const changedFrom =
     <V>(key: keyof SoakBaseline, print: (views: V[]) => string) =>
     (views: V[]) => {
       const now = print(views)
-      const seen = baseline[key]
+      const last = baseline[key]
       baseline[key] = now
-      return seen !== undefined && now !== seen ? true : undefined
+      if (keys.every((k) => baseline[k] !== undefined)) markSeen()
+      return last !== undefined && now !== last ? true : undefined
     }
   const stop = new AbortController()
   const signal = ctx.signal ? AbortSignal.any([stop.signal, ctx.signal]) : stop.signal
@@ -584,16 +608,18 @@ async function soakChanged(state: WaveState, bucket: string[], ms: number, basel
         .map((p) => [p.nodeName, p.uid, p.ready, p.containers.map((c) => c.restartCount)])
         .sort(),
     )
-  const query = ctx.strategy.healthPods(ctx)
   const waits = [
     ctx.deps.cluster.waitForNodes(undefined, changedFrom('nodes', nodePrint), ms, signal),
     ...(query ? [ctx.deps.cluster.waitForPods(query, changedFrom('pods', podPrint), ms, signal)] : []),
   ].map((wait) => wait.then((r) => r.done))
-  try {
-    return await Promise.race(waits)
-  } finally {
-    stop.abort()
-    await Promise.allSettled(waits)
+  const changed = Promise.race(waits).finally(() => stop.abort())
+  // Stopped early (the soak ended another way), the waits reject with the abort: nothing to report.
+  for (const wait of waits) void wait.catch(() => undefined)
+  void changed.catch(() => undefined)
+  return {
+    seen: Promise.race([seen, changed.then(noop, noop)]),
+    changed,
+    stop: () => stop.abort(),
   }
 }
 
