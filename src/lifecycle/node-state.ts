@@ -28,6 +28,12 @@ export const Annotation = {
   lastError: `${PREFIX}/last-error`,
   /** The run whose soak the node passed (a retried step does not soak it again). */
   soakedInRun: `${PREFIX}/soaked-in-run`,
+  /**
+   * What the node's kata-deploy was when its verification passed (the strategy's health detail,
+   * e.g. its pod and restarts), written with `completed` when a soak follows: the soak judges the
+   * node against it, so a pod replaced before the soak's first look is still a change.
+   */
+  verifiedHealth: `${PREFIX}/verified-kata-deploy`,
 } as const
 
 export type NodeStatus =

@@ -445,6 +445,9 @@ function eachNode(
 async function complete(state: WaveState, name: string): Promise<void> {
   const { ctx } = state
   const cordon = releaseCordon(state.nodes.get(name)!)
+  // A soak follows: it judges the node against the kata-deploy that was verified, read before the
+  // node goes back in service (a change after this read is one the soak sees).
+  const verified = soaks(state) ? (await ctx.strategy.health(ctx, [name])).get(name) : undefined
   await write(state, name, 'completed', {
     message: `verified on ${ctx.targetVersion}`,
     ...cordon,
@@ -452,6 +455,7 @@ async function complete(state: WaveState, name: string): Promise<void> {
       ...cordon.annotations,
       [Annotation.currentVersion]: ctx.targetVersion,
       [Annotation.lastError]: null,
+      [Annotation.verifiedHealth]: verified?.ok ? verified.detail : null,
     },
   })
   state.results.set(name, { name, status: 'completed', version: ctx.targetVersion })
@@ -485,10 +489,17 @@ async function soak(state: WaveState, bucket: string[]): Promise<void> {
   // their first views before the first look: a change after that look is a change they see.
   const baseline: SoakBaseline = {}
   let watch = soakWatch(state, bucket, settings.soakMs!, baseline)
-  const before = await watch.seen.then(look).catch((error: unknown) => {
+  const first = await watch.seen.then(look).catch((error: unknown) => {
     watch.stop()
     throw error
   })
+  // Each node is judged against what was verified on it, where that was recorded, not against the
+  // soak's first look: a pod replaced between the verification and this look is a change too.
+  const before = new Map(first)
+  for (const name of bucket) {
+    const verified = state.nodes.get(name)?.annotations[Annotation.verifiedHealth]
+    if (verified) before.set(name, { ok: true, detail: verified })
+  }
   const problems = (after: typeof before) =>
     new Map(
       bucket.flatMap((name): [string, string][] => {
@@ -508,7 +519,7 @@ async function soak(state: WaveState, bucket: string[]): Promise<void> {
     message: `wave ${state.wave}: soaking ${bucket.length} node(s) in service for ${Math.round(settings.soakMs! / 1000)}s before wave ${state.wave + 1}`,
   })
   const deadline = clock.now().getTime() + settings.soakMs!
-  let found = problems(before)
+  let found = problems(first)
   let whole = found.size === 0
   try {
     while (whole) {

@@ -185,6 +185,22 @@ export class FakeCluster implements Cluster {
     return pod ? clone(pod.view) : undefined
   }
 
+  /**
+   * The node's kata-deploy pod replaced at once, as an eviction and the DaemonSet controller's quick
+   * answer would leave it: the old pod gone, a new one (new uid) already Ready. Synchronous.
+   */
+  replaceKataDeployPodNow(node: string): void {
+    const old = [...this.store.pods.values()].find(
+      (p) => this.kataDeploy.isDaemonPod(p) && p.view.nodeName === node && p.view.deletionTimestamp === undefined,
+    )
+    if (!old) throw new Error(`no kata-deploy pod on ${node}`)
+    this.store.beginDelete(old, 0)
+    const now = [...this.store.pods.values()].find((p) => this.kataDeploy.isDaemonPod(p) && p.view.nodeName === node)
+    if (!now) throw new Error(`the DaemonSet made no pod on ${node}`)
+    ClusterStore.markRunningReady(now)
+    this.store.changed()
+  }
+
   /** The kata-deploy version the node really runs: its Ready pod's revision, or (job mode) its last Complete install Job. */
   versionOn(node: string): string | undefined {
     const pod = this.kataDeployPodOn(node)

@@ -121,8 +121,10 @@ export const daemonSetStrategy: DeploymentStrategy = {
   // The node's live kata-deploy pod: Ready, and the same pod with the same restarts from end to end of a soak.
   async health(ctx, nodes) {
     const names = kataDeployNames(ctx.userValues)
+    // One node (its verification just passed): its own pods only, not the whole release's.
+    const one = nodes.length === 1 ? { fieldSelector: `spec.nodeName=${nodes[0]}` } : {}
     const pods = (
-      await ctx.deps.cluster.listPods({ namespace: ctx.release.namespace, labelSelector: names.podSelector })
+      await ctx.deps.cluster.listPods({ namespace: ctx.release.namespace, labelSelector: names.podSelector, ...one })
     ).filter((p) => !p.deletionTimestamp)
     return new Map(
       nodes.map((node): [string, { ok: boolean; detail: string }] => {

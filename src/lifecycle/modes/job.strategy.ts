@@ -1,4 +1,4 @@
-import type { JobView } from '../../ports/cluster.port.js'
+import type { JobView, NodeView } from '../../ports/cluster.port.js'
 import type { HelmUpgradeRequest } from '../../ports/helm.port.js'
 import semver from 'semver'
 import { describeError, HelmError, ManualActionError, PreconditionError } from '../errors.js'
@@ -19,6 +19,10 @@ const OWNERSHIP_VERSION = '4.1.0'
 
 /** What kata-deploy's installer puts on every node it installed, in every version and mode; its cleanup takes it off. */
 const INSTALLED_LABEL = 'katacontainers.io/kata-runtime=true'
+const isInstalled = (node: NodeView) => {
+  const [key, value] = INSTALLED_LABEL.split('=') as [string, string]
+  return node.labels[key] === value
+}
 
 /** The label the kata-deploy installer puts on a node it installed (`kata-deploy.katacontainers.io/<suffix|default>=true`). Pure. */
 export function installMarker(values: Values): string {
@@ -204,7 +208,13 @@ export const jobStrategy: DeploymentStrategy = {
   // The install is done once its Job succeeded; what stays on the node is kata-deploy's label (a soak
   // compares both ends, so a node whose install never labelled it is judged by its readiness alone).
   async health(ctx, nodes) {
-    const installed = new Set((await ctx.deps.cluster.listNodes(INSTALLED_LABEL)).map((n) => n.name))
+    const { cluster } = ctx.deps
+    // One node (its verification just passed): that node, not every labelled one.
+    const labelled =
+      nodes.length === 1
+        ? [await cluster.getNode(nodes[0]!)].filter((n) => n !== undefined && isInstalled(n))
+        : await cluster.listNodes(INSTALLED_LABEL)
+    const installed = new Set(labelled.map((n) => n!.name))
     return new Map(
       nodes.map((n) => [
         n,

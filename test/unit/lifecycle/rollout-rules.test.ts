@@ -5,7 +5,7 @@ import { pauseRun, resumeRun } from '../../../src/lifecycle/pause.service.js'
 import { nodeStatus } from '../../../src/lifecycle/status.service.js'
 import { planStep, waveStep } from '../../../src/lifecycle/steps.service.js'
 import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
-import { RELEASE, scenario, statusWrites } from '../../fakes/scenario.js'
+import { RELEASE, scenario, statusWrite, statusWrites } from '../../fakes/scenario.js'
 
 describe('rollout rules', () => {
   it('a canary wave, then waves of the batch size', () => {
@@ -103,6 +103,20 @@ describe('rollout rules', () => {
     // node-2 stayed healthy but its soak was cut short: completed, not passed, and the run stopped.
     expect(s.cluster.node('node-2').annotations[Annotation.soakedInRun]).toBeUndefined()
     expect(s.cluster.writesTo('node-3')).toEqual([])
+  })
+
+  it('a kata-deploy pod replaced as its node goes back in service, before the soak first looks, is still a change', async () => {
+    const s = await scenario({ nodes: 2 })
+    // Right after the `completed` write, before the soak's watches or its first look: the same pod
+    // the e2e deletes on seeing `completed`. Judged against the pod that was verified.
+    // The replacement is Ready at once, so the soak's first look sees a healthy pod: only the pod
+    // that was verified tells it apart.
+    void s.cluster.afterWrite(statusWrite('node-1', 'completed'), () => s.cluster.replaceKataDeployPodNow('node-1'))
+    const report = await upgrade(s.deps, s.upgradeRequest({ soakMs: 600_000 }), 'run-1')
+    expect(report.outcome).toBe('rolled-back')
+    expect(report.nodes.find((n) => n.name === 'node-1')!.error).toMatch(/^degraded during the soak: /)
+    expect(statusWrites(s.cluster, 'node-1').find((w) => w.status === 'rolling-back')!.at).toBeLessThan(600_000)
+    expect(s.cluster.writesTo('node-2')).toEqual([])
   })
 })
 
