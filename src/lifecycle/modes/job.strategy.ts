@@ -30,12 +30,46 @@ export function installMarker(values: Values): string {
   return `kata-deploy.katacontainers.io/${typeof suffix === 'string' && suffix !== '' ? suffix : 'default'}=true`
 }
 
+/** The first kata-deploy with job.dispatcherTolerations (before it, the dispatcher takes the top-level tolerations). */
+const DISPATCHER_TOLERATIONS_VERSION = '4.1.0'
+
+/** The cordon's taint: kata-lcm's waves put it on every node of the wave. */
+const UNSCHEDULABLE_TOLERATION = { key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' }
+
+const tolerates = (tolerations: unknown[]) =>
+  tolerations.some((t) => {
+    const { key, operator, effect } = (t ?? {}) as Record<string, unknown>
+    const keyMatches = key === UNSCHEDULABLE_TOLERATION.key || key === undefined
+    return keyMatches && operator === 'Exists' && (effect === undefined || effect === 'NoSchedule')
+  })
+
+const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : [])
+
+/**
+ * Where the install dispatcher's pod may run during a wave. kata-deploy's dispatcher (every job-mode
+ * version) is a hook Job the scheduler places; a wave that cordons every node it may run on would
+ * leave it Pending, helm would wait out its timeout, and the rollback, which needs the same
+ * dispatcher, would fail too. So kata-lcm adds the cordon's toleration to the dispatcher's own:
+ * `job.dispatcherTolerations` from 4.1.0 (the operator's, else the top-level tolerations the chart
+ * falls back to), the top-level `tolerations` before (the per-node Jobs, bound by nodeName, take
+ * them too, harmlessly). Nothing when the operator's tolerations already cover it. Pure.
+ */
+export function dispatcherPlacement(userValues: Values, version: string): Values {
+  if (!semver.valid(version)) return {}
+  const top = list(userValues.tolerations)
+  if (semver.lt(version, DISPATCHER_TOLERATIONS_VERSION))
+    return tolerates(top) ? {} : { tolerations: [...top, UNSCHEDULABLE_TOLERATION] }
+  const own = list((userValues.job as { dispatcherTolerations?: unknown } | undefined)?.dispatcherTolerations)
+  const base = own.length > 0 ? own : top
+  return tolerates(base) ? {} : { job: { dispatcherTolerations: [...base, UNSCHEDULABLE_TOLERATION] } }
+}
+
 function request(ctx: RunContext, chart: string, version: string, nodes: string[]): HelmUpgradeRequest {
-  const scoped: Values = {
+  const scoped: Values = mergeValues(dispatcherPlacement(ctx.userValues, version), {
     deploymentMode: 'job',
     job: { nodes, parallelism: Math.max(1, Math.min(ctx.batchSize, nodes.length)) },
     verification: { pod: '' },
-  }
+  })
   return {
     release: ctx.release.name,
     namespace: ctx.release.namespace,

@@ -17,6 +17,8 @@
  *   Succeeded otherwise. kwok runs the per-node Jobs' pods (stages/40-job.yaml); this stand-in tells
  *   kwok how the dispatcher's pod ends through the pod label `kata-lcm.test/outcome`.
  *
+ * The dispatcher's work starts once its pod is scheduled (a Pending dispatcher does nothing).
+ *
  * Not imitated: the dispatcher's pacing (`--parallelism`: every Job is created at once), its taint
  * filter for selector-chosen nodes, `--wait-for-nodes-secs`, `--require-node-handlers` (kwok nodes
  * report no runtime handlers) and the `pending` claim before a node's Job.
@@ -179,6 +181,17 @@ export function startKataDeployStandIn(namespace: string, options: StandInOption
   async function dispatch(owner: V1Job): Promise<void> {
     const held = standIn.holdNextHook
     standIn.holdNextHook = false
+    // The dispatcher works from its own pod (4.1.0+): nothing happens until the scheduler has placed
+    // it. A pod nothing can take (every eligible node cordoned, its tolerations short) stays Pending,
+    // and helm waits its --timeout for the hook, as on a real cluster.
+    const dispatcherPod = await waitFor<V1Pod>(
+      kc,
+      `/api/v1/namespaces/${namespace}/pods`,
+      (p) => p.spec?.nodeName !== undefined,
+      600_000,
+      { labelSelector: `batch.kubernetes.io/controller-uid=${owner.metadata!.uid!}` },
+    )
+    if (stopped) return
     const pod = owner.spec?.template.spec
     const args = flags(pod?.containers[0]?.command ?? [])
     const configMap = pod?.volumes?.find((v) => v.configMap)?.configMap?.name ?? ''
@@ -219,9 +232,6 @@ export function startKataDeployStandIn(namespace: string, options: StandInOption
     }
     if (held) return void note('hook held')
     const outcome = failed.length === 0 ? 'succeed' : 'fail'
-    const dispatcherPod = await waitFor<V1Pod>(kc, `/api/v1/namespaces/${namespace}/pods`, () => true, 120_000, {
-      labelSelector: `batch.kubernetes.io/controller-uid=${owner.metadata!.uid!}`,
-    })
     if (stopped) return
     await core.patchNamespacedPod(
       { name: dispatcherPod.metadata!.name!, namespace, body: { metadata: { labels: { [OUTCOME_LABEL]: outcome } } } },

@@ -118,6 +118,30 @@ describe('job mode on the real kata-deploy chart, with the dispatcher stand-in',
     }
   })
 
+  it('4.0.0 -> 4.1.0 in one wave over every node the dispatcher may run on: the dispatcher gets past the cordon, every node installed, the values back', async () => {
+    // The operator confines the dispatcher to these nodes (job.dispatcherNodeSelector), and no other
+    // node is schedulable for it: the wave cordons them all. Without kata-lcm's toleration the
+    // dispatcher pod stays Pending, helm waits out its timeout, and the rollback fails the same way.
+    const here = { 'kata-lcm.test/dispatcher': 'here' }
+    const w = await open({
+      nodes: [1, 2, 3].map((i) => ({ name: World.nodeName('j', 'all', i), labels: here })),
+      version: '4.0.0',
+      mode: 'job',
+      real: true,
+      spare: false,
+      set: [...OPERATOR, 'job.dispatcherNodeSelector.kata-lcm\\.test/dispatcher=here'],
+    })
+    const before = await w.rawUserValues()
+    const r = await w.upgrade('4.1.0', ['--batch-size', '3', '--helm-timeout', '90s'])
+    expect(r.code, r.stderr).toBe(0)
+    for (const name of w.nodeNames)
+      expect(await w.node(name)).toMatchObject({ status: 'completed', version: '4.1.0', unschedulable: false })
+    expect(w.standIn!.log.filter((l) => l.startsWith('hook '))).toContain('hook succeeded')
+    // The toleration was kata-lcm's, for the wave: the operator's values come back without it.
+    expect(await w.rawUserValues()).toBe(before)
+    expect(before).not.toContain('unschedulable')
+  })
+
   it('a dispatcher that uninstalls nodes outside the wave stops the run at once (exit 4), naming them; it never reports success', async () => {
     const { w, before } = await jobWorld('cl', 2, { alwaysCleanUp: true })
     const [n1, n2] = w.nodeNames as [string, string]

@@ -42,6 +42,8 @@ export interface WorldOptions {
   real?: boolean
   /** How the stand-in for kata-deploy's binaries behaves (harness/kata-deploy-stand-in.ts). */
   standIn?: StandInOptions
+  /** A real job-mode world's spare node for the dispatcher (`spareNode`); default true. */
+  spare?: boolean
 }
 
 export interface CliResult {
@@ -99,7 +101,9 @@ export class World {
    * A real job-mode world gets one more node, outside the world's label, for it.
    */
   get spareNode(): string | undefined {
-    return this.options.real && this.options.mode === 'job' ? World.nodeName('spare', this.id, 0) : undefined
+    return this.options.real && this.options.mode === 'job' && this.options.spare !== false
+      ? World.nodeName('spare', this.id, 0)
+      : undefined
   }
 
   async setup(): Promise<this> {

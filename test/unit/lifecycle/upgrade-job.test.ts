@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
-import { judgeInstallJob } from '../../../src/lifecycle/modes/job.strategy.js'
+import { dispatcherPlacement, judgeInstallJob } from '../../../src/lifecycle/modes/job.strategy.js'
 import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
 import type { JobView } from '../../../src/ports/cluster.port.js'
 import { scenario, statusWrites, type Scenario } from '../../fakes/scenario.js'
@@ -11,7 +11,10 @@ const scoped = (s: Scenario) =>
     job: u.values.job,
     mode: u.values.deploymentMode,
     verification: u.values.verification,
+    tolerations: u.values.tolerations,
   }))
+/** What kata-lcm adds so the dispatcher pod tolerates the wave's cordon (top-level before 4.1.0). */
+const CORDON = [{ key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' }]
 const installJobs = (s: Scenario) =>
   [...s.cluster.store.jobs.values()].map((j) => `${j.targetNode}:${j.images[0]!.split(':').at(-1)}:${j.outcome}`)
 
@@ -35,12 +38,14 @@ describe('upgrade, job mode', () => {
         job: { backoffLimit: 1, nodes: ['node-1', 'node-2'], parallelism: 2 },
         mode: 'job',
         verification: { pod: '' },
+        tolerations: CORDON,
       },
       {
         version: '3.33.0',
         job: { backoffLimit: 1, nodes: ['node-3', 'node-4'], parallelism: 2 },
         mode: 'job',
         verification: { pod: '' },
+        tolerations: CORDON,
       },
     ])
     expect(s.helm.upgradesWith(true)).toEqual([
@@ -94,8 +99,15 @@ describe('upgrade, job mode', () => {
         job: { nodes: ['node-1', 'node-2'], parallelism: 2 },
         mode: 'job',
         verification: { pod: '' },
+        tolerations: CORDON,
       },
-      { version: '3.32.0', job: { nodes: ['node-2'], parallelism: 1 }, mode: 'job', verification: { pod: '' } },
+      {
+        version: '3.32.0',
+        job: { nodes: ['node-2'], parallelism: 1 },
+        mode: 'job',
+        verification: { pod: '' },
+        tolerations: CORDON,
+      },
     ])
     expect(s.cluster.versionOn('node-1')).toBe('3.33.0')
     expect(s.status('node-1')).toBe('completed')
@@ -252,5 +264,50 @@ describe('judgeInstallJob', () => {
     ],
   ])('%s', (_what, jobs, expected) => {
     expect(judgeInstallJob(jobs, 'n1', before)).toEqual(expected)
+  })
+})
+
+describe("the dispatcher pod of a job-mode wave tolerates the wave's cordon", () => {
+  const cordon = { key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' }
+  const reserved = { key: 'reservedFor', operator: 'Equal', value: 'kata', effect: 'NoSchedule' }
+
+  it("4.1.0+: job.dispatcherTolerations, the operator's own (else the top-level ones) and the cordon's", () => {
+    expect(dispatcherPlacement({}, '4.1.0')).toEqual({ job: { dispatcherTolerations: [cordon] } })
+    expect(dispatcherPlacement({ tolerations: [reserved] }, '4.2.0')).toEqual({
+      job: { dispatcherTolerations: [reserved, cordon] },
+    })
+    expect(dispatcherPlacement({ tolerations: [reserved], job: { dispatcherTolerations: [] } }, '4.1.0')).toEqual({
+      job: { dispatcherTolerations: [reserved, cordon] },
+    })
+    const own = { key: 'dispatcher', operator: 'Exists' }
+    expect(dispatcherPlacement({ tolerations: [reserved], job: { dispatcherTolerations: [own] } }, '4.1.0')).toEqual({
+      job: { dispatcherTolerations: [own, cordon] },
+    })
+    // Already tolerated (by key, or by an Exists without a key): nothing set.
+    expect(dispatcherPlacement({ tolerations: [cordon] }, '4.1.0')).toEqual({})
+    expect(dispatcherPlacement({ tolerations: [{ operator: 'Exists' }] }, '4.1.0')).toEqual({})
+  })
+
+  it('before 4.1.0 the dispatcher takes the top-level tolerations: the cordon is added there', () => {
+    expect(dispatcherPlacement({}, '4.0.0')).toEqual({ tolerations: [cordon] })
+    expect(dispatcherPlacement({ tolerations: [reserved] }, '3.32.0')).toEqual({ tolerations: [reserved, cordon] })
+    expect(dispatcherPlacement({ tolerations: [cordon] }, '3.32.0')).toEqual({})
+  })
+
+  it("a 4.1.0 wave's helm upgrade carries it as kata-lcm's override; the operator's values come back without it", async () => {
+    const s = await scenario({ mode: 'job', nodes: 2, version: '4.0.0', target: '4.1.0' })
+    const report = await upgrade(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1')
+    expect(report.outcome).toBe('success')
+    expect(scoped(s)).toEqual([
+      {
+        version: '4.1.0',
+        job: { nodes: ['node-1', 'node-2'], parallelism: 2, dispatcherTolerations: [cordon] },
+        mode: 'job',
+        verification: { pod: '' },
+      },
+    ])
+    expect(s.helm.upgradesWith(true)).toEqual([
+      expect.objectContaining({ version: '4.1.0', values: { deploymentMode: 'job' } }),
+    ])
   })
 })
