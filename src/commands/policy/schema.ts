@@ -7,6 +7,8 @@ export default class PolicySchema extends BaseCommand {
   static override enableJsonFlag = false
 
   async run() {
+    // Parsed only to refuse what it does not take: a flag it ignored would pass for one it honours.
+    await this.parse(PolicySchema)
     this.log(JSON.stringify(POLICY_SCHEMA, null, 2))
   }
 }
