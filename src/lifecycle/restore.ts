@@ -4,15 +4,19 @@ import type { RunContext } from './modes/strategy.js'
 
 /**
  * Puts the operator's own values back in the release at `version`, and drops the run record that
- * kept them, once every node kata-lcm has touched runs `version` (and the mode agrees: daemonset
+ * kept them, once every node kata-lcm has touched that the release still covers runs `version` (and the mode agrees: daemonset
  * also wants every kata-deploy pod at the DaemonSet's revision). Until then the record keeps them,
  * so no later run can mistake kata-lcm's overrides for the operator's. Idempotent.
  */
 export async function restoreWhenConverged(ctx: RunContext, chart: string, version: string): Promise<boolean> {
   const { deps } = ctx
-  const elsewhere = (await deps.cluster.listNodes())
+  // Only the nodes the release still covers count: one taken out of its selection (its kata-deploy
+  // pod gone) or deleted runs nothing of it, whatever its annotations last said.
+  const [nodes, covered] = await Promise.all([deps.cluster.listNodes(), ctx.strategy.coveredNodes(ctx)])
+  const elsewhere = nodes
     .filter(
       (n) =>
+        covered.has(n.name) &&
         readStatus(n.annotations) !== undefined &&
         n.annotations[Annotation.currentVersion] !== undefined &&
         n.annotations[Annotation.currentVersion] !== version,

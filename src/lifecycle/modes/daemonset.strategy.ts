@@ -137,6 +137,14 @@ export const daemonSetStrategy: DeploymentStrategy = {
     )
   },
 
+  async coveredNodes(ctx) {
+    const pods = await ctx.deps.cluster.listPods({
+      namespace: ctx.release.namespace,
+      labelSelector: kataDeployNames(ctx.userValues).podSelector,
+    })
+    return new Set(pods.filter((p) => p.nodeName !== undefined && !p.deletionTimestamp).map((p) => p.nodeName!))
+  },
+
   healthPods(ctx) {
     return { namespace: ctx.release.namespace, labelSelector: kataDeployNames(ctx.userValues).podSelector }
   },

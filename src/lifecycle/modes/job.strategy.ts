@@ -234,6 +234,11 @@ export const jobStrategy: DeploymentStrategy = {
     )
   },
 
+  // kata-deploy's installer labels every node it installed; its cleanup takes the label off.
+  async coveredNodes(ctx) {
+    return new Set((await ctx.deps.cluster.listNodes(INSTALLED_LABEL)).map((n) => n.name))
+  },
+
   // Its health is the node's label: the nodes' watch sees it change.
   healthPods() {
     return undefined
