@@ -34,7 +34,9 @@ describe('the operator values come back once every node the release covers runs 
       'run-1',
     )
     expect(report.outcome).toBe('success')
-    expect(s.events.ofType('info').map((e) => e.message)).not.toContainEqual(expect.stringMatching(/not every node runs/))
+    expect(s.events.ofType('info').map((e) => e.message)).not.toContainEqual(
+      expect.stringMatching(/not every node runs/),
+    )
     // The operator's values are back (no kata-lcm override left) and no run record is in flight.
     expect(s.helm.upgradesWith(true).at(-1)?.values).toEqual({ nodeSelector: { kata: 'yes' } })
     expect(await s.cluster.readRun(RELEASE.namespace, RELEASE.name)).toBeUndefined()
