@@ -7,6 +7,7 @@
 import { parseAllDocuments, stringify } from 'yaml'
 import { InputError } from './errors.js'
 import { POLICY_SCHEMA } from './policy-schema.js'
+import { documentValue } from './yaml-value.js'
 
 export const POLICY_API_VERSION = 'kata-lcm.katacontainers.io/v1alpha1'
 /** The ConfigMap that holds the cluster's policy, and its key. */
@@ -125,7 +126,7 @@ export function parsePolicy(text: string, origin: string): Policy {
     throw new InputError(origin, 'must be exactly one YAML document (kata-lcm init writes a starter)')
   const doc = docs[0]!
   if (doc.errors.length > 0) throw new InputError(origin, `not YAML: ${doc.errors[0]!.message.split('\n')[0]}`)
-  const value: unknown = doc.toJS()
+  const value = documentValue(doc, (why) => new InputError(origin, why))
   const found = violation(value, POLICY_SCHEMA as Schema, '')
   if (found) throw new InputError(origin, found)
   return value as Policy

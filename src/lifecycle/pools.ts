@@ -13,6 +13,7 @@ import type { NodeSelection } from './plan.js'
 import { schemaViolation, type PoolSpec } from './policy.js'
 import { POOL_SCHEMA } from './policy-schema.js'
 import { parseVerificationTemplate } from './verification.js'
+import { documentValue } from './yaml-value.js'
 
 export interface Pool {
   name: string
@@ -34,7 +35,7 @@ export function parsePoolsFile(text: string, origin: string): Pool[] | undefined
   if (!Array.isArray(docs) || docs.length !== 1) throw new InputError(origin, 'must be exactly one YAML document')
   const doc = docs[0]!
   if (doc.errors.length > 0) throw new InputError(origin, `not YAML: ${doc.errors[0]!.message.split('\n')[0]}`)
-  const value: unknown = doc.toJS()
+  const value = documentValue(doc, (why) => new InputError(origin, why))
   const found = schemaViolation(value, { type: 'array', minItems: 1, items: POOL_SCHEMA }, 'pools')
   if (found) throw new InputError(origin, found)
   return poolsOf(value as PoolSpec[], origin)

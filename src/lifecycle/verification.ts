@@ -1,6 +1,7 @@
 import { parseAllDocuments } from 'yaml'
 import type { NodeView, PodView, Taint } from '../ports/cluster.port.js'
 import { InputError } from './errors.js'
+import { documentValue } from './yaml-value.js'
 
 /** A label kata-lcm puts on every verification pod it creates, so a rerun can find and clean up leftovers. */
 export const VERIFICATION_LABEL = 'kata-lcm.katacontainers.io/verification-for'
@@ -69,7 +70,7 @@ function renderManifest(template: VerificationTemplate, node: string, podName: s
   const doc = docs[0]!
   if (doc.errors.length > 0)
     throw new InputError(FIELD, `${template.origin} is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`)
-  const value = doc.toJS() as unknown
+  const value = documentValue(doc, (why) => new InputError(FIELD, `${template.origin}: ${why}`))
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new InputError(FIELD, `${template.origin} is not a YAML mapping; give a Pod manifest`)
   const manifest = value as Record<string, unknown>

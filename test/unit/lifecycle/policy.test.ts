@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { InputError } from '../../../src/lifecycle/errors.js'
 import { parsePolicy, policyFlags, withPolicy, chartDefaults } from '../../../src/lifecycle/policy.js'
 import {
   findPolicy,
@@ -90,6 +91,15 @@ describe('the fleet policy', () => {
   ])('refuses %s, naming the field', (line, message) => {
     const text = `apiVersion: kata-lcm.katacontainers.io/v1alpha1\nkind: Policy\n${line}\n`
     expect(() => parsePolicy(text, 'policy file p.yaml')).toThrow(message)
+  })
+
+  it('refuses an alias bomb as bad input naming the source, not a crash', () => {
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]']
+    for (const [i, k] of ['b', 'c', 'd', 'e', 'f'].entries())
+      bomb.push(`${k}: &${k} [${Array(9).fill(`*${'abcde'[i]}`).join(', ')}]`)
+    const text = `apiVersion: kata-lcm.katacontainers.io/v1alpha1\nkind: Policy\nx: {${bomb.join(', ')}}\n`
+    expect(() => parsePolicy(text, 'policy file p.yaml')).toThrow(InputError)
+    expect(() => parsePolicy(text, 'policy file p.yaml')).toThrow(/^policy file p.yaml: its aliases expand too far/)
   })
 
   it('refuses a document that is not one policy', () => {

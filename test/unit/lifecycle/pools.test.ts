@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
+import { InputError } from '../../../src/lifecycle/errors.js'
 import { matchesLabelSelector } from '../../../src/lifecycle/plan.js'
 import { groupByPool, NO_RUN_POD, parsePoolsFile, poolsOf, type Pool } from '../../../src/lifecycle/pools.js'
 import { rollbackNode } from '../../../src/lifecycle/rollback.service.js'
@@ -92,6 +93,27 @@ describe('node pools', () => {
     expect(() =>
       poolsOf([{ name: 'a', verification: { pod: { apiVersion: 'v1', kind: 'Pod', spec: {} } } }], 'policy x'),
     ).toThrow(/^--verification-pod: policy x: pools\[0\].verification.pod never uses \$\{NODE\}/)
+  })
+
+  it("an alias bomb (anchors that expand past yaml's alias limit) is bad input naming the file, not a crash", () => {
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x]',
+      ...['b', 'c', 'd', 'e', 'f'].map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcde'[i]}`).join(', ')}]`),
+    ].join('\n')
+    const refused = (() => {
+      try {
+        parsePoolsFile(
+          `- name: x\n  nodeSelector: pool=x\n  bomb: {${bomb.replaceAll('\n', ', ')}}\n`,
+          '--pools p.yaml',
+        )
+      } catch (error) {
+        return error
+      }
+    })()
+    expect(refused).toBeInstanceOf(InputError)
+    expect((refused as InputError).exitCode).toBe(2)
+    expect((refused as InputError).message).toMatch(/^--pools p.yaml: its aliases expand too far \(.*\); /)
+    expect((refused as InputError).message).not.toContain('\n')
   })
 
   it('pools run in order, each pool verified with its own pod, each pool with its own batch', async () => {

@@ -87,6 +87,12 @@ describe('parseVerificationTemplate', () => {
     ['containers missing', withSpec('  nodeName: ${NODE}\n'), '--verification-pod spec.containers', /no containers/],
     ['a YAML list', '- ${NODE}\n', '--verification-pod', /not a YAML mapping/],
     ['broken YAML', 'kind: Pod\nspec: [${NODE}\n', '--verification-pod', /not valid YAML/],
+    [
+      'an alias bomb',
+      `${VERIFICATION_POD}x:\n  a: &a [x, x, x, x, x, x, x, x, x]\n${['b', 'c', 'd', 'e', 'f'].map((k, i) => `  ${k}: &${k} [${Array(9).fill(`*${'abcde'[i]}`).join(', ')}]\n`).join('')}`,
+      '--verification-pod',
+      /^--verification-pod: verify.yaml: its aliases expand too far/,
+    ],
   ])('refuses %s, naming the field', (_what, source, field, message) => {
     const error = inputError(() => parseVerificationTemplate(source, 'verify.yaml'))
     expect(error.field).toBe(field)
