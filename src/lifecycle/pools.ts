@@ -27,9 +27,15 @@ export interface Pool {
 
 /**
  * Parses a `--pools` file: a YAML list of pools, each as the policy's `pools[]` items; undefined for
- * a file that holds no document (comments only: the Argo template's file when it has no pools). Pure.
+ * a file that holds no document (comments only: the Argo template's file when it has no pools). An
+ * empty file is refused: a truncated or wrong file, not a way to say "no pools". Pure.
  */
 export function parsePoolsFile(text: string, origin: string): Pool[] | undefined {
+  if (text.trim() === '')
+    throw new InputError(
+      origin,
+      'the file is empty; give a YAML list of pools (name, nodeSelector or nodeTaint, batchSize, canary, verification.pod; docs/policy.md#pools), or leave out --pools',
+    )
   const docs = parseAllDocuments(text)
   if (Array.isArray(docs) && (docs.length === 0 || (docs.length === 1 && docs[0]!.contents === null))) return undefined
   if (!Array.isArray(docs) || docs.length !== 1) throw new InputError(origin, 'must be exactly one YAML document')

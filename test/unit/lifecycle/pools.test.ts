@@ -87,6 +87,11 @@ describe('node pools', () => {
     expect(() => parsePoolsFile('[]', '--pools p.yaml')).toThrow(/^--pools p.yaml: pools: must hold at least 1 item/)
     // A file of comments only holds no pools (the Argo template's file when the workflow has none).
     expect(parsePoolsFile("# the workflow's pools parameter\n", '--pools p.yaml')).toBeUndefined()
+    // An empty one is a mistake (a truncated or wrong file), not a way to say "no pools".
+    for (const empty of ['', '\n', '  \n\t\n'])
+      expect(() => parsePoolsFile(empty, '--pools p.yaml')).toThrow(
+        /^--pools p.yaml: the file is empty; give a YAML list of pools \(name, nodeSelector or nodeTaint, .*\), or leave out --pools$/,
+      )
     expect(() => parsePoolsFile('- name: a\n  size: 2\n', '--pools p.yaml')).toThrow(
       /^--pools p.yaml: pools\[0\].size: unknown field; known: name, nodeSelector/,
     )
