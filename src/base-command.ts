@@ -43,12 +43,17 @@ export abstract class BaseCommand extends Command {
     // oclif's own parse errors (unknown flag, missing required flag) are bad input too.
     const isParseError = !known && (error as { oclif?: { exit?: number } }).oclif !== undefined
     const exitCode = known?.exitCode ?? (isParseError ? ExitCode.BadInput : ExitCode.Unexpected)
-    // One line: oclif's parse errors come as several lines around the one that matters.
+    // One line: oclif's parse errors come as several lines around the one that matters (a flag's
+    // own check, thrown from its parse, comes as "Parsing --flag", the error, "See more help").
     const message = (error.message ?? String(error))
       .split('\n')
       .map((l) => l.trim())
       .filter(
-        (l) => l !== '' && !/^The following errors? occurred:?$/.test(l) && !/^See more help with --help$/.test(l),
+        (l) =>
+          l !== '' &&
+          !/^The following errors? occurred:?$/.test(l) &&
+          !/^See more help with --help$/.test(l) &&
+          !(known && /^Parsing --[\w-]+$/.test(l)),
       )
       .join('; ')
     if (this.jsonEnabled()) {

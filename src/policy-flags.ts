@@ -3,6 +3,7 @@ import { Flags } from '@oclif/core'
 import { readFile } from 'node:fs/promises'
 import { createDeps, type ConnectionOptions } from './deps.js'
 import { InputError } from './lifecycle/errors.js'
+import { checkNamespace } from './lifecycle/names.js'
 import { DEFAULT_POLICY_NAMESPACE, policyVerificationPod, withPolicy } from './lifecycle/policy.js'
 import { findPolicy, type FoundPolicy } from './lifecycle/policy.service.js'
 import { parsePoolsFile, poolsOf, type Pool } from './lifecycle/pools.js'
@@ -22,6 +23,11 @@ export const policyFlags = {
     description: 'Namespace of the cluster\'s policy (ConfigMap kata-lcm-policy, written by "kata-lcm policy set").',
     default: DEFAULT_POLICY_NAMESPACE,
     helpGroup: 'POLICY',
+    // Checked as it is parsed, before anything else: a name the API server would refuse is never sent.
+    parse: async (name) => {
+      checkNamespace('--policy-namespace', name)
+      return name
+    },
   }),
 }
 

@@ -4,6 +4,10 @@
  * For the checks that need no cluster, or only the small one a test serves itself.
  */
 import { Config, Errors, type Command } from '@oclif/core'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { format } from 'node:util'
@@ -25,6 +29,8 @@ export async function runCli(
   argv: string[],
   env: Record<string, string | undefined> = {},
 ): Promise<CliResult> {
+  // As the installed CLI runs (oclif warns about development matters when NODE_ENV is test).
+  env = { NODE_ENV: 'production', ...env }
   const saved = {
     exitCode: process.exitCode,
     env: Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]])),
@@ -60,4 +66,58 @@ export async function runCli(
 function setEnv(name: string, value: string | undefined): void {
   if (value === undefined) delete process.env[name]
   else process.env[name] = value
+}
+
+export interface ApiServer {
+  /** A kubeconfig file that points at the server. */
+  kubeconfig: string
+  /** `METHOD /path?query` of every request, in order. */
+  requests: string[]
+  close(): Promise<void>
+}
+
+type Answer = { status: number; body: unknown }
+
+/**
+ * A small API server on 127.0.0.1: `answer` gives each request's reply (default 404), and every
+ * request is recorded, so a test can say a command asked nothing of the cluster.
+ */
+export async function apiServer(
+  answer: (method: string, url: string) => Answer | undefined = () => undefined,
+): Promise<ApiServer> {
+  const requests: string[] = []
+  const server = createServer((req, res) => {
+    const line = `${req.method} ${req.url}`
+    requests.push(line)
+    const reply = answer(req.method ?? 'GET', req.url ?? '/') ?? {
+      status: 404,
+      body: {
+        kind: 'Status',
+        apiVersion: 'v1',
+        status: 'Failure',
+        code: 404,
+        reason: 'NotFound',
+        message: `${line} not found`,
+      },
+    }
+    res.writeHead(reply.status, { 'content-type': 'application/json' })
+    res.end(JSON.stringify(reply.body))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  const dir = await mkdtemp(path.join(tmpdir(), 'kata-lcm-cli-'))
+  const kubeconfig = path.join(dir, 'kubeconfig')
+  await writeFile(
+    kubeconfig,
+    `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:${port}"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n`,
+  )
+  return {
+    kubeconfig,
+    requests,
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
 }
