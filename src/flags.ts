@@ -167,6 +167,26 @@ export interface UpgradeFlags {
   'dry-run'?: boolean
 }
 
+/**
+ * `--drain-force` and `--drain-delete-emptydir-data` only widen a drain: given on the command line
+ * where nothing drains (neither `--drain` nor the policy's drain.enabled), they are refused rather
+ * than ignored. The policy's own drain.force and drain.deleteEmptyDirData (`origins`) wait for a
+ * run that drains. Pure.
+ */
+export function checkDrainOptions(
+  flags: Pick<UpgradeFlags, 'drain' | 'drain-force' | 'drain-delete-emptydir-data'>,
+  origins: Record<string, string>,
+): void {
+  if (flags.drain) return
+  for (const flag of ['drain-force', 'drain-delete-emptydir-data'] as const) {
+    if (flags[flag] && origins[flag] === undefined)
+      throw new InputError(
+        `--${flag}`,
+        `evicts nothing without --drain (nor does the policy's drain.enabled turn drain on); add --drain, or leave out --${flag}`,
+      )
+  }
+}
+
 /** `--canary N` or `--max-unavailable N`: a whole number of nodes >= 1. */
 function nodeCount(field: string, value: string | number, what: string): number {
   const text = String(value).trim()

@@ -12,6 +12,7 @@ import { createProgress } from '../ui/progress.js'
 import { formatLifecycleReport } from '../ui/report-format.js'
 import {
   chartFlag,
+  checkDrainOptions,
   drainFlags,
   globalFlags,
   poolsFlag,
@@ -71,6 +72,7 @@ export default class Upgrade extends BaseCommand {
 
   async run(): Promise<LifecycleReport> {
     const { flags, origins, found, verification } = await applyPolicy(await this.parse(Upgrade), Upgrade.flags)
+    checkDrainOptions(flags, origins)
     const pools = await poolsFrom(flags, found)
     if (!verification && !everyPoolVerifies(pools)) throw missingVerificationPod(found.looked)
     const request = upgradeRequestFrom(flags, verification ?? NO_RUN_POD, origins, pools)

@@ -6,6 +6,7 @@ import { planStep } from '../../lifecycle/steps.service.js'
 import { NO_RUN_POD, parsePoolsFile } from '../../lifecycle/pools.js'
 import {
   chartFlag,
+  checkDrainOptions,
   drainFlags,
   rolloutFlags,
   selectionFlags,
@@ -49,6 +50,7 @@ export default class StepPlan extends StepCommand {
 
   async run() {
     const { flags } = await this.parse(StepPlan)
+    checkDrainOptions(flags, {})
     const source =
       flags['verification-pod-b64'] !== undefined
         ? Buffer.from(flags['verification-pod-b64'], 'base64').toString('utf8')

@@ -3,6 +3,9 @@
  * code (README's table), before anything is asked of a cluster.
  */
 import type { Command } from '@oclif/core'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import InstallWorkflow from '../../../src/commands/install-workflow.js'
 import PolicySchema from '../../../src/commands/policy/schema.js'
@@ -11,11 +14,15 @@ import PolicyShow from '../../../src/commands/policy/show.js'
 import Rollback from '../../../src/commands/rollback.js'
 import Status from '../../../src/commands/status.js'
 import Upgrade from '../../../src/commands/upgrade.js'
+import { VERIFICATION_POD } from '../../fakes/scenario.js'
 import { apiServer, ROOT, runCli, type ApiServer } from './cli.js'
 
 let api: ApiServer
+let verifyPod: string
 beforeAll(async () => {
   api = await apiServer()
+  verifyPod = path.join(await mkdtemp(path.join(tmpdir(), 'kata-lcm-input-')), 'verify.yaml')
+  await writeFile(verifyPod, VERIFICATION_POD)
 })
 afterAll(async () => api.close())
 
@@ -56,6 +63,48 @@ describe('--policy-namespace', () => {
       expect(refusal(r, since)).toMatch(
         /^--policy-namespace: "Bad_NS" is not a namespace name; use at most 63 lower-case letters/,
       )
+    },
+  )
+})
+
+describe('drain options without drain', () => {
+  /** A policy ConfigMap that turns drain on, served by the API server. */
+  const drainPolicy = (method: string, url: string) =>
+    method === 'GET' && url.startsWith('/api/v1/namespaces/kube-system/configmaps/kata-lcm-policy')
+      ? {
+          status: 200,
+          body: {
+            kind: 'ConfigMap',
+            apiVersion: 'v1',
+            metadata: { name: 'kata-lcm-policy', namespace: 'kube-system' },
+            data: {
+              'policy.yaml': 'apiVersion: kata-lcm.katacontainers.io/v1alpha1\nkind: Policy\ndrain: {enabled: true}\n',
+            },
+          },
+        }
+      : undefined
+
+  it.each([['--drain-force'], ['--drain-delete-emptydir-data']])(
+    "%s without --drain (and no policy that drains) is refused, exit 2, naming it; with the policy's drain it is taken",
+    async (flag) => {
+      const argv = ['--target-version', '3.28.0', '--verification-pod', verifyPod, flag]
+      const since = api.requests.length
+      const r = await runCli(Upgrade, [...argv, '--kubeconfig', api.kubeconfig])
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(
+        new RegExp(`^Error: ${flag}: evicts nothing without --drain \\(nor does the policy's drain.enabled`),
+      )
+      // Only the policy was read: drain may come from it.
+      expect(api.requests.slice(since).every((l) => l.includes('/configmaps/kata-lcm-policy'))).toBe(true)
+
+      const drains = await apiServer(drainPolicy)
+      try {
+        const taken = await runCli(Upgrade, [...argv, '--kubeconfig', drains.kubeconfig])
+        expect(taken.stderr).not.toMatch(new RegExp(`${flag}:`))
+        expect(drains.requests.length).toBeGreaterThan(1)
+      } finally {
+        await drains.close()
+      }
     },
   )
 })
