@@ -201,14 +201,17 @@ function batchFrom(field: string, value: string): { batchSize: number; batchPerc
   return 'nodes' in spec ? { batchSize: spec.nodes } : { batchSize: 1, batchPercent: spec.percent }
 }
 
-/** Builds the domain's UpgradeRequest from the flags; durations are parsed here, naming the flag. */
+/**
+ * Builds the domain's UpgradeRequest from the flags, all but the policy in effect (the caller's);
+ * durations are parsed here, naming the flag.
+ */
 export function upgradeRequestFrom(
   flags: UpgradeFlags,
   verification: { source: string; origin: string },
   /** Where a flag's value came from when the fleet policy set it: errors name the policy's field. */
   origins: Record<string, string> = {},
   pools?: Pool[],
-): UpgradeRequest {
+): Omit<UpgradeRequest, 'policy'> {
   const parseDuration = (flag: string, text: string) => parseNamedDuration(origins[flag.slice(2)] ?? flag, text)
   return {
     targetVersion: flags['target-version'],

@@ -14,7 +14,8 @@ export const policyFlags = {
     helpGroup: 'POLICY',
   }),
   'no-policy': Flags.boolean({
-    description: 'Use no fleet policy: flags and built-in defaults only (the Argo template passes every value itself).',
+    description:
+      'Use no fleet policy and do not look for one: flags and built-in defaults only (the Argo template passes every value itself). Without it, a policy ConfigMap that cannot be read (403, 5xx, unreachable) refuses the command.',
     default: false,
     helpGroup: 'POLICY',
     exclusive: ['policy'],
@@ -59,12 +60,11 @@ export async function applyPolicy<
 ): Promise<WithPolicy<F>> {
   const { flags } = parsed
   const file = flags.policy ? { path: flags.policy, text: await readFlagFile('--policy', flags.policy) } : undefined
-  const found: FoundPolicy = flags['no-policy']
-    ? { looked: ['no policy (--no-policy)'] }
-    : await findPolicy(() => createDeps(flags, { emit: () => undefined }).cluster, {
-        ...(file ? { file } : {}),
-        namespace: flags['policy-namespace'],
-      })
+  const found: FoundPolicy = await findPolicy(() => createDeps(flags, { emit: () => undefined }).cluster, {
+    ...(file ? { file } : {}),
+    namespace: flags['policy-namespace'],
+    off: flags['no-policy'],
+  })
   const given = new Set(Object.keys(flags).filter((name) => parsed.metadata.flags[name]?.setFromDefault !== true))
   const merged = withPolicy(flags, { given, defined: new Set(Object.keys(defined)) }, found.source)
   const podFile = (flags as { 'verification-pod'?: string })['verification-pod']
@@ -74,6 +74,9 @@ export async function applyPolicy<
     : policyPod
       ? { source: policyPod, origin: `${found.source!.origin}: verification.pod` }
       : undefined
+  // No usable kubeconfig: the given pod lets the command check its flags first, then fail on this
+  // error where it needs the cluster; without one, this error, not "no verification pod", is the answer.
+  if (found.noCluster !== undefined && !verification) throw found.noCluster
   return { ...merged, found, ...(verification ? { verification } : {}) }
 }
 

@@ -64,7 +64,8 @@ export default class InstallWorkflow extends BaseCommand {
       namespace: flags.namespace,
       chartDir: BUNDLED_CHART,
       verificationPod: { path: verification.origin, source: verification.source },
-      defaults: chartDefaults(found.source?.policy),
+      // The policy's name goes along: each workflow run names it in its first line.
+      defaults: { ...chartDefaults(found.source?.policy), policy: found.inEffect.name },
       kataDeploy: { release: flags['helm-release'], namespace: flags['helm-namespace'] },
       sets: flags.set,
       setStrings: flags['set-string'],

@@ -70,6 +70,7 @@ export default class Rollback extends BaseCommand {
         : {}),
       readyTimeoutMs: parseDuration(name('ready-timeout'), flags['ready-timeout']),
       helmTimeout: helmDuration(parseDuration(name('helm-timeout'), flags['helm-timeout'])),
+      policy: found.inEffect,
     }
     const progress = createProgress({ json: this.jsonEnabled() })
     const runId = this.newRunId()

@@ -75,7 +75,7 @@ export default class Upgrade extends BaseCommand {
     checkDrainOptions(flags, origins)
     const pools = await poolsFrom(flags, found)
     if (!verification && !everyPoolVerifies(pools)) throw missingVerificationPod(found.looked)
-    const request = upgradeRequestFrom(flags, verification ?? NO_RUN_POD, origins, pools)
+    const request = { ...upgradeRequestFrom(flags, verification ?? NO_RUN_POD, origins, pools), policy: found.inEffect }
     // Everything that needs no cluster is checked before the kubeconfig is even read.
     validateRequest(request)
     const progress = createProgress({ json: this.jsonEnabled() })

@@ -4,7 +4,10 @@ import { PreconditionError } from './errors.js'
 import type { DeploymentStrategy } from './modes/strategy.js'
 import type { UpgradeRequest } from './prerequisites.js'
 
-/** What every run does whatever its mode: nodes, the verification pods, the record and the lease, helm's storage. Pure. */
+/**
+ * What every run does whatever its mode: nodes, the verification pods, the record and the lease, helm's
+ * storage, the policy ConfigMap it read. Pure.
+ */
 export function runAccess(request: UpgradeRequest): AccessCheck[] {
   const verify = request.verification.namespace
   const release = request.release.namespace
@@ -25,6 +28,8 @@ export function runAccess(request: UpgradeRequest): AccessCheck[] {
       resource: 'leases.coordination.k8s.io',
       namespace: release,
     })),
+    // The fleet policy's ConfigMap, read before everything else (none with --no-policy or --policy FILE).
+    ...(request.policy.namespace ? [{ verb: 'get', resource: 'configmaps', namespace: request.policy.namespace }] : []),
     ...(request.drain
       ? [
           { verb: 'list', resource: 'pods' },

@@ -4,13 +4,14 @@
  */
 import { stringify } from 'yaml'
 import type { PolicyStore } from '../ports/cluster.port.js'
-import { describeError, InputError } from './errors.js'
+import { ClusterError, describeError, InputError, KataLcmError, PreconditionError } from './errors.js'
 import { poolsOf } from './pools.js'
 import {
   parsePolicy as parseDocument,
   POLICY_API_VERSION,
   POLICY_CONFIGMAP,
   type Policy,
+  type PolicyInEffect,
   type PolicySource,
 } from './policy.js'
 
@@ -26,37 +27,82 @@ export interface PolicyLookup {
   file?: { path: string; text: string }
   /** Where the cluster's policy ConfigMap lives (`--policy-namespace`). */
   namespace: string
+  /** `--no-policy`: no policy at all, and the cluster is not asked for one. */
+  off?: boolean
 }
 
 /** The policy in effect and every place that was looked at, in order (for the missing-pod error). */
 export interface FoundPolicy {
   source?: PolicySource
+  /** What the run's first line and its report name as the policy in effect. */
+  inEffect: PolicyInEffect
   looked: string[]
+  /**
+   * Why the cluster could not be asked at all (no usable kubeconfig). Nothing can be written then
+   * either: the command fails on this error where it first needs the cluster, after every check
+   * that needs none.
+   */
+  noCluster?: unknown
 }
 
 /**
- * `--policy FILE` when given, else the cluster's ConfigMap. A cluster that cannot be asked (no
- * kubeconfig, unreachable, no right to read it) is noted in `looked` and the run goes on with its
- * flags: the same failure then surfaces where the run needs the cluster. Read-only.
+ * `--no-policy`: none; `--policy FILE` when given; else the cluster's ConfigMap, where only its
+ * absence (404) means no policy. A ConfigMap the cluster will not hand over (403, 5xx, unreachable)
+ * refuses the run (unreadablePolicy): a run never goes on with its flags alone while the fleet's
+ * policy asks for pools, a cap, a soak or a drain. Read-only.
  */
 export async function findPolicy(cluster: () => PolicyStore, lookup: PolicyLookup): Promise<FoundPolicy> {
+  if (lookup.off) return { inEffect: { name: 'none (--no-policy)' }, looked: ['no policy (--no-policy)'] }
   if (lookup.file) {
     const origin = `policy file ${lookup.file.path}`
     return {
       source: { policy: parsePolicy(lookup.file.text, origin), origin },
+      inEffect: { name: `file ${lookup.file.path}` },
       looked: [`--policy ${lookup.file.path}`],
     }
   }
-  const where = `ConfigMap ${lookup.namespace}/${POLICY_CONFIGMAP}`
+  const { namespace } = lookup
+  const where = `ConfigMap ${namespace}/${POLICY_CONFIGMAP}`
+  let store: PolicyStore
+  try {
+    store = cluster()
+  } catch (error) {
+    return {
+      inEffect: { name: `unknown (${where} not asked: ${describeError(error)})`, namespace },
+      looked: [`${where} (not asked: ${describeError(error)})`],
+      noCluster: error,
+    }
+  }
   let text: string | undefined
   try {
-    text = await cluster().readPolicy(lookup.namespace)
+    text = await store.readPolicy(namespace)
   } catch (error) {
-    return { looked: [`${where} (could not be read: ${describeError(error)})`] }
+    throw unreadablePolicy(where, error)
   }
-  if (text === undefined) return { looked: [`${where} (none)`] }
+  if (text === undefined) return { inEffect: { name: `none (no ${where})`, namespace }, looked: [`${where} (none)`] }
   const origin = `policy ${where}`
-  return { source: { policy: parsePolicy(text, origin), origin }, looked: [where] }
+  return {
+    source: { policy: parsePolicy(text, origin), origin },
+    inEffect: { name: where, namespace },
+    looked: [where],
+  }
+}
+
+/**
+ * The refusal of a run whose policy ConfigMap (`where`) could not be read: exit 2 for a 403 (a
+ * missing right, as the access review's), else the cluster's exit 7; both name the ConfigMap and the
+ * error, and say how to run without it. Pure.
+ */
+export function unreadablePolicy(where: string, error: unknown): KataLcmError {
+  const status = error instanceof ClusterError ? error.status : undefined
+  const message = `cannot read the fleet policy, ${where}: ${describeError(error)}; a run does not go on without the fleet's policy`
+  const suggestions = [
+    ...(error instanceof KataLcmError ? error.suggestions : []),
+    'to run on the flags and built-in defaults alone, give --no-policy; to use a policy file instead, --policy FILE',
+  ]
+  return status === 403
+    ? new PreconditionError(message, { cause: error, suggestions })
+    : new ClusterError(message, status, { cause: error, suggestions })
 }
 
 /** The error for a run with no verification pod anywhere: names every place looked at and how to set one. */

@@ -50,6 +50,17 @@ export interface PolicySource {
   origin: string
 }
 
+/**
+ * The policy a run takes its defaults from, named in its first line and its report: `ConfigMap
+ * kube-system/kata-lcm-policy`, `file ./p.yaml`, `none (no ConfigMap kube-system/kata-lcm-policy)`,
+ * `none (--no-policy)`.
+ */
+export interface PolicyInEffect {
+  name: string
+  /** The namespace of the cluster's policy ConfigMap when the run reads it: its access review covers that read. */
+  namespace?: string
+}
+
 type Schema = {
   anyOf?: readonly Schema[]
   type?: string

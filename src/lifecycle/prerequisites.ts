@@ -22,6 +22,7 @@ import {
   type NodeSelection,
 } from './plan.js'
 import { everyPoolVerifies, groupByPool, type Pool } from './pools.js'
+import type { PolicyInEffect } from './policy.js'
 import { listed } from './report.js'
 import type { Values } from './values.js'
 import { checkSchedulable, parseVerificationTemplate, type VerificationTemplate } from './verification.js'
@@ -60,6 +61,8 @@ export interface UpgradeRequest {
   dryRun: boolean
   /** Go ahead with a pod restart kata-deploy itself makes disruptive (3.28.0's cleanup), without --drain. */
   acceptRestartHazard?: boolean
+  /** The fleet policy the request's defaults came from: named in the run's first line and its report. */
+  policy: PolicyInEffect
 }
 
 /** Everything checked and captured before the first write. */

@@ -32,6 +32,8 @@ export type Outcome = 'success' | 'nothing-to-do' | 'planned' | 'rolled-back' | 
 export interface LifecycleReport {
   command: 'upgrade' | 'rollback'
   runId: string
+  /** The fleet policy in effect (`ConfigMap kube-system/kata-lcm-policy`, `none (--no-policy)`, ...), as the first line said. */
+  policy: string
   release: { name: string; namespace: string }
   mode: string
   fromVersion: string

@@ -12,6 +12,7 @@ import { newWaveState, runHandlers, waveSettings } from './phases.js'
 import type { LifecycleReport } from './report.js'
 import { restoreWhenConverged } from './restore.js'
 import { groupByPool, type Pool } from './pools.js'
+import type { PolicyInEffect } from './policy.js'
 import { checkSchedulable, parseVerificationTemplate } from './verification.js'
 
 export interface RollbackRequest {
@@ -25,6 +26,8 @@ export interface RollbackRequest {
   pools?: { pools: Pool[]; namespace: string; timeoutMs: number }
   readyTimeoutMs: number
   helmTimeout: string
+  /** The fleet policy the request's defaults came from: named in the run's first line and its report. */
+  policy: PolicyInEffect
 }
 
 /**
@@ -32,7 +35,7 @@ export interface RollbackRequest {
  * revert (restart or reinstall), wait, verify when a pod is given, uncordon only if kata-lcm cordoned
  * it, annotate `rolled-back`. The operator's values are captured in the run record before the first
  * helm upgrade (or taken from an unfinished run's record) and put back once every node is on one
- * version again. Safe to rerun.
+ * version again. Its first event names the policy in effect. Safe to rerun.
  */
 export async function rollbackNode(
   deps: LifecycleDeps,
@@ -41,6 +44,7 @@ export async function rollbackNode(
   signal?: AbortSignal,
   holder = runId,
 ): Promise<LifecycleReport> {
+  deps.events.emit({ type: 'info', message: `policy: ${request.policy.name}` })
   checkReleaseRef(request.release)
   if (request.verification) checkNamespace('--verification-namespace', request.verification.namespace)
   const runTemplate = request.verification
@@ -167,6 +171,7 @@ export async function rollbackNode(
     const base = {
       command: 'rollback' as const,
       runId,
+      policy: request.policy.name,
       release: request.release,
       mode,
       fromVersion: release.chartVersion,

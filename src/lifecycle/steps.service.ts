@@ -28,13 +28,17 @@ import { parseVerificationTemplate } from './verification.js'
  * A step retried after its pod was lost finds its nodes already past it and leaves them alone.
  */
 
-/** `step plan`: prerequisites, the lease (held by the workflow), run record. Returns the wave count. */
+/**
+ * `step plan`: prerequisites, the lease (held by the workflow), run record. Its first event names the
+ * policy in effect. Returns the wave count.
+ */
 export async function planStep(
   deps: LifecycleDeps,
   request: UpgradeRequest,
   runId: string,
   holder: string,
-): Promise<{ runId: string; waves: number; nodes: number; skipped: number }> {
+): Promise<{ runId: string; waves: number; nodes: number; skipped: number; policy: string }> {
+  deps.events.emit({ type: 'info', message: `policy: ${request.policy.name}` })
   const plan = await checkPrerequisites(deps, request, runId)
   await checkRenders(runContextOf(deps, request, plan), plan.waves)
   return underLock(deps, request.release, holder, async () => {
@@ -45,6 +49,7 @@ export async function planStep(
       waves: plan.waves.length,
       nodes: plan.nodes.length,
       skipped: plan.alreadyDone.length,
+      policy: request.policy.name,
     }
   })
 }

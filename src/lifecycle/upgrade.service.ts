@@ -14,8 +14,8 @@ import { runWave } from './wave.js'
 
 /**
  * `kata-lcm upgrade`: checks everything, then runs the waves in order and stops at the first wave
- * with a failure (its failed nodes rolled back, its passed nodes completed). Safe to rerun: nodes
- * completed on the target are skipped, interrupted ones go first.
+ * with a failure (its failed nodes rolled back, its passed nodes completed). Its first event names the
+ * policy in effect. Safe to rerun: nodes completed on the target are skipped, interrupted ones go first.
  */
 export async function upgrade(
   deps: LifecycleDeps,
@@ -24,6 +24,7 @@ export async function upgrade(
   signal?: AbortSignal,
   holder = runId,
 ): Promise<LifecycleReport> {
+  deps.events.emit({ type: 'info', message: `policy: ${request.policy.name}` })
   const first = await checkPrerequisites(deps, request, runId)
   await checkRenders(runContextOf(deps, request, first), first.waves)
   if (request.dryRun) {
@@ -236,6 +237,7 @@ function report(
   return {
     command: 'upgrade',
     runId,
+    policy: request.policy.name,
     release: { name: plan.release.name, namespace: plan.release.namespace },
     mode: plan.strategy.mode,
     fromVersion: plan.previousVersion,

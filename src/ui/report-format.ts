@@ -40,6 +40,7 @@ export function formatLifecycleReport(report: LifecycleReport): string[] {
     colors.bold(
       `kata-lcm ${title} (release ${report.release.namespace}/${report.release.name}, ${report.mode} mode, run ${report.runId})`,
     ),
+    `policy: ${report.policy}`,
   )
   if (report.dryRun) {
     const { canary, soakMs, batchSize, pools, maxUnavailable } = report.rollout ?? {}

@@ -250,6 +250,8 @@ export class FakeCluster implements Cluster {
 
   /** `verb resource [namespace]` strings this identity is denied (deniedAccess answers from it). */
   readonly denied = new Set<string>()
+  /** What reading the policy ConfigMap throws (a 403 or 500 ClusterError), instead of answering. */
+  policyReadError: Error | undefined
   /** Namespaces that exist (namespaceExists); every one, unless set. */
   namespaces: Set<string> | undefined
 
@@ -555,7 +557,11 @@ export class FakeCluster implements Cluster {
   readonly runtimeClasses: { name: string; handler: string }[] = []
 
   readPolicy(namespace: string): Promise<string | undefined> {
-    return this.call('readPolicy', () => this.policies.get(namespace))
+    return this.call('readPolicy', () => {
+      // As the real adapter: an absent ConfigMap is undefined, any other failure a ClusterError.
+      if (this.policyReadError) throw this.policyReadError
+      return this.policies.get(namespace)
+    })
   }
 
   writePolicy(namespace: string, text: string): Promise<void> {

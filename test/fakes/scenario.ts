@@ -123,6 +123,7 @@ export async function scenario(options: ScenarioOptions = {}): Promise<Scenario>
       allowDowngrade: false,
       dryRun: false,
       acceptRestartHazard: true,
+      policy: { name: 'none (--no-policy)' },
       ...overrides,
     }),
     rollbackRequest: (node, overrides = {}) => ({
@@ -131,6 +132,7 @@ export async function scenario(options: ScenarioOptions = {}): Promise<Scenario>
       chart: CHART,
       readyTimeoutMs: 300_000,
       helmTimeout: '10m',
+      policy: { name: 'none (--no-policy)' },
       ...overrides,
     }),
     status: (node) => cluster.node(node).annotations[STATUS_ANNOTATION],

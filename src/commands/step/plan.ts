@@ -46,6 +46,11 @@ export default class StepPlan extends StepCommand {
     }),
     ...verificationFlags,
     ...timingFlags,
+    'policy-in-effect': Flags.string({
+      description:
+        "The fleet policy install-workflow rendered into the template's defaults (the chart's defaults.policy); the run's first line and output name it.",
+      default: '',
+    }),
   }
 
   async run() {
@@ -59,14 +64,19 @@ export default class StepPlan extends StepCommand {
           })
     const poolsText = Buffer.from(flags['pools-b64'] ?? '', 'base64').toString('utf8')
     const pools = poolsText.trim() ? parsePoolsFile(poolsText, 'pools parameter') : undefined
-    const request = upgradeRequestFrom(
-      flags,
-      source.trim() || !pools
-        ? { source, origin: flags['verification-pod'] ?? 'verification-pod parameter' }
-        : NO_RUN_POD,
-      {},
-      pools,
-    )
+    const rendered = flags['policy-in-effect'] || 'none recorded: not rendered by kata-lcm install-workflow'
+    const request = {
+      ...upgradeRequestFrom(
+        flags,
+        source.trim() || !pools
+          ? { source, origin: flags['verification-pod'] ?? 'verification-pod parameter' }
+          : NO_RUN_POD,
+        {},
+        pools,
+      ),
+      // The step reads no policy: the template's defaults carry the one install-workflow read.
+      policy: { name: `the workflow's parameters over the template's defaults (their policy: ${rendered})` },
+    }
     validateRequest(request)
     const { deps } = this.connect(flags)
     const result = await planStep(deps, request, this.newRunId(), flags.holder)

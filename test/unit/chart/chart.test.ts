@@ -163,6 +163,10 @@ describe('kata-lifecycle-manager chart', () => {
     }
     expect(args).toContain('--holder=argo/{{workflow.name}}')
     expect(args.at(-1)).toBe("{{=workflow.parameters['drain-enabled'] == 'true' ? '--drain' : '--'}}")
+    // Not a parameter: the policy install-workflow rendered into the defaults, which the run names first.
+    expect(args).toContain('--policy-in-effect=')
+    const named = template(workflowTemplate(await render(['--set', 'defaults.policy=ConfigMap kube-system/kata-lcm-policy'])), 'plan')
+    expect(named.container!.args).toContain('--policy-in-effect=ConfigMap kube-system/kata-lcm-policy')
   })
 
   it('runs every step from the kata-lcm image as non-root, with nothing installed at run time', async () => {

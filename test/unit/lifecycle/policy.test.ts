@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { InputError } from '../../../src/lifecycle/errors.js'
+import { ClusterError, ExitCode, InputError, KataLcmError, PreconditionError } from '../../../src/lifecycle/errors.js'
 import { parsePolicy, policyFlags, withPolicy, chartDefaults } from '../../../src/lifecycle/policy.js'
 import {
   findPolicy,
@@ -8,6 +8,11 @@ import {
   starterFiles,
 } from '../../../src/lifecycle/policy.service.js'
 import { parseVerificationTemplate } from '../../../src/lifecycle/verification.js'
+import { rollbackNode } from '../../../src/lifecycle/rollback.service.js'
+import { planStep } from '../../../src/lifecycle/steps.service.js'
+import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import { formatLifecycleReport } from '../../../src/ui/report-format.js'
+import { scenario } from '../../fakes/scenario.js'
 import { FakeCluster } from '../../fakes/fake-cluster.js'
 import { FakeClock } from '../../fakes/fake-clock.js'
 
@@ -108,24 +113,94 @@ describe('the fleet policy', () => {
     expect(() => parsePolicy('[1, 2]', 'p')).toThrow(/must be a mapping, not array/)
   })
 
-  it('looks at --policy FILE, else the cluster; a cluster that cannot answer is noted, not fatal', async () => {
+  it('looks at --policy FILE, else the cluster, where only an absent ConfigMap means none; names the policy in effect', async () => {
     const cluster = new FakeCluster(new FakeClock())
-    expect((await findPolicy(() => cluster, { namespace: 'kube-system' })).looked).toEqual([
-      'ConfigMap kube-system/kata-lcm-policy (none)',
-    ])
+    const none = await findPolicy(() => cluster, { namespace: 'kube-system' })
+    expect(none.looked).toEqual(['ConfigMap kube-system/kata-lcm-policy (none)'])
+    expect(none.inEffect).toEqual({ name: 'none (no ConfigMap kube-system/kata-lcm-policy)', namespace: 'kube-system' })
+    expect(missingVerificationPod(none.looked).message).toMatch(
+      /^--verification-pod: no verification pod: looked at the flag \(not given\), ConfigMap kube-system\/kata-lcm-policy \(none\);/,
+    )
     cluster.policies.set('kube-system', POLICY)
     const found = await findPolicy(() => cluster, { namespace: 'kube-system' })
     expect(found.source?.origin).toBe('policy ConfigMap kube-system/kata-lcm-policy')
+    expect(found.inEffect).toEqual({ name: 'ConfigMap kube-system/kata-lcm-policy', namespace: 'kube-system' })
+    const file = await findPolicy(() => cluster, { namespace: 'kube-system', file: { path: 'p.yaml', text: POLICY } })
+    expect(file.inEffect).toEqual({ name: 'file p.yaml' })
+  })
+
+  it('--no-policy: none, and the cluster is not even asked', async () => {
+    const cluster = new FakeCluster(new FakeClock())
+    cluster.policies.set('kube-system', POLICY)
+    const off = await findPolicy(() => cluster, { namespace: 'kube-system', off: true })
+    expect(off).toEqual({ inEffect: { name: 'none (--no-policy)' }, looked: ['no policy (--no-policy)'] })
+    expect(cluster.reads).toEqual([])
+  })
+
+  it('a policy ConfigMap this identity may not read (403) refuses the run, exit 2, naming the ConfigMap, the error and --no-policy', async () => {
+    const cluster = new FakeCluster(new FakeClock())
+    cluster.policyReadError = new ClusterError(
+      'get configmap kube-system/kata-lcm-policy failed: HTTP 403: configmaps "kata-lcm-policy" is forbidden',
+      403,
+      { suggestions: ['RBAC must allow verb "get" on "configmaps" in namespace kube-system for this identity'] },
+    )
+    const error = await findPolicy(() => cluster, { namespace: 'kube-system' }).then(
+      () => undefined,
+      (e: unknown) => e as KataLcmError,
+    )
+    expect(error).toBeInstanceOf(PreconditionError)
+    expect(error?.exitCode).toBe(ExitCode.BadInput)
+    expect(error?.message).toBe(
+      'cannot read the fleet policy, ConfigMap kube-system/kata-lcm-policy: get configmap kube-system/kata-lcm-policy failed: HTTP 403: configmaps "kata-lcm-policy" is forbidden; a run does not go on without the fleet\'s policy',
+    )
+    expect(error?.suggestions).toEqual([
+      'RBAC must allow verb "get" on "configmaps" in namespace kube-system for this identity',
+      'to run on the flags and built-in defaults alone, give --no-policy; to use a policy file instead, --policy FILE',
+    ])
+  })
+
+  it.each([
+    [
+      'a 500',
+      new ClusterError('get configmap kube-system/kata-lcm-policy failed: HTTP 500: etcdserver: leader changed', 500),
+    ],
+    [
+      'an unreachable API server',
+      new ClusterError(
+        'get configmap kube-system/kata-lcm-policy failed: fetch failed: connect ECONNREFUSED 127.0.0.1:6443',
+      ),
+    ],
+  ])(
+    '%s on the policy ConfigMap refuses the run with the cluster error (exit 7), never "no policy"',
+    async (_name, cause) => {
+      const cluster = new FakeCluster(new FakeClock())
+      cluster.policyReadError = cause
+      const error = await findPolicy(() => cluster, { namespace: 'kube-system' }).then(
+        () => undefined,
+        (e: unknown) => e as KataLcmError,
+      )
+      expect(error).toBeInstanceOf(ClusterError)
+      expect(error?.exitCode).toBe(ExitCode.ClusterUnavailable)
+      expect(error?.message).toBe(
+        `cannot read the fleet policy, ConfigMap kube-system/kata-lcm-policy: ${cause.message}; a run does not go on without the fleet's policy`,
+      )
+      expect(error?.suggestions.at(-1)).toMatch(/--no-policy/)
+    },
+  )
+
+  it('no usable kubeconfig: the cluster is not asked, and that error (not a missing policy) is kept for where the cluster is needed', async () => {
+    const noKubeconfig = new InputError('--kubeconfig', 'cannot load /nonexistent/kubeconfig: ENOENT')
     const broken = await findPolicy(
       () => {
-        throw new Error('no kubeconfig')
+        throw noKubeconfig
       },
       { namespace: 'kube-system' },
     )
-    expect(broken.looked).toEqual(['ConfigMap kube-system/kata-lcm-policy (could not be read: no kubeconfig)'])
-    expect(missingVerificationPod(broken.looked).message).toMatch(
-      /^--verification-pod: no verification pod: looked at the flag \(not given\), ConfigMap kube-system\/kata-lcm-policy \(could not be read: no kubeconfig\)/,
-    )
+    expect(broken.noCluster).toBe(noKubeconfig)
+    expect(broken.source).toBeUndefined()
+    expect(broken.looked).toEqual([
+      'ConfigMap kube-system/kata-lcm-policy (not asked: --kubeconfig: cannot load /nonexistent/kubeconfig: ENOENT)',
+    ])
   })
 
   it('init: one verification pod per Kata RuntimeClass family, a policy that validates and verifies with the first', async () => {
@@ -148,5 +223,44 @@ describe('the fleet policy', () => {
     await expect(starterFiles(new FakeCluster(new FakeClock()), { name: 'kd', namespace: 'ns' })).rejects.toThrow(
       /no Kata RuntimeClass/,
     )
+  })
+})
+
+describe('the policy in effect, named by every run', () => {
+  const FROM_CLUSTER = { name: 'ConfigMap kube-system/kata-lcm-policy', namespace: 'kube-system' }
+
+  it('upgrade: its first line and its report (and the human report under its title)', async () => {
+    const s = await scenario({ nodes: 2 })
+    const report = await upgrade(s.deps, s.upgradeRequest({ policy: FROM_CLUSTER }), 'run-1')
+    expect(report.outcome).toBe('success')
+    expect(s.events.events[0]).toEqual({ type: 'info', message: 'policy: ConfigMap kube-system/kata-lcm-policy' })
+    expect(report.policy).toBe('ConfigMap kube-system/kata-lcm-policy')
+    expect(formatLifecycleReport(report)[1]).toBe('policy: ConfigMap kube-system/kata-lcm-policy')
+  })
+
+  it('a dry run and a refused run say it first too', async () => {
+    const s = await scenario({ nodes: 2 })
+    const dry = await upgrade(s.deps, s.upgradeRequest({ dryRun: true, policy: { name: 'file p.yaml' } }), 'run-1')
+    expect(dry.policy).toBe('file p.yaml')
+    const refused = await scenario({ nodes: 2 })
+    refused.cluster.denied.add('patch nodes')
+    await expect(upgrade(refused.deps, refused.upgradeRequest(), 'run-1')).rejects.toThrow(/may not patch nodes/)
+    expect(refused.events.events).toEqual([{ type: 'info', message: 'policy: none (--no-policy)' }])
+  })
+
+  it('rollback NODE and the Argo plan step: first line and report', async () => {
+    const s = await scenario({ nodes: 2 })
+    await upgrade(s.deps, s.upgradeRequest(), 'run-1')
+    const before = s.events.events.length
+    const report = await rollbackNode(s.deps, s.rollbackRequest('node-1', { policy: FROM_CLUSTER }), 'run-2')
+    expect(s.events.events[before]).toEqual({ type: 'info', message: 'policy: ConfigMap kube-system/kata-lcm-policy' })
+    expect(report.policy).toBe('ConfigMap kube-system/kata-lcm-policy')
+
+    const argo = await scenario({ nodes: 2 })
+    const name =
+      "the workflow's parameters over the template's defaults (their policy: ConfigMap kube-system/kata-lcm-policy)"
+    const plan = await planStep(argo.deps, argo.upgradeRequest({ policy: { name } }), 'run-1', 'argo/wf')
+    expect(argo.events.events[0]).toEqual({ type: 'info', message: `policy: ${name}` })
+    expect(plan.policy).toBe(name)
   })
 })

@@ -49,6 +49,25 @@ describe('prerequisites refuse before any write', () => {
     )
   })
 
+  it("reading the fleet policy's ConfigMap is among the rights checked up front (not with --no-policy or --policy FILE)", async () => {
+    const policy = { name: 'ConfigMap kata-system/kata-lcm-policy', namespace: 'kata-system' }
+    const error = await refusal({}, { policy }, (s) => {
+      s.cluster.denied.add('get configmaps kata-system')
+    })
+    expect(error).toBeInstanceOf(PreconditionError)
+    expect(error.message).toMatch(/^this identity may not get configmaps in kata-system/)
+    expect(error.suggestions[0]).toMatch(
+      /\{apiGroups: \[""\], resources: \[configmaps\], verbs: \[get\]\} in a Role in kata-system/,
+    )
+    for (const name of ['none (--no-policy)', 'file p.yaml']) {
+      const s = await scenario({})
+      s.cluster.denied.add('get configmaps kata-system')
+      await expect(upgrade(s.deps, s.upgradeRequest({ policy: { name } }), 'run-1')).resolves.toMatchObject({
+        outcome: 'success',
+      })
+    }
+  })
+
   it('a soak needs to watch nodes: refused up front when this identity may not', async () => {
     const error = await refusal({}, { soakMs: 600_000 }, (s) => {
       s.cluster.denied.add('watch nodes')

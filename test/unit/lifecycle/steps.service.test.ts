@@ -23,7 +23,7 @@ describe('Argo steps', () => {
   it('plan, then each wave phase by phase, then finalize: the same end state as the CLI', async () => {
     const s = await scenario({ nodes: 3 })
     const plan = await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', WF)
-    expect(plan).toEqual({ runId: 'run-1', waves: 2, nodes: 3, skipped: 0 })
+    expect(plan).toEqual({ runId: 'run-1', waves: 2, nodes: 3, skipped: 0, policy: 'none (--no-policy)' })
     expect(s.cluster.runs.get('kube-system/kata-deploy')).toMatchObject({
       runId: 'run-1',
       previousVersion: '3.28.0',
