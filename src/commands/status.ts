@@ -1,6 +1,8 @@
 import { BaseCommand } from '../base-command.js'
 import { createDeps } from '../deps.js'
 import { ExitCode } from '../lifecycle/errors.js'
+import { checkReleaseRef } from '../lifecycle/names.js'
+import { validateSelection } from '../lifecycle/plan.js'
 import { nodeStatus, type StatusReport } from '../lifecycle/status.service.js'
 import { formatStatus } from '../ui/report-format.js'
 import { globalFlags, selectionFlags, selectionFrom } from '../flags.js'
@@ -18,7 +20,11 @@ export default class Status extends BaseCommand {
   static override flags = { ...globalFlags, ...policyFlags, ...selectionFlags }
 
   async run(): Promise<StatusReport> {
-    const { flags } = await applyPolicy(await this.parse(Status), Status.flags)
+    const parsed = await this.parse(Status)
+    // The flags as given, before the kubeconfig is read or the policy looked up (a default is valid).
+    checkReleaseRef({ name: parsed.flags['helm-release'], namespace: parsed.flags['helm-namespace'] })
+    validateSelection(selectionFrom(parsed.flags))
+    const { flags } = await applyPolicy(parsed, Status.flags)
     const report = await nodeStatus(
       createDeps(flags, { emit: () => undefined }),
       { name: flags['helm-release'], namespace: flags['helm-namespace'] },

@@ -3,10 +3,11 @@ import { hostname } from 'node:os'
 import { BaseCommand } from '../base-command.js'
 import { createDeps } from '../deps.js'
 import { missingVerificationPod } from '../lifecycle/policy.service.js'
-import { applyPolicy, policyFlags, poolsFrom } from '../policy-flags.js'
-import { everyPoolVerifies, NO_RUN_POD } from '../lifecycle/pools.js'
+import { applyPolicy, policyFlags, poolsFrom, readFlagFile } from '../policy-flags.js'
+import { everyPoolVerifies, NO_RUN_POD, parsePoolsFile, type Pool } from '../lifecycle/pools.js'
 import type { LifecycleReport } from '../lifecycle/report.js'
-import { validateRequest } from '../lifecycle/prerequisites.js'
+import { validateRequest, validateSettings } from '../lifecycle/prerequisites.js'
+import { parseVerificationTemplate } from '../lifecycle/verification.js'
 import { upgrade } from '../lifecycle/upgrade.service.js'
 import { createProgress } from '../ui/progress.js'
 import { formatLifecycleReport } from '../ui/report-format.js'
@@ -21,6 +22,7 @@ import {
   timingFlags,
   upgradeRequestFrom,
   verificationFlags,
+  type UpgradeFlags,
 } from '../flags.js'
 
 export default class Upgrade extends BaseCommand {
@@ -71,12 +73,15 @@ export default class Upgrade extends BaseCommand {
   }
 
   async run(): Promise<LifecycleReport> {
-    const { flags, origins, found, verification } = await applyPolicy(await this.parse(Upgrade), Upgrade.flags)
+    const parsed = await this.parse(Upgrade)
+    // Everything the flags alone decide, before the kubeconfig is even read or the policy looked up.
+    const filePools = await checkGivenFlags(parsed.flags)
+    const { flags, origins, found, verification } = await applyPolicy(parsed, Upgrade.flags)
     checkDrainOptions(flags, origins)
-    const pools = await poolsFrom(flags, found)
+    const pools = filePools ?? (await poolsFrom(flags, found))
     if (!verification && !everyPoolVerifies(pools)) throw missingVerificationPod(found.looked)
     const request = { ...upgradeRequestFrom(flags, verification ?? NO_RUN_POD, origins, pools), policy: found.inEffect }
-    // Everything that needs no cluster is checked before the kubeconfig is even read.
+    // Again with the policy's values in (an error names the policy's field), and its verification pod.
     validateRequest(request)
     const progress = createProgress({ json: this.jsonEnabled() })
     const stopSignals = this.handleSignals()
@@ -97,4 +102,21 @@ export default class Upgrade extends BaseCommand {
       stopSignals()
     }
   }
+}
+
+/**
+ * The checks the flags decide alone, on the flags as given (a flag beats the policy, and a built-in
+ * default is valid): the files they name parsed, every setting checked. Reads only those files;
+ * returns the --pools file's pools.
+ */
+async function checkGivenFlags(
+  flags: UpgradeFlags & { pools?: string | undefined; 'verification-pod'?: string | undefined },
+): Promise<Pool[] | undefined> {
+  const pools = flags.pools
+    ? parsePoolsFile(await readFlagFile('--pools', flags.pools), `--pools ${flags.pools}`)
+    : undefined
+  const pod = flags['verification-pod']
+  if (pod) parseVerificationTemplate(await readFlagFile('--verification-pod', pod), pod)
+  validateSettings(upgradeRequestFrom(flags, NO_RUN_POD, {}, pools))
+  return pools
 }

@@ -108,6 +108,26 @@ const MODES: readonly string[] = ['auto', ...DEPLOYMENT_MODES]
 
 /** Pure input checks: no cluster, no helm. Throws InputError naming the flag. */
 export function validateRequest(request: UpgradeRequest): VerificationTemplate | undefined {
+  validateSettings(request)
+  if (request.verification.source === '') {
+    if (everyPoolVerifies(request.pools)) return undefined
+    const without = (request.pools ?? []).filter((p) => !p.verification?.source).map((p) => p.name)
+    throw new InputError(
+      '--verification-pod',
+      without.length > 0
+        ? `is required: pool(s) ${without.join(', ')} have no verification.pod of their own`
+        : 'is required: give the Pod YAML run on every upgraded node',
+    )
+  }
+  return parseVerificationTemplate(request.verification.source, request.verification.origin)
+}
+
+/**
+ * Every setting of a request but its verification pod, which may come from the fleet policy: what
+ * the flags alone decide, so `upgrade` checks them before the kubeconfig is read or the policy looked
+ * up. Pure; throws InputError naming the flag.
+ */
+export function validateSettings(request: Omit<UpgradeRequest, 'policy'>): void {
   // semver.valid() accepts and strips a leading "v"; chart versions have none, so require the exact form.
   if (semver.valid(request.targetVersion) !== request.targetVersion) {
     throw new InputError(
@@ -136,17 +156,6 @@ export function validateRequest(request: UpgradeRequest): VerificationTemplate |
   checkReleaseRef(request.release)
   checkNamespace('--verification-namespace', request.verification.namespace)
   validateSelection(request.selection)
-  if (request.verification.source === '') {
-    if (everyPoolVerifies(request.pools)) return undefined
-    const without = (request.pools ?? []).filter((p) => !p.verification?.source).map((p) => p.name)
-    throw new InputError(
-      '--verification-pod',
-      without.length > 0
-        ? `is required: pool(s) ${without.join(', ')} have no verification.pod of their own`
-        : 'is required: give the Pod YAML run on every upgraded node',
-    )
-  }
-  return parseVerificationTemplate(request.verification.source, request.verification.origin)
 }
 
 /**

@@ -73,6 +73,8 @@ export interface ApiServer {
   kubeconfig: string
   /** `METHOD /path?query` of every request, in order. */
   requests: string[]
+  /** Stops answering (the port is then closed: nothing listens), keeping the kubeconfig. */
+  stop(): Promise<void>
   close(): Promise<void>
 }
 
@@ -111,12 +113,17 @@ export async function apiServer(
     kubeconfig,
     `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n`,
   )
+  const stop = async () => {
+    if (!server.listening) return
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
   return {
     kubeconfig,
     requests,
+    stop,
     close: async () => {
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await stop()
       await rm(dir, { recursive: true, force: true })
     },
   }

@@ -108,3 +108,59 @@ describe('drain options without drain', () => {
     },
   )
 })
+
+describe('upgrade: the order of its checks (README: flags first, then the cluster, then the policy)', () => {
+  // verifyPod is written in beforeAll: the argv is built when the test runs.
+  const up =
+    (...argv: string[]) =>
+    () => ['--target-version', '3.28.0', '--verification-pod', verifyPod, ...argv]
+  it.each([
+    [() => ['--target-version', 'banana'], /^--target-version: "banana" is not a semantic version/],
+    [up('--batch-size', '0'), /^--batch-size: /],
+    [up('--verification-timeout', 'soon'), /^--verification-timeout: "soon" is not a duration/],
+    [up('--deployment-mode', 'sideways'), /^--deployment-mode: "sideways" is not a mode/],
+    [up('--helm-release', 'Bad_Name!'), /^--helm-release: "Bad_Name!" is not a helm release name/],
+    [up('--node-selector', 'pool in gpu'), /^--node-selector: /],
+    [up('--pools', `${ROOT}/package.json`), /^--pools .*package.json: pools: must be/],
+    [() => ['--target-version', '3.28.0', '--verification-pod', `${ROOT}/package.json`], /^--verification-pod: /],
+  ])('%# is refused (exit 2, naming the flag) before the cluster is asked anything', async (argv, message) => {
+    for (const kubeconfig of [api.kubeconfig, '/nonexistent/kubeconfig']) {
+      const since = api.requests.length
+      const r = await runCli(Upgrade, [...argv(), '--kubeconfig', kubeconfig])
+      expect(r.code).toBe(2)
+      expect(refusal(r, since)).toMatch(message)
+    }
+  })
+
+  it('no kubeconfig: its error (exit 2, README: a bad flag, nothing written), not "no verification pod"', async () => {
+    const r = await runCli(Upgrade, ['--target-version', '3.28.0', '--kubeconfig', '/nonexistent/kubeconfig'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/^Error: --kubeconfig: cannot load \/nonexistent\/kubeconfig/)
+  })
+
+  it('an API server that cannot be reached: the cluster error (exit 7), not "no verification pod"', async () => {
+    const gone = await apiServer()
+    await gone.stop()
+    try {
+      const r = await runCli(Upgrade, ['--target-version', '3.28.0', '--kubeconfig', gone.kubeconfig])
+      expect(r.code).toBe(7)
+      expect(r.stderr).toMatch(/ECONNREFUSED|reachable/)
+      expect(r.stderr).not.toMatch(/no verification pod/)
+    } finally {
+      await gone.close()
+    }
+  })
+})
+
+describe('status: its flags before the cluster', () => {
+  it.each([
+    [['--helm-release', 'kata_deploy'], /^--helm-release: "kata_deploy" is not a helm release name/],
+    [['--helm-namespace', 'Bad_NS'], /^--helm-namespace: "Bad_NS" is not a namespace name/],
+    [['--node-taint-value', 'x'], /^--node-taint-value: /],
+  ])('%j is refused (exit 2, naming the flag) before the cluster is asked anything', async (argv, message) => {
+    const since = api.requests.length
+    const r = await runCli(Status, [...argv, '--kubeconfig', api.kubeconfig])
+    expect(r.code).toBe(2)
+    expect(refusal(r, since)).toMatch(message)
+  })
+})
