@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint'
 
 /**
  * The layers of docs/architecture.md, enforced: each may import only what is below it.
- *   commands -> ui, lifecycle, ports, deps.ts (never an adapter: src/deps.ts wires them)
+ *   commands, hooks -> ui, lifecycle, ports, deps.ts (never an adapter: src/deps.ts wires them)
  *   ui       -> lifecycle (types and events), ports
  *   lifecycle -> ports (no client-node, execa, listr2, chalk, subprocesses)
  *   adapters -> ports, lifecycle (errors and pure helpers), never commands or ui
@@ -25,7 +25,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
-  layer(['src/commands/**/*.ts', 'src/base-command.ts', 'src/step-command.ts', 'src/flags.ts'], {
+  layer(['src/commands/**/*.ts', 'src/hooks/**/*.ts', 'src/base-command.ts', 'src/step-command.ts', 'src/flags.ts'], {
     paths: external(
       ['@kubernetes/client-node', 'execa'],
       'commands reach the cluster through src/deps.ts and the domain.',

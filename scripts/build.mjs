@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The CLI's build: src/commands/**/*.ts bundled by esbuild into OUT (default dist/), one file per
-// command (oclif finds them as before) and the code they share in OUT/chunks/. The dependencies are
+// The CLI's build: src/commands/**/*.ts and src/hooks/*.ts bundled by esbuild into OUT (default
+// dist/), one file per command and per hook (where package.json's oclif section finds them) and the
+// code they share in OUT/chunks/. The dependencies are
 // bundled too, except oclif's, which bin/run.js and the plugins load from node_modules.
 //
 // Why a bundle: a step pod is one short kata-lcm process, and @kubernetes/client-node alone is
@@ -17,14 +18,15 @@ import { build } from 'esbuild'
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 const out = path.resolve(process.argv[2] ?? path.join(root, 'dist'))
 
-const commands = readdirSync(path.join(root, 'src/commands'), { recursive: true, withFileTypes: true })
-  .filter((e) => e.isFile() && e.name.endsWith('.ts'))
-  .map((e) => path.join(e.parentPath, e.name))
+const entries = (dir) =>
+  readdirSync(path.join(root, dir), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => path.join(e.parentPath, e.name))
 
 rmSync(out, { recursive: true, force: true })
 await build({
   absWorkingDir: root,
-  entryPoints: commands,
+  entryPoints: [...entries('src/commands'), ...entries('src/hooks')],
   outbase: path.join(root, 'src'),
   outdir: out,
   bundle: true,
