@@ -2,6 +2,7 @@
  * Where the Kubernetes connection comes from, and the user agent every request carries so the
  * API server's audit log attributes kata-lcm's writes to kata-lcm (not to "node-fetch").
  */
+import createDebug from 'debug'
 import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { homedir } from 'node:os'
@@ -11,6 +12,8 @@ import { parse } from 'yaml'
 import { createConfiguration, KubeConfig, ServerConfiguration, setHeaderMiddleware } from '@kubernetes/client-node'
 import type { ApiConstructor, ApiType, RequestContext } from '@kubernetes/client-node'
 import { InputError } from '../lifecycle/errors.js'
+
+const debug = createDebug('kata-lcm:kube')
 
 /** The --kubeconfig / --context flags. */
 export interface KubeConfigOptions {
@@ -113,16 +116,19 @@ export function defaultUserAgent(): string {
 }
 
 /**
- * A view of `kc` whose API clients (makeApiClient) and watches send `User-Agent: userAgent` and share
- * keep-alive connections. The original KubeConfig is not modified. client-node has no user-agent
- * option: its API clients set their own in a middleware (so makeApiClient is rebuilt with ours), and
- * a watch takes its headers from `applySecurityAuthentication`. All other state and methods are
+ * A view of `kc` whose API clients (makeApiClient) and watches send `User-Agent: userAgent`, share
+ * keep-alive connections and name each request under DEBUG=kata-lcm:kube. The original KubeConfig
+ * is not modified. client-node has no user-agent option: its API clients set their own in a
+ * middleware (so makeApiClient is rebuilt with ours), and a watch takes its headers from
+ * `applySecurityAuthentication`. All other state and methods are
  * inherited from `kc` through the prototype, so credential refresh (exec, token files) keeps working.
  */
 export function withUserAgent(kc: KubeConfig, userAgent: string): KubeConfig {
   const tagged = Object.create(kc) as KubeConfig
   const applySecurity = kc.applySecurityAuthentication
   tagged.applySecurityAuthentication = async (context: RequestContext): Promise<void> => {
+    // Every request passes here once, API call or watch (and each retry): DEBUG=kata-lcm:kube lists them.
+    debug('%s %s', context.getHttpMethod(), context.getUrl())
     await applySecurity.call(tagged, context)
     context.setHeaderParam('User-Agent', userAgent)
   }

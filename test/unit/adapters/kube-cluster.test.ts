@@ -6,6 +6,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { KubeConfig } from '@kubernetes/client-node'
+import createDebug from 'debug'
+import { format } from 'node:util'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { DEFAULT_RETRY } from '../../../src/adapters/kube-retry.js'
 import { KubeCluster } from '../../../src/adapters/kube-cluster.adapter.js'
@@ -218,6 +220,31 @@ describe('KubeCluster waits', () => {
     expect(watch?.headers['user-agent']).toBe('kata-lcm/test')
     expect(lists()[0]?.headers['user-agent']).toBe('kata-lcm/test')
     expect(await within(watch!.closed, 2000)).toBe(true)
+  })
+
+  it('DEBUG=kata-lcm*: every request, API call and watch alike, is one kata-lcm:kube line with its method and URL', async () => {
+    const lines: string[] = []
+    const log = createDebug.log
+    const before = createDebug.disable()
+    createDebug.enable('kata-lcm:kube')
+    createDebug.log = (...args: unknown[]) => void lines.push(format(...args))
+    try {
+      handler = (req, res) => {
+        if (req.url.searchParams.get('watch') !== 'true') return json(res, 200, list('10', []))
+        const send = stream(res)
+        setTimeout(() => send('ADDED', podJson('p1', '11')), 50)
+      }
+      const kube = cluster()
+      await kube.waitForPods({ namespace: 'ns', labelSelector: 'app=x' }, (pods) => pods[0]?.name, 10_000)
+    } finally {
+      createDebug.log = log
+      createDebug.disable()
+      if (before) createDebug.enable(before)
+    }
+    const requests = lines.filter((l) => / (GET|POST|PATCH|PUT|DELETE) http/.test(l))
+    expect(requests).toHaveLength(seen.length)
+    expect(requests[0]).toMatch(new RegExp(`kata-lcm:kube GET http://127.0.0.1:${port}/api/v1/namespaces/ns/pods\\?`))
+    expect(requests[1]).toMatch(/kata-lcm:kube GET http:\/\/127.0.0.1:\d+\/api\/v1\/namespaces\/ns\/pods\?.*watch=true/)
   })
 
   it('decides on the initial list without watching', async () => {
