@@ -3,11 +3,11 @@
  * dependencies from the registry, as a user's install would fetch them), then the installed
  * `kata-lcm` binary run against the test cluster.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { e2eCluster, envWithTools, run } from '../harness/cluster.js'
+import { e2eCluster, envWithTools, REPO_ROOT, run } from '../harness/cluster.js'
 import { useWorlds, World } from '../lifecycle/world.js'
 
 interface PackResult {
@@ -66,6 +66,21 @@ describe('the npm package', () => {
     process.stderr.write(
       `npm pack: ${packed.filename} ${packed.size} bytes packed, ${packed.unpackedSize} unpacked, ${files.length} files\n`,
     )
+  })
+
+  it("is as big as README says (its figures within a quarter of npm pack's)", async () => {
+    const readme = await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8')
+    const [, kB, MB, count] = /about (\d+) kB packed, ([\d.]+) MB unpacked, (\d+) files/.exec(readme) ?? []
+    expect(kB, 'README: "about N kB packed, M MB unpacked, K files"').toBeDefined()
+    const ratios = {
+      packed: packed.size / (Number(kB) * 1e3),
+      unpacked: packed.unpackedSize / (Number(MB) * 1e6),
+      files: packed.files.length / Number(count),
+    }
+    for (const [what, ratio] of Object.entries(ratios)) {
+      expect(ratio, what).toBeGreaterThan(0.75)
+      expect(ratio, what).toBeLessThan(1.25)
+    }
   })
 
   it('installs with npm install -g and runs: --help, --version, and status against the cluster', async () => {
