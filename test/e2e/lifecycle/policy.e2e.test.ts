@@ -2,7 +2,9 @@
  * The fleet policy on the test cluster: once `kata-lcm policy set` stored it, the three commands work
  * exactly as the mission writes them; a flag beats the policy; a bad policy is refused naming its
  * field, writing nothing; a missing verification pod names every place looked at; `kata-lcm init`
- * builds its pods from the cluster's Kata RuntimeClasses.
+ * builds its pods from the cluster's Kata RuntimeClasses; a policy ConfigMap that cannot be read (403,
+ * 500, unreachable) refuses the command instead of being taken for none, and every run names the
+ * policy in effect first.
  */
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -11,7 +13,8 @@ import { CoreV1Api, CustomObjectsApi, NodeV1Api } from '@kubernetes/client-node'
 import { parse, stringify } from 'yaml'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { applyArgoCrds, deleteArgoCrds, helm } from '../argo/argo-harness.js'
-import { e2eCluster, loadKubeConfig } from '../harness/cluster.js'
+import { e2eCluster, envWithTools, loadKubeConfig, run } from '../harness/cluster.js'
+import { startFaultProxy } from '../harness/fault-proxy.js'
 import { useWorlds, World } from './world.js'
 
 const open = useWorlds()
@@ -50,6 +53,83 @@ async function policyFor(w: World, extra: Record<string, unknown> = {}): Promise
   )
   return file
 }
+
+/**
+ * A ServiceAccount of the world that may do everything a run does (and helm with it) but read
+ * ConfigMaps, as a token kubeconfig. Returns it and how to remove its cluster-wide RBAC.
+ */
+async function identityWithoutConfigMaps(w: World): Promise<{ kubeconfig: string; remove: () => Promise<void> }> {
+  const kubectl = async (args: string[]) => {
+    const r = await run('kubectl', [...args, '--kubeconfig', e2eCluster().kubeconfigPath], { env: envWithTools() })
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`)
+    return r.stdout
+  }
+  const name = `no-configmaps-${w.id}`
+  const rbac = path.join(dir, `${name}.yaml`)
+  await writeFile(
+    rbac,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: w.namespace } },
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'ClusterRole',
+          metadata: { name },
+          rules: [
+            {
+              apiGroups: [''],
+              // Every core resource a run and its helm touch: configmaps are not among them.
+              resources: [
+                'nodes',
+                'pods',
+                'pods/log',
+                'pods/eviction',
+                'secrets',
+                'serviceaccounts',
+                'namespaces',
+                'events',
+              ],
+              verbs: ['*'],
+            },
+            { apiGroups: ['apps', 'batch', 'coordination.k8s.io', 'node.k8s.io'], resources: ['*'], verbs: ['*'] },
+          ],
+        },
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'ClusterRoleBinding',
+          metadata: { name },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+          subjects: [{ kind: 'ServiceAccount', name, namespace: w.namespace }],
+        },
+      ],
+    }),
+  )
+  await kubectl(['apply', '-f', rbac])
+  const token = (await kubectl(['create', 'token', name, '-n', w.namespace])).trim()
+  const kubeconfig = path.join(dir, `${name}.kubeconfig`)
+  await writeFile(
+    kubeconfig,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster: { server: kc.getCurrentCluster()!.server, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'u', user: { token } }],
+      contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
+      'current-context': 'c',
+    }),
+  )
+  return {
+    kubeconfig,
+    remove: async () => {
+      await kubectl(['delete', 'clusterrolebinding,clusterrole', name, '--ignore-not-found'])
+    },
+  }
+}
+
+/** The first line a command printed on stderr (its progress), without its timestamp. */
+const firstLine = (stderr: string) => (stderr.split('\n')[0] ?? '').replace(/^\d{4}-\d\d-\d\dT\S+ /, '')
 
 /** The CLI as an operator types it: only the kubeconfig added (World.cli would add --helm-namespace). */
 function kataLcm(w: World, args: string[]) {
@@ -210,5 +290,75 @@ describe('the fleet policy', () => {
     } finally {
       for (const name of classes) await node.deleteRuntimeClass({ name }).catch(() => undefined)
     }
+  })
+  it('with an identity that cannot read ConfigMaps: a run is refused naming the ConfigMap and the 403 (exit 2, nothing written), policy show too; --no-policy runs on its flags and says so first', async () => {
+    const w = await open({ nodes: [1, 2].map((i) => ({ name: World.nodeName('p', 'nc', i) })), version: '3.27.0' })
+    const set = await kataLcm(w, ['policy', 'set', await policyFor(w, { batchSize: 2 })])
+    expect(set.code, set.stderr).toBe(0)
+    // The operator's own identity reads it, and the run says so in its first line and its report.
+    const dry = await kataLcm(w, ['upgrade', '--target-version', '3.28.0', '--dry-run', '--json'])
+    expect(dry.code, dry.stderr).toBe(0)
+    expect(firstLine(dry.stderr)).toBe('policy: ConfigMap kube-system/kata-lcm-policy')
+    expect((JSON.parse(dry.stdout) as { policy: string }).policy).toBe('ConfigMap kube-system/kata-lcm-policy')
+
+    const identity = await identityWithoutConfigMaps(w)
+    try {
+      const since = new Date()
+      const forbidden = new RegExp(
+        `Error: cannot read the fleet policy, ConfigMap kube-system/kata-lcm-policy: get configmap kube-system/kata-lcm-policy failed: HTTP 403: configmaps "kata-lcm-policy" is forbidden: User "system:serviceaccount:${w.namespace}:no-configmaps-${w.id}" cannot get resource "configmaps"`,
+      )
+      const refused = await w.cli(['upgrade', '--target-version', '3.28.0'], {}, identity.kubeconfig, { bare: true })
+      expect(refused.code, refused.stderr).toBe(2)
+      expect(refused.stderr).toMatch(forbidden)
+      expect(refused.stderr).toMatch(/give --no-policy/)
+      const show = await w.cli(['policy', 'show'], {}, identity.kubeconfig, { bare: true })
+      expect(show.code, show.stderr).toBe(2)
+      expect(show.stderr).toMatch(forbidden)
+      expect(show.stdout).toBe('')
+      expect(await w.writesSince(since)).toEqual([])
+      for (const name of w.nodeNames)
+        expect(await w.node(name)).toMatchObject({ status: undefined, unschedulable: false })
+      expect(await w.release()).toMatchObject({ chartVersion: '3.27.0', revision: 1 })
+
+      // --no-policy: the policy is not even looked for; every value comes from the command line.
+      const up = await w.cli(
+        w.upgradeArgs('3.28.0', ['--batch-size', '2', '--no-policy', '--json']),
+        {},
+        identity.kubeconfig,
+      )
+      expect(up.code, up.stderr).toBe(0)
+      expect(firstLine(up.stderr)).toBe('policy: none (--no-policy)')
+      expect((JSON.parse(up.stdout) as { policy: string }).policy).toBe('none (--no-policy)')
+      for (const name of w.nodeNames)
+        expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0' })
+    } finally {
+      await identity.remove()
+    }
+  })
+
+  it('a policy ConfigMap the API server keeps failing (500) refuses the run with the cluster error (exit 7), never "no policy"; an unreachable one refuses policy show (exit 7)', async () => {
+    const w = await open({ nodes: [{ name: World.nodeName('p', 'f5', 1) }], version: '3.27.0' })
+    const proxy = await startFaultProxy(e2eCluster().kubeconfigPath, path.join(dir, `faulty-${w.id}.kubeconfig`), {
+      plan: (req) => (req.url?.includes('/configmaps/kata-lcm-policy') ? '500' : undefined),
+    })
+    try {
+      const since = new Date()
+      const r = await w.cli(w.upgradeArgs('3.28.0'), {}, proxy.kubeconfigPath)
+      expect(r.code, r.stderr).toBe(7)
+      expect(r.stderr).toMatch(
+        /Error: cannot read the fleet policy, ConfigMap kube-system\/kata-lcm-policy: get configmap kube-system\/kata-lcm-policy failed: HTTP 500/,
+      )
+      expect(proxy.stats.faults['500']).toBeGreaterThan(1)
+      const show = await w.cli(['policy', 'show'], {}, proxy.kubeconfigPath, { bare: true })
+      expect(show.code, show.stderr).toBe(7)
+      expect(await w.writesSince(since)).toEqual([])
+    } finally {
+      await proxy.close()
+    }
+    const unreachable = await w.cli(['policy', 'show'], {}, path.join(dir, `faulty-${w.id}.kubeconfig`), { bare: true })
+    expect(unreachable.code, unreachable.stderr).toBe(7)
+    expect(unreachable.stderr).toMatch(
+      /Error: cannot read the fleet policy, ConfigMap kube-system\/kata-lcm-policy: .*ECONNREFUSED/,
+    )
   })
 })

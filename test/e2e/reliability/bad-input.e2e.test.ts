@@ -237,10 +237,25 @@ const cases: Case[] = [
   ['helm missing', up(), 7, /helm/, { env: { HELM_BIN: '/nonexistent/helm' } }],
   [
     'forbidden by RBAC',
-    up(),
+    // --no-policy: this identity may not read the policy either, which would be refused first (below).
+    up(['--no-policy']),
     2,
     /this identity may not list nodes \(cluster-wide\), get nodes \(cluster-wide\), patch nodes/,
     { kubeconfig: async () => forbiddenKubeconfig() },
+  ],
+  [
+    'forbidden to read the fleet policy',
+    up(),
+    2,
+    /cannot read the fleet policy, ConfigMap kube-system\/kata-lcm-policy: get configmap kube-system\/kata-lcm-policy failed: HTTP 403/,
+    { kubeconfig: async () => forbiddenKubeconfig() },
+  ],
+  [
+    'policy show on an unreachable API server',
+    async () => ['policy', 'show'],
+    7,
+    /cannot read the fleet policy, ConfigMap kube-system\/kata-lcm-policy: .*ECONNREFUSED/,
+    { kubeconfig: async () => unreachableKubeconfig() },
   ],
   [
     'rollback of a node that does not exist',
