@@ -82,6 +82,8 @@ export abstract class BaseCommand extends Command {
         return ExitCode.ManualActionNeeded
       case 'interrupted':
         return ExitCode.Interrupted
+      case 'nodes-gone':
+        return ExitCode.NodesGone
       default:
         return ExitCode.Success
     }

@@ -21,6 +21,8 @@ export const ExitCode = {
   Interrupted: 6,
   /** The cluster or helm could not be reached or refused a read before any write. */
   ClusterUnavailable: 7,
+  /** Every wave ran, but node(s) were deleted mid-run: named in the report, not upgraded. */
+  NodesGone: 8,
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 

@@ -47,6 +47,8 @@ export interface WaveState {
   prepared?: Map<string, Promise<boolean>>
   /** The wave's verification pods, once started (by `upgrade` when `verifyAsReady`, else by `verify`). */
   verification?: { session: VerificationSession; completing: Promise<void>[] }
+  /** Nodes deleted during the wave: in no handler's bucket from then on, reported `gone`. */
+  gone: Set<string>
 }
 
 /**
@@ -87,7 +89,15 @@ export function newWaveState(
   wave: number,
   nodes: readonly NodeView[],
 ): WaveState {
-  return { ctx, settings, wave, nodes: new Map(nodes.map((n) => [n.name, n])), results: new Map(), verified: new Set() }
+  return {
+    ctx,
+    settings,
+    wave,
+    nodes: new Map(nodes.map((n) => [n.name, n])),
+    results: new Map(),
+    verified: new Set(),
+    gone: new Set(),
+  }
 }
 
 /** The Argo step (`kata-lcm step <step> --wave N`) a handler runs in. */
@@ -248,9 +258,10 @@ const HANDLERS = {
       await Promise.all([...writes.values(), ...(state.prepared?.values() ?? [])])
       await Promise.all(
         bucket.map(async (name) => {
-          if (statusOf(state.nodes.get(name)!) === 'rolling-back') return
+          if (state.gone.has(name) || statusOf(state.nodes.get(name)!) === 'rolling-back') return
           const outcome = outcomes.get(name) ?? { ok: false, reason: 'the strategy returned no result' }
-          if (!outcome.ok) return fail(state, name, outcome.reason)
+          if (!outcome.ok)
+            return outcome.gone ? markGone(state, name, outcome.reason) : fail(state, name, outcome.reason)
           await verifying(name)
         }),
       )
@@ -371,7 +382,9 @@ export async function runHandlers(state: WaveState, step?: WaveStep): Promise<vo
 async function runHandler(state: WaveState, phase: Phase, step: WaveStep | undefined): Promise<void> {
   const handler: WaveHandler = HANDLERS[phase]
   if (step !== undefined && handler.step !== step) return
-  const bucket = [...state.nodes.values()].filter((n) => handler.acts(n, state)).map((n) => n.name)
+  const bucket = [...state.nodes.values()]
+    .filter((n) => !state.gone.has(n.name) && handler.acts(n, state))
+    .map((n) => n.name)
   if (bucket.length === 0) return
   state.ctx.deps.events.emit({ type: 'phase-start', wave: state.wave, phase, nodes: bucket })
   const before = new Set(bucket.filter((n) => statusOf(state.nodes.get(n)!) === 'rolling-back'))
@@ -396,10 +409,10 @@ async function runHandler(state: WaveState, phase: Phase, step: WaveStep | undef
  * The wave's nodes that were rolled back, or whose rollback failed. Every node of a wave that got past
  * `prepare` is this run's, so a retried rollback step still sees the nodes an earlier attempt reverted.
  */
-export function outcomes(state: WaveState): { rolledBack: string[]; failed: string[] } {
+export function outcomes(state: WaveState): { rolledBack: string[]; failed: string[]; gone: string[] } {
   const names = (status: NodeStatus) =>
-    [...state.nodes.values()].filter((n) => statusOf(n) === status).map((n) => n.name)
-  return { rolledBack: names('rolled-back'), failed: names('failed') }
+    [...state.nodes.values()].filter((n) => !state.gone.has(n.name) && statusOf(n) === status).map((n) => n.name)
+  return { rolledBack: names('rolled-back'), failed: names('failed'), gone: [...state.gone] }
 }
 
 async function write(state: WaveState, node: string, to: NodeStatus, extras: TransitionExtras): Promise<void> {
@@ -408,12 +421,28 @@ async function write(state: WaveState, node: string, to: NodeStatus, extras: Tra
 
 /** Records a node's failure on the node: `rolling-back` with the reason; the rollback handler reverts it. */
 async function fail(state: WaveState, node: string, reason: string, evidence?: VerificationEvidence): Promise<void> {
+  if (state.gone.has(node)) return
   state.results.set(node, { name: node, status: 'rolling-back', error: reason, ...(evidence ? { evidence } : {}) })
   await write(state, node, 'rolling-back', {
     message: `failed: ${reason}`,
     warning: true,
     annotations: { [Annotation.lastError]: oneLine(reason) },
-  }).catch(() => undefined)
+  }).catch(async () => {
+    // A node that cannot take the write because it no longer exists is gone, not rolling back.
+    if ((await state.ctx.deps.cluster.getNode(node).catch(() => null)) === undefined)
+      markGone(state, node, `${node} was deleted (${reason})`)
+  })
+}
+
+/**
+ * A node deleted during the wave (an autoscaler's scale-down, a reclaimed spot instance): nothing on
+ * it to verify or revert. Out of every bucket from now on, and reported `gone`, never as upgraded.
+ */
+function markGone(state: WaveState, node: string, reason: string): void {
+  state.gone.add(node)
+  state.verified.delete(node)
+  state.results.set(node, { name: node, status: 'gone', error: reason })
+  state.ctx.deps.events.emit({ type: 'warning', message: `wave ${state.wave}: ${reason}; it is not upgraded` })
 }
 
 /** Runs `work` on every node of the bucket concurrently; a node whose work throws is failed. Never throws. */

@@ -17,7 +17,8 @@ export interface VerificationEvidence {
 
 export interface NodeResult {
   name: string
-  status: NodeStatus | 'untouched' | 'skipped'
+  /** `gone`: the node was deleted during its wave; it is not upgraded and nothing was reverted. */
+  status: NodeStatus | 'untouched' | 'skipped' | 'gone'
   /** The kata-deploy version the node runs now, as far as kata-lcm knows. */
   version?: string
   error?: string
@@ -26,7 +27,9 @@ export interface NodeResult {
   evidence?: VerificationEvidence
 }
 
-export type Outcome = 'success' | 'nothing-to-do' | 'planned' | 'rolled-back' | 'manual-action' | 'interrupted'
+/** `nodes-gone`: every wave ran, every remaining node is on the target, but nodes were deleted mid-run. */
+export type Outcome =
+  'success' | 'nothing-to-do' | 'planned' | 'rolled-back' | 'manual-action' | 'interrupted' | 'nodes-gone'
 
 /** One machine-readable report per command (--json prints it as is). */
 export interface LifecycleReport {

@@ -18,6 +18,7 @@ import {
 import { checkPrerequisites, runContextOf, type UpgradeRequest } from './prerequisites.js'
 import { waitWhilePaused } from './pause.service.js'
 import { checkRenders } from './renders.js'
+import { listed } from './report.js'
 import { restoreWhenConverged } from './restore.js'
 import { parseVerificationTemplate } from './verification.js'
 
@@ -118,14 +119,17 @@ async function waveState(
 ): Promise<WaveState> {
   const names = record.waves[wave - 1]
   if (!names) throw new PreconditionError(`--wave ${wave}: the run has ${record.waves.length} wave(s)`)
-  const nodes = await Promise.all(
-    names.map(async (name) => {
-      const node = await deps.cluster.getNode(name)
-      if (!node) throw new PreconditionError(`node ${name} of wave ${wave} no longer exists`)
-      return node
-    }),
+  const found = await Promise.all(names.map((name) => deps.cluster.getNode(name)))
+  // A node deleted since the plan (an autoscaler's scale-down) has nothing left to upgrade or revert.
+  const gone = names.filter((_, i) => !found[i])
+  if (gone.length > 0)
+    deps.events.emit({ type: 'warning', message: `wave ${wave}: ${listed(gone)} deleted since the plan; not upgraded` })
+  return newWaveState(
+    ctx,
+    settings,
+    wave,
+    found.filter((n) => n !== undefined),
   )
-  return newWaveState(ctx, settings, wave, nodes)
 }
 
 /**
@@ -234,7 +238,8 @@ export async function exitStep(
           ...record,
           stoppedBy: `workflow exit: ${stranded.map((n) => n.name).join(', ')} were mid-flight`,
         })
-        return outcomes(state)
+        const { rolledBack, failed } = outcomes(state)
+        return { rolledBack, failed }
       },
       true,
     )

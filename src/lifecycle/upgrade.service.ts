@@ -161,9 +161,11 @@ async function runWaves(
       outcome = 'rolled-back'
       break
     }
+    // A node deleted mid-wave stops nothing (there is nothing on it to judge): the run goes on, and says so at the end.
+    if (wave.gone.length > 0) outcome = 'nodes-gone'
   }
   // The record (the operator's own values, the rollback target) stays until they are restored.
-  if (outcome === 'success') await restoreWhenConverged(ctx, ctx.chart, ctx.targetVersion)
+  if (outcome === 'success' || outcome === 'nodes-gone') await restoreWhenConverged(ctx, ctx.chart, ctx.targetVersion)
   // Every node of a failed canary back where it was: the release can have the operator's values back too.
   if (outcome === 'rolled-back') await restoreWhenConverged(ctx, ctx.previousChart, ctx.previousVersion)
   return report(plan, runId, request, outcome, results, ctx.helmCommands, summaryOf(outcome, plan, results))
@@ -187,6 +189,10 @@ function summaryOf(outcome: Outcome, plan: RunPlan, results: Map<string, NodeRes
   switch (outcome) {
     case 'success':
       return `all ${results.size - plan.excluded.length} selected node(s) run kata-deploy ${plan.targetVersion}${plan.excluded.length > 0 ? `; ${plan.excluded.length} kept out by ${SKIP_LABEL}=true: ${listed(plan.excluded)}` : ''}`
+    case 'nodes-gone': {
+      const gone = [...results.values()].filter((r) => r.status === 'gone').map((r) => r.name)
+      return `${count('completed') + plan.alreadyDone.length} selected node(s) run kata-deploy ${plan.targetVersion}; ${gone.length} deleted during the run, not upgraded: ${listed(gone)}`
+    }
     case 'nothing-to-do':
       return `nothing to do: every selected node already runs ${plan.targetVersion}`
     case 'rolled-back':
@@ -212,7 +218,8 @@ function report(
   const nodes = [...results.values()]
   const kept = new Set(plan.excluded)
   const onTarget = nodes.filter((n) => n.version === plan.targetVersion).length
-  const considered = nodes.filter((n) => !kept.has(n.name)).length
+  // A node deleted during the run is no longer part of the fleet.
+  const considered = nodes.filter((n) => !kept.has(n.name) && n.status !== 'gone').length
   const mixedFleet = outcome !== 'planned' && onTarget > 0 && onTarget < considered
   const nextSteps: string[] = []
   const rerun = 'rerun the same kata-lcm upgrade command: completed nodes are skipped'

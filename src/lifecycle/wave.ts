@@ -10,6 +10,8 @@ export interface WaveResult {
   rolledBack: string[]
   /** Nodes whose rollback failed: cordoned, annotated `failed`, manual action needed. */
   failed: string[]
+  /** Nodes deleted during the wave: not upgraded, nothing to revert. */
+  gone: string[]
   results: NodeResult[]
 }
 
@@ -26,7 +28,13 @@ export async function runWave(
 ): Promise<WaveResult> {
   const state = newWaveState(ctx, settings, wave, waveNodes)
   await runHandlers(state)
-  const { rolledBack, failed } = outcomes(state)
+  const { rolledBack, failed, gone } = outcomes(state)
   const results = waveNodes.map((n) => state.results.get(n.name) ?? { name: n.name, status: 'untouched' as const })
-  return { passed: results.filter((r) => r.status === 'completed').map((r) => r.name), rolledBack, failed, results }
+  return {
+    passed: results.filter((r) => r.status === 'completed').map((r) => r.name),
+    rolledBack,
+    failed,
+    gone,
+    results,
+  }
 }

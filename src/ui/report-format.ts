@@ -8,6 +8,7 @@ const STATUS_COLOR: Record<string, (text: string) => string> = {
   skipped: colors.green,
   'rolled-back': colors.yellow,
   failed: colors.red,
+  gone: colors.yellow,
   untouched: colors.dim,
 }
 
@@ -78,7 +79,7 @@ export function formatLifecycleReport(report: LifecycleReport): string[] {
   const paint =
     report.outcome === 'success' || report.outcome === 'nothing-to-do' || report.outcome === 'planned'
       ? colors.green
-      : report.outcome === 'rolled-back'
+      : report.outcome === 'rolled-back' || report.outcome === 'nodes-gone'
         ? colors.yellow
         : colors.red
   lines.push('', paint(report.summary))

@@ -145,6 +145,18 @@ export class FakeCluster implements Cluster {
     this.store.changed()
   }
 
+  /**
+   * Deletes a node behind the lifecycle's back (an autoscaler's scale-down, a reclaimed spot
+   * instance): the node goes, and its pods with it, as the pod garbage collector removes the pods
+   * bound to a node that no longer exists (the DaemonSet controller makes no pod for it).
+   */
+  deleteNode(name: string): void {
+    this.mustNode(name)
+    this.store.nodes.delete(name)
+    for (const pod of [...this.store.pods.values()]) if (pod.view.nodeName === name) this.store.remove(pod)
+    this.store.changed()
+  }
+
   node(name: string): NodeView {
     return clone(this.mustNode(name))
   }

@@ -108,6 +108,26 @@ export async function restartAndAwait(
     if (error === SETTLED) return { done: true as const, value: true as const }
     throw error
   })
+  // A node deleted meanwhile (an autoscaler's scale-down, a reclaimed spot instance) gets no pod
+  // ever: judged gone at once by the nodes' watch, not when the ready timeout runs out.
+  const departed = cluster
+    .waitForNodes(
+      undefined,
+      (nodes) => {
+        const present = new Set(nodes.map((n) => n.name))
+        const gone = wave.filter((node) => !present.has(node) && !verdicts.has(node))
+        for (const node of gone) {
+          const verdict = { ok: false as const, gone: true as const, reason: `${node} was deleted` }
+          verdicts.set(node, verdict)
+          hooks.settled(node, verdict)
+        }
+        if (gone.length > 0) recheck()
+        return undefined
+      },
+      ctx.readyTimeoutMs,
+      signal,
+    )
+    .catch(() => undefined)
   const hash = cluster.daemonSetRevisionHash(namespace, names.daemonSet, ctx.readyTimeoutMs, ctx.signal).then(
     (value) => {
       revisionHash = value
@@ -131,6 +151,7 @@ export async function restartAndAwait(
       if (!onNode.some((p) => p.labels[REVISION_LABEL] === current))
         await Promise.all(onNode.map((p) => cluster.deletePod(namespace, p.name)))
     } catch (error) {
+      if (verdicts.has(node)) return recheck()
       const verdict = {
         ok: false as const,
         reason: `could not restart kata-deploy on ${node}: ${describeError(error)}`,
@@ -149,7 +170,8 @@ export async function restartAndAwait(
     // No pod is deleted once the wait is over: a node let through after it is not restarted unwatched.
     over = true
     listed([])
-    await Promise.allSettled([hash, ...starts])
+    stop.abort(SETTLED)
+    await Promise.allSettled([hash, departed, ...starts])
   }
   if (!result.done) {
     for (const node of wave) {

@@ -20,7 +20,8 @@ export interface WavePlan {
 }
 
 /** Per-node result of a strategy step. */
-export type NodeOutcome = { ok: true } | { ok: false; reason: string }
+/** `gone`: the node itself was deleted while the strategy worked on it (nothing to judge or revert). */
+export type NodeOutcome = { ok: true } | { ok: false; reason: string; gone?: true }
 export type NodeOutcomes = Map<string, NodeOutcome>
 
 /**

@@ -3,7 +3,9 @@
  * whatever path the runs take, the operator's values come back byte for byte (`helm get values -o
  * json`), the DaemonSet gets its own update strategy back, and kata-lcm's run record goes.
  */
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import { describe, expect, it } from 'vitest'
+import { waitForList } from '../harness/wait.js'
 import { useWorlds, World } from './world.js'
 
 const open = useWorlds()
@@ -184,5 +186,61 @@ describe('job mode on the real kata-deploy 4.1.0, refused before any write', () 
     )
     expect(r.stderr).toMatch(/--batch-size 2 or more/)
     expect(await w.writesSince(since)).toEqual([])
+  })
+})
+
+describe('the cluster is the truth, on the real chart', () => {
+  it('a node rolled back and then taken out of the release does not keep OnDelete and the run record for good', async () => {
+    // vfail- fails its verification; it sorts first, so it is the first wave alone.
+    const w = await open({
+      nodes: [World.nodeName('vfail', 'lp', 1), World.nodeName('x', 'lp', 2), World.nodeName('x', 'lp', 3)].map(
+        (name) => ({ name }),
+      ),
+      version: '3.27.0',
+      real: true,
+      set: OPERATOR,
+    })
+    const before = await w.rawUserValues()
+    const [failing, n2, n3] = w.nodeNames as [string, string, string]
+    const r1 = await w.upgrade('3.28.0', ['--batch-size', '1'])
+    expect(r1.code, r1.stderr).toBe(3)
+    expect(await w.node(failing)).toMatchObject({ status: 'rolled-back', version: '3.27.0' })
+    // The operator takes it out of the pool: the label the release's nodeSelector uses goes, and the
+    // DaemonSet controller removes its kata-deploy pod.
+    await w.core.patchNode(
+      { name: failing, body: { metadata: { labels: { 'kata-lcm.test/world': null } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    )
+    await waitForList(w.kc, `/api/v1/namespaces/${w.namespace}/pods`, (pods) => pods.length === 0, 60_000, {
+      fieldSelector: `spec.nodeName=${failing}`,
+    })
+    const r2 = await w.upgrade('3.28.0', ['--batch-size', '2'])
+    expect(r2.code, r2.stderr).toBe(0)
+    expect(r2.stderr).not.toMatch(/not every node runs/)
+    for (const name of [n2, n3]) expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0' })
+    // Every node the release covers runs 3.28.0: the operator's values and update strategy are back,
+    // and no run is in flight.
+    await expectOperatorState(w, before)
+    const st = await w.cli(['status', '--node-selector', `kata-lcm.test/world=${w.id}`])
+    expect(st.stdout).not.toMatch(/in flight/)
+  })
+
+  it('a node deleted mid-wave (a scale-down) is seen gone at once and never counted as upgraded (exit 8)', async () => {
+    const { w, before } = await world('gn', 3)
+    const [n1, n2, n3] = w.nodeNames as [string, string, string]
+    const { done } = w.spawnCli(w.upgradeArgs('3.28.0', ['--batch-size', '3', '--ready-timeout', '5m']))
+    await w.waitNodeStatus(n2, 'upgrading')
+    const deleted = Date.now()
+    await w.core.deleteNode({ name: n2 })
+    const r = await done
+    // Well inside the 5-minute ready timeout the deleted node could never have met.
+    expect(Date.now() - deleted).toBeLessThan(120_000)
+    expect(r.code, r.stderr).toBe(8)
+    expect(r.stdout + r.stderr).toMatch(
+      new RegExp(`2 selected node\\(s\\) run kata-deploy 3\\.28\\.0; 1 deleted during the run, not upgraded: ${n2}`),
+    )
+    expect(r.stdout + r.stderr).not.toMatch(/MIXED/)
+    for (const name of [n1, n3]) expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0' })
+    await expectOperatorState(w, before)
   })
 })
