@@ -92,6 +92,19 @@ export class HelmCli implements Helm {
     }
   }
 
+  async firstDeployed(release: string, namespace: string): Promise<string | undefined> {
+    const argv = ['status', release, '-n', namespace, '-o', 'json']
+    let stdout: string
+    try {
+      stdout = (await this.run(argv)).stdout
+    } catch (error) {
+      if (error instanceof HelmError && RELEASE_NOT_FOUND.test(error.stderrTail)) return undefined
+      throw error
+    }
+    const first = parseJson<{ info?: { first_deployed?: string } }>('status', argv, stdout).info?.first_deployed
+    return typeof first === 'string' && first !== '' ? first : undefined
+  }
+
   /** Read-only; oldest first; empty when the release does not exist. */
   async history(release: string, namespace: string): Promise<ReleaseRevision[]> {
     const argv = ['history', release, '-n', namespace, '-o', 'json']

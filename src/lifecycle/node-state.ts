@@ -34,7 +34,33 @@ export const Annotation = {
    * node against it, so a pod replaced before the soak's first look is still a change.
    */
   verifiedHealth: `${PREFIX}/verified-kata-deploy`,
+  /**
+   * The release instance the node's memory was written for (helm's first-deployed time of the
+   * install): memory of another install of the release (uninstalled, installed again) is not trusted.
+   */
+  releaseInstance: `${PREFIX}/release-instance`,
 } as const
+
+/**
+ * The node as kata-lcm may read it for `instance` (the release's current install): kata-lcm's memory
+ * on it (status, versions, run id, ...) is dropped when it names another install of the release, so
+ * the node counts as new; the node itself (labels, cordon) is untouched. Memory written before
+ * kata-lcm named instances, or an unknown instance, is kept as it is. Pure.
+ */
+export function memoryFor<N extends { annotations: Record<string, string> }>(node: N, instance: string | undefined): N {
+  const recorded = node.annotations[Annotation.releaseInstance]
+  if (instance === undefined || recorded === undefined || recorded === instance) return node
+  const memory = new Set<string>(Object.values(Annotation))
+  return {
+    ...node,
+    annotations: Object.fromEntries(Object.entries(node.annotations).filter(([key]) => !memory.has(key))),
+  }
+}
+
+/** Whether `recorded` (a run record's instance) is another install of the release than `current`. Pure. */
+export function isOtherInstance(recorded: string | undefined, current: string | undefined): boolean {
+  return recorded !== undefined && current !== undefined && recorded !== current
+}
 
 export type NodeStatus =
   /**

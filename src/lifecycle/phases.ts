@@ -161,6 +161,7 @@ const HANDLERS = {
           annotations: {
             [Annotation.runId]: settings.runId,
             [Annotation.targetVersion]: ctx.targetVersion,
+            ...(ctx.releaseInstance ? { [Annotation.releaseInstance]: ctx.releaseInstance } : {}),
             [Annotation.lastError]: null,
             [Annotation.cordonedByUs]: wasUnschedulable ? null : 'true',
             ...(again

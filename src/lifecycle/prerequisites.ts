@@ -9,7 +9,7 @@ import { checkDrainable, NO_FORCE, type DrainPolicy } from './drain.js'
 import { InputError, PreconditionError } from './errors.js'
 import { DEPLOYMENT_MODES, detectMode, isDeploymentMode, strategyFor } from './modes/index.js'
 import type { DeploymentMode, DeploymentStrategy, RunContext } from './modes/strategy.js'
-import { Annotation, isInFlight, readStatus } from './node-state.js'
+import { Annotation, isInFlight, isOtherInstance, memoryFor, readStatus } from './node-state.js'
 import {
   batchNodes,
   describeSelection,
@@ -67,6 +67,8 @@ export interface UpgradeRequest {
 
 /** Everything checked and captured before the first write. */
 export interface RunPlan {
+  /** Why the run record found beside the release was set aside (another install's), when it was. */
+  staleRun?: string
   release: ReleaseInfo
   strategy: DeploymentStrategy
   targetVersion: string
@@ -195,13 +197,21 @@ export async function checkPrerequisites(
   const { name, namespace } = request.release
   // Every read that needs nothing from another starts now, at once (each helm call is a process);
   // each is awaited where it stands in the checks' order, so a failure reads as if run one by one.
-  const run = cluster.readRun(namespace, name)
+  // The record of this install of the release only: one of another install (the release uninstalled
+  // and installed again under the same name) is history, never resumed nor its values restored.
+  const recorded = cluster.readRun(namespace, name)
+  const instance = helm.firstDeployed(name, namespace)
+  const run = Promise.all([recorded, instance]).then(([record, current]) =>
+    isOtherInstance(record?.releaseInstance, current) ? undefined : record,
+  )
   const reads = {
     helm: early(helm.version()),
     access: early(checkAccess(deps, request)),
     ping: early(cluster.ping()),
     release: early(helm.release(name, namespace)),
     run: early(run),
+    recorded: early(recorded),
+    instance: early(instance),
     allValues: early(helm.values(name, namespace, { all: true })),
     // The operator's own values from helm only when no earlier run captured them (a resumed run has them).
     userValues: early(run.then((record) => record?.userValues ?? helm.values(name, namespace, { all: false }))),
@@ -223,6 +233,12 @@ export async function checkPrerequisites(
     )
   // An interrupted run toward the same target knows the real rollback target; the release may already be past it.
   const interrupted = await reads.run()
+  const releaseInstance = await reads.instance()
+  const stale = await reads.recorded()
+  const staleRun =
+    stale && isOtherInstance(stale.releaseInstance, releaseInstance)
+      ? `run ${stale.runId} (${stale.previousVersion} -> ${stale.targetVersion}) belongs to an earlier install of release ${release.name} (first deployed ${stale.releaseInstance}; this one ${releaseInstance}): it is not resumed, its values are not restored, and the nodes it annotated count as new; kata-lcm unlock --forget-run clears its record`
+      : undefined
   // A kata-lcm run in flight may find its own helm command of an earlier attempt pending: the
   // upgrade waits for it, or clears it once --helm-timeout has passed (pending-release.ts).
   if (release.status !== 'deployed' && !(interrupted && release.status.startsWith('pending-'))) {
@@ -294,7 +310,8 @@ export async function checkPrerequisites(
   // The operator's values are captured once, by the first run, and kept in the record until they are
   // back in the release: after a rollback the release's values carry kata-lcm's overrides, not theirs.
   const userValues = await reads.userValues()
-  const candidates = await reads.nodes()
+  // What kata-lcm wrote on a node for another install of the release is not trusted: such a node is new.
+  const candidates = (await reads.nodes()).map((n) => memoryFor(n, releaseInstance))
   const matching = selectNodes(candidates, request.selection)
   // An operator keeps a node out of every run with the skip label: reported, never touched.
   const excluded = matching.filter(isSkipped).map((n) => n.name)
@@ -362,9 +379,16 @@ export async function checkPrerequisites(
   }
   // A resumed run keeps its rollback target and the operator's values, with this run's plan and options.
   const record: RunRecord = resumingRun
-    ? { ...interrupted, waves, ...(wavePools ? { wavePools } : {}), settings }
+    ? {
+        ...interrupted,
+        waves,
+        ...(wavePools ? { wavePools } : {}),
+        settings,
+        ...(releaseInstance ? { releaseInstance } : {}),
+      }
     : {
         runId,
+        ...(releaseInstance ? { releaseInstance } : {}),
         release: release.name,
         namespace: release.namespace,
         mode: strategy.mode,
@@ -382,6 +406,7 @@ export async function checkPrerequisites(
   if (!wavePools) delete record.wavePools
   delete record.stoppedBy
   return {
+    ...(staleRun ? { staleRun } : {}),
     release,
     strategy,
     targetVersion: request.targetVersion,
@@ -542,5 +567,6 @@ export function runContextOf(deps: LifecycleDeps, request: UpgradeRequest, plan:
     helmTimeout: request.helmTimeout,
     helmCommands: [],
     strategy: plan.strategy,
+    ...(plan.record.releaseInstance ? { releaseInstance: plan.record.releaseInstance } : {}),
   }
 }

@@ -6,7 +6,7 @@ import { acquireLock } from './lock.js'
 import { checkNamespace, checkReleaseRef } from './names.js'
 import { DEPLOYMENT_MODES, detectMode, isDeploymentMode, strategyFor } from './modes/index.js'
 import type { RunContext } from './modes/strategy.js'
-import { Annotation, readStatus } from './node-state.js'
+import { Annotation, isOtherInstance, memoryFor, readStatus } from './node-state.js'
 import { cordonedByUs, transition } from './node-ops.js'
 import { newWaveState, runHandlers, waveSettings } from './phases.js'
 import type { LifecycleReport } from './report.js'
@@ -63,8 +63,11 @@ export async function rollbackNode(
     throw new PreconditionError(`release ${release.name} is "${release.status}", not deployed`, {
       suggestions: [`helm history ${release.name} -n ${release.namespace}`],
     })
-  const node = await deps.cluster.getNode(request.node)
-  if (!node) throw new InputError('NODE', `no node named "${request.node}" (kubectl get nodes lists them)`)
+  const instance = await deps.helm.firstDeployed(release.name, release.namespace)
+  const found = await deps.cluster.getNode(request.node)
+  if (!found) throw new InputError('NODE', `no node named "${request.node}" (kubectl get nodes lists them)`)
+  // What kata-lcm wrote on the node for another install of the release is not its history here.
+  const node = memoryFor(found, instance)
   // The node's pool's own pod, when it has one; else the run-wide one.
   const pool = request.pools && groupByPool([node], request.pools.pools).groups.find((g) => g.nodes.length > 0)?.pool
   const own = pool?.verification?.source ? pool.verification : undefined
@@ -113,7 +116,9 @@ export async function rollbackNode(
   // One writer at a time: a rollback never races an upgrade of the same release.
   const lock = await acquireLock(deps, request.release, holder)
   try {
-    const unfinished = await deps.cluster.readRun(request.release.namespace, request.release.name)
+    const recorded = await deps.cluster.readRun(request.release.namespace, request.release.name)
+    // Another install's record keeps nothing of this one's: not its values, not its rollback target.
+    const unfinished = isOtherInstance(recorded?.releaseInstance, instance) ? undefined : recorded
     const ctx: RunContext = {
       deps,
       release: request.release,
@@ -129,6 +134,7 @@ export async function rollbackNode(
       helmTimeout: request.helmTimeout,
       helmCommands: [],
       ...(signal ? { signal } : {}),
+      ...(instance ? { releaseInstance: instance } : {}),
     }
     const settings: RunSettings = {
       batchSize: 1,
@@ -159,12 +165,13 @@ export async function rollbackNode(
         waves: [[node.name]],
         settings,
         holder,
+        ...(instance ? { releaseInstance: instance } : {}),
       })
     }
     const wave = waveSettings(unfinished?.runId ?? runId, settings, template, {
       verifyAfterRevert: template !== undefined,
     })
-    const state = newWaveState(ctx, wave, 1, [await markForRollback(deps, node, runId, toVersion)])
+    const state = newWaveState(ctx, wave, 1, [await markForRollback(deps, node, runId, toVersion, instance)])
     state.results.set(node.name, { name: node.name, status: 'rolling-back', error: 'rollback requested' })
     await runHandlers(state, 'rollback')
     const result = state.results.get(node.name) ?? { name: node.name, status: 'failed' as const, error: 'no result' }
@@ -222,6 +229,7 @@ async function markForRollback(
   node: NodeView,
   runId: string,
   toVersion: string,
+  instance: string | undefined,
 ): Promise<NodeView> {
   if (readStatus(node.annotations) === 'rolling-back') return node
   const firstTouch = !cordonedByUs(node) && !node.unschedulable
@@ -232,6 +240,7 @@ async function markForRollback(
       [Annotation.runId]: runId,
       [Annotation.lastError]: null,
       [Annotation.previousVersion]: toVersion,
+      ...(instance ? { [Annotation.releaseInstance]: instance } : {}),
       ...(node.unschedulable && !cordonedByUs(node) ? { [Annotation.wasUnschedulable]: 'true' } : {}),
       ...(firstTouch ? { [Annotation.wasUnschedulable]: 'false', [Annotation.cordonedByUs]: 'true' } : {}),
     },

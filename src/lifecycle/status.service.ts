@@ -4,7 +4,7 @@ import { kataDeployNames } from './context.js'
 import { describeError, PreconditionError } from './errors.js'
 import { checkReleaseRef } from './names.js'
 import { REVISION_LABEL } from './modes/kata-deploy-pods.js'
-import { Annotation, readStatus } from './node-state.js'
+import { Annotation, isOtherInstance, memoryFor, readStatus } from './node-state.js'
 import { cordonedByUs } from './node-ops.js'
 import { describeSelection, selectNodes, validateSelection, type NodeSelection } from './plan.js'
 
@@ -53,7 +53,13 @@ export async function nodeStatus(
     helmProblem = describeError(error).split('\n')[0]
     return undefined
   })
-  const nodes = selectNodes(await deps.cluster.listNodes(selection.labelSelector), selection)
+  // Memory of another install of the release (uninstalled and installed again) is not this one's.
+  const instance = info
+    ? await deps.helm.firstDeployed(release.name, release.namespace).catch(() => undefined)
+    : undefined
+  const nodes = selectNodes(await deps.cluster.listNodes(selection.labelSelector), selection).map((n) =>
+    memoryFor(n, instance),
+  )
   if (nodes.length === 0) throw new PreconditionError(`no node matches ${describeSelection(selection)}`)
   const names = kataDeployNames(
     info ? await deps.helm.values(release.name, release.namespace, { all: true }).catch(() => ({})) : {},
@@ -105,7 +111,10 @@ export async function nodeStatus(
     }
     return row
   })
-  const record = await deps.cluster.readRun(release.namespace, release.name).catch(() => undefined)
+  const recorded = await deps.cluster.readRun(release.namespace, release.name).catch(() => undefined)
+  // No release, or another install of it: its record is history, not a run in flight.
+  const released = info !== undefined || helmProblem !== undefined
+  const record = released && !isOtherInstance(recorded?.releaseInstance, instance) ? recorded : undefined
   return {
     release: {
       ...release,

@@ -4,7 +4,7 @@ import { LockedError, ManualActionError, NodesRolledBackError, PreconditionError
 import { acquireLock } from './lock.js'
 import { strategyOfRecord } from './modes/index.js'
 import type { RunContext } from './modes/strategy.js'
-import { isInFlight, readStatus } from './node-state.js'
+import { isInFlight, memoryFor, readStatus } from './node-state.js'
 import { transition } from './node-ops.js'
 import {
   newWaveState,
@@ -101,6 +101,7 @@ async function loadRun(
     readyTimeoutMs: s.readyTimeoutMs,
     helmTimeout: s.helmTimeout,
     helmCommands: [],
+    ...(record.releaseInstance ? { releaseInstance: record.releaseInstance } : {}),
   }
   const template = s.verification.source
     ? parseVerificationTemplate(s.verification.source, s.verification.origin)
@@ -128,7 +129,7 @@ async function waveState(
     ctx,
     settings,
     wave,
-    found.filter((n) => n !== undefined),
+    found.filter((n) => n !== undefined).map((n) => memoryFor(n, record.releaseInstance)),
   )
 }
 

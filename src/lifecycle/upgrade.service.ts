@@ -55,6 +55,7 @@ export async function upgrade(
 
 /** Says what an earlier run left and what this one will do about it. */
 function announce(deps: LifecycleDeps, plan: RunPlan): void {
+  if (plan.staleRun) deps.events.emit({ type: 'warning', message: plan.staleRun })
   if (plan.alreadyDone.length > 0)
     deps.events.emit({
       type: 'info',

@@ -245,6 +245,11 @@ export interface RunRecord {
   paused?: { by: string; at: string }
   /** Who planned the run (the lease holder: `argo/<workflow>` or a CLI run id). */
   holder?: string
+  /**
+   * The release instance the run belongs to (helm's first-deployed time of the install); absent in
+   * records of earlier kata-lcm versions. A record of another install is never resumed or trusted.
+   */
+  releaseInstance?: string
 }
 
 /** The run's options, recorded so every later step and rerun uses the same ones. */

@@ -45,6 +45,13 @@ export interface Helm {
   version(): Promise<string>
   /** The release, or undefined when it does not exist. Read-only. */
   release(release: string, namespace: string): Promise<ReleaseInfo | undefined>
+  /**
+   * When this install of the release was first deployed (`helm status -o json`'s info.first_deployed):
+   * helm carries it through every upgrade and rollback, and a release uninstalled and installed again
+   * under the same name gets a new one, so it names the release instance. Undefined when the release
+   * does not exist. Read-only.
+   */
+  firstDeployed(release: string, namespace: string): Promise<string | undefined>
   history(release: string, namespace: string): Promise<ReleaseRevision[]>
   /** `all` = coalesced with chart defaults; otherwise only user-supplied values. */
   values(

@@ -34,6 +34,8 @@ interface StoredRelease {
   name: string
   namespace: string
   revisions: Revision[]
+  /** helm's info.first_deployed: the same for every revision of one install. */
+  firstDeployed: string
 }
 
 export interface ReleaseSeed {
@@ -75,6 +77,7 @@ export class FakeHelm implements Helm {
   private readonly charts = new Map<string, string[]>()
   private readonly localCharts = new Map<string, string>()
   private failures: UpgradeFailure[] = []
+  private installs = 0
 
   constructor(private readonly cluster?: FakeCluster) {
     cluster?.attachHelmStorage((namespace, release) => this.storage(release, namespace))
@@ -161,10 +164,13 @@ export class FakeHelm implements Helm {
       chartRef,
       values: clone(seed.values ?? {}),
     }
+    // Each install is a new instance of the release, as a `helm uninstall` + `helm install` makes one.
+    this.installs += 1
     this.releases.set(`${seed.namespace}/${seed.name}`, {
       name: seed.name,
       namespace: seed.namespace,
       revisions: [revision],
+      firstDeployed: new Date(Date.UTC(2026, 0, 1, 0, 0, this.installs)).toISOString(),
     })
     await this.cluster?.applyRelease({
       namespace: seed.namespace,
@@ -214,6 +220,10 @@ export class FakeHelm implements Helm {
       chartVersion: latest.chartVersion,
       appVersion: latest.appVersion,
     }
+  }
+
+  async firstDeployed(name: string, namespace: string): Promise<string | undefined> {
+    return this.releases.get(`${namespace}/${name}`)?.firstDeployed
   }
 
   async history(name: string, namespace: string): Promise<ReleaseRevision[]> {

@@ -62,6 +62,8 @@ export interface RunContext {
   signal?: AbortSignal
   /** Every helm command run, in order, for the report. */
   helmCommands: string[]
+  /** The release instance the run belongs to (RunRecord.releaseInstance), written on every node it prepares. */
+  releaseInstance?: string
 }
 
 /**

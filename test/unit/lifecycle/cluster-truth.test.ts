@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest'
 import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
 import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
-import { RELEASE, scenario, statusWrite } from '../../fakes/scenario.js'
+import { rollbackNode } from '../../../src/lifecycle/rollback.service.js'
+import { CHART, RELEASE, scenario, statusWrite, statusWrites } from '../../fakes/scenario.js'
 
 describe('the operator values come back once every node the release covers runs one version', () => {
   it('a node rolled back earlier, then taken out of the release (its kata-deploy pod gone), does not hold them back', async () => {
@@ -66,5 +67,37 @@ describe('a node deleted while in a wave', () => {
     expect(s.clock.now().getTime() - t0).toBeLessThan(300_000)
     // The next wave ran, and the operator's values are back (the deleted node holds nothing).
     expect(await s.cluster.readRun(RELEASE.namespace, RELEASE.name)).toBeUndefined()
+  })
+})
+
+describe('memory bound to the release instance it was written for', () => {
+  it('a release uninstalled and installed again: the old run is not resumed, its annotations are not trusted, its values not restored', async () => {
+    const s = await scenario({ nodes: 2 })
+    expect((await upgrade(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1')).outcome).toBe('success')
+    // node-1 back on the old version: the fleet is mixed, so the run record (the operator's values) is kept.
+    expect((await rollbackNode(s.deps, s.rollbackRequest('node-1'), 'rb-1')).outcome).toBe('success')
+    expect(await s.cluster.readRun(RELEASE.namespace, RELEASE.name)).toBeDefined()
+    // The operator reinstalls the release (helm uninstall, helm install) with other values: every
+    // node runs the old version again, whatever kata-lcm's annotations on node-2 say.
+    const values = { env: { debug: true } }
+    await s.helm.install({ ...RELEASE, version: s.version, values, chart: CHART })
+    const report = await upgrade(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-2')
+    expect(report.outcome).toBe('success')
+    const infos = s.events.ofType('info').map((e) => e.message)
+    expect(infos).not.toContainEqual(expect.stringMatching(/resuming run|already completed/))
+    expect(s.events.ofType('warning').map((e) => e.message)).toContainEqual(
+      expect.stringMatching(
+        /^run rb-1 \(.*\) belongs to an earlier install of release kata-deploy .*kata-lcm unlock --forget-run/,
+      ),
+    )
+    // node-2 was upgraded by this run (not skipped on the old install's word), from the version it really ran.
+    expect(report.fromVersion).toBe(s.version)
+    expect(report.nodes.find((n) => n.name === 'node-2')).toMatchObject({ status: 'completed', version: s.target })
+    expect(statusWrites(s.cluster, 'node-2').map((w) => w.status)).toContain('cordoned')
+    // The values that come back are the new install's, not the old record's.
+    expect(s.helm.upgradesWith(true).at(-1)?.values).toEqual(values)
+    expect(s.cluster.node('node-2').annotations[Annotation.releaseInstance]).toBe(
+      await s.helm.firstDeployed(RELEASE.name, RELEASE.namespace),
+    )
   })
 })
