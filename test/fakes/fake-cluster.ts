@@ -147,13 +147,12 @@ export class FakeCluster implements Cluster {
 
   /**
    * Deletes a node behind the lifecycle's back (an autoscaler's scale-down, a reclaimed spot
-   * instance): the node goes, and its pods with it, as the pod garbage collector removes the pods
-   * bound to a node that no longer exists (the DaemonSet controller makes no pod for it).
+   * instance). Its pods stay, as on a real cluster until the pod garbage collector's quarantine
+   * (40 s) has passed; the DaemonSet controller makes no new pod for it.
    */
   deleteNode(name: string): void {
     this.mustNode(name)
     this.store.nodes.delete(name)
-    for (const pod of [...this.store.pods.values()]) if (pod.view.nodeName === name) this.store.remove(pod)
     this.store.changed()
   }
 
@@ -435,7 +434,17 @@ export class FakeCluster implements Cluster {
           detail: { gracePeriodSeconds },
         },
         () => {
-          if (pod) this.store.beginDelete(pod, gracePeriodSeconds)
+          if (!pod) return
+          // No kubelet confirms a graceful delete on a deleted node: the pod stays terminating (until
+          // the pod garbage collector, not imitated).
+          const orphan = pod.view.nodeName !== undefined && !this.store.nodes.has(pod.view.nodeName)
+          if (orphan && gracePeriodSeconds !== 0) {
+            pod.view.deletionTimestamp ??= this.clock.now().toISOString()
+            pod.view.ready = false
+            this.store.changed()
+            return
+          }
+          this.store.beginDelete(pod, gracePeriodSeconds)
         },
       )
     })

@@ -1,3 +1,4 @@
+import type { PodView } from '../../ports/cluster.port.js'
 import type { HelmUpgradeRequest } from '../../ports/helm.port.js'
 import { kataDeployNames } from '../context.js'
 import { PreconditionError } from '../errors.js'
@@ -58,6 +59,21 @@ async function bringRelease(ctx: RunContext, chart: string, version: string): Pr
       `after helm upgrade there is no DaemonSet ${names.daemonSet} in ${ctx.release.namespace}; the release does not look like kata-deploy in daemonset mode`,
     )
   }
+}
+
+/**
+ * The release's kata-deploy pods that stand for a node of the fleet: bound to a node that exists and
+ * not terminating. A pod left on a deleted node (until the pod garbage collector removes it) runs
+ * nothing anyone can schedule onto. Read-only.
+ */
+async function podsInFleet(ctx: RunContext): Promise<PodView[]> {
+  const { cluster } = ctx.deps
+  const [pods, nodes] = await Promise.all([
+    cluster.listPods({ namespace: ctx.release.namespace, labelSelector: kataDeployNames(ctx.userValues).podSelector }),
+    cluster.listNodes(),
+  ])
+  const present = new Set(nodes.map((n) => n.name))
+  return pods.filter((p) => p.nodeName !== undefined && present.has(p.nodeName) && !p.deletionTimestamp)
 }
 
 /** The kata-deploy version whose pod, deleted, crashes the node's running Kata pods. */
@@ -138,11 +154,7 @@ export const daemonSetStrategy: DeploymentStrategy = {
   },
 
   async coveredNodes(ctx) {
-    const pods = await ctx.deps.cluster.listPods({
-      namespace: ctx.release.namespace,
-      labelSelector: kataDeployNames(ctx.userValues).podSelector,
-    })
-    return new Set(pods.filter((p) => p.nodeName !== undefined && !p.deletionTimestamp).map((p) => p.nodeName!))
+    return new Set((await podsInFleet(ctx)).map((p) => p.nodeName!))
   },
 
   healthPods(ctx) {
@@ -172,10 +184,7 @@ export const daemonSetStrategy: DeploymentStrategy = {
       ctx.readyTimeoutMs,
       ctx.signal,
     )
-    const pods = await cluster.listPods({ namespace: ctx.release.namespace, labelSelector: names.podSelector })
-    const behind = pods
-      .filter((p) => p.labels[REVISION_LABEL] !== hash && p.nodeName !== undefined)
-      .map((p) => p.nodeName!)
+    const behind = (await podsInFleet(ctx)).filter((p) => p.labels[REVISION_LABEL] !== hash).map((p) => p.nodeName!)
     if (behind.length > 0) {
       ctx.deps.events.emit({
         type: 'info',

@@ -235,3 +235,45 @@ describe('the mode-switch command kata-lcm prints works on the real chart', () =
     expect(await w.release()).toMatchObject({ chartVersion: '4.1.0', status: 'deployed' })
   })
 })
+
+describe('a release uninstalled and installed again, on the real chart', () => {
+  it('daemonset 3.32.0 -> 4.0.0, rollback NODE, reinstall in job mode: the next run neither resumes the old run nor trusts its annotations', async () => {
+    const w = await open({
+      nodes: [1, 2].map((i) => ({ name: World.nodeName('ri', 'kata', i) })),
+      version: '3.32.0',
+      real: true,
+      set: ['runtimeClasses.enabled=false', 'env.debug=true'],
+    })
+    const [n1, n2] = w.nodeNames as [string, string]
+    const first = await w.upgrade('4.0.0', ['--batch-size', '2'])
+    expect(first.code, first.stderr).toBe(0)
+    const rb = await w.cli(['rollback', n1, '--chart', w.chart('3.32.0')])
+    expect(rb.code, rb.stderr).toBe(0)
+    // The fleet is mixed, so the run record is kept. The operator reinstalls the release in job mode
+    // (the mode switch kata-lcm prints from 4.1.0): kata-deploy 3.32.0 on both nodes again.
+    const reinstall = [
+      `helm get values kata-deploy -n ${w.namespace} -o yaml > values.yaml`,
+      `helm uninstall kata-deploy -n ${w.namespace}`,
+      `helm install kata-deploy ${w.chart('3.32.0')} -n ${w.namespace} -f values.yaml --set deploymentMode=job --set job.backoffLimit=0`,
+    ].join(' && ')
+    const ran = await run('bash', ['-c', `cd "$(mktemp -d)" && ${reinstall}`], {
+      env: envWithTools({ KUBECONFIG: e2eCluster().kubeconfigPath }),
+    })
+    expect(ran.code, ran.stderr).toBe(0)
+    expect(await w.release()).toMatchObject({ chartVersion: '3.32.0', revision: 1 })
+    const installed = await w.rawUserValues()
+    const r = await w.upgrade('4.0.0', ['--batch-size', '2'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).not.toMatch(/resuming run|already completed/)
+    expect(r.stderr).toMatch(/belongs to an earlier install of release kata-deploy/)
+    for (const name of [n1, n2]) {
+      expect(await w.node(name)).toMatchObject({ status: 'completed', version: '4.0.0' })
+      expect((await labelsOf(w, name))[KATA_RUNTIME_LABEL]).toBe('true')
+    }
+    // Both nodes were installed by this run, and the values that came back are the new install's.
+    expect(w.standIn!.log.filter((l) => l.startsWith('install ')).sort()).toEqual(
+      expect.arrayContaining([`install ${n1}`, `install ${n2}`]),
+    )
+    expect(await w.rawUserValues()).toBe(installed)
+  })
+})
