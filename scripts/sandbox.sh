@@ -31,7 +31,11 @@ metadata:
 NODE
   done
   kubectl wait --for=condition=Ready node/worker-1 node/worker-2 node/worker-3 --timeout=60s >/dev/null
-  helm upgrade --install kata-deploy "$CACHE/charts/kata-deploy-3.27.0.tgz" -n kube-system --wait --timeout 2m >/dev/null
+  # With its RuntimeClasses, as the real chart installs them (the fixture's default is off), so that
+  # README's quickstart (kata-lcm init) finds Kata here; qemu's own class is left to `real-node`,
+  # which makes kata-qemu run with runc (a RuntimeClass's handler cannot change).
+  helm upgrade --install kata-deploy "$CACHE/charts/kata-deploy-3.27.0.tgz" -n kube-system --wait --timeout 2m \
+    --set runtimeClasses.enabled=true --set shims.qemu.enabled=false >/dev/null
   cat >"$DIR/verify.yaml" <<'POD'
 apiVersion: v1
 kind: Pod

@@ -32,6 +32,10 @@ describe('the sandbox', () => {
       const r = await shell(command)
       expect(r.code, `${command}\n${r.stdout}\n${r.stderr}`).toBe(0)
     }
+    // README's quickstart starts with init: the sandbox's kata-deploy has its RuntimeClasses.
+    const init = await shell('cd "$(mktemp -d)" && kata-lcm init && ls')
+    expect(init.code, `${init.stdout}\n${init.stderr}`).toBe(0)
+    expect(init.stdout).toMatch(/verify-kata-qemu-runtime-rs\.yaml/)
     const status = await shell('kata-lcm status --json')
     const rows = (JSON.parse(status.stdout) as { rows: { node: string; status: string; version: string }[] }).rows
     expect(rows.map((r) => [r.node, r.status, r.version])).toEqual([
