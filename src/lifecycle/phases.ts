@@ -138,7 +138,13 @@ const HANDLERS = {
     leavesIn: ['cordoned'],
     acts: (node, state) => {
       const status = statusOf(node)
-      if (status === 'completed') return node.annotations[Annotation.currentVersion] !== state.ctx.targetVersion
+      // Completed by an earlier run: again when on another version, or (planned into a wave because
+      // the cluster shows it is not on the target after all) when another run completed it.
+      if (status === 'completed')
+        return (
+          node.annotations[Annotation.currentVersion] !== state.ctx.targetVersion ||
+          node.annotations[Annotation.runId] !== state.settings.runId
+        )
       return status === undefined || status === 'preparing' || status === 'rolled-back'
     },
     run: async (state, bucket) => {
@@ -150,10 +156,9 @@ const HANDLERS = {
           statusOf(node) === 'preparing' &&
           node.annotations[Annotation.runId] === settings.runId &&
           node.annotations[Annotation.wasUnschedulable] !== undefined
+        const recorded = node.annotations[Annotation.currentVersion]
         const previous =
-          statusOf(node) === 'completed' && node.annotations[Annotation.currentVersion]
-            ? node.annotations[Annotation.currentVersion]!
-            : ctx.previousVersion
+          statusOf(node) === 'completed' && recorded && recorded !== ctx.targetVersion ? recorded : ctx.previousVersion
         const wasUnschedulable = again ? node.annotations[Annotation.wasUnschedulable] === 'true' : node.unschedulable
         await write(state, name, 'cordoned', {
           message: `kata-lcm run ${settings.runId}: ${ctx.previousVersion} -> ${ctx.targetVersion}; ${wasUnschedulable ? 'was already unschedulable, kata-lcm will leave it cordoned' : 'cordoned by kata-lcm'}`,

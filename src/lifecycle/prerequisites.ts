@@ -339,10 +339,23 @@ export async function checkPrerequisites(
       },
     )
   }
-  const alreadyDone = selected.filter(
+  // A node's annotation says what kata-lcm did; the cluster says what it runs. Done means both: its
+  // annotation says completed on the target, and its kata-deploy is the release's, at the target.
+  const annotatedDone = selected.filter(
     (n) =>
       readStatus(n.annotations) === 'completed' && n.annotations[Annotation.currentVersion] === request.targetVersion,
   )
+  const confirmed =
+    annotatedDone.length > 0
+      ? await strategy.confirmDone(
+          deps,
+          release,
+          allValues,
+          annotatedDone.map((n) => n.name),
+          request.targetVersion,
+        )
+      : new Set<string>()
+  const alreadyDone = annotatedDone.filter((n) => confirmed.has(n.name))
   const resumed = selected.filter((n) => isInFlight(readStatus(n.annotations)))
   const todo = selected.filter((n) => !alreadyDone.includes(n) && !resumed.includes(n))
   const nodes = [...resumed, ...todo]

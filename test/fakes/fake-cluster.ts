@@ -212,6 +212,20 @@ export class FakeCluster implements Cluster {
     this.store.changed()
   }
 
+  /**
+   * The node's kata-deploy pod at `version`'s DaemonSet revision, Ready: as a wave that upgraded it
+   * and a release rolled back after it leave the pod (OnDelete keeps it). Synchronous.
+   */
+  setKataDeployRevision(node: string, version: string): void {
+    const pod = [...this.store.pods.values()].find(
+      (p) => this.kataDeploy.isDaemonPod(p) && p.view.nodeName === node && p.view.deletionTimestamp === undefined,
+    )
+    if (!pod) throw new Error(`no kata-deploy pod on ${node}`)
+    this.kataDeploy.knowVersion(version)
+    pod.view.labels = { ...pod.view.labels, [REVISION_LABEL]: revisionHashOf(version) }
+    this.store.changed()
+  }
+
   /** The kata-deploy version the node really runs: its Ready pod's revision, or (job mode) its last Complete install Job. */
   versionOn(node: string): string | undefined {
     const pod = this.kataDeployPodOn(node)

@@ -76,6 +76,11 @@ export class KataDeploySim {
     return this.store.daemonSets.get(podKey(namespace, DAEMONSET_NAME))
   }
 
+  /** Makes `versionOfHash` know `version`'s revision hash (a revision this fake never applied itself). */
+  knowVersion(version: string): void {
+    this.versionsByHash.set(revisionHashOf(version), version)
+  }
+
   versionOfHash(hash: string | undefined): string | undefined {
     return hash === undefined ? undefined : this.versionsByHash.get(hash)
   }

@@ -76,6 +76,9 @@ async function podsInFleet(ctx: RunContext): Promise<PodView[]> {
   return pods.filter((p) => p.nodeName !== undefined && present.has(p.nodeName) && !p.deletionTimestamp)
 }
 
+/** How long a read of the DaemonSet's current revision waits for its controller to observe it. */
+const REVISION_WAIT_MS = 30_000
+
 /** The kata-deploy version whose pod, deleted, crashes the node's running Kata pods. */
 const RESTART_HAZARD_VERSION = '3.28.0'
 
@@ -132,6 +135,24 @@ export const daemonSetStrategy: DeploymentStrategy = {
         `${listed(without.map((n) => n.name))} run no ${names.daemonSet} pod of release ${release.name}; they are not Kata nodes of this release, so narrow --node-selector / --node-taint-key`,
       )
     }
+  },
+
+  async confirmDone(deps, release, values, nodes, targetVersion) {
+    const names = kataDeployNames(values)
+    const wanted = new Set(nodes)
+    const [hash, pods] = await Promise.all([
+      deps.cluster.daemonSetRevisionHash(release.namespace, names.daemonSet, REVISION_WAIT_MS),
+      deps.cluster.listPods({ namespace: release.namespace, labelSelector: names.podSelector }),
+    ])
+    // The release at the target: its revision is the target's. Elsewhere (rolled back after a failed
+    // wave, say): a pod at its revision runs the release's own version, not the target.
+    const atTarget = release.chartVersion === targetVersion
+    return new Set(
+      pods
+        .filter((p) => p.nodeName !== undefined && wanted.has(p.nodeName) && !p.deletionTimestamp && p.ready)
+        .filter((p) => (p.labels[REVISION_LABEL] === hash) === atTarget)
+        .map((p) => p.nodeName!),
+    )
   },
 
   // The node's live kata-deploy pod: Ready, and the same pod with the same restarts from end to end of a soak.

@@ -234,6 +234,12 @@ export const jobStrategy: DeploymentStrategy = {
     )
   },
 
+  // Job mode keeps no per-node revision: a node kata-deploy's installer labelled is on the release.
+  async confirmDone(deps, _release, _values, nodes) {
+    const wanted = new Set(nodes)
+    return new Set((await deps.cluster.listNodes(INSTALLED_LABEL)).map((n) => n.name).filter((n) => wanted.has(n)))
+  },
+
   // kata-deploy's installer labels every node it installed; its cleanup takes the label off.
   async coveredNodes(ctx) {
     return new Set((await ctx.deps.cluster.listNodes(INSTALLED_LABEL)).map((n) => n.name))

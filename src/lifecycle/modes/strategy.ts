@@ -1,5 +1,5 @@
 import type { AccessCheck, NodeView, PodQuery } from '../../ports/cluster.port.js'
-import type { HelmUpgradeRequest } from '../../ports/helm.port.js'
+import type { HelmUpgradeRequest, ReleaseInfo } from '../../ports/helm.port.js'
 import type { LifecycleDeps, ReleaseRef } from '../context.js'
 import { settlePendingRelease } from '../pending-release.js'
 import type { Values } from '../values.js'
@@ -102,6 +102,19 @@ export interface DeploymentStrategy {
   requiredAccess(releaseNamespace: string): AccessCheck[]
   /** This mode's own checks of the selected nodes before any write (throws a PreconditionError). Read-only. */
   precheck(deps: LifecycleDeps, release: ReleaseRef, nodes: readonly NodeView[], values: Values): Promise<void>
+  /**
+   * Of `nodes` (annotated `completed` on the target), those whose kata-deploy the cluster does not
+   * contradict: daemonset, a Ready pod at the DaemonSet's current revision when the release runs the
+   * target, else a Ready pod NOT at it (the release's own older version); job, kata-deploy's install
+   * label. Only those are skipped as done; the others are upgraded again. Read-only.
+   */
+  confirmDone(
+    deps: LifecycleDeps,
+    release: ReleaseInfo,
+    values: Values,
+    nodes: readonly string[],
+    targetVersion: string,
+  ): Promise<Set<string>>
   /** Whether this mode can run these waves between these versions safely; throws a PreconditionError if not. Read-only. */
   checkWaves(deps: LifecycleDeps, plan: WavePlan): Promise<void>
   /**

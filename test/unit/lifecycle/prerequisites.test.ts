@@ -372,9 +372,25 @@ describe('prerequisites refuse before any write', () => {
 })
 
 describe('the plan', () => {
+  it('a node annotated completed on the target whose kata-deploy pod says otherwise is not skipped: the cluster is the truth', async () => {
+    const s = await scenario({ nodes: ['a', 'b'] })
+    // The annotation says b was completed on the target; its pod runs the release's own revision.
+    s.cluster.setNode('b', { annotations: { [STATUS_ANNOTATION]: 'completed', [Annotation.currentVersion]: s.target } })
+    const plan = await checkPrerequisites(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1')
+    expect(plan.alreadyDone).toEqual([])
+    expect(plan.waves).toEqual([['a', 'b']])
+    const report = await upgrade(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1')
+    expect(report.outcome).toBe('success')
+    expect(s.cluster.versionOn('b')).toBe(s.target)
+    // Its rollback target is the version it really ran, not the annotation's.
+    expect(s.cluster.node('b').annotations[Annotation.previousVersion]).toBe(s.version)
+  })
+
   it('puts interrupted nodes first, skips nodes completed on the target, and plans waves', async () => {
     const s = await scenario({ nodes: ['a', 'b', 'c', 'd', 'e'] })
     s.cluster.setNode('b', { annotations: { [STATUS_ANNOTATION]: 'completed', [Annotation.currentVersion]: s.target } })
+    // ... and its kata-deploy pod says so (the target's revision, as a rolled-back run leaves it).
+    s.cluster.setKataDeployRevision('b', s.target)
     s.cluster.setNode('e', {
       annotations: { [STATUS_ANNOTATION]: 'verifying', [Annotation.wasUnschedulable]: 'false' },
     })
