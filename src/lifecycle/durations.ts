@@ -10,16 +10,29 @@ export const MAX_TIMER_MS = 2 ** 31 - 1
 export const MAX_DURATION_MS = 24 * 3_600_000
 export const MAX_DURATION_TEXT = '24h'
 
-const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }
+/** Nanoseconds per unit, as Go counts them: whole numbers, so `2m30.5s` sums without rounding errors. */
+const NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3_600e9 }
 
 /**
- * Parses `90s`, `5m`, `1h`, `1500ms` or a bare number of seconds into milliseconds, between 1 ms and
- * 24h; throws an InputError naming the flag (or field) otherwise. Pure.
+ * A duration as helm, kubectl and Argo write it (Go's time.ParseDuration: `1h30m`, `2m30s`, `1.5h`,
+ * `300ms`), or a bare number of seconds. The one pattern: the parser, the policy's JSON schema and
+ * the chart's values.schema.json use it (a unit test holds the chart to it).
+ */
+export const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?|([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$'
+const DURATION = new RegExp(DURATION_PATTERN)
+const PART = /([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/g
+
+/**
+ * Parses `90s`, `5m`, `1h30m`, `2m30s`, `1500ms` or a bare number of seconds into milliseconds,
+ * between 1 ms and 24h; throws an InputError naming the flag (or field) otherwise. Pure.
  */
 export function parseDuration(flag: string, text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim())
-  if (!match) throw new InputError(flag, `"${text}" is not a duration; use e.g. 90s, 5m or 1h`)
-  const ms = Number(match[1]) * UNITS[match[2] ?? 's']!
+  const trimmed = text.trim()
+  if (!DURATION.test(trimmed)) throw new InputError(flag, `"${text}" is not a duration; use e.g. 90s, 5m, 1h or 1h30m`)
+  const ns = /^[0-9.]+$/.test(trimmed)
+    ? Number(trimmed) * NS.s!
+    : [...trimmed.matchAll(PART)].reduce((sum, [, n, unit]) => sum + Number(n) * NS[unit!]!, 0)
+  const ms = ns / 1e6
   checkDuration(flag, ms, text)
   return ms
 }

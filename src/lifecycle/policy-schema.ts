@@ -2,7 +2,13 @@
  * The fleet policy's JSON schema (draft 2020-12): the one definition `parsePolicy` validates against
  * and `kata-lcm policy schema` prints (for editors: yaml-language-server's `$schema`).
  */
-const DURATION = { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$' } as const
+import { DURATION_PATTERN } from './durations.js'
+
+const DURATION = {
+  type: 'string',
+  pattern: DURATION_PATTERN,
+  description: 'A duration as helm, kubectl and Argo write it (90s, 5m, 1h30m) or a number of seconds; at most 24h.',
+} as const
 const NODE_TAINT = {
   type: 'object',
   additionalProperties: false,
@@ -137,8 +143,7 @@ export const POLICY_SCHEMA = {
         '--max-unavailable: at most this many selected nodes unschedulable at once across pools, counting those already cordoned.',
     },
     soak: {
-      type: 'string',
-      pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$',
+      ...DURATION,
       description: '--soak: after each wave but the last, its time in service before the re-check.',
     },
     deploymentMode: {
