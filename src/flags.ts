@@ -73,29 +73,44 @@ export const timingFlags = {
   'helm-timeout': Flags.string({ description: `Passed to helm upgrade --timeout (${upTo}).`, default: '10m' }),
 }
 
-/** Drain, shared by upgrade and the Argo plan step. */
+/**
+ * Drain, shared by upgrade and the Argo plan step. Each boolean also takes its --no- form: on the
+ * command line it beats the policy's true, and the template passes every boolean parameter as one
+ * flag or the other.
+ */
 export const drainFlags = {
   drain: Flags.boolean({
     description: 'Evict workloads (Eviction API) after cordon, before the upgrade. DaemonSet and static pods stay.',
     default: false,
+    allowNo: true,
   }),
   'drain-timeout': Flags.string({ description: `How long a drain may take per node (${upTo}).`, default: '5m' }),
   'drain-force': Flags.boolean({
     description:
       'With --drain: also evict pods no controller manages (they are gone for good), like kubectl drain --force.',
     default: false,
+    allowNo: true,
   }),
   'accept-restart-hazard': Flags.boolean({
     description:
       "Restart kata-deploy pods whose restart kata-deploy makes disruptive (3.28.0 crashes the node's Kata pods) without --drain.",
     default: false,
+    allowNo: true,
   }),
   'drain-delete-emptydir-data': Flags.boolean({
     description:
       'With --drain: also evict pods with emptyDir volumes (their data is lost), like kubectl drain --delete-emptydir-data.',
     default: false,
+    allowNo: true,
   }),
 }
+
+/** `--allow-downgrade`, shared by upgrade and the Argo plan step. */
+export const allowDowngradeFlag = Flags.boolean({
+  description: "Allow a --target-version older than the release's.",
+  default: false,
+  allowNo: true,
+})
 
 /** The shape of a rollout: wave size, the canary, the soak. Shared by upgrade and the Argo plan step. */
 export const rolloutFlags = {

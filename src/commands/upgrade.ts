@@ -12,6 +12,7 @@ import { upgrade } from '../lifecycle/upgrade.service.js'
 import { createProgress } from '../ui/progress.js'
 import { formatLifecycleReport } from '../ui/report-format.js'
 import {
+  allowDowngradeFlag,
   chartFlag,
   checkDrainOptions,
   drainFlags,
@@ -62,10 +63,7 @@ export default class Upgrade extends BaseCommand {
     }),
     ...verificationFlags,
     ...timingFlags,
-    'allow-downgrade': Flags.boolean({
-      description: "Allow a --target-version older than the release's.",
-      default: false,
-    }),
+    'allow-downgrade': allowDowngradeFlag,
     'dry-run': Flags.boolean({
       description: 'Print the plan (nodes, waves, versions, helm command) and write nothing.',
       default: false,

@@ -7,6 +7,7 @@
 import { parseAllDocuments, stringify } from 'yaml'
 import { InputError } from './errors.js'
 import { POLICY_SCHEMA } from './policy-schema.js'
+import { SETTINGS, valueAt, type Setting } from './settings.js'
 import { documentValue } from './yaml-value.js'
 
 export const POLICY_API_VERSION = 'kata-lcm.katacontainers.io/v1alpha1'
@@ -153,54 +154,29 @@ export function policyVerificationPod(policy: Policy | undefined): string | unde
   return policy?.verification?.pod ? stringify(policy.verification.pod, { lineWidth: 0 }) : undefined
 }
 
+/** The settings the policy sets as the flag's own value (not a file's content). */
+const POLICY_VALUES = SETTINGS.filter((s): s is Setting & { policy: string } => s.policy !== undefined && !s.content)
+
 /** The flag each policy field sets (flags given on the command line win), as the flag's own value. Pure. */
 export function policyFlags(policy: Policy | undefined): Record<string, string | number | boolean> {
   if (!policy) return {}
-  const entries: [string, string | number | boolean | undefined][] = [
-    ['helm-release', policy.release?.name],
-    ['helm-namespace', policy.release?.namespace],
-    ['chart', policy.chart],
-    ['previous-chart', policy.previousChart],
-    ['node-selector', policy.nodeSelector],
-    ['node-taint-key', policy.nodeTaint?.key],
-    ['node-taint-value', policy.nodeTaint?.value],
-    ['batch-size', policy.batchSize],
-    ['canary', policy.canary],
-    ['soak', policy.soak],
-    ['max-unavailable', policy.maxUnavailable],
-    ['deployment-mode', policy.deploymentMode],
-    ['drain', policy.drain?.enabled],
-    ['drain-timeout', policy.drain?.timeout],
-    ['drain-force', policy.drain?.force],
-    ['drain-delete-emptydir-data', policy.drain?.deleteEmptyDirData],
-    ['ready-timeout', policy.timeouts?.ready],
-    ['helm-timeout', policy.timeouts?.helm],
-    ['verification-namespace', policy.verification?.namespace],
-    ['verification-timeout', policy.verification?.timeout],
-  ]
-  return Object.fromEntries(entries.filter((e): e is [string, string | number | boolean] => e[1] !== undefined))
+  return Object.fromEntries(
+    POLICY_VALUES.flatMap(({ flag, policy: field }) => {
+      const value = valueAt(policy, field) as string | number | boolean | undefined
+      return value === undefined ? [] : [[flag, value]]
+    }),
+  )
 }
 
 /** The template's `defaults.<key>` each policy-set flag becomes (the chart's values.yaml). */
-const CHART_DEFAULT: Record<string, string> = {
-  chart: 'chart',
-  'helm-release': 'helmRelease',
-  'helm-namespace': 'helmNamespace',
-  'node-selector': 'nodeSelector',
-  'node-taint-key': 'nodeTaintKey',
-  'node-taint-value': 'nodeTaintValue',
-  'batch-size': 'batchSize',
-  canary: 'canary',
-  soak: 'soak',
-  'max-unavailable': 'maxUnavailable',
-  'deployment-mode': 'deploymentMode',
-  drain: 'drainEnabled',
-  'drain-timeout': 'drainTimeout',
-  'verification-namespace': 'verificationNamespace',
-  'verification-timeout': 'verificationTimeout',
-}
+const CHART_DEFAULT: Record<string, string> = Object.fromEntries(
+  POLICY_VALUES.flatMap(({ flag, argo }) => ('chart' in argo && argo.chart ? [[flag, argo.chart]] : [])),
+)
 
-/** The policy as the workflow chart's `defaults` (install-workflow), for the fields the template takes. Pure. */
+/**
+ * The policy as the workflow chart's `defaults` (install-workflow): every field the template takes
+ * (the settings table); the verification pod goes its own way (`--set-file defaults.verificationPod`). Pure.
+ */
 export function chartDefaults(policy: Policy | undefined): Record<string, unknown> | undefined {
   if (!policy) return undefined
   return {
@@ -215,28 +191,9 @@ export function chartDefaults(policy: Policy | undefined): Record<string, unknow
 }
 
 /** The policy field behind a flag, for errors about a value that came from the policy. Pure. */
-export const POLICY_FIELD: Record<string, string> = {
-  'helm-release': 'release.name',
-  'helm-namespace': 'release.namespace',
-  chart: 'chart',
-  'previous-chart': 'previousChart',
-  'node-selector': 'nodeSelector',
-  'node-taint-key': 'nodeTaint.key',
-  'node-taint-value': 'nodeTaint.value',
-  'batch-size': 'batchSize',
-  canary: 'canary',
-  soak: 'soak',
-  'max-unavailable': 'maxUnavailable',
-  'deployment-mode': 'deploymentMode',
-  drain: 'drain.enabled',
-  'drain-timeout': 'drain.timeout',
-  'drain-force': 'drain.force',
-  'drain-delete-emptydir-data': 'drain.deleteEmptyDirData',
-  'ready-timeout': 'timeouts.ready',
-  'helm-timeout': 'timeouts.helm',
-  'verification-namespace': 'verification.namespace',
-  'verification-timeout': 'verification.timeout',
-}
+export const POLICY_FIELD: Record<string, string> = Object.fromEntries(
+  SETTINGS.flatMap(({ flag, policy }) => (policy ? [[flag, policy]] : [])),
+)
 
 /**
  * `flags` with each flag of the command (`defined`) that the command line did not give (`given`)

@@ -5,6 +5,7 @@ import { validateRequest } from '../../lifecycle/prerequisites.js'
 import { planStep } from '../../lifecycle/steps.service.js'
 import { NO_RUN_POD, parsePoolsFile } from '../../lifecycle/pools.js'
 import {
+  allowDowngradeFlag,
   chartFlag,
   checkDrainOptions,
   drainFlags,
@@ -46,6 +47,7 @@ export default class StepPlan extends StepCommand {
     }),
     ...verificationFlags,
     ...timingFlags,
+    'allow-downgrade': allowDowngradeFlag,
     'policy-in-effect': Flags.string({
       description:
         "The fleet policy install-workflow rendered into the template's defaults (the chart's defaults.policy); the run's first line and output name it.",
@@ -55,7 +57,12 @@ export default class StepPlan extends StepCommand {
 
   async run() {
     const { flags } = await this.parse(StepPlan)
-    checkDrainOptions(flags, {})
+    // drain-force and drain-delete-emptydir-data come from the template's defaults as the policy's do:
+    // they wait for a run that drains (drain-enabled), as the policy's drain.force does on the CLI.
+    checkDrainOptions(flags, {
+      'drain-force': 'the drain-force parameter',
+      'drain-delete-emptydir-data': 'the drain-delete-emptydir-data parameter',
+    })
     const source =
       flags['verification-pod-b64'] !== undefined
         ? Buffer.from(flags['verification-pod-b64'], 'base64').toString('utf8')

@@ -191,7 +191,8 @@ describe("the WorkflowTemplate's steps with the chart's ServiceAccount token", (
         'drain-timeout': '60s',
       },
     })
-    expect(deploy.runs[0]!.argv.at(-1)).toBe('--drain')
+    expect(deploy.runs[0]!.argv).toContain('--drain')
+    expect(deploy.runs[0]!.argv).toContain('--no-drain-force')
     // Evicted: the pod that ran there is gone (its ReplicaSet made another).
     const workloads = (await core.listNamespacedPod({ namespace: argoNamespace, labelSelector: 'app=workload' })).items
     expect(workloads.map((p) => p.metadata?.uid)).not.toContain(original!.metadata?.uid)

@@ -162,7 +162,8 @@ describe('kata-lifecycle-manager chart', () => {
       expect(args).toContain(`--${flag}={{workflow.parameters.${flag}}}`)
     }
     expect(args).toContain('--holder=argo/{{workflow.name}}')
-    expect(args.at(-1)).toBe("{{=workflow.parameters['drain-enabled'] == 'true' ? '--drain' : '--'}}")
+    // A boolean as --drain or --no-drain (never "--", which would end the options of the booleans after it).
+    expect(args).toContain("{{=workflow.parameters['drain-enabled'] == 'true' ? '--drain' : '--no-drain'}}")
     // Not a parameter: the policy install-workflow rendered into the defaults, which the run names first.
     expect(args).toContain('--policy-in-effect=')
     const named = template(workflowTemplate(await render(['--set', 'defaults.policy=ConfigMap kube-system/kata-lcm-policy'])), 'plan')

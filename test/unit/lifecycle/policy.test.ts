@@ -56,11 +56,13 @@ describe('the fleet policy', () => {
       'node-selector': 'pool=kata',
     })
     expect(origins['ready-timeout']).toBe('policy file p.yaml: timeouts.ready')
+    // timeouts.ready too: the template takes every setting the policy has (the settings table).
     expect(chartDefaults(policy)).toEqual({
       helmRelease: 'kd',
       helmNamespace: 'kata-system',
       nodeSelector: 'pool=kata',
       batchSize: 2,
+      readyTimeout: '2m',
     })
   })
 

@@ -1,0 +1,142 @@
+/**
+ * The run's settings, each once: the `upgrade` flag, the fleet policy's field, and how the Argo
+ * template takes it (its workflow parameter, the chart's `defaults.<key>`, the `step plan` flag the
+ * parameter is passed as), or why the template does not. The policy's flag mapping (`policyFlags`,
+ * `POLICY_FIELD`) and `install-workflow`'s chart defaults (`chartDefaults`) are read from it, and
+ * test/unit/chart/settings.test.ts holds the upgrade command's flags, the policy's schema, the
+ * chart's values.schema.json and values.yaml, and the rendered template's parameters and plan step
+ * to it: a flag or a policy field added without an entry, or an entry the template does not carry,
+ * fails that test. Pure data.
+ */
+
+/** How the Argo template takes a setting. */
+export type ArgoSetting =
+  | {
+      /** The workflow parameter (`argo submit -p <parameter>=...`). */
+      parameter: string
+      /** The chart value `defaults.<chart>` the parameter's default comes from; none: empty by default. */
+      chart?: string
+      /** The `step plan` flag the parameter is passed as; default: the upgrade flag's name. */
+      planFlag?: string
+    }
+  /** The template has no parameter for it, and why (a `step plan` flag it cannot honour is refused, exit 2). */
+  | { not: string }
+
+export interface Setting {
+  /** The `kata-lcm upgrade` flag. */
+  flag: string
+  /** The policy field (a dotted path), when the policy sets it. */
+  policy?: string
+  /**
+   * The policy holds the flag file's content (a Pod, a list of pools), not the flag's value: read by
+   * the commands (`applyPolicy`, `poolsFrom`) rather than taken as the flag's value.
+   */
+  content?: true
+  argo: ArgoSetting
+}
+
+const IN_CLUSTER = "the steps run in the cluster as the chart's ServiceAccount, with no kubeconfig"
+const PACING =
+  "one process's pacing of its API requests, not a setting of the run: each step pod paces its own with the built-in limits"
+const POLICY_READ =
+  "install-workflow reads the policy and renders it into the template's defaults (defaults.policy names it); the steps read none"
+
+/** Every setting of `kata-lcm upgrade`, in its flags' order. */
+export const SETTINGS: readonly Setting[] = [
+  { flag: 'kubeconfig', argo: { not: IN_CLUSTER } },
+  { flag: 'context', argo: { not: IN_CLUSTER } },
+  { flag: 'helm-release', policy: 'release.name', argo: { parameter: 'helm-release', chart: 'helmRelease' } },
+  {
+    flag: 'helm-namespace',
+    policy: 'release.namespace',
+    argo: { parameter: 'helm-namespace', chart: 'helmNamespace' },
+  },
+  { flag: 'kube-qps', argo: { not: PACING } },
+  { flag: 'kube-burst', argo: { not: PACING } },
+  { flag: 'kube-max-in-flight', argo: { not: PACING } },
+  { flag: 'policy', argo: { not: POLICY_READ } },
+  { flag: 'no-policy', argo: { not: POLICY_READ } },
+  { flag: 'policy-namespace', argo: { not: POLICY_READ } },
+  // No chart default: each submission names its version (rollback-node needs none).
+  { flag: 'target-version', argo: { parameter: 'target-version' } },
+  { flag: 'chart', policy: 'chart', argo: { parameter: 'chart', chart: 'chart' } },
+  {
+    flag: 'previous-chart',
+    policy: 'previousChart',
+    argo: { parameter: 'previous-chart', chart: 'previousChart' },
+  },
+  { flag: 'node-selector', policy: 'nodeSelector', argo: { parameter: 'node-selector', chart: 'nodeSelector' } },
+  { flag: 'node-taint-key', policy: 'nodeTaint.key', argo: { parameter: 'node-taint-key', chart: 'nodeTaintKey' } },
+  {
+    flag: 'node-taint-value',
+    policy: 'nodeTaint.value',
+    argo: { parameter: 'node-taint-value', chart: 'nodeTaintValue' },
+  },
+  { flag: 'batch-size', policy: 'batchSize', argo: { parameter: 'batch-size', chart: 'batchSize' } },
+  { flag: 'canary', policy: 'canary', argo: { parameter: 'canary', chart: 'canary' } },
+  { flag: 'soak', policy: 'soak', argo: { parameter: 'soak', chart: 'soak' } },
+  {
+    flag: 'max-unavailable',
+    policy: 'maxUnavailable',
+    argo: { parameter: 'max-unavailable', chart: 'maxUnavailable' },
+  },
+  {
+    flag: 'pools',
+    policy: 'pools',
+    content: true,
+    argo: { parameter: 'pools', chart: 'pools', planFlag: 'pools-b64' },
+  },
+  {
+    flag: 'deployment-mode',
+    policy: 'deploymentMode',
+    argo: { parameter: 'deployment-mode', chart: 'deploymentMode' },
+  },
+  { flag: 'drain', policy: 'drain.enabled', argo: { parameter: 'drain-enabled', chart: 'drainEnabled' } },
+  { flag: 'drain-timeout', policy: 'drain.timeout', argo: { parameter: 'drain-timeout', chart: 'drainTimeout' } },
+  { flag: 'drain-force', policy: 'drain.force', argo: { parameter: 'drain-force', chart: 'drainForce' } },
+  {
+    flag: 'accept-restart-hazard',
+    argo: { parameter: 'accept-restart-hazard', chart: 'acceptRestartHazard' },
+  },
+  {
+    flag: 'drain-delete-emptydir-data',
+    policy: 'drain.deleteEmptyDirData',
+    argo: { parameter: 'drain-delete-emptydir-data', chart: 'drainDeleteEmptyDirData' },
+  },
+  {
+    flag: 'verification-pod',
+    policy: 'verification.pod',
+    content: true,
+    argo: { parameter: 'verification-pod', chart: 'verificationPod', planFlag: 'verification-pod-b64' },
+  },
+  {
+    flag: 'verification-namespace',
+    policy: 'verification.namespace',
+    argo: { parameter: 'verification-namespace', chart: 'verificationNamespace' },
+  },
+  {
+    flag: 'verification-timeout',
+    policy: 'verification.timeout',
+    argo: { parameter: 'verification-timeout', chart: 'verificationTimeout' },
+  },
+  { flag: 'ready-timeout', policy: 'timeouts.ready', argo: { parameter: 'ready-timeout', chart: 'readyTimeout' } },
+  { flag: 'helm-timeout', policy: 'timeouts.helm', argo: { parameter: 'helm-timeout', chart: 'helmTimeout' } },
+  { flag: 'allow-downgrade', argo: { parameter: 'allow-downgrade', chart: 'allowDowngrade' } },
+  {
+    flag: 'dry-run',
+    argo: {
+      not: 'a workflow always runs: preview its plan with kata-lcm upgrade --dry-run (step plan refuses --dry-run, exit 2)',
+    },
+  },
+]
+
+/** The value at a dotted `path` of `document`, or undefined. Pure. */
+export function valueAt(document: unknown, path: string): unknown {
+  return path
+    .split('.')
+    .reduce<unknown>(
+      (value, key) =>
+        value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined,
+      document,
+    )
+}

@@ -1,0 +1,239 @@
+/**
+ * The settings table (src/lifecycle/settings.ts) holds every place a setting lives together: the
+ * upgrade command's flags, the policy's JSON schema, the chart's values.yaml and values.schema.json,
+ * the WorkflowTemplate's parameters and the arguments of its plan step (rendered with the real helm),
+ * and the flags `step plan` takes. Each setting is in each, or the table says why the template does
+ * not carry it, and `step plan` then refuses it by name (exit 2) unless it is a process option.
+ * Adding a flag or a policy field without its table entry and its template parameter fails here.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { homedir, tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { execa } from 'execa'
+import { parse, parseAllDocuments, stringify } from 'yaml'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import Upgrade from '../../../src/commands/upgrade.js'
+import StepPlan from '../../../src/commands/step/plan.js'
+import { chartDefaults, parsePolicy, type Policy } from '../../../src/lifecycle/policy.js'
+import { POLICY_SCHEMA } from '../../../src/lifecycle/policy-schema.js'
+import { SETTINGS, valueAt, type Setting } from '../../../src/lifecycle/settings.js'
+import { runCli } from '../commands/cli.js'
+import { VERIFICATION_POD } from '../../fakes/scenario.js'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
+const CHART = path.join(ROOT, 'chart')
+const BIN = path.join(process.env.KATA_LCM_CACHE ?? path.join(homedir(), '.cache/kata-lcm'), 'bin')
+const HELM = process.env.HELM ?? path.join(BIN, 'helm')
+
+/** A policy that sets every field the schema has (the test below holds it to the schema). */
+const FULL_POLICY = `apiVersion: kata-lcm.katacontainers.io/v1alpha1
+kind: Policy
+release: { name: kd, namespace: kata-system }
+chart: oci://registry.example/charts/kata-deploy
+previousChart: /charts/kata-deploy-3.27.0.tgz
+nodeSelector: pool=kata
+nodeTaint: { key: kata-lifecycle-manager, value: pending }
+batchSize: 25%
+canary: 1
+soak: 10m
+maxUnavailable: 3
+pools:
+  - name: gpu
+    nodeSelector: pool=gpu
+  - name: rest
+deploymentMode: daemonset
+drain: { enabled: true, timeout: 1h30m, force: true, deleteEmptyDirData: true }
+timeouts: { ready: 10m, helm: 20m }
+verification:
+  namespace: kata-verify
+  timeout: 2m30s
+  pod:
+    apiVersion: v1
+    kind: Pod
+    metadata: { name: "\${TEST_POD}" }
+    spec: { containers: [{ name: v, image: busybox }] }
+`
+
+/** `step plan` flags that are no setting of a run: the step's own, and the file form of the verification pod. */
+const STEP_ONLY = ['holder', 'policy-in-effect', 'verification-pod']
+
+type Argo = Extract<Setting['argo'], { parameter: string }>
+const carried = SETTINGS.filter((s): s is Setting & { argo: Argo } => 'parameter' in s.argo)
+const planFlag = (s: Setting & { argo: Argo }) => s.argo.planFlag ?? s.flag
+
+interface SchemaNode {
+  type?: string
+  additionalProperties?: boolean
+  properties?: Record<string, SchemaNode>
+}
+
+/** The policy's fields, as dotted paths: a closed mapping's own fields, every other field as a whole. */
+function policyFields(schema: SchemaNode, prefix = ''): string[] {
+  return Object.entries(schema.properties ?? {}).flatMap(([key, child]) =>
+    child.additionalProperties === false && child.properties
+      ? policyFields(child, `${prefix}${key}.`)
+      : [`${prefix}${key}`],
+  )
+}
+
+interface Rendered {
+  parameters: Record<string, string>
+  plan: string[]
+  rollbackNode: string[]
+}
+
+let dir: string
+
+async function render(values?: Record<string, unknown>): Promise<Rendered> {
+  const podFile = path.join(dir, 'pod.yaml')
+  await writeFile(podFile, VERIFICATION_POD)
+  const extra: string[] = []
+  if (values) {
+    const file = path.join(dir, 'values.yaml')
+    await writeFile(file, stringify(values))
+    extra.push('-f', file)
+  }
+  const r = await execa(
+    HELM,
+    ['template', 'k', CHART, '-n', 'argo', '--set-file', `defaults.verificationPod=${podFile}`, ...extra],
+    { reject: false, stdin: 'ignore' },
+  )
+  expect(r.stderr).toBe('')
+  const objs = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind?: string; spec?: unknown })
+  const wt = objs.find((o) => o?.kind === 'WorkflowTemplate')!.spec as {
+    arguments: { parameters: { name: string; value: string }[] }
+    templates: { name: string; container?: { args?: string[] } }[]
+  }
+  const args = (name: string) => wt.templates.find((t) => t.name === name)!.container!.args!
+  return {
+    parameters: Object.fromEntries(wt.arguments.parameters.map((p) => [p.name, p.value])),
+    plan: args('plan'),
+    rollbackNode: args('rollback-node'),
+  }
+}
+
+const valuesYaml = parse(readFileSync(path.join(CHART, 'values.yaml'), 'utf8')) as {
+  defaults: Record<string, unknown>
+}
+const valuesSchema = JSON.parse(readFileSync(path.join(CHART, 'values.schema.json'), 'utf8')) as {
+  properties: { defaults: { properties: Record<string, unknown> } }
+}
+
+beforeAll(async () => {
+  if (!existsSync(HELM)) throw new Error(`${HELM} is missing: build it with scripts/testbed/build-tools.sh helm`)
+  dir = await mkdtemp(path.join(tmpdir(), 'kata-lcm-settings-'))
+})
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true })
+})
+
+describe('the settings table', () => {
+  it("has exactly the upgrade command's flags, each once", () => {
+    const flags = SETTINGS.map((s) => s.flag)
+    expect(new Set(flags).size).toBe(flags.length)
+    expect([...flags].sort()).toEqual(Object.keys(Upgrade.flags).sort())
+  })
+
+  it("has exactly the policy schema's fields (its identity aside), each once", () => {
+    const fields = SETTINGS.flatMap((s) => (s.policy ? [s.policy] : []))
+    expect(new Set(fields).size).toBe(fields.length)
+    const schema = policyFields(POLICY_SCHEMA as SchemaNode).filter((f) => f !== 'apiVersion' && f !== 'kind')
+    expect([...fields].sort()).toEqual(schema.sort())
+    // The fixture below sets every one of them.
+    const policy = parsePolicy(FULL_POLICY, 'full policy')
+    for (const field of schema) expect(valueAt(policy, field), field).toBeDefined()
+  })
+
+  it("has exactly the chart's defaults, in values.yaml and values.schema.json (defaults.policy: the step's, not a setting)", () => {
+    const keys = carried.flatMap((s) => (s.argo.chart ? [s.argo.chart] : []))
+    expect(new Set(keys).size).toBe(keys.length)
+    expect(Object.keys(valuesYaml.defaults).sort()).toEqual([...keys, 'policy'].sort())
+    expect(Object.keys(valuesSchema.properties.defaults.properties).sort()).toEqual([...keys, 'policy'].sort())
+  })
+
+  it("has exactly the template's parameters (node-name: rollback-node's own), each with the chart's default", async () => {
+    const { parameters } = await render()
+    expect(Object.keys(parameters).sort()).toEqual([...carried.map((s) => s.argo.parameter), 'node-name'].sort())
+    for (const s of carried) {
+      if (!s.argo.chart || s.content) continue
+      expect(parameters[s.argo.parameter], s.flag).toBe(String(valuesYaml.defaults[s.argo.chart]))
+    }
+  })
+
+  it('passes every parameter to step plan as its flag (a boolean as --flag or --no-flag), and step plan takes them all', async () => {
+    const { plan } = await render()
+    const stepFlags = StepPlan.flags as Record<string, { type: string; allowNo?: boolean }>
+    for (const s of carried) {
+      const flag = planFlag(s)
+      expect(stepFlags[flag], `step plan --${flag}`).toBeDefined()
+      const p = s.argo.parameter
+      if (stepFlags[flag]!.type === 'boolean') {
+        expect(stepFlags[flag]!.allowNo, `--no-${flag}`).toBe(true)
+        expect(plan).toContain(`{{=workflow.parameters['${p}'] == 'true' ? '--${flag}' : '--no-${flag}'}}`)
+      } else {
+        const arg = plan.find((a) => a.startsWith(`--${flag}=`))
+        expect(arg, `--${flag}`).toBeDefined()
+        expect(arg!.includes(`workflow.parameters.${p}}}`) || arg!.includes(`workflow.parameters['${p}']`), arg).toBe(
+          true,
+        )
+      }
+    }
+    const settings = new Set(carried.map(planFlag))
+    const notCarried = SETTINGS.filter((s) => 'not' in s.argo).map((s) => s.flag)
+    for (const flag of Object.keys(stepFlags))
+      expect(settings.has(flag) || STEP_ONLY.includes(flag) || notCarried.includes(flag), flag).toBe(true)
+  })
+
+  it('a setting the template does not carry is refused by step plan by name (exit 2), unless it is a process option', async () => {
+    for (const s of SETTINGS) {
+      if (!('not' in s.argo)) continue
+      expect(s.argo.not.length, s.flag).toBeGreaterThan(20)
+      if (s.flag in StepPlan.flags) continue
+      const r = await runCli(StepPlan, ['--holder=h', '--target-version=3.28.0', `--${s.flag}`])
+      expect(r.code, s.flag).toBe(2)
+      expect(r.stderr, s.flag).toContain(`--${s.flag}`)
+    }
+  })
+
+  it("carries a policy that sets every field from install-workflow's chart defaults to the plan step's parameters", async () => {
+    const policy: Policy = parsePolicy(FULL_POLICY, 'full policy')
+    const defaults = chartDefaults(policy)!
+    const { parameters, plan, rollbackNode } = await render({ defaults })
+    for (const s of carried) {
+      if (!s.policy) continue
+      const expected =
+        s.flag === 'pools'
+          ? Buffer.from(stringify(policy.pools, { lineWidth: 0 })).toString('base64')
+          : s.flag === 'verification-pod'
+            ? '' // empty: the chart's verificationPod, which install-workflow sets from the policy's
+            : String(valueAt(policy, s.policy))
+      expect(parameters[s.argo.parameter], `${s.policy} -> ${s.argo.parameter}`).toBe(expected)
+    }
+    expect(parameters).toMatchObject({
+      'previous-chart': '/charts/kata-deploy-3.27.0.tgz',
+      'drain-enabled': 'true',
+      'drain-force': 'true',
+      'drain-delete-emptydir-data': 'true',
+      'ready-timeout': '10m',
+      'helm-timeout': '20m',
+    })
+    expect(plan).toEqual(
+      expect.arrayContaining([
+        '--previous-chart={{workflow.parameters.previous-chart}}',
+        '--ready-timeout={{workflow.parameters.ready-timeout}}',
+        '--helm-timeout={{workflow.parameters.helm-timeout}}',
+        "{{=workflow.parameters['drain-force'] == 'true' ? '--drain-force' : '--no-drain-force'}}",
+      ]),
+    )
+    // rollback-node honours the timeouts too (kata-lcm rollback takes them).
+    expect(rollbackNode).toEqual(
+      expect.arrayContaining([
+        '--ready-timeout={{workflow.parameters.ready-timeout}}',
+        '--helm-timeout={{workflow.parameters.helm-timeout}}',
+      ]),
+    )
+  })
+})
