@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ChartInstaller, ChartRelease } from '../ports/chart.port.js'
-import { runHelm } from './helm-run.js'
+import { readHelmVersion, runHelm } from './helm-run.js'
 
 /** Renders and installs the bundled chart with helm, on the cluster the kube flags name. */
 export function helmChartInstaller(connection: {
@@ -47,6 +47,7 @@ export function helmChartInstaller(connection: {
     }
   }
   return {
+    version: () => readHelmVersion(bin),
     render: (c) => withValues(c, ['template'], []),
     install: (c) => withValues(c, ['upgrade', '--install'], kubeFlags),
   }

@@ -1,12 +1,19 @@
-/** The Helm port on the helm binary (v3.14+ or v4). Values always travel through a 0600 temp file. */
+/** The Helm port on the helm binary (MINIMUM_HELM or later, helm-version.ts). Values always travel through a 0600 temp file. */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
-import type { ChartInfo, Helm, HelmUpgradeRequest, ReleaseInfo, ReleaseRevision } from '../ports/helm.port.js'
+import type {
+  ChartInfo,
+  Helm,
+  HelmUpgradeRequest,
+  HelmVersion,
+  ReleaseInfo,
+  ReleaseRevision,
+} from '../ports/helm.port.js'
 import { HelmError } from '../lifecycle/errors.js'
 import { flattenValues } from '../lifecycle/values.js'
-import { runHelm } from './helm-run.js'
+import { readHelmVersion, runHelm } from './helm-run.js'
 
 /** Which helm to run and which cluster it talks to (the same as the kube adapter's). */
 export interface HelmCliOptions {
@@ -54,9 +61,9 @@ export class HelmCli implements Helm {
     return runHelm(this.bin, [...argv, ...this.kubeFlags])
   }
 
-  /** Read-only: `helm version --short`, e.g. `v4.1.4+g...`. */
-  async version(): Promise<string> {
-    return (await this.run(['version', '--short'])).stdout.trim()
+  /** Read-only: `helm version --short` (e.g. `v4.1.4+g...`) and the version in it. */
+  version(): Promise<HelmVersion> {
+    return readHelmVersion(this.bin, this.kubeFlags)
   }
 
   /**

@@ -6,6 +6,8 @@
 import createDebug from 'debug'
 import { execa } from 'execa'
 import { HelmError } from '../lifecycle/errors.js'
+import { SUPPORTED_HELM } from '../lifecycle/helm-version.js'
+import type { HelmVersion } from '../ports/helm.port.js'
 
 const debug = createDebug('kata-lcm:helm')
 
@@ -24,7 +26,7 @@ export function tail(text: string, lines = STDERR_TAIL_LINES): string {
 /** What to do about a helm failure, from its stderr. Pure; may be empty. */
 export function helmSuggestions(stderr: string, argv: string[], missingBinary: boolean): string[] {
   if (missingBinary)
-    return ['install helm v3.14+ or v4 (https://helm.sh/docs/intro/install/) or set HELM_BIN to its path']
+    return [`install ${SUPPORTED_HELM} (https://helm.sh/docs/intro/install/) or set HELM_BIN to its path`]
   // argv is `<command> RELEASE ...` or `get <what> RELEASE ...` with `-n NAMESPACE` somewhere.
   const release = ['upgrade', 'install', 'status', 'history', 'rollback'].includes(argv[0] ?? '')
     ? argv[1]
@@ -122,4 +124,22 @@ export async function runHelm(bin: string, argv: string[]): Promise<HelmResult> 
       'run with DEBUG=kata-lcm:helm for the helm commands run',
     ],
   })
+}
+
+/**
+ * The semantic version in what `helm version --short` (or `--template '{{.Version}}'`) printed:
+ * `v3.10.0+gabc` -> `3.10.0`, `v4.1.4` -> `4.1.4`, `v4.0.0-rc.1+g1` -> `4.0.0-rc.1`, a source build's
+ * `v3.14` -> `3.14.0`, helm 2's `Client: v2.16.1+g...` -> `2.16.1`; undefined when there is none. Pure.
+ */
+export function parseHelmVersion(printed: string): string | undefined {
+  const match = /(?:^|[\s:"])v?(\d+)\.(\d+)(?:\.(\d+))?(-[0-9A-Za-z.-]+)?(?=$|[\s+"])/.exec(printed.trim())
+  if (!match) return undefined
+  const [, major, minor, patch, pre] = match
+  return `${Number(major)}.${Number(minor)}.${Number(patch ?? 0)}${pre ?? ''}`
+}
+
+/** Read-only: `bin version --short` (with `extra`, e.g. the kube flags), parsed; a HelmError when it cannot run. */
+export async function readHelmVersion(bin: string, extra: string[] = []): Promise<HelmVersion> {
+  const printed = (await runHelm(bin, ['version', '--short', ...extra])).stdout.trim()
+  return { bin, printed, version: parseHelmVersion(printed) }
 }

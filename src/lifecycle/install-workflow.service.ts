@@ -1,5 +1,6 @@
 import { HelmError, InputError, PreconditionError } from './errors.js'
 import type { ChartInstaller, ChartRelease } from '../ports/chart.port.js'
+import { checkHelmVersion } from './helm-version.js'
 import { checkNamespace, checkReleaseName, checkReleaseRef } from './names.js'
 import { parseVerificationTemplate } from './verification.js'
 
@@ -51,7 +52,7 @@ export function isMissingArgoCrd(stderr: string): boolean {
 }
 
 /**
- * Validates the verification pod and the `--set` overrides, then renders (dry run) or installs the
+ * Validates the verification pod and the `--set` overrides, then helm's version, then renders (dry run) or installs the
  * chart. Writes nothing when the input is wrong or the Argo CRDs are missing (helm maps every
  * manifest to an API kind before it stores or applies anything). Idempotent: an install twice
  * leaves the same objects.
@@ -73,6 +74,7 @@ export async function installWorkflow(
         throw new InputError(flag, `"${set}" is not key=value; use e.g. ${flag} image.tag=0.1.0`)
     }
   }
+  await checkHelmVersion(installer)
   const chart: ChartRelease = {
     release: request.release,
     namespace: request.namespace,

@@ -4,6 +4,7 @@ import type { ReleaseInfo } from '../ports/helm.port.js'
 import type { LifecycleDeps, ReleaseRef } from './context.js'
 import { checkAccess } from './access.js'
 import { checkDuration } from './durations.js'
+import { checkHelmVersion } from './helm-version.js'
 import { checkNamespace, checkReleaseRef } from './names.js'
 import { checkDrainable, NO_FORCE, type DrainPolicy } from './drain.js'
 import { InputError, PreconditionError } from './errors.js'
@@ -205,7 +206,7 @@ export async function checkPrerequisites(
     isOtherInstance(record?.releaseInstance, current) ? undefined : record,
   )
   const reads = {
-    helm: early(helm.version()),
+    helm: early(checkHelmVersion(helm)),
     access: early(checkAccess(deps, request)),
     ping: early(cluster.ping()),
     release: early(helm.release(name, namespace)),

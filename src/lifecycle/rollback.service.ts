@@ -2,6 +2,7 @@ import semver from 'semver'
 import type { NodeView, RunSettings } from '../ports/cluster.port.js'
 import type { LifecycleDeps, ReleaseRef } from './context.js'
 import { describeError, InputError, PreconditionError } from './errors.js'
+import { checkHelmVersion } from './helm-version.js'
 import { acquireLock } from './lock.js'
 import { checkNamespace, checkReleaseRef } from './names.js'
 import { DEPLOYMENT_MODES, detectMode, isDeploymentMode, strategyFor } from './modes/index.js'
@@ -52,7 +53,7 @@ export async function rollbackNode(
     : undefined
   if (request.toVersion !== undefined && semver.valid(request.toVersion) !== request.toVersion)
     throw new InputError('--to-version', `"${request.toVersion}" is not a semantic version; use e.g. 3.27.0`)
-  await deps.helm.version()
+  await checkHelmVersion(deps.helm)
   await deps.cluster.ping()
   const release = await deps.helm.release(request.release.name, request.release.namespace)
   if (!release)

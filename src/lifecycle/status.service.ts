@@ -2,6 +2,7 @@ import semver from 'semver'
 import type { LifecycleDeps, ReleaseRef } from './context.js'
 import { kataDeployNames } from './context.js'
 import { describeError, PreconditionError } from './errors.js'
+import { helmVersionProblem } from './helm-version.js'
 import { checkReleaseRef } from './names.js'
 import { REVISION_LABEL } from './modes/kata-deploy-pods.js'
 import { Annotation, isOtherInstance, memoryFor, readStatus } from './node-state.js'
@@ -38,6 +39,8 @@ export interface StatusReport {
 
 const REVISION_WAIT_MS = 10_000
 
+const firstLine = (error: unknown): string | undefined => describeError(error).split('\n')[0]
+
 /** `kata-lcm status`: one row per selected node, from its annotations and its kata-deploy pod. Read-only. */
 export async function nodeStatus(
   deps: LifecycleDeps,
@@ -48,11 +51,15 @@ export async function nodeStatus(
   validateSelection(selection)
   await deps.cluster.ping()
   // status still reports the nodes when helm cannot be run, but says so instead of "not found".
-  let helmProblem: string | undefined
-  const info = await deps.helm.release(release.name, release.namespace).catch((error: unknown) => {
-    helmProblem = describeError(error).split('\n')[0]
-    return undefined
-  })
+  // A helm older than kata-lcm supports is named as such, not by the command it lacks.
+  let helmProblem = await deps.helm.version().then(helmVersionProblem, (error: unknown) => firstLine(error))
+  const info =
+    helmProblem !== undefined
+      ? undefined
+      : await deps.helm.release(release.name, release.namespace).catch((error: unknown) => {
+          helmProblem = firstLine(error)
+          return undefined
+        })
   // Memory of another install of the release (uninstalled and installed again) is not this one's.
   const instance = info
     ? await deps.helm.firstDeployed(release.name, release.namespace).catch(() => undefined)

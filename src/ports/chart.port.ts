@@ -1,4 +1,5 @@
 /** The bundled kata-lifecycle-manager chart, installed through helm (`kata-lcm install-workflow`). */
+import type { HelmVersion } from './helm.port.js'
 
 /** One helm invocation of the bundled chart. */
 export interface ChartRelease {
@@ -17,6 +18,8 @@ export interface ChartRelease {
 
 /** What installing the chart needs from helm. */
 export interface ChartInstaller {
+  /** `helm version --short`, parsed; throws a HelmError when helm is missing. Read-only. */
+  version(): Promise<HelmVersion>
   /** `helm template`: the rendered manifests. Offline; writes nothing. */
   render(chart: ChartRelease): Promise<string>
   /** `helm upgrade --install`; returns what helm printed (the chart's NOTES). Rerunning is safe. */

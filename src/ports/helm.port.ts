@@ -40,9 +40,19 @@ export interface HelmUpgradeRequest {
   timeout?: string
 }
 
+/** Which helm runs, and the version it reports. */
+export interface HelmVersion {
+  /** The binary run ($HELM_BIN, else `helm` from PATH). */
+  bin: string
+  /** What `helm version --short` printed, e.g. `v3.10.0+gabc`. */
+  printed: string
+  /** Its version as semver (`3.10.0`, `4.1.4`, `3.14.0` for a source build's `v3.14`), when one is there. */
+  version: string | undefined
+}
+
 export interface Helm {
-  /** `helm version`; throws a HelmError when helm is missing. */
-  version(): Promise<string>
+  /** `helm version --short`, parsed; throws a HelmError when helm is missing. Read-only. */
+  version(): Promise<HelmVersion>
   /** The release, or undefined when it does not exist. Read-only. */
   release(release: string, namespace: string): Promise<ReleaseInfo | undefined>
   /**

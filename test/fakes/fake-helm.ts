@@ -1,5 +1,12 @@
 import semver from 'semver'
-import type { ChartInfo, Helm, HelmUpgradeRequest, ReleaseInfo, ReleaseRevision } from '../../src/ports/helm.port.js'
+import type {
+  ChartInfo,
+  Helm,
+  HelmUpgradeRequest,
+  HelmVersion,
+  ReleaseInfo,
+  ReleaseRevision,
+} from '../../src/ports/helm.port.js'
 import { HelmError } from '../../src/lifecycle/errors.js'
 import { mergeValues, type Values } from '../../src/lifecycle/values.js'
 import type { HelmRevisionView } from '../../src/ports/cluster.port.js'
@@ -73,6 +80,8 @@ export class FakeHelm implements Helm {
   /** Every upgrade request, in order (values deep-copied). */
   readonly upgrades: HelmUpgradeRequest[] = []
   installed = true
+  /** What `version()` answers: which helm, what it printed, the version in it. Set it to play another helm. */
+  helmVersion: HelmVersion = { bin: 'helm', printed: 'v3.17.0', version: '3.17.0' }
   private readonly releases = new Map<string, StoredRelease>()
   private readonly charts = new Map<string, string[]>()
   private readonly localCharts = new Map<string, string>()
@@ -199,12 +208,12 @@ export class FakeHelm implements Helm {
     return this.upgrades.filter((u) => (u.noHooks ?? false) === noHooks)
   }
 
-  async version(): Promise<string> {
+  async version(): Promise<HelmVersion> {
     if (!this.installed)
       throw new HelmError('helm not found on PATH', ['helm', 'version'], undefined, 'spawn helm ENOENT', {
         suggestions: ['install helm 3.x or 4.x'],
       })
-    return 'v3.17.0'
+    return { ...this.helmVersion }
   }
 
   async release(name: string, namespace: string): Promise<ReleaseInfo | undefined> {

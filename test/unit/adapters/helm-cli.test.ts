@@ -20,7 +20,7 @@ set -u
 DIR="$(cd "$(dirname "$0")" && pwd)"
 (IFS=$'\\x1f'; echo "$*") >> "$DIR/calls.log"
 case "$1 \${2:-}" in
-  "version --short") echo "v4.1.4+gfake"; exit 0 ;;
+  "version --short") printf '%s\\n' "\${FAKE_HELM_VERSION:-v4.1.4+gfake}"; exit 0 ;;
   "get metadata")
     case "$3" in
       missing) echo 'Error: release: not found' >&2; exit 1 ;;
@@ -87,8 +87,25 @@ describe('HelmCli', () => {
 
   it('runs `version --short` with the kube flags on every call', async () => {
     await resetCalls()
-    expect(await cli().version()).toBe('v4.1.4+gfake')
+    expect(await cli().version()).toEqual({ bin: helm, printed: 'v4.1.4+gfake', version: '4.1.4' })
     expect(await calls()).toEqual([['version', '--short', '--kubeconfig', '/tmp/kc.yaml', '--kube-context', 'ctx-a']])
+  })
+
+  it.each([
+    ['v3.10.0+gce66412', '3.10.0'],
+    ['v4.1.4', '4.1.4'],
+    ['v3.14.0-rc.1+g1a2b3c', '3.14.0-rc.1'],
+    // A `go install` build without the release's ldflags prints its source's default, major.minor.
+    ['v3.14', '3.14.0'],
+    ['Client: v2.16.1+gbbdfe5e', '2.16.1'],
+    ['not a version', undefined],
+  ])('reads the version in `helm version --short` printing %j', async (printed, version) => {
+    process.env.FAKE_HELM_VERSION = printed
+    try {
+      expect(await new HelmCli({ bin: helm }).version()).toEqual({ bin: helm, printed, version })
+    } finally {
+      delete process.env.FAKE_HELM_VERSION
+    }
   })
 
   it('omits kube flags that were not given', async () => {

@@ -9,6 +9,7 @@ const POD = 'apiVersion: v1\nkind: Pod\nmetadata: {name: "${TEST_POD}"}\nspec:\n
 class RecordingInstaller implements ChartInstaller {
   calls: { op: 'render' | 'install'; chart: ChartRelease }[] = []
   constructor(private readonly fail?: HelmError) {}
+  async version() { return { bin: 'helm', printed: 'v4.1.4', version: '4.1.4' } }
   async render(chart: ChartRelease) { this.calls.push({ op: 'render', chart }); return 'kind: WorkflowTemplate\n' }
   async install(chart: ChartRelease) {
     this.calls.push({ op: 'install', chart })
