@@ -5,13 +5,14 @@ import { describeError, PreconditionError } from './errors.js'
 import { helmVersionProblem } from './helm-version.js'
 import { checkReleaseRef } from './names.js'
 import { REVISION_LABEL } from './modes/kata-deploy-pods.js'
-import { Annotation, isOtherInstance, memoryFor, readStatus } from './node-state.js'
+import { Annotation, isOtherInstance, memoryFor, NODE_STATUSES, readStatus, type NodeStatus } from './node-state.js'
 import { cordonedByUs } from './node-ops.js'
 import { describeSelection, selectNodes, validateSelection, type NodeSelection } from './plan.js'
 
 export interface NodeStatusRow {
   node: string
-  status: string
+  /** The node's lifecycle state, `-` when kata-lcm never touched it (counted as `untouched`). */
+  status: NodeStatus | '-'
   version: string
   cordoned: boolean
   /** Who made the node unschedulable, when it is. */
@@ -28,13 +29,32 @@ export interface NodeStatusRow {
   lastError?: string
 }
 
+/** The versioned shape of `kata-lcm status -o json|yaml` (and `--json`), documented in docs/status.md. */
+export const STATUS_API_VERSION = 'kata-lcm.katacontainers.io/v1alpha1'
+export const STATUS_KIND = 'Status'
+
+/** The keys of `counts`: every node state, and `untouched` for a node kata-lcm never touched. */
+export type StatusCountKey = NodeStatus | 'untouched'
+export const STATUS_COUNT_KEYS: readonly StatusCountKey[] = [...NODE_STATUSES, 'untouched']
+
 export interface StatusReport {
+  apiVersion: typeof STATUS_API_VERSION
+  kind: typeof STATUS_KIND
   /** helmProblem: why helm could not say anything about the release (it may well exist). */
   release: ReleaseRef & { chartVersion?: string; status?: string; helmProblem?: string }
   /** The run in flight, when there is one, and its pause (kata-lcm pause). */
   run?: { runId: string; targetVersion: string; paused?: { by: string; at: string } }
   selection: string
+  /** How many selected nodes are in each state; every key present, 0 included. */
+  counts: Record<StatusCountKey, number>
   rows: NodeStatusRow[]
+}
+
+/** The number of rows in each state, every state present (0 included). Pure. */
+export function countByState(rows: readonly Pick<NodeStatusRow, 'status'>[]): Record<StatusCountKey, number> {
+  const counts = Object.fromEntries(STATUS_COUNT_KEYS.map((k) => [k, 0])) as Record<StatusCountKey, number>
+  for (const row of rows) counts[row.status === '-' ? 'untouched' : row.status]++
+  return counts
 }
 
 const REVISION_WAIT_MS = 10_000
@@ -123,6 +143,8 @@ export async function nodeStatus(
   const released = info !== undefined || helmProblem !== undefined
   const record = released && !isOtherInstance(recorded?.releaseInstance, instance) ? recorded : undefined
   return {
+    apiVersion: STATUS_API_VERSION,
+    kind: STATUS_KIND,
     release: {
       ...release,
       ...(info ? { chartVersion: info.chartVersion, status: info.status } : {}),
@@ -138,6 +160,7 @@ export async function nodeStatus(
         }
       : {}),
     selection: describeSelection(selection),
+    counts: countByState(rows),
     rows,
   }
 }

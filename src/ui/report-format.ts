@@ -1,6 +1,7 @@
 import { stripVTControlCharacters } from 'node:util'
+import YAML from 'yaml'
 import type { LifecycleReport, NodeResult } from '../lifecycle/report.js'
-import type { StatusReport } from '../lifecycle/status.service.js'
+import { STATUS_COUNT_KEYS, type StatusReport } from '../lifecycle/status.service.js'
 import { colors } from './colors.js'
 
 const STATUS_COLOR: Record<string, (text: string) => string> = {
@@ -94,28 +95,58 @@ function podColumn(row: StatusReport['rows'][number]): string {
   return `${row.podVersion} (${row.kataDeployPod === 'current' ? 'current revision' : "not the DaemonSet's revision"}${relation})`
 }
 
-/** The `kata-lcm status` table. Pure. */
-export function formatStatus(report: StatusReport): string[] {
+/** `2 completed, 1 verifying, 3 untouched`: the states that hold a node, in lifecycle order. Pure. */
+export function formatCounts(counts: StatusReport['counts']): string {
+  return STATUS_COUNT_KEYS.filter((k) => counts[k] > 0)
+    .map((k) => `${counts[k]} ${k}`)
+    .join(', ')
+}
+
+/** The `kata-lcm status` table; `wide` adds the run, the previous version and when the phase started. Pure. */
+export function formatStatus(report: StatusReport, options: { wide?: boolean } = {}): string[] {
   const head = `release ${report.release.namespace}/${report.release.name}${report.release.chartVersion ? ` (chart ${report.release.chartVersion}, ${report.release.status})` : report.release.helmProblem ? ` (helm could not be run: ${report.release.helmProblem})` : ' (not found)'}, nodes: ${report.selection}`
   const run = report.run
     ? [
         `run ${report.run.runId} toward ${report.run.targetVersion} in flight${report.run.paused ? `: PAUSED by ${report.run.paused.by} at ${report.run.paused.at} (kata-lcm resume lets its next wave start)` : ''}`,
       ]
     : []
-  return [
-    head,
-    ...run,
-    '',
-    ...table(
-      ['NODE', 'STATUS', 'VERSION', 'CORDONED', 'KATA-DEPLOY POD', 'LAST ERROR'],
-      report.rows.map((r) => [
-        r.node,
-        r.status,
-        r.version,
-        r.cordoned ? `yes (${r.cordonedBy})` : 'no',
-        podColumn(r),
-        r.lastError ?? '',
-      ]),
-    ),
-  ]
+  const wide = options.wide === true
+  const header = wide
+    ? ['NODE', 'STATUS', 'VERSION', 'PREVIOUS', 'CORDONED', 'KATA-DEPLOY POD', 'RUN', 'PHASE STARTED', 'LAST ERROR']
+    : ['NODE', 'STATUS', 'VERSION', 'CORDONED', 'KATA-DEPLOY POD', 'LAST ERROR']
+  const rows = report.rows.map((r) => {
+    const cordoned = r.cordoned ? `yes (${r.cordonedBy})` : 'no'
+    return wide
+      ? [
+          r.node,
+          r.status,
+          r.version,
+          r.previousVersion ?? '-',
+          cordoned,
+          podColumn(r),
+          r.runId ?? '-',
+          r.phaseStartedAt ?? '-',
+          r.lastError ?? '',
+        ]
+      : [r.node, r.status, r.version, cordoned, podColumn(r), r.lastError ?? '']
+  })
+  return [head, ...run, `nodes: ${formatCounts(report.counts)}`, '', ...table(header, rows)]
+}
+
+/** kubectl's `-o`: the versioned report as JSON or YAML, or the table (`wide`: more columns). */
+export type StatusOutput = 'json' | 'yaml' | 'wide'
+
+/**
+ * The report as `-o` asks: JSON and YAML are the same object (docs/status.md), the YAML quoted for
+ * YAML 1.1 parsers too (a timestamp or `no` stays a string in any of them). Pure.
+ */
+export function renderStatus(report: StatusReport, output?: StatusOutput): string {
+  switch (output) {
+    case 'json':
+      return JSON.stringify(report, null, 2)
+    case 'yaml':
+      return YAML.stringify(report, { version: '1.1' }).trimEnd()
+    default:
+      return formatStatus(report, { wide: output === 'wide' }).join('\n')
+  }
 }

@@ -35,6 +35,8 @@ describe('status', () => {
     const report = await nodeStatus(s.deps, RELEASE, {})
     expect(report.release).toEqual({ ...RELEASE, chartVersion: '3.29.0', status: 'deployed' })
     expect(report.selection).toBe('all nodes')
+    expect(report).toMatchObject({ apiVersion: 'kata-lcm.katacontainers.io/v1alpha1', kind: 'Status' })
+    expect(report.counts).toMatchObject({ completed: 1, verifying: 1, untouched: 2, failed: 0 })
     const rows = Object.fromEntries(report.rows.map((r) => [r.node, r]))
     expect(rows['node-a']).toMatchObject({
       status: 'completed',
