@@ -7,7 +7,7 @@ import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-n
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { stringify } from 'yaml'
+import { parse as parseYaml, stringify } from 'yaml'
 import { makeNotReady } from '../harness/nodes.js'
 import { useWorlds, World } from './world.js'
 
@@ -130,6 +130,22 @@ describe('rollout rules (real control plane)', () => {
     expect(status.stdout).toMatch(/in flight: PAUSED by .* \(kata-lcm resume lets its next wave start\)/)
     await new Promise((resolve) => setTimeout(resolve, 6_000))
     expect((await w.node(second)).status).toBeUndefined()
+    // Held still by the pause: -o yaml is the very object -o json prints, the run's pause in it.
+    const selection = ['--node-selector', `kata-lcm.test/world=${w.id}`]
+    const yaml = await w.cli(['status', '-o', 'yaml', ...selection])
+    const json = await w.cli(['status', '-o', 'json', ...selection])
+    expect(yaml.code, yaml.stderr).toBe(0)
+    expect(parseYaml(yaml.stdout)).toEqual(JSON.parse(json.stdout))
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      apiVersion: 'kata-lcm.katacontainers.io/v1alpha1',
+      kind: 'Status',
+      run: { paused: { by: expect.any(String), at: expect.any(String) } },
+      counts: { completed: 1, untouched: 1, failed: 0 },
+      rows: [
+        { node: first, status: 'completed' },
+        { node: second, status: '-' },
+      ],
+    })
     const resume = await w.cli(['resume'])
     expect(resume.code, resume.stderr).toBe(0)
     const r = await done
