@@ -240,9 +240,10 @@ export const jobStrategy: DeploymentStrategy = {
     return new Set((await deps.cluster.listNodes(INSTALLED_LABEL)).map((n) => n.name).filter((n) => wanted.has(n)))
   },
 
-  // kata-deploy's installer labels every node it installed; its cleanup takes the label off.
-  async coveredNodes(ctx) {
-    return new Set((await ctx.deps.cluster.listNodes(INSTALLED_LABEL)).map((n) => n.name))
+  async coveredNodes(ctx, version) {
+    const owning = semver.valid(version) !== null && semver.gte(version, OWNERSHIP_VERSION)
+    const nodes = await ctx.deps.cluster.listNodes(owning ? installMarker(ctx.userValues) : undefined)
+    return new Set(nodes.map((n) => n.name))
   },
 
   // Its health is the node's label: the nodes' watch sees it change.

@@ -87,11 +87,13 @@ export interface DeploymentStrategy {
   /** The pods whose changes can change `health`, besides the nodes themselves (a soak watches both). Pure. */
   healthPods(ctx: RunContext): PodQuery | undefined
   /**
-   * The nodes this release's kata-deploy is on now, as the cluster says: a live kata-deploy pod
-   * (daemonset), kata-deploy's install label (job). A node the release no longer covers (taken out
-   * of its selection, or deleted) is not among them, whatever its annotations say. Read-only.
+   * The nodes this release's kata-deploy is on now, the release running `version`, as the cluster
+   * says: a live kata-deploy pod (daemonset); in job mode every node, but from 4.1.0 only those
+   * carrying the install's marker (its dispatcher's cleanup takes it off a node the release no
+   * longer covers; before, such a node keeps Kata as installed). A deleted node is never among them,
+   * whatever its annotations say. Read-only.
    */
-  coveredNodes(ctx: RunContext): Promise<Set<string>>
+  coveredNodes(ctx: RunContext, version: string): Promise<Set<string>>
   /** Puts the given nodes back on the previous version and waits for them. Safe to rerun. */
   revertNodes(ctx: RunContext, nodes: string[]): Promise<NodeOutcomes>
   /** The helm upgrades a run of these waves would make, in order, for --dry-run. Pure. */
