@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parse, stringify } from 'yaml'
 import { AuditLog, describeEvents } from '../harness/audit.js'
 import { e2eCluster, loadKubeConfig } from '../harness/cluster.js'
 import { waitForList } from '../harness/wait.js'
@@ -60,6 +61,8 @@ function newScenario(name: string, nodes: string[]): Scenario {
 /** The chart installed by `kata-lcm install-workflow` for a scenario, and a kubeconfig with its ServiceAccount's token. */
 async function installWorkflowFor(
   scenario: Scenario,
+  /** More install-workflow arguments (e.g. the fleet policy's namespace). */
+  extra: string[] = [],
 ): Promise<{ argoNamespace: string; saKubeconfig: string; spec: WorkflowTemplateSpec }> {
   const argoNamespace = `argo-${scenario.id}`
   const release = `klm-${scenario.id}`
@@ -86,6 +89,7 @@ async function installWorkflowFor(
       scenario.namespace,
       '--set',
       `defaults.verificationNamespace=${scenario.namespace}`,
+      ...extra,
     ],
     kubeconfig,
   )
@@ -307,6 +311,74 @@ describe("the WorkflowTemplate's steps with the chart's ServiceAccount token", (
       expect(r.stderr, what).toMatch(/forbidden/i)
     }
     await must(kubectl(kubeconfig, ['get', 'namespace', s.namespace]), 'the namespace still exists')
+  })
+
+  it("a fleet policy's drain (force, emptyDir data), both timeouts and previousChart reach the run record through install-workflow and the plan step", async () => {
+    const s = newScenario('policy', ['a'])
+    await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
+    cleanups.push(() => teardownScenario(kc, kubeconfig, s))
+    // The policy lives in the scenario's namespace (--policy-namespace), not in the shared kube-system.
+    const policyFile = path.join(dir, `policy-${s.id}.yaml`)
+    await writeFile(
+      policyFile,
+      stringify({
+        apiVersion: 'kata-lcm.katacontainers.io/v1alpha1',
+        kind: 'Policy',
+        release: { name: 'kata-deploy', namespace: s.namespace },
+        chart: charts[TARGET]!,
+        previousChart: charts[CURRENT]!,
+        nodeSelector: `${RUN_LABEL}=${s.id}`,
+        deploymentMode: 'daemonset',
+        drain: { enabled: true, timeout: '1m30s', force: true, deleteEmptyDirData: true },
+        timeouts: { ready: '10m', helm: '1h30m' },
+        verification: { namespace: s.namespace, timeout: '2m30s', pod: parse(VERIFICATION_POD) as unknown },
+      }),
+    )
+    await must(kataLcm(['policy', 'set', policyFile, '--policy-namespace', s.namespace], kubeconfig), 'policy set')
+    const { saKubeconfig, spec } = await installWorkflowFor(s, ['--policy-namespace', s.namespace])
+
+    // Only the plan: the exit handler runs for deploy-version alone, so the run record stays to be read.
+    const planned = await runWorkflow(spec, {
+      entrypoint: 'plan',
+      workflowName: `kata-lifecycle-manager-${s.id}`,
+      kubeconfig: saKubeconfig,
+      tmpDir: dir,
+      submitted: { 'target-version': TARGET },
+    })
+    expect(planned.runs.map((r) => `${r.template} -> ${r.code}\n${r.code ? r.stderr : ''}`)).toEqual(['plan -> 0\n'])
+    expect(planned.runs[0]!.argv).toEqual(
+      expect.arrayContaining([
+        `--previous-chart=${charts[CURRENT]!}`,
+        '--drain',
+        '--drain-timeout=1m30s',
+        '--drain-force',
+        '--drain-delete-emptydir-data',
+        '--ready-timeout=10m',
+        '--helm-timeout=1h30m',
+        '--verification-timeout=2m30s',
+      ]),
+    )
+    const secret = await kc
+      .makeApiClient(CoreV1Api)
+      .readNamespacedSecret({ name: 'kata-lcm-run-kata-deploy', namespace: s.namespace })
+    const record = JSON.parse(Buffer.from(secret.data!['run.json']!, 'base64').toString('utf8')) as Record<
+      string,
+      unknown
+    >
+    expect(record).toMatchObject({
+      chart: charts[TARGET],
+      previousChart: charts[CURRENT],
+      targetVersion: TARGET,
+      waves: [[s.nodes[0]]],
+      settings: {
+        drain: true,
+        drainTimeoutMs: 90_000,
+        drainPolicy: { force: true, deleteEmptyDirData: true },
+        readyTimeoutMs: 600_000,
+        helmTimeout: '5400s',
+        verification: { namespace: s.namespace, timeoutMs: 150_000 },
+      },
+    })
   })
 })
 
