@@ -1,5 +1,5 @@
 import semver from 'semver'
-import type { NodeView, RunRecord } from '../ports/cluster.port.js'
+import type { MaintenanceWindow, NodeView, RunRecord } from '../ports/cluster.port.js'
 import type { ReleaseInfo } from '../ports/helm.port.js'
 import type { LifecycleDeps, ReleaseRef } from './context.js'
 import { checkAccess } from './access.js'
@@ -44,6 +44,8 @@ export interface UpgradeRequest {
   canary?: number
   /** After each wave but the last: wait this long, then re-check the wave's nodes before the next. */
   soakMs?: number
+  /** Maintenance windows: a wave starts only inside one (window.ts). */
+  windows?: MaintenanceWindow[]
   /** Named node pools within the selection, upgraded in this order (pools.ts). */
   pools?: Pool[]
   /** At most this many selected nodes unschedulable at once, counting those already cordoned. */
@@ -383,6 +385,7 @@ export async function checkPrerequisites(
   const settings = {
     batchSize,
     ...(request.soakMs !== undefined ? { soakMs: request.soakMs } : {}),
+    ...(request.windows && request.windows.length > 0 ? { windows: request.windows } : {}),
     drain: request.drain,
     drainTimeoutMs: request.drainTimeoutMs,
     drainPolicy: request.drainPolicy ?? NO_FORCE,

@@ -10,6 +10,7 @@ import { SKIP_LABEL } from './plan.js'
 import { checkRenders } from './renders.js'
 import { restoreWhenConverged } from './restore.js'
 import { waitWhilePaused } from './pause.service.js'
+import { waitForWindow } from './window-wait.js'
 import { runWave } from './wave.js'
 
 /**
@@ -129,6 +130,8 @@ async function runWaves(
   let outcome: Outcome = 'success'
   for (const [index, names] of plan.waves.entries()) {
     // `kata-lcm pause` holds the next wave (never the one in progress) until `kata-lcm resume`.
+    // A wave starts only inside a maintenance window (the wave in progress always finished).
+    await waitForWindow(deps, ctx.release, plan.record.settings.windows, index + 1, signal)
     await waitWhilePaused(deps, ctx.release, index + 1, signal).catch((error: unknown) => {
       if (!signal?.aborted) throw error
     })

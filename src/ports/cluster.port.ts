@@ -216,6 +216,17 @@ export interface Cluster
   keepWatches(): () => void
 }
 
+/** A maintenance window as a run records it (src/lifecycle/window.ts reads and judges it). */
+export interface MaintenanceWindow {
+  /** The days a window starts on (`Mon` ... `Sun`); every day when empty. */
+  days: string[]
+  /** `HH:MM`, 24-hour, local to `timeZone`; an end not after the start crosses midnight. */
+  start: string
+  end: string
+  /** IANA name, e.g. `Europe/Berlin`. */
+  timeZone: string
+}
+
 /**
  * What a run records when it starts (a Secret beside the release), so a rerun after a crash, or
  * the next Argo step, knows the rollback target even after the release itself moved on.
@@ -243,6 +254,8 @@ export interface RunRecord {
   stoppedBy?: string
   /** `kata-lcm pause`: the next wave waits until `kata-lcm resume` clears it. */
   paused?: { by: string; at: string }
+  /** Set while the next wave waits for a maintenance window (RunSettings.windows) to open. */
+  waitingForWindow?: { wave: number; opensAt: string }
   /** Who planned the run (the lease holder: `argo/<workflow>` or a CLI run id). */
   holder?: string
   /**
@@ -267,6 +280,8 @@ export interface RunSettings {
   poolVerification?: Record<string, { source: string; origin: string; timeoutMs?: number }>
   /** After each wave but the last: how long its nodes soak in service before they are re-checked. */
   soakMs?: number
+  /** Maintenance windows: a wave starts only inside one (none: any time). */
+  windows?: MaintenanceWindow[]
 }
 
 export interface RunStore {

@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest'
+import { InputError } from '../../../src/lifecycle/errors.js'
+import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import { RELEASE, scenario, statusWrites } from '../../fakes/scenario.js'
+import {
+  describeWindow,
+  parseWindow,
+  parseWindowFlag,
+  untilText,
+  windowState,
+  type MaintenanceWindow,
+} from '../../../src/lifecycle/window.js'
+
+const at = (iso: string) => new Date(iso)
+const berlin: MaintenanceWindow = parseWindowFlag('--window', 'Mon-Fri 02:00-05:00 Europe/Berlin')
+
+describe('maintenance windows', () => {
+  it('inside: a wave may start; outside: when the next window opens (weekdays in the zone)', () => {
+    // Friday 2026-12-04, 02:30 in Berlin (CET, UTC+1).
+    expect(windowState([berlin], at('2026-12-04T01:30:00Z'))).toEqual({ open: true })
+    // 06:00 on that Friday: closed until Monday 02:00 CET.
+    expect(windowState([berlin], at('2026-12-04T05:00:00Z'))).toEqual({
+      open: false,
+      opensAt: at('2026-12-07T01:00:00Z'),
+    })
+    // The end is not in the window.
+    expect(windowState([berlin], at('2026-12-04T04:00:00Z')).open).toBe(false)
+    expect(windowState([], at('2026-12-04T12:00:00Z'))).toEqual({ open: true })
+  })
+
+  it('a window crossing midnight runs from its start on a listed day to its end on the next', () => {
+    const night = parseWindowFlag('--window', 'Fri 22:00-04:00')
+    expect(windowState([night], at('2026-12-04T23:00:00Z')).open).toBe(true)
+    // Saturday 03:00: still Friday's window, although Saturday is not listed.
+    expect(windowState([night], at('2026-12-05T03:00:00Z')).open).toBe(true)
+    expect(windowState([night], at('2026-12-05T04:00:00Z'))).toEqual({
+      open: false,
+      opensAt: at('2026-12-11T22:00:00Z'),
+    })
+    // Thursday 03:00: Wednesday's night is not listed.
+    expect(windowState([night], at('2026-12-03T03:00:00Z')).open).toBe(false)
+  })
+
+  it("daylight saving: a start in the spring-forward gap opens at the gap's end; a repeated hour opens at its first", () => {
+    // Berlin, Sunday 2026-03-29: 02:00 CET jumps to 03:00 CEST, so 02:30 does not exist.
+    const gap = parseWindowFlag('--window', 'Sun 02:30-04:00 Europe/Berlin')
+    expect(windowState([gap], at('2026-03-29T00:30:00Z'))).toEqual({ open: false, opensAt: at('2026-03-29T01:00:00Z') })
+    expect(windowState([gap], at('2026-03-29T01:30:00Z')).open).toBe(true)
+    // Sunday 2026-10-25: 03:00 CEST falls back to 02:00 CET, so 02:30 happens twice.
+    const twice = parseWindowFlag('--window', 'Sun 02:30-03:30 Europe/Berlin')
+    expect(windowState([twice], at('2026-10-25T00:00:00Z'))).toEqual({
+      open: false,
+      opensAt: at('2026-10-25T00:30:00Z'),
+    })
+    // A window is a span of wall-clock time: 02:30 CEST to 03:30 CET is two hours that night.
+    expect(windowState([twice], at('2026-10-25T02:00:00Z')).open).toBe(true)
+    expect(windowState([twice], at('2026-10-25T02:30:00Z')).open).toBe(false)
+  })
+
+  it('several windows: open in any, the earliest next opening', () => {
+    const morning = parseWindowFlag('--window', '06:00-07:00 UTC')
+    expect(windowState([berlin, morning], at('2026-12-05T06:30:00Z')).open).toBe(true)
+    expect(windowState([berlin, morning], at('2026-12-05T12:00:00Z'))).toEqual({
+      open: false,
+      opensAt: at('2026-12-06T06:00:00Z'),
+    })
+  })
+
+  it('bad input names the field and what would be right', () => {
+    const bad = (fn: () => unknown) => {
+      try {
+        fn()
+      } catch (error) {
+        expect(error).toBeInstanceOf(InputError)
+        return (error as Error).message
+      }
+      throw new Error('accepted')
+    }
+    expect(bad(() => parseWindowFlag('--window', 'Mon 02:00-05:00 Mars/Olympus'))).toMatch(
+      /^--window: time zone "Mars\/Olympus" does not exist; use an IANA name/,
+    )
+    expect(bad(() => parseWindowFlag('--window', 'Funday 02:00-05:00'))).toMatch(/"Funday" is not a day of the week/)
+    expect(bad(() => parseWindowFlag('--window', '25:00-05:00'))).toMatch(/start "25:00" is not a time of day/)
+    expect(bad(() => parseWindowFlag('--window', 'at night'))).toMatch(/is not a window; use e.g./)
+    expect(bad(() => parseWindow('window[0]', { start: '02:00', end: '02:00' }))).toMatch(
+      /^window\[0\]: start and end are both 02:00/,
+    )
+  })
+
+  it('reads days as lists and ranges (wrapping the week), and says a window back as a flag takes it', () => {
+    expect(parseWindowFlag('--window', 'Sat..Mon 1:00-2:00 UTC').days).toEqual(['Sat', 'Sun', 'Mon'])
+    expect(parseWindowFlag('--window', 'mon,wed 01:00-02:00').days).toEqual(['Mon', 'Wed'])
+    expect(describeWindow(berlin)).toBe('Mon,Tue,Wed,Thu,Fri 02:00-05:00 Europe/Berlin')
+    expect(untilText(at('2026-12-04T00:00:00Z'), at('2026-12-04T03:12:00Z'))).toBe('3h12m')
+  })
+})
+
+describe('a run with maintenance windows', () => {
+  it('the next wave waits for the window (status shows it on the run record); the wave in progress is never cut', async () => {
+    const s = await scenario({ nodes: 2 })
+    const start = s.clock.now()
+    // A one-hour window that opens three hours from now, every day, in UTC.
+    const hh = (ms: number) => new Date(start.getTime() + ms).toISOString().slice(11, 16)
+    const window = parseWindowFlag('--window', `${hh(3 * 3_600_000)}-${hh(4 * 3_600_000)} UTC`)
+    const seen: (string | undefined)[] = []
+    s.clock.setTimer(3_600_000, () => {
+      void s.cluster.readRun(RELEASE.namespace, RELEASE.name).then((r) => seen.push(r?.waitingForWindow?.opensAt))
+    })
+    const report = await upgrade(s.deps, s.upgradeRequest({ windows: [window] }), 'run-1')
+    expect(report.outcome).toBe('success')
+    const opens = new Date(start.getTime() + 3 * 3_600_000)
+    opens.setUTCSeconds(0, 0)
+    // Wave 1 waited for the window too (it opened after the run started), then each wave started inside it.
+    const first = statusWrites(s.cluster, 'node-1').find((w) => w.status === 'cordoned')!.at
+    expect(first).toBeGreaterThanOrEqual(opens.getTime() - start.getTime())
+    expect(seen).toEqual([opens.toISOString()])
+    expect(s.events.ofType('info').map((e) => e.message)).toContainEqual(
+      expect.stringMatching(/^wave 1 waits for a maintenance window \(.* UTC\): it opens in 3h0m, at /),
+    )
+    expect((await s.cluster.readRun(RELEASE.namespace, RELEASE.name))?.waitingForWindow).toBeUndefined()
+  })
+})
