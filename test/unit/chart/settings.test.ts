@@ -56,6 +56,12 @@ verification:
     spec: { containers: [{ name: v, image: busybox }] }
 `
 
+/**
+ * For each policy field the template does not carry: a value of it, which install-workflow's
+ * chartDefaults must refuse naming the field (never drop). Empty while the template carries every field.
+ */
+const REFUSED_POLICY_SAMPLES: Record<string, unknown> = {}
+
 /** `step plan` flags that are no setting of a run: the step's own, and the file form of the verification pod. */
 const STEP_ONLY = ['holder', 'policy-in-effect', 'verification-pod']
 
@@ -142,9 +148,20 @@ describe('the settings table', () => {
     expect(new Set(fields).size).toBe(fields.length)
     const schema = policyFields(POLICY_SCHEMA as SchemaNode).filter((f) => f !== 'apiVersion' && f !== 'kind')
     expect([...fields].sort()).toEqual(schema.sort())
-    // The fixture below sets every one of them.
+    // The fixture below sets every one the template carries.
     const policy = parsePolicy(FULL_POLICY, 'full policy')
-    for (const field of schema) expect(valueAt(policy, field), field).toBeDefined()
+    for (const s of carried) if (s.policy) expect(valueAt(policy, s.policy), s.policy).toBeDefined()
+  })
+
+  it('a policy field the template does not carry is refused by install-workflow by name, never dropped', () => {
+    const refused = SETTINGS.flatMap((s) => (s.policy && 'not' in s.argo ? [s.policy] : []))
+    expect(Object.keys(REFUSED_POLICY_SAMPLES).sort()).toEqual(refused.sort())
+    const policy = parsePolicy(FULL_POLICY, 'full policy')
+    for (const field of refused) {
+      const [head, ...rest] = field.split('.').reverse()
+      const value = rest.reduce<unknown>((v, key) => ({ [key]: v }), { [head!]: REFUSED_POLICY_SAMPLES[field] })
+      expect(() => chartDefaults({ ...policy, ...(value as object) }), field).toThrow(field.split('.')[0])
+    }
   })
 
   it("has exactly the chart's defaults, in values.yaml and values.schema.json (defaults.policy: the step's, not a setting)", () => {
