@@ -5,6 +5,8 @@ import { InputError } from './lifecycle/errors.js'
 import { parseBatchSize } from './lifecycle/plan.js'
 import type { Pool } from './lifecycle/pools.js'
 import { DEFAULT_CHART, type RequestedMode, type UpgradeRequest } from './lifecycle/prerequisites.js'
+import { parseWindow, parseWindowFlag, type MaintenanceWindow } from './lifecycle/window.js'
+import type { PolicySource } from './lifecycle/policy.js'
 
 /** Flags every command takes. */
 export const globalFlags = {
@@ -130,6 +132,23 @@ export const rolloutFlags = {
   }),
 }
 
+/** `--window`: a maintenance window, repeatable (window.ts). Upgrade only: the Argo template waits for none yet. */
+export const windowFlag = Flags.string({
+  description:
+    'A maintenance window a wave may start in: "[DAYS] HH:MM-HH:MM [TIME ZONE]", e.g. "Mon-Fri 02:00-05:00 Europe/Berlin" (an end before the start crosses midnight; zone default UTC). Repeatable; a wave in progress always finishes. Default: the policy\'s windows; none: any time.',
+  multiple: true,
+})
+
+/**
+ * The policy's maintenance windows (`windows`), each checked naming its item (`policy ...: windows[0]`);
+ * undefined when the policy sets none. Pure.
+ */
+export function policyWindows(source: PolicySource | undefined): MaintenanceWindow[] | undefined {
+  const windows = source?.policy.windows
+  if (!windows || windows.length === 0) return undefined
+  return windows.map((w, i) => parseWindow(`${source.origin}: windows[${i}]`, w))
+}
+
 /** `--pools FILE`: the node pools, upgraded in order. Shared by upgrade (the plan step takes them base64-encoded). */
 export const poolsFlag = Flags.string({
   description:
@@ -166,6 +185,7 @@ export interface UpgradeFlags {
   canary?: string | number | undefined
   soak?: string | undefined
   'max-unavailable'?: string | number | undefined
+  window?: string[] | undefined
   'deployment-mode': string
   drain: boolean
   'drain-timeout': string
@@ -248,6 +268,9 @@ export function upgradeRequestFrom(
       : {}),
     ...(pools ? { pools } : {}),
     ...(flags.soak ? { soakMs: parseDuration('--soak', flags.soak) } : {}),
+    ...(flags.window && flags.window.length > 0
+      ? { windows: flags.window.map((w) => parseWindowFlag('--window', w)) }
+      : {}),
     drain: flags.drain,
     drainTimeoutMs: parseDuration('--drain-timeout', flags['drain-timeout']),
     drainPolicy: { force: flags['drain-force'], deleteEmptyDirData: flags['drain-delete-emptydir-data'] },

@@ -18,6 +18,8 @@ import {
   drainFlags,
   globalFlags,
   poolsFlag,
+  policyWindows,
+  windowFlag,
   rolloutFlags,
   selectionFlags,
   timingFlags,
@@ -52,6 +54,7 @@ export default class Upgrade extends BaseCommand {
     ...selectionFlags,
     ...rolloutFlags,
     pools: poolsFlag,
+    window: windowFlag,
     'deployment-mode': Flags.string({
       description: 'auto (read from the release), daemonset or job.',
       default: 'auto',
@@ -78,7 +81,10 @@ export default class Upgrade extends BaseCommand {
     checkDrainOptions(flags, origins)
     const pools = filePools ?? (await poolsFrom(flags, found))
     if (!verification && !everyPoolVerifies(pools)) throw missingVerificationPod(found.looked)
-    const request = { ...upgradeRequestFrom(flags, verification ?? NO_RUN_POD, origins, pools), policy: found.inEffect }
+    const fromFlags = upgradeRequestFrom(flags, verification ?? NO_RUN_POD, origins, pools)
+    // --window beats the policy's windows (a list, so taken whole, not merged).
+    const windows = fromFlags.windows ?? policyWindows(found.source)
+    const request = { ...fromFlags, ...(windows ? { windows } : {}), policy: found.inEffect }
     // Again with the policy's values in (an error names the policy's field), and its verification pod.
     validateRequest(request)
     const progress = createProgress({ json: this.jsonEnabled() })

@@ -142,6 +142,26 @@ export const POLICY_SCHEMA = {
       description:
         '--max-unavailable: at most this many selected nodes unschedulable at once across pools, counting those already cordoned.',
     },
+    windows: {
+      type: 'array',
+      minItems: 1,
+      description:
+        '--window: maintenance windows; a wave starts only inside one (a wave in progress finishes). An end not after the start crosses midnight.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['start', 'end'],
+        properties: {
+          days: {
+            description: 'Days a window starts on: Mon..Sun, a list or a range ("Mon-Fri"); every day when absent.',
+            anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }],
+          },
+          start: { type: 'string', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'HH:MM, local.' },
+          end: { type: 'string', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'HH:MM, local.' },
+          timeZone: { type: 'string', minLength: 1, description: 'IANA time zone, e.g. Europe/Berlin; default UTC.' },
+        },
+      },
+    },
     soak: {
       ...DURATION,
       description: '--soak: after each wave but the last, its time in service before the re-check.',

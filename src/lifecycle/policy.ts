@@ -27,6 +27,8 @@ export interface Policy {
   batchSize?: number | string
   canary?: number
   soak?: string
+  /** Maintenance windows (window.ts): `{days, start, end, timeZone}`, days as names or ranges. */
+  windows?: { days?: string[] | string; start: string; end: string; timeZone?: string }[]
   pools?: PoolSpec[]
   maxUnavailable?: number
   deploymentMode?: 'auto' | 'daemonset' | 'job'
@@ -179,6 +181,11 @@ const CHART_DEFAULT: Record<string, string> = Object.fromEntries(
  */
 export function chartDefaults(policy: Policy | undefined): Record<string, unknown> | undefined {
   if (!policy) return undefined
+  if (policy.windows && policy.windows.length > 0)
+    throw new InputError(
+      'windows',
+      "the policy's maintenance windows cannot be honoured by the Argo template yet (it would start waves outside them): kata-lcm upgrade waits for them; for Argo, remove windows from the policy",
+    )
   return {
     ...Object.fromEntries(
       Object.entries(policyFlags(policy)).flatMap(([flag, value]) =>

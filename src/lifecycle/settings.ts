@@ -87,6 +87,14 @@ export const SETTINGS: readonly Setting[] = [
     argo: { parameter: 'pools', chart: 'pools', planFlag: 'pools-b64' },
   },
   {
+    flag: 'window',
+    policy: 'windows',
+    content: true,
+    argo: {
+      not: 'the template does not wait for a maintenance window yet: install-workflow refuses a policy with windows (exit 2); run kata-lcm upgrade, which waits',
+    },
+  },
+  {
     flag: 'deployment-mode',
     policy: 'deploymentMode',
     argo: { parameter: 'deployment-mode', chart: 'deploymentMode' },

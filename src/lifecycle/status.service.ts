@@ -43,7 +43,13 @@ export interface StatusReport {
   /** helmProblem: why helm could not say anything about the release (it may well exist). */
   release: ReleaseRef & { chartVersion?: string; status?: string; helmProblem?: string }
   /** The run in flight, when there is one, and its pause (kata-lcm pause). */
-  run?: { runId: string; targetVersion: string; paused?: { by: string; at: string } }
+  run?: {
+    runId: string
+    targetVersion: string
+    paused?: { by: string; at: string }
+    /** The next wave waits for a maintenance window to open. */
+    waitingForWindow?: { wave: number; opensAt: string }
+  }
   selection: string
   /** How many selected nodes are in each state; every key present, 0 included. */
   counts: Record<StatusCountKey, number>
@@ -156,6 +162,7 @@ export async function nodeStatus(
             runId: record.runId,
             targetVersion: record.targetVersion,
             ...(record.paused ? { paused: record.paused } : {}),
+            ...(record.waitingForWindow ? { waitingForWindow: record.waitingForWindow } : {}),
           },
         }
       : {}),

@@ -60,7 +60,9 @@ verification:
  * For each policy field the template does not carry: a value of it, which install-workflow's
  * chartDefaults must refuse naming the field (never drop). Empty while the template carries every field.
  */
-const REFUSED_POLICY_SAMPLES: Record<string, unknown> = {}
+const REFUSED_POLICY_SAMPLES: Record<string, unknown> = {
+  windows: [{ days: 'Mon-Fri', start: '02:00', end: '05:00', timeZone: 'Europe/Berlin' }],
+}
 
 /** `step plan` flags that are no setting of a run: the step's own, and the file form of the verification pod. */
 const STEP_ONLY = ['holder', 'policy-in-effect', 'verification-pod']

@@ -21,7 +21,12 @@ const EVERY_FIELD: Full<StatusReport> = {
   apiVersion: STATUS_API_VERSION,
   kind: 'Status',
   release: { name: 'r', namespace: 'n', chartVersion: '1', status: 'deployed', helmProblem: 'p' },
-  run: { runId: 'id', targetVersion: '1', paused: { by: 'me', at: 'now' } },
+  run: {
+    runId: 'id',
+    targetVersion: '1',
+    paused: { by: 'me', at: 'now' },
+    waitingForWindow: { wave: 2, opensAt: 'then' },
+  },
   selection: 'all nodes',
   counts: countByState([]),
   rows: [

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { InputError } from '../../../src/lifecycle/errors.js'
 import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import { chartDefaults, parsePolicy } from '../../../src/lifecycle/policy.js'
+import { policyWindows, upgradeRequestFrom, type UpgradeFlags } from '../../../src/flags.js'
 import { RELEASE, scenario, statusWrites } from '../../fakes/scenario.js'
 import {
   describeWindow,
@@ -12,6 +14,22 @@ import {
 } from '../../../src/lifecycle/window.js'
 
 const at = (iso: string) => new Date(iso)
+const BASE_FLAGS: UpgradeFlags = {
+  'target-version': '3.28.0',
+  chart: 'kata-deploy',
+  'batch-size': '1',
+  'deployment-mode': 'auto',
+  drain: false,
+  'drain-timeout': '5m',
+  'drain-force': false,
+  'drain-delete-emptydir-data': false,
+  'verification-namespace': 'default',
+  'verification-timeout': '5m',
+  'ready-timeout': '5m',
+  'helm-timeout': '10m',
+  'helm-release': 'kata-deploy',
+  'helm-namespace': 'kube-system',
+}
 const berlin: MaintenanceWindow = parseWindowFlag('--window', 'Mon-Fri 02:00-05:00 Europe/Berlin')
 
 describe('maintenance windows', () => {
@@ -118,5 +136,33 @@ describe('a run with maintenance windows', () => {
       expect.stringMatching(/^wave 1 waits for a maintenance window \(.* UTC\): it opens in 3h0m, at /),
     )
     expect((await s.cluster.readRun(RELEASE.namespace, RELEASE.name))?.waitingForWindow).toBeUndefined()
+  })
+})
+
+describe('where a run takes its windows from', () => {
+  it('--window, repeatable, else the policy: each checked naming the flag or the policy item', () => {
+    const flags = { window: ['Mon-Fri 02:00-05:00 Europe/Berlin', '22:00-23:00'] }
+    expect(
+      upgradeRequestFrom({ ...BASE_FLAGS, ...flags }, { source: 'x', origin: 'x' }).windows?.map(describeWindow),
+    ).toEqual(['Mon,Tue,Wed,Thu,Fri 02:00-05:00 Europe/Berlin', '22:00-23:00 UTC'])
+    expect(upgradeRequestFrom(BASE_FLAGS, { source: 'x', origin: 'x' }).windows).toBeUndefined()
+    const source = {
+      origin: 'policy file p.yaml',
+      policy: parsePolicy(
+        'apiVersion: kata-lcm.katacontainers.io/v1alpha1\nkind: Policy\nwindows:\n  - {days: Sat, start: "01:00", end: "03:00", timeZone: Asia/Tokyo}\n',
+        'p.yaml',
+      ),
+    }
+    expect(policyWindows(source)?.map(describeWindow)).toEqual(['Sat 01:00-03:00 Asia/Tokyo'])
+    expect(() =>
+      policyWindows({
+        ...source,
+        policy: { ...source.policy, windows: [{ start: '01:00', end: '03:00', timeZone: 'Nowhere/Land' }] },
+      }),
+    ).toThrow(/^policy file p\.yaml: windows\[0\]: time zone "Nowhere\/Land" does not exist/)
+    // The Argo template cannot wait for one yet: install-workflow refuses such a policy by name.
+    expect(() => chartDefaults(source.policy)).toThrow(
+      /^windows: the policy's maintenance windows cannot be honoured by the Argo template/,
+    )
   })
 })
