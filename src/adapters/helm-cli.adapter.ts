@@ -72,13 +72,8 @@ export class HelmCli implements Helm {
    */
   async release(release: string, namespace: string): Promise<ReleaseInfo | undefined> {
     const argv = ['get', 'metadata', release, '-n', namespace, '-o', 'json']
-    let stdout: string
-    try {
-      stdout = (await this.run(argv)).stdout
-    } catch (error) {
-      if (error instanceof HelmError && RELEASE_NOT_FOUND.test(error.stderrTail)) return undefined
-      throw error
-    }
+    const stdout = await this.ofRelease(argv)
+    if (stdout === undefined) return undefined
     const m = parseJson<{
       name?: string
       namespace?: string
@@ -101,15 +96,20 @@ export class HelmCli implements Helm {
 
   async firstDeployed(release: string, namespace: string): Promise<string | undefined> {
     const argv = ['status', release, '-n', namespace, '-o', 'json']
-    let stdout: string
+    const stdout = await this.ofRelease(argv)
+    if (stdout === undefined) return undefined
+    const first = parseJson<{ info?: { first_deployed?: string } }>('status', argv, stdout).info?.first_deployed
+    return typeof first === 'string' && first !== '' ? first : undefined
+  }
+
+  /** A read of one release: helm's stdout, or undefined when the release does not exist. */
+  private async ofRelease(argv: string[]): Promise<string | undefined> {
     try {
-      stdout = (await this.run(argv)).stdout
+      return (await this.run(argv)).stdout
     } catch (error) {
       if (error instanceof HelmError && RELEASE_NOT_FOUND.test(error.stderrTail)) return undefined
       throw error
     }
-    const first = parseJson<{ info?: { first_deployed?: string } }>('status', argv, stdout).info?.first_deployed
-    return typeof first === 'string' && first !== '' ? first : undefined
   }
 
   /** Read-only; oldest first; empty when the release does not exist. */

@@ -36,6 +36,10 @@ case "$1 \${2:-}" in
   "show chart") printf 'apiVersion: v2\\nname: kata-deploy\\nversion: 3.31.0\\nappVersion: "3.31.0"\\n'; exit 0 ;;
 esac
 case "$1" in
+  status)
+    [ "$2" = missing ] && { echo 'Error: release: not found' >&2; exit 1; }
+    echo '{"name":"'"$2"'","info":{"first_deployed":"2025-01-01T00:00:00.123456789Z","last_deployed":"2025-01-02T00:00:00Z","status":"deployed"},"manifest":"---","version":4,"namespace":"kube-system"}'
+    exit 0 ;;
   history)
     [ "$2" = missing ] && { echo 'Error: release: not found' >&2; exit 1; }
     echo '[{"revision":2,"updated":"2025-01-02T00:00:00Z","status":"deployed","chart":"kata-deploy-3.31.0-rc1","app_version":"3.31.0","description":"Upgrade complete"},{"revision":1,"status":"superseded","chart":"kata-deploy-3.30.0","app_version":"3.30.0","description":"Install complete"}]'
@@ -139,6 +143,11 @@ describe('HelmCli', () => {
   it('returns undefined for a release that does not exist', async () => {
     expect(await cli().release('missing', 'kube-system')).toBeUndefined()
     expect(await cli().history('missing', 'kube-system')).toEqual([])
+  })
+
+  it("names the release's install by `status -o json`'s info.first_deployed (undefined when there is no release)", async () => {
+    expect(await cli().firstDeployed('kata-deploy', 'kube-system')).toBe('2025-01-01T00:00:00.123456789Z')
+    expect(await cli().firstDeployed('missing', 'kube-system')).toBeUndefined()
   })
 
   it('parses history oldest first, splitting name-version chart refs', async () => {
