@@ -2,7 +2,9 @@ import { stripVTControlCharacters } from 'node:util'
 import YAML from 'yaml'
 import type { LifecycleReport, NodeResult } from '../lifecycle/report.js'
 import { STATUS_COUNT_KEYS, type StatusReport } from '../lifecycle/status.service.js'
+import type { WatchSnapshot, WatchVerdict } from '../lifecycle/status-watch.service.js'
 import { colors } from './colors.js'
+import { untilText } from '../lifecycle/window.js'
 
 const STATUS_COLOR: Record<string, (text: string) => string> = {
   completed: colors.green,
@@ -107,7 +109,7 @@ export function formatStatus(report: StatusReport, options: { wide?: boolean } =
   const head = `release ${report.release.namespace}/${report.release.name}${report.release.chartVersion ? ` (chart ${report.release.chartVersion}, ${report.release.status})` : report.release.helmProblem ? ` (helm could not be run: ${report.release.helmProblem})` : ' (not found)'}, nodes: ${report.selection}`
   const run = report.run
     ? [
-        `run ${report.run.runId} toward ${report.run.targetVersion} in flight${report.run.paused ? `: PAUSED by ${report.run.paused.by} at ${report.run.paused.at} (kata-lcm resume lets its next wave start)` : ''}`,
+        `run ${report.run.runId} toward ${report.run.targetVersion} in flight${report.run.paused ? `: PAUSED by ${report.run.paused.by} at ${report.run.paused.at} (kata-lcm resume lets its next wave start)` : ''}${windowWait(report.run.waitingForWindow)}`,
       ]
     : []
   const wide = options.wide === true
@@ -149,4 +151,32 @@ export function renderStatus(report: StatusReport, output?: StatusOutput): strin
     default:
       return formatStatus(report, { wide: output === 'wide' }).join('\n')
   }
+}
+
+/** One line of `status --watch`: the run and its wave, paused or not, the nodes per state. Pure. */
+export function formatWatchLine(snapshot: WatchSnapshot): string {
+  const { run, wave } = snapshot
+  const head = run
+    ? `run ${run.runId} toward ${run.targetVersion}: ${wave && wave.current > 0 ? `wave ${wave.current}/${wave.total}` : `0/${wave?.total ?? 0} waves started`}${run.paused ? `, PAUSED by ${run.paused.by} at ${run.paused.at}` : ''}`
+    : 'no run in flight'
+  return `${head}; nodes: ${formatCounts(snapshot.counts)}`
+}
+
+/** The last line of `status --watch`: how the run ended. Pure. */
+export function formatWatchVerdict(verdict: WatchVerdict): string {
+  const run = verdict.runId ? `run ${verdict.runId}` : 'the last run'
+  switch (verdict.outcome) {
+    case 'completed':
+      return `${verdict.runId ? `${run} complete` : 'no run in flight'}: every selected node is completed (${verdict.snapshot.selected})`
+    case 'rolled-back':
+      return `${run} stopped: rolled back: ${verdict.nodes.join(', ')}`
+    case 'manual-action':
+      return `${run} stopped: FAILED, could not be rolled back (act by hand): ${verdict.nodes.join(', ')}`
+  }
+}
+
+/** `: wave 2 waits for the maintenance window, which opens in 3h12m (at ...)`, or nothing. */
+function windowWait(waiting: { wave: number; opensAt: string } | undefined): string {
+  if (!waiting) return ''
+  return `: wave ${waiting.wave} waits for the maintenance window, which opens in ${untilText(new Date(), new Date(waiting.opensAt))} (at ${waiting.opensAt})`
 }
