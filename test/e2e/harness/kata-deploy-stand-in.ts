@@ -2,7 +2,10 @@
  * TEST CODE: a stand-in for what kata-deploy's own binaries do to the cluster, for kwok nodes where
  * no container runs. Written from kata-containers' source at 3.32.0, 4.0.0 and 4.1.0
  * (tools/packaging/kata-deploy: `job-dispatcher/src/{main,job,nodes}.rs`, the chart's
- * `kata-deploy-install-job.yaml` and `kata-deploy-job-templates.yaml`, the binary's `install-stage-label`):
+ * `kata-deploy-install-job.yaml` and `kata-deploy-job-templates.yaml`, the binary's `install-stage-label`),
+ * and for 4.2.0 (kata-containers a395737cae: the chart runs the external
+ * `ghcr.io/kata-containers/k8s-job-dispatcher`, `/usr/bin/k8s-job-dispatcher`) from
+ * kata-containers/k8s-job-dispatcher's `src/main.rs` and README:
  *
  * - daemonset mode: once a kata-deploy pod is Ready on a node, the binary has labelled the node
  *   `katacontainers.io/kata-runtime=true`, and from 4.1.0 also with the install's own marker
@@ -17,11 +20,23 @@
  *   Succeeded otherwise. kwok runs the per-node Jobs' pods (stages/40-job.yaml); this stand-in tells
  *   kwok how the dispatcher's pod ends through the pod label `kata-lcm.test/outcome`.
  *
+ * - the external dispatcher (4.2.0) takes what the in-tree one hard-coded from its flags: the Jobs'
+ *   tracking labels from `--tracking-label-prefix` (the chart passes `kata-deploy-job-dispatcher`, so
+ *   they are unchanged), the node label from `--node-label-key`, the install marker from
+ *   `--instance-label-prefix`/`--multi-install-suffix`; with `--require-node-machine-id` /
+ *   `--require-node-runtime-version` a node reporting no `.status.nodeInfo.machineID` /
+ *   `containerRuntimeVersion` fails without a Job; every per-node Job's containers get
+ *   `NODE_MACHINE_ID` and `CONTAINER_RUNTIME_VERSION` from the node (a value the template has is kept);
+ *   and each node's result is recorded on it: label `<prefix>/result=succeeded|failed`, annotations
+ *   `<prefix>/error` (removed on success) and `<prefix>/finished-at`; a cleanup clears all three. It
+ *   still ends its pod Failed (non-zero exit) when any node failed.
+ *
  * The dispatcher's work starts once its pod is scheduled (a Pending dispatcher does nothing).
  *
  * Not imitated: the dispatcher's pacing (`--parallelism`: every Job is created at once), its taint
  * filter for selector-chosen nodes, `--wait-for-nodes-secs`, `--require-node-handlers` (kwok nodes
- * report no runtime handlers) and the `pending` claim before a node's Job.
+ * report no runtime handlers), the `pending` claim before a node's Job, the in-tree dispatcher's
+ * (4.1.0) own machine-ID check, and the external one's Events and UID-guarded patches.
  */
 import { BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1Job, type V1Pod } from '@kubernetes/client-node'
 import semver from 'semver'
@@ -30,9 +45,11 @@ import { loadKubeConfig } from './cluster.js'
 import { followList, waitFor, waitForDeletion } from './wait.js'
 
 export const KATA_RUNTIME_LABEL = 'katacontainers.io/kata-runtime'
-const OWNER_LABEL = 'kata-deploy-job-dispatcher/owner'
-const NODE_LABEL = 'kata-deploy-job-dispatcher/node'
-const NODE_ANNOTATION = 'kata-deploy-job-dispatcher/node-name'
+/** The in-tree dispatcher's (3.32.0-4.1.0) tracking prefix; the external one takes it from its flag. */
+const IN_TREE_TRACKING = 'kata-deploy-job-dispatcher'
+/** What the external dispatcher (4.2.0) uses without `--tracking-label-prefix`. */
+const EXTERNAL_TRACKING = 'k8s-job-dispatcher'
+const EXTERNAL_BINARY = '/usr/bin/k8s-job-dispatcher'
 const OUTCOME_LABEL = 'kata-lcm.test/outcome'
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
 
@@ -59,8 +76,40 @@ export interface StandIn {
 }
 
 /** The install's own marker label key, `kata-deploy.katacontainers.io/<suffix|default>`. */
-export function instanceLabel(suffix?: string): string {
-  return `kata-deploy.katacontainers.io/${suffix || 'default'}`
+export function instanceLabel(suffix?: string, prefix = 'kata-deploy.katacontainers.io'): string {
+  return `${prefix}/${suffix || 'default'}`
+}
+
+/** The external dispatcher's (4.2.0) record of a node's result, under the chart's tracking prefix. */
+export const RESULT_LABEL = `${IN_TREE_TRACKING}/result`
+export const ERROR_ANNOTATION = `${IN_TREE_TRACKING}/error`
+export const FINISHED_ANNOTATION = `${IN_TREE_TRACKING}/finished-at`
+
+/** How one dispatcher run names and records things: the in-tree dispatcher's constants, or the external one's flags. */
+interface Dispatcher {
+  external: boolean
+  /** `<tracking>/owner`, `<tracking>/node`, `<tracking>/node-name` on the Jobs; `<tracking>/result` on nodes. */
+  tracking: string
+  /** The shared node label (`katacontainers.io/kata-runtime`). */
+  labelKey: string
+  /** This install's marker, when the dispatcher keeps one. */
+  marker: string | undefined
+  requireMachineId: boolean
+  requireRuntimeVersion: boolean
+}
+
+function dispatcherOf(command: readonly string[], args: Map<string, string[]>): Dispatcher {
+  const external = command[0] === EXTERNAL_BINARY
+  const suffix = args.get('multi-install-suffix')?.[0]
+  const prefix = args.get('instance-label-prefix')?.[0]
+  return {
+    external,
+    tracking: args.get('tracking-label-prefix')?.[0] ?? (external ? EXTERNAL_TRACKING : IN_TREE_TRACKING),
+    labelKey: args.get('node-label-key')?.[0] ?? KATA_RUNTIME_LABEL,
+    marker: external ? (prefix ? instanceLabel(suffix, prefix) : undefined) : instanceLabel(suffix),
+    requireMachineId: args.has('require-node-machine-id'),
+    requireRuntimeVersion: args.has('require-node-runtime-version'),
+  }
 }
 
 function tagOf(image: string | undefined): string {
@@ -129,7 +178,52 @@ export function startKataDeployStandIn(namespace: string, options: StandInOption
     { labelSelector: 'kata-deploy/dispatcher=install' },
   )
 
+  /** The external dispatcher's record of a node's result (a cleanup clears it: `undefined`). */
+  const recordResult = async (d: Dispatcher, node: string, result: { ok: boolean; error?: string } | undefined) => {
+    if (!d.external) return
+    const at = new Date().toISOString()
+    await core.patchNode(
+      {
+        name: node,
+        body: {
+          metadata: {
+            labels: { [`${d.tracking}/result`]: result ? (result.ok ? 'succeeded' : 'failed') : null },
+            annotations: {
+              [`${d.tracking}/error`]: result && !result.ok ? (result.error ?? 'its Job failed') : null,
+              [`${d.tracking}/finished-at`]: result ? at : null,
+            },
+          },
+        },
+      },
+      MERGE_PATCH,
+    )
+  }
+
+  /** Why the external dispatcher would not dispatch to `node` (a fact its flags require is missing). */
+  const missingFact = async (d: Dispatcher, node: string): Promise<string | undefined> => {
+    if (!d.requireMachineId && !d.requireRuntimeVersion) return undefined
+    const info = (await core.readNode({ name: node })).status?.nodeInfo
+    if (d.requireRuntimeVersion && !info?.containerRuntimeVersion)
+      return `node ${node}: reports no containerRuntimeVersion immediately before dispatch`
+    if (d.requireMachineId && !info?.machineID) return `node ${node}: reports no machineID immediately before dispatch`
+    return undefined
+  }
+
+  /** The external dispatcher hands each container the node's facts, keeping a value the template has. */
+  const withNodeFacts = async (job: V1Job, node: string) => {
+    const info = (await core.readNode({ name: node })).status?.nodeInfo
+    const facts = { CONTAINER_RUNTIME_VERSION: info?.containerRuntimeVersion, NODE_MACHINE_ID: info?.machineID }
+    const spec = job.spec!.template.spec!
+    for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+      for (const [name, value] of Object.entries(facts)) {
+        if (!value || (c.env ?? []).some((e) => e.name === name)) continue
+        c.env = [...(c.env ?? []), { name, value }]
+      }
+    }
+  }
+
   async function runFanout(
+    d: Dispatcher,
     owner: V1Job,
     template: V1Job,
     prefix: string,
@@ -140,6 +234,12 @@ export function startKataDeployStandIn(namespace: string, options: StandInOption
     const failed: string[] = []
     await Promise.all(
       nodes.map(async (node) => {
+        const missing = await missingFact(d, node)
+        if (missing) {
+          failed.push(node)
+          await recordResult(d, node, { ok: false, error: missing })
+          return void note(`refused ${node}`)
+        }
         const name = `${prefix}-${node}`.slice(0, 63).replace(/-+$/, '')
         const fail = options.failInstall?.(node, version) === true
         const job: V1Job = structuredClone(template)
@@ -147,15 +247,20 @@ export function startKataDeployStandIn(namespace: string, options: StandInOption
           ...job.metadata,
           name,
           namespace,
-          labels: { ...job.metadata?.labels, [OWNER_LABEL]: prefix, [NODE_LABEL]: node },
-          annotations: { ...job.metadata?.annotations, [NODE_ANNOTATION]: node },
+          labels: { ...job.metadata?.labels, [`${d.tracking}/owner`]: prefix, [`${d.tracking}/node`]: node },
+          annotations: { ...job.metadata?.annotations, [`${d.tracking}/node-name`]: node },
           ownerReferences: [
             { apiVersion: 'batch/v1', kind: 'Job', name: owner.metadata!.name!, uid: owner.metadata!.uid! },
           ],
         }
         const podMeta = (job.spec!.template.metadata ??= {})
-        podMeta.labels = { ...podMeta.labels, [OWNER_LABEL]: prefix, ...(fail ? { [OUTCOME_LABEL]: 'fail' } : {}) }
+        podMeta.labels = {
+          ...podMeta.labels,
+          [`${d.tracking}/owner`]: prefix,
+          ...(fail ? { [OUTCOME_LABEL]: 'fail' } : {}),
+        }
         job.spec!.template.spec!.nodeName = node
+        if (d.external) await withNodeFacts(job, node)
         // The previous dispatcher's Jobs go with it (owner references), maybe not yet: clear a stale one first.
         await batch
           .deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' })
@@ -193,25 +298,28 @@ export function startKataDeployStandIn(namespace: string, options: StandInOption
     )
     if (stopped) return
     const pod = owner.spec?.template.spec
-    const args = flags(pod?.containers[0]?.command ?? [])
+    const command = pod?.containers[0]?.command ?? []
+    const args = flags(command)
+    const d = dispatcherOf(command, args)
     const configMap = pod?.volumes?.find((v) => v.configMap)?.configMap?.name ?? ''
     const templates = (await core.readNamespacedConfigMap({ name: configMap, namespace })).data ?? {}
     const install = parse(templates['install-job.yaml'] ?? '') as V1Job
     const prefix = args.get('name-prefix')?.[0] ?? 'kata-deploy-install'
-    const marker = instanceLabel(args.get('multi-install-suffix')?.[0])
+    const marker = d.marker
     const labelValue = args.get('node-label')?.[0]
     const desired = await desiredNodes(args)
 
     let failed: string[] = []
     if (args.has('cleanup-job-template') || options.alwaysCleanUp) {
-      const ownership = options.alwaysCleanUp ? `${KATA_RUNTIME_LABEL}=true` : marker
+      const ownership = options.alwaysCleanUp ? `${d.labelKey}=true` : (marker ?? d.labelKey)
       const owned = (await core.listNode({ labelSelector: ownership })).items.map((n) => n.metadata!.name!)
       const removed = owned.filter((n) => !desired.includes(n))
       const cleanup = parse(templates['cleanup-job.yaml'] ?? '') as V1Job
-      failed = await runFanout(owner, cleanup, `${prefix}-removed`, removed, async (node, ok) => {
+      failed = await runFanout(d, owner, cleanup, `${prefix}-removed`, removed, async (node, ok) => {
         note(`cleanup ${node}`)
         if (ok) {
-          await labelNode(node, { [KATA_RUNTIME_LABEL]: null, [marker]: null })
+          await labelNode(node, { [d.labelKey]: null, ...(marker ? { [marker]: null } : {}) })
+          await recordResult(d, node, undefined)
           note(`unlabel ${node}`)
         }
       })
@@ -219,14 +327,15 @@ export function startKataDeployStandIn(namespace: string, options: StandInOption
     if (failed.length === 0) {
       const version = tagOf(install.spec?.template.spec?.containers[0]?.image)
       const targets = desired.filter((n) => !options.skipNode?.(n, version))
-      failed = await runFanout(owner, install, prefix, targets, async (node, ok) => {
+      failed = await runFanout(d, owner, install, prefix, targets, async (node, ok) => {
         note(`install ${node}`)
-        if (!ok) return
-        // 3.32.0/4.0.0: the Job's `label` container sets kata-runtime; 4.1.0: the dispatcher, with the marker too.
+        if (!ok) return void (await recordResult(d, node, { ok: false }))
+        // 3.32.0/4.0.0: the Job's `label` container sets kata-runtime; 4.1.0+: the dispatcher, with the marker too.
         await labelNode(node, {
-          [KATA_RUNTIME_LABEL]: labelValue ?? 'true',
-          ...(labelValue ? { [marker]: 'true' } : {}),
+          [d.labelKey]: labelValue ?? 'true',
+          ...(labelValue && marker ? { [marker]: 'true' } : {}),
         })
+        await recordResult(d, node, { ok: true })
         note(`label ${node}`)
       })
     }

@@ -3,6 +3,7 @@
 // Name conventions with a meaning to the stages (test/e2e/testbed/README.md):
 //   vfail-*  verification pods on the node fail (exit 1)
 //   jfail-*  Job pods targeting the node fail (exit 1)
+import { createHash } from 'node:crypto'
 import {
   CoreV1Api,
   PatchStrategy,
@@ -24,6 +25,11 @@ export interface FakeNodeSpec {
   annotations?: Record<string, string>
   taints?: V1Taint[]
   unschedulable?: boolean
+  /**
+   * `status.nodeInfo.machineID` (what /etc/machine-id says on a real node): default one derived from
+   * the name; `''` for none. kata-deploy's dispatcher refuses a node without one (4.1.0+).
+   */
+  machineID?: string
 }
 
 function statusCode(e: unknown): number | undefined {
@@ -52,6 +58,22 @@ export function fakeNode(spec: FakeNodeSpec): V1Node {
     spec: {
       ...(spec.taints ? { taints: spec.taints } : {}),
       ...(spec.unschedulable ? { unschedulable: true } : {}),
+    },
+    // A node's status may be written on create (the kubelet registers its node so); kwok keeps nodeInfo.
+    status: {
+      nodeInfo: {
+        machineID: spec.machineID ?? createHash('md5').update(spec.name).digest('hex'),
+        // Empty: kwok's node stage fills each in.
+        architecture: '',
+        bootID: '',
+        containerRuntimeVersion: '',
+        kernelVersion: '',
+        kubeProxyVersion: '',
+        kubeletVersion: '',
+        operatingSystem: '',
+        osImage: '',
+        systemUUID: '',
+      },
     },
   }
 }

@@ -6,7 +6,7 @@
 import { BatchV1Api } from '@kubernetes/client-node'
 import { describe, expect, it } from 'vitest'
 import { e2eCluster, envWithTools, run } from '../harness/cluster.js'
-import { KATA_RUNTIME_LABEL, instanceLabel } from '../harness/kata-deploy-stand-in.js'
+import { ERROR_ANNOTATION, KATA_RUNTIME_LABEL, RESULT_LABEL, instanceLabel } from '../harness/kata-deploy-stand-in.js'
 import { useWorlds, World } from './world.js'
 import type { StandInOptions } from '../harness/kata-deploy-stand-in.js'
 
@@ -140,6 +140,43 @@ describe('job mode on the real kata-deploy chart, with the dispatcher stand-in',
     // The toleration was kata-lcm's, for the wave: the operator's values come back without it.
     expect(await w.rawUserValues()).toBe(before)
     expect(before).not.toContain('unschedulable')
+  })
+
+  it('4.1.0 -> 4.2.0 (the external k8s-job-dispatcher): waves refused before any write; one wave over every node of the release installs them all, the dispatcher records each result on its node, the values back', async () => {
+    const { w, before } = await jobWorld('42', 3, {}, '4.1.0')
+    const since = new Date()
+    const waves = await w.upgrade('4.2.0', ['--batch-size', '2'])
+    expect(waves.code, waves.stderr).toBe(2)
+    expect(waves.stderr).toMatch(/job mode cannot go wave by wave on kata-deploy/)
+    expect(await w.writesSince(since)).toEqual([])
+    w.standIn!.log.length = 0
+    const r = await w.upgrade('4.2.0', ['--batch-size', '3', '--helm-timeout', '90s'])
+    expect(r.code, r.stderr).toBe(0)
+    for (const name of w.nodeNames) {
+      expect(await w.node(name)).toMatchObject({ status: 'completed', version: '4.2.0', unschedulable: false })
+      const node = await w.core.readNode({ name })
+      expect(node.metadata?.labels).toMatchObject({
+        [KATA_RUNTIME_LABEL]: 'true',
+        [instanceLabel()]: 'true',
+        [RESULT_LABEL]: 'succeeded',
+      })
+      expect(node.metadata?.annotations?.[ERROR_ANNOTATION]).toBeUndefined()
+    }
+    // One dispatcher run, the external one (the chart's own image and binary), over every node.
+    expect(w.standIn!.log.filter((l) => l.startsWith('install ')).sort()).toEqual(
+      w.nodeNames.map((n) => `install ${n}`).sort(),
+    )
+    expect(w.standIn!.log.filter((l) => l.startsWith('hook '))).toEqual(['hook succeeded'])
+    const hooks = await w.kc.makeApiClient(BatchV1Api).listNamespacedJob({
+      namespace: w.namespace,
+      labelSelector: 'kata-deploy/dispatcher=install',
+    })
+    expect(hooks.items[0]?.spec?.template.spec?.containers[0]).toMatchObject({
+      image: 'ghcr.io/kata-containers/k8s-job-dispatcher:0.1.0',
+      command: expect.arrayContaining(['/usr/bin/k8s-job-dispatcher', '--require-node-machine-id']),
+    })
+    expect(await w.release()).toMatchObject({ chartVersion: '4.2.0' })
+    expect(await w.rawUserValues()).toBe(before)
   })
 
   it('a dispatcher that uninstalls nodes outside the wave stops the run at once (exit 4), naming them; it never reports success', async () => {

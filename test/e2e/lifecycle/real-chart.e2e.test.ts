@@ -131,6 +131,33 @@ describe('daemonset mode across 4.1.0 and with env.multiInstallSuffix, on the re
   })
 })
 
+describe('daemonset mode on kata-deploy 4.2.0 (kata-containers main after the external job dispatcher)', () => {
+  it('4.1.0 -> 4.2.0 in waves of 2, then rollback NODE to 4.1.0: every node labelled with the install marker, the values back', async () => {
+    const w = await open({
+      nodes: [1, 2, 3].map((i) => ({ name: World.nodeName('r', '42', i) })),
+      version: '4.1.0',
+      real: true,
+      set: OPERATOR,
+    })
+    const before = await w.rawUserValues()
+    const [n1] = w.nodeNames as [string]
+    const r = await w.upgrade('4.2.0', ['--batch-size', '2'])
+    expect(r.code, r.stderr).toBe(0)
+    for (const name of w.nodeNames) {
+      expect(await w.node(name)).toMatchObject({ status: 'completed', version: '4.2.0', unschedulable: false })
+      const labels = (await w.core.readNode({ name })).metadata?.labels ?? {}
+      expect(labels['kata-deploy.katacontainers.io/default']).toBe('true')
+      expect(labels['katacontainers.io/kata-runtime']).toBe('true')
+    }
+    const ds = await w.apps.readNamespacedDaemonSet({ namespace: w.namespace, name: 'kata-deploy' })
+    expect(ds.spec?.template.spec?.containers[0]?.image).toMatch(/:4\.2\.0$/)
+    await expectOperatorState(w, before)
+    const rb = await w.cli(['rollback', n1, '--chart', w.chart('4.1.0')])
+    expect(rb.code, rb.stderr).toBe(0)
+    expect(await w.node(n1)).toMatchObject({ status: 'rolled-back', version: '4.1.0', unschedulable: false })
+  })
+})
+
 describe('version hazards on the real chart', () => {
   it('a pod restart from 3.28.0 (its cleanup crashes running Kata pods) is refused without --drain, writing nothing', async () => {
     const w = await open({
