@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { InputError } from '../../../src/lifecycle/errors.js'
 import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
 import { chartDefaults, parsePolicy } from '../../../src/lifecycle/policy.js'
-import { policyWindows, upgradeRequestFrom, type UpgradeFlags } from '../../../src/flags.js'
+import { policyWindows, upgradeRequestFrom } from '../../../src/flags.js'
+import { UPGRADE_FLAGS } from '../../fakes/upgrade-flags.js'
 import { RELEASE, scenario, statusWrites } from '../../fakes/scenario.js'
 import {
   describeWindow,
@@ -14,22 +15,7 @@ import {
 } from '../../../src/lifecycle/window.js'
 
 const at = (iso: string) => new Date(iso)
-const BASE_FLAGS: UpgradeFlags = {
-  'target-version': '3.28.0',
-  chart: 'kata-deploy',
-  'batch-size': '1',
-  'deployment-mode': 'auto',
-  drain: false,
-  'drain-timeout': '5m',
-  'drain-force': false,
-  'drain-delete-emptydir-data': false,
-  'verification-namespace': 'default',
-  'verification-timeout': '5m',
-  'ready-timeout': '5m',
-  'helm-timeout': '10m',
-  'helm-release': 'kata-deploy',
-  'helm-namespace': 'kube-system',
-}
+const BASE_FLAGS = UPGRADE_FLAGS
 const berlin: MaintenanceWindow = parseWindowFlag('--window', 'Mon-Fri 02:00-05:00 Europe/Berlin')
 
 describe('maintenance windows', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { UPGRADE_FLAGS } from '../../fakes/upgrade-flags.js'
 import { stripVTControlCharacters } from 'node:util'
 import { Chalk } from 'chalk'
 import { MAX_TIMER_MS, parseDuration, timerMs } from '../../../src/lifecycle/durations.js'
@@ -21,22 +22,7 @@ describe('parseDuration', () => {
     expect(() => parseDuration('--verification-timeout', text)).toThrow(/^--verification-timeout: /)
   })
 
-  const flags: UpgradeFlags = {
-    'target-version': '3.28.0',
-    chart: 'c',
-    'batch-size': '1',
-    'deployment-mode': 'auto',
-    drain: false,
-    'drain-timeout': '5m',
-    'drain-force': false,
-    'drain-delete-emptydir-data': false,
-    'verification-namespace': 'default',
-    'verification-timeout': '180s',
-    'ready-timeout': '5m',
-    'helm-timeout': '10m',
-    'helm-release': 'kata-deploy',
-    'helm-namespace': 'kube-system',
-  }
+  const flags: UpgradeFlags = { ...UPGRADE_FLAGS, chart: 'c' }
   it.each(['verification-timeout', 'ready-timeout', 'drain-timeout', 'helm-timeout'] as const)(
     '--%s: 24h is the bound, a millisecond past it is refused',
     (flag) => {
