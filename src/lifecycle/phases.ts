@@ -266,8 +266,10 @@ const HANDLERS = {
         bucket.map(async (name) => {
           if (state.gone.has(name) || statusOf(state.nodes.get(name)!) === 'rolling-back') return
           const outcome = outcomes.get(name) ?? { ok: false, reason: 'the strategy returned no result' }
-          if (!outcome.ok)
+          if (!outcome.ok) {
+            if (outcome.gone === 'left') return handBack(state, name, outcome.reason)
             return outcome.gone ? markGone(state, name, outcome.reason) : fail(state, name, outcome.reason)
+          }
           await verifying(name)
         }),
       )
@@ -438,6 +440,28 @@ async function fail(state: WaveState, node: string, reason: string, evidence?: V
     if ((await state.ctx.deps.cluster.getNode(node).catch(() => null)) === undefined)
       markGone(state, node, `${node} was deleted (${reason})`)
   })
+}
+
+/**
+ * A node that left the release during its wave (its labels no longer match the release's
+ * nodeSelector): no kata-deploy of this release will run there, so there is nothing to verify or
+ * revert. It goes back as the operator left it: uncordoned only if kata-lcm cordoned it, kata-lcm's
+ * in-flight status taken off (the last error says why), a Warning Event; then reported `gone`.
+ */
+async function handBack(state: WaveState, node: string, reason: string): Promise<void> {
+  const { cluster } = state.ctx.deps
+  const cordon = releaseCordon(state.nodes.get(node)!)
+  const patched = await cluster
+    .patchNode(node, {
+      ...(cordon.unschedulable !== undefined ? { unschedulable: cordon.unschedulable } : {}),
+      annotations: { ...cordon.annotations, [Annotation.status]: null, [Annotation.lastError]: oneLine(reason) },
+    })
+    .catch(() => undefined)
+  if (patched) {
+    state.nodes.set(node, patched)
+    void cluster.recordNodeEvent(patched, { reason: 'KataUpgradeLeftRelease', message: reason, type: 'Warning' })
+  }
+  markGone(state, node, reason)
 }
 
 /**

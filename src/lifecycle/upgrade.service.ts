@@ -195,7 +195,7 @@ function summaryOf(outcome: Outcome, plan: RunPlan, results: Map<string, NodeRes
       return `all ${results.size - plan.excluded.length} selected node(s) run kata-deploy ${plan.targetVersion}${plan.excluded.length > 0 ? `; ${plan.excluded.length} kept out by ${SKIP_LABEL}=true: ${listed(plan.excluded)}` : ''}`
     case 'nodes-gone': {
       const gone = [...results.values()].filter((r) => r.status === 'gone').map((r) => r.name)
-      return `${count('completed') + plan.alreadyDone.length} selected node(s) run kata-deploy ${plan.targetVersion}; ${gone.length} deleted during the run, not upgraded: ${listed(gone)}`
+      return `${count('completed') + plan.alreadyDone.length} selected node(s) run kata-deploy ${plan.targetVersion}; ${gone.length} left during the run (deleted, or out of the release), not upgraded: ${listed(gone)}`
     }
     case 'nothing-to-do':
       return `nothing to do: every selected node already runs ${plan.targetVersion}`
@@ -222,7 +222,7 @@ function report(
   const nodes = [...results.values()]
   const kept = new Set(plan.excluded)
   const onTarget = nodes.filter((n) => n.version === plan.targetVersion).length
-  // A node deleted during the run is no longer part of the fleet.
+  // A node that left during the run (deleted, or out of the release) is no longer part of the fleet.
   const considered = nodes.filter((n) => !kept.has(n.name) && n.status !== 'gone').length
   const mixedFleet = outcome !== 'planned' && onTarget > 0 && onTarget < considered
   const nextSteps: string[] = []

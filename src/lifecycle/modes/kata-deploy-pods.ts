@@ -43,6 +43,13 @@ function describeWaiting(pods: readonly PodView[], node: string, revisionHash: s
   return `kata-deploy on ${node} never became Ready at revision ${revisionHash}: ${parts.join(', ')}`
 }
 
+/** The release's `nodeSelector` (exact labels the DaemonSet's pods select nodes by); {} when it has none. Pure. */
+function nodeSelectorOf(values: Record<string, unknown>): Record<string, string> {
+  const selector = values.nodeSelector
+  if (typeof selector !== 'object' || selector === null || Array.isArray(selector)) return {}
+  return Object.fromEntries(Object.entries(selector).map(([k, v]) => [k, String(v)]))
+}
+
 /** Ends the wait of `restartAndAwait` when a node settles without a pod event (never seen outside). */
 const SETTLED = Symbol('every node settled')
 
@@ -108,20 +115,33 @@ export async function restartAndAwait(
     if (error === SETTLED) return { done: true as const, value: true as const }
     throw error
   })
-  // A node deleted meanwhile (an autoscaler's scale-down, a reclaimed spot instance) gets no pod
-  // ever: judged gone at once by the nodes' watch, not when the ready timeout runs out.
+  // A node deleted meanwhile (an autoscaler's scale-down, a reclaimed spot instance), or whose labels
+  // no longer match the release's nodeSelector (the DaemonSet controller removes its pod), gets no
+  // pod ever: judged gone at once by the nodes' watch, not when the ready timeout runs out.
+  const selector = nodeSelectorOf(ctx.userValues)
   const departed = cluster
     .waitForNodes(
       undefined,
       (nodes) => {
-        const present = new Set(nodes.map((n) => n.name))
-        const gone = wave.filter((node) => !present.has(node) && !verdicts.has(node))
-        for (const node of gone) {
-          const verdict = { ok: false as const, gone: true as const, reason: `${node} was deleted` }
+        const present = new Map(nodes.map((n) => [n.name, n]))
+        let settled = false
+        for (const node of wave) {
+          if (verdicts.has(node)) continue
+          const view = present.get(node)
+          const outside = view && Object.entries(selector).find(([k, v]) => view.labels[k] !== v)
+          if (view && !outside) continue
+          const verdict: NodeOutcome = view
+            ? {
+                ok: false,
+                gone: 'left',
+                reason: `${node} left the release: it no longer carries its nodeSelector's ${outside![0]}=${outside![1]}`,
+              }
+            : { ok: false, gone: 'deleted', reason: `${node} was deleted` }
           verdicts.set(node, verdict)
           hooks.settled(node, verdict)
+          settled = true
         }
-        if (gone.length > 0) recheck()
+        if (settled) recheck()
         return undefined
       },
       ctx.readyTimeoutMs,

@@ -20,8 +20,12 @@ export interface WavePlan {
 }
 
 /** Per-node result of a strategy step. */
-/** `gone`: the node itself was deleted while the strategy worked on it (nothing to judge or revert). */
-export type NodeOutcome = { ok: true } | { ok: false; reason: string; gone?: true }
+/**
+ * `gone`: the node left the wave while the strategy worked on it, nothing to judge or revert there:
+ * `deleted`, or `left` the release (its labels no longer match the release's nodeSelector, so no
+ * kata-deploy of it will run there).
+ */
+export type NodeOutcome = { ok: true } | { ok: false; reason: string; gone?: 'deleted' | 'left' }
 export type NodeOutcomes = Map<string, NodeOutcome>
 
 /**

@@ -264,7 +264,9 @@ describe('the cluster is the truth, on the real chart', () => {
     expect(Date.now() - deleted).toBeLessThan(120_000)
     expect(r.code, r.stderr).toBe(8)
     expect(r.stdout + r.stderr).toMatch(
-      new RegExp(`2 selected node\\(s\\) run kata-deploy 3\\.28\\.0; 1 deleted during the run, not upgraded: ${n2}`),
+      new RegExp(
+        `2 selected node\\(s\\) run kata-deploy 3\\.28\\.0; 1 left during the run \\(deleted, or out of the release\\), not upgraded: ${n2}`,
+      ),
     )
     expect(r.stdout + r.stderr).not.toMatch(/MIXED/)
     for (const name of [n1, n3]) expect(await w.node(name)).toMatchObject({ status: 'completed', version: '3.28.0' })

@@ -60,7 +60,7 @@ describe('a node deleted while in a wave', () => {
     for (const name of ['node-1', 'node-3', 'node-4'])
       expect(report.nodes.find((n) => n.name === name)).toMatchObject({ status: 'completed', version: s.target })
     expect(report.summary).toBe(
-      `3 selected node(s) run kata-deploy ${s.target}; 1 deleted during the run, not upgraded: node-2`,
+      `3 selected node(s) run kata-deploy ${s.target}; 1 left during the run (deleted, or out of the release), not upgraded: node-2`,
     )
     expect(report.mixedFleet).toBe(false)
     // Seen by the watch, not after the ready timeout (300 s of virtual time).
@@ -99,5 +99,36 @@ describe('memory bound to the release instance it was written for', () => {
     expect(s.cluster.node('node-2').annotations[Annotation.releaseInstance]).toBe(
       await s.helm.firstDeployed(RELEASE.name, RELEASE.namespace),
     )
+  })
+})
+
+describe('a node that leaves the release while in a wave', () => {
+  it("is seen at once, handed back as the operator left it (uncordoned, kata-lcm's status off), reported gone", async () => {
+    const s = await scenario({
+      nodes: ['node-1', 'node-2', 'node-3'].map((name) => ({ name, labels: { kata: 'yes' } })),
+      userValues: { nodeSelector: { kata: 'yes' } },
+    })
+    // The operator takes node-2 out of the pool as kata-lcm starts rolling kata-deploy onto it.
+    void s.cluster.afterWrite(statusWrite('node-2', 'upgrading'), () =>
+      s.cluster.setNode('node-2', { labels: { ...s.cluster.node('node-2').labels, kata: 'no' } }),
+    )
+    const t0 = s.clock.now().getTime()
+    const report = await upgrade(
+      s.deps,
+      s.upgradeRequest({ selection: { labelSelector: 'kata=yes' }, batchSize: 3 }),
+      'run-1',
+    )
+    expect(report.outcome).toBe('nodes-gone')
+    expect(report.nodes.find((n) => n.name === 'node-2')).toEqual({
+      name: 'node-2',
+      status: 'gone',
+      error: "node-2 left the release: it no longer carries its nodeSelector's kata=yes",
+    })
+    expect(s.clock.now().getTime() - t0).toBeLessThan(300_000)
+    const node = s.cluster.node('node-2')
+    expect(node.unschedulable).toBe(false)
+    expect(node.annotations[STATUS_ANNOTATION]).toBeUndefined()
+    expect(node.annotations[Annotation.lastError]).toMatch(/left the release/)
+    for (const name of ['node-1', 'node-3']) expect(s.status(name)).toBe('completed')
   })
 })
