@@ -1,12 +1,14 @@
 /**
  * kata-lcm as a user installs it: `npm pack`, `npm install -g --prefix DIR` of the tarball (its
  * dependencies from the registry, as a user's install would fetch them), then the installed
- * `kata-lcm` binary run against the test cluster.
+ * `kata-lcm` binary run against the test cluster, and `kubectl kata-lcm` (the test bed's kubectl
+ * finding the installed kubectl-kata_lcm on PATH).
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parse } from 'yaml'
 import { e2eCluster, envWithTools, REPO_ROOT, run } from '../harness/cluster.js'
 import { useWorlds, World } from '../lifecycle/world.js'
 
@@ -54,6 +56,7 @@ describe('the npm package', () => {
     expect(files).toEqual(
       expect.arrayContaining([
         'bin/run.js',
+        'bin/kubectl-kata_lcm.js',
         'dist/commands/upgrade.js',
         'chart/Chart.yaml',
         'chart/values.schema.json',
@@ -83,7 +86,7 @@ describe('the npm package', () => {
     }
   })
 
-  it('installs with npm install -g and runs: --help, --version, and status against the cluster', async () => {
+  it('installs with npm install -g and runs: --help, --version, status against the cluster, and kubectl kata-lcm status', async () => {
     const help = await run(installed, ['--help'], { env: env() })
     expect(help.code, help.stderr).toBe(0)
     expect(help.stdout).toMatch(/upgrade\s+Upgrade kata-deploy/)
@@ -113,5 +116,29 @@ describe('the npm package', () => {
     }
     expect(report.release.chartVersion).toBe('3.27.0')
     expect(report.rows.map((r) => r.node)).toEqual(w.nodeNames)
+
+    // kubectl runs the plugin it finds on PATH: the installed package's bin dir, where npm -g puts it.
+    const withPlugin = env()
+    withPlugin.PATH = `${path.dirname(installed)}${path.delimiter}${withPlugin.PATH}`
+    const plugins = await run('kubectl', ['plugin', 'list', '--name-only'], { env: withPlugin })
+    expect(plugins.stdout).toMatch(/^kubectl-kata_lcm$/m)
+    const viaKubectl = await run(
+      'kubectl',
+      [
+        'kata-lcm',
+        'status',
+        '-o',
+        'yaml',
+        '--kubeconfig',
+        e2eCluster().kubeconfigPath,
+        '--helm-namespace',
+        w.namespace,
+        '--node-selector',
+        `kata-lcm.test/world=${w.id}`,
+      ],
+      { env: withPlugin },
+    )
+    expect(viaKubectl.code, viaKubectl.stderr).toBe(0)
+    expect(parse(viaKubectl.stdout)).toEqual(JSON.parse(status.stdout))
   })
 })
