@@ -1,31 +1,22 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../base-command.js'
 import { createDeps } from '../deps.js'
-import { MAX_DURATION_MS } from '../lifecycle/durations.js'
 import { ExitCode } from '../lifecycle/errors.js'
 import { checkReleaseRef } from '../lifecycle/names.js'
 import { validateSelection } from '../lifecycle/plan.js'
 import { nodeStatus, type StatusReport } from '../lifecycle/status.service.js'
-import { watchStatus, type WatchVerdict } from '../lifecycle/status-watch.service.js'
-import { formatWatchLine, formatWatchVerdict, renderStatus, type StatusOutput } from '../ui/report-format.js'
+import { renderStatus, type StatusOutput } from '../ui/report-format.js'
 import { globalFlags, selectionFlags, selectionFrom } from '../flags.js'
 import { applyPolicy, policyFlags } from '../policy-flags.js'
-
-const WATCH_EXIT: Record<WatchVerdict['outcome'], ExitCode> = {
-  completed: ExitCode.Success,
-  'rolled-back': ExitCode.RolledBack,
-  'manual-action': ExitCode.ManualActionNeeded,
-}
 
 export default class Status extends BaseCommand {
   static override summary = 'Show where every selected node stands.'
   static override description =
-    "One row per node: lifecycle status, kata-deploy version, whether it is cordoned and by whom, and whether its kata-deploy pod runs the DaemonSet's current revision, with the count of nodes in each state. -o json|yaml prints the versioned report (apiVersion kata-lcm.katacontainers.io/v1alpha1, kind Status; docs/status.md), the same object --json prints; -o wide adds the run, the previous version and when the phase started. When helm cannot be run, the nodes are still shown, the release line says why, and the exit code is 7. --watch (-w) follows the run as kubectl rollout status does, through watches on the nodes and the run record: one timestamped line per change (the run, its wave of the total, the nodes per state), exit 0 when the run completes (its record gone, every selected node completed), 3 when a node of it was rolled back, 4 when one could not be. Read-only."
+    "One row per node: lifecycle status, kata-deploy version, whether it is cordoned and by whom, and whether its kata-deploy pod runs the DaemonSet's current revision, with the count of nodes in each state. -o json|yaml prints the versioned report (apiVersion kata-lcm.katacontainers.io/v1alpha1, kind Status; docs/status.md), the same object --json prints; -o wide adds the run, the previous version and when the phase started. When helm cannot be run, the nodes are still shown, the release line says why, and the exit code is 7. Read-only."
   static override examples = [
     '<%= config.bin %> status',
     '<%= config.bin %> status -o wide',
     '<%= config.bin %> status --node-selector node-pool=kata -o yaml',
-    '<%= config.bin %> status --watch',
   ]
 
   static override flags = {
@@ -39,32 +30,19 @@ export default class Status extends BaseCommand {
       options: ['json', 'yaml', 'wide'] as const satisfies readonly StatusOutput[],
       exclusive: ['json'],
     })(),
-    watch: Flags.boolean({
-      char: 'w',
-      description:
-        'Follow the run until it ends (at most 24h): a line per change; exit 0 when it completes, 3 or 4 when a node of it fails.',
-      exclusive: ['json', 'output'],
-    }),
   }
 
-  async run(): Promise<StatusReport | WatchVerdict> {
+  async run(): Promise<StatusReport> {
     const parsed = await this.parse(Status)
     // The flags as given, before the kubeconfig is read or the policy looked up (a default is valid).
     checkReleaseRef({ name: parsed.flags['helm-release'], namespace: parsed.flags['helm-namespace'] })
     validateSelection(selectionFrom(parsed.flags))
     const { flags } = await applyPolicy(parsed, Status.flags)
-    const deps = createDeps(flags, { emit: () => undefined })
-    const release = { name: flags['helm-release'], namespace: flags['helm-namespace'] }
-    if (flags.watch) {
-      const line = (text: string) => this.log(`${new Date().toISOString()} ${text}`)
-      const verdict = await watchStatus(deps, release, selectionFrom(flags), (s) => line(formatWatchLine(s)), {
-        timeoutMs: MAX_DURATION_MS,
-      })
-      line(formatWatchVerdict(verdict))
-      process.exitCode = WATCH_EXIT[verdict.outcome]
-      return verdict
-    }
-    const report = await nodeStatus(deps, release, selectionFrom(flags))
+    const report = await nodeStatus(
+      createDeps(flags, { emit: () => undefined }),
+      { name: flags['helm-release'], namespace: flags['helm-namespace'] },
+      selectionFrom(flags),
+    )
     if (!this.jsonEnabled()) this.log(renderStatus(report, parsed.flags.output))
     // The nodes are shown, but helm could not say a word about the release: not a whole answer.
     if (report.release.helmProblem !== undefined) process.exitCode = ExitCode.ClusterUnavailable

@@ -2,7 +2,6 @@ import { stripVTControlCharacters } from 'node:util'
 import YAML from 'yaml'
 import type { LifecycleReport, NodeResult } from '../lifecycle/report.js'
 import { STATUS_COUNT_KEYS, type StatusReport } from '../lifecycle/status.service.js'
-import type { WatchSnapshot, WatchVerdict } from '../lifecycle/status-watch.service.js'
 import { colors } from './colors.js'
 import { untilText } from '../lifecycle/window.js'
 
@@ -150,28 +149,6 @@ export function renderStatus(report: StatusReport, output?: StatusOutput): strin
       return YAML.stringify(report, { version: '1.1' }).trimEnd()
     default:
       return formatStatus(report, { wide: output === 'wide' }).join('\n')
-  }
-}
-
-/** One line of `status --watch`: the run and its wave, paused or not, the nodes per state. Pure. */
-export function formatWatchLine(snapshot: WatchSnapshot): string {
-  const { run, wave } = snapshot
-  const head = run
-    ? `run ${run.runId} toward ${run.targetVersion}: ${wave && wave.current > 0 ? `wave ${wave.current}/${wave.total}` : `0/${wave?.total ?? 0} waves started`}${run.paused ? `, PAUSED by ${run.paused.by} at ${run.paused.at}` : ''}`
-    : 'no run in flight'
-  return `${head}; nodes: ${formatCounts(snapshot.counts)}`
-}
-
-/** The last line of `status --watch`: how the run ended. Pure. */
-export function formatWatchVerdict(verdict: WatchVerdict): string {
-  const run = verdict.runId ? `run ${verdict.runId}` : 'the last run'
-  switch (verdict.outcome) {
-    case 'completed':
-      return `${verdict.runId ? `${run} complete` : 'no run in flight'}: every selected node is completed (${verdict.snapshot.selected})`
-    case 'rolled-back':
-      return `${run} stopped: rolled back: ${verdict.nodes.join(', ')}`
-    case 'manual-action':
-      return `${run} stopped: FAILED, could not be rolled back (act by hand): ${verdict.nodes.join(', ')}`
   }
 }
 
