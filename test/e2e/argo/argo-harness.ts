@@ -424,8 +424,13 @@ export interface ClusterState {
   lock: boolean
 }
 
-/** Keys that name a run or a moment, not an outcome. */
-const VOLATILE = new Set(['kata-lcm.katacontainers.io/run-id', 'kata-lcm.katacontainers.io/phase-started-at'])
+/** Keys that name a run, an install of the release, a pod or a moment, not an outcome. */
+const VOLATILE = new Set([
+  'kata-lcm.katacontainers.io/run-id',
+  'kata-lcm.katacontainers.io/phase-started-at',
+  'kata-lcm.katacontainers.io/release-instance',
+  'kata-lcm.katacontainers.io/verified-kata-deploy',
+])
 
 /** The cluster as a kata-lcm run left it, in scenario-independent terms (node i, pod names and ids removed). */
 export async function clusterState(kc: KubeConfig, kubeconfig: string, scenario: Scenario): Promise<ClusterState> {
