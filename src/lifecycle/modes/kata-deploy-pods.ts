@@ -1,4 +1,4 @@
-import type { PodView } from '../../ports/cluster.port.js'
+import type { NodeView, PodView } from '../../ports/cluster.port.js'
 import { NO_HOOKS, type NodeOutcome, type NodeOutcomes, type RunContext, type WaveHooks } from './strategy.js'
 import { kataDeployNames } from '../context.js'
 import { describeError } from '../errors.js'
@@ -123,7 +123,9 @@ export async function restartAndAwait(
     .waitForNodes(
       undefined,
       (nodes) => {
-        const present = new Map(nodes.map((n) => [n.name, n]))
+        // Only the wave's nodes are looked up: one pass, no map of the whole fleet per event.
+        const present = new Map<string, NodeView>()
+        for (const n of nodes) if (inWave.has(n.name)) present.set(n.name, n)
         let settled = false
         for (const node of wave) {
           if (verdicts.has(node)) continue
