@@ -401,6 +401,7 @@ export async function checkPrerequisites(
         waves,
         ...(wavePools ? { wavePools } : {}),
         settings,
+        policy: request.policy.name,
         ...(releaseInstance ? { releaseInstance } : {}),
       }
     : {
@@ -416,6 +417,7 @@ export async function checkPrerequisites(
         previousChart,
         userValues,
         startedAt: deps.clock.now().toISOString(),
+        policy: request.policy.name,
         waves,
         ...(wavePools ? { wavePools } : {}),
         settings,

@@ -185,7 +185,12 @@ export function windowState(
 
 /** `3h12m`, `45s`: how long until `to`, for people. Pure. */
 export function untilText(from: Date, to: Date): string {
-  const s = Math.max(0, Math.round((to.getTime() - from.getTime()) / 1000))
+  return durationText(to.getTime() - from.getTime())
+}
+
+/** `3h12m`, `12m`, `45s` (`2d3h` past a day): a duration for people. Pure. */
+export function durationText(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000))
   const d = Math.floor(s / 86_400)
   const h = Math.floor((s % 86_400) / 3600)
   const m = Math.floor((s % 3600) / 60)

@@ -256,6 +256,8 @@ export interface RunRecord {
   paused?: { by: string; at: string }
   /** Set while the next wave waits for a maintenance window (RunSettings.windows) to open. */
   waitingForWindow?: { wave: number; opensAt: string }
+  /** The fleet policy the run was planned under, as its first line named it (absent in earlier records). */
+  policy?: string
   /** Who planned the run (the lease holder: `argo/<workflow>` or a CLI run id). */
   holder?: string
   /**

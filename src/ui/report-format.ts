@@ -2,8 +2,9 @@ import { stripVTControlCharacters } from 'node:util'
 import YAML from 'yaml'
 import type { LifecycleReport, NodeResult } from '../lifecycle/report.js'
 import { STATUS_COUNT_KEYS, type StatusReport } from '../lifecycle/status.service.js'
+import type { WatchSnapshot, WatchVerdict } from '../lifecycle/status-watch.service.js'
 import { colors } from './colors.js'
-import { untilText } from '../lifecycle/window.js'
+import { durationText, untilText } from '../lifecycle/window.js'
 
 const STATUS_COLOR: Record<string, (text: string) => string> = {
   completed: colors.green,
@@ -149,6 +150,45 @@ export function renderStatus(report: StatusReport, output?: StatusOutput): strin
       return YAML.stringify(report, { version: '1.1' }).trimEnd()
     default:
       return formatStatus(report, { wide: output === 'wide' }).join('\n')
+  }
+}
+
+/**
+ * One line of `status --watch` at `now`: the run, its wave of the total (and pool), paused or
+ * waiting for its window, the policy, elapsed time and an ETA from the waves done, the nodes per
+ * state. Pure.
+ */
+export function formatWatchLine(snapshot: WatchSnapshot, now: Date): string {
+  const { run, wave } = snapshot
+  if (!run || !wave) return `no run in flight; nodes: ${formatCounts(snapshot.counts)}`
+  const where =
+    wave.current > 0
+      ? `wave ${wave.current}/${wave.total}${wave.pool ? ` (pool ${wave.pool})` : ''}`
+      : `0/${wave.total} waves started`
+  const held = run.paused
+    ? `, PAUSED by ${run.paused.by} at ${run.paused.at}`
+    : run.waitingForWindow
+      ? `, wave ${run.waitingForWindow.wave} waits for the maintenance window (opens in ${untilText(now, new Date(run.waitingForWindow.opensAt))})`
+      : ''
+  const elapsedMs = Math.max(0, now.getTime() - new Date(run.startedAt).getTime())
+  const eta =
+    wave.done > 0 && wave.done < wave.total
+      ? `, ETA ${durationText((elapsedMs / wave.done) * (wave.total - wave.done))}`
+      : ''
+  const policy = run.policy ? `; policy ${run.policy}` : ''
+  return `run ${run.runId} toward ${run.targetVersion}: ${where}${held}; ${durationText(elapsedMs)} elapsed${eta}${policy}; nodes: ${formatCounts(snapshot.counts)}`
+}
+
+/** The last line of `status --watch`: how the run ended. Pure. */
+export function formatWatchVerdict(verdict: WatchVerdict): string {
+  const run = verdict.runId ? `run ${verdict.runId}` : 'the last run'
+  switch (verdict.outcome) {
+    case 'completed':
+      return `${verdict.runId ? `${run} complete` : 'no run in flight'}: every selected node is completed (${verdict.snapshot.selected})`
+    case 'rolled-back':
+      return `${run} stopped: rolled back: ${verdict.nodes.join(', ')}`
+    case 'manual-action':
+      return `${run} stopped: FAILED, could not be rolled back (act by hand): ${verdict.nodes.join(', ')}`
   }
 }
 

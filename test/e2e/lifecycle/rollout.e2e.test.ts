@@ -250,3 +250,66 @@ describe('rollout rules (real control plane)', () => {
     expect(await w.node(cordoned)).toMatchObject({ status: 'completed', unschedulable: true })
   })
 })
+
+/**
+ * `status --watch` on the world's nodes, started and watching (its first line printed) before it
+ * returns. Its result is wrapped: an async function's returned promise would be awaited with it.
+ */
+async function startWatch(w: World): Promise<{ ended: Promise<{ code: number; lines: string[]; stderr: string }> }> {
+  const { child, done } = w.spawnCli(['status', '--watch', '--node-selector', `kata-lcm.test/world=${w.id}`])
+  let out = ''
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer | string) => {
+      out += String(d)
+      if (/no run in flight/.test(out)) resolve()
+    })
+    child.on('close', () => reject(new Error(`status --watch ended before its first line: ${out}`)))
+  })
+  // A watch whose test failed must not outlive it (its world's nodes gone, it would wait 24h).
+  const stop = setTimeout(() => child.kill(), 200_000)
+  const ended = done.then((r) => {
+    clearTimeout(stop)
+    return { code: r.code, lines: r.stdout.trimEnd().split('\n'), stderr: r.stderr }
+  })
+  return { ended }
+}
+
+describe('status --watch (real control plane)', () => {
+  it('started before a 3-wave run: a timestamped line per change, every wave seen, exit 0 when the run completes', async () => {
+    const w = await open({ nodes: nodes('sw', 3), version: '3.27.0' })
+    const watch = await startWatch(w)
+    const run = await w.upgrade('3.28.0', ['--batch-size', '1'])
+    expect(run.code, run.stderr).toBe(0)
+    const { code, lines, stderr } = await watch.ended
+    expect(code, `${lines.join('\n')}\n${stderr}`).toBe(0)
+    // CI mode: every line `<ISO time> <text>`, never the same text twice in a row.
+    const texts = lines.map((l) => {
+      expect(l).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /)
+      return l.slice(l.indexOf(' ') + 1)
+    })
+    expect(texts.filter((t, i) => t === texts[i - 1])).toEqual([])
+    expect(texts[0]).toBe('no run in flight; nodes: 3 untouched')
+    for (const wave of [1, 2, 3])
+      expect(texts).toContainEqual(
+        expect.stringMatching(
+          new RegExp(`^run \\S+ toward 3\\.28\\.0: wave ${wave}/3; \\d+s elapsed(, ETA \\d+s)?; policy .+; nodes: `),
+        ),
+      )
+    expect(texts.at(-1)).toMatch(/^run \S+ complete: every selected node is completed \(3\)$/)
+  })
+
+  it('a node of the run rolled back: the watch exits 3 naming it, as the run does', async () => {
+    const w = await open({
+      nodes: [World.nodeName('a', 'sf', 1), World.nodeName('vfail', 'sf', 2), World.nodeName('z', 'sf', 3)].map(
+        (name) => ({ name }),
+      ),
+      version: '3.27.0',
+    })
+    const watch = await startWatch(w)
+    const run = await w.upgrade('3.28.0', ['--batch-size', '1'])
+    expect(run.code, run.stderr).toBe(3)
+    const { code, lines, stderr } = await watch.ended
+    expect(code, `${lines.join('\n')}\n${stderr}`).toBe(3)
+    expect(lines.at(-1)).toMatch(new RegExp(`run \\S+ stopped: rolled back: ${w.nodeNames[1]}$`))
+  })
+})

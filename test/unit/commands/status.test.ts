@@ -187,4 +187,17 @@ describe('status -o', () => {
     )
     expect(fleet.requests.length).toBe(before)
   })
+
+  it('--watch takes neither -o nor --json (a line per change is its output), refused before any request', async () => {
+    const before = fleet.requests.length
+    for (const argv of [
+      ['-w', '-o', 'json'],
+      ['--watch', '--json'],
+    ]) {
+      const r = await status(argv)
+      expect(r.code).toBe(2)
+      expect(r.stdout + r.stderr).toMatch(/cannot also be provided when using --watch/)
+    }
+    expect(fleet.requests.length).toBe(before)
+  })
 })
