@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the e2e testbed tools from Go modules (no prebuilt downloads).
 #
-#   scripts/testbed/build-tools.sh [TOOL...]     TOOL in: k8s etcd kwok helm argo argo-controller
+#   scripts/testbed/build-tools.sh [TOOL...]     TOOL in: k8s etcd kwok helm argo argo-controller promcheck
 #
 # k8s: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet.
 # argo: the argo CLI. argo-controller: workflow-controller, argoexec and the module's CRDs.
@@ -301,9 +301,29 @@ build_argo_controller() {
   ln -sfn "$out/crds" "$CACHE/argo-crds"
 }
 
+# promcheck (test/tools/promcheck, test code): Prometheus' own text-format parser
+# (prometheus/common/expfmt at the version its go.mod pins) over stdin, for the
+# metrics e2e. Keyed by the hash of its sources, so an edit rebuilds it.
+build_promcheck() {
+  local src
+  src="$(cd "$HERE/../../test/tools/promcheck" && pwd)"
+  local key
+  key="$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -c1-12)"
+  local out="$TOOLS/promcheck-$key"
+  if is_built "$out" promcheck; then link "$out" promcheck; log "promcheck $key: cached"; return; fi
+  log "promcheck $key: building"
+  local t0=$SECONDS
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  (cd "$src" && GOFLAGS="-trimpath -buildvcs=false -mod=readonly" go build -p "$GO_P" -ldflags "$LDFLAGS_BASE" -o "$out.tmp/promcheck" .)
+  touch "$out.tmp/.complete"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  link "$out" promcheck
+  log "built promcheck in $((SECONDS - t0))s"
+}
+
 main() {
   local want=("$@")
-  [[ ${#want[@]} -gt 0 ]] || want=(k8s etcd kwok helm argo argo-controller)
+  [[ ${#want[@]} -gt 0 ]] || want=(k8s etcd kwok helm argo argo-controller promcheck)
   local t0=$SECONDS t
   for t in "${want[@]}"; do
     case "$t" in
@@ -313,7 +333,8 @@ main() {
       helm) build_helm ;;
       argo) build_argo ;;
       argo-controller) build_argo_controller ;;
-      *) die "unknown tool '$t' (k8s etcd kwok helm argo argo-controller)" ;;
+      promcheck) build_promcheck ;;
+      *) die "unknown tool '$t' (k8s etcd kwok helm argo argo-controller promcheck)" ;;
     esac
   done
   log "done in $((SECONDS - t0))s; binaries in $BIN"

@@ -9,6 +9,7 @@ import type { LifecycleReport } from '../lifecycle/report.js'
 import { validateRequest, validateSettings } from '../lifecycle/prerequisites.js'
 import { parseVerificationTemplate } from '../lifecycle/verification.js'
 import { upgrade } from '../lifecycle/upgrade.service.js'
+import { checkMetricsFile, MetricsFile } from '../ui/metrics-file.js'
 import { createProgress } from '../ui/progress.js'
 import { formatLifecycleReport } from '../ui/report-format.js'
 import {
@@ -71,6 +72,10 @@ export default class Upgrade extends BaseCommand {
       description: 'Print the plan (nodes, waves, versions, helm command) and write nothing.',
       default: false,
     }),
+    'metrics-file': Flags.string({
+      description:
+        "Keep the run's Prometheus metrics in FILE (must end in .prom; its directory must exist), node_exporter's textfile format: rewritten at each wave and at the end (docs/metrics.md).",
+    }),
   }
 
   async run(): Promise<LifecycleReport> {
@@ -89,19 +94,30 @@ export default class Upgrade extends BaseCommand {
     validateRequest(request)
     const progress = createProgress({ json: this.jsonEnabled() })
     const stopSignals = this.handleSignals()
+    const runId = this.newRunId()
+    const metrics = flags['metrics-file']
+      ? new MetricsFile(
+          flags['metrics-file'],
+          { runId, targetVersion: request.targetVersion, release: request.release },
+          progress,
+        )
+      : undefined
     try {
-      const runId = this.newRunId()
       const report = await upgrade(
-        createDeps(flags, progress),
+        createDeps(flags, metrics ?? progress),
         request,
         runId,
         this.abort.signal,
         `${hostname()} pid ${process.pid} run ${runId}`,
       )
+      metrics?.finish(report)
       await progress.close()
       if (!this.jsonEnabled()) this.log(formatLifecycleReport(report).join('\n'))
       process.exitCode = this.exitCodeFor(report.outcome)
       return report
+    } catch (error) {
+      metrics?.fail()
+      throw error
     } finally {
       stopSignals()
     }
@@ -114,13 +130,18 @@ export default class Upgrade extends BaseCommand {
  * returns the --pools file's pools.
  */
 async function checkGivenFlags(
-  flags: UpgradeFlags & { pools?: string | undefined; 'verification-pod'?: string | undefined },
+  flags: UpgradeFlags & {
+    pools?: string | undefined
+    'verification-pod'?: string | undefined
+    'metrics-file'?: string | undefined
+  },
 ): Promise<Pool[] | undefined> {
   const pools = flags.pools
     ? parsePoolsFile(await readFlagFile('--pools', flags.pools), `--pools ${flags.pools}`)
     : undefined
   const pod = flags['verification-pod']
   if (pod) parseVerificationTemplate(await readFlagFile('--verification-pod', pod), pod)
+  if (flags['metrics-file']) await checkMetricsFile(flags['metrics-file'])
   validateSettings(upgradeRequestFrom(flags, NO_RUN_POD, {}, pools))
   return pools
 }

@@ -136,6 +136,12 @@ export const SETTINGS: readonly Setting[] = [
       not: 'a workflow always runs: preview its plan with kata-lcm upgrade --dry-run (step plan refuses --dry-run, exit 2)',
     },
   },
+  {
+    flag: 'metrics-file',
+    argo: {
+      not: "a workflow's metrics are the template's own, served by the workflow-controller's /metrics (docs/metrics.md)",
+    },
+  },
 ]
 
 /** The value at a dotted `path` of `document`, or undefined. Pure. */

@@ -1,4 +1,8 @@
 import { AppsV1Api, PolicyV1Api } from '@kubernetes/client-node'
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { parseMetrics } from '../harness/promcheck.js'
 import { waitForList, type KubeObject } from '../harness/wait.js'
 import { describe, expect, it } from 'vitest'
 import { chartPath, useWorlds, World } from './world.js'
@@ -351,5 +355,35 @@ describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
     expect(await w.writesSince(since)).toEqual([])
     for (const name of w.nodeNames)
       expect(await w.node(name)).toMatchObject({ status: undefined, unschedulable: false })
+  })
+
+  it("--metrics-file: the run in node_exporter textfile format, parsed by Prometheus' own parser (a node rolled back)", async () => {
+    const w = await open({
+      nodes: [World.nodeName('a', 'mf', 1), World.nodeName('vfail', 'mf', 2)].map((name) => ({ name })),
+      version: '3.27.0',
+    })
+    const file = path.join(await mkdtemp(path.join(tmpdir(), 'kata-lcm-metrics-')), 'kata-lcm.prom')
+    const result = await w.upgrade('3.28.0', ['--batch-size', '1', '--metrics-file', file])
+    expect(result.code, result.stderr).toBe(3)
+    const families = await parseMetrics(await readFile(file, 'utf8'))
+    const value = (name: string, labels: Record<string, string> = {}) =>
+      families[name]?.samples.find((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value
+    expect(families['kata_lcm_run_info']?.samples[0]?.labels).toMatchObject({
+      release: `${w.namespace}/kata-deploy`,
+      from_version: '3.27.0',
+      target_version: '3.28.0',
+      mode: 'daemonset',
+    })
+    expect(value('kata_lcm_run_in_progress')).toBe(0)
+    expect(value('kata_lcm_run_result', { outcome: 'rolled-back' })).toBe(1)
+    expect(value('kata_lcm_run_nodes', { state: 'completed' })).toBe(1)
+    expect(value('kata_lcm_run_nodes', { state: 'rolled-back' })).toBe(1)
+    expect(value('kata_lcm_run_waves')).toBe(2)
+    expect(families['kata_lcm_wave_duration_seconds']?.samples.map((s) => s.labels['wave']).sort()).toEqual(['1', '2'])
+    expect(value('kata_lcm_run_duration_seconds')).toBeGreaterThan(0)
+    for (const [name, family] of Object.entries(families)) {
+      expect(name).toMatch(/^kata_lcm_[a-z_]+$/)
+      expect(family.type).toBe('GAUGE')
+    }
   })
 })

@@ -164,3 +164,27 @@ describe('status: its flags before the cluster', () => {
     expect(refusal(r, since)).toMatch(message)
   })
 })
+
+describe('--metrics-file', () => {
+  it.each([
+    [
+      'run.txt',
+      /^--metrics-file: run\.txt must end in \.prom \(node_exporter's textfile collector reads only \*\.prom\)$/,
+    ],
+    ['/no/such/dir/run.prom', /^--metrics-file: its directory \/no\/such\/dir cannot be written: ENOENT$/],
+  ])('%s is refused (exit 2, naming the flag), before the cluster and before any file', async (file, line) => {
+    const since = api.requests.length
+    const r = await runCli(Upgrade, [
+      '--target-version',
+      '3.28.0',
+      '--verification-pod',
+      verifyPod,
+      '--metrics-file',
+      file,
+      '--kubeconfig',
+      api.kubeconfig,
+    ])
+    expect(r.code).toBe(2)
+    expect(refusal(r, since)).toMatch(line)
+  })
+})
