@@ -38,8 +38,8 @@ if [ "$#" -gt 0 ]; then
   summary "$out/all.json"
   exit "$status"
 fi
-bash scripts/testbed/build-tools.sh k8s etcd kwok helm
-took "Go builds: Kubernetes, etcd, kwok, helm"
+bash scripts/testbed/build-tools.sh k8s etcd kwok helm promcheck
+took "Go builds: Kubernetes, etcd, kwok, helm, promcheck"
 (
   start=$SECONDS
   bash scripts/testbed/build-tools.sh argo argo-controller >"$out/argo-build.log" 2>&1

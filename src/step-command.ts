@@ -1,4 +1,6 @@
 import { Flags } from '@oclif/core'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
 import { BaseCommand } from './base-command.js'
 import { createDeps } from './deps.js'
 import { globalFlags } from './flags.js'
@@ -32,6 +34,14 @@ export abstract class StepCommand extends BaseCommand {
   }
 }
 
+/** The wave's nodes per outcome, one file each (`completed`, `rolled-back`, `failed`). */
+function writeCounts(dir: string, nodes: Record<string, string>): void {
+  mkdirSync(dir, { recursive: true })
+  const statuses = Object.values(nodes)
+  for (const outcome of ['completed', 'rolled-back', 'failed'])
+    writeFileSync(path.join(dir, outcome), String(statuses.filter((s) => s === outcome).length))
+}
+
 /** `step prepare|upgrade|verify|rollback --wave N`: one phase of one wave, as the Argo template runs it. */
 export function waveStepCommand(step: WaveStep, summary: string) {
   class WaveStepCommand extends StepCommand {
@@ -39,12 +49,19 @@ export function waveStepCommand(step: WaveStep, summary: string) {
     static override flags = {
       ...stepFlags,
       wave: Flags.integer({ description: 'Wave number (1-based) from the run record.', required: true, min: 1 }),
+      'outputs-dir': Flags.string({
+        description:
+          "Write the wave's node counts after the step (files completed, rolled-back, failed: one number each), also when the step then fails: the template's output parameters, for its metrics.",
+      }),
     }
 
     async run() {
       const { flags } = await this.parse(WaveStepCommand)
       const { deps, release } = this.connect(flags)
-      const result = await waveStep(deps, release, flags.wave, step, flags.holder)
+      const outputs = flags['outputs-dir']
+      const result = await waveStep(deps, release, flags.wave, step, flags.holder, (nodes) => {
+        if (outputs) writeCounts(outputs, nodes)
+      })
       if (!this.jsonEnabled())
         this.log(
           Object.entries(result.nodes)

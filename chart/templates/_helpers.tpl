@@ -90,3 +90,11 @@ limit: "2"
 retryPolicy: Always
 expression: "lastRetry.status == 'Error' || (lastRetry.status == 'Failed' && asInt(lastRetry.exitCode) in [137, 143])"
 {{- end -}}
+
+{{/*
+The labels every custom metric of the template carries: the kata-deploy release it drives.
+*/}}
+{{- define "klm.metricLabels" -}}
+- key: release
+  value: {{`"{{workflow.parameters.helm-namespace}}/{{workflow.parameters.helm-release}}"`}}
+{{- end -}}

@@ -6,12 +6,14 @@
 #
 #   scripts/testbed/argo-controller.sh start CLUSTER NAMESPACE
 #       Argo's CRDs from the module's own manifests (server-side apply), NAMESPACE, the
-#       controller's ConfigMap, and the controller process (log: <cluster dir>/argo/controller.log)
+#       controller's ConfigMap, and the controller process (log: <cluster dir>/argo/controller.log);
+#       prints CONTROLLER_LOG=<log> and METRICS_URL=<its /metrics, plain HTTP on a free local port>
 #   scripts/testbed/argo-controller.sh stop CLUSTER
 #       stop the process it started (the CRDs and NAMESPACE stay: the cluster goes with them)
 #
 # Test settings: DEFAULT_REQUEUE_TIME=1s (upstream's 10s adds ~10 s per step), no leader
-# election, no metrics server.
+# election, the metrics server on a free local port without TLS (the template's custom metrics
+# are read there), no telemetry server.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,6 +27,16 @@ TOOL="$CACHE/tools/argo-controller-$ARGO_VERSION"
 
 log() { printf '[argo-controller] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+
+# A local TCP port nothing listens on (another test cluster's controller may hold one).
+free_port() {
+  local p i
+  for ((i = 0; i < 100; i++)); do
+    p=$((20000 + RANDOM % 20000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+  die "no free local port for the metrics server"
+}
 
 ours() {
   local cmdline
@@ -42,7 +54,8 @@ cmd_start() {
   local k=("$BIN/kubectl" --kubeconfig "$CDIR/kubeconfig.yaml")
   [[ -f "$A/controller.pid" ]] && cmd_stop "$name"
   mkdir -p "$A"
-  local ref tar
+  local ref tar port
+  port="$(free_port)"
   read -r ref tar < <(bash "$ROOT/scripts/image/build-local.sh" argoexec)
   bash "$HERE/real-node.sh" import "$name" "$ref" "$tar"
   "${k[@]}" apply --server-side --force-conflicts -f "$TOOL/crds" >/dev/null
@@ -55,7 +68,9 @@ metadata:
   name: workflow-controller-configmap
 data:
   metricsConfig: |
-    enabled: false
+    enabled: true
+    port: $port
+    secure: false
   telemetryConfig: |
     enabled: false
 YAML
@@ -79,6 +94,7 @@ YAML
   done
   log "workflow-controller up in $((SECONDS - t0))s"
   echo "CONTROLLER_LOG=$A/controller.log"
+  echo "METRICS_URL=http://127.0.0.1:$port/metrics"
 }
 
 cmd_stop() {

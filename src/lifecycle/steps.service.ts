@@ -145,6 +145,8 @@ export async function waveStep(
   wave: number,
   step: WaveStep,
   holder: string,
+  /** Called with the wave's node statuses once the step ran, also when it then fails (rollback). */
+  settled?: (nodes: Record<string, string>) => void,
 ): Promise<{ wave: number; step: WaveStep; nodes: Record<string, string> }> {
   return underLock(deps, release, holder, async () => {
     // A paused run holds its next wave at the wave's first step (a step in progress finishes).
@@ -162,6 +164,8 @@ export async function waveStep(
         await deps.cluster.writeRun({ ...record, stoppedBy: `wave ${wave}: ${error.message}` })
       throw error
     }
+    const nodes = Object.fromEntries([...state.nodes.values()].map((n) => [n.name, readStatus(n.annotations) ?? '-']))
+    settled?.(nodes)
     if (step === 'rollback') {
       const { rolledBack, failed } = outcomes(state)
       if (rolledBack.length + failed.length > 0) {
@@ -174,11 +178,7 @@ export async function waveStep(
         throw failed.length > 0 ? new ManualActionError(message) : new NodesRolledBackError(message)
       }
     }
-    return {
-      wave,
-      step,
-      nodes: Object.fromEntries([...state.nodes.values()].map((n) => [n.name, readStatus(n.annotations) ?? '-'])),
-    }
+    return { wave, step, nodes }
   })
 }
 

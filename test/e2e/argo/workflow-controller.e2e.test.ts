@@ -15,6 +15,7 @@ import { CoreV1Api, Watch, type KubeConfig, type V1Node, type V1Pod } from '@kub
 import { parse, stringify } from 'yaml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AuditLog, describeEvents, type AuditEvent } from '../harness/audit.js'
+import { parseMetrics } from '../harness/promcheck.js'
 import { REPO_ROOT, cacheDir, e2eCluster, envWithTools, loadKubeConfig, run, toolsBinDir } from '../harness/cluster.js'
 import {
   REAL_NODE_TAINT,
@@ -469,6 +470,29 @@ afterAll(async () => {
   await removeCli()
 })
 
+/**
+ * The template's custom metrics for one release as the real controller's /metrics serves them
+ * (Argo prefixes them `argo_workflows_`), parsed by Prometheus' own parser: `value(name, labels)`
+ * with the name after `argo_workflows_kata_lcm_`, and the type of each family.
+ */
+async function templateMetrics(release: string): Promise<{
+  value: (name: string, labels?: Record<string, string>) => number | undefined
+  types: Record<string, string>
+}> {
+  const response = await fetch(controller!.metricsUrl)
+  expect(response.status).toBe(200)
+  const families = await parseMetrics(await response.text())
+  const prefix = 'argo_workflows_kata_lcm_'
+  const ours = Object.entries(families).filter(([name]) => name.startsWith(prefix))
+  return {
+    value: (name, labels = {}) =>
+      families[prefix + name]?.samples.find((s) =>
+        Object.entries({ release, ...labels }).every(([k, v]) => s.labels[k] === v),
+      )?.value,
+    types: Object.fromEntries(ours.map(([name, f]) => [name.slice(prefix.length), f.type])),
+  }
+}
+
 describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
   it("deploy-version over 3 waves (two pools in order, a canary of 1, then batch 3), driven by the fleet policy, succeeds, every node completed, each pool verified with its own pod, lock released; step pods run as the chart's ServiceAccount within docs/argo.md's RBAC; rollback-node as documented", async () => {
     const s = newScenario('ok', ['a', 'b', 'c', 'd', 'e'])
@@ -554,6 +578,28 @@ describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
     expect(nodeStatuses(rolled)[0]).toEqual(['rolled-back', CURRENT, 'false'])
     expect(nodeStatuses(rolled).slice(1)).toEqual(s.nodes.slice(1).map(() => ['completed', TARGET, 'false']))
 
+    // The template's metrics, from the real controller's /metrics (one series per release).
+    const m = await templateMetrics(`${s.namespace}/kata-deploy`)
+    expect(m.value('runs_total', { entrypoint: 'deploy-version', status: 'Succeeded' })).toBe(1)
+    expect(m.value('runs_total', { entrypoint: 'rollback-node', status: 'Succeeded' })).toBe(1)
+    expect(m.value('run_duration_seconds', { entrypoint: 'deploy-version', status: 'Succeeded' })).toBeGreaterThan(0)
+    expect(m.value('nodes_completed_total')).toBe(5)
+    expect(m.value('nodes_rolled_back_total')).toBe(0)
+    expect(m.value('nodes_failed_total')).toBe(0)
+    // A histogram's value here is its count: one observation per wave.
+    expect(m.value('wave_duration_seconds', { status: 'Succeeded' })).toBe(3)
+    // Realtime: the workflow's time, frozen at its end (so about its submit-to-done time).
+    expect(m.value('run_elapsed_seconds', { workflow: wf.metadata.name })).toBeGreaterThan(10)
+    expect(m.types).toEqual({
+      runs_total: 'COUNTER',
+      run_duration_seconds: 'GAUGE',
+      run_elapsed_seconds: 'GAUGE',
+      nodes_completed_total: 'COUNTER',
+      nodes_rolled_back_total: 'COUNTER',
+      nodes_failed_total: 'COUNTER',
+      wave_duration_seconds: 'HISTOGRAM',
+    })
+
     // RBAC: nothing refused; every request within docs/argo.md's table; can-i --list no wider.
     await audit.barrier(kc)
     const events = await audit.find({ since: t0, username: inst.username })
@@ -633,6 +679,14 @@ describe.concurrent('workflow-controller: a failing node and a lost step pod', (
       pods.filter((p) => /\.wave\(2:3\)/.test(p.metadata?.annotations?.['workflows.argoproj.io/node-name'] ?? '')),
     ).toEqual([])
     expect(pods).toHaveLength(podNodes(wf).length)
+    // The template's metrics: wave 1's two nodes and wave 2's passing one completed, one rolled back.
+    const m = await templateMetrics(`${s.namespace}/kata-deploy`)
+    expect(m.value('runs_total', { entrypoint: 'deploy-version', status: 'Failed' })).toBe(1)
+    expect(m.value('nodes_completed_total')).toBe(3)
+    expect(m.value('nodes_rolled_back_total')).toBe(1)
+    expect(m.value('nodes_failed_total')).toBe(0)
+    expect(m.value('wave_duration_seconds', { status: 'Succeeded' })).toBe(1)
+    expect(m.value('wave_duration_seconds', { status: 'Failed' })).toBe(1)
 
     // The same scenario with kata-lcm upgrade.
     const b = newScenario('cli', ['a', 'b', 'vfail-c', 'x-d', 'x-e', 'x-f'])

@@ -59,12 +59,19 @@ export interface ArgoController {
   cluster: string
   namespace: string
   logPath: string
+  /** The controller's /metrics (plain HTTP): Argo's own metrics and the template's custom ones. */
+  metricsUrl: string
 }
 
 /** Argo's CRDs (the module's manifests), NAMESPACE, and workflow-controller watching the cluster. */
 export async function startArgoController(node: RealNode, namespace: string): Promise<ArgoController> {
   const out = await script(path.join(TESTBED_SCRIPTS, 'argo-controller.sh'), ['start', node.cluster, namespace])
-  return { cluster: node.cluster, namespace, logPath: keyValue(out, 'CONTROLLER_LOG') }
+  return {
+    cluster: node.cluster,
+    namespace,
+    logPath: keyValue(out, 'CONTROLLER_LOG'),
+    metricsUrl: keyValue(out, 'METRICS_URL'),
+  }
 }
 
 export async function stopArgoController(c: ArgoController): Promise<void> {

@@ -5,7 +5,7 @@
  * and `argo lint --offline` on the rendered template. No cluster.
  */
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { homedir, tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -147,7 +147,7 @@ describe('kata-lifecycle-manager chart', () => {
     const commands = (name: string) => template(wt, name).container!.command
     expect(commands('plan')).toEqual(['kata-lcm', 'step', 'plan'])
     expect(commands('wave-phase')).toEqual(['kata-lcm', 'step', '{{inputs.parameters.phase}}'])
-    expect(template(wt, 'wave-phase').container!.args).toEqual(['--wave={{inputs.parameters.wave}}', '--holder=argo/{{workflow.name}}', '--helm-release={{workflow.parameters.helm-release}}', '--helm-namespace={{workflow.parameters.helm-namespace}}'])
+    expect(template(wt, 'wave-phase').container!.args).toEqual(['--wave={{inputs.parameters.wave}}', '--outputs-dir=/tmp/kata-lcm-outputs', '--holder=argo/{{workflow.name}}', '--helm-release={{workflow.parameters.helm-release}}', '--helm-namespace={{workflow.parameters.helm-namespace}}'])
     expect(commands('finalize')).toEqual(['kata-lcm', 'step', 'finalize'])
     expect(wt.spec.onExit).toBe('exit-handler')
     expect(template(wt, 'exit-handler').steps![0]![0]!.template).toBe('exit')
@@ -210,6 +210,23 @@ describe('kata-lifecycle-manager chart', () => {
     const bindings = objs.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding') as (Obj & { roleRef: { name: string }; subjects: { name: string; namespace: string }[] })[]
     expect(bindings.map((b) => `${b.kind}/${b.metadata.namespace ?? ''}/${b.roleRef.name}`).sort()).toEqual(roles.map((r) => `${r.kind}Binding/${r.metadata.namespace ?? ''}/${r.metadata.name}`).sort())
     for (const b of bindings) expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: 'kata-lifecycle-manager', namespace: 'argo' }])
+  })
+
+  it("declares Argo custom metrics with Prometheus' names, each documented in docs/metrics.md as the controller serves it", async () => {
+    type Metric = { name: string; help: string; counter?: unknown; gauge?: unknown; histogram?: unknown }
+    type Metrics = { metrics?: { prometheus: Metric[] } }
+    const wt = workflowTemplate(await render()) as unknown as { spec: Metrics & { templates: Metrics[] } }
+    const metrics = [wt.spec.metrics, ...wt.spec.templates.map((t) => t.metrics)].flatMap((m) => m?.prometheus ?? [])
+    expect(metrics.length).toBeGreaterThan(0)
+    const doc = await readFile(path.join(ROOT, 'docs/metrics.md'), 'utf8')
+    for (const m of metrics) {
+      expect(m.name).toMatch(/^kata_lcm_[a-z_]+$/)
+      expect(m.help).not.toBe('')
+      // Counters end in _total, durations in _seconds; nothing else does.
+      expect(m.name.endsWith('_total'), m.name).toBe(m.counter !== undefined)
+      if (m.name.includes('duration') || m.name.includes('elapsed')) expect(m.name).toMatch(/_seconds$/)
+      expect(doc).toContain(`\`argo_workflows_${m.name}\``)
+    }
   })
 
   it('passes argo lint --offline', async () => {

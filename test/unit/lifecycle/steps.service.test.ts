@@ -109,7 +109,12 @@ describe('Argo steps', () => {
     s.cluster.verification.set('node-1', 'fail')
     await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', WF)
     for (const step of ['prepare', 'upgrade', 'verify'] as const) await waveStep(s.deps, RELEASE, 1, step, WF)
-    await expect(waveStep(s.deps, RELEASE, 1, 'rollback', WF)).rejects.toBeInstanceOf(NodesRolledBackError)
+    // The wave's statuses reach the caller (the template's node counts) before the step fails.
+    const settled: Record<string, string>[] = []
+    await expect(waveStep(s.deps, RELEASE, 1, 'rollback', WF, (n) => settled.push(n))).rejects.toBeInstanceOf(
+      NodesRolledBackError,
+    )
+    expect(settled).toEqual([{ 'node-1': 'rolled-back', 'node-2': 'completed' }])
     const upgrades = s.helm.upgrades.length
     const writes = s.cluster.writes.length
     await expect(waveStep(s.deps, RELEASE, 1, 'rollback', WF)).rejects.toBeInstanceOf(NodesRolledBackError)

@@ -93,6 +93,18 @@ describe('--metrics-file', () => {
     }
   })
 
+  it('every metric the file can hold is in docs/metrics.md', async () => {
+    const out = await file()
+    const metrics = new MetricsFile(out, RUN, { emit: () => undefined })
+    metrics.emit({ type: 'wave-start', wave: 1, waves: 1, nodes: ['a'] })
+    metrics.emit({ type: 'wave-end', wave: 1, passed: ['a'], rolledBack: [], failed: [] })
+    metrics.fail()
+    const names = new Set(samples(await readFile(out, 'utf8')).map((l) => /^[a-z_]+/.exec(l)![0]))
+    const doc = await readFile(path.resolve(import.meta.dirname, '../../../docs/metrics.md'), 'utf8')
+    expect(names.size).toBe(10)
+    for (const name of names) expect(doc).toContain(`| \`${name}\` |`)
+  })
+
   it('label values are escaped as the text format wants them', () => {
     expect(
       exposition([{ name: 'm', help: 'h', type: 'gauge', samples: [{ labels: { l: 'a"b\\c\nd' }, value: 1 }] }]),
