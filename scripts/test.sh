@@ -7,8 +7,20 @@
 # the Go builds) are built in the background while the suites that do not need them run; the Argo
 # suites and the sandbox's (which applies the controller module's CRDs) run after. Arguments (a file
 # filter, vitest flags) run one vitest over everything instead, after every build.
+#
+# --matrix: all of the above, then every lane of scripts/testbed/versions.env (README "Lanes"):
+# the helm-3 lane runs the e2e suites that drive the real kata-deploy charts and the helm adapter
+# again under helm 3 (HELM3_VERSION). Argo Workflows v4 has no lane: docs/compatibility.md says why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MATRIX=0
+if [ "${1:-}" = "--matrix" ]; then
+  MATRIX=1
+  shift
+fi
+# The suites a helm lane runs: everything that drives a real chart through helm.
+HELM_LANE_FILES=(test/e2e/lifecycle/real-chart.e2e.test.ts test/e2e/lifecycle/real-chart-job.e2e.test.ts
+  test/e2e/adapters/helm-cli.e2e.test.ts)
 # The minutes each part takes, on stderr ("[time] PART: N s"), for docs/performance.md.
 SECONDS=0
 _part_start=0
@@ -40,9 +52,11 @@ if [ "$#" -gt 0 ]; then
 fi
 bash scripts/testbed/build-tools.sh k8s etcd kwok helm promcheck
 took "Go builds: Kubernetes, etcd, kwok, helm, promcheck"
+lanes=()
+[ "$MATRIX" = 1 ] && lanes=(helm3)
 (
   start=$SECONDS
-  bash scripts/testbed/build-tools.sh argo argo-controller >"$out/argo-build.log" 2>&1
+  bash scripts/testbed/build-tools.sh argo argo-controller "${lanes[@]}" >"$out/argo-build.log" 2>&1
   echo $? >"$out/argo-build.rc"
   echo "[time] Go builds: argo CLI, workflow-controller, argoexec (beside the first suites): $((SECONDS - start)) s" >&2
 ) &
@@ -62,5 +76,12 @@ fi
 npx vitest run --project e2e --reporter=default --reporter=json --outputFile.json="$out/later.json" "${LATER[@]}" ||
   status=$?
 took "the Argo and sandbox suites"
-summary "$out/first.json" "$out/later.json"
+results=("$out/first.json" "$out/later.json")
+if [ "$MATRIX" = 1 ]; then
+  KATA_LCM_HELM_LANE=helm3 KATA_LCM_E2E_SKIP_BUILD=1 npx vitest run --project e2e --reporter=default --reporter=json \
+    --outputFile.json="$out/helm3.json" "${HELM_LANE_FILES[@]}" || status=$?
+  took "lane helm3 ($(grep '^HELM3_VERSION=' scripts/testbed/versions.env | cut -d= -f2)): ${HELM_LANE_FILES[*]}"
+  results+=("$out/helm3.json")
+fi
+summary "${results[@]}"
 exit "$status"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the e2e testbed tools from Go modules (no prebuilt downloads).
 #
-#   scripts/testbed/build-tools.sh [TOOL...]     TOOL in: k8s etcd kwok helm argo argo-controller promcheck
+#   scripts/testbed/build-tools.sh [TOOL...]     TOOL in: k8s etcd kwok helm helm3 argo argo-controller promcheck
+#                                               (none: all but helm3, which only the --matrix lane needs)
 #
 # k8s: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet.
 # argo: the argo CLI. argo-controller: workflow-controller, argoexec and the module's CRDs.
@@ -250,6 +251,14 @@ build_helm() {
   install_mod helm helm.sh/helm/v4 "$HELM_VERSION" "$ld" helm.sh/helm/v4/cmd/helm:helm
 }
 
+# helm 3, for the helm-3 lane (scripts/test.sh --matrix): linked into $CACHE/lanes/helm3/ (a
+# directory the lane puts first on PATH), never over the default lane's helm in $BIN.
+build_helm3() {
+  local ld="-X helm.sh/helm/v3/internal/version.version=$HELM3_VERSION"
+  mkdir -p "$CACHE/lanes/helm3"
+  BIN="$CACHE/lanes/helm3" install_mod helm3 helm.sh/helm/v3 "$HELM3_VERSION" "$ld" helm.sh/helm/v3/cmd/helm:helm
+}
+
 # The argo CLI embeds the UI (ui/dist/app, built by yarn upstream and not in
 # the module zip). Like upstream's Makefile with STATIC_FILES=false: build from
 # a copy of the module with an empty ui/dist/app/index.html.
@@ -331,10 +340,11 @@ main() {
       etcd) build_etcd ;;
       kwok) build_kwok ;;
       helm) build_helm ;;
+      helm3) build_helm3 ;;
       argo) build_argo ;;
       argo-controller) build_argo_controller ;;
       promcheck) build_promcheck ;;
-      *) die "unknown tool '$t' (k8s etcd kwok helm argo argo-controller promcheck)" ;;
+      *) die "unknown tool '$t' (k8s etcd kwok helm helm3 argo argo-controller promcheck)" ;;
     esac
   done
   log "done in $((SECONDS - t0))s; binaries in $BIN"

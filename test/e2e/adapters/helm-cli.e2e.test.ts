@@ -11,7 +11,7 @@ import { CoreV1Api } from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HelmCli } from '../../../src/adapters/helm-cli.adapter.js'
 import { HelmError } from '../../../src/lifecycle/errors.js'
-import { e2eCluster, loadKubeConfig, REPO_ROOT, toolsBinDir } from '../harness/cluster.js'
+import { e2eCluster, helmBin as laneHelm, loadKubeConfig, REPO_ROOT } from '../harness/cluster.js'
 
 const id = randomBytes(3).toString('hex')
 const NS = `adapters-helm-${id}`
@@ -21,7 +21,7 @@ const INSTALL_VALUES = { nodeSelector: { 'kata-lcm.test/nowhere': id }, debug: f
 const UPGRADE_VALUES = { nodeSelector: { 'kata-lcm.test/nowhere': id }, debug: true, logLevel: 'debug' }
 
 describe('HelmCli (real helm, fixture chart)', () => {
-  const helmBin = path.join(toolsBinDir(), 'helm')
+  const helmBin = laneHelm()
   let kubeconfig: string
   let charts: Record<string, string>
   let helm: HelmCli

@@ -9,14 +9,14 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
 import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node'
-import { REPO_ROOT, envWithTools, run, toolsBinDir, type RunResult } from '../harness/cluster.js'
+import { REPO_ROOT, envWithTools, helmBin, run, toolsBinDir, type RunResult } from '../harness/cluster.js'
 import { createFakeNodes, deleteNodes } from '../harness/nodes.js'
 import { hasCondition, waitForList, waitForObject } from '../harness/wait.js'
 
 /** Argo Workflows' CRDs (v4.1.2), in the shared/ folder that sits beside the repository. */
 export const ARGO_CRDS = path.resolve(REPO_ROOT, '../shared/reference/argo')
 export const KUBECTL = path.join(toolsBinDir(), 'kubectl')
-export const HELM = path.join(toolsBinDir(), 'helm')
+export const HELM = helmBin()
 /** The label the fixture DaemonSet selects nodes by, so each scenario's pods land on its own nodes only. */
 export const RUN_LABEL = 'kata-lcm.test/run'
 

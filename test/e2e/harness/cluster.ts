@@ -29,11 +29,27 @@ export function toolsBinDir(): string {
   return path.join(cacheDir(), 'bin')
 }
 
-/** process.env with the testbed tools first on PATH (for spawning the CLI under test). */
+/**
+ * The helm lane (`scripts/test.sh --matrix`): KATA_LCM_HELM_LANE=helm3 puts build-tools.sh's helm 3
+ * (lanes/helm3/) before the default helm 4 wherever a test or the CLI under test runs helm.
+ */
+function helmLaneDir(): string | undefined {
+  const lane = process.env['KATA_LCM_HELM_LANE']
+  if (!lane) return undefined
+  if (lane !== 'helm3') throw new Error(`KATA_LCM_HELM_LANE=${lane}: the only lane is helm3`)
+  return path.join(cacheDir(), 'lanes', lane)
+}
+
+/** The helm binary the tests run (the lane's, else the test bed's helm 4). */
+export function helmBin(): string {
+  return path.join(helmLaneDir() ?? toolsBinDir(), 'helm')
+}
+
+/** process.env with the testbed tools (and the helm lane's helm) first on PATH (for spawning the CLI under test). */
 export function envWithTools(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const bin = toolsBinDir()
-  const parts = (process.env['PATH'] ?? '').split(path.delimiter).filter((p) => p !== bin)
-  return { ...process.env, PATH: [bin, ...parts].join(path.delimiter), ...extra }
+  const first = [helmLaneDir(), toolsBinDir()].filter((d): d is string => d !== undefined)
+  const parts = (process.env['PATH'] ?? '').split(path.delimiter).filter((p) => !first.includes(p))
+  return { ...process.env, PATH: [...first, ...parts].join(path.delimiter), ...extra }
 }
 
 export interface RunResult {
