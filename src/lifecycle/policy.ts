@@ -8,6 +8,7 @@ import { parseAllDocuments, stringify } from 'yaml'
 import { InputError } from './errors.js'
 import { POLICY_SCHEMA } from './policy-schema.js'
 import { SETTINGS, valueAt, type Setting } from './settings.js'
+import { describeWindow, parseWindow, WINDOW_SEPARATOR } from './window.js'
 import { documentValue } from './yaml-value.js'
 
 export const POLICY_API_VERSION = 'kata-lcm.katacontainers.io/v1alpha1'
@@ -181,11 +182,6 @@ const CHART_DEFAULT: Record<string, string> = Object.fromEntries(
  */
 export function chartDefaults(policy: Policy | undefined): Record<string, unknown> | undefined {
   if (!policy) return undefined
-  if (policy.windows && policy.windows.length > 0)
-    throw new InputError(
-      'windows',
-      "the policy's maintenance windows cannot be honoured by the Argo template yet (it would start waves outside them): kata-lcm upgrade waits for them; for Argo, remove windows from the policy",
-    )
   return {
     ...Object.fromEntries(
       Object.entries(policyFlags(policy)).flatMap(([flag, value]) =>
@@ -194,6 +190,12 @@ export function chartDefaults(policy: Policy | undefined): Record<string, unknow
     ),
     // The pools as the plan step's --pools file (a YAML text the template passes base64-encoded).
     ...(policy.pools ? { pools: stringify(policy.pools, { lineWidth: 0 }) } : {}),
+    // The windows as the plan step's --windows: each as --window takes it, joined by "; ".
+    ...(policy.windows && policy.windows.length > 0
+      ? {
+          windows: policy.windows.map((w, i) => describeWindow(parseWindow(`windows[${i}]`, w))).join(WINDOW_SEPARATOR),
+        }
+      : {}),
   }
 }
 

@@ -86,13 +86,12 @@ export const SETTINGS: readonly Setting[] = [
     content: true,
     argo: { parameter: 'pools', chart: 'pools', planFlag: 'pools-b64' },
   },
+  // The windows as one parameter: each as --window takes it, joined by "; " (step plan --windows).
   {
     flag: 'window',
     policy: 'windows',
     content: true,
-    argo: {
-      not: 'the template does not wait for a maintenance window yet: install-workflow refuses a policy with windows (exit 2); run kata-lcm upgrade, which waits',
-    },
+    argo: { parameter: 'windows', chart: 'windows', planFlag: 'windows' },
   },
   {
     flag: 'deployment-mode',

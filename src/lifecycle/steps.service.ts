@@ -17,6 +17,8 @@ import {
 } from './phases.js'
 import { checkPrerequisites, runContextOf, type UpgradeRequest } from './prerequisites.js'
 import { waitWhilePaused } from './pause.service.js'
+import { windowState } from './window.js'
+import { markWindowWait, waitForWindow, windowWaitMessage } from './window-wait.js'
 import { checkRenders } from './renders.js'
 import { listed } from './report.js'
 import { restoreWhenConverged } from './restore.js'
@@ -149,8 +151,14 @@ export async function waveStep(
   settled?: (nodes: Record<string, string>) => void,
 ): Promise<{ wave: number; step: WaveStep; nodes: Record<string, string> }> {
   return underLock(deps, release, holder, async () => {
-    // A paused run holds its next wave at the wave's first step (a step in progress finishes).
-    if (step === 'prepare') await waitWhilePaused(deps, release, wave)
+    if (step === 'prepare') {
+      // The template's suspend waited for the window (step window); `argo resume` cuts a suspend
+      // short, so the wave still starts only inside one (this pod then waits for it).
+      const planned = await deps.cluster.readRun(release.namespace, release.name)
+      await waitForWindow(deps, release, planned?.settings.windows, wave)
+      // A paused run holds its next wave at the wave's first step (a step in progress finishes).
+      await waitWhilePaused(deps, release, wave)
+    }
     const { record, ctx, settings } = await loadRun(deps, release)
     if (record.stoppedBy && step !== 'rollback') {
       throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)
@@ -179,6 +187,34 @@ export async function waveStep(
       }
     }
     return { wave, step, nodes }
+  })
+}
+
+/**
+ * `step window --wave N` (Argo, before the wave's first step): the seconds until one of the run's
+ * maintenance windows opens, 0 when one is open or the run has none. A wait is recorded on the run
+ * record (`status` shows it) and the template suspends that long: no pod runs while the run waits.
+ */
+export async function windowStep(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+  wave: number,
+  holder: string,
+): Promise<number> {
+  return underLock(deps, release, holder, async () => {
+    const { record } = await loadRun(deps, release)
+    if (record.stoppedBy)
+      throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)
+    const windows = record.settings.windows ?? []
+    const now = deps.clock.now()
+    const state = windowState(windows, now)
+    if (state.open) {
+      await markWindowWait(deps, release, undefined)
+      return 0
+    }
+    await markWindowWait(deps, release, { wave, opensAt: state.opensAt.toISOString() })
+    deps.events.emit({ type: 'info', message: windowWaitMessage(windows, wave, now, state.opensAt) })
+    return Math.ceil((state.opensAt.getTime() - now.getTime()) / 1000)
   })
 }
 

@@ -17,19 +17,12 @@ export async function waitForWindow(
 ): Promise<void> {
   if (!windows || windows.length === 0) return
   let state = windowState(windows, deps.clock.now())
-  if (state.open) return
-  const mark = async (waiting: { wave: number; opensAt: string } | undefined) => {
-    const record = await deps.cluster.readRun(release.namespace, release.name)
-    if (!record) return
-    const { waitingForWindow: _, ...rest } = record
-    await deps.cluster.writeRun(waiting ? { ...rest, waitingForWindow: waiting } : rest)
-  }
+  const mark = (waiting: { wave: number; opensAt: string } | undefined) => markWindowWait(deps, release, waiting)
+  // Open: a wait an Argo `step window` recorded before its suspend is over.
+  if (state.open) return mark(undefined)
   while (!state.open && !signal?.aborted) {
     const now = deps.clock.now()
-    deps.events.emit({
-      type: 'info',
-      message: `wave ${beforeWave} waits for a maintenance window (${windows.map(describeWindow).join('; ')}): it opens in ${untilText(now, state.opensAt)}, at ${state.opensAt.toISOString()}`,
-    })
+    deps.events.emit({ type: 'info', message: windowWaitMessage(windows, beforeWave, now, state.opensAt) })
     await mark({ wave: beforeWave, opensAt: state.opensAt.toISOString() })
     await deps.clock.sleep(state.opensAt.getTime() - now.getTime(), signal).catch(() => undefined)
     state = windowState(windows, deps.clock.now())
@@ -37,4 +30,29 @@ export async function waitForWindow(
   await mark(undefined)
   if (state.open)
     deps.events.emit({ type: 'info', message: `the maintenance window is open: wave ${beforeWave} starts` })
+}
+
+/**
+ * Records on the run record that wave `waiting.wave` waits for a window opening at `waiting.opensAt`
+ * (`status` shows it), or, with undefined, that nothing waits; writes only when that changes.
+ */
+export async function markWindowWait(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+  waiting: { wave: number; opensAt: string } | undefined,
+): Promise<void> {
+  const record = await deps.cluster.readRun(release.namespace, release.name)
+  if (!record || JSON.stringify(record.waitingForWindow) === JSON.stringify(waiting)) return
+  const { waitingForWindow: _, ...rest } = record
+  await deps.cluster.writeRun(waiting ? { ...rest, waitingForWindow: waiting } : rest)
+}
+
+/** `wave 2 waits for a maintenance window (...): it opens in 3h12m, at <ISO time>`. Pure. */
+export function windowWaitMessage(
+  windows: readonly MaintenanceWindow[],
+  wave: number,
+  now: Date,
+  opensAt: Date,
+): string {
+  return `wave ${wave} waits for a maintenance window (${windows.map(describeWindow).join('; ')}): it opens in ${untilText(now, opensAt)}, at ${opensAt.toISOString()}`
 }

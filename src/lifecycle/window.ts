@@ -200,6 +200,18 @@ export function durationText(ms: number): string {
   return `${s}s`
 }
 
+/** Between the windows of one text (the Argo template's `windows` parameter, `step plan --windows`). */
+export const WINDOW_SEPARATOR = '; '
+
+/** `"Mon-Fri 02:00-05:00 Europe/Berlin; Sat 00:00-06:00"`: windows as --window takes each, or none. */
+export function parseWindowList(flag: string, text: string): MaintenanceWindow[] {
+  return text
+    .split(';')
+    .map((w) => w.trim())
+    .filter((w) => w !== '')
+    .map((w) => parseWindowFlag(flag, w))
+}
+
 /** `Mon-Fri 02:00-05:00 Europe/Berlin`: a window as a flag takes it. Pure. */
 export function describeWindow(w: MaintenanceWindow): string {
   return [w.days.join(','), `${w.start}-${w.end}`, w.timeZone].filter((p) => p !== '').join(' ')

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { InputError } from '../../lifecycle/errors.js'
 import { validateRequest } from '../../lifecycle/prerequisites.js'
 import { planStep } from '../../lifecycle/steps.service.js'
+import { parseWindowList } from '../../lifecycle/window.js'
 import { NO_RUN_POD, parsePoolsFile } from '../../lifecycle/pools.js'
 import {
   allowDowngradeFlag,
@@ -48,6 +49,11 @@ export default class StepPlan extends StepCommand {
     ...verificationFlags,
     ...timingFlags,
     'allow-downgrade': allowDowngradeFlag,
+    windows: Flags.string({
+      description:
+        'Maintenance windows, each as kata-lcm upgrade --window takes it, separated by ";" (the workflow parameter); empty: any time. Each wave waits for one (step window, then a suspend).',
+      default: '',
+    }),
     'policy-in-effect': Flags.string({
       description:
         "The fleet policy install-workflow rendered into the template's defaults (the chart's defaults.policy); the run's first line and output name it.",
@@ -71,6 +77,7 @@ export default class StepPlan extends StepCommand {
           })
     const poolsText = Buffer.from(flags['pools-b64'] ?? '', 'base64').toString('utf8')
     const pools = poolsText.trim() ? parsePoolsFile(poolsText, 'pools parameter') : undefined
+    const windows = parseWindowList('--windows', flags.windows)
     const rendered = flags['policy-in-effect'] || 'none recorded: not rendered by kata-lcm install-workflow'
     const request = {
       ...upgradeRequestFrom(
@@ -81,6 +88,7 @@ export default class StepPlan extends StepCommand {
         {},
         pools,
       ),
+      ...(windows.length > 0 ? { windows } : {}),
       // The step reads no policy: the template's defaults carry the one install-workflow read.
       policy: { name: `the workflow's parameters over the template's defaults (their policy: ${rendered})` },
     }

@@ -204,6 +204,23 @@ async function submit(ns: string, args: string[]): Promise<string> {
   return r.stdout.trim()
 }
 
+/** deploy-version toward TARGET over the scenario's nodes in daemonset mode, waves of 2, plus `extra`. */
+function submitDeploy(inst: Installed, s: Scenario, extra: string[] = []): Promise<string> {
+  return submit(inst.argoNamespace, [
+    '-p',
+    `target-version=${TARGET}`,
+    '-p',
+    `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
+    '-p',
+    `node-selector=${RUN_LABEL}=${s.id}`,
+    '-p',
+    'batch-size=2',
+    '-p',
+    'deployment-mode=daemonset',
+    ...extra,
+  ])
+}
+
 async function finished(ns: string, name: string, timeoutMs = 420_000): Promise<Workflow> {
   return await waitForObject<Workflow & { metadata: { name: string } }>(
     kc,
@@ -640,26 +657,15 @@ describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
   }, 900_000)
 })
 
-// The two scenarios share nothing but the controller and the node: run at the same time (≈ 2 min
+// These scenarios share nothing but the controller and the node: run at the same time (≈ 2 min
 // less than one after the other on 2 cores). The timed scenario above runs alone.
-describe.concurrent('workflow-controller: a failing node and a lost step pod', () => {
+describe.concurrent('workflow-controller: a failing node, a maintenance window and a lost step pod', () => {
   it('a node failing verification in wave 2 is rolled back, no pod of wave 3 is created, the workflow fails, the exit handler runs, and the cluster is as kata-lcm upgrade leaves it', async () => {
     const s = newScenario('fail', ['a', 'b', 'vfail-c', 'x-d', 'x-e', 'x-f'])
     await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
     cleanups.push(() => teardownScenario(kc, kubeconfig, s))
     const inst = await installFor(s)
-    const name = await submit(inst.argoNamespace, [
-      '-p',
-      `target-version=${TARGET}`,
-      '-p',
-      `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
-      '-p',
-      `node-selector=${RUN_LABEL}=${s.id}`,
-      '-p',
-      'batch-size=2',
-      '-p',
-      'deployment-mode=daemonset',
-    ])
+    const name = await submitDeploy(inst, s)
     const wf = await finished(inst.argoNamespace, name)
     expect(wf.status?.phase).toBe('Failed')
     expect(stepSummary(wf)).toEqual([
@@ -731,24 +737,66 @@ describe.concurrent('workflow-controller: a failing node and a lost step pod', (
     expect(viaArgo).toEqual(await clusterState(kc, kubeconfig, b))
   }, 900_000)
 
+  it('a maintenance window that opens in a minute or two: the wave waits in an Argo suspend (no pod), status says so, and the wave starts inside the window', async () => {
+    const s = newScenario('win', ['a', 'b'])
+    await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
+    cleanups.push(() => teardownScenario(kc, kubeconfig, s))
+    const inst = await installFor(s)
+    // A window from the next minute but one (60 to 120 s away) for an hour, every day, in UTC.
+    const opens = new Date(Date.now() + 120_000)
+    opens.setUTCSeconds(0, 0)
+    const hhmm = (d: Date) => d.toISOString().slice(11, 16)
+    const windows = `${hhmm(opens)}-${hhmm(new Date(opens.getTime() + 3_600_000))} UTC`
+    const name = await submitDeploy(inst, s, ['-p', `windows=${windows}`])
+    // While it waits: the suspend node runs, and kata-lcm status names the wait.
+    await waitForObject<Workflow & { metadata: { name: string } }>(
+      kc,
+      `/apis/argoproj.io/v1alpha1/namespaces/${inst.argoNamespace}/workflows`,
+      name,
+      (wf) =>
+        Object.values(wf.status?.nodes ?? {}).some((n) => n.templateName === 'window-wait' && n.phase === 'Running'),
+      120_000,
+      `workflow ${name} suspended for the window`,
+    )
+    const status = await kataLcm(
+      [
+        'status',
+        '--helm-release',
+        'kata-deploy',
+        '--helm-namespace',
+        s.namespace,
+        '--node-selector',
+        `${RUN_LABEL}=${s.id}`,
+      ],
+      kubeconfig,
+    )
+    expect(status.stdout).toMatch(/wave 1 waits for the maintenance window, which opens in \d+[ms]/)
+    const wf = await finished(inst.argoNamespace, name)
+    expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Succeeded')
+    expect(stepSummary(wf)).toEqual([
+      'plan Succeeded',
+      'window-check Succeeded',
+      ...['prepare', 'upgrade', 'verify', 'rollback'].map((p) => `${p} 1 Succeeded`),
+      'finalize Succeeded',
+      'exit Succeeded',
+    ])
+    const wait = Object.values(wf.status?.nodes ?? {}).find((n) => n.templateName === 'window-wait')!
+    expect(wait).toMatchObject({ type: 'Suspend', phase: 'Succeeded' })
+    // The wave's first write (its prepare step) inside the window.
+    const prepare = podNodes(wf).find((n) => param(n, 'phase') === 'prepare')!
+    expect(new Date(prepare.startedAt!).getTime()).toBeGreaterThanOrEqual(opens.getTime())
+    expect(nodeStatuses(await clusterState(kc, kubeconfig, s))).toEqual(
+      s.nodes.map(() => ['completed', TARGET, 'false']),
+    )
+  }, 900_000)
+
   it('a step pod deleted mid-step: the workflow still converges (Argo retries a lost pod), no completed node rolled back', async () => {
     const s = newScenario('retry', ['a', 'b', 'c', 'd'])
     await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
     cleanups.push(() => teardownScenario(kc, kubeconfig, s))
     const inst = await installFor(s)
     const { result: wf, seen } = await recordStatuses(s.nodes, async () => {
-      const name = await submit(inst.argoNamespace, [
-        '-p',
-        `target-version=${TARGET}`,
-        '-p',
-        `previous-chart=${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
-        '-p',
-        `node-selector=${RUN_LABEL}=${s.id}`,
-        '-p',
-        'batch-size=2',
-        '-p',
-        'deployment-mode=daemonset',
-      ])
+      const name = await submitDeploy(inst, s)
       // Wave 2's upgrade step, once its kata-lcm process runs: deleted (wave 1's nodes are completed by then).
       const [victim] = await waitForList<V1Pod>(
         kc,

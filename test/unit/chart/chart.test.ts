@@ -141,8 +141,12 @@ describe('kata-lifecycle-manager chart', () => {
     expect(loop.steps![0]![0]).toMatchObject({ template: 'run-wave', when: '{{inputs.parameters.waves}} > 0', withSequence: { start: '1', count: '{{inputs.parameters.waves}}' } })
     // A loop, not recursion: run-wave calls no template that leads back to it.
     const runWave = template(wt, 'run-wave')
-    expect(runWave.steps!.map((g) => g.map((s) => s.name))).toEqual([['prepare'], ['upgrade'], ['verify'], ['rollback']])
-    expect(new Set(runWave.steps!.flat().map((s) => s.template))).toEqual(new Set(['wave-phase']))
+    expect(runWave.steps!.map((g) => g.map((s) => s.name))).toEqual([['window'], ['prepare'], ['upgrade'], ['verify'], ['rollback']])
+    expect(new Set(runWave.steps!.flat().map((s) => s.template))).toEqual(new Set(['window-gate', 'wave-phase']))
+    // The window gate only with maintenance windows; inside it, Argo's suspend for the seconds step window gives.
+    expect(runWave.steps![0]![0]!.when).toBe("'{{workflow.parameters.windows}}' != ''")
+    expect(template(wt, 'window-check').container!.command).toEqual(['kata-lcm', 'step', 'window'])
+    expect(template(wt, 'window-wait')).toMatchObject({ suspend: { duration: '{{inputs.parameters.seconds}}' } })
 
     const commands = (name: string) => template(wt, name).container!.command
     expect(commands('plan')).toEqual(['kata-lcm', 'step', 'plan'])

@@ -46,6 +46,9 @@ pools:
 deploymentMode: daemonset
 drain: { enabled: true, timeout: 1h30m, force: true, deleteEmptyDirData: true }
 timeouts: { ready: 10m, helm: 20m }
+windows:
+  - { days: Mon-Fri, start: "02:00", end: "05:00", timeZone: Europe/Berlin }
+  - { start: "22:00", end: "01:00" }
 verification:
   namespace: kata-verify
   timeout: 2m30s
@@ -60,9 +63,7 @@ verification:
  * For each policy field the template does not carry: a value of it, which install-workflow's
  * chartDefaults must refuse naming the field (never drop). Empty while the template carries every field.
  */
-const REFUSED_POLICY_SAMPLES: Record<string, unknown> = {
-  windows: [{ days: 'Mon-Fri', start: '02:00', end: '05:00', timeZone: 'Europe/Berlin' }],
-}
+const REFUSED_POLICY_SAMPLES: Record<string, unknown> = {}
 
 /** `step plan` flags that are no setting of a run: the step's own, and the file form of the verification pod. */
 const STEP_ONLY = ['holder', 'policy-in-effect', 'verification-pod']
@@ -228,7 +229,9 @@ describe('the settings table', () => {
           ? Buffer.from(stringify(policy.pools, { lineWidth: 0 })).toString('base64')
           : s.flag === 'verification-pod'
             ? '' // empty: the chart's verificationPod, which install-workflow sets from the policy's
-            : String(valueAt(policy, s.policy))
+            : s.flag === 'window'
+              ? 'Mon,Tue,Wed,Thu,Fri 02:00-05:00 Europe/Berlin; 22:00-01:00 UTC' // as --window takes each
+              : String(valueAt(policy, s.policy))
       expect(parameters[s.argo.parameter], `${s.policy} -> ${s.argo.parameter}`).toBe(expected)
     }
     expect(parameters).toMatchObject({

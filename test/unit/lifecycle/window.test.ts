@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { InputError } from '../../../src/lifecycle/errors.js'
 import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import { planStep, waveStep, windowStep } from '../../../src/lifecycle/steps.service.js'
 import { chartDefaults, parsePolicy } from '../../../src/lifecycle/policy.js'
 import { policyWindows, upgradeRequestFrom } from '../../../src/flags.js'
 import { UPGRADE_FLAGS } from '../../fakes/upgrade-flags.js'
@@ -9,12 +10,15 @@ import {
   describeWindow,
   parseWindow,
   parseWindowFlag,
+  parseWindowList,
   untilText,
   windowState,
   type MaintenanceWindow,
 } from '../../../src/lifecycle/window.js'
 
 const at = (iso: string) => new Date(iso)
+/** The Argo workflow holding the run's lock. */
+const WF = 'argo/kata-lcm-w1'
 const BASE_FLAGS = UPGRADE_FLAGS
 const berlin: MaintenanceWindow = parseWindowFlag('--window', 'Mon-Fri 02:00-05:00 Europe/Berlin')
 
@@ -125,6 +129,51 @@ describe('a run with maintenance windows', () => {
   })
 })
 
+describe('the Argo steps and a window', () => {
+  it('step window gives the seconds to the opening and records the wait; inside the window 0 and the record cleared', async () => {
+    const s = await scenario({ nodes: 2 })
+    const start = s.clock.now()
+    const hh = (ms: number) => new Date(start.getTime() + ms).toISOString().slice(11, 16)
+    const window = parseWindowFlag('--window', `${hh(3_600_000)}-${hh(2 * 3_600_000)} UTC`)
+    await planStep(s.deps, s.upgradeRequest({ windows: [window], batchSize: 1 }), 'run-1', WF)
+    const opens = new Date(start.getTime() + 3_600_000)
+    opens.setUTCSeconds(0, 0)
+    expect(await windowStep(s.deps, RELEASE, 1, WF)).toBe((opens.getTime() - start.getTime()) / 1000)
+    expect((await s.cluster.readRun(RELEASE.namespace, RELEASE.name))?.waitingForWindow).toEqual({
+      wave: 1,
+      opensAt: opens.toISOString(),
+    })
+    // The template's suspend: time passes with no pod; then the window is open.
+    await s.clock.advance(opens.getTime() - start.getTime())
+    expect(await windowStep(s.deps, RELEASE, 1, WF)).toBe(0)
+    expect((await s.cluster.readRun(RELEASE.namespace, RELEASE.name))?.waitingForWindow).toBeUndefined()
+  })
+
+  it('a suspend cut short (argo resume): the prepare step still starts the wave only inside the window', async () => {
+    const s = await scenario({ nodes: 1 })
+    const start = s.clock.now()
+    const hh = (ms: number) => new Date(start.getTime() + ms).toISOString().slice(11, 16)
+    const window = parseWindowFlag('--window', `${hh(2 * 3_600_000)}-${hh(3 * 3_600_000)} UTC`)
+    await planStep(s.deps, s.upgradeRequest({ windows: [window] }), 'run-1', WF)
+    expect(await windowStep(s.deps, RELEASE, 1, WF)).toBeGreaterThan(3600)
+    await waveStep(s.deps, RELEASE, 1, 'prepare', WF)
+    const cordoned = statusWrites(s.cluster, 'node-1').find((w) => w.status === 'cordoned')!.at
+    expect(cordoned).toBeGreaterThanOrEqual(2 * 3_600_000 - 60_000)
+    expect((await s.cluster.readRun(RELEASE.namespace, RELEASE.name))?.waitingForWindow).toBeUndefined()
+  })
+
+  it("install-workflow renders the policy's windows into one parameter that step plan parses back", () => {
+    const policy = parsePolicy(
+      'apiVersion: kata-lcm.katacontainers.io/v1alpha1\nkind: Policy\nwindows:\n  - {days: Mon-Fri, start: "02:00", end: "05:00", timeZone: Europe/Berlin}\n  - {start: "22:00", end: "01:00"}\n',
+      'p.yaml',
+    )
+    const text = chartDefaults(policy)?.['windows'] as string
+    expect(text).toBe('Mon,Tue,Wed,Thu,Fri 02:00-05:00 Europe/Berlin; 22:00-01:00 UTC')
+    expect(parseWindowList('--windows', text)).toEqual(policyWindows({ origin: 'p', policy }))
+    expect(parseWindowList('--windows', '')).toEqual([])
+  })
+})
+
 describe('where a run takes its windows from', () => {
   it('--window, repeatable, else the policy: each checked naming the flag or the policy item', () => {
     const flags = { window: ['Mon-Fri 02:00-05:00 Europe/Berlin', '22:00-23:00'] }
@@ -146,9 +195,5 @@ describe('where a run takes its windows from', () => {
         policy: { ...source.policy, windows: [{ start: '01:00', end: '03:00', timeZone: 'Nowhere/Land' }] },
       }),
     ).toThrow(/^policy file p\.yaml: windows\[0\]: time zone "Nowhere\/Land" does not exist/)
-    // The Argo template cannot wait for one yet: install-workflow refuses such a policy by name.
-    expect(() => chartDefaults(source.policy)).toThrow(
-      /^windows: the policy's maintenance windows cannot be honoured by the Argo template/,
-    )
   })
 })
