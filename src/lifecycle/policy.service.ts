@@ -205,5 +205,11 @@ export async function starterFiles(
       ? [`# verification.pod boots ${families[0]!.name}; to verify with another, use the pod in ${others.join(', ')}.`]
       : []),
   ]
-  return { policy: `${header.join('\n')}\n${stringify(policy, { lineWidth: 0 })}`, pods }
+  // Gates a fleet may want, off until uncommented.
+  const gates = [
+    '# A wave starts only inside a maintenance window (several allowed; the Argo template suspends until one opens):',
+    '# windows:',
+    '#   - {days: Mon-Fri, start: "02:00", end: "05:00", timeZone: Europe/Berlin}',
+  ]
+  return { policy: `${header.join('\n')}\n${stringify(policy, { lineWidth: 0 })}${gates.join('\n')}\n`, pods }
 }

@@ -1,5 +1,6 @@
 import semver from 'semver'
 import type { LifecycleDeps } from './context.js'
+import type { MaintenanceWindow } from '../ports/cluster.port.js'
 import { acquireLock } from './lock.js'
 import { newWaveState, outcomes, runHandlers, waveSettings } from './phases.js'
 import type { RunContext } from './modes/strategy.js'
@@ -11,6 +12,7 @@ import { checkRenders } from './renders.js'
 import { restoreWhenConverged } from './restore.js'
 import { waitWhilePaused } from './pause.service.js'
 import { waitForWindow } from './window-wait.js'
+import { describeWindow, untilText, windowState } from './window.js'
 import { runWave } from './wave.js'
 
 /**
@@ -32,7 +34,19 @@ export async function upgrade(
     const ctx = runContextOf(deps, request, first)
     announce(deps, first)
     const commands = first.strategy.plannedUpgrades(ctx, first.waves).map((u) => deps.helm.describeUpgrade(u))
-    return report(first, runId, request, 'planned', baseResults(first), commands, 'dry run: nothing was written')
+    const planned = report(
+      first,
+      runId,
+      request,
+      'planned',
+      baseResults(first),
+      commands,
+      'dry run: nothing was written',
+    )
+    // What would gate the run now.
+    const gate = windowGate(request.windows, deps.clock.now())
+    if (gate) planned.nextSteps.unshift(gate)
+    return planned
   }
   if (first.nodes.length === 0 && !first.resumingRun) return nothingToDo(first, runId, request)
   const lock = await acquireLock(deps, request.release, holder)
@@ -272,4 +286,14 @@ function report(
       : summary,
     nextSteps,
   }
+}
+
+/** The maintenance windows as a dry run's line: open now, or how long wave 1 would wait. Pure. */
+function windowGate(windows: readonly MaintenanceWindow[] | undefined, now: Date): string | undefined {
+  if (!windows || windows.length === 0) return undefined
+  const state = windowState(windows, now)
+  const which = windows.map(describeWindow).join('; ')
+  return state.open
+    ? `maintenance window (${which}): open now, wave 1 would start at once`
+    : `maintenance window (${which}): closed now, wave 1 would wait ${untilText(now, state.opensAt)} (opens at ${state.opensAt.toISOString()})`
 }

@@ -129,6 +129,23 @@ describe('a run with maintenance windows', () => {
   })
 })
 
+describe('--dry-run and a window', () => {
+  it('says what would gate the run now: a closed window and how long wave 1 would wait, or an open one', async () => {
+    const s = await scenario({ nodes: 1 })
+    const start = s.clock.now()
+    const hh = (ms: number) => new Date(start.getTime() + ms).toISOString().slice(11, 16)
+    const later = parseWindowFlag('--window', `${hh(2 * 3_600_000)}-${hh(3 * 3_600_000)} UTC`)
+    const closed = await upgrade(s.deps, s.upgradeRequest({ windows: [later], dryRun: true }), 'run-1')
+    expect(closed.nextSteps[0]).toMatch(
+      /^maintenance window \(\d\d:\d\d-\d\d:\d\d UTC\): closed now, wave 1 would wait 2h0m \(opens at /,
+    )
+    const now = parseWindowFlag('--window', `${hh(-3_600_000)}-${hh(3_600_000)} UTC`)
+    const open = await upgrade(s.deps, s.upgradeRequest({ windows: [now], dryRun: true }), 'run-2')
+    expect(open.nextSteps[0]).toMatch(/: open now, wave 1 would start at once$/)
+    expect(s.cluster.writes.filter((w) => w.resource !== 'selfsubjectaccessreviews')).toEqual([])
+  })
+})
+
 describe('the Argo steps and a window', () => {
   it('step window gives the seconds to the opening and records the wait; inside the window 0 and the record cleared', async () => {
     const s = await scenario({ nodes: 2 })
