@@ -1,5 +1,6 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import { noImportCycle } from './scripts/lint/import-cycles.mjs'
 
 /**
  * The layers of docs/architecture.md, enforced: each may import only what is below it.
@@ -53,6 +54,12 @@ export default tseslint.config(
     groups: ['**/adapters/**', '**/ui/**', '**/commands/**', '**/deps.js'],
     message: "ports are interfaces: they depend on nothing but the domain's types.",
   }),
+  {
+    // No import circle in src/ (scripts/lint/import-cycles.mjs).
+    files: ['src/**/*.ts'],
+    plugins: { 'kata-lcm': { rules: { 'no-import-cycle': noImportCycle } } },
+    rules: { 'kata-lcm/no-import-cycle': ['error', 'src'] },
+  },
   {
     // The deployment mode is a strategy: only src/lifecycle/modes/ may branch on its name.
     files: ['src/**/*.ts'],

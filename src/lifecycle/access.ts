@@ -2,7 +2,7 @@ import type { AccessCheck } from '../ports/cluster.port.js'
 import type { LifecycleDeps } from './context.js'
 import { PreconditionError } from './errors.js'
 import type { DeploymentStrategy } from './modes/strategy.js'
-import type { UpgradeRequest } from './prerequisites.js'
+import type { UpgradeRequest } from './request.js'
 
 /**
  * What every run does whatever its mode: nodes, the verification pods, the record and the lease, helm's

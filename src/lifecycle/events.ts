@@ -1,7 +1,7 @@
 import type { NodeStatus } from './node-state.js'
-import type { Phase } from './phases.js'
+import type { Phase } from './phase-names.js'
 
-export type { Phase } from './phases.js'
+export type { Phase } from './phase-names.js'
 
 /** Typed progress from the domain. The UI maps these to listr2, plain lines, or nothing (--json). */
 export type LifecycleEvent =

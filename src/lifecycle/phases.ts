@@ -7,6 +7,7 @@ import { releaseCordon, transition, type TransitionExtras } from './node-ops.js'
 import type { NodeResult, VerificationEvidence } from './report.js'
 import { parseVerificationTemplate, type VerificationTemplate } from './verification.js'
 import { startVerification, verifyNode, type VerificationSession, type VerificationSettings } from './verify-node.js'
+import type { Phase } from './phase-names.js'
 
 export interface WaveSettings {
   runId: string
@@ -331,9 +332,9 @@ const HANDLERS = {
     acts: (node) => statusOf(node) === 'rolling-back',
     run: (state, bucket) => rollBack(state, bucket),
   },
-} satisfies Record<string, WaveHandler>
+} satisfies Record<Phase, WaveHandler>
 
-export type Phase = keyof typeof HANDLERS
+export type { Phase } from './phase-names.js'
 
 /** The phases of a wave, in order. */
 export const PHASES = Object.keys(HANDLERS) as Phase[]

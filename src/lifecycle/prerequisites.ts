@@ -1,15 +1,16 @@
 import semver from 'semver'
-import type { MaintenanceWindow, NodeView, RunRecord } from '../ports/cluster.port.js'
+import type { NodeView, RunRecord } from '../ports/cluster.port.js'
 import type { ReleaseInfo } from '../ports/helm.port.js'
 import type { LifecycleDeps, ReleaseRef } from './context.js'
 import { checkAccess } from './access.js'
 import { checkDuration } from './durations.js'
 import { checkHelmVersion } from './helm-version.js'
 import { checkNamespace, checkReleaseRef } from './names.js'
-import { checkDrainable, NO_FORCE, type DrainPolicy } from './drain.js'
+import { checkDrainable, NO_FORCE } from './drain.js'
 import { InputError, PreconditionError } from './errors.js'
 import { DEPLOYMENT_MODES, detectMode, isDeploymentMode, strategyFor } from './modes/index.js'
 import type { DeploymentMode, DeploymentStrategy, RunContext } from './modes/strategy.js'
+import type { UpgradeRequest } from './request.js'
 import { Annotation, isInFlight, isOtherInstance, memoryFor, readStatus } from './node-state.js'
 import {
   batchNodes,
@@ -20,53 +21,16 @@ import {
   SKIP_LABEL,
   validateSelection,
   type BatchSpec,
-  type NodeSelection,
 } from './plan.js'
-import { everyPoolVerifies, groupByPool, type Pool } from './pools.js'
-import type { PolicyInEffect } from './policy.js'
+import { everyPoolVerifies, groupByPool } from './pools.js'
 import { listed } from './report.js'
 import type { Values } from './values.js'
 import { checkSchedulable, parseVerificationTemplate, type VerificationTemplate } from './verification.js'
 
-export type RequestedMode = 'auto' | DeploymentMode
 export const DEFAULT_CHART = 'oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy'
 
-export interface UpgradeRequest {
-  targetVersion: string
-  chart: string
-  /** Chart reference that yields the release's current version, for rollback; defaults to `chart`. */
-  previousChart?: string
-  selection: NodeSelection
-  /** Nodes per wave; with `batchPercent`, that share of the selected nodes instead. */
-  batchSize: number
-  batchPercent?: number
-  /** The first wave's size (a canary smaller than the batch). */
-  canary?: number
-  /** After each wave but the last: wait this long, then re-check the wave's nodes before the next. */
-  soakMs?: number
-  /** Maintenance windows: a wave starts only inside one (window.ts). */
-  windows?: MaintenanceWindow[]
-  /** Named node pools within the selection, upgraded in this order (pools.ts). */
-  pools?: Pool[]
-  /** At most this many selected nodes unschedulable at once, counting those already cordoned. */
-  maxUnavailable?: number
-  drain: boolean
-  drainTimeoutMs: number
-  /** What a drain may evict beyond pods a controller recreates; default: nothing more (kubectl's rule). */
-  drainPolicy?: DrainPolicy
-  /** The run's verification pod; `source` is empty only when every pool brings its own. */
-  verification: { source: string; origin: string; namespace: string; timeoutMs: number }
-  readyTimeoutMs: number
-  helmTimeout: string
-  release: ReleaseRef
-  deploymentMode: RequestedMode
-  allowDowngrade: boolean
-  dryRun: boolean
-  /** Go ahead with a pod restart kata-deploy itself makes disruptive (3.28.0's cleanup), without --drain. */
-  acceptRestartHazard?: boolean
-  /** The fleet policy the request's defaults came from: named in the run's first line and its report. */
-  policy: PolicyInEffect
-}
+// The request's shape lives in request.ts (access.ts reads it too, and prerequisites.ts imports access.ts).
+export type { RequestedMode, UpgradeRequest } from './request.js'
 
 /** Everything checked and captured before the first write. */
 export interface RunPlan {
