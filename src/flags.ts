@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core'
-import { DEFAULT_LIMITS } from './deps.js'
+import { DEFAULT_CAPS, DEFAULT_LIMITS } from './deps.js'
 import { helmDuration, MAX_DURATION_TEXT, parseDuration as parseNamedDuration } from './lifecycle/durations.js'
 import { InputError } from './lifecycle/errors.js'
 import { parseBatchSize } from './lifecycle/plan.js'
@@ -29,20 +29,17 @@ export const globalFlags = {
     helpGroup: 'GLOBAL',
   }),
   'kube-qps': Flags.integer({
-    description: 'Requests per second kata-lcm sends the API server at most, sustained.',
-    default: DEFAULT_LIMITS.qps,
+    description: `Requests per second kata-lcm sends the API server at most, sustained. Default: adapts, from ${DEFAULT_LIMITS.qps} up to ${DEFAULT_CAPS.qps} while the API server answers fast and never throttles (429); given, it is the cap (and the start); either way kata-lcm backs off when throttled or slowed.`,
     min: 1,
     helpGroup: 'GLOBAL',
   }),
   'kube-burst': Flags.integer({
-    description: 'Requests kata-lcm may send at once after a quiet spell.',
-    default: DEFAULT_LIMITS.burst,
+    description: `Requests kata-lcm may send at once after a quiet spell, at most. Default: adapts, from ${DEFAULT_LIMITS.burst} up to ${DEFAULT_CAPS.burst}.`,
     min: 1,
     helpGroup: 'GLOBAL',
   }),
   'kube-max-in-flight': Flags.integer({
-    description: 'Requests awaiting an answer at any moment, at most.',
-    default: DEFAULT_LIMITS.maxInFlight,
+    description: `Requests awaiting an answer at any moment, at most. Default: adapts, from ${DEFAULT_LIMITS.maxInFlight} up to ${DEFAULT_CAPS.maxInFlight}.`,
     min: 1,
     helpGroup: 'GLOBAL',
   }),

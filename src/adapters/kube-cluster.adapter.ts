@@ -32,7 +32,14 @@ import { isNotFound, kubeCall, statusOf, toClusterError } from './kube-errors.js
 import { KubeNodes } from './kube-nodes.adapter.js'
 import { KubePods } from './kube-pods.adapter.js'
 import { SharedWatches } from './kube-watch.js'
-import { DEFAULT_LIMITS, limited, RequestLimiter, type RequestLimits } from './kube-limit.js'
+import {
+  DEFAULT_CAPS,
+  DEFAULT_LIMITS,
+  limited,
+  RequestLimiter,
+  type AdaptiveLimits,
+  type RequestLimits,
+} from './kube-limit.js'
 import { DEFAULT_RETRY, retrying, type RetryPolicy } from './kube-retry.js'
 import { KubeState } from './kube-state.adapter.js'
 import { KubeWorkloads } from './kube-workloads.adapter.js'
@@ -43,8 +50,8 @@ export interface KubeClusterOptions {
   userAgent?: string
   /** How failed calls are retried; default DEFAULT_RETRY (tests shorten the waits). */
   retry?: RetryPolicy
-  /** Client-side request limits (QPS, burst, in flight); default DEFAULT_LIMITS. */
-  limits?: RequestLimits
+  /** Client-side request limits (QPS, burst, in flight): fixed, or where they start and their cap; default DEFAULT_LIMITS up to DEFAULT_CAPS. */
+  limits?: RequestLimits | AdaptiveLimits
 }
 
 /**
@@ -66,7 +73,7 @@ export class KubeCluster implements Cluster {
     const watch = new Watch(kc)
     const policy = options.retry ?? DEFAULT_RETRY
     // One limiter for every call this process makes to the API server (retries included).
-    const limiter = new RequestLimiter(options.limits ?? DEFAULT_LIMITS)
+    const limiter = new RequestLimiter(options.limits ?? { start: DEFAULT_LIMITS, cap: DEFAULT_CAPS })
     this.core = retrying(limited(kc.makeApiClient(CoreV1Api), limiter), policy)
     this.watches = new SharedWatches(watch)
     this.nodes = new KubeNodes(this.core, this.watches)

@@ -5,8 +5,19 @@
  * scheduler lost their leases). Every API call of the Cluster adapter goes through one limiter; a
  * watch's long-running stream does not (its list does). API Priority and Fairness rejections (429
  * with Retry-After) are retried by kube-retry.ts on top of this.
+ *
+ * The limits adapt to the control plane met, as APF expects of a well-behaved client: each second
+ * in which the limiter held requests back, no request was throttled (429) and the median latency
+ * stayed low, they grow by half, up to the cap; a second with a 429 halves them, a second whose
+ * median latency rose to four times the lowest seen (and at least 250 ms) cuts them by 30%. The
+ * `--kube-*` flags are the caps; without them the limits start at client-go-like 20/40/16 and may
+ * reach 400/800/64.
  */
+import createDebug from 'debug'
 import { timerMs } from '../lifecycle/durations.js'
+import { statusOf } from './kube-errors.js'
+
+const debug = createDebug('kata-lcm:kube')
 
 export interface RequestLimits {
   /** Sustained requests per second. */
@@ -17,37 +28,114 @@ export interface RequestLimits {
   maxInFlight: number
 }
 
-/** Defaults that keep a modest control plane healthy (kubectl's are 50/300; client-go's 5/10). */
+/** Where the limits start and how far they may grow (equal: fixed, but for backing off). */
+export interface AdaptiveLimits {
+  start: RequestLimits
+  cap: RequestLimits
+}
+
+/** Where the limits start without flags (kubectl's are 50/300; client-go's 5/10). */
 export const DEFAULT_LIMITS: RequestLimits = { qps: 20, burst: 40, maxInFlight: 16 }
+/** How far they may grow without flags: what the 5000-node benchmark ran with, every lease kept. */
+export const DEFAULT_CAPS: RequestLimits = { qps: 400, burst: 800, maxInFlight: 64 }
+
+/** How long the limiter looks at the answers before it adjusts. */
+const WINDOW_MS = 1000
+/** A median latency at least this (and four times the lowest seen) is the control plane slowing down. */
+const SLOW_MS = 250
 
 export class RequestLimiter {
+  /** The limits in force now (they move between the start's floor and the cap). */
+  readonly limits: RequestLimits
+  private readonly floor: RequestLimits
+  private readonly cap: RequestLimits
   private tokens: number
   private last: number
   private inFlight = 0
   private readonly waiting: (() => void)[] = []
   /** Token grants are served in order: one timer at a time. */
   private queue: Promise<void> = Promise.resolve()
+  /** The answers of the current window, and whether requests had to wait for the limits. */
+  private window = { startedAt: 0, latencies: [] as number[], throttled: 0, held: 0 }
+  private lowestMedian = Infinity
 
   constructor(
-    readonly limits: RequestLimits,
+    limits: RequestLimits | AdaptiveLimits,
     private readonly now: () => number = () => Date.now(),
     private readonly sleep: (ms: number) => Promise<void> = (ms) =>
       new Promise((resolve) => setTimeout(resolve, timerMs(ms))),
   ) {
-    this.tokens = limits.burst
+    const { start, cap } = 'start' in limits ? limits : { start: limits, cap: limits }
+    this.limits = { ...start }
+    this.cap = { ...cap }
+    this.floor = {
+      qps: Math.min(start.qps, 5),
+      burst: Math.min(start.burst, 10),
+      maxInFlight: Math.min(start.maxInFlight, 4),
+    }
+    this.tokens = start.burst
     this.last = now()
+    this.window.startedAt = this.last
   }
 
-  /** Runs `call` once a token and an in-flight slot are free. */
+  /** Runs `call` once a token and an in-flight slot are free; its answer feeds the adaptation. */
   async run<T>(call: () => Promise<T>): Promise<T> {
+    const asked = this.now()
     await this.token()
     await this.slot()
+    const sent = this.now()
+    if (sent > asked) this.window.held++
     try {
-      return await call()
+      const result = await call()
+      this.answered(sent, false)
+      return result
+    } catch (error) {
+      this.answered(sent, statusOf(error) === 429)
+      throw error
     } finally {
       this.inFlight--
       this.waiting.shift()?.()
     }
+  }
+
+  /** One answer in; once a window is over, the limits move (see the file's comment). */
+  private answered(sent: number, throttled: boolean): void {
+    const now = this.now()
+    const w = this.window
+    w.latencies.push(now - sent)
+    if (throttled) w.throttled++
+    if (now - w.startedAt < WINDOW_MS) return
+    const sorted = w.latencies.sort((a, b) => a - b)
+    const median = sorted[Math.floor(sorted.length / 2)]!
+    this.lowestMedian = Math.min(this.lowestMedian, median)
+    const slow = median >= Math.max(SLOW_MS, 4 * this.lowestMedian)
+    const factor = w.throttled > 0 ? 0.5 : slow ? 0.7 : w.held > 0 ? 1.5 : 1
+    this.window = { startedAt: now, latencies: [], throttled: 0, held: 0 }
+    if (factor !== 1)
+      this.scale(
+        factor,
+        w.throttled > 0 ? 'throttled (429)' : slow ? `median latency ${median} ms` : 'held back, all well',
+      )
+  }
+
+  private scale(factor: number, why: string): void {
+    const before = JSON.stringify(this.limits)
+    for (const key of ['qps', 'burst', 'maxInFlight'] as const) {
+      const value = Math.round(this.limits[key] * factor)
+      this.limits[key] = Math.min(this.cap[key], Math.max(this.floor[key], value))
+    }
+    this.tokens = Math.min(this.tokens, this.limits.burst)
+    if (JSON.stringify(this.limits) !== before)
+      debug(
+        'client limits now %d qps, burst %d, %d in flight (%s)',
+        this.limits.qps,
+        this.limits.burst,
+        this.limits.maxInFlight,
+        why,
+      )
+    // A larger in-flight cap lets waiting requests go now (each checks again for a slot).
+    for (let free = this.limits.maxInFlight - this.inFlight; free > 0 && this.waiting.length > 0; free--)
+      this.waiting.shift()!()
   }
 
   private token(): Promise<void> {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { limited, RequestLimiter } from '../../../src/adapters/kube-limit.js'
+import { adaptiveLimits } from '../../../src/deps.js'
 
 /** A virtual clock: `sleep` advances it, so the limiter's waits are exact and instant. */
 function virtualClock() {
@@ -64,5 +65,64 @@ describe('RequestLimiter', () => {
       { x: 2, at: 1000 },
       { x: 3, at: 2000 },
     ])
+  })
+})
+
+describe('RequestLimiter adapts to the control plane', () => {
+  const start = { qps: 10, burst: 10, maxInFlight: 4 }
+  const cap = { qps: 40, burst: 40, maxInFlight: 16 }
+  const throttled = Object.assign(new Error('Too Many Requests'), { code: 429 })
+
+  it('grows by half each second it held requests back while all went well, up to the cap', async () => {
+    const clock = virtualClock()
+    const limiter = new RequestLimiter({ start, cap }, clock.now, clock.sleep)
+    const seen: number[] = []
+    for (let i = 0; i < 200; i++) {
+      await limiter.run(async () => undefined)
+      if (seen.at(-1) !== limiter.limits.qps) seen.push(limiter.limits.qps)
+    }
+    expect(seen).toEqual([10, 15, 23, 35, 40])
+    expect(limiter.limits).toEqual(cap)
+  })
+
+  it('halves on a 429, cuts by 30% when the median latency quadruples past 250 ms; never below its floor', async () => {
+    const clock = virtualClock()
+    const limiter = new RequestLimiter({ start: cap, cap }, clock.now, clock.sleep)
+    // A throttled answer after a second of answers: halved.
+    await limiter.run(async () => undefined)
+    await clock.sleep(1000)
+    await expect(limiter.run(() => Promise.reject(throttled))).rejects.toBe(throttled)
+    expect(limiter.limits).toEqual({ qps: 20, burst: 20, maxInFlight: 8 })
+    // The lowest median so far is 0 ms; a window whose median answer took a second: slow.
+    for (const ms of [0, 1000]) await limiter.run(() => clock.sleep(ms))
+    expect(limiter.limits).toEqual({ qps: 14, burst: 14, maxInFlight: 6 })
+    for (let i = 0; i < 10; i++) {
+      await clock.sleep(1000)
+      await limiter.run(() => Promise.reject(throttled)).catch(() => undefined)
+    }
+    expect(limiter.limits).toEqual({ qps: 5, burst: 10, maxInFlight: 4 })
+  })
+
+  it('fixed limits (start = cap) never grow, yet still back off when throttled', async () => {
+    const clock = virtualClock()
+    const limiter = new RequestLimiter(start, clock.now, clock.sleep)
+    for (let i = 0; i < 100; i++) await limiter.run(async () => undefined)
+    expect(limiter.limits).toEqual(start)
+    await clock.sleep(1000)
+    await limiter.run(() => Promise.reject(throttled)).catch(() => undefined)
+    expect(limiter.limits.qps).toBe(5)
+  })
+})
+
+describe('adaptiveLimits (the --kube-* flags)', () => {
+  it('without flags: from 20/40/16 up to 400/800/64; a flag given is its cap and its start', () => {
+    expect(adaptiveLimits({})).toEqual({
+      start: { qps: 20, burst: 40, maxInFlight: 16 },
+      cap: { qps: 400, burst: 800, maxInFlight: 64 },
+    })
+    expect(adaptiveLimits({ 'kube-qps': 100 })).toEqual({
+      start: { qps: 100, burst: 40, maxInFlight: 16 },
+      cap: { qps: 100, burst: 800, maxInFlight: 64 },
+    })
   })
 })
