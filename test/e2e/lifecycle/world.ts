@@ -291,7 +291,8 @@ ${extra}`,
   }
 
   async release(): Promise<{ chartVersion: string; revision: number; status: string }> {
-    const list = JSON.parse(await this.helm(['list', '-n', this.namespace, '-o', 'json'])) as {
+    // --all: helm 3 lists no pending release without it (helm 4 lists every state).
+    const list = JSON.parse(await this.helm(['list', '--all', '-n', this.namespace, '-o', 'json'])) as {
       chart: string
       revision: string
       status: string
