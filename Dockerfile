@@ -10,8 +10,8 @@
 # per architecture, and it only copies files.
 
 # Keep HELM_VERSION equal to scripts/testbed/versions.env (the helm the tests run).
-ARG HELM_VERSION=v4.1.4
-ARG GO_VERSION=1.25
+ARG HELM_VERSION=v4.3.2
+ARG GO_VERSION=1.26
 ARG NODE_VERSION=24
 
 # helm, built from its Go module for the target architecture (no prebuilt binary is fetched).

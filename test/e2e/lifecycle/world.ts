@@ -291,8 +291,9 @@ ${extra}`,
   }
 
   async release(): Promise<{ chartVersion: string; revision: number; status: string }> {
-    // --all: helm 3 lists no pending release without it (helm 4 lists every state).
-    const list = JSON.parse(await this.helm(['list', '--all', '-n', this.namespace, '-o', 'json'])) as {
+    // The states named: helm 3 lists no pending release by default, and helm 4 has no --all.
+    const states = ['--deployed', '--failed', '--pending']
+    const list = JSON.parse(await this.helm(['list', ...states, '-n', this.namespace, '-o', 'json'])) as {
       chart: string
       revision: string
       status: string

@@ -210,3 +210,15 @@ describe('the Dockerfile and .dockerignore', () => {
     expect(missing).toEqual([])
   })
 })
+
+describe('the Dockerfile and the test bed', () => {
+  it("builds the helm the tests run (versions.env's HELM_VERSION), with a Go at least as new as helm's go.mod asks", () => {
+    const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')
+    const versions = readFileSync(path.join(ROOT, 'scripts/testbed/versions.env'), 'utf8')
+    const helm = /^HELM_VERSION=(\S+)$/m.exec(versions)?.[1]
+    expect(helm).toBeDefined()
+    expect(dockerfile).toMatch(new RegExp(`^ARG HELM_VERSION=${helm!.replace(/\./g, '\\.')}$`, 'm'))
+    // helm v4.2 and later need Go 1.26 (their go.mod).
+    expect(Number(/^ARG GO_VERSION=1\.(\d+)$/m.exec(dockerfile)?.[1])).toBeGreaterThanOrEqual(26)
+  })
+})
