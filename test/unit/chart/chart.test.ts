@@ -217,7 +217,7 @@ describe('kata-lifecycle-manager chart', () => {
   })
 
   it("declares Argo custom metrics with Prometheus' names, each documented in docs/metrics.md as the controller serves it", async () => {
-    type Metric = { name: string; help: string; counter?: unknown; gauge?: unknown; histogram?: unknown }
+    type Metric = { name: string; help: string; counter?: object; gauge?: object; histogram?: object }
     type Metrics = { metrics?: { prometheus: Metric[] } }
     const wt = workflowTemplate(await render()) as unknown as { spec: Metrics & { templates: Metrics[] } }
     const metrics = [wt.spec.metrics, ...wt.spec.templates.map((t) => t.metrics)].flatMap((m) => m?.prometheus ?? [])
@@ -230,6 +230,9 @@ describe('kata-lifecycle-manager chart', () => {
       expect(m.name.endsWith('_total'), m.name).toBe(m.counter !== undefined)
       if (m.name.includes('duration') || m.name.includes('elapsed')) expect(m.name).toMatch(/_seconds$/)
       expect(doc).toContain(`\`argo_workflows_${m.name}\``)
+      // Argo's full CRD (../shared/reference/argo) requires a gauge's realtime and a histogram's buckets.
+      if (m.gauge) expect(m.gauge, m.name).toHaveProperty('realtime')
+      if (m.histogram) expect(m.histogram, m.name).toHaveProperty('buckets')
     }
   })
 
