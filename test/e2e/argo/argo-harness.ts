@@ -322,12 +322,12 @@ function substitute(text: string, scope: Scope): string {
   )
 }
 
-/** govaluate as the template uses it: `N > 0` and `'a' == 'b'`. */
+/** govaluate as the template uses it: `N > 0`, `'a' == 'b'` and `'a' != 'b'` (the window gate's). */
 function when(condition: string): boolean {
   const num = /^(-?\d+) > (-?\d+)$/.exec(condition)
   if (num) return Number(num[1]) > Number(num[2])
-  const str = /^'([^']*)' == '([^']*)'$/.exec(condition)
-  if (str) return str[1] === str[2]
+  const str = /^'([^']*)' (==|!=) '([^']*)'$/.exec(condition)
+  if (str) return (str[1] === str[3]) === (str[2] === '==')
   throw new Error(`the interpreter cannot evaluate when: ${condition}`)
 }
 
