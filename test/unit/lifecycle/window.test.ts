@@ -22,6 +22,12 @@ const WF = 'argo/kata-lcm-w1'
 const BASE_FLAGS = UPGRADE_FLAGS
 const berlin: MaintenanceWindow = parseWindowFlag('--window', 'Mon-Fri 02:00-05:00 Europe/Berlin')
 
+/** A daily UTC window from `fromMs` to `toMs` after `start` (to the minute), as --window takes it. */
+function windowAfter(start: Date, fromMs: number, toMs: number): MaintenanceWindow {
+  const hh = (ms: number) => new Date(start.getTime() + ms).toISOString().slice(11, 16)
+  return parseWindowFlag('--window', `${hh(fromMs)}-${hh(toMs)} UTC`)
+}
+
 describe('maintenance windows', () => {
   it('inside: a wave may start; outside: when the next window opens (weekdays in the zone)', () => {
     // Friday 2026-12-04, 02:30 in Berlin (CET, UTC+1).
@@ -108,8 +114,7 @@ describe('a run with maintenance windows', () => {
     const s = await scenario({ nodes: 2 })
     const start = s.clock.now()
     // A one-hour window that opens three hours from now, every day, in UTC.
-    const hh = (ms: number) => new Date(start.getTime() + ms).toISOString().slice(11, 16)
-    const window = parseWindowFlag('--window', `${hh(3 * 3_600_000)}-${hh(4 * 3_600_000)} UTC`)
+    const window = windowAfter(start, 3 * 3_600_000, 4 * 3_600_000)
     const seen: (string | undefined)[] = []
     s.clock.setTimer(3_600_000, () => {
       void s.cluster.readRun(RELEASE.namespace, RELEASE.name).then((r) => seen.push(r?.waitingForWindow?.opensAt))
@@ -133,13 +138,12 @@ describe('--dry-run and a window', () => {
   it('says what would gate the run now: a closed window and how long wave 1 would wait, or an open one', async () => {
     const s = await scenario({ nodes: 1 })
     const start = s.clock.now()
-    const hh = (ms: number) => new Date(start.getTime() + ms).toISOString().slice(11, 16)
-    const later = parseWindowFlag('--window', `${hh(2 * 3_600_000)}-${hh(3 * 3_600_000)} UTC`)
+    const later = windowAfter(start, 2 * 3_600_000, 3 * 3_600_000)
     const closed = await upgrade(s.deps, s.upgradeRequest({ windows: [later], dryRun: true }), 'run-1')
     expect(closed.nextSteps[0]).toMatch(
       /^maintenance window \(\d\d:\d\d-\d\d:\d\d UTC\): closed now, wave 1 would wait 2h0m \(opens at /,
     )
-    const now = parseWindowFlag('--window', `${hh(-3_600_000)}-${hh(3_600_000)} UTC`)
+    const now = windowAfter(start, -3_600_000, 3_600_000)
     const open = await upgrade(s.deps, s.upgradeRequest({ windows: [now], dryRun: true }), 'run-2')
     expect(open.nextSteps[0]).toMatch(/: open now, wave 1 would start at once$/)
     expect(s.cluster.writes.filter((w) => w.resource !== 'selfsubjectaccessreviews')).toEqual([])
@@ -150,8 +154,7 @@ describe('the Argo steps and a window', () => {
   it('step window gives the seconds to the opening and records the wait; inside the window 0 and the record cleared', async () => {
     const s = await scenario({ nodes: 2 })
     const start = s.clock.now()
-    const hh = (ms: number) => new Date(start.getTime() + ms).toISOString().slice(11, 16)
-    const window = parseWindowFlag('--window', `${hh(3_600_000)}-${hh(2 * 3_600_000)} UTC`)
+    const window = windowAfter(start, 3_600_000, 2 * 3_600_000)
     await planStep(s.deps, s.upgradeRequest({ windows: [window], batchSize: 1 }), 'run-1', WF)
     const opens = new Date(start.getTime() + 3_600_000)
     opens.setUTCSeconds(0, 0)
@@ -169,8 +172,7 @@ describe('the Argo steps and a window', () => {
   it('a suspend cut short (argo resume): the prepare step still starts the wave only inside the window', async () => {
     const s = await scenario({ nodes: 1 })
     const start = s.clock.now()
-    const hh = (ms: number) => new Date(start.getTime() + ms).toISOString().slice(11, 16)
-    const window = parseWindowFlag('--window', `${hh(2 * 3_600_000)}-${hh(3 * 3_600_000)} UTC`)
+    const window = windowAfter(start, 2 * 3_600_000, 3 * 3_600_000)
     await planStep(s.deps, s.upgradeRequest({ windows: [window] }), 'run-1', WF)
     expect(await windowStep(s.deps, RELEASE, 1, WF)).toBeGreaterThan(3600)
     await waveStep(s.deps, RELEASE, 1, 'prepare', WF)
