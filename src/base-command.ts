@@ -77,6 +77,7 @@ export abstract class BaseCommand extends Command {
   protected exitCodeFor(outcome: string): number {
     switch (outcome) {
       case 'rolled-back':
+      case 'workloads-disrupted':
         return ExitCode.RolledBack
       case 'manual-action':
         return ExitCode.ManualActionNeeded

@@ -7,6 +7,7 @@ import type { Pool } from './lifecycle/pools.js'
 import { DEFAULT_CHART, type RequestedMode, type UpgradeRequest } from './lifecycle/prerequisites.js'
 import { parseWindow, parseWindowFlag, type MaintenanceWindow } from './lifecycle/window.js'
 import type { PolicySource } from './lifecycle/policy.js'
+import { ON_DISRUPTION, type OnDisruption } from './lifecycle/workloads.js'
 
 /** Flags every command takes. */
 export const globalFlags = {
@@ -127,6 +128,11 @@ export const rolloutFlags = {
     description:
       'At most this many selected nodes unschedulable at once, across pools, counting nodes already cordoned: caps every wave (empty: no cap).',
   }),
+  'on-workload-disruption': Flags.string({
+    description:
+      'The Kata pods running on a node are recorded before its upgrade and compared once it verified; one that restarted, died or vanished is named on the node, in an Event and in the report. report: the run goes on; stop: it also stops before the next wave (exit 3).',
+    default: 'report',
+  }),
 }
 
 /** `--window`: a maintenance window, repeatable (window.ts). Upgrade only: the Argo template waits for none yet. */
@@ -182,6 +188,7 @@ export interface UpgradeFlags {
   canary?: string | number | undefined
   soak?: string | undefined
   'max-unavailable'?: string | number | undefined
+  'on-workload-disruption'?: string | undefined
   window?: string[] | undefined
   'deployment-mode': string
   drain: boolean
@@ -227,6 +234,13 @@ function nodeCount(field: string, value: string | number, what: string): number 
   return Number(text)
 }
 
+/** `--on-workload-disruption report|stop`. */
+function onDisruption(field: string, value: string): OnDisruption {
+  if (!(ON_DISRUPTION as readonly string[]).includes(value))
+    throw new InputError(field, `"${value}" is not one; use ${ON_DISRUPTION.join(' or ')}`)
+  return value as OnDisruption
+}
+
 /** `--batch-size N` or `P%` as the request's batchSize / batchPercent. */
 function batchFrom(field: string, value: string): { batchSize: number; batchPercent?: number } {
   const spec = parseBatchSize(field, value)
@@ -264,6 +278,14 @@ export function upgradeRequestFrom(
         }
       : {}),
     ...(pools ? { pools } : {}),
+    ...(flags['on-workload-disruption'] !== undefined
+      ? {
+          onWorkloadDisruption: onDisruption(
+            origins['on-workload-disruption'] ?? '--on-workload-disruption',
+            flags['on-workload-disruption'],
+          ),
+        }
+      : {}),
     ...(flags.soak ? { soakMs: parseDuration('--soak', flags.soak) } : {}),
     ...(flags.window && flags.window.length > 0
       ? { windows: flags.window.map((w) => parseWindowFlag('--window', w)) }

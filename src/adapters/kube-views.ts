@@ -45,6 +45,7 @@ function toContainerView(status: V1ContainerStatus): ContainerView {
     ready: status.ready === true,
     restartCount: status.restartCount ?? 0,
     image: status.image,
+    ...((running ?? terminated)?.startedAt ? { startedAt: iso((running ?? terminated)!.startedAt) } : {}),
   }
   if (terminated)
     return {
@@ -78,6 +79,7 @@ export function toPodView(pod: V1Pod): PodView {
   return {
     ...m,
     nodeName: pod.spec?.nodeName,
+    ...(pod.spec?.runtimeClassName ? { runtimeClassName: pod.spec.runtimeClassName } : {}),
     phase: pod.status?.phase ?? 'Unknown',
     deletionTimestamp: iso(pod.metadata?.deletionTimestamp),
     ready: conditions.some((c) => c.type === 'Ready' && c.status === 'True'),

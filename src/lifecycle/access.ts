@@ -30,12 +30,10 @@ export function runAccess(request: UpgradeRequest): AccessCheck[] {
     })),
     // The fleet policy's ConfigMap, read before everything else (none with --no-policy or --policy FILE).
     ...(request.policy.namespace ? [{ verb: 'get', resource: 'configmaps', namespace: request.policy.namespace }] : []),
-    ...(request.drain
-      ? [
-          { verb: 'list', resource: 'pods' },
-          { verb: 'create', resource: 'pods/eviction' },
-        ]
-      : []),
+    // The Kata pods on each node, recorded before its upgrade and compared after (workloads.ts); drain's too.
+    { verb: 'list', resource: 'pods' },
+    { verb: 'list', resource: 'runtimeclasses.node.k8s.io' },
+    ...(request.drain ? [{ verb: 'create', resource: 'pods/eviction' }] : []),
   ]
 }
 

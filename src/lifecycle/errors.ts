@@ -11,7 +11,10 @@ export const ExitCode = {
   Unexpected: 1,
   /** Bad input: a flag, a file or a precondition is wrong. Nothing was written to the cluster. */
   BadInput: 2,
-  /** A node failed and was rolled back; the run stopped before the next wave. The cluster is consistent. */
+  /**
+   * The run stopped before the next wave: a node failed and was rolled back, or (`stop` on a workload
+   * disruption) a node's running Kata pods did not come through. The cluster is consistent.
+   */
   RolledBack: 3,
   /** A node failed and could not be put back: it stays cordoned and annotated `failed`. Act by hand. */
   ManualActionNeeded: 4,
@@ -98,6 +101,12 @@ export class TimeoutError extends KataLcmError {
 /** A node failed its upgrade and was rolled back. */
 export class NodesRolledBackError extends KataLcmError {
   override readonly code = 'ROLLED_BACK'
+  override readonly exitCode = ExitCode.RolledBack
+}
+
+/** Kata pods running on a wave's nodes did not come through their upgrade, and the run stops on that. */
+export class WorkloadsDisruptedError extends KataLcmError {
+  override readonly code = 'WORKLOADS_DISRUPTED'
   override readonly exitCode = ExitCode.RolledBack
 }
 

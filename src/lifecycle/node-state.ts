@@ -39,6 +39,16 @@ export const Annotation = {
    * install): memory of another install of the release (uninstalled, installed again) is not trusted.
    */
   releaseInstance: `${PREFIX}/release-instance`,
+  /**
+   * The Kata pods running on the node when its upgrade began (workloads.ts's record, JSON): compared
+   * once the node verified, then removed.
+   */
+  kataWorkloads: `${PREFIX}/kata-workloads`,
+  /**
+   * The Kata pods that did not come through the node's last upgrade (`ns/pod restarted, ns/pod2
+   * vanished`); removed when an upgrade of the node disrupted none.
+   */
+  disruptedWorkloads: `${PREFIX}/disrupted-workloads`,
 } as const
 
 /**

@@ -8,6 +8,18 @@ import type { NodeResult, VerificationEvidence } from './report.js'
 import { parseVerificationTemplate, type VerificationTemplate } from './verification.js'
 import { startVerification, verifyNode, type VerificationSession, type VerificationSettings } from './verify-node.js'
 import type { Phase } from './phase-names.js'
+import {
+  decodeWorkloads,
+  describeDisruptions,
+  disruptions,
+  encodeWorkloads,
+  isKataRuntimeClass,
+  recordWorkloads,
+  type Disruption,
+  type WorkloadRecord,
+} from './workloads.js'
+
+type Annotations = Record<string, string | null>
 
 export interface WaveSettings {
   runId: string
@@ -50,6 +62,8 @@ export interface WaveState {
   verification?: { session: VerificationSession; completing: Promise<void>[] }
   /** Nodes deleted during the wave: in no handler's bucket from then on, reported `gone`. */
   gone: Set<string>
+  /** The Kata RuntimeClasses' names, once read (`kataClasses`). */
+  kataClasses?: Promise<ReadonlySet<string>>
 }
 
 /**
@@ -225,14 +239,16 @@ const HANDLERS = {
         writes.set(name, next)
         return next
       }
-      const moveOn = (name: string, to: NodeStatus, message: string) =>
+      const moveOn = (name: string, to: NodeStatus, message: string, annotations?: () => Promise<Annotations>) =>
         then(name, () =>
           statusOf(state.nodes.get(name)!) === to
             ? Promise.resolve(true)
-            : write(state, name, to, { message }).then(
-                () => true,
-                (error: unknown) => fail(state, name, describeError(error)).then(() => false),
-              ),
+            : (annotations?.() ?? Promise.resolve({}))
+                .then((extra) => write(state, name, to, { message, annotations: extra }))
+                .then(
+                  () => true,
+                  (error: unknown) => fail(state, name, describeError(error)).then(() => false),
+                ),
         )
       const ready = `kata-deploy ${ctx.targetVersion} is ready on the node; verifying`
       const session = state.verifyAsReady && state.settings.verification ? verification(state).session : undefined
@@ -248,7 +264,13 @@ const HANDLERS = {
         return moving
       }
       const hooks: WaveHooks = {
-        starting: (name) => moveOn(name, 'upgrading', `rolling kata-deploy ${ctx.targetVersion} onto the node`),
+        // The node's running Kata pods are recorded with `upgrading`, before its kata-deploy changes.
+        starting: (name) =>
+          moveOn(name, 'upgrading', `rolling kata-deploy ${ctx.targetVersion} onto the node`, () =>
+            kataWorkloadsOn(state, name).then((record) => ({
+              [Annotation.kataWorkloads]: Object.keys(record).length > 0 ? encodeWorkloads(record) : null,
+            })),
+          ),
         settled: (name, outcome) => {
           if (outcome.ok) void verifying(name)
         },
@@ -418,10 +440,27 @@ async function runHandler(state: WaveState, phase: Phase, step: WaveStep | undef
  * The wave's nodes that were rolled back, or whose rollback failed. Every node of a wave that got past
  * `prepare` is this run's, so a retried rollback step still sees the nodes an earlier attempt reverted.
  */
-export function outcomes(state: WaveState): { rolledBack: string[]; failed: string[]; gone: string[] } {
-  const names = (status: NodeStatus) =>
-    [...state.nodes.values()].filter((n) => !state.gone.has(n.name) && statusOf(n) === status).map((n) => n.name)
-  return { rolledBack: names('rolled-back'), failed: names('failed'), gone: [...state.gone] }
+export function outcomes(state: WaveState): {
+  rolledBack: string[]
+  failed: string[]
+  gone: string[]
+  /** Completed in this run with Kata workloads that did not come through (named on the node). */
+  disrupted: string[]
+} {
+  const nodes = [...state.nodes.values()].filter((n) => !state.gone.has(n.name))
+  const names = (status: NodeStatus) => nodes.filter((n) => statusOf(n) === status).map((n) => n.name)
+  const disrupted = nodes.filter(
+    (n) =>
+      statusOf(n) === 'completed' &&
+      n.annotations[Annotation.runId] === state.settings.runId &&
+      n.annotations[Annotation.disruptedWorkloads] !== undefined,
+  )
+  return {
+    rolledBack: names('rolled-back'),
+    failed: names('failed'),
+    gone: [...state.gone],
+    disrupted: disrupted.map((n) => n.name),
+  }
 }
 
 async function write(state: WaveState, node: string, to: NodeStatus, extras: TransitionExtras): Promise<void> {
@@ -507,7 +546,10 @@ async function complete(state: WaveState, name: string): Promise<void> {
   const cordon = releaseCordon(state.nodes.get(name)!)
   // A soak follows: it judges the node against the kata-deploy that was verified, read before the
   // node goes back in service (a change after this read is one the soak sees).
-  const verified = soaks(state) ? (await ctx.strategy.health(ctx, [name])).get(name) : undefined
+  const [verified, disrupted] = await Promise.all([
+    soaks(state) ? ctx.strategy.health(ctx, [name]).then((h) => h.get(name)) : undefined,
+    disruptedWorkloads(state, name),
+  ])
   await write(state, name, 'completed', {
     message: `verified on ${ctx.targetVersion}`,
     ...cordon,
@@ -516,9 +558,58 @@ async function complete(state: WaveState, name: string): Promise<void> {
       [Annotation.currentVersion]: ctx.targetVersion,
       [Annotation.lastError]: null,
       [Annotation.verifiedHealth]: verified?.ok ? verified.detail : null,
+      [Annotation.kataWorkloads]: null,
+      [Annotation.disruptedWorkloads]: disrupted.length > 0 ? describeDisruptions(disrupted) : null,
     },
   })
-  state.results.set(name, { name, status: 'completed', version: ctx.targetVersion })
+  state.results.set(name, {
+    name,
+    status: 'completed',
+    version: ctx.targetVersion,
+    ...(disrupted.length > 0 ? { disruptedWorkloads: disrupted.map((d) => `${d.pod} ${d.what}`) } : {}),
+  })
+  if (disrupted.length > 0) {
+    const message = `Kata workloads did not come through the upgrade to ${ctx.targetVersion}: ${describeDisruptions(disrupted)}`
+    ctx.deps.events.emit({ type: 'warning', message: `wave ${state.wave}: ${name}: ${message}` })
+    void ctx.deps.cluster.recordNodeEvent(state.nodes.get(name)!, {
+      reason: 'KataWorkloadsDisrupted',
+      message,
+      type: 'Warning',
+    })
+  }
+}
+
+/** The Kata RuntimeClasses' names, read once per wave. */
+function kataClasses(state: WaveState): Promise<ReadonlySet<string>> {
+  state.kataClasses ??= state.ctx.deps.cluster
+    .listRuntimeClasses()
+    .then((classes) => new Set(classes.filter(isKataRuntimeClass).map((rc) => rc.name)))
+  return state.kataClasses
+}
+
+/** The running Kata pods on a node, as recorded before its upgrade. */
+async function kataWorkloadsOn(state: WaveState, name: string): Promise<WorkloadRecord> {
+  const classes = await kataClasses(state)
+  if (classes.size === 0) return {}
+  return recordWorkloads(await state.ctx.deps.cluster.listPods({ fieldSelector: `spec.nodeName=${name}` }), classes)
+}
+
+/**
+ * The recorded Kata pods of a verified node that did not come through. The node verified: a pod list
+ * that fails is a warning, not the node's failure.
+ */
+async function disruptedWorkloads(state: WaveState, name: string): Promise<Disruption[]> {
+  const before = decodeWorkloads(state.nodes.get(name)!.annotations[Annotation.kataWorkloads])
+  if (!before || Object.keys(before).length === 0) return []
+  try {
+    return disruptions(before, await state.ctx.deps.cluster.listPods({ fieldSelector: `spec.nodeName=${name}` }))
+  } catch (error) {
+    state.ctx.deps.events.emit({
+      type: 'warning',
+      message: `wave ${state.wave}: ${name}: could not compare its Kata workloads with those before its upgrade: ${describeError(error)}`,
+    })
+    return []
+  }
 }
 
 /** Whether this wave soaks: a soak is set and another wave follows. */

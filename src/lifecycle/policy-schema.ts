@@ -169,6 +169,17 @@ export const POLICY_SCHEMA = {
     deploymentMode: {
       enum: ['auto', 'daemonset', 'job'],
     },
+    workloads: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        onDisruption: {
+          enum: ['report', 'stop'],
+          description:
+            "--on-workload-disruption: a Kata pod that restarted, died or vanished during its node's upgrade is named (report); stop also stops the run before the next wave.",
+        },
+      },
+    },
     drain: {
       type: 'object',
       additionalProperties: false,

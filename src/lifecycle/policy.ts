@@ -32,6 +32,8 @@ export interface Policy {
   windows?: { days?: string[] | string; start: string; end: string; timeZone?: string }[]
   pools?: PoolSpec[]
   maxUnavailable?: number
+  /** What a node's Kata pods that did not come through its upgrade do to the run (workloads.ts). */
+  workloads?: { onDisruption?: 'report' | 'stop' }
   deploymentMode?: 'auto' | 'daemonset' | 'job'
   drain?: { enabled?: boolean; timeout?: string; force?: boolean; deleteEmptyDirData?: boolean }
   timeouts?: { ready?: string; helm?: string }

@@ -25,6 +25,7 @@ import {
 import { everyPoolVerifies, groupByPool } from './pools.js'
 import { listed } from './report.js'
 import type { Values } from './values.js'
+import { ON_DISRUPTION } from './workloads.js'
 import { checkSchedulable, parseVerificationTemplate, type VerificationTemplate } from './verification.js'
 
 export const DEFAULT_CHART = 'oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy'
@@ -111,6 +112,11 @@ export function validateSettings(request: Omit<UpgradeRequest, 'policy'>): void 
   if (request.soakMs !== undefined) checkDuration('--soak', request.soakMs)
   if (request.maxUnavailable !== undefined && (!Number.isInteger(request.maxUnavailable) || request.maxUnavailable < 1))
     throw new InputError('--max-unavailable', `must be a whole number >= 1, got ${request.maxUnavailable}`)
+  if (request.onWorkloadDisruption !== undefined && !ON_DISRUPTION.includes(request.onWorkloadDisruption))
+    throw new InputError(
+      '--on-workload-disruption',
+      `"${String(request.onWorkloadDisruption)}" is not one; use report or stop`,
+    )
   if (!MODES.includes(request.deploymentMode))
     throw new InputError('--deployment-mode', `"${request.deploymentMode}" is not a mode; use auto, daemonset or job`)
   for (const [flag, ms] of [
@@ -350,6 +356,7 @@ export async function checkPrerequisites(
     batchSize,
     ...(request.soakMs !== undefined ? { soakMs: request.soakMs } : {}),
     ...(request.windows && request.windows.length > 0 ? { windows: request.windows } : {}),
+    ...(request.onWorkloadDisruption === 'stop' ? { onWorkloadDisruption: 'stop' as const } : {}),
     drain: request.drain,
     drainTimeoutMs: request.drainTimeoutMs,
     drainPolicy: request.drainPolicy ?? NO_FORCE,

@@ -25,11 +25,24 @@ export interface NodeResult {
   /** Why a `skipped` node was left alone when it is not already on the target (the skip label). */
   reason?: string
   evidence?: VerificationEvidence
+  /** The Kata pods that did not come through the node's upgrade (`ns/pod restarted`, `... died`, `... vanished`). */
+  disruptedWorkloads?: string[]
 }
 
-/** `nodes-gone`: every wave ran, every remaining node is on the target, but nodes were deleted mid-run. */
+/**
+ * `nodes-gone`: every wave ran, every remaining node is on the target, but nodes were deleted mid-run.
+ * `workloads-disrupted`: with `onWorkloadDisruption: stop`, a wave's running Kata pods did not all
+ * come through (the nodes are upgraded and verified); the run stopped before the next wave.
+ */
 export type Outcome =
-  'success' | 'nothing-to-do' | 'planned' | 'rolled-back' | 'manual-action' | 'interrupted' | 'nodes-gone'
+  | 'success'
+  | 'nothing-to-do'
+  | 'planned'
+  | 'rolled-back'
+  | 'manual-action'
+  | 'interrupted'
+  | 'nodes-gone'
+  | 'workloads-disrupted'
 
 /** One machine-readable report per command (--json prints it as is). */
 export interface LifecycleReport {

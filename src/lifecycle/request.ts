@@ -6,6 +6,7 @@ import type { DeploymentMode } from './modes/strategy.js'
 import type { NodeSelection } from './plan.js'
 import type { PolicyInEffect } from './policy.js'
 import type { Pool } from './pools.js'
+import type { OnDisruption } from './workloads.js'
 
 export type RequestedMode = 'auto' | DeploymentMode
 
@@ -24,6 +25,8 @@ export interface UpgradeRequest {
   soakMs?: number
   /** Maintenance windows: a wave starts only inside one (window.ts). */
   windows?: MaintenanceWindow[]
+  /** A node whose running Kata pods did not come through its upgrade: name them (default), or also stop the run. */
+  onWorkloadDisruption?: OnDisruption
   /** Named node pools within the selection, upgraded in this order (pools.ts). */
   pools?: Pool[]
   /** At most this many selected nodes unschedulable at once, counting those already cordoned. */

@@ -81,6 +81,11 @@ export const SETTINGS: readonly Setting[] = [
     argo: { parameter: 'max-unavailable', chart: 'maxUnavailable' },
   },
   {
+    flag: 'on-workload-disruption',
+    policy: 'workloads.onDisruption',
+    argo: { parameter: 'on-workload-disruption', chart: 'onWorkloadDisruption' },
+  },
+  {
     flag: 'pools',
     policy: 'pools',
     content: true,

@@ -27,6 +27,8 @@ export interface NodeStatusRow {
   previousVersion?: string
   phaseStartedAt?: string
   lastError?: string
+  /** The Kata pods that did not come through the node's last upgrade (`ns/pod restarted, ...`). */
+  disruptedWorkloads?: string
 }
 
 /** The versioned shape of `kata-lcm status -o json|yaml` (and `--json`), documented in docs/status.md. */
@@ -139,6 +141,7 @@ export async function nodeStatus(
       ['previousVersion', Annotation.previousVersion],
       ['phaseStartedAt', Annotation.phaseStartedAt],
       ['lastError', Annotation.lastError],
+      ['disruptedWorkloads', Annotation.disruptedWorkloads],
     ] as const) {
       if (a[annotation]) row[key] = a[annotation]
     }

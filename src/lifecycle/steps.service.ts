@@ -1,6 +1,12 @@
 import type { RunRecord } from '../ports/cluster.port.js'
 import type { LifecycleDeps, ReleaseRef } from './context.js'
-import { LockedError, ManualActionError, NodesRolledBackError, PreconditionError } from './errors.js'
+import {
+  LockedError,
+  ManualActionError,
+  NodesRolledBackError,
+  PreconditionError,
+  WorkloadsDisruptedError,
+} from './errors.js'
 import { acquireLock } from './lock.js'
 import { strategyOfRecord } from './modes/index.js'
 import type { RunContext } from './modes/strategy.js'
@@ -184,6 +190,12 @@ export async function waveStep(
           })
         const message = `wave ${wave}: rolled back ${rolledBack.join(', ') || 'none'}${failed.length ? `; rollback FAILED on ${failed.join(', ')}` : ''}`
         throw failed.length > 0 ? new ManualActionError(message) : new NodesRolledBackError(message)
+      }
+      const { disrupted } = outcomes(state)
+      if (disrupted.length > 0 && record.settings.onWorkloadDisruption === 'stop') {
+        const message = `wave ${wave}: running Kata pods did not come through the upgrade of ${listed(disrupted)} (on-workload-disruption: stop)`
+        if (!record.stoppedBy) await deps.cluster.writeRun({ ...record, stoppedBy: message })
+        throw new WorkloadsDisruptedError(message)
       }
     }
     return { wave, step, nodes }

@@ -179,6 +179,10 @@ async function runWaves(
       outcome = 'rolled-back'
       break
     }
+    if (wave.disrupted.length > 0 && plan.record.settings.onWorkloadDisruption === 'stop') {
+      outcome = 'workloads-disrupted'
+      break
+    }
     // A node deleted mid-wave stops nothing (there is nothing on it to judge): the run goes on, and says so at the end.
     if (wave.gone.length > 0) outcome = 'nodes-gone'
   }
@@ -219,6 +223,10 @@ function summaryOf(outcome: Outcome, plan: RunPlan, results: Map<string, NodeRes
       return `stopped: ${count('failed')} node(s) failed and could NOT be rolled back; they stay cordoned and need manual action`
     case 'interrupted':
       return 'interrupted before the next wave'
+    case 'workloads-disrupted': {
+      const hit = [...results.values()].filter((r) => r.disruptedWorkloads).map((r) => r.name)
+      return `stopped (on-workload-disruption: stop): running Kata pods did not come through the upgrade of ${listed(hit)}; ${count('completed') + plan.alreadyDone.length} node(s) on ${plan.targetVersion}, ${count('untouched')} not touched`
+    }
     case 'planned':
       return 'dry run: nothing was written'
   }
@@ -257,6 +265,11 @@ function report(
       )
   }
   if (outcome === 'interrupted') nextSteps.push(rerun)
+  if (outcome === 'workloads-disrupted')
+    nextSteps.push(
+      'find out why the named Kata pods restarted, died or vanished (kubectl describe node NODE: Event KataWorkloadsDisrupted)',
+      `then ${rerun}, or put the nodes back: kata-lcm rollback NODE`,
+    )
   if (outcome === 'planned')
     nextSteps.push(...clusterWideChanges(plan), 'run the same command without --dry-run to apply this plan')
   return {

@@ -12,6 +12,8 @@ export interface WaveResult {
   failed: string[]
   /** Nodes deleted during the wave: not upgraded, nothing to revert. */
   gone: string[]
+  /** Upgraded nodes whose running Kata pods did not all come through (named on each node). */
+  disrupted: string[]
   results: NodeResult[]
 }
 
@@ -28,13 +30,14 @@ export async function runWave(
 ): Promise<WaveResult> {
   const state = newWaveState(ctx, settings, wave, waveNodes)
   await runHandlers(state)
-  const { rolledBack, failed, gone } = outcomes(state)
+  const { rolledBack, failed, gone, disrupted } = outcomes(state)
   const results = waveNodes.map((n) => state.results.get(n.name) ?? { name: n.name, status: 'untouched' as const })
   return {
     passed: results.filter((r) => r.status === 'completed').map((r) => r.name),
     rolledBack,
     failed,
     gone,
+    disrupted,
     results,
   }
 }

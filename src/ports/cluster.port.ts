@@ -24,6 +24,8 @@ export interface ContainerView {
   name: string
   ready: boolean
   restartCount: number
+  /** When the container's current (or last, when terminated) run started (RFC 3339). */
+  startedAt?: string
   /** `waiting`, `running` or `terminated`, with the kubelet's reason and, when terminated, the exit code. */
   state: 'waiting' | 'running' | 'terminated' | 'unknown'
   reason?: string
@@ -40,6 +42,8 @@ export interface PodView {
   phase: string
   labels: Record<string, string>
   annotations: Record<string, string>
+  /** `spec.runtimeClassName`: a Kata pod names a Kata RuntimeClass. */
+  runtimeClassName?: string
   /** Set once deletion started: a terminating pod never counts as the replacement. */
   deletionTimestamp?: string
   ready: boolean
@@ -284,6 +288,8 @@ export interface RunSettings {
   soakMs?: number
   /** Maintenance windows: a wave starts only inside one (none: any time). */
   windows?: MaintenanceWindow[]
+  /** `stop`: a node whose running Kata pods did not come through its upgrade stops the run before the next wave. */
+  onWorkloadDisruption?: 'report' | 'stop'
 }
 
 export interface RunStore {

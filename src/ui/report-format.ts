@@ -30,7 +30,8 @@ export function table(header: string[], rows: string[][]): string[] {
 
 function nodeRow(n: NodeResult): string[] {
   const paint = STATUS_COLOR[n.status] ?? ((t: string) => t)
-  return [n.name, paint(n.status), n.version ?? '-', n.error ?? n.reason ?? '']
+  const disrupted = n.disruptedWorkloads ? `Kata pods disrupted: ${n.disruptedWorkloads.join(', ')}` : undefined
+  return [n.name, paint(n.status), n.version ?? '-', n.error ?? n.reason ?? disrupted ?? '']
 }
 
 /** The human report of an upgrade or rollback. Pure. */
@@ -82,7 +83,7 @@ export function formatLifecycleReport(report: LifecycleReport): string[] {
   const paint =
     report.outcome === 'success' || report.outcome === 'nothing-to-do' || report.outcome === 'planned'
       ? colors.green
-      : report.outcome === 'rolled-back' || report.outcome === 'nodes-gone'
+      : ['rolled-back', 'nodes-gone', 'workloads-disrupted'].includes(report.outcome)
         ? colors.yellow
         : colors.red
   lines.push('', paint(report.summary))
@@ -95,6 +96,12 @@ function podColumn(row: StatusReport['rows'][number]): string {
   if (!row.podVersion) return row.kataDeployPod
   const relation = row.podRelation && row.podRelation !== 'same as the release' ? `, ${row.podRelation}` : ''
   return `${row.podVersion} (${row.kataDeployPod === 'current' ? 'current revision' : "not the DaemonSet's revision"}${relation})`
+}
+
+/** The row's last error, and the Kata pods its last upgrade disrupted. Pure. */
+function problem(row: StatusReport['rows'][number]): string {
+  const disrupted = row.disruptedWorkloads ? `Kata pods disrupted by its upgrade: ${row.disruptedWorkloads}` : ''
+  return [row.lastError, disrupted].filter(Boolean).join('; ')
 }
 
 /** `2 completed, 1 verifying, 3 untouched`: the states that hold a node, in lifecycle order. Pure. */
@@ -128,9 +135,9 @@ export function formatStatus(report: StatusReport, options: { wide?: boolean } =
           podColumn(r),
           r.runId ?? '-',
           r.phaseStartedAt ?? '-',
-          r.lastError ?? '',
+          problem(r),
         ]
-      : [r.node, r.status, r.version, cordoned, podColumn(r), r.lastError ?? '']
+      : [r.node, r.status, r.version, cordoned, podColumn(r), problem(r)]
   })
   return [head, ...run, `nodes: ${formatCounts(report.counts)}`, '', ...table(header, rows)]
 }

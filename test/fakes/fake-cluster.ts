@@ -81,6 +81,8 @@ export interface PodSeed {
   emptyDirs?: string[]
   phase?: 'Running' | 'Succeeded' | 'Failed'
   labels?: Record<string, string>
+  /** A Kata workload names a Kata RuntimeClass (the fake's `runtimeClasses` says which are). */
+  runtimeClassName?: string
 }
 
 const clone = <T>(value: T): T => structuredClone(value)
@@ -172,6 +174,7 @@ export class FakeCluster implements Cluster {
       annotations: seed.mirror ? { 'kubernetes.io/config.mirror': 'mirror-hash' } : {},
       containers: [{ name: 'app', image: 'registry.example/app:1' }],
     })
+    if (seed.runtimeClassName) pod.view.runtimeClassName = seed.runtimeClassName
     ClusterStore.markRunningReady(pod)
     if (seed.phase && seed.phase !== 'Running') {
       pod.view.phase = seed.phase
@@ -179,6 +182,18 @@ export class FakeCluster implements Cluster {
     }
     this.store.addPod(pod)
     return clone(pod.view)
+  }
+
+  /**
+   * The pod's containers restart whenever a kata-deploy pod on its node goes away, as Kata pods did
+   * under kata-deploy 3.28.0's cleanup (it restarts containerd on SIGTERM; kata-containers#12761).
+   */
+  restartsWithKataDeploy(namespace: string, name: string): void {
+    this.store.onPodRemoved.push((gone) => {
+      const pod = this.store.pods.get(podKey(namespace, name))
+      if (!pod || !this.kataDeploy.isDaemonPod(gone) || gone.view.nodeName !== pod.view.nodeName) return
+      pod.view.containers = pod.view.containers.map((c) => ({ ...c, restartCount: c.restartCount + 1 }))
+    })
   }
 
   /** Live pods (not terminating) on a node, optionally in one namespace. */

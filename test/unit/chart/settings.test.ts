@@ -39,6 +39,7 @@ batchSize: 25%
 canary: 1
 soak: 10m
 maxUnavailable: 3
+workloads: { onDisruption: stop }
 pools:
   - name: gpu
     nodeSelector: pool=gpu

@@ -43,6 +43,7 @@ const EVERY_FIELD: Full<StatusReport> = {
       previousVersion: '0',
       phaseStartedAt: 'now',
       lastError: 'e',
+      disruptedWorkloads: 'ns/p restarted',
     },
   ],
 }
