@@ -210,6 +210,9 @@ export async function starterFiles(
     '# A wave starts only inside a maintenance window (several allowed; the Argo template suspends until one opens):',
     '# windows:',
     '#   - {days: Mon-Fri, start: "02:00", end: "05:00", timeZone: Europe/Berlin}',
+    "# A running Kata pod that restarts, dies or vanishes during its node's upgrade is always named; stop also stops the run:",
+    '# workloads:',
+    '#   onDisruption: stop',
   ]
   return { policy: `${header.join('\n')}\n${stringify(policy, { lineWidth: 0 })}${gates.join('\n')}\n`, pods }
 }

@@ -14,6 +14,7 @@ import { waitWhilePaused } from './pause.service.js'
 import { waitForWindow } from './window-wait.js'
 import { describeWindow, untilText, windowState } from './window.js'
 import { runWave } from './wave.js'
+import { isKataRuntimeClass, recordWorkloads } from './workloads.js'
 
 /**
  * `kata-lcm upgrade`: checks everything, then runs the waves in order and stops at the first wave
@@ -45,7 +46,7 @@ export async function upgrade(
     )
     // What would gate the run now.
     const gate = windowGate(request.windows, deps.clock.now())
-    if (gate) planned.nextSteps.unshift(gate)
+    planned.nextSteps.unshift(...(gate ? [gate] : []), await workloadGate(deps, first.waves[0] ?? [], request))
     return planned
   }
   if (first.nodes.length === 0 && !first.resumingRun) return nothingToDo(first, runId, request)
@@ -299,6 +300,19 @@ function report(
       : summary,
     nextSteps,
   }
+}
+
+/** The Kata workloads check as a dry run's line: the Kata pods running on wave 1's nodes now. Read-only. */
+async function workloadGate(deps: LifecycleDeps, wave: readonly string[], request: UpgradeRequest): Promise<string> {
+  const then =
+    request.onWorkloadDisruption === 'stop'
+      ? 'one that does not come through stops the run before the next wave'
+      : 'one that does not come through is named (on-workload-disruption: report)'
+  const classes = new Set((await deps.cluster.listRuntimeClasses()).filter(isKataRuntimeClass).map((rc) => rc.name))
+  if (classes.size === 0) return 'Kata workloads: the cluster has no Kata RuntimeClass, so no running Kata pod to check'
+  const pods = await Promise.all(wave.map((node) => deps.cluster.listPods({ fieldSelector: `spec.nodeName=${node}` })))
+  const running = Object.keys(recordWorkloads(pods.flat(), classes)).length
+  return `Kata workloads: ${running} running Kata pod(s) on wave 1's nodes now; each node's are recorded before its upgrade and checked after it, and ${then}`
 }
 
 /** The maintenance windows as a dry run's line: open now, or how long wave 1 would wait. Pure. */

@@ -224,8 +224,12 @@ describe('the fleet policy', () => {
     expect((policy.verification?.pod?.spec as { runtimeClassName: string }).runtimeClassName).toBe('kata-clh')
     // The commented gates are off as written, and valid once uncommented.
     expect(policy.windows).toBeUndefined()
-    const uncommented = parsePolicy(starter.policy.replace(/^# (windows:| {2}- )/gm, '$1'), 'starter, uncommented')
+    const uncommented = parsePolicy(
+      starter.policy.replace(/^# (windows:| {2}- |workloads:| {2}onDisruption:)/gm, '$1'),
+      'starter, uncommented',
+    )
     expect(uncommented.windows).toEqual([{ days: 'Mon-Fri', start: '02:00', end: '05:00', timeZone: 'Europe/Berlin' }])
+    expect(uncommented.workloads).toEqual({ onDisruption: 'stop' })
     await expect(starterFiles(new FakeCluster(new FakeClock()), { name: 'kd', namespace: 'ns' })).rejects.toThrow(
       /no Kata RuntimeClass/,
     )

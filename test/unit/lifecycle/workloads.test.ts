@@ -138,6 +138,24 @@ describe('Kata workloads through an upgrade', () => {
     expect(report.nodes.find((n) => n.name === 'node-2')?.status).toBe('untouched')
   })
 
+  it("--dry-run says how many running Kata pods wave 1's nodes have now, and what a disruption would do", async () => {
+    const s = await hazard()
+    const report = await upgrade(
+      s.deps,
+      s.upgradeRequest({ batchSize: 1, dryRun: true, onWorkloadDisruption: 'stop' }),
+      'run-1',
+    )
+    expect(report.nextSteps).toContain(
+      "Kata workloads: 1 running Kata pod(s) on wave 1's nodes now; each node's are recorded before its upgrade and checked after it, and one that does not come through stops the run before the next wave",
+    )
+    s.cluster.runtimeClasses.length = 0
+    const none = await upgrade(s.deps, s.upgradeRequest({ dryRun: true }), 'run-2')
+    expect(none.nextSteps).toContain(
+      'Kata workloads: the cluster has no Kata RuntimeClass, so no running Kata pod to check',
+    )
+    expect(s.cluster.writes.filter((w) => w.resource === 'nodes')).toEqual([])
+  })
+
   it("the Argo steps: the wave's rollback step fails (exit 3) and records the stop, so no later wave starts", async () => {
     const s = await hazard()
     const holder = 'wf-1'
