@@ -4,8 +4,9 @@
 # Ends with the plain line "N passed, N failed".
 #
 # On a fresh machine the Argo binaries (argo CLI, workflow-controller, argoexec: about a third of
-# the Go builds) are built in the background while the suites that do not need them run; the Argo
-# suites and the sandbox's (which applies the controller module's CRDs) run after. Arguments (a file
+# the Go builds) and Prometheus (the alert gate's test bed) are built in the background while the
+# suites that do not need them run; the Argo suites, the alert gate's (test/e2e/alerts) and the
+# sandbox's (which applies the controller module's CRDs) run after. Arguments (a file
 # filter, vitest flags) run one vitest over everything instead, after every build.
 #
 # --matrix: all of the above, then every lane of scripts/testbed/versions.env (README "Lanes"):
@@ -56,20 +57,20 @@ lanes=()
 [ "$MATRIX" = 1 ] && lanes=(helm3)
 (
   start=$SECONDS
-  bash scripts/testbed/build-tools.sh argo argo-controller "${lanes[@]}" >"$out/argo-build.log" 2>&1
+  bash scripts/testbed/build-tools.sh argo argo-controller prometheus "${lanes[@]}" >"$out/argo-build.log" 2>&1
   echo $? >"$out/argo-build.rc"
-  echo "[time] Go builds: argo CLI, workflow-controller, argoexec (beside the first suites): $((SECONDS - start)) s" >&2
+  echo "[time] Go builds: argo CLI, workflow-controller, argoexec, Prometheus (beside the first suites): $((SECONDS - start)) s" >&2
 ) &
 builder=$!
-LATER=(test/e2e/argo test/e2e/sandbox.e2e.test.ts)
+LATER=(test/e2e/argo test/e2e/alerts test/e2e/sandbox.e2e.test.ts)
 KATA_LCM_E2E_SKIP_BUILD=1 npx vitest run --reporter=default --reporter=json --outputFile.json="$out/first.json" \
-  --exclude 'test/e2e/argo/**' --exclude test/e2e/sandbox.e2e.test.ts || status=$?
+  --exclude 'test/e2e/argo/**' --exclude 'test/e2e/alerts/**' --exclude test/e2e/sandbox.e2e.test.ts || status=$?
 took "unit and e2e suites but Argo's and the sandbox's"
 wait "$builder" || true
 took "waiting for the Argo builds"
 if [ "$(cat "$out/argo-build.rc" 2>/dev/null)" != 0 ]; then
   cat "$out/argo-build.log" >&2
-  echo "building the Argo binaries failed" >&2
+  echo "building the Argo binaries or Prometheus failed" >&2
   summary "$out/first.json"
   exit 1
 fi

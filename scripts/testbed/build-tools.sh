@@ -2,10 +2,12 @@
 # Build the e2e testbed tools from Go modules (no prebuilt downloads).
 #
 #   scripts/testbed/build-tools.sh [TOOL...]     TOOL in: k8s etcd kwok helm helm3 argo argo-controller promcheck
+#                                               prometheus
 #                                               (none: all but helm3, which only the --matrix lane needs)
 #
 # k8s: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet.
 # argo: the argo CLI. argo-controller: workflow-controller, argoexec and the module's CRDs.
+# prometheus: the Prometheus server, for the alert gate's e2e (no service discoveries but file/http, no UI).
 #
 # Versions come from scripts/testbed/versions.env. Every tool is built into a
 # cache OUTSIDE the repo, keyed by version:
@@ -330,9 +332,43 @@ build_promcheck() {
   log "built promcheck in $((SECONDS - t0))s"
 }
 
+# ---------------------------------------------------------------- prometheus
+# The Prometheus server (cmd/prometheus), the smallest build that serves the HTTP API, scrapes and
+# evaluates rules: tag remove_all_sd drops every service discovery plugin but file and http (the
+# module's plugins/), and without tag builtinassets (upstream's .promu.yml sets it) no web UI is
+# embedded (the UI pages answer 500, no index.html; /api/v1 and /-/ready are whole).
+# The module has no replace directives; a scratch module like the others all the same.
+PROMETHEUS_TAGS=remove_all_sd
+build_prometheus() {
+  local ver="$PROMETHEUS_VERSION" out="$TOOLS/prometheus-$PROMETHEUS_VERSION"
+  if is_built "$out" prometheus; then link "$out" prometheus; log "prometheus $ver: cached"; return; fi
+  log "prometheus $ver: building (tags $PROMETHEUS_TAGS)"
+  local t0=$SECONDS dir src release ld p
+  dir="$(new_scratch prometheus github.com/prometheus/prometheus "$ver")"
+  # Module v0.316.0 is Prometheus 3.16.0: the release is the module's VERSION file.
+  src="$(cd "$SCRATCH" && GOFLAGS=-mod=mod go mod download -json "github.com/prometheus/prometheus@$ver" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' | head -n1)"
+  release="$(tr -d '[:space:]' <"$src/VERSION" 2>/dev/null || true)"
+  [[ -n "$release" ]] || die "no VERSION file in $src"
+  p=github.com/prometheus/common/version
+  ld="$LDFLAGS_BASE -X $p.Version=$release -X $p.Revision=$ver -X $p.Branch=$ver -X $p.BuildUser=kata-lcm-testbed"
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  (
+    cd "$dir"
+    go build -p "$GO_P" -tags "$PROMETHEUS_TAGS" -ldflags "$ld" -o "$out.tmp/prometheus" \
+      github.com/prometheus/prometheus/cmd/prometheus
+  )
+  local v
+  v="$("$out.tmp/prometheus" --version 2>&1 || true)"
+  [[ "$v" == *"prometheus, version $release "* ]] || die "prometheus --version printed '$v', want $release"
+  touch "$out.tmp/.complete"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  link "$out" prometheus
+  log "built prometheus $ver ($release) in $((SECONDS - t0))s"
+}
+
 main() {
   local want=("$@")
-  [[ ${#want[@]} -gt 0 ]] || want=(k8s etcd kwok helm argo argo-controller promcheck)
+  [[ ${#want[@]} -gt 0 ]] || want=(k8s etcd kwok helm argo argo-controller promcheck prometheus)
   local t0=$SECONDS t
   for t in "${want[@]}"; do
     case "$t" in
@@ -344,7 +380,8 @@ main() {
       argo) build_argo ;;
       argo-controller) build_argo_controller ;;
       promcheck) build_promcheck ;;
-      *) die "unknown tool '$t' (k8s etcd kwok helm helm3 argo argo-controller promcheck)" ;;
+      prometheus) build_prometheus ;;
+      *) die "unknown tool '$t' (k8s etcd kwok helm helm3 argo argo-controller promcheck prometheus)" ;;
     esac
   done
   log "done in $((SECONDS - t0))s; binaries in $BIN"
