@@ -78,6 +78,7 @@ export abstract class BaseCommand extends Command {
     switch (outcome) {
       case 'rolled-back':
       case 'workloads-disrupted':
+      case 'held-by-alerts':
         return ExitCode.RolledBack
       case 'manual-action':
         return ExitCode.ManualActionNeeded

@@ -5,6 +5,7 @@ import { DEFAULT_CAPS, DEFAULT_LIMITS, type AdaptiveLimits } from './adapters/ku
 
 export { DEFAULT_CAPS, DEFAULT_LIMITS }
 import { createKubeConfig } from './adapters/kube-config.js'
+import { PrometheusAlerts } from './adapters/prometheus-alerts.adapter.js'
 import { SystemClock } from './adapters/system-clock.adapter.js'
 import type { LifecycleDeps } from './lifecycle/context.js'
 import type { ChartInstaller } from './ports/chart.port.js'
@@ -73,6 +74,7 @@ export function createDeps(connection: ConnectionOptions, events: EventSink): Li
     }),
     clock: new SystemClock(),
     events,
+    alerts: new PrometheusAlerts(),
   }
 }
 

@@ -8,6 +8,7 @@ import { DEFAULT_CHART, type RequestedMode, type UpgradeRequest } from './lifecy
 import { parseWindow, parseWindowFlag, type MaintenanceWindow } from './lifecycle/window.js'
 import type { PolicySource } from './lifecycle/policy.js'
 import { ON_DISRUPTION, type OnDisruption } from './lifecycle/workloads.js'
+import { parseMatchers, type AlertGate } from './lifecycle/alerts.js'
 
 /** Flags every command takes. */
 export const globalFlags = {
@@ -142,6 +143,22 @@ export const windowFlag = Flags.string({
   multiple: true,
 })
 
+/** The alert gate, shared by upgrade and the Argo plan step (alerts.ts). */
+export const alertFlags = {
+  'alert-url': Flags.string({
+    description:
+      "A Prometheus API (http://prometheus.monitoring:9090): before each wave, its firing alerts that match --alert-match hold the run until they clear; a Prometheus that does not answer holds it too. Empty: no alert gate. Default: the policy's alerts.url.",
+  }),
+  'alert-match': Flags.string({
+    description:
+      'Which firing alerts hold the run: Prometheus label matchers, comma-separated (severity="critical",alertname=~"Kata.*"). Empty: every firing alert.',
+  }),
+  'alert-timeout': Flags.string({
+    description: `How long alerts may hold one wave; then the run stops, exit 3, and a rerun goes on (${upTo}).`,
+    default: '1h',
+  }),
+}
+
 /**
  * The policy's maintenance windows (`windows`), each checked naming its item (`policy ...: windows[0]`);
  * undefined when the policy sets none. Pure.
@@ -189,6 +206,9 @@ export interface UpgradeFlags {
   soak?: string | undefined
   'max-unavailable'?: string | number | undefined
   'on-workload-disruption'?: string | undefined
+  'alert-url'?: string | undefined
+  'alert-match'?: string | undefined
+  'alert-timeout'?: string | undefined
   window?: string[] | undefined
   'deployment-mode': string
   drain: boolean
@@ -232,6 +252,32 @@ function nodeCount(field: string, value: string | number, what: string): number 
   if (!/^\d+$/.test(text) || Number(text) < 1)
     throw new InputError(field, `"${text}" is not ${what}; use a whole number of nodes >= 1 (e.g. 1)`)
   return Number(text)
+}
+
+/**
+ * `--alert-url` (with `--alert-match` and `--alert-timeout`) as the run's alert gate; none without a
+ * URL, when `--alert-match` given on the command line is refused rather than ignored. Pure.
+ */
+function alertGateFrom(
+  flags: Pick<UpgradeFlags, 'alert-url' | 'alert-match' | 'alert-timeout'>,
+  origins: Record<string, string>,
+  parseDuration: (flag: string, text: string) => number,
+): { alerts?: AlertGate } {
+  const url = flags['alert-url']?.trim() ?? ''
+  const match = flags['alert-match']?.trim() ?? ''
+  if (!url) {
+    if (match && origins['alert-match'] === undefined)
+      throw new InputError(
+        '--alert-match',
+        "holds nothing without --alert-url (nor the policy's alerts.url); add --alert-url, or leave out --alert-match",
+      )
+    return {}
+  }
+  const urlField = origins['alert-url'] ?? '--alert-url'
+  if (!/^https?:\/\/[^\s/]+/.test(url))
+    throw new InputError(urlField, `"${url}" is not a Prometheus URL; use e.g. http://prometheus.monitoring:9090`)
+  parseMatchers(origins['alert-match'] ?? '--alert-match', match)
+  return { alerts: { url, match, timeoutMs: parseDuration('--alert-timeout', flags['alert-timeout'] ?? '1h') } }
 }
 
 /** `--on-workload-disruption report|stop`. */
@@ -287,6 +333,7 @@ export function upgradeRequestFrom(
         }
       : {}),
     ...(flags.soak ? { soakMs: parseDuration('--soak', flags.soak) } : {}),
+    ...alertGateFrom(flags, origins, parseDuration),
     ...(flags.window && flags.window.length > 0
       ? { windows: flags.window.map((w) => parseWindowFlag('--window', w)) }
       : {}),

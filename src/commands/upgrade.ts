@@ -22,6 +22,7 @@ import {
   policyWindows,
   windowFlag,
   rolloutFlags,
+  alertFlags,
   selectionFlags,
   timingFlags,
   upgradeRequestFrom,
@@ -54,6 +55,7 @@ export default class Upgrade extends BaseCommand {
     }),
     ...selectionFlags,
     ...rolloutFlags,
+    ...alertFlags,
     pools: poolsFlag,
     window: windowFlag,
     'deployment-mode': Flags.string({

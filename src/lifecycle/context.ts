@@ -1,3 +1,4 @@
+import type { Alerts } from '../ports/alerts.port.js'
 import type { Cluster } from '../ports/cluster.port.js'
 import type { Clock } from '../ports/clock.port.js'
 import type { EventSink } from '../ports/events.port.js'
@@ -9,6 +10,8 @@ export interface LifecycleDeps {
   helm: Helm
   clock: Clock
   events: EventSink
+  /** The alert gate's Prometheus client (only a run with an alert gate asks it). */
+  alerts?: Alerts
   /** Random suffixes (pod names, run ids); injectable so tests are deterministic. */
   randomId?: () => string
 }

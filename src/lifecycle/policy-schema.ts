@@ -169,6 +169,25 @@ export const POLICY_SCHEMA = {
     deploymentMode: {
       enum: ['auto', 'daemonset', 'job'],
     },
+    alerts: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        url: {
+          type: 'string',
+          pattern: '^https?://',
+          description: '--alert-url: a Prometheus API; before each wave its matching firing alerts hold the run.',
+        },
+        match: {
+          type: 'string',
+          description: '--alert-match: Prometheus label matchers, comma-separated; empty: every firing alert.',
+        },
+        timeout: {
+          ...DURATION,
+          description: '--alert-timeout: how long alerts may hold one wave before the run stops.',
+        },
+      },
+    },
     workloads: {
       type: 'object',
       additionalProperties: false,

@@ -34,6 +34,8 @@ export interface Policy {
   maxUnavailable?: number
   /** What a node's Kata pods that did not come through its upgrade do to the run (workloads.ts). */
   workloads?: { onDisruption?: 'report' | 'stop' }
+  /** The alert gate (alerts.ts): a Prometheus API, label matchers, how long a hold may last. */
+  alerts?: { url?: string; match?: string; timeout?: string }
   deploymentMode?: 'auto' | 'daemonset' | 'job'
   drain?: { enabled?: boolean; timeout?: string; force?: boolean; deleteEmptyDirData?: boolean }
   timeouts?: { ready?: string; helm?: string }

@@ -357,6 +357,7 @@ export async function checkPrerequisites(
     ...(request.soakMs !== undefined ? { soakMs: request.soakMs } : {}),
     ...(request.windows && request.windows.length > 0 ? { windows: request.windows } : {}),
     ...(request.onWorkloadDisruption === 'stop' ? { onWorkloadDisruption: 'stop' as const } : {}),
+    ...(request.alerts ? { alerts: request.alerts } : {}),
     drain: request.drain,
     drainTimeoutMs: request.drainTimeoutMs,
     drainPolicy: request.drainPolicy ?? NO_FORCE,

@@ -33,6 +33,8 @@ export interface NodeResult {
  * `nodes-gone`: every wave ran, every remaining node is on the target, but nodes were deleted mid-run.
  * `workloads-disrupted`: with `onWorkloadDisruption: stop`, a wave's running Kata pods did not all
  * come through (the nodes are upgraded and verified); the run stopped before the next wave.
+ * `held-by-alerts`: firing alerts (or an unanswered Prometheus) held a wave past the alert gate's
+ * timeout; the run stopped before it, and a rerun goes on.
  */
 export type Outcome =
   | 'success'
@@ -43,6 +45,7 @@ export type Outcome =
   | 'interrupted'
   | 'nodes-gone'
   | 'workloads-disrupted'
+  | 'held-by-alerts'
 
 /** One machine-readable report per command (--json prints it as is). */
 export interface LifecycleReport {

@@ -7,6 +7,7 @@ import type { NodeSelection } from './plan.js'
 import type { PolicyInEffect } from './policy.js'
 import type { Pool } from './pools.js'
 import type { OnDisruption } from './workloads.js'
+import type { AlertGate } from '../ports/alerts.port.js'
 
 export type RequestedMode = 'auto' | DeploymentMode
 
@@ -27,6 +28,8 @@ export interface UpgradeRequest {
   windows?: MaintenanceWindow[]
   /** A node whose running Kata pods did not come through its upgrade: name them (default), or also stop the run. */
   onWorkloadDisruption?: OnDisruption
+  /** The alert gate: matching firing alerts (or no answer from Prometheus) hold each wave (alerts.ts). */
+  alerts?: AlertGate
   /** Named node pools within the selection, upgraded in this order (pools.ts). */
   pools?: Pool[]
   /** At most this many selected nodes unschedulable at once, counting those already cordoned. */

@@ -85,6 +85,9 @@ export const SETTINGS: readonly Setting[] = [
     policy: 'workloads.onDisruption',
     argo: { parameter: 'on-workload-disruption', chart: 'onWorkloadDisruption' },
   },
+  { flag: 'alert-url', policy: 'alerts.url', argo: { parameter: 'alert-url', chart: 'alertUrl' } },
+  { flag: 'alert-match', policy: 'alerts.match', argo: { parameter: 'alert-match', chart: 'alertMatch' } },
+  { flag: 'alert-timeout', policy: 'alerts.timeout', argo: { parameter: 'alert-timeout', chart: 'alertTimeout' } },
   {
     flag: 'pools',
     policy: 'pools',

@@ -16,6 +16,8 @@ export interface WatchSnapshot {
     policy?: string
     paused?: { by: string; at: string }
     waitingForWindow?: { wave: number; opensAt: string }
+    /** Firing alerts (the alert gate) hold the next wave: since when, and which. */
+    heldByAlerts?: { wave: number; since: string; reason: string }
   }
   /**
    * The run's last wave with a node it touched (0 before its first), of its planned waves; `done`
@@ -135,6 +137,7 @@ export function snapshotOf(selected: NodeView[], record: RunRecord | undefined):
     ...(record.policy ? { policy: record.policy } : {}),
     ...(record.paused ? { paused: record.paused } : {}),
     ...(record.waitingForWindow ? { waitingForWindow: record.waitingForWindow } : {}),
+    ...(record.heldByAlerts ? { heldByAlerts: record.heldByAlerts } : {}),
   }
   snapshot.wave = { current: started, total: record.waves.length, done, ...(pool ? { pool } : {}) }
   return snapshot

@@ -51,6 +51,8 @@ export interface StatusReport {
     paused?: { by: string; at: string }
     /** The next wave waits for a maintenance window to open. */
     waitingForWindow?: { wave: number; opensAt: string }
+    /** Firing alerts (the alert gate) hold the next wave: since when, and which. */
+    heldByAlerts?: { wave: number; since: string; reason: string }
   }
   selection: string
   /** How many selected nodes are in each state; every key present, 0 included. */
@@ -166,6 +168,7 @@ export async function nodeStatus(
             targetVersion: record.targetVersion,
             ...(record.paused ? { paused: record.paused } : {}),
             ...(record.waitingForWindow ? { waitingForWindow: record.waitingForWindow } : {}),
+            ...(record.heldByAlerts ? { heldByAlerts: record.heldByAlerts } : {}),
           },
         }
       : {}),

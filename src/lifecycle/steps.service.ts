@@ -26,6 +26,7 @@ import { waitWhilePaused } from './pause.service.js'
 import { windowState } from './window.js'
 import { markWindowWait, waitForWindow, windowWaitMessage } from './window-wait.js'
 import { checkRenders } from './renders.js'
+import { AlertHoldTimeoutError, checkAlertGate } from './alerts.js'
 import { listed } from './report.js'
 import { restoreWhenConverged } from './restore.js'
 import { parseVerificationTemplate } from './verification.js'
@@ -227,6 +228,37 @@ export async function windowStep(
     await markWindowWait(deps, release, { wave, opensAt: state.opensAt.toISOString() })
     deps.events.emit({ type: 'info', message: windowWaitMessage(windows, wave, now, state.opensAt) })
     return Math.ceil((state.opensAt.getTime() - now.getTime()) / 1000)
+  })
+}
+
+/**
+ * `step alerts --wave N` (Argo, before the wave's first step): the run's alert gate asked once.
+ * Held: recorded on the run record, and the template asks again after a backoff (a retry of this
+ * step: no pod runs meanwhile). Held past the gate's timeout: the run is stopped (AlertHoldTimeoutError,
+ * exit 3), so no later step drives it further.
+ */
+export async function alertsStep(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+  wave: number,
+  holder: string,
+): Promise<{ held: boolean; reason?: string }> {
+  return underLock(deps, release, holder, async () => {
+    const { record } = await loadRun(deps, release)
+    if (record.stoppedBy)
+      throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)
+    const gate = record.settings.alerts
+    if (!gate) return { held: false }
+    try {
+      const check = await checkAlertGate(deps, release, gate, wave)
+      return check.held ? { held: true, reason: check.reason } : { held: false }
+    } catch (error) {
+      if (error instanceof AlertHoldTimeoutError) {
+        const current = (await deps.cluster.readRun(release.namespace, release.name)) ?? record
+        await deps.cluster.writeRun({ ...current, stoppedBy: `wave ${wave}: ${error.message}` })
+      }
+      throw error
+    }
   })
 }
 

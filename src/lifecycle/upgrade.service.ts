@@ -15,6 +15,7 @@ import { waitForWindow } from './window-wait.js'
 import { describeWindow, untilText, windowState } from './window.js'
 import { runWave } from './wave.js'
 import { isKataRuntimeClass, recordWorkloads } from './workloads.js'
+import { AlertHoldTimeoutError, waitForAlerts } from './alerts.js'
 
 /**
  * `kata-lcm upgrade`: checks everything, then runs the waves in order and stops at the first wave
@@ -150,6 +151,19 @@ async function runWaves(
     await waitWhilePaused(deps, ctx.release, index + 1, signal).catch((error: unknown) => {
       if (!signal?.aborted) throw error
     })
+    // Last, right before the wave: matching firing alerts hold it (bounded by the gate's timeout).
+    const held = await waitForAlerts(deps, ctx.release, plan.record.settings.alerts, index + 1, signal).then(
+      () => undefined,
+      (error: unknown) => {
+        if (error instanceof AlertHoldTimeoutError) return error
+        throw error
+      },
+    )
+    if (held) {
+      deps.events.emit({ type: 'warning', message: held.message })
+      outcome = 'held-by-alerts'
+      break
+    }
     if (signal?.aborted || lockLost()) {
       outcome = 'interrupted'
       break
@@ -224,6 +238,8 @@ function summaryOf(outcome: Outcome, plan: RunPlan, results: Map<string, NodeRes
       return `stopped: ${count('failed')} node(s) failed and could NOT be rolled back; they stay cordoned and need manual action`
     case 'interrupted':
       return 'interrupted before the next wave'
+    case 'held-by-alerts':
+      return `stopped: firing alerts held the next wave for longer than the alert timeout; ${count('completed') + plan.alreadyDone.length} node(s) on ${plan.targetVersion}, ${count('untouched')} not touched`
     case 'workloads-disrupted': {
       const hit = [...results.values()].filter((r) => r.disruptedWorkloads).map((r) => r.name)
       return `stopped (on-workload-disruption: stop): running Kata pods did not come through the upgrade of ${listed(hit)}; ${count('completed') + plan.alreadyDone.length} node(s) on ${plan.targetVersion}, ${count('untouched')} not touched`
@@ -266,6 +282,8 @@ function report(
       )
   }
   if (outcome === 'interrupted') nextSteps.push(rerun)
+  if (outcome === 'held-by-alerts')
+    nextSteps.push('see which alerts held the run (its last warning), and once they clear ' + rerun)
   if (outcome === 'workloads-disrupted')
     nextSteps.push(
       'find out why the named Kata pods restarted, died or vanished (kubectl describe node NODE: Event KataWorkloadsDisrupted)',

@@ -2,6 +2,7 @@
  * What the lifecycle needs from Kubernetes, and nothing more. Views are plain data so the domain
  * never sees a client library type. Every wait is a watch with a deadline in the adapter.
  */
+import type { AlertGate } from './alerts.port.js'
 
 export interface Taint {
   key: string
@@ -260,6 +261,8 @@ export interface RunRecord {
   paused?: { by: string; at: string }
   /** Set while the next wave waits for a maintenance window (RunSettings.windows) to open. */
   waitingForWindow?: { wave: number; opensAt: string }
+  /** Set while firing alerts (RunSettings.alerts) hold the next wave: since when, and which. */
+  heldByAlerts?: { wave: number; since: string; reason: string }
   /** The fleet policy the run was planned under, as its first line named it (absent in earlier records). */
   policy?: string
   /** Who planned the run (the lease holder: `argo/<workflow>` or a CLI run id). */
@@ -290,6 +293,8 @@ export interface RunSettings {
   windows?: MaintenanceWindow[]
   /** `stop`: a node whose running Kata pods did not come through its upgrade stops the run before the next wave. */
   onWorkloadDisruption?: 'report' | 'stop'
+  /** The alert gate: matching firing alerts (or no answer) hold each wave until they clear. */
+  alerts?: AlertGate
 }
 
 export interface RunStore {

@@ -83,7 +83,7 @@ export function formatLifecycleReport(report: LifecycleReport): string[] {
   const paint =
     report.outcome === 'success' || report.outcome === 'nothing-to-do' || report.outcome === 'planned'
       ? colors.green
-      : ['rolled-back', 'nodes-gone', 'workloads-disrupted'].includes(report.outcome)
+      : ['rolled-back', 'nodes-gone', 'workloads-disrupted', 'held-by-alerts'].includes(report.outcome)
         ? colors.yellow
         : colors.red
   lines.push('', paint(report.summary))
@@ -116,7 +116,7 @@ export function formatStatus(report: StatusReport, options: { wide?: boolean } =
   const head = `release ${report.release.namespace}/${report.release.name}${report.release.chartVersion ? ` (chart ${report.release.chartVersion}, ${report.release.status})` : report.release.helmProblem ? ` (helm could not be run: ${report.release.helmProblem})` : ' (not found)'}, nodes: ${report.selection}`
   const run = report.run
     ? [
-        `run ${report.run.runId} toward ${report.run.targetVersion} in flight${report.run.paused ? `: PAUSED by ${report.run.paused.by} at ${report.run.paused.at} (kata-lcm resume lets its next wave start)` : ''}${windowWait(report.run.waitingForWindow)}`,
+        `run ${report.run.runId} toward ${report.run.targetVersion} in flight${report.run.paused ? `: PAUSED by ${report.run.paused.by} at ${report.run.paused.at} (kata-lcm resume lets its next wave start)` : ''}${windowWait(report.run.waitingForWindow)}${alertHold(report.run.heldByAlerts)}`,
       ]
     : []
   const wide = options.wide === true
@@ -176,7 +176,9 @@ export function formatWatchLine(snapshot: WatchSnapshot, now: Date): string {
     ? `, PAUSED by ${run.paused.by} at ${run.paused.at}`
     : run.waitingForWindow
       ? `, wave ${run.waitingForWindow.wave} waits for the maintenance window (opens in ${untilText(now, new Date(run.waitingForWindow.opensAt))})`
-      : ''
+      : run.heldByAlerts
+        ? `, wave ${run.heldByAlerts.wave} HELD by alerts for ${untilText(new Date(run.heldByAlerts.since), now)}`
+        : ''
   const elapsedMs = Math.max(0, now.getTime() - new Date(run.startedAt).getTime())
   const eta =
     wave.done > 0 && wave.done < wave.total
@@ -197,6 +199,11 @@ export function formatWatchVerdict(verdict: WatchVerdict): string {
     case 'manual-action':
       return `${run} stopped: FAILED, could not be rolled back (act by hand): ${verdict.nodes.join(', ')}`
   }
+}
+
+/** `: wave 2 is HELD by alerts since ...: 1 alert(s) firing: ...`, or nothing. */
+function alertHold(hold: { wave: number; since: string; reason: string } | undefined): string {
+  return hold ? `: wave ${hold.wave} is HELD by alerts since ${hold.since}: ${hold.reason}` : ''
 }
 
 /** `: wave 2 waits for the maintenance window, which opens in 3h12m (at ...)`, or nothing. */

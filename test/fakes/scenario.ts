@@ -5,6 +5,7 @@ import type { RollbackRequest } from '../../src/lifecycle/rollback.service.js'
 import type { Values } from '../../src/lifecycle/values.js'
 import type { NodePatch } from '../../src/ports/cluster.port.js'
 import type { Timings } from './cluster-store.js'
+import { FakeAlerts } from './fake-alerts.js'
 import { FakeClock } from './fake-clock.js'
 import { FakeCluster, type NodeSeed, type WriteRecord } from './fake-cluster.js'
 import { FakeHelm } from './fake-helm.js'
@@ -54,6 +55,8 @@ export interface Scenario {
   cluster: FakeCluster
   helm: FakeHelm
   events: RecordingEvents
+  /** The alert gate's Prometheus. */
+  alerts: FakeAlerts
   deps: LifecycleDeps
   version: string
   target: string
@@ -90,7 +93,8 @@ export async function scenario(options: ScenarioOptions = {}): Promise<Scenario>
   const userValues = { ...(mode === 'job' ? { deploymentMode: 'job' } : {}), ...options.userValues }
   await helm.install({ ...RELEASE, version, values: userValues, chart: CHART })
   let ids = 0
-  const deps: LifecycleDeps = { cluster, helm, clock, events, randomId: () => `r${++ids}` }
+  const alerts = new FakeAlerts(() => clock.now())
+  const deps: LifecycleDeps = { cluster, helm, clock, events, alerts, randomId: () => `r${++ids}` }
   const verification = {
     source: options.verificationPod ?? VERIFICATION_POD,
     origin: 'verify.yaml',
@@ -98,6 +102,7 @@ export async function scenario(options: ScenarioOptions = {}): Promise<Scenario>
     timeoutMs: 120_000,
   }
   return {
+    alerts,
     clock,
     cluster,
     helm,

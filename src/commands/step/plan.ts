@@ -11,6 +11,7 @@ import {
   checkDrainOptions,
   drainFlags,
   rolloutFlags,
+  alertFlags,
   selectionFlags,
   timingFlags,
   upgradeRequestFrom,
@@ -32,6 +33,7 @@ export default class StepPlan extends StepCommand {
     }),
     ...selectionFlags,
     ...rolloutFlags,
+    ...alertFlags,
     'deployment-mode': Flags.string({ default: 'auto', description: 'auto, daemonset or job.' }),
     ...drainFlags,
     'verification-pod': Flags.string({

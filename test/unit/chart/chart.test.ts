@@ -4,6 +4,7 @@
  * WorkflowTemplate (parameters, entrypoints, the step contract, the wave loop), least-privilege RBAC,
  * and `argo lint --offline` on the rendered template. No cluster.
  */
+import { HELD_EXIT_CODE } from '../../../src/commands/step/alerts.js'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { homedir, tmpdir } from 'node:os'
@@ -26,7 +27,7 @@ const PARAMETERS = ['target-version', 'node-selector', 'node-taint-key', 'node-t
 
 type Obj = { kind: string; metadata: { name: string; namespace?: string }; [key: string]: unknown }
 interface Container { image: string; command: string[]; args?: string[]; securityContext?: Record<string, unknown> }
-interface Template { name: string; container?: Container; steps?: { name: string; template: string; when?: string; withSequence?: Record<string, string>; arguments?: { parameters?: { name: string; value: string }[] } }[][]; parallelism?: number; failFast?: boolean; inputs?: { artifacts?: { raw?: { data: string } }[] }; script?: unknown }
+interface Template { name: string; container?: Container; steps?: { name: string; template: string; when?: string; withSequence?: Record<string, string>; arguments?: { parameters?: { name: string; value: string }[] } }[][]; parallelism?: number; failFast?: boolean; inputs?: { artifacts?: { raw?: { data: string } }[] }; script?: unknown; retryStrategy?: { expression?: string; backoff?: Record<string, string> } }
 interface WorkflowTemplate extends Obj { spec: { entrypoint: string; onExit: string; serviceAccountName: string; arguments: { parameters: { name: string; value?: string }[] }; templates: Template[] } }
 interface Rule { apiGroups: string[]; resources: string[]; verbs: string[] }
 
@@ -141,8 +142,23 @@ describe('kata-lifecycle-manager chart', () => {
     expect(loop.steps![0]![0]).toMatchObject({ template: 'run-wave', when: '{{inputs.parameters.waves}} > 0', withSequence: { start: '1', count: '{{inputs.parameters.waves}}' } })
     // A loop, not recursion: run-wave calls no template that leads back to it.
     const runWave = template(wt, 'run-wave')
-    expect(runWave.steps!.map((g) => g.map((s) => s.name))).toEqual([['window'], ['prepare'], ['upgrade'], ['verify'], ['rollback']])
-    expect(new Set(runWave.steps!.flat().map((s) => s.template))).toEqual(new Set(['window-gate', 'wave-phase']))
+    expect(runWave.steps!.map((g) => g.map((s) => s.name))).toEqual([
+      ['window'],
+      ['alerts'],
+      ['prepare'],
+      ['upgrade'],
+      ['verify'],
+      ['rollback'],
+    ])
+    expect(new Set(runWave.steps!.flat().map((s) => s.template))).toEqual(
+      new Set(['window-gate', 'alert-gate', 'wave-phase']),
+    )
+    // The alert gate only with an alert URL: step alerts, asked again by Argo's retry while it exits 75 (held).
+    expect(runWave.steps![1]![0]!.when).toBe("'{{workflow.parameters.alert-url}}' != ''")
+    const gate = template(wt, 'alert-gate')
+    expect(gate.container!.command).toEqual(['kata-lcm', 'step', 'alerts'])
+    expect(gate.retryStrategy).toMatchObject({ backoff: { duration: '15s', factor: '2', cap: '2m' } })
+    expect(gate.retryStrategy!.expression).toMatch(new RegExp(`^asInt\\(lastRetry.exitCode\\) == ${HELD_EXIT_CODE} \\|\\| `))
     // The window gate only with maintenance windows; inside it, Argo's suspend for the seconds step window gives.
     expect(runWave.steps![0]![0]!.when).toBe("'{{workflow.parameters.windows}}' != ''")
     expect(template(wt, 'window-check').container!.command).toEqual(['kata-lcm', 'step', 'window'])

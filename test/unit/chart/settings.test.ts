@@ -40,6 +40,7 @@ canary: 1
 soak: 10m
 maxUnavailable: 3
 workloads: { onDisruption: stop }
+alerts: { url: "http://prometheus.monitoring:9090", match: 'severity="critical",alertname=~"Kata.*"', timeout: 30m }
 pools:
   - name: gpu
     nodeSelector: pool=gpu

@@ -26,6 +26,7 @@ const EVERY_FIELD: Full<StatusReport> = {
     targetVersion: '1',
     paused: { by: 'me', at: 'now' },
     waitingForWindow: { wave: 2, opensAt: 'then' },
+    heldByAlerts: { wave: 2, since: 'then', reason: 'r' },
   },
   selection: 'all nodes',
   counts: countByState([]),
