@@ -139,7 +139,7 @@ export async function checkAlertGate(
   if (previous?.reason !== reason)
     deps.events.emit({
       type: 'warning',
-      message: `wave ${wave} is held: ${reason}; it starts when they clear, at the latest by ${until.toISOString()} or the run stops`,
+      message: `wave ${wave} is held: ${reason}; it starts once the gate clears, or the run stops at ${until.toISOString()}`,
     })
   await markAlertHold(deps, record, { wave, since: since.toISOString(), reason })
   return { held: true, reason, until }
