@@ -16,6 +16,7 @@ import { parse, stringify } from 'yaml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AuditLog, describeEvents, type AuditEvent } from '../harness/audit.js'
 import { parseMetrics } from '../harness/promcheck.js'
+import { hostAddress, startPrometheus, unreachablePrometheusUrl } from '../harness/prometheus.js'
 import { REPO_ROOT, cacheDir, e2eCluster, envWithTools, loadKubeConfig, run, toolsBinDir } from '../harness/cluster.js'
 import {
   REAL_NODE_TAINT,
@@ -659,7 +660,7 @@ describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
 
 // These scenarios share nothing but the controller and the node: run at the same time (≈ 2 min
 // less than one after the other on 2 cores). The timed scenario above runs alone.
-describe.concurrent('workflow-controller: a failing node, a maintenance window and a lost step pod', () => {
+describe.concurrent('workflow-controller: a failing node, a maintenance window, an alert gate and a lost step pod', () => {
   it('a node failing verification in wave 2 is rolled back, no pod of wave 3 is created, the workflow fails, the exit handler runs, and the cluster is as kata-lcm upgrade leaves it', async () => {
     const s = newScenario('fail', ['a', 'b', 'vfail-c', 'x-d', 'x-e', 'x-f'])
     await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
@@ -788,6 +789,83 @@ describe.concurrent('workflow-controller: a failing node, a maintenance window a
     expect(nodeStatuses(await clusterState(kc, kubeconfig, s))).toEqual(
       s.nodes.map(() => ['completed', TARGET, 'false']),
     )
+  }, 900_000)
+
+  it("an alert gate: a firing alert holds wave 1 in the alert-gate step (asked again by Argo's retry, no wave pod), status names it, and once it clears the run completes", async () => {
+    const prom = await startPrometheus({ forPods: true, labels: { team: 'kata' } })
+    cleanups.push(() => prom.stop())
+    prom.fire()
+    await prom.waitForAlert('firing')
+    const s = newScenario('alert', ['a', 'b'])
+    await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
+    cleanups.push(() => teardownScenario(kc, kubeconfig, s))
+    const inst = await installFor(s)
+    const name = await submitDeploy(inst, s, ['-p', `alert-url=${prom.url}`, '-p', 'alert-match=team="kata"'])
+    // Held: the gate's first answer failed its pod (exit 75) and Argo asks again after its backoff.
+    await waitForObject<Workflow & { metadata: { name: string } }>(
+      kc,
+      `/apis/argoproj.io/v1alpha1/namespaces/${inst.argoNamespace}/workflows`,
+      name,
+      (wf) => podNodes(wf).some((n) => n.templateName === 'alert-gate' && n.phase === 'Failed'),
+      240_000,
+      `workflow ${name} held by the alert gate`,
+    )
+    const status = await kataLcm(
+      [
+        'status',
+        '--helm-release',
+        'kata-deploy',
+        '--helm-namespace',
+        s.namespace,
+        '--node-selector',
+        `${RUN_LABEL}=${s.id}`,
+      ],
+      kubeconfig,
+    )
+    expect(status.stdout).toMatch(new RegExp(`wave 1 is HELD by alerts since .*${prom.alertName}\\{`))
+    expect(nodeStatuses(await clusterState(kc, kubeconfig, s)).map((n) => n[0])).toEqual([undefined, undefined])
+    prom.clear()
+    const wf = await finished(inst.argoNamespace, name)
+    expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Succeeded')
+    const summary = stepSummary(wf)
+    const held = summary.filter((l) => l === 'alert-gate Failed').length
+    expect(held).toBeGreaterThanOrEqual(1)
+    expect(summary).toEqual([
+      'plan Succeeded',
+      ...Array<string>(held).fill('alert-gate Failed'),
+      'alert-gate Succeeded',
+      ...['prepare', 'upgrade', 'verify', 'rollback'].map((p) => `${p} 1 Succeeded`),
+      'finalize Succeeded',
+      'exit Succeeded',
+    ])
+    expect(nodeStatuses(await clusterState(kc, kubeconfig, s))).toEqual(
+      s.nodes.map(() => ['completed', TARGET, 'false']),
+    )
+  }, 900_000)
+
+  it('an alert gate whose Prometheus is down holds wave 1 until alert-timeout, then the run stops: the workflow fails, no wave pod, nodes untouched', async () => {
+    const down = (await unreachablePrometheusUrl()).replace('127.0.0.1', hostAddress())
+    const s = newScenario('alertdown', ['a'])
+    await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
+    cleanups.push(() => teardownScenario(kc, kubeconfig, s))
+    const inst = await installFor(s)
+    const name = await submitDeploy(inst, s, ['-p', `alert-url=${down}`, '-p', 'alert-timeout=40s'])
+    const wf = await finished(inst.argoNamespace, name)
+    expect(wf.status?.phase).toBe('Failed')
+    const summary = stepSummary(wf)
+    expect(summary[0]).toBe('plan Succeeded')
+    expect(
+      summary.slice(1, -1).every((l) => l === 'alert-gate Failed'),
+      summary.join('\n'),
+    ).toBe(true)
+    expect(summary.at(-1)).toBe('exit Succeeded')
+    expect(nodeStatuses(await clusterState(kc, kubeconfig, s)).map((n) => n[0])).toEqual([undefined])
+    // The last answer stopped the run (exit 3, not asked again): its reason is on the record.
+    const last = podNodes(wf)
+      .filter((n) => n.templateName === 'alert-gate')
+      .at(-1)!
+    expect(last).toMatchObject({ phase: 'Failed' })
+    expect((last as WfNode & { message?: string }).message).toMatch(/exit code 3/)
   }, 900_000)
 
   it('a step pod deleted mid-step: the workflow still converges (Argo retries a lost pod), no completed node rolled back', async () => {

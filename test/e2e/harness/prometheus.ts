@@ -15,7 +15,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
+import { networkInterfaces, tmpdir } from 'node:os'
 import path from 'node:path'
 import { stringify } from 'yaml'
 
@@ -26,7 +26,7 @@ export const DEFAULT_ALERT_NAME = 'KataLcmTestAlert'
 export const CONDITION_METRIC = 'kata_lcm_test_condition'
 
 export interface TestPrometheus {
-  /** http://127.0.0.1:PORT, Prometheus' HTTP API. */
+  /** http://127.0.0.1:PORT (with `forPods`, the host's address), Prometheus' HTTP API. */
   url: string
   /** The alert's name (label alertname). */
   alertName: string
@@ -45,6 +45,8 @@ export interface StartPrometheusOptions {
   alertName?: string
   /** Labels of the alert besides `severity: critical` (which they may override). */
   labels?: Record<string, string>
+  /** Listen on the host's address rather than loopback, so pods (Argo's step pods) reach it. */
+  forPods?: boolean
 }
 
 /** One alert of `GET /api/v1/alerts` (Prometheus' HTTP API). */
@@ -98,6 +100,15 @@ function tail(file: string, lines = 30): string {
   } catch {
     return '(no log)'
   }
+}
+
+/** The host's first non-loopback IPv4 address. */
+export function hostAddress(): string {
+  const found = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)
+  if (!found) throw new Error('no non-loopback IPv4 address on this host for pods to reach Prometheus at')
+  return found.address
 }
 
 /** The target's scrape answer: the condition gauge in Prometheus' text format. */
@@ -174,12 +185,14 @@ export async function startPrometheus(options: StartPrometheusOptions = {}): Pro
     )
 
     const port = await freePort()
-    const url = `http://127.0.0.1:${port}`
+    // For pods (the real node's Argo steps): the host's own address, which its pod bridge routes to.
+    const host = options.forPods ? hostAddress() : '127.0.0.1'
+    const url = `http://${host}:${port}`
     const args = [
       `--config.file=${configFile}`,
       `--storage.tsdb.path=${path.join(dir, 'data')}`,
       '--storage.tsdb.retention.time=1h',
-      `--web.listen-address=127.0.0.1:${port}`,
+      `--web.listen-address=${host}:${port}`,
       '--web.max-connections=64',
       '--query.max-concurrency=4',
       '--log.level=info',
