@@ -213,6 +213,11 @@ export async function starterFiles(
     "# A running Kata pod that restarts, dies or vanishes during its node's upgrade is always named; stop also stops the run:",
     '# workloads:',
     '#   onDisruption: stop',
+    '# Firing Prometheus alerts that match hold each wave until they clear (at most timeout, then the run stops):',
+    '# alerts:',
+    '#   url: http://prometheus.monitoring:9090',
+    '#   match: severity="critical"',
+    '#   timeout: 1h',
   ]
   return { policy: `${header.join('\n')}\n${stringify(policy, { lineWidth: 0 })}${gates.join('\n')}\n`, pods }
 }

@@ -15,7 +15,7 @@ import { waitForWindow } from './window-wait.js'
 import { describeWindow, untilText, windowState } from './window.js'
 import { runWave } from './wave.js'
 import { isKataRuntimeClass, recordWorkloads } from './workloads.js'
-import { AlertHoldTimeoutError, waitForAlerts } from './alerts.js'
+import { alertHold, AlertHoldTimeoutError, waitForAlerts, type AlertGate } from './alerts.js'
 
 /**
  * `kata-lcm upgrade`: checks everything, then runs the waves in order and stops at the first wave
@@ -47,7 +47,12 @@ export async function upgrade(
     )
     // What would gate the run now.
     const gate = windowGate(request.windows, deps.clock.now())
-    planned.nextSteps.unshift(...(gate ? [gate] : []), await workloadGate(deps, first.waves[0] ?? [], request))
+    const alerts = request.alerts ? await alertGateNow(deps, request.alerts) : undefined
+    planned.nextSteps.unshift(
+      ...(gate ? [gate] : []),
+      ...(alerts ? [alerts] : []),
+      await workloadGate(deps, first.waves[0] ?? [], request),
+    )
     return planned
   }
   if (first.nodes.length === 0 && !first.resumingRun) return nothingToDo(first, runId, request)
@@ -318,6 +323,14 @@ function report(
       : summary,
     nextSteps,
   }
+}
+
+/** The alert gate as a dry run's line: what Prometheus answers now. Read-only. */
+async function alertGateNow(deps: LifecycleDeps, gate: AlertGate): Promise<string> {
+  const held = await alertHold(deps, gate)
+  return held
+    ? `alert gate (${gate.url}): HELD now, wave 1 would wait: ${held}`
+    : `alert gate (${gate.url}): clear now${gate.match ? ` (no firing alert matches ${gate.match})` : ' (no alert firing)'}`
 }
 
 /** The Kata workloads check as a dry run's line: the Kata pods running on wave 1's nodes now. Read-only. */

@@ -660,247 +660,252 @@ describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
 
 // These scenarios share nothing but the controller and the node: run at the same time (≈ 2 min
 // less than one after the other on 2 cores). The timed scenario above runs alone.
-describe.concurrent('workflow-controller: a failing node, a maintenance window, an alert gate and a lost step pod', () => {
-  it('a node failing verification in wave 2 is rolled back, no pod of wave 3 is created, the workflow fails, the exit handler runs, and the cluster is as kata-lcm upgrade leaves it', async () => {
-    const s = newScenario('fail', ['a', 'b', 'vfail-c', 'x-d', 'x-e', 'x-f'])
-    await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
-    cleanups.push(() => teardownScenario(kc, kubeconfig, s))
-    const inst = await installFor(s)
-    const name = await submitDeploy(inst, s)
-    const wf = await finished(inst.argoNamespace, name)
-    expect(wf.status?.phase).toBe('Failed')
-    expect(stepSummary(wf)).toEqual([
-      'plan Succeeded',
-      'prepare 1 Succeeded',
-      'upgrade 1 Succeeded',
-      'verify 1 Succeeded',
-      'rollback 1 Succeeded',
-      'prepare 2 Succeeded',
-      'upgrade 2 Succeeded',
-      'verify 2 Succeeded',
-      'rollback 2 Failed',
-      'exit Succeeded',
-    ])
-    const pods = (await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: inst.argoNamespace })).items
-    expect(
-      pods.filter((p) => /\.wave\(2:3\)/.test(p.metadata?.annotations?.['workflows.argoproj.io/node-name'] ?? '')),
-    ).toEqual([])
-    expect(pods).toHaveLength(podNodes(wf).length)
-    // The template's metrics: wave 1's two nodes and wave 2's passing one completed, one rolled back.
-    const m = await templateMetrics(`${s.namespace}/kata-deploy`)
-    expect(m.value('runs_total', { entrypoint: 'deploy-version', status: 'Failed' })).toBe(1)
-    expect(m.value('nodes_completed_total')).toBe(3)
-    expect(m.value('nodes_rolled_back_total')).toBe(1)
-    expect(m.value('nodes_failed_total')).toBe(0)
-    expect(m.value('wave_duration_seconds', { status: 'Succeeded' })).toBe(1)
-    expect(m.value('wave_duration_seconds', { status: 'Failed' })).toBe(1)
-
-    // The same scenario with kata-lcm upgrade.
-    const b = newScenario('cli', ['a', 'b', 'vfail-c', 'x-d', 'x-e', 'x-f'])
-    await setupScenario(kc, kubeconfig, b, charts[CURRENT]!)
-    cleanups.push(() => teardownScenario(kc, kubeconfig, b))
-    const cli = await kataLcm(
-      [
-        'upgrade',
-        '--target-version',
-        TARGET,
-        '--chart',
-        charts[TARGET]!,
-        '--previous-chart',
-        charts[CURRENT]!,
-        '--node-selector',
-        `${RUN_LABEL}=${b.id}`,
-        '--batch-size',
-        '2',
-        '--deployment-mode',
-        'daemonset',
-        '--verification-pod',
-        podFile,
-        '--verification-namespace',
-        b.namespace,
-        '--helm-release',
-        'kata-deploy',
-        '--helm-namespace',
-        b.namespace,
-      ],
-      kubeconfig,
-    )
-    expect(cli.code, cli.stderr).toBe(3)
-    const viaArgo = await clusterState(kc, kubeconfig, s)
-    expect(nodeStatuses(viaArgo).map((n) => n[0])).toEqual([
-      'completed',
-      'completed',
-      'rolled-back',
-      'completed',
-      undefined,
-      undefined,
-    ])
-    expect(viaArgo).toEqual(await clusterState(kc, kubeconfig, b))
-  }, 900_000)
-
-  it('a maintenance window that opens in a minute or two: the wave waits in an Argo suspend (no pod), status says so, and the wave starts inside the window', async () => {
-    const s = newScenario('win', ['a', 'b'])
-    await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
-    cleanups.push(() => teardownScenario(kc, kubeconfig, s))
-    const inst = await installFor(s)
-    // A window from the next minute but one (60 to 120 s away) for an hour, every day, in UTC.
-    const opens = new Date(Date.now() + 120_000)
-    opens.setUTCSeconds(0, 0)
-    const hhmm = (d: Date) => d.toISOString().slice(11, 16)
-    const windows = `${hhmm(opens)}-${hhmm(new Date(opens.getTime() + 3_600_000))} UTC`
-    const name = await submitDeploy(inst, s, ['-p', `windows=${windows}`])
-    // While it waits: the suspend node runs, and kata-lcm status names the wait.
-    await waitForObject<Workflow & { metadata: { name: string } }>(
-      kc,
-      `/apis/argoproj.io/v1alpha1/namespaces/${inst.argoNamespace}/workflows`,
-      name,
-      (wf) =>
-        Object.values(wf.status?.nodes ?? {}).some((n) => n.templateName === 'window-wait' && n.phase === 'Running'),
-      120_000,
-      `workflow ${name} suspended for the window`,
-    )
-    const status = await kataLcm(
-      [
-        'status',
-        '--helm-release',
-        'kata-deploy',
-        '--helm-namespace',
-        s.namespace,
-        '--node-selector',
-        `${RUN_LABEL}=${s.id}`,
-      ],
-      kubeconfig,
-    )
-    expect(status.stdout).toMatch(/wave 1 waits for the maintenance window, which opens in \d+[ms]/)
-    const wf = await finished(inst.argoNamespace, name)
-    expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Succeeded')
-    expect(stepSummary(wf)).toEqual([
-      'plan Succeeded',
-      'window-check Succeeded',
-      ...['prepare', 'upgrade', 'verify', 'rollback'].map((p) => `${p} 1 Succeeded`),
-      'finalize Succeeded',
-      'exit Succeeded',
-    ])
-    const wait = Object.values(wf.status?.nodes ?? {}).find((n) => n.templateName === 'window-wait')!
-    expect(wait).toMatchObject({ type: 'Suspend', phase: 'Succeeded' })
-    // The wave's first write (its prepare step) inside the window.
-    const prepare = podNodes(wf).find((n) => param(n, 'phase') === 'prepare')!
-    expect(new Date(prepare.startedAt!).getTime()).toBeGreaterThanOrEqual(opens.getTime())
-    expect(nodeStatuses(await clusterState(kc, kubeconfig, s))).toEqual(
-      s.nodes.map(() => ['completed', TARGET, 'false']),
-    )
-  }, 900_000)
-
-  it("an alert gate: a firing alert holds wave 1 in the alert-gate step (asked again by Argo's retry, no wave pod), status names it, and once it clears the run completes", async () => {
-    const prom = await startPrometheus({ forPods: true, labels: { team: 'kata' } })
-    cleanups.push(() => prom.stop())
-    prom.fire()
-    await prom.waitForAlert('firing')
-    const s = newScenario('alert', ['a', 'b'])
-    await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
-    cleanups.push(() => teardownScenario(kc, kubeconfig, s))
-    const inst = await installFor(s)
-    const name = await submitDeploy(inst, s, ['-p', `alert-url=${prom.url}`, '-p', 'alert-match=team="kata"'])
-    // Held: the gate's first answer failed its pod (exit 75) and Argo asks again after its backoff.
-    await waitForObject<Workflow & { metadata: { name: string } }>(
-      kc,
-      `/apis/argoproj.io/v1alpha1/namespaces/${inst.argoNamespace}/workflows`,
-      name,
-      (wf) => podNodes(wf).some((n) => n.templateName === 'alert-gate' && n.phase === 'Failed'),
-      240_000,
-      `workflow ${name} held by the alert gate`,
-    )
-    const status = await kataLcm(
-      [
-        'status',
-        '--helm-release',
-        'kata-deploy',
-        '--helm-namespace',
-        s.namespace,
-        '--node-selector',
-        `${RUN_LABEL}=${s.id}`,
-      ],
-      kubeconfig,
-    )
-    expect(status.stdout).toMatch(new RegExp(`wave 1 is HELD by alerts since .*${prom.alertName}\\{`))
-    expect(nodeStatuses(await clusterState(kc, kubeconfig, s)).map((n) => n[0])).toEqual([undefined, undefined])
-    prom.clear()
-    const wf = await finished(inst.argoNamespace, name)
-    expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Succeeded')
-    const summary = stepSummary(wf)
-    const held = summary.filter((l) => l === 'alert-gate Failed').length
-    expect(held).toBeGreaterThanOrEqual(1)
-    expect(summary).toEqual([
-      'plan Succeeded',
-      ...Array<string>(held).fill('alert-gate Failed'),
-      'alert-gate Succeeded',
-      ...['prepare', 'upgrade', 'verify', 'rollback'].map((p) => `${p} 1 Succeeded`),
-      'finalize Succeeded',
-      'exit Succeeded',
-    ])
-    expect(nodeStatuses(await clusterState(kc, kubeconfig, s))).toEqual(
-      s.nodes.map(() => ['completed', TARGET, 'false']),
-    )
-  }, 900_000)
-
-  it('an alert gate whose Prometheus is down holds wave 1 until alert-timeout, then the run stops: the workflow fails, no wave pod, nodes untouched', async () => {
-    const down = (await unreachablePrometheusUrl()).replace('127.0.0.1', hostAddress())
-    const s = newScenario('alertdown', ['a'])
-    await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
-    cleanups.push(() => teardownScenario(kc, kubeconfig, s))
-    const inst = await installFor(s)
-    const name = await submitDeploy(inst, s, ['-p', `alert-url=${down}`, '-p', 'alert-timeout=40s'])
-    const wf = await finished(inst.argoNamespace, name)
-    expect(wf.status?.phase).toBe('Failed')
-    const summary = stepSummary(wf)
-    expect(summary[0]).toBe('plan Succeeded')
-    expect(
-      summary.slice(1, -1).every((l) => l === 'alert-gate Failed'),
-      summary.join('\n'),
-    ).toBe(true)
-    expect(summary.at(-1)).toBe('exit Succeeded')
-    expect(nodeStatuses(await clusterState(kc, kubeconfig, s)).map((n) => n[0])).toEqual([undefined])
-    // The last answer stopped the run (exit 3, not asked again): its reason is on the record.
-    const last = podNodes(wf)
-      .filter((n) => n.templateName === 'alert-gate')
-      .at(-1)!
-    expect(last).toMatchObject({ phase: 'Failed' })
-    expect((last as WfNode & { message?: string }).message).toMatch(/exit code 3/)
-  }, 900_000)
-
-  it('a step pod deleted mid-step: the workflow still converges (Argo retries a lost pod), no completed node rolled back', async () => {
-    const s = newScenario('retry', ['a', 'b', 'c', 'd'])
-    await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
-    cleanups.push(() => teardownScenario(kc, kubeconfig, s))
-    const inst = await installFor(s)
-    const { result: wf, seen } = await recordStatuses(s.nodes, async () => {
+describe.concurrent(
+  'workflow-controller: a failing node, a maintenance window, an alert gate and a lost step pod',
+  () => {
+    it('a node failing verification in wave 2 is rolled back, no pod of wave 3 is created, the workflow fails, the exit handler runs, and the cluster is as kata-lcm upgrade leaves it', async () => {
+      const s = newScenario('fail', ['a', 'b', 'vfail-c', 'x-d', 'x-e', 'x-f'])
+      await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
+      cleanups.push(() => teardownScenario(kc, kubeconfig, s))
+      const inst = await installFor(s)
       const name = await submitDeploy(inst, s)
-      // Wave 2's upgrade step, once its kata-lcm process runs: deleted (wave 1's nodes are completed by then).
-      const [victim] = await waitForList<V1Pod>(
+      const wf = await finished(inst.argoNamespace, name)
+      expect(wf.status?.phase).toBe('Failed')
+      expect(stepSummary(wf)).toEqual([
+        'plan Succeeded',
+        'prepare 1 Succeeded',
+        'upgrade 1 Succeeded',
+        'verify 1 Succeeded',
+        'rollback 1 Succeeded',
+        'prepare 2 Succeeded',
+        'upgrade 2 Succeeded',
+        'verify 2 Succeeded',
+        'rollback 2 Failed',
+        'exit Succeeded',
+      ])
+      const pods = (await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: inst.argoNamespace })).items
+      expect(
+        pods.filter((p) => /\.wave\(2:3\)/.test(p.metadata?.annotations?.['workflows.argoproj.io/node-name'] ?? '')),
+      ).toEqual([])
+      expect(pods).toHaveLength(podNodes(wf).length)
+      // The template's metrics: wave 1's two nodes and wave 2's passing one completed, one rolled back.
+      const m = await templateMetrics(`${s.namespace}/kata-deploy`)
+      expect(m.value('runs_total', { entrypoint: 'deploy-version', status: 'Failed' })).toBe(1)
+      expect(m.value('nodes_completed_total')).toBe(3)
+      expect(m.value('nodes_rolled_back_total')).toBe(1)
+      expect(m.value('nodes_failed_total')).toBe(0)
+      expect(m.value('wave_duration_seconds', { status: 'Succeeded' })).toBe(1)
+      expect(m.value('wave_duration_seconds', { status: 'Failed' })).toBe(1)
+
+      // The same scenario with kata-lcm upgrade.
+      const b = newScenario('cli', ['a', 'b', 'vfail-c', 'x-d', 'x-e', 'x-f'])
+      await setupScenario(kc, kubeconfig, b, charts[CURRENT]!)
+      cleanups.push(() => teardownScenario(kc, kubeconfig, b))
+      const cli = await kataLcm(
+        [
+          'upgrade',
+          '--target-version',
+          TARGET,
+          '--chart',
+          charts[TARGET]!,
+          '--previous-chart',
+          charts[CURRENT]!,
+          '--node-selector',
+          `${RUN_LABEL}=${b.id}`,
+          '--batch-size',
+          '2',
+          '--deployment-mode',
+          'daemonset',
+          '--verification-pod',
+          podFile,
+          '--verification-namespace',
+          b.namespace,
+          '--helm-release',
+          'kata-deploy',
+          '--helm-namespace',
+          b.namespace,
+        ],
+        kubeconfig,
+      )
+      expect(cli.code, cli.stderr).toBe(3)
+      const viaArgo = await clusterState(kc, kubeconfig, s)
+      expect(nodeStatuses(viaArgo).map((n) => n[0])).toEqual([
+        'completed',
+        'completed',
+        'rolled-back',
+        'completed',
+        undefined,
+        undefined,
+      ])
+      expect(viaArgo).toEqual(await clusterState(kc, kubeconfig, b))
+    }, 900_000)
+
+    it('a maintenance window that opens in a minute or two: the wave waits in an Argo suspend (no pod), status says so, and the wave starts inside the window', async () => {
+      const s = newScenario('win', ['a', 'b'])
+      await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
+      cleanups.push(() => teardownScenario(kc, kubeconfig, s))
+      const inst = await installFor(s)
+      // A window from the next minute but one (60 to 120 s away) for an hour, every day, in UTC.
+      const opens = new Date(Date.now() + 120_000)
+      opens.setUTCSeconds(0, 0)
+      const hhmm = (d: Date) => d.toISOString().slice(11, 16)
+      const windows = `${hhmm(opens)}-${hhmm(new Date(opens.getTime() + 3_600_000))} UTC`
+      const name = await submitDeploy(inst, s, ['-p', `windows=${windows}`])
+      // While it waits: the suspend node runs, and kata-lcm status names the wait.
+      await waitForObject<Workflow & { metadata: { name: string } }>(
         kc,
-        `/api/v1/namespaces/${inst.argoNamespace}/pods`,
-        (ps) => ps.some(isVictim),
-        300_000,
-        { description: 'wave 2 upgrade pod running' },
-      ).then((ps) => ps.filter(isVictim))
-      await kc
-        .makeApiClient(CoreV1Api)
-        .deleteNamespacedPod({ namespace: inst.argoNamespace, name: victim!.metadata!.name! })
-      return await finished(inst.argoNamespace, name)
-    })
-    expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Succeeded')
-    // The last attempt succeeded, and any before it ended with the lost pod. When the deletion lands
-    // after kata-lcm's work (a daemonset wave takes ~2 s), Argo records the one attempt as Succeeded.
-    const upgrades2 = podNodes(wf).filter((n) => param(n, 'phase') === 'upgrade' && param(n, 'wave') === '2')
-    process.stderr.write(`[workflow-controller] wave 2 upgrade attempts: ${upgrades2.map((n) => n.phase).join(', ')}\n`)
-    expect(upgrades2.at(-1)?.phase).toBe('Succeeded')
-    expect(upgrades2.slice(0, -1).every((n) => n.phase === 'Error' || n.phase === 'Failed')).toBe(true)
-    const after = await clusterState(kc, kubeconfig, s)
-    expect(nodeStatuses(after)).toEqual(s.nodes.map(() => ['completed', TARGET, 'false']))
-    expect(after).toMatchObject({ runRecord: false, lock: false })
-    for (const n of s.nodes) expect(seen.get(n)).not.toContain('rolling-back')
-  }, 900_000)
-})
+        `/apis/argoproj.io/v1alpha1/namespaces/${inst.argoNamespace}/workflows`,
+        name,
+        (wf) =>
+          Object.values(wf.status?.nodes ?? {}).some((n) => n.templateName === 'window-wait' && n.phase === 'Running'),
+        120_000,
+        `workflow ${name} suspended for the window`,
+      )
+      const status = await kataLcm(
+        [
+          'status',
+          '--helm-release',
+          'kata-deploy',
+          '--helm-namespace',
+          s.namespace,
+          '--node-selector',
+          `${RUN_LABEL}=${s.id}`,
+        ],
+        kubeconfig,
+      )
+      expect(status.stdout).toMatch(/wave 1 waits for the maintenance window, which opens in \d+[ms]/)
+      const wf = await finished(inst.argoNamespace, name)
+      expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Succeeded')
+      expect(stepSummary(wf)).toEqual([
+        'plan Succeeded',
+        'window-check Succeeded',
+        ...['prepare', 'upgrade', 'verify', 'rollback'].map((p) => `${p} 1 Succeeded`),
+        'finalize Succeeded',
+        'exit Succeeded',
+      ])
+      const wait = Object.values(wf.status?.nodes ?? {}).find((n) => n.templateName === 'window-wait')!
+      expect(wait).toMatchObject({ type: 'Suspend', phase: 'Succeeded' })
+      // The wave's first write (its prepare step) inside the window.
+      const prepare = podNodes(wf).find((n) => param(n, 'phase') === 'prepare')!
+      expect(new Date(prepare.startedAt!).getTime()).toBeGreaterThanOrEqual(opens.getTime())
+      expect(nodeStatuses(await clusterState(kc, kubeconfig, s))).toEqual(
+        s.nodes.map(() => ['completed', TARGET, 'false']),
+      )
+    }, 900_000)
+
+    it("an alert gate: a firing alert holds wave 1 in the alert-gate step (asked again by Argo's retry, no wave pod), status names it, and once it clears the run completes", async () => {
+      const prom = await startPrometheus({ forPods: true, labels: { team: 'kata' } })
+      cleanups.push(() => prom.stop())
+      prom.fire()
+      await prom.waitForAlert('firing')
+      const s = newScenario('alert', ['a', 'b'])
+      await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
+      cleanups.push(() => teardownScenario(kc, kubeconfig, s))
+      const inst = await installFor(s)
+      const name = await submitDeploy(inst, s, ['-p', `alert-url=${prom.url}`, '-p', 'alert-match=team="kata"'])
+      // Held: the gate's first answer failed its pod (exit 75) and Argo asks again after its backoff.
+      await waitForObject<Workflow & { metadata: { name: string } }>(
+        kc,
+        `/apis/argoproj.io/v1alpha1/namespaces/${inst.argoNamespace}/workflows`,
+        name,
+        (wf) => podNodes(wf).some((n) => n.templateName === 'alert-gate' && n.phase === 'Failed'),
+        240_000,
+        `workflow ${name} held by the alert gate`,
+      )
+      const status = await kataLcm(
+        [
+          'status',
+          '--helm-release',
+          'kata-deploy',
+          '--helm-namespace',
+          s.namespace,
+          '--node-selector',
+          `${RUN_LABEL}=${s.id}`,
+        ],
+        kubeconfig,
+      )
+      expect(status.stdout).toMatch(new RegExp(`wave 1 is HELD by alerts since .*${prom.alertName}\\{`))
+      expect(nodeStatuses(await clusterState(kc, kubeconfig, s)).map((n) => n[0])).toEqual([undefined, undefined])
+      prom.clear()
+      const wf = await finished(inst.argoNamespace, name)
+      expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Succeeded')
+      const summary = stepSummary(wf)
+      const held = summary.filter((l) => l === 'alert-gate Failed').length
+      expect(held).toBeGreaterThanOrEqual(1)
+      expect(summary).toEqual([
+        'plan Succeeded',
+        ...Array<string>(held).fill('alert-gate Failed'),
+        'alert-gate Succeeded',
+        ...['prepare', 'upgrade', 'verify', 'rollback'].map((p) => `${p} 1 Succeeded`),
+        'finalize Succeeded',
+        'exit Succeeded',
+      ])
+      expect(nodeStatuses(await clusterState(kc, kubeconfig, s))).toEqual(
+        s.nodes.map(() => ['completed', TARGET, 'false']),
+      )
+    }, 900_000)
+
+    it('an alert gate whose Prometheus is down holds wave 1 until alert-timeout, then the run stops: the workflow fails, no wave pod, nodes untouched', async () => {
+      const down = (await unreachablePrometheusUrl()).replace('127.0.0.1', hostAddress())
+      const s = newScenario('alertdown', ['a'])
+      await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
+      cleanups.push(() => teardownScenario(kc, kubeconfig, s))
+      const inst = await installFor(s)
+      const name = await submitDeploy(inst, s, ['-p', `alert-url=${down}`, '-p', 'alert-timeout=40s'])
+      const wf = await finished(inst.argoNamespace, name)
+      expect(wf.status?.phase).toBe('Failed')
+      const summary = stepSummary(wf)
+      expect(summary[0]).toBe('plan Succeeded')
+      expect(
+        summary.slice(1, -1).every((l) => l === 'alert-gate Failed'),
+        summary.join('\n'),
+      ).toBe(true)
+      expect(summary.at(-1)).toBe('exit Succeeded')
+      expect(nodeStatuses(await clusterState(kc, kubeconfig, s)).map((n) => n[0])).toEqual([undefined])
+      // The last answer stopped the run (exit 3, not asked again): its reason is on the record.
+      const last = podNodes(wf)
+        .filter((n) => n.templateName === 'alert-gate')
+        .at(-1)!
+      expect(last).toMatchObject({ phase: 'Failed' })
+      expect((last as WfNode & { message?: string }).message).toMatch(/exit code 3/)
+    }, 900_000)
+
+    it('a step pod deleted mid-step: the workflow still converges (Argo retries a lost pod), no completed node rolled back', async () => {
+      const s = newScenario('retry', ['a', 'b', 'c', 'd'])
+      await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
+      cleanups.push(() => teardownScenario(kc, kubeconfig, s))
+      const inst = await installFor(s)
+      const { result: wf, seen } = await recordStatuses(s.nodes, async () => {
+        const name = await submitDeploy(inst, s)
+        // Wave 2's upgrade step, once its kata-lcm process runs: deleted (wave 1's nodes are completed by then).
+        const [victim] = await waitForList<V1Pod>(
+          kc,
+          `/api/v1/namespaces/${inst.argoNamespace}/pods`,
+          (ps) => ps.some(isVictim),
+          300_000,
+          { description: 'wave 2 upgrade pod running' },
+        ).then((ps) => ps.filter(isVictim))
+        await kc
+          .makeApiClient(CoreV1Api)
+          .deleteNamespacedPod({ namespace: inst.argoNamespace, name: victim!.metadata!.name! })
+        return await finished(inst.argoNamespace, name)
+      })
+      expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Succeeded')
+      // The last attempt succeeded, and any before it ended with the lost pod. When the deletion lands
+      // after kata-lcm's work (a daemonset wave takes ~2 s), Argo records the one attempt as Succeeded.
+      const upgrades2 = podNodes(wf).filter((n) => param(n, 'phase') === 'upgrade' && param(n, 'wave') === '2')
+      process.stderr.write(
+        `[workflow-controller] wave 2 upgrade attempts: ${upgrades2.map((n) => n.phase).join(', ')}\n`,
+      )
+      expect(upgrades2.at(-1)?.phase).toBe('Succeeded')
+      expect(upgrades2.slice(0, -1).every((n) => n.phase === 'Error' || n.phase === 'Failed')).toBe(true)
+      const after = await clusterState(kc, kubeconfig, s)
+      expect(nodeStatuses(after)).toEqual(s.nodes.map(() => ['completed', TARGET, 'false']))
+      expect(after).toMatchObject({ runRecord: false, lock: false })
+      for (const n of s.nodes) expect(seen.get(n)).not.toContain('rolling-back')
+    }, 900_000)
+  },
+)
 
 function isVictim(p: V1Pod): boolean {
   const nodeName = p.metadata?.annotations?.['workflows.argoproj.io/node-name'] ?? ''

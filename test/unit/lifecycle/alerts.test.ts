@@ -110,6 +110,25 @@ describe('the alert gate, in one process (the CLI)', () => {
   })
 })
 
+describe('the alert gate in a dry run', () => {
+  it('says what Prometheus answers now, and writes nothing', async () => {
+    const s = await fleet()
+    s.alerts.firingNow = [CRITICAL]
+    const held = await upgrade(s.deps, s.upgradeRequest({ dryRun: true, ...gate() }), 'run-1')
+    expect(held.nextSteps).toContainEqual(
+      expect.stringMatching(
+        /^alert gate \(http:\/\/prometheus:9090\): HELD now, wave 1 would wait: 1 alert\(s\) firing that match severity="critical": KataNodeDown/,
+      ),
+    )
+    s.alerts.firingNow = []
+    const clear = await upgrade(s.deps, s.upgradeRequest({ dryRun: true, ...gate() }), 'run-2')
+    expect(clear.nextSteps).toContain(
+      'alert gate (http://prometheus:9090): clear now (no firing alert matches severity="critical")',
+    )
+    expect(s.cluster.writes).toEqual([])
+  })
+})
+
 describe('the alert gate, as the Argo step (step alerts)', () => {
   async function planned(s: Scenario, timeoutMs: number) {
     await planStep(s.deps, { ...s.upgradeRequest({ batchSize: 1, ...gate({ timeoutMs }) }) }, 'run-1', 'wf')

@@ -225,11 +225,19 @@ describe('the fleet policy', () => {
     // The commented gates are off as written, and valid once uncommented.
     expect(policy.windows).toBeUndefined()
     const uncommented = parsePolicy(
-      starter.policy.replace(/^# (windows:| {2}- |workloads:| {2}onDisruption:)/gm, '$1'),
+      starter.policy.replace(
+        /^# (windows:| {2}- |workloads:| {2}onDisruption:|alerts:| {2}(url|match|timeout):)/gm,
+        '$1',
+      ),
       'starter, uncommented',
     )
     expect(uncommented.windows).toEqual([{ days: 'Mon-Fri', start: '02:00', end: '05:00', timeZone: 'Europe/Berlin' }])
     expect(uncommented.workloads).toEqual({ onDisruption: 'stop' })
+    expect(uncommented.alerts).toEqual({
+      url: 'http://prometheus.monitoring:9090',
+      match: 'severity="critical"',
+      timeout: '1h',
+    })
     await expect(starterFiles(new FakeCluster(new FakeClock()), { name: 'kd', namespace: 'ns' })).rejects.toThrow(
       /no Kata RuntimeClass/,
     )
