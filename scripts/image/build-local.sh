@@ -3,6 +3,7 @@
 # an OCI image layout written with tar + sha256sum + jq, ready for `ctr image import`.
 #
 #   scripts/image/build-local.sh pause|argoexec|kata-lcm
+#   scripts/image/build-local.sh kata-deploy-stand-in VERSION   TEST CODE: the kata-deploy fixture's pod on the real node
 #   scripts/image/build-local.sh with-charts DIR    kata-lcm + DIR/*.tgz in /opt/kata-deploy-charts
 #       prints "REF TAR" on stdout: the image name to use (imagePullPolicy: Never) and the
 #       OCI archive; diagnostics on stderr. Cached under ${KATA_LCM_CACHE:-~/.cache/kata-lcm}/images,
@@ -238,7 +239,39 @@ build_with_charts() {
   echo "$ref $out"
 }
 
+# TEST CODE: kata-lcm.local/kata-deploy-stand-in:<VERSION>, what the kata-deploy fixture chart's pod runs on
+# the test bed's real node: the base rootfs plus /usr/bin/kata-deploy, a shell that runs until the
+# pod is stopped (the real binary installs Kata, labels the node and waits; the test's TypeScript
+# stand-in, test/e2e/harness/kata-deploy-stand-in.ts, labels the node from the pod's readiness).
+build_kata_deploy_stand_in() {
+  local version="$1" base key ref out w
+  [[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "usage: build-local.sh kata-deploy-stand-in VERSION (the chart's appVersion, the image tag)"
+  base="$(base_rootfs_tar)"
+  local script='#!/bin/sh
+# TEST CODE (scripts/image/build-local.sh kata-deploy-stand-in): stands in for kata-deploy.
+trap "exit 0" TERM INT
+sleep infinity &
+wait
+'
+  key="$( { basename "$base"; printf '%s' "$script"; sha "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)"
+  ref="kata-lcm.local/kata-deploy-stand-in:$version"
+  out="$IMAGES/kata-deploy-stand-in-$key-$version.tar"
+  if [[ ! -f "$out" ]]; then
+    w="$(mktemp -d "$IMAGES/.stand-in.XXXXXX")"
+    mkdir -p "$w/root/usr/bin"
+    printf '%s' "$script" >"$w/root/usr/bin/kata-deploy"
+    chmod 0755 "$w/root/usr/bin/kata-deploy"
+    layer_tar "$w/root" "$w/stand-in.tar" --root
+    oci_archive "$out" "$ref" '{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}' "$base" "$w/stand-in.tar"
+    rm -rf "$w"
+    for old in $(ls -1t "$IMAGES"/kata-deploy-stand-in-*.tar 2>/dev/null | tail -n +5); do rm -f "$old"; done
+    log "kata-deploy stand-in image built ($ref)"
+  fi
+  echo "$ref $out"
+}
+
 case "${1:-}" in
+  kata-deploy-stand-in) [[ $# -eq 2 ]] || die "usage: build-local.sh kata-deploy-stand-in VERSION"; build_kata_deploy_stand_in "$2" ;;
   with-charts) [[ $# -eq 2 ]] || die "usage: build-local.sh with-charts DIR"; build_with_charts "$2" ;;
   pause) build_pause ;;
   argoexec) build_argoexec ;;

@@ -11,7 +11,15 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { CoreV1Api, Watch, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node'
+import {
+  CoreV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  Watch,
+  type KubeConfig,
+  type V1Node,
+  type V1Pod,
+} from '@kubernetes/client-node'
 import { parse, stringify } from 'yaml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AuditLog, describeEvents, type AuditEvent } from '../harness/audit.js'
@@ -274,6 +282,40 @@ async function recordStatuses<T>(
   } finally {
     req.abort()
   }
+}
+
+/** Every version of one node's annotations while `during` runs (a watch on the node). */
+async function recordAnnotations<T>(
+  name: string,
+  during: () => Promise<T>,
+): Promise<{ result: T; seen: Record<string, string>[] }> {
+  const seen: Record<string, string>[] = []
+  const req = await new Watch(kc).watch(
+    '/api/v1/nodes',
+    { fieldSelector: `metadata.name=${name}` },
+    (_type: string, obj: V1Node) => {
+      seen.push({ ...obj.metadata?.annotations })
+    },
+    () => undefined,
+  )
+  try {
+    return { result: await during(), seen }
+  } finally {
+    req.abort()
+  }
+}
+
+/** How many kata-deploy pods kata-lcm deleted (restarted) in `namespace`, from the audit log. */
+async function kataDeployPodDeletes(namespace: string): Promise<number> {
+  return (await audit.events()).filter(
+    (e) =>
+      e.stage === 'ResponseComplete' &&
+      e.verb === 'delete' &&
+      e.objectRef?.resource === 'pods' &&
+      e.objectRef?.namespace === namespace &&
+      (e.objectRef?.name ?? '').startsWith('kata-deploy-') &&
+      (e.userAgent ?? '').startsWith('kata-lcm/'),
+  ).length
 }
 
 /** The container names of every verification pod created in `namespace` while `during` runs, per node. */
@@ -948,4 +990,143 @@ describe('workflow-controller test bed: the real node', () => {
     const logs = await must(kubectl(kubeconfig, ['logs', '-n', 'default', name]), 'kubectl logs')
     expect(logs.stdout).toMatch(/^Linux /)
   })
+  it('a real Kata pod (runtimeClassName kata-qemu, runc-backed here) on the real node comes through a real kata-lcm upgrade of that node untouched, recorded before and compared after', async () => {
+    const id = `real-${randomBytes(2).toString('hex')}`
+    const namespace = `kd-${id}`
+    const core = kc.makeApiClient(CoreV1Api)
+    // The image each chart version's pod names (the chart's appVersion as its tag), as on a registry.
+    let standInRepo = ''
+    for (const version of [CURRENT, TARGET])
+      standInRepo = (await loadImage(node!, ['kata-deploy-stand-in', version])).split(':')[0]!
+    await core.createNamespace({ body: { metadata: { name: namespace } } })
+    const label = { op: 'add', path: `/metadata/labels/${RUN_LABEL.replace('/', '~1')}`, value: id }
+    await core.patchNode({ name: node!.name, body: [label] }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch))
+    cleanups.push(async () => {
+      await helm(kubeconfig, ['uninstall', 'kata-deploy', '-n', namespace, '--wait', '--timeout', '1m'])
+      await core.deleteNamespace({ name: namespace }).catch(() => undefined)
+      // The real node as it was: no run label, none of kata-lcm's annotations, schedulable.
+      const n = await core.readNode({ name: node!.name })
+      const ours = Object.keys(n.metadata?.annotations ?? {}).filter((k) => /kata-lcm|katacontainers\.io/.test(k))
+      await core.patchNode(
+        {
+          name: node!.name,
+          body: {
+            metadata: {
+              labels: { [RUN_LABEL]: null },
+              annotations: Object.fromEntries(ours.map((k) => [k, null])),
+            },
+            spec: { unschedulable: null },
+          },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )
+    })
+    // kata-deploy (the fixture chart) on the real node, its pod running the stand-in image.
+    await must(
+      helm(kubeconfig, [
+        'install',
+        'kata-deploy',
+        charts[CURRENT]!,
+        '-n',
+        namespace,
+        '--set',
+        `nodeSelector.${RUN_LABEL.replace(/\./g, '\\.')}=${id}`,
+        '--set',
+        `image.reference=${standInRepo}`,
+        '--set',
+        'imagePullPolicy=Never',
+        ...['startupProbe', 'livenessProbe', 'readinessProbe'].flatMap((p) => ['--set', `health.${p}.enabled=false`]),
+        '--wait',
+        '--timeout',
+        '2m',
+      ]),
+      'helm install kata-deploy on the real node',
+    )
+    // The workload: a real container under the kata-qemu RuntimeClass (handler runc on the test bed).
+    const workload = 'kata-workload'
+    await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: workload },
+        spec: {
+          nodeName: node!.name,
+          runtimeClassName: 'kata-qemu',
+          tolerations: [REAL_NODE_TAINT],
+          terminationGracePeriodSeconds: 1,
+          containers: [{ name: 'app', image, imagePullPolicy: 'Never', command: ['sleep', '3600'] }],
+        },
+      },
+    })
+    const [running] = await waitForList<V1Pod>(
+      kc,
+      `/api/v1/namespaces/${namespace}/pods`,
+      (ps) => ps.some((p) => p.status?.containerStatuses?.[0]?.state?.running !== undefined),
+      120_000,
+      { fieldSelector: `metadata.name=${workload}`, description: 'the Kata workload running' },
+    )
+    const before = running!.status!.containerStatuses![0]!
+    // A verification pod that really runs on the node, with the Kata RuntimeClass.
+    const verify = path.join(dir, `verify-${id}.yaml`)
+    await writeFile(
+      verify,
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: '${TEST_POD}' },
+        spec: {
+          runtimeClassName: 'kata-qemu',
+          restartPolicy: 'Never',
+          nodeSelector: { 'kubernetes.io/hostname': '${NODE}' },
+          tolerations: [{ operator: 'Exists' }],
+          containers: [{ name: 'verify', image, imagePullPolicy: 'Never', command: ['uname', '-a'] }],
+        },
+      }),
+    )
+    // The node's annotations while it upgrades: the record of its Kata pods is written with `upgrading`.
+    const { result: r, seen } = await recordAnnotations(node!.name, () =>
+      kataLcm(
+        [
+          'upgrade',
+          '--target-version',
+          TARGET,
+          '--chart',
+          charts[TARGET]!,
+          '--previous-chart',
+          charts[CURRENT]!,
+          '--node-selector',
+          `${RUN_LABEL}=${id}`,
+          '--deployment-mode',
+          'daemonset',
+          '--verification-pod',
+          verify,
+          '--verification-namespace',
+          namespace,
+          '--helm-release',
+          'kata-deploy',
+          '--helm-namespace',
+          namespace,
+          '--json',
+        ],
+        kubeconfig,
+      ),
+    )
+    expect(r.code, r.stderr).toBe(0)
+    const report = JSON.parse(r.stdout) as { nodes: { name: string; status: string; disruptedWorkloads?: string[] }[] }
+    expect(report.nodes).toEqual([{ name: node!.name, status: 'completed', version: TARGET }])
+    const upgrading = seen.find((a) => a['katacontainers.io/kata-lifecycle-manager-status'] === 'upgrading')
+    expect(Object.keys(JSON.parse(upgrading!['kata-lcm.katacontainers.io/kata-workloads']!) as object)).toEqual([
+      `${namespace}/${workload}`,
+    ])
+    const after = await core.readNode({ name: node!.name })
+    expect(after.metadata?.annotations).not.toHaveProperty('kata-lcm.katacontainers.io/disrupted-workloads')
+    expect(after.metadata?.annotations).not.toHaveProperty('kata-lcm.katacontainers.io/kata-workloads')
+    // The kata-deploy pod was really replaced on the node, and the workload ran on untouched.
+    expect(await kataDeployPodDeletes(namespace)).toBe(1)
+    const now = await core.readNamespacedPod({ namespace, name: workload })
+    expect(now.metadata?.uid).toBe(running!.metadata?.uid)
+    expect(now.status?.containerStatuses?.[0]).toMatchObject({
+      restartCount: 0,
+      state: { running: { startedAt: before.state!.running!.startedAt } },
+    })
+  }, 600_000)
 })
