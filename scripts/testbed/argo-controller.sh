@@ -30,12 +30,11 @@ die() { log "ERROR: $*"; exit 1; }
 
 # A local TCP port nothing listens on (another test cluster's controller may hold one).
 free_port() {
-  local p i
-  for ((i = 0; i < 100; i++)); do
-    p=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-  die "no free local port for the metrics server"
+  # The kernel's choice of a port free on every address (the controller listens on ":PORT"): a
+  # connect to 127.0.0.1 misses a port another process holds on another address.
+  python3 -c 'import socket; s=socket.socket(); s.bind(("",0)); print(s.getsockname()[1])' 2>/dev/null \
+    || node -e 'const s=require("net").createServer().listen(0,()=>{console.log(s.address().port);s.close()})' \
+    || die "no free local port for the metrics server"
 }
 
 ours() {
