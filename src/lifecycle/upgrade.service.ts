@@ -1,8 +1,8 @@
 import semver from 'semver'
 import type { LifecycleDeps } from './context.js'
-import type { MaintenanceWindow } from '../ports/cluster.port.js'
+import type { MaintenanceWindow, NodeView, RunSettings } from '../ports/cluster.port.js'
 import { acquireLock } from './lock.js'
-import { newWaveState, outcomes, runHandlers, waveSettings } from './phases.js'
+import { newWaveState, outcomes, runHandlers, waveSettings, type WaveSettings } from './phases.js'
 import type { RunContext } from './modes/strategy.js'
 import { Annotation, readStatus } from './node-state.js'
 import { checkPrerequisites, runContextOf, type RunPlan, type UpgradeRequest } from './prerequisites.js'
@@ -13,7 +13,7 @@ import { restoreWhenConverged } from './restore.js'
 import { waitWhilePaused } from './pause.service.js'
 import { waitForWindow } from './window-wait.js'
 import { describeWindow, untilText, windowState } from './window.js'
-import { runWave } from './wave.js'
+import { runWave, type WaveResult } from './wave.js'
 import { isKataRuntimeClass, recordWorkloads } from './workloads.js'
 import { alertHold, AlertHoldTimeoutError, waitForAlerts, type AlertGate } from './alerts.js'
 
@@ -133,44 +133,17 @@ async function runWaves(
       waves: plan.waves.length,
       pool: plan.record.wavePools?.[wave - 1],
     })
+  const done = (outcome: Outcome) =>
+    report(plan, runId, request, outcome, results, ctx.helmCommands, summaryOf(outcome, plan, results))
   // A run killed while rolling nodes back stopped there: finish that rollback and stop again.
   const midRollback = plan.nodes.filter((n) => readStatus(n.annotations) === 'rolling-back')
-  if (midRollback.length > 0) {
-    deps.events.emit({
-      type: 'info',
-      message: `finishing the interrupted rollback of ${midRollback.map((n) => n.name).join(', ')}`,
-    })
-    const state = newWaveState(ctx, settingsOf(0), 0, midRollback)
-    await runHandlers(state, 'rollback')
-    const { failed } = outcomes(state)
-    for (const r of state.results.values()) results.set(r.name, r)
-    const outcome: Outcome = failed.length > 0 ? 'manual-action' : 'rolled-back'
-    return report(plan, runId, request, outcome, results, ctx.helmCommands, summaryOf(outcome, plan, results))
-  }
+  if (midRollback.length > 0) return done(await finishRollback(ctx, midRollback, settingsOf(0), results))
   // With no node left, a resumed run only has its finalize to do.
   let outcome: Outcome = 'success'
   for (const [index, names] of plan.waves.entries()) {
-    // `kata-lcm pause` holds the next wave (never the one in progress) until `kata-lcm resume`.
-    // A wave starts only inside a maintenance window (the wave in progress always finished).
-    await waitForWindow(deps, ctx.release, plan.record.settings.windows, index + 1, signal)
-    await waitWhilePaused(deps, ctx.release, index + 1, signal).catch((error: unknown) => {
-      if (!signal?.aborted) throw error
-    })
-    // Last, right before the wave: matching firing alerts hold it (bounded by the gate's timeout).
-    const held = await waitForAlerts(deps, ctx.release, plan.record.settings.alerts, index + 1, signal).then(
-      () => undefined,
-      (error: unknown) => {
-        if (error instanceof AlertHoldTimeoutError) return error
-        throw error
-      },
-    )
-    if (held) {
-      deps.events.emit({ type: 'warning', message: held.message })
-      outcome = 'held-by-alerts'
-      break
-    }
-    if (signal?.aborted || lockLost()) {
-      outcome = 'interrupted'
+    const stopped = await beforeWave(ctx, plan.record.settings, index + 1, signal, lockLost)
+    if (stopped) {
+      outcome = stopped
       break
     }
     const pool = plan.wavePools?.[index]
@@ -191,26 +164,74 @@ async function runWaves(
       rolledBack: wave.rolledBack,
       failed: wave.failed,
     })
-    if (wave.failed.length > 0) {
-      outcome = 'manual-action'
+    const verdict = waveVerdict(wave, plan.record.settings)
+    if (verdict === 'nodes-gone') outcome = verdict
+    else if (verdict) {
+      outcome = verdict
       break
     }
-    if (wave.rolledBack.length > 0) {
-      outcome = 'rolled-back'
-      break
-    }
-    if (wave.disrupted.length > 0 && plan.record.settings.onWorkloadDisruption === 'stop') {
-      outcome = 'workloads-disrupted'
-      break
-    }
-    // A node deleted mid-wave stops nothing (there is nothing on it to judge): the run goes on, and says so at the end.
-    if (wave.gone.length > 0) outcome = 'nodes-gone'
   }
   // The record (the operator's own values, the rollback target) stays until they are restored.
   if (outcome === 'success' || outcome === 'nodes-gone') await restoreWhenConverged(ctx, ctx.chart, ctx.targetVersion)
   // Every node of a failed canary back where it was: the release can have the operator's values back too.
   if (outcome === 'rolled-back') await restoreWhenConverged(ctx, ctx.previousChart, ctx.previousVersion)
-  return report(plan, runId, request, outcome, results, ctx.helmCommands, summaryOf(outcome, plan, results))
+  return done(outcome)
+}
+
+/** The rollback a killed run left unfinished, finished: `rolled-back`, or `manual-action` when a node's failed. */
+async function finishRollback(
+  ctx: RunContext,
+  nodes: NodeView[],
+  settings: WaveSettings,
+  results: Map<string, NodeResult>,
+): Promise<Outcome> {
+  ctx.deps.events.emit({
+    type: 'info',
+    message: `finishing the interrupted rollback of ${nodes.map((n) => n.name).join(', ')}`,
+  })
+  const state = newWaveState(ctx, settings, 0, nodes)
+  await runHandlers(state, 'rollback')
+  for (const r of state.results.values()) results.set(r.name, r)
+  return outcomes(state).failed.length > 0 ? 'manual-action' : 'rolled-back'
+}
+
+/**
+ * The gates before wave `wave`, in order: a maintenance window (a wave starts only inside one),
+ * `kata-lcm pause` (holds the next wave, never the one in progress), and, last, right before the
+ * wave, the alert gate (bounded by its timeout). The outcome that stops the run here, if any.
+ */
+async function beforeWave(
+  ctx: RunContext,
+  settings: RunSettings,
+  wave: number,
+  signal: AbortSignal | undefined,
+  lockLost: () => boolean,
+): Promise<Outcome | undefined> {
+  const { deps, release } = ctx
+  await waitForWindow(deps, release, settings.windows, wave, signal)
+  await waitWhilePaused(deps, release, wave, signal).catch((error: unknown) => {
+    if (!signal?.aborted) throw error
+  })
+  try {
+    await waitForAlerts(deps, release, settings.alerts, wave, signal)
+  } catch (error) {
+    if (!(error instanceof AlertHoldTimeoutError)) throw error
+    deps.events.emit({ type: 'warning', message: error.message })
+    return 'held-by-alerts'
+  }
+  return signal?.aborted || lockLost() ? 'interrupted' : undefined
+}
+
+/**
+ * What a wave's result means for the run: stop (a failed rollback, a rollback, Kata workloads
+ * disrupted under `stop`), or go on saying so at the end (`nodes-gone`: nothing on a deleted node
+ * to judge), or nothing. Pure.
+ */
+function waveVerdict(wave: WaveResult, settings: RunSettings): Outcome | undefined {
+  if (wave.failed.length > 0) return 'manual-action'
+  if (wave.rolledBack.length > 0) return 'rolled-back'
+  if (wave.disrupted.length > 0 && settings.onWorkloadDisruption === 'stop') return 'workloads-disrupted'
+  return wave.gone.length > 0 ? 'nodes-gone' : undefined
 }
 
 function baseResults(plan: RunPlan): Map<string, NodeResult> {
