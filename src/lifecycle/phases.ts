@@ -618,23 +618,12 @@ function soaks(state: WaveState): boolean {
   return soakMs !== undefined && soakMs > 0 && waves !== undefined && state.wave < waves
 }
 
+type Health = Map<string, { ok: boolean; detail: string }>
+
 async function soak(state: WaveState, bucket: string[]): Promise<void> {
   const { ctx, settings } = state
-  const { cluster, clock, events } = ctx.deps
-  const look = async () => {
-    const [health, nodes] = await Promise.all([
-      ctx.strategy.health(ctx, bucket),
-      cluster.listNodes().then((all) => new Map(all.map((n) => [n.name, n]))),
-    ])
-    return new Map(
-      bucket.map((name): [string, { ok: boolean; detail: string }] => {
-        const node = nodes.get(name)
-        if (!node) return [name, { ok: false, detail: 'the node is gone' }]
-        if (node.ready === false) return [name, { ok: false, detail: 'the node is NotReady' }]
-        return [name, health.get(name) ?? { ok: false, detail: 'no health reported' }]
-      }),
-    )
-  }
+  const { clock, events } = ctx.deps
+  const look = () => soakLook(state, bucket)
   // The soak is time in service; its nodes and their kata-deploy pods are watched meanwhile, so a
   // node that degrades is taken out of service at once, not when the dwell ends. The watches see
   // their first views before the first look: a change after that look is a change they see.
@@ -651,31 +640,17 @@ async function soak(state: WaveState, bucket: string[]): Promise<void> {
     const verified = state.nodes.get(name)?.annotations[Annotation.verifiedHealth]
     if (verified) before.set(name, { ok: true, detail: verified })
   }
-  const problems = (after: typeof before) =>
-    new Map(
-      bucket.flatMap((name): [string, string][] => {
-        const [start, end] = [before.get(name)!, after.get(name)!]
-        const problem = !end.ok
-          ? end.detail
-          : !start.ok
-            ? start.detail
-            : start.detail !== end.detail
-              ? `kata-deploy changed during the soak: ${start.detail} -> ${end.detail}`
-              : undefined
-        return problem === undefined ? [] : [[name, problem]]
-      }),
-    )
   events.emit({
     type: 'info',
     message: `wave ${state.wave}: soaking ${bucket.length} node(s) in service for ${Math.round(settings.soakMs! / 1000)}s before wave ${state.wave + 1}`,
   })
   const deadline = clock.now().getTime() + settings.soakMs!
-  let found = problems(first)
+  let found = soakProblems(bucket, before, first)
   let whole = found.size === 0
   try {
     while (whole) {
       if (await watch.changed) {
-        found = problems(await look())
+        found = soakProblems(bucket, before, await look())
         whole = found.size === 0
       }
       const left = deadline - clock.now().getTime()
@@ -686,35 +661,72 @@ async function soak(state: WaveState, bucket: string[]): Promise<void> {
     watch.stop()
   }
   // The re-check at the end stays.
-  if (whole) found = problems(await look())
-  await Promise.all(
-    bucket.map(async (name) => {
-      const problem = found.get(name)
-      if (problem === undefined) {
-        // A soak cut short by another node's failure is not passed: the node stays `completed`.
-        if (whole)
-          state.nodes.set(
-            name,
-            await cluster.patchNode(name, { annotations: { [Annotation.soakedInRun]: settings.runId } }),
-          )
-        return
-      }
-      // Out of service again before the rollback (kata-lcm uncordoned it at `complete`).
-      const node = state.nodes.get(name)!
-      const ours = node.annotations[Annotation.wasUnschedulable] === 'false'
-      state.results.set(name, { name, status: 'rolling-back', error: `degraded during the soak: ${problem}` })
+  if (whole) found = soakProblems(bucket, before, await look())
+  await Promise.all(bucket.map((name) => soakVerdict(state, name, found.get(name), whole)))
+}
+
+/** The soak's look at its nodes: Ready, and kata-deploy's health on each (its detail: the pod and restarts). */
+async function soakLook(state: WaveState, bucket: string[]): Promise<Health> {
+  const { ctx } = state
+  const [health, nodes] = await Promise.all([
+    ctx.strategy.health(ctx, bucket),
+    ctx.deps.cluster.listNodes().then((all) => new Map(all.map((n) => [n.name, n]))),
+  ])
+  return new Map(
+    bucket.map((name): [string, { ok: boolean; detail: string }] => {
+      const node = nodes.get(name)
+      if (!node) return [name, { ok: false, detail: 'the node is gone' }]
+      if (node.ready === false) return [name, { ok: false, detail: 'the node is NotReady' }]
+      return [name, health.get(name) ?? { ok: false, detail: 'no health reported' }]
+    }),
+  )
+}
+
+/** Each node's problem after the soak so far: unhealthy now or at the start, or kata-deploy changed. Pure. */
+function soakProblems(bucket: string[], before: Health, after: Health): Map<string, string> {
+  return new Map(
+    bucket.flatMap((name): [string, string][] => {
+      const [start, end] = [before.get(name)!, after.get(name)!]
+      const problem = !end.ok
+        ? end.detail
+        : !start.ok
+          ? start.detail
+          : start.detail !== end.detail
+            ? `kata-deploy changed during the soak: ${start.detail} -> ${end.detail}`
+            : undefined
+      return problem === undefined ? [] : [[name, problem]]
+    }),
+  )
+}
+
+/**
+ * One node after the soak: passed (recorded on the node, when the whole soak ran), or degraded: out
+ * of service again (kata-lcm uncordoned it at `complete`) and `rolling-back` with the problem.
+ */
+async function soakVerdict(state: WaveState, name: string, problem: string | undefined, whole: boolean): Promise<void> {
+  const { ctx, settings } = state
+  if (problem === undefined) {
+    // A soak cut short by another node's failure is not passed: the node stays `completed`.
+    if (whole)
       state.nodes.set(
         name,
-        await transition(ctx.deps, node, 'rolling-back', {
-          message: `failed: degraded during the soak: ${problem}`,
-          warning: true,
-          unschedulable: true,
-          annotations: {
-            [Annotation.lastError]: oneLine(`degraded during the soak: ${problem}`),
-            [Annotation.cordonedByUs]: ours ? 'true' : null,
-          },
-        }),
+        await ctx.deps.cluster.patchNode(name, { annotations: { [Annotation.soakedInRun]: settings.runId } }),
       )
+    return
+  }
+  const node = state.nodes.get(name)!
+  const ours = node.annotations[Annotation.wasUnschedulable] === 'false'
+  state.results.set(name, { name, status: 'rolling-back', error: `degraded during the soak: ${problem}` })
+  state.nodes.set(
+    name,
+    await transition(ctx.deps, node, 'rolling-back', {
+      message: `failed: degraded during the soak: ${problem}`,
+      warning: true,
+      unschedulable: true,
+      annotations: {
+        [Annotation.lastError]: oneLine(`degraded during the soak: ${problem}`),
+        [Annotation.cordonedByUs]: ours ? 'true' : null,
+      },
     }),
   )
 }
