@@ -1,4 +1,5 @@
 import semver from 'semver'
+import type { NodeView, PodView } from '../ports/cluster.port.js'
 import type { LifecycleDeps, ReleaseRef } from './context.js'
 import { kataDeployNames } from './context.js'
 import { describeError, PreconditionError } from './errors.js'
@@ -71,6 +72,57 @@ const REVISION_WAIT_MS = 10_000
 
 const firstLine = (error: unknown): string | undefined => describeError(error).split('\n')[0]
 
+/**
+ * One node's row: its state from its annotations, its kata-deploy pod (`pods`, the live ones on it)
+ * against the DaemonSet's revision `hash` (null: no DaemonSet, job mode), and the version that pod
+ * runs beside the release's `chartVersion`. Pure.
+ */
+function statusRow(
+  node: NodeView,
+  pods: readonly PodView[],
+  hash: string | undefined | null,
+  chartVersion: string | undefined,
+): NodeStatusRow {
+  const a = node.annotations
+  const row: NodeStatusRow = {
+    node: node.name,
+    status: readStatus(a) ?? '-',
+    version: a[Annotation.currentVersion] ?? '-',
+    cordoned: node.unschedulable,
+    kataDeployPod:
+      hash === null
+        ? 'n/a'
+        : pods.length === 0
+          ? 'missing'
+          : pods.some((p) => p.labels[REVISION_LABEL] === hash)
+            ? 'current'
+            : 'outdated',
+  }
+  if (node.unschedulable) row.cordonedBy = cordonedByUs(node) ? 'kata-lcm' : 'operator'
+  const image = pods.flatMap((p) => p.containers.map((c) => c.image ?? '')).find((i) => i.includes(':'))
+  const podVersion = image?.split(':').at(-1)
+  if (podVersion) {
+    row.podVersion = podVersion
+    if (chartVersion && semver.valid(podVersion) && semver.valid(chartVersion)) {
+      row.podRelation = semver.eq(podVersion, chartVersion)
+        ? 'same as the release'
+        : semver.gt(podVersion, chartVersion)
+          ? 'newer than the release'
+          : 'older than the release'
+    }
+  }
+  for (const [key, annotation] of [
+    ['runId', Annotation.runId],
+    ['previousVersion', Annotation.previousVersion],
+    ['phaseStartedAt', Annotation.phaseStartedAt],
+    ['lastError', Annotation.lastError],
+    ['disruptedWorkloads', Annotation.disruptedWorkloads],
+  ] as const) {
+    if (a[annotation]) row[key] = a[annotation]
+  }
+  return row
+}
+
 /** `kata-lcm status`: one row per selected node, from its annotations and its kata-deploy pod. Read-only. */
 export async function nodeStatus(
   deps: LifecycleDeps,
@@ -108,47 +160,14 @@ export async function nodeStatus(
   const pods = daemonSet
     ? await deps.cluster.listPods({ namespace: release.namespace, labelSelector: names.podSelector })
     : []
-  const rows = nodes.map((node): NodeStatusRow => {
-    const a = node.annotations
-    const pod = pods.filter((p) => p.nodeName === node.name && !p.deletionTimestamp)
-    const row: NodeStatusRow = {
-      node: node.name,
-      status: readStatus(a) ?? '-',
-      version: a[Annotation.currentVersion] ?? '-',
-      cordoned: node.unschedulable,
-      kataDeployPod: !daemonSet
-        ? 'n/a'
-        : pod.length === 0
-          ? 'missing'
-          : pod.some((p) => p.labels[REVISION_LABEL] === hash)
-            ? 'current'
-            : 'outdated',
-    }
-    if (node.unschedulable) row.cordonedBy = cordonedByUs(node) ? 'kata-lcm' : 'operator'
-    const image = pod.flatMap((p) => p.containers.map((c) => c.image ?? '')).find((i) => i.includes(':'))
-    const podVersion = image?.split(':').at(-1)
-    if (podVersion) {
-      row.podVersion = podVersion
-      const chart = info?.chartVersion
-      if (chart && semver.valid(podVersion) && semver.valid(chart)) {
-        row.podRelation = semver.eq(podVersion, chart)
-          ? 'same as the release'
-          : semver.gt(podVersion, chart)
-            ? 'newer than the release'
-            : 'older than the release'
-      }
-    }
-    for (const [key, annotation] of [
-      ['runId', Annotation.runId],
-      ['previousVersion', Annotation.previousVersion],
-      ['phaseStartedAt', Annotation.phaseStartedAt],
-      ['lastError', Annotation.lastError],
-      ['disruptedWorkloads', Annotation.disruptedWorkloads],
-    ] as const) {
-      if (a[annotation]) row[key] = a[annotation]
-    }
-    return row
-  })
+  const rows = nodes.map((node) =>
+    statusRow(
+      node,
+      pods.filter((p) => p.nodeName === node.name && !p.deletionTimestamp),
+      daemonSet ? hash : null,
+      info?.chartVersion,
+    ),
+  )
   const recorded = await deps.cluster.readRun(release.namespace, release.name).catch(() => undefined)
   // No release, or another install of it: its record is history, not a run in flight.
   const released = info !== undefined || helmProblem !== undefined
