@@ -92,88 +92,27 @@ export async function watchUntil<K extends KubeObject, V, T>(
   }
 
   // Advanced by every event, so a closed watch resumes where it stopped; undefined means re-list.
-  let resourceVersion: string | undefined
-
-  // One watch request from `resourceVersion`, until it decides, closes, fails or is stopped.
-  const session = (): Promise<SessionEnd<T>> =>
-    new Promise((resolve) => {
-      const started = Date.now()
-      let settled = false
-      let events = 0
-      let request: AbortController | undefined
-      const finish = (end: SessionEnd<T>) => {
-        if (settled) return
-        settled = true
-        stop.removeEventListener('abort', onStop)
-        request?.abort()
-        resolve(end)
-      }
-      const onStop = () => finish({ kind: 'stopped' })
-      if (stop.aborted) return finish({ kind: 'stopped' })
-      stop.addEventListener('abort', onStop, { once: true })
-
-      const query = {
-        resourceVersion,
-        allowWatchBookmarks: true,
-        timeoutSeconds: WATCH_REFRESH_SECONDS,
-        labelSelector: source.labelSelector,
-        fieldSelector: source.fieldSelector,
-      }
-      const onEvent = (phase: string, obj: K & { code?: number; message?: string }) => {
-        if (settled) return
-        if (phase === 'ERROR') {
-          // 410 Expired: our resourceVersion was compacted away. Anything else: start over too.
-          debug('watch %s: ERROR event %d %s', source.what, obj.code, obj.message)
-          return finish({ kind: 'gone' })
-        }
-        events++
-        if (obj.metadata?.resourceVersion) resourceVersion = obj.metadata.resourceVersion
-        if (phase === 'BOOKMARK') return
-        if (phase === 'DELETED') current.delete(keyOf(obj))
-        else current.set(keyOf(obj), toView(obj))
-        try {
-          const value = evaluate()
-          if (value !== undefined) finish({ kind: 'decided', value })
-        } catch (error) {
-          finish({ kind: 'threw', error })
-        }
-      }
-      // client-node 2 aborts a watch that received nothing for 30 s (a TimeoutError, also how a dead
-      // connection ends): a quiet wait for a Job or a helm hook is longer, so it is a closed watch,
-      // resumed from its resourceVersion, never a failure.
-      const onDone = (error: unknown) => {
-        const name = (error as Error | undefined)?.name
-        if (error && name !== 'AbortError' && name !== 'TimeoutError') finish({ kind: 'failed', error })
-        else finish({ kind: 'closed', events, ms: Date.now() - started })
-      }
-      watch.watch(source.path, query, onEvent, onDone).then(
-        (controller) => {
-          request = controller
-          if (settled) controller.abort()
-        },
-        (error: unknown) => finish({ kind: 'failed', error }),
-      )
-    })
+  const state: SessionState<K, V, T> = { current, resourceVersion: undefined, toView, evaluate }
 
   try {
     while (!stop.aborted) {
-      if (resourceVersion === undefined) {
+      if (state.resourceVersion === undefined) {
         current.clear()
         const listed = await source.list((items) => {
           for (const item of items) current.set(keyOf(item), toView(item))
         })
-        resourceVersion = listed.resourceVersion
+        state.resourceVersion = listed.resourceVersion
         const value = evaluate()
         if (value !== undefined) return { done: true, value }
         if (stop.aborted) break
       }
-      debug('watch %s from resourceVersion %s', source.what, resourceVersion)
-      const end = await session()
+      debug('watch %s from resourceVersion %s', source.what, state.resourceVersion)
+      const end = await watchSession(watch, source, state, stop)
       if (end.kind === 'decided') return { done: true, value: end.value }
       if (end.kind === 'threw') throw end.error
       if (end.kind === 'stopped') break
       if (end.kind === 'gone') {
-        resourceVersion = undefined
+        state.resourceVersion = undefined
       } else if (end.kind === 'closed') {
         debug('watch %s closed after %d events, %d ms', source.what, end.events, end.ms)
         if (end.events === 0 && end.ms < RETRY_PAUSE_MS) await pause(RETRY_PAUSE_MS, stop)
@@ -183,7 +122,7 @@ export async function watchUntil<K extends KubeObject, V, T>(
         if (status !== undefined && status !== 410 && !retryable(end.error).retry)
           throw toClusterError(`watch ${source.what}`, end.error, { verb: 'watch', ...source.permission })
         debug('watch %s failed (%s): re-listing', source.what, (end.error as Error | undefined)?.message)
-        resourceVersion = undefined
+        state.resourceVersion = undefined
         await pause(RETRY_PAUSE_MS, stop)
       }
     }
@@ -192,6 +131,81 @@ export async function watchUntil<K extends KubeObject, V, T>(
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** What a watch's sessions share: the views by key, the resourceVersion to resume from, the verdict. */
+interface SessionState<K, V, T> {
+  current: Map<string, V>
+  resourceVersion: string | undefined
+  toView: (obj: K) => V
+  evaluate: () => T | undefined
+}
+
+/** One watch request from `state.resourceVersion`, until it decides, closes, fails or is stopped. */
+function watchSession<K extends KubeObject, V, T>(
+  watch: Watch,
+  source: ListWatchSource<K>,
+  state: SessionState<K, V, T>,
+  stop: AbortSignal,
+): Promise<SessionEnd<T>> {
+  return new Promise((resolve) => {
+    const started = Date.now()
+    let settled = false
+    let events = 0
+    let request: AbortController | undefined
+    const finish = (end: SessionEnd<T>) => {
+      if (settled) return
+      settled = true
+      stop.removeEventListener('abort', onStop)
+      request?.abort()
+      resolve(end)
+    }
+    const onStop = () => finish({ kind: 'stopped' })
+    if (stop.aborted) return finish({ kind: 'stopped' })
+    stop.addEventListener('abort', onStop, { once: true })
+
+    const query = {
+      resourceVersion: state.resourceVersion,
+      allowWatchBookmarks: true,
+      timeoutSeconds: WATCH_REFRESH_SECONDS,
+      labelSelector: source.labelSelector,
+      fieldSelector: source.fieldSelector,
+    }
+    const onEvent = (phase: string, obj: K & { code?: number; message?: string }) => {
+      if (settled) return
+      if (phase === 'ERROR') {
+        // 410 Expired: our resourceVersion was compacted away. Anything else: start over too.
+        debug('watch %s: ERROR event %d %s', source.what, obj.code, obj.message)
+        return finish({ kind: 'gone' })
+      }
+      events++
+      if (obj.metadata?.resourceVersion) state.resourceVersion = obj.metadata.resourceVersion
+      if (phase === 'BOOKMARK') return
+      if (phase === 'DELETED') state.current.delete(keyOf(obj))
+      else state.current.set(keyOf(obj), state.toView(obj))
+      try {
+        const value = state.evaluate()
+        if (value !== undefined) finish({ kind: 'decided', value })
+      } catch (error) {
+        finish({ kind: 'threw', error })
+      }
+    }
+    // client-node 2 aborts a watch that received nothing for 30 s (a TimeoutError, also how a dead
+    // connection ends): a quiet wait for a Job or a helm hook is longer, so it is a closed watch,
+    // resumed from its resourceVersion, never a failure.
+    const onDone = (error: unknown) => {
+      const name = (error as Error | undefined)?.name
+      if (error && name !== 'AbortError' && name !== 'TimeoutError') finish({ kind: 'failed', error })
+      else finish({ kind: 'closed', events, ms: Date.now() - started })
+    }
+    watch.watch(source.path, query, onEvent, onDone).then(
+      (controller) => {
+        request = controller
+        if (settled) controller.abort()
+      },
+      (error: unknown) => finish({ kind: 'failed', error }),
+    )
+  })
 }
 
 /** Stops a shared watch nobody waits on (never seen outside). */
