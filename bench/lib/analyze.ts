@@ -115,6 +115,11 @@ export interface RunAnalysis {
   nodesProcessed: number
   waveDurS?: Stats
   overheadS?: Stats
+  /**
+   * The test bed's floor for the waves: the sum over waves of the union of their pod work and helm
+   * calls (the wave's time minus its overhead): what the waves would take at zero orchestration cost.
+   */
+  floorS: number
   helm: { calls: number; totalS: number; byCommand: Record<string, { calls: number; totalS: number }> }
   requests: {
     kataLcm: {
@@ -323,6 +328,7 @@ export function analyzeRun(input: {
     nodesProcessed: processed,
     waveDurS: roundStats(stats(waves.map((w) => w.durS))),
     overheadS: roundStats(stats(waves.map((w) => w.overheadS))),
+    floorS: round(waves.reduce((a, w) => a + Math.max(0, w.durS - w.overheadS), 0)),
     helm: { calls: helm.length, totalS: round(helm.reduce((a, h) => a + h.ms, 0) / 1000), byCommand },
     requests: {
       kataLcm: {

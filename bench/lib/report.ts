@@ -30,6 +30,7 @@ function runRow(r: KataLcmRun): string {
     `kata-lcm b=${r.batch}${r.nodeOptions ? ` NODE_OPTIONS="${r.nodeOptions}"` : ''}${r.cliFlags ? ` ${r.cliFlags.join(' ')}` : ''}`,
     r.waves,
     f(r.wallS),
+    a.floorS > 0 ? `${f(a.floorS)} (${(r.wallS / a.floorS).toFixed(2)})` : '-',
     f(a.waveDurS?.median, 2),
     `${f(a.waveDurS?.min, 2)}–${f(a.waveDurS?.max, 2)}`,
     f(a.overheadS?.median, 2),
@@ -68,9 +69,9 @@ export function renderMarkdown(res: Results): string {
   }
   out.push('## Runs', '')
   out.push(
-    '| N | tool | waves | wall s | wave median s | wave min–max s | overhead/wave median s | overhead/wave max s | helm s (calls; upgrades s) | kata-lcm requests | per node | helm requests | peak RSS MB | reaction to 1st action median/max s | reaction to node patch median/max s | result |',
+    '| N | tool | waves | wall s | floor s (CLI floor ratio) | wave median s | wave min–max s | overhead/wave median s | overhead/wave max s | helm s (calls; upgrades s) | kata-lcm requests | per node | helm requests | peak RSS MB | reaction to 1st action median/max s | reaction to node patch median/max s | result |',
   )
-  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
   for (const s of res.sizes) {
     for (const r of s.runs) out.push(`| ${runRow(r)} |`)
     if (s.vfail) out.push(`| ${runRow(s.vfail)} (vfail run: 4 pass + vfail-bv-5) |`)
@@ -92,7 +93,7 @@ export function renderMarkdown(res: Results): string {
   }
   out.push('')
   out.push(
-    "Columns: *wave* = `wave i/n` → `wave i done` progress lines; *overhead* = wave time not covered by any of: the helm calls in the wave, kata-deploy pod replacement (first pod delete by kata-lcm → last replacement made Ready by kwok), verification pods (first create → last final phase written by kwok) (they overlap: a node verifies while the wave's others still roll); *requests* = audit-log events of the run window by user agent `kata-lcm/` (and `Helm/` for helm); *reaction* = from kwok's status write that set the verification pod's final phase (its completion time) to kata-lcm's next request on that pod (1st action) and its next patch of that node (`completed`, or `rolling-back` for a failure).",
+    "Columns: *floor* = the sum over waves of the union of their pod work and helm calls (the wave's time minus its overhead), the waves' time at zero orchestration cost; *CLI floor ratio* = wall / floor; *wave* = `wave i/n` → `wave i done` progress lines; *overhead* = wave time not covered by any of: the helm calls in the wave, kata-deploy pod replacement (first pod delete by kata-lcm → last replacement made Ready by kwok), verification pods (first create → last final phase written by kwok) (they overlap: a node verifies while the wave's others still roll); *requests* = audit-log events of the run window by user agent `kata-lcm/` (and `Helm/` for helm); *reaction* = from kwok's status write that set the verification pod's final phase (its completion time) to kata-lcm's next request on that pod (1st action) and its next patch of that node (`completed`, or `rolling-back` for a failure).",
     '',
   )
 
@@ -114,6 +115,7 @@ export function renderMarkdown(res: Results): string {
       const waveSum = a.waves.reduce((x, w) => x + w.durS, 0)
       out.push(
         `- waves sum ${f(waveSum)} s; outside waves (start, checks, lock, finalize, exit) ${f(r.wallS - waveSum)} s`,
+        `- the test bed's floor (the waves' union of pod work and helm calls): ${f(a.floorS)} s; CLI floor ratio: ${a.floorS > 0 ? (r.wallS / a.floorS).toFixed(2) : '-'} (wall / floor)`,
       )
       const phaseTotals: Record<string, number> = {}
       for (const w of a.waves)
