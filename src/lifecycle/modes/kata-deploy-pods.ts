@@ -50,6 +50,68 @@ function nodeSelectorOf(values: Record<string, unknown>): Record<string, string>
   return Object.fromEntries(Object.entries(selector).map(([k, v]) => [k, String(v)]))
 }
 
+/**
+ * A wave's node that its pod watch cannot settle: deleted meanwhile (an autoscaler's scale-down, a
+ * reclaimed spot instance), or whose labels no longer match the release's nodeSelector (the
+ * DaemonSet controller removes its pod), gets no pod ever. The nodes' watch judges it gone at once
+ * (`settle` returns whether the node was still open), not when the ready timeout runs out.
+ */
+function watchDepartures(
+  ctx: RunContext,
+  wave: readonly string[],
+  settle: (node: string, verdict: NodeOutcome) => boolean,
+  recheck: () => void,
+  signal: AbortSignal,
+): Promise<unknown> {
+  const selector = nodeSelectorOf(ctx.userValues)
+  const inWave = new Set(wave)
+  return ctx.deps.cluster
+    .waitForNodes(
+      undefined,
+      (nodes) => {
+        // Only the wave's nodes are looked up: one pass, no map of the whole fleet per event.
+        const present = new Map<string, NodeView>()
+        for (const n of nodes) if (inWave.has(n.name)) present.set(n.name, n)
+        let settled = false
+        for (const node of wave) {
+          const view = present.get(node)
+          const outside = view && Object.entries(selector).find(([k, v]) => view.labels[k] !== v)
+          if (view && !outside) continue
+          const verdict: NodeOutcome = view
+            ? {
+                ok: false,
+                gone: 'left',
+                reason: `${node} left the release: it no longer carries its nodeSelector's ${outside![0]}=${outside![1]}`,
+              }
+            : { ok: false, gone: 'deleted', reason: `${node} was deleted` }
+          if (settle(node, verdict)) settled = true
+        }
+        if (settled) recheck()
+        return undefined
+      },
+      ctx.readyTimeoutMs,
+      signal,
+    )
+    .catch(() => undefined)
+}
+
+/** A node whose kata-deploy was not Ready at the revision within the ready timeout, and why. Pure. */
+function notReady(
+  ctx: RunContext,
+  node: string,
+  restarted: boolean,
+  last: PodView[],
+  revisionHash: string | undefined,
+): NodeOutcome {
+  const within = `within ${Math.round(ctx.readyTimeoutMs / 1000)}s`
+  return {
+    ok: false,
+    reason: restarted
+      ? `${describeWaiting(last, node, revisionHash ?? '?')} ${within}`
+      : `kata-deploy on ${node} was not restarted ${within}`,
+  }
+}
+
 /** Ends the wait of `restartAndAwait` when a node settles without a pod event (never seen outside). */
 const SETTLED = Symbol('every node settled')
 
@@ -115,41 +177,18 @@ export async function restartAndAwait(
     if (error === SETTLED) return { done: true as const, value: true as const }
     throw error
   })
-  // A node deleted meanwhile (an autoscaler's scale-down, a reclaimed spot instance), or whose labels
-  // no longer match the release's nodeSelector (the DaemonSet controller removes its pod), gets no
-  // pod ever: judged gone at once by the nodes' watch, not when the ready timeout runs out.
-  const selector = nodeSelectorOf(ctx.userValues)
-  const departed = cluster
-    .waitForNodes(
-      undefined,
-      (nodes) => {
-        // Only the wave's nodes are looked up: one pass, no map of the whole fleet per event.
-        const present = new Map<string, NodeView>()
-        for (const n of nodes) if (inWave.has(n.name)) present.set(n.name, n)
-        let settled = false
-        for (const node of wave) {
-          if (verdicts.has(node)) continue
-          const view = present.get(node)
-          const outside = view && Object.entries(selector).find(([k, v]) => view.labels[k] !== v)
-          if (view && !outside) continue
-          const verdict: NodeOutcome = view
-            ? {
-                ok: false,
-                gone: 'left',
-                reason: `${node} left the release: it no longer carries its nodeSelector's ${outside![0]}=${outside![1]}`,
-              }
-            : { ok: false, gone: 'deleted', reason: `${node} was deleted` }
-          verdicts.set(node, verdict)
-          hooks.settled(node, verdict)
-          settled = true
-        }
-        if (settled) recheck()
-        return undefined
-      },
-      ctx.readyTimeoutMs,
-      signal,
-    )
-    .catch(() => undefined)
+  const departed = watchDepartures(
+    ctx,
+    wave,
+    (node, verdict) => {
+      if (verdicts.has(node)) return false
+      verdicts.set(node, verdict)
+      hooks.settled(node, verdict)
+      return true
+    },
+    recheck,
+    signal,
+  )
   const hash = cluster.daemonSetRevisionHash(namespace, names.daemonSet, ctx.readyTimeoutMs, ctx.signal).then(
     (value) => {
       revisionHash = value
@@ -195,16 +234,9 @@ export async function restartAndAwait(
     stop.abort(SETTLED)
     await Promise.allSettled([hash, departed, ...starts])
   }
-  if (!result.done) {
-    for (const node of wave) {
-      if (verdicts.has(node) || held.has(node)) continue
-      verdicts.set(node, {
-        ok: false,
-        reason: started.has(node)
-          ? `${describeWaiting(result.last, node, revisionHash ?? '?')} within ${Math.round(ctx.readyTimeoutMs / 1000)}s`
-          : `kata-deploy on ${node} was not restarted within ${Math.round(ctx.readyTimeoutMs / 1000)}s`,
-      })
-    }
-  }
+  if (!result.done)
+    for (const node of wave)
+      if (!verdicts.has(node) && !held.has(node))
+        verdicts.set(node, notReady(ctx, node, started.has(node), result.last, revisionHash))
   return verdicts
 }
