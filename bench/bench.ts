@@ -5,7 +5,17 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { cpus, freemem, loadavg, totalmem } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { auditSize, isHelm, isKataLcm, isKubectl, isKwok, readWindow, waitForBarrier, type Ev } from './lib/audit.js'
+import {
+  auditSize,
+  countBy,
+  isHelm,
+  isKataLcm,
+  isKubectl,
+  isKwok,
+  readWindow,
+  waitForBarrier,
+  type Ev,
+} from './lib/audit.js'
 import { analyzeBaseline, analyzeRun, type BaselineAnalysis, type RunAnalysis } from './lib/analyze.js'
 import {
   auditBarrierRequest,
@@ -17,9 +27,18 @@ import {
   nodeStates,
   resetNodes,
   waitDaemonSetReady,
+  watchUntil,
   type Kube,
 } from './lib/kube.js'
 import { must, runProc } from './lib/proc.js'
+import {
+  analyzeWorkflow,
+  startArgoBed,
+  type ArgoAnalysis,
+  type ArgoBed,
+  type StepPod,
+  type Workflow,
+} from './lib/argo.js'
 import { BENCH_CONTROL_PLANE, renderMarkdown } from './lib/report.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -48,6 +67,8 @@ interface Options {
   vfail: boolean
   coldStart: boolean
   keepCluster: boolean
+  /** Also run the chart's deploy-version through the real workflow-controller at each batch (--argo). */
+  argo: boolean
   out: string
 }
 
@@ -63,6 +84,7 @@ function parseArgs(argv: string[]): Options {
     vfail: true,
     coldStart: true,
     keepCluster: false,
+    argo: false,
     cliFlags: [],
     out: path.join(ROOT, 'bench/results'),
   }
@@ -112,6 +134,9 @@ function parseArgs(argv: string[]): Options {
       case '--keep-cluster':
         o.keepCluster = true
         break
+      case '--argo':
+        o.argo = true
+        break
       case '--out':
         o.out = path.resolve(value() ?? o.out)
         break
@@ -119,7 +144,7 @@ function parseArgs(argv: string[]): Options {
       case '-h':
         process.stdout
           .write(`usage: bench/run.sh [--sizes 100,1000,5000] [--batch-sizes 10,50] [--baseline-full-max 100] [--baseline-budget 420] [--baseline-max-n 1000]
-                    [--run-budget S] [--node-options '...'] [--cli-flags '--kube-qps 200 ...'] [--no-baseline] [--no-vfail] [--no-cold-start] [--keep-cluster] [--out DIR]
+                    [--run-budget S] [--node-options '...'] [--cli-flags '--kube-qps 200 ...'] [--no-baseline] [--no-vfail] [--no-cold-start] [--keep-cluster] [--argo] [--out DIR]
 default batch sizes: ${JSON.stringify(DEFAULT_PLAN)} (other N: N/20)\n`)
         process.exit(0)
         break
@@ -164,6 +189,22 @@ export interface KataLcmRun {
   note?: string
 }
 
+export interface ArgoRun {
+  kind: 'argo'
+  n: number
+  batch: number
+  namespace: string
+  workflow: string
+  resetS: number
+  endState: { completed: number; onTarget: number; cordoned: number }
+  loadavgBefore: number[]
+  analysis: ArgoAnalysis
+  /** Requests of the run's window by who sent them (audit log user agent, up to its first "/"). */
+  requestsBy: Record<string, number>
+  /** kata-lcm's requests (its step pods') per node. */
+  kataLcmPerNode: number
+}
+
 export interface BaselineRun {
   kind: 'baseline'
   n: number
@@ -182,6 +223,8 @@ export interface SizeResult {
   fleetCreateS: number
   auditMB: number
   runs: KataLcmRun[]
+  /** --argo: deploy-version through the real workflow-controller, at each batch, on the same fleet. */
+  argoRuns?: ArgoRun[]
   baseline?: BaselineRun
   vfail?: KataLcmRun
   errors: string[]
@@ -471,6 +514,117 @@ async function runKataLcm(
   return run
 }
 
+const ARGO_CHARTS = '/opt/kata-deploy-charts'
+
+/**
+ * The chart's deploy-version toward TO over the fleet, through the real workflow-controller (step pods
+ * on the real node), after `install-workflow` in a namespace of its own; analysed from the finished
+ * Workflow, its step pods and the audit log.
+ */
+async function runArgo(
+  c: Cluster,
+  bed: ArgoBed,
+  opts: { n: number; batch: number; fleet: string; nodes: string[]; rawDir: string },
+): Promise<ArgoRun> {
+  const label = `argo-b${opts.batch}`
+  const namespace = `bench-${label}`
+  const argoNs = `${bed.namespace}-b${opts.batch}`
+  log(`${label}: installing ${FROM} for ${opts.n} nodes in ${namespace}`)
+  const resetS = await freshRelease(c, namespace, opts.fleet, opts.n)
+  const verifyFile = path.join(opts.rawDir, `verify-${label}.yaml`)
+  await writeFile(verifyFile, VERIFY_TEMPLATE)
+  await c.k.core.createNamespace({ body: { metadata: { name: argoNs } } })
+  const [repository, tag] = bed.image.split(':') as [string, string]
+  await must(
+    process.execPath,
+    [
+      CLI,
+      'install-workflow',
+      ...['--namespace', argoNs, '--release-name', `klm-b${opts.batch}`, '--verification-pod', verifyFile],
+      ...['--helm-release', 'kata-deploy', '--helm-namespace', namespace, '--kubeconfig', c.kubeconfig],
+      ...[`defaults.verificationNamespace=${namespace}`, `defaults.chart=${ARGO_CHARTS}/kata-deploy-${TO}.tgz`]
+        .concat([`image.repository=${repository}`, `image.tag=${tag}`, 'image.pullPolicy=Never'])
+        .concat([`nodeSelector.kubernetes\\.io/hostname=${bed.node}`, 'tolerations[0].key=kata-lcm.test/real-node'])
+        .concat(['tolerations[0].operator=Exists', 'tolerations[0].effect=NoSchedule'])
+        .flatMap((v) => ['--set', v]),
+    ],
+    envWithTools(),
+  )
+  const loadavgBefore = loadavg().map((x) => Math.round(x * 100) / 100)
+  const offset = await auditSize(c.auditLog)
+  const started = Date.now()
+  log(`${label}: argo submit deploy-version --batch-size ${opts.batch} (${Math.ceil(opts.n / opts.batch)} waves)`)
+  const params = [
+    `target-version=${TO}`,
+    `previous-chart=${ARGO_CHARTS}/kata-deploy-${FROM}.tgz`,
+    `node-selector=${FLEET_LABEL}=${opts.fleet}`,
+    `batch-size=${opts.batch}`,
+    'deployment-mode=daemonset',
+  ]
+  const submitted = await must(
+    'argo',
+    ['submit', '-n', argoNs, '--from', 'workflowtemplate/kata-lifecycle-manager', '-o', 'name'].concat(
+      params.flatMap((p) => ['-p', p]),
+    ),
+    envWithTools({ KUBECONFIG: c.kubeconfig }),
+  )
+  const workflow = submitted.trim()
+  const get = async () =>
+    JSON.parse(
+      await must(
+        'kubectl',
+        ['get', 'workflow', workflow, '-n', argoNs, '-o', 'json', '--kubeconfig', c.kubeconfig],
+        envWithTools(),
+      ),
+    ) as Workflow & { metadata: { name: string; resourceVersion: string } }
+  const finished = (wf: Workflow | undefined) => ['Succeeded', 'Failed', 'Error'].includes(wf?.status?.phase ?? '')
+  await watchUntil<Workflow & { metadata: { name: string; resourceVersion: string } }>(
+    c.k,
+    `/apis/argoproj.io/v1alpha1/namespaces/${argoNs}/workflows`,
+    { fieldSelector: `metadata.name=${workflow}` },
+    async () => {
+      const wf = await get()
+      return { items: [wf], resourceVersion: wf.metadata.resourceVersion }
+    },
+    (objs) => [...objs.values()].some(finished),
+    Math.max(1_800_000, opts.n * 6_000),
+    `workflow ${workflow}`,
+  )
+  const wf = await get()
+  log(`${label}: workflow ${workflow} ${wf.status?.phase} in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  const pods = (await c.k.core.listNamespacedPod({ namespace: argoNs })).items.map((p): StepPod => {
+    const main = p.status?.containerStatuses?.find((s) => s.name === 'main')?.state?.terminated
+    return {
+      nodeName: p.metadata?.name ?? '',
+      ...(main?.startedAt ? { mainStartedAt: new Date(main.startedAt).toISOString() } : {}),
+      ...(main?.finishedAt ? { mainFinishedAt: new Date(main.finishedAt).toISOString() } : {}),
+    }
+  })
+  const { events } = await auditWindow(c, offset, started, () => true)
+  const requestsBy = countBy(events, (e) => e.ua.split('/')[0] ?? '?')
+  await writeFile(path.join(opts.rawDir, `${label}.workflow.json`), JSON.stringify(wf, null, 2))
+  const states = (await nodeStates(c.k, opts.fleet)).filter((s) => opts.nodes.includes(s.name))
+  const run: ArgoRun = {
+    kind: 'argo',
+    n: opts.n,
+    batch: opts.batch,
+    namespace,
+    workflow,
+    resetS: Math.round(resetS * 10) / 10,
+    endState: {
+      completed: states.filter((s) => s.status === 'completed').length,
+      onTarget: states.filter((s) => s.version === TO).length,
+      cordoned: states.filter((s) => s.unschedulable).length,
+    },
+    loadavgBefore,
+    analysis: analyzeWorkflow(wf, pods),
+    requestsBy,
+    kataLcmPerNode: Math.round(((requestsBy['kata-lcm'] ?? 0) / opts.n) * 100) / 100,
+  }
+  await teardownRelease(c, namespace, opts.fleet, opts.n)
+  return run
+}
+
 async function runBaseline(c: Cluster, n: number, budgetS: number | undefined, rawDir: string): Promise<BaselineRun> {
   const namespace = 'bench-baseline'
   log(`baseline: installing ${FROM} for ${n} nodes in ${namespace}`)
@@ -621,7 +775,17 @@ async function main(): Promise<void> {
       await createFleet(c.k, nodes, MAIN, Math.max(120_000, n * 200))
       size.fleetCreateS = (Date.now() - t) / 1000
       log(`N=${n}: fleet Ready in ${size.fleetCreateS.toFixed(1)} s`)
+      const bed = o.argo ? await startArgoBed(ROOT, c.name, CHARTS, envWithTools()) : undefined
       for (const batch of batchesFor(o, n)) {
+        if (bed) {
+          try {
+            ;(size.argoRuns ??= []).push(await runArgo(c, bed, { n, batch, fleet: MAIN, nodes, rawDir }))
+          } catch (e) {
+            size.errors.push(`argo batch ${batch}: ${(e as Error).message}`)
+            log(`argo batch ${batch} failed: ${(e as Error).message}`)
+          }
+          await save()
+        }
         try {
           size.runs.push(
             await runKataLcm(c, {
@@ -642,6 +806,7 @@ async function main(): Promise<void> {
         }
         await save()
       }
+      await bed?.stop()
       if (o.baseline && n <= o.baselineMaxN) {
         try {
           size.baseline = await runBaseline(c, n, n <= o.baselineFullMax ? undefined : o.baselineBudgetS, rawDir)

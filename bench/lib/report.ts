@@ -166,6 +166,50 @@ export function renderMarkdown(res: Results): string {
         '',
       )
     }
+    if (s.argoRuns?.length) {
+      out.push(
+        '### Argo: deploy-version through the real workflow-controller, beside the CLI on the same fleet',
+        '',
+        '| batch | workflow | Argo wall s | CLI wall s | Argo / CLI wall | waves median s | step pods | pod life mean s | kata-lcm per step median / mean s | between pods s | kata-lcm requests per node | requests by agent | workflow kB | end state |',
+        '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      )
+      for (const r of s.argoRuns) {
+        const a = r.analysis
+        const cli = s.runs.find((x) => x.batch === r.batch)
+        const waves = [...a.waveS].sort((x, y) => x - y)
+        out.push(
+          [
+            '',
+            r.batch,
+            a.phase,
+            f(a.wallS),
+            cli ? f(cli.wallS) : '-',
+            cli ? (a.wallS / cli.wallS).toFixed(2) : '-',
+            f(waves[Math.floor(waves.length / 2)], 1),
+            a.stepPods,
+            f(a.podLifeMeanS, 2),
+            `${f(a.kataLcmStepMedianS, 2)} / ${f(a.kataLcmStepMeanS, 2)}`,
+            f(a.betweenPodsS, 1),
+            f(r.kataLcmPerNode, 1),
+            Object.entries(r.requestsBy)
+              .sort((x, y) => y[1] - x[1])
+              .slice(0, 4)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', '),
+            f(a.workflowKB, 1),
+            `${r.endState.completed} completed, ${r.endState.onTarget} on 3.28.0, ${r.endState.cordoned} cordoned`,
+            '',
+          ]
+            .join(' | ')
+            .trim(),
+        )
+      }
+      out.push(
+        '',
+        "Argo wall = the Workflow's start to finish; kata-lcm per step = its main container's run in a step pod; between pods = the sum of the gaps from one step pod's end to the next one's start (the controller's share, with the next pod's scheduling); requests by agent = the audit log of the run window, by user agent.",
+        '',
+      )
+    }
     if (s.baseline) {
       const b = s.baseline
       out.push(

@@ -36,3 +36,41 @@ describe('bench overhead: the union of the busy spans', () => {
     ).toBe(5)
   })
 })
+
+describe('bench: a deploy-version workflow analysed', () => {
+  it('wall, waves, step pods, their life, kata-lcm per step, and the gaps between pods', async () => {
+    const { analyzeWorkflow } = await import('../../../bench/lib/argo.js')
+    const at = (s: number) => new Date(Date.UTC(2026, 11, 5, 8, 0, s)).toISOString()
+    const pod = (a: number, b: number) => ({ type: 'Pod', startedAt: at(a), finishedAt: at(b) })
+    const wf = {
+      status: {
+        phase: 'Succeeded',
+        startedAt: at(0),
+        finishedAt: at(40),
+        nodes: {
+          plan: pod(1, 9),
+          w1: { type: 'Steps', templateName: 'run-wave', startedAt: at(10), finishedAt: at(30) },
+          prepare: pod(11, 19),
+          upgrade: pod(21, 29),
+          finalize: pod(31, 39),
+        },
+      },
+    }
+    const steps = [
+      { nodeName: 'a', mainStartedAt: at(2), mainFinishedAt: at(5) },
+      { nodeName: 'b', mainStartedAt: at(12), mainFinishedAt: at(13) },
+      { nodeName: 'c', mainStartedAt: at(22), mainFinishedAt: at(24) },
+      { nodeName: 'd' },
+    ]
+    expect(analyzeWorkflow(wf, steps)).toMatchObject({
+      phase: 'Succeeded',
+      wallS: 40,
+      waveS: [20],
+      stepPods: 4,
+      podLifeMeanS: 8,
+      kataLcmStepMedianS: 2,
+      kataLcmStepMeanS: 2,
+      betweenPodsS: 6,
+    })
+  })
+})
