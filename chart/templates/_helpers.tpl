@@ -86,9 +86,11 @@ that exited non-zero is not retried: that is an outcome (e.g. nodes rolled back)
 {{- define "klm.retryOnError" -}}
 limit: "2"
 # A lost pod, never a step that failed on its own: Argo's Error (evicted, lost node), or the step
-# killed by a signal (137/143: its pod deleted or preempted mid-step). Every step is safe to rerun.
+# killed by a signal (137/143: its pod deleted or preempted mid-step), or -1: a Failed pod whose
+# executor never reported the step's exit code (the pod deleted before its wait container could;
+# Argo v3.7's retry scope gives -1 then). Every step is safe to rerun.
 retryPolicy: Always
-expression: "lastRetry.status == 'Error' || (lastRetry.status == 'Failed' && asInt(lastRetry.exitCode) in [137, 143])"
+expression: "lastRetry.status == 'Error' || (lastRetry.status == 'Failed' && asInt(lastRetry.exitCode) in [-1, 137, 143])"
 {{- end -}}
 
 {{/*

@@ -76,13 +76,9 @@ export function startVerification(
   // run's pods are created (names differ); one that holds a node resource only delays the new pod.
   let cleanup: Promise<unknown> | undefined
   const clean = (pods: PodView[]) =>
-    Promise.all(
-      pods
-        .filter((p) => nodes.has(p.labels[VERIFICATION_LABEL] ?? '') && !nodeOf.has(p.name))
-        .map((p) => cluster.deletePod(p.namespace, p.name, 0)),
-    ).then(
-      () => undefined,
-      (error: unknown) => error,
+    removeLeftovers(
+      ctx,
+      pods.filter((p) => nodes.has(p.labels[VERIFICATION_LABEL] ?? '') && !nodeOf.has(p.name)),
     )
 
   // Each pod is deleted once: as it passes, or when the session ends.
@@ -165,18 +161,19 @@ export function startVerification(
         const failure = (await watching) ?? (await cleanup)
         if (failure !== undefined) throw failure
         await Promise.all(
-          [...podOf].map(async ([node, name]) => {
-            const made = unmade.get(node)
-            if (made) return outcomes.set(node, made)
-            const verdict = verdicts.get(node)
-            if (verdict?.passed) return outcomes.set(node, { ok: true })
-            const last = latest.find((p) => p.name === name)
-            const reason =
-              verdict && !verdict.passed
-                ? verdict.reason
-                : `verification pod ${name} did not finish within ${Math.round(timeoutMs / 1000)}s: ${describeStuckPod(last)}`
-            return outcomes.set(node, { ok: false, reason, evidence: await evidenceOf(ctx, namespace, name, last) })
-          }),
+          [...podOf].map(async ([node, name]) =>
+            outcomes.set(
+              node,
+              unmade.get(node) ??
+                (await outcomeOf(
+                  ctx,
+                  settings,
+                  name,
+                  verdicts.get(node),
+                  latest.find((p) => p.name === name),
+                )),
+            ),
+          ),
         )
         return outcomes
       } finally {
@@ -186,6 +183,33 @@ export function startVerification(
       }
     },
   }
+}
+
+/** Deletes an interrupted run's verification pods; the error, if one failed (the session's close rethrows it). */
+function removeLeftovers(ctx: RunContext, pods: readonly PodView[]): Promise<unknown> {
+  return Promise.all(pods.map((p) => ctx.deps.cluster.deletePod(p.namespace, p.name, 0))).then(
+    () => undefined,
+    (error: unknown) => error,
+  )
+}
+
+/**
+ * One node's outcome once the session is over: passed, or failed with the verdict's reason (or why
+ * its pod is stuck past its timeout) and the pod's evidence.
+ */
+async function outcomeOf(
+  ctx: RunContext,
+  settings: VerificationSettings,
+  name: string,
+  verdict: VerificationVerdict | undefined,
+  last: PodView | undefined,
+): Promise<VerificationOutcome> {
+  if (verdict?.passed) return { ok: true }
+  const reason =
+    verdict && !verdict.passed
+      ? verdict.reason
+      : `verification pod ${name} did not finish within ${Math.round(settings.timeoutMs / 1000)}s: ${describeStuckPod(last)}`
+  return { ok: false, reason, evidence: await evidenceOf(ctx, settings.namespace, name, last) }
 }
 
 /**

@@ -932,7 +932,14 @@ describe.concurrent(
           .deleteNamespacedPod({ namespace: inst.argoNamespace, name: victim!.metadata!.name! })
         return await finished(inst.argoNamespace, name)
       })
-      expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Succeeded')
+      // On failure: every pod step with Argo's message (its exit code), to tell a lost pod from a step that failed.
+      const detail = podNodes(wf)
+        .map(
+          (n) =>
+            `${n.templateName === 'wave-phase' ? `${param(n, 'phase')} ${param(n, 'wave')}` : n.templateName} ${n.phase}: ${(n as WfNode & { message?: string }).message ?? ''}`,
+        )
+        .join('\n')
+      expect(wf.status?.phase, detail).toBe('Succeeded')
       // The last attempt succeeded, and any before it ended with the lost pod. When the deletion lands
       // after kata-lcm's work (a daemonset wave takes ~2 s), Argo records the one attempt as Succeeded.
       const upgrades2 = podNodes(wf).filter((n) => param(n, 'phase') === 'upgrade' && param(n, 'wave') === '2')

@@ -159,6 +159,12 @@ describe('kata-lifecycle-manager chart', () => {
     expect(gate.container!.command).toEqual(['kata-lcm', 'step', 'alerts'])
     expect(gate.retryStrategy).toMatchObject({ backoff: { duration: '15s', factor: '2', cap: '2m' } })
     expect(gate.retryStrategy!.expression).toMatch(new RegExp(`^asInt\\(lastRetry.exitCode\\) == ${HELD_EXIT_CODE} \\|\\| `))
+    // Every step retries a lost pod: Error, killed by a signal, or Failed with no exit code reported
+    // (Argo's retry scope says -1 when the pod was deleted before its executor reported one).
+    for (const t of ['plan', 'wave-phase', 'finalize', 'exit', 'alert-gate', 'window-check'])
+      expect(template(wt, t).retryStrategy!.expression, t).toContain(
+        "lastRetry.status == 'Error' || (lastRetry.status == 'Failed' && asInt(lastRetry.exitCode) in [-1, 137, 143])",
+      )
     // The window gate only with maintenance windows; inside it, Argo's suspend for the seconds step window gives.
     expect(runWave.steps![0]![0]!.when).toBe("'{{workflow.parameters.windows}}' != ''")
     expect(template(wt, 'window-check').container!.command).toEqual(['kata-lcm', 'step', 'window'])
