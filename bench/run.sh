@@ -30,7 +30,7 @@ fi
 SNAP="${KATA_LCM_BENCH_CLI:-$KATA_LCM_CACHE/bench-cli}"
 rm -rf "$SNAP" && mkdir -p "$SNAP/bin"
 node scripts/build.mjs "$SNAP/dist" >&2
-cp package.json "$SNAP/" && cp bin/run.js "$SNAP/bin/" && ln -s "$ROOT/node_modules" "$SNAP/node_modules"
+cp package.json "$SNAP/" && cp bin/run.js "$SNAP/bin/" && cp -R chart "$SNAP/" && ln -s "$ROOT/node_modules" "$SNAP/node_modules"
 (cd "$SNAP" && "$ROOT/node_modules/.bin/oclif" manifest >/dev/null 2>&1) || echo "bench: oclif manifest failed; the CLI runs without one" >&2
 export KATA_LCM_BENCH_CLI="$SNAP"
 export KATA_LCM_BENCH_SOURCE="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src 2>/dev/null || echo '+uncommitted src changes')"
