@@ -136,7 +136,7 @@ export const rolloutFlags = {
   }),
 }
 
-/** `--window`: a maintenance window, repeatable (window.ts). Upgrade only: the Argo template waits for none yet. */
+/** `--window`: a maintenance window, repeatable (window.ts); the Argo plan step takes them as one `--windows`. */
 export const windowFlag = Flags.string({
   description:
     'A maintenance window a wave may start in: "[DAYS] HH:MM-HH:MM [TIME ZONE]", e.g. "Mon-Fri 02:00-05:00 Europe/Berlin" (an end before the start crosses midnight; zone default UTC). Repeatable; a wave in progress always finishes. Default: the policy\'s windows; none: any time.',

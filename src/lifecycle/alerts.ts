@@ -15,7 +15,7 @@ import { listed } from './report.js'
 
 export type { AlertGate } from '../ports/alerts.port.js'
 
-/** How often a held run asks Prometheus again (the Argo template's retry backoff is the same). */
+/** How often a held run asks Prometheus again in one process (the Argo template's backoff starts there and doubles up to 2 min). */
 export const ALERT_POLL_MS = 15_000
 
 export interface Matcher {
