@@ -387,6 +387,15 @@ async function auditWindow(
   return readWindow(c.auditLog, offset, since - 1, Date.now(), keep)
 }
 
+/** How many of the run's nodes are completed, on the target, still cordoned. */
+function endStateOf(states: Awaited<ReturnType<typeof nodeStates>>): KataLcmRun['endState'] {
+  return {
+    completed: states.filter((s) => s.status === 'completed').length,
+    onTarget: states.filter((s) => s.version === TO).length,
+    cordoned: states.filter((s) => s.unschedulable).length,
+  }
+}
+
 // ---------- runs ----------
 
 async function runKataLcm(
@@ -499,11 +508,7 @@ async function runKataLcm(
     peakRssMb: Math.round(r.peakRssKb / 102.4) / 10,
     cpuS: Math.round(r.cpuS * 100) / 100,
     resetS: Math.round(resetS * 10) / 10,
-    endState: {
-      completed: states.filter((s) => s.status === 'completed').length,
-      onTarget: states.filter((s) => s.version === TO).length,
-      cordoned: states.filter((s) => s.unschedulable).length,
-    },
+    endState: endStateOf(states),
     loadavgBefore,
     analysis,
     ...(r.budgetHit ? { budgetS: opts.budgetS } : {}),
@@ -611,11 +616,7 @@ async function runArgo(
     namespace,
     workflow,
     resetS: Math.round(resetS * 10) / 10,
-    endState: {
-      completed: states.filter((s) => s.status === 'completed').length,
-      onTarget: states.filter((s) => s.version === TO).length,
-      cordoned: states.filter((s) => s.unschedulable).length,
-    },
+    endState: endStateOf(states),
     loadavgBefore,
     analysis: analyzeWorkflow(wf, pods),
     requestsBy,

@@ -116,9 +116,11 @@ export async function checkAlertGate(
   release: ReleaseRef,
   gate: AlertGate,
   wave: number,
+  /** The run record when the caller just read it (an Argo step): not read again. */
+  read?: RunRecord,
 ): Promise<{ held: false } | { held: true; reason: string; until: Date }> {
   const reason = await alertHold(deps, gate)
-  const record = await deps.cluster.readRun(release.namespace, release.name)
+  const record = read ?? (await deps.cluster.readRun(release.namespace, release.name))
   const previous = record?.heldByAlerts?.wave === wave ? record.heldByAlerts : undefined
   if (reason === undefined) {
     if (previous)

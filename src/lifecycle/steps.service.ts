@@ -250,7 +250,7 @@ export async function alertsStep(
     const gate = record.settings.alerts
     if (!gate) return { held: false }
     try {
-      const check = await checkAlertGate(deps, release, gate, wave)
+      const check = await checkAlertGate(deps, release, gate, wave, record)
       return check.held ? { held: true, reason: check.reason } : { held: false }
     } catch (error) {
       if (error instanceof AlertHoldTimeoutError) {

@@ -241,6 +241,22 @@ async function finished(ns: string, name: string, timeoutMs = 420_000): Promise<
   )
 }
 
+/** `kata-lcm status` of a scenario's release and nodes. */
+function scenarioStatus(s: Scenario): ReturnType<typeof kataLcm> {
+  return kataLcm(
+    [
+      'status',
+      '--helm-release',
+      'kata-deploy',
+      '--helm-namespace',
+      s.namespace,
+      '--node-selector',
+      `${RUN_LABEL}=${s.id}`,
+    ],
+    kubeconfig,
+  )
+}
+
 function podNodes(wf: Workflow): WfNode[] {
   return Object.values(wf.status?.nodes ?? {})
     .filter((n) => n.type === 'Pod')
@@ -803,18 +819,7 @@ describe.concurrent(
         120_000,
         `workflow ${name} suspended for the window`,
       )
-      const status = await kataLcm(
-        [
-          'status',
-          '--helm-release',
-          'kata-deploy',
-          '--helm-namespace',
-          s.namespace,
-          '--node-selector',
-          `${RUN_LABEL}=${s.id}`,
-        ],
-        kubeconfig,
-      )
+      const status = await scenarioStatus(s)
       expect(status.stdout).toMatch(/wave 1 waits for the maintenance window, which opens in \d+[ms]/)
       const wf = await finished(inst.argoNamespace, name)
       expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Succeeded')
@@ -854,18 +859,7 @@ describe.concurrent(
         240_000,
         `workflow ${name} held by the alert gate`,
       )
-      const status = await kataLcm(
-        [
-          'status',
-          '--helm-release',
-          'kata-deploy',
-          '--helm-namespace',
-          s.namespace,
-          '--node-selector',
-          `${RUN_LABEL}=${s.id}`,
-        ],
-        kubeconfig,
-      )
+      const status = await scenarioStatus(s)
       expect(status.stdout).toMatch(new RegExp(`wave 1 is HELD by alerts since .*${prom.alertName}\\{`))
       expect(nodeStatuses(await clusterState(kc, kubeconfig, s)).map((n) => n[0])).toEqual([undefined, undefined])
       prom.clear()
