@@ -5,7 +5,8 @@ import type { NodeOutcomes, RunContext, WaveHooks } from './modes/strategy.js'
 import { Annotation, readStatus, type NodeStatus } from './node-state.js'
 import { releaseCordon, transition, type TransitionExtras } from './node-ops.js'
 import type { NodeResult, VerificationEvidence } from './report.js'
-import { parseVerificationTemplate, type VerificationTemplate } from './verification.js'
+import type { VerificationTemplate } from './verification.js'
+import { podFor } from './pools.js'
 import { startVerification, verifyNode, type VerificationSession, type VerificationSettings } from './verify-node.js'
 import type { Phase } from './phase-names.js'
 import {
@@ -77,7 +78,7 @@ export function waveSettings(
   options: { verifyAfterRevert?: boolean; waves?: number; pool?: string | undefined } = {},
 ): WaveSettings {
   const own = options.pool === undefined ? undefined : s.poolVerification?.[options.pool]
-  const pod = own?.source ? parseVerificationTemplate(own.source, own.origin) : template
+  const pod = podFor(own, template).template
   return {
     runId,
     drain: s.drain,

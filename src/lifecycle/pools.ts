@@ -12,7 +12,7 @@ import { hasTaint, matchesLabelSelector, parseBatchSize, validateSelection, type
 import type { NodeSelection } from './plan.js'
 import { schemaViolation, type PoolSpec } from './policy.js'
 import { POOL_SCHEMA } from './policy-schema.js'
-import { parseVerificationTemplate } from './verification.js'
+import { parseVerificationTemplate, type VerificationTemplate } from './verification.js'
 import { documentValue } from './yaml-value.js'
 
 export interface Pool {
@@ -119,4 +119,18 @@ export const NO_RUN_POD = { source: '', origin: 'no run-wide verification pod (e
 /** Whether every pool brings its own verification pod (then the run needs none of its own). Pure. */
 export function everyPoolVerifies(pools: readonly Pool[] | undefined): boolean {
   return pools !== undefined && pools.length > 0 && pools.every((p) => p.verification?.source)
+}
+
+/**
+ * The verification pod a node of a pool runs: the pool's own (`own`, its `verification`) when it
+ * brings one, else the run's `template`; `field` names where it came from, for an error. The one
+ * choice the planner, the waves and `rollback NODE` make. Pure.
+ */
+export function podFor(
+  own: { source: string; origin: string } | undefined,
+  template: VerificationTemplate | undefined,
+): { template: VerificationTemplate | undefined; field: string; own: boolean } {
+  return own?.source
+    ? { template: parseVerificationTemplate(own.source, own.origin), field: own.origin, own: true }
+    : { template, field: '--verification-pod', own: false }
 }

@@ -1,5 +1,5 @@
 import semver from 'semver'
-import type { NodeView, RunRecord } from '../ports/cluster.port.js'
+import type { NodeView, RunRecord, RunSettings } from '../ports/cluster.port.js'
 import type { ReleaseInfo } from '../ports/helm.port.js'
 import type { LifecycleDeps, ReleaseRef } from './context.js'
 import { checkAccess } from './access.js'
@@ -8,7 +8,8 @@ import { checkHelmVersion } from './helm-version.js'
 import { checkNamespace, checkReleaseRef } from './names.js'
 import { checkDrainable, NO_FORCE } from './drain.js'
 import { InputError, PreconditionError } from './errors.js'
-import { DEPLOYMENT_MODES, detectMode, isDeploymentMode, strategyFor } from './modes/index.js'
+import { DEPLOYMENT_MODES, strategyFor } from './modes/index.js'
+import { checkChart, checkRelease, releaseStrategy, versionBefore } from './release-checks.js'
 import type { DeploymentMode, DeploymentStrategy, RunContext } from './modes/strategy.js'
 import type { UpgradeRequest } from './request.js'
 import { Annotation, isInFlight, isOtherInstance, memoryFor, readStatus } from './node-state.js'
@@ -22,7 +23,7 @@ import {
   validateSelection,
   type BatchSpec,
 } from './plan.js'
-import { everyPoolVerifies, groupByPool } from './pools.js'
+import { everyPoolVerifies, groupByPool, podFor } from './pools.js'
 import { listed } from './report.js'
 import type { Values } from './values.js'
 import { ON_DISRUPTION } from './workloads.js'
@@ -166,10 +167,90 @@ export async function checkPrerequisites(
   runId: string,
 ): Promise<RunPlan> {
   const verification = validateRequest(request)
+  const reads = startReads(deps, request)
+  await reads.helm()
+  await reads.access()
+  await reads.ping()
+  const found = await releaseAndRun(request, reads)
+  const { release, interrupted, resumingRun, current, releaseInstance } = found
+  const allValues = await reads.allValues()
+  const strategy = await checkMode(deps, request, release, allValues, current)
+  await reads.targetChart()
+  const previousChart = request.previousChart ?? (resumingRun ? interrupted!.previousChart : request.chart)
+
+  // The operator's values are captured once, by the first run, and kept in the record until they are
+  // back in the release: after a rollback the release's values carry kata-lcm's overrides, not theirs.
+  const userValues = await reads.userValues()
+  const fleet = await selectFleet(deps, request, await reads.nodes(), releaseInstance, verification)
+  await strategy.precheck(deps, request.release, fleet.selected, allValues)
+  const { alreadyDone, resumed, nodes } = await nodesToDo(deps, request, fleet.selected, release, allValues, strategy)
+  // The rollback target matters only when there is work; a rerun with nothing to do needs none.
+  const idle = nodes.length === 0 && !resumingRun
+  const previousVersion =
+    idle || current !== request.targetVersion ? current : await rollbackVersion(deps, release.name, request)
+  if (!idle)
+    await checkChart(
+      deps,
+      previousChart,
+      previousVersion,
+      request.previousChart ? '--previous-chart' : '--chart',
+      request.previousChart ? '' : PREVIOUS_CHART_HINT,
+    )
+  const { batchSize, waves, wavePools, pools } = fleet.rollout.waves(nodes)
+  await strategy.checkWaves(deps, {
+    release: request.release,
+    targetVersion: request.targetVersion,
+    previousVersion,
+    waves,
+    userValues,
+    drain: request.drain,
+    acceptRestartHazard: request.acceptRestartHazard ?? false,
+  })
+  // The first wave's drain is judged now, before anything is written; each later wave before it starts.
+  if (request.drain && waves[0]) await checkDrainable(deps, waves[0], request.drainPolicy ?? NO_FORCE, 'wave 1')
+  const record = recordOf(request, {
+    runId,
+    startedAt: deps.clock.now().toISOString(),
+    ...found,
+    strategy,
+    previousVersion,
+    previousChart,
+    userValues,
+    waves,
+    wavePools,
+    settings: settingsOf(request, batchSize, fleet.rollout.poolVerification),
+  })
+  return {
+    ...(found.staleRun ? { staleRun: found.staleRun } : {}),
+    release,
+    strategy,
+    targetVersion: request.targetVersion,
+    previousVersion,
+    previousChart,
+    userValues,
+    record,
+    resumingRun,
+    verification,
+    nodes,
+    alreadyDone: alreadyDone.map((n) => n.name),
+    resumed: resumed.map((n) => n.name),
+    excluded: fleet.excluded,
+    waves,
+    ...(wavePools ? { wavePools } : {}),
+    ...(pools ? { pools } : {}),
+    batchSize,
+  }
+}
+
+const PREVIOUS_CHART_HINT = ' (and --previous-chart for the version to roll back to)'
+
+/**
+ * Every read that needs nothing from another, started at once (each helm call is a process); each
+ * is awaited where it stands in the checks' order, so a failure reads as if run one by one.
+ */
+function startReads(deps: LifecycleDeps, request: UpgradeRequest) {
   const { helm, cluster } = deps
   const { name, namespace } = request.release
-  // Every read that needs nothing from another starts now, at once (each helm call is a process);
-  // each is awaited where it stands in the checks' order, so a failure reads as if run one by one.
   // The record of this install of the release only: one of another install (the release uninstalled
   // and installed again under the same name) is history, never resumed nor its values restored.
   const recorded = cluster.readRun(namespace, name)
@@ -177,7 +258,7 @@ export async function checkPrerequisites(
   const run = Promise.all([recorded, instance]).then(([record, current]) =>
     isOtherInstance(record?.releaseInstance, current) ? undefined : record,
   )
-  const reads = {
+  return {
     helm: early(checkHelmVersion(helm)),
     access: early(checkAccess(deps, request)),
     ping: early(cluster.ping()),
@@ -188,43 +269,31 @@ export async function checkPrerequisites(
     allValues: early(helm.values(name, namespace, { all: true })),
     // The operator's own values from helm only when no earlier run captured them (a resumed run has them).
     userValues: early(run.then((record) => record?.userValues ?? helm.values(name, namespace, { all: false }))),
-    targetChart: early(checkChart(deps, request.chart, request.targetVersion, '--chart')),
+    targetChart: early(checkChart(deps, request.chart, request.targetVersion, '--chart', PREVIOUS_CHART_HINT)),
     nodes: early(cluster.listNodes(request.selection.labelSelector)),
   }
-  await reads.helm()
-  await reads.access()
-  await reads.ping()
-  const release = await reads.release()
-  if (!release) {
-    throw new PreconditionError(
-      `--helm-release: no release "${request.release.name}" in namespace ${request.release.namespace}; check --helm-release and --helm-namespace (helm list -A shows them)`,
-    )
-  }
-  if (!semver.valid(release.chartVersion))
-    throw new PreconditionError(
-      `release ${release.name} runs chart version "${release.chartVersion}", which is not semver; kata-lcm cannot order versions`,
-    )
+}
+
+type Reads = ReturnType<typeof startReads>
+
+/**
+ * The release, and the run record beside it: an interrupted run toward the same target is resumed
+ * (it knows the real rollback target; the release may already be past it), one toward another
+ * target must finish first, and another install's record is set aside (`staleRun` says why).
+ */
+async function releaseAndRun(request: UpgradeRequest, reads: Reads) {
+  const info = await reads.release()
   // An interrupted run toward the same target knows the real rollback target; the release may already be past it.
   const interrupted = await reads.run()
+  // A kata-lcm run in flight may find its own helm command of an earlier attempt pending: the
+  // upgrade waits for it, or clears it once --helm-timeout has passed (pending-release.ts).
+  const release = checkRelease(request.release, info, interrupted !== undefined)
   const releaseInstance = await reads.instance()
   const stale = await reads.recorded()
   const staleRun =
     stale && isOtherInstance(stale.releaseInstance, releaseInstance)
       ? `run ${stale.runId} (${stale.previousVersion} -> ${stale.targetVersion}) belongs to an earlier install of release ${release.name} (first deployed ${stale.releaseInstance}; this one ${releaseInstance}): it is not resumed, its values are not restored, and the nodes it annotated count as new; kata-lcm unlock --forget-run clears its record`
       : undefined
-  // A kata-lcm run in flight may find its own helm command of an earlier attempt pending: the
-  // upgrade waits for it, or clears it once --helm-timeout has passed (pending-release.ts).
-  if (release.status !== 'deployed' && !(interrupted && release.status.startsWith('pending-'))) {
-    throw new PreconditionError(
-      `release ${release.name} is "${release.status}", not deployed; an earlier helm operation did not finish`,
-      {
-        suggestions: [
-          `inspect: helm history ${release.name} -n ${release.namespace}`,
-          `if an upgrade was interrupted: helm rollback ${release.name} -n ${release.namespace}`,
-        ],
-      },
-    )
-  }
   const resumingRun = interrupted?.targetVersion === request.targetVersion
   if (interrupted && !resumingRun && release.chartVersion !== interrupted.previousVersion) {
     throw new PreconditionError(
@@ -237,33 +306,26 @@ export async function checkPrerequisites(
       },
     )
   }
+  // The version the nodes come from: an interrupted run's, else the release's.
   const current = resumingRun ? interrupted.previousVersion : release.chartVersion
+  return { release, interrupted, resumingRun, current, releaseInstance, staleRun }
+}
 
-  const allValues = await reads.allValues()
-  const detected = detectMode(allValues)
-  if (!isDeploymentMode(detected))
-    throw new PreconditionError(
-      `release ${release.name} has deploymentMode "${detected}"; kata-lcm knows ${DEPLOYMENT_MODES.join(' and ')}`,
-    )
-  if (request.deploymentMode !== 'auto' && request.deploymentMode !== detected) {
-    const minimum = strategyFor(request.deploymentMode).minimumVersion
-    const version = semver.gte(request.targetVersion, minimum) ? request.targetVersion : minimum
-    throw new PreconditionError(
-      `--deployment-mode: the release is in ${detected} mode, not ${request.deploymentMode}; kata-lcm never switches modes`,
-      {
-        suggestions: [
-          'a mode switch flips the DaemonSet on or off for every node at once and cannot be staged wave by wave; run it once yourself, then use kata-lcm for later upgrades:',
-          migrationCommand(request.release, request.chart, request.deploymentMode, version, release.chartVersion),
-          ...(semver.gte(version, IMMUTABLE_MODE_VERSION) || semver.gte(release.chartVersion, IMMUTABLE_MODE_VERSION)
-            ? [
-                `from ${IMMUTABLE_MODE_VERSION} the mode is immutable: the uninstall removes Kata from every node until the install is done, so drain the Kata workloads first`,
-              ]
-            : []),
-        ],
-      },
-    )
-  }
-  const strategy = strategyFor(detected)
+/**
+ * The release's mode, as its values say (kata-lcm never switches it: a mismatching
+ * --deployment-mode is refused with the one-time command that would), the access that mode needs,
+ * and the target version against the mode's first supported one and the version now.
+ */
+async function checkMode(
+  deps: LifecycleDeps,
+  request: UpgradeRequest,
+  release: ReleaseInfo,
+  allValues: Values,
+  current: string,
+): Promise<DeploymentStrategy> {
+  const strategy = releaseStrategy(release, allValues)
+  if (request.deploymentMode !== 'auto' && request.deploymentMode !== strategy.mode)
+    throw modeMismatch(request, release, strategy.mode, request.deploymentMode)
   await checkAccess(deps, request, strategy)
   if (semver.lt(request.targetVersion, strategy.minimumVersion)) {
     throw new InputError(
@@ -277,16 +339,50 @@ export async function checkPrerequisites(
       `${request.targetVersion} is older than the release's ${current}; pass --allow-downgrade to go back on purpose`,
     )
   }
-  await reads.targetChart()
-  const previousChart = request.previousChart ?? (resumingRun ? interrupted.previousChart : request.chart)
+  return strategy
+}
 
-  // The operator's values are captured once, by the first run, and kept in the record until they are
-  // back in the release: after a rollback the release's values carry kata-lcm's overrides, not theirs.
-  const userValues = await reads.userValues()
-  // What kata-lcm wrote on a node for another install of the release is not trusted: such a node is new.
-  const candidates = (await reads.nodes()).map((n) => memoryFor(n, releaseInstance))
+function modeMismatch(
+  request: UpgradeRequest,
+  release: ReleaseInfo,
+  detected: DeploymentMode,
+  asked: DeploymentMode,
+): PreconditionError {
+  const minimum = strategyFor(asked).minimumVersion
+  const version = semver.gte(request.targetVersion, minimum) ? request.targetVersion : minimum
+  const immutable =
+    semver.gte(version, IMMUTABLE_MODE_VERSION) || semver.gte(release.chartVersion, IMMUTABLE_MODE_VERSION)
+  return new PreconditionError(
+    `--deployment-mode: the release is in ${detected} mode, not ${asked}; kata-lcm never switches modes`,
+    {
+      suggestions: [
+        'a mode switch flips the DaemonSet on or off for every node at once and cannot be staged wave by wave; run it once yourself, then use kata-lcm for later upgrades:',
+        migrationCommand(request.release, request.chart, asked, version, release.chartVersion),
+        ...(immutable
+          ? [
+              `from ${IMMUTABLE_MODE_VERSION} the mode is immutable: the uninstall removes Kata from every node until the install is done, so drain the Kata workloads first`,
+            ]
+          : []),
+      ],
+    },
+  )
+}
+
+/**
+ * The selected nodes (an operator's skip label keeps a node out: reported in `excluded`), their
+ * rollout (pools, waves, verification pods), each verification pod schedulable on its node, and no
+ * node an earlier rollback left `failed`. What kata-lcm wrote on a node for another install of the
+ * release is not trusted: such a node is new.
+ */
+async function selectFleet(
+  deps: LifecycleDeps,
+  request: UpgradeRequest,
+  listedNodes: readonly NodeView[],
+  releaseInstance: string | undefined,
+  verification: VerificationTemplate | undefined,
+) {
+  const candidates = listedNodes.map((n) => memoryFor(n, releaseInstance))
   const matching = selectNodes(candidates, request.selection)
-  // An operator keeps a node out of every run with the skip label: reported, never touched.
   const excluded = matching.filter(isSkipped).map((n) => n.name)
   const selected = matching.filter((n) => !isSkipped(n))
   if (selected.length === 0) {
@@ -301,8 +397,6 @@ export async function checkPrerequisites(
     const problem = checkSchedulable(template, node)
     if (problem) throw new InputError(field, problem.replace(/^--verification-pod /, ''))
   }
-  await strategy.precheck(deps, request.release, selected, allValues)
-
   const needsHands = selected.filter((n) => readStatus(n.annotations) === 'failed')
   if (needsHands.length > 0) {
     throw new PreconditionError(
@@ -312,8 +406,22 @@ export async function checkPrerequisites(
       },
     )
   }
-  // A node's annotation says what kata-lcm did; the cluster says what it runs. Done means both: its
-  // annotation says completed on the target, and its kata-deploy is the release's, at the target.
+  return { selected, excluded, rollout }
+}
+
+/**
+ * The selected nodes' work: those an earlier run left mid-flight first (`resumed`), then the rest;
+ * a node is done (`alreadyDone`, never repeated) when its annotation says completed on the target
+ * and the cluster agrees: its kata-deploy is the release's, at the target (`strategy.confirmDone`).
+ */
+async function nodesToDo(
+  deps: LifecycleDeps,
+  request: UpgradeRequest,
+  selected: readonly NodeView[],
+  release: ReleaseInfo,
+  allValues: Values,
+  strategy: DeploymentStrategy,
+) {
   const annotatedDone = selected.filter(
     (n) =>
       readStatus(n.annotations) === 'completed' && n.annotations[Annotation.currentVersion] === request.targetVersion,
@@ -331,28 +439,16 @@ export async function checkPrerequisites(
   const alreadyDone = annotatedDone.filter((n) => confirmed.has(n.name))
   const resumed = selected.filter((n) => isInFlight(readStatus(n.annotations)))
   const todo = selected.filter((n) => !alreadyDone.includes(n) && !resumed.includes(n))
-  const nodes = [...resumed, ...todo]
-  // The rollback target matters only when there is work; a rerun with nothing to do needs none.
-  const idle = nodes.length === 0 && !resumingRun
-  const previousVersion =
-    idle || current !== request.targetVersion
-      ? current
-      : await rollbackVersion(deps, release.name, release.namespace, request)
-  if (!idle)
-    await checkChart(deps, previousChart, previousVersion, request.previousChart ? '--previous-chart' : '--chart')
-  const { batchSize, waves, wavePools, pools } = rollout.waves(nodes)
-  await strategy.checkWaves(deps, {
-    release: request.release,
-    targetVersion: request.targetVersion,
-    previousVersion,
-    waves,
-    userValues,
-    drain: request.drain,
-    acceptRestartHazard: request.acceptRestartHazard ?? false,
-  })
-  // The first wave's drain is judged now, before anything is written; each later wave before it starts.
-  if (request.drain && waves[0]) await checkDrainable(deps, waves[0], request.drainPolicy ?? NO_FORCE, 'wave 1')
-  const settings = {
+  return { alreadyDone, resumed, nodes: [...resumed, ...todo] }
+}
+
+/** The run's recorded settings: what every wave, and every Argo step, runs with. Pure. */
+function settingsOf(
+  request: UpgradeRequest,
+  batchSize: number,
+  poolVerification: RunSettings['poolVerification'],
+): RunSettings {
+  return {
     batchSize,
     ...(request.soakMs !== undefined ? { soakMs: request.soakMs } : {}),
     ...(request.windows && request.windows.length > 0 ? { windows: request.windows } : {}),
@@ -364,58 +460,59 @@ export async function checkPrerequisites(
     readyTimeoutMs: request.readyTimeoutMs,
     helmTimeout: request.helmTimeout,
     verification: request.verification,
-    ...(rollout.poolVerification ? { poolVerification: rollout.poolVerification } : {}),
+    ...(poolVerification ? { poolVerification } : {}),
   }
-  // A resumed run keeps its rollback target and the operator's values, with this run's plan and options.
-  const record: RunRecord = resumingRun
-    ? {
-        ...interrupted,
-        waves,
-        ...(wavePools ? { wavePools } : {}),
-        settings,
-        policy: request.policy.name,
-        ...(releaseInstance ? { releaseInstance } : {}),
-      }
-    : {
-        runId,
-        ...(releaseInstance ? { releaseInstance } : {}),
-        release: release.name,
-        namespace: release.namespace,
-        mode: strategy.mode,
-        targetVersion: request.targetVersion,
-        previousVersion,
-        previousRevision: release.revision,
-        chart: request.chart,
-        previousChart,
-        userValues,
-        startedAt: deps.clock.now().toISOString(),
-        policy: request.policy.name,
-        waves,
-        ...(wavePools ? { wavePools } : {}),
-        settings,
-      }
-  if (!wavePools) delete record.wavePools
+}
+
+/**
+ * The run record to keep beside the release. A resumed run keeps its rollback target and the
+ * operator's values, with this run's waves and settings. Pure.
+ */
+function recordOf(
+  request: UpgradeRequest,
+  run: {
+    runId: string
+    startedAt: string
+    release: ReleaseInfo
+    interrupted: RunRecord | undefined
+    resumingRun: boolean
+    releaseInstance: string | undefined
+    strategy: DeploymentStrategy
+    previousVersion: string
+    previousChart: string
+    userValues: Values
+    waves: string[][]
+    wavePools: string[] | undefined
+    settings: RunSettings
+  },
+): RunRecord {
+  const planned = {
+    waves: run.waves,
+    ...(run.wavePools ? { wavePools: run.wavePools } : {}),
+    settings: run.settings,
+    policy: request.policy.name,
+    ...(run.releaseInstance ? { releaseInstance: run.releaseInstance } : {}),
+  }
+  const record: RunRecord =
+    run.resumingRun && run.interrupted
+      ? { ...run.interrupted, ...planned }
+      : {
+          runId: run.runId,
+          release: run.release.name,
+          namespace: run.release.namespace,
+          mode: run.strategy.mode,
+          targetVersion: request.targetVersion,
+          previousVersion: run.previousVersion,
+          previousRevision: run.release.revision,
+          chart: request.chart,
+          previousChart: run.previousChart,
+          userValues: run.userValues,
+          startedAt: run.startedAt,
+          ...planned,
+        }
+  if (!run.wavePools) delete record.wavePools
   delete record.stoppedBy
-  return {
-    ...(staleRun ? { staleRun } : {}),
-    release,
-    strategy,
-    targetVersion: request.targetVersion,
-    previousVersion,
-    previousChart,
-    userValues,
-    record,
-    resumingRun,
-    verification,
-    nodes,
-    alreadyDone: alreadyDone.map((n) => n.name),
-    resumed: resumed.map((n) => n.name),
-    excluded,
-    waves,
-    ...(wavePools ? { wavePools } : {}),
-    ...(pools ? { pools } : {}),
-    batchSize,
-  }
+  return record
 }
 
 /**
@@ -437,10 +534,8 @@ function planRollout(
       `${listed(pooled.unpooled.map((n) => n.name))}: selected but in no pool (${request.pools!.map((p) => p.name).join(', ')}); add a pool without a nodeSelector last to take the rest, or narrow the selection`,
     )
   const templates = pooled.groups.flatMap(({ pool, nodes }) => {
-    const own = pool?.verification?.source
-    const template = own ? parseVerificationTemplate(own, pool.verification!.origin) : runTemplate!
-    const field = own ? pool.verification!.origin : '--verification-pod'
-    return nodes.map((node) => ({ node, template, field }))
+    const { template, field } = podFor(pool?.verification, runTemplate)
+    return nodes.map((node) => ({ node, template: template!, field }))
   })
   const poolVerification = request.pools?.some((p) => p.verification)
     ? Object.fromEntries(request.pools.flatMap((p) => (p.verification ? [[p.name, p.verification]] : [])))
@@ -495,17 +590,9 @@ function roomLeft(maxUnavailable: number, matching: readonly NodeView[]): number
  * The release is already at the target but nodes still need it (an earlier run did a subset): their
  * rollback target is the newest other chart version in helm history, else --previous-chart's version.
  */
-async function rollbackVersion(
-  deps: LifecycleDeps,
-  name: string,
-  namespace: string,
-  request: UpgradeRequest,
-): Promise<string> {
-  const history = await deps.helm.history(name, namespace)
-  const other = [...history]
-    .sort((a, b) => b.revision - a.revision)
-    .find((r) => r.chartVersion !== request.targetVersion && semver.valid(r.chartVersion))
-  if (other) return other.chartVersion
+async function rollbackVersion(deps: LifecycleDeps, name: string, request: UpgradeRequest): Promise<string> {
+  const other = await versionBefore(deps, request.release, request.targetVersion)
+  if (other) return other
   if (request.previousChart) return (await deps.helm.showChart(request.previousChart)).version
   throw new PreconditionError(
     `release ${name} is already at ${request.targetVersion} and its history holds no earlier version, so kata-lcm cannot tell what to roll the remaining nodes back to`,
@@ -519,25 +606,6 @@ async function rollbackVersion(
 function early<T>(read: Promise<T>): () => Promise<T> {
   read.catch(() => undefined) // awaited later: not an unhandled rejection meanwhile
   return () => read
-}
-
-async function checkChart(deps: LifecycleDeps, chart: string, version: string, flag: string): Promise<void> {
-  let info
-  try {
-    info = await deps.helm.showChart(chart, version)
-  } catch (error) {
-    throw new InputError(
-      flag,
-      `cannot read chart ${chart} at version ${version}: ${(error as Error).message.split('\n')[0]}`,
-      { cause: error },
-    )
-  }
-  if (info.version !== version) {
-    throw new InputError(
-      flag,
-      `${chart} is ${info.name} ${info.version}, not ${version}; a local chart has one version, so give the chart of ${version}${flag === '--chart' ? ' (and --previous-chart for the version to roll back to)' : ''}`,
-    )
-  }
 }
 
 /**
