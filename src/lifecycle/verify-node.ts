@@ -54,134 +54,165 @@ export function startVerification(
   wave: readonly string[],
   onPassed: (node: string) => void = () => undefined,
 ): VerificationSession {
-  const { cluster, clock } = ctx.deps
-  const { namespace, timeoutMs } = settings
-  const query = { namespace, labelSelector: VERIFICATION_LABEL }
-  const nodes = new Set(wave)
-  const podOf = new Map<string, string>()
-  const nodeOf = new Map<string, string>()
-  const deadline = new Map<string, number>()
-  const unmade = new Map<string, VerificationOutcome>()
-  const verdicts = new Map<string, VerificationVerdict>()
-  const creating: Promise<void>[] = []
-  let closed = false
-  let latest: PodView[] = []
-  const now = () => clock.now().getTime()
-  const stop = new AbortController()
-  const signal = ctx.signal ? AbortSignal.any([stop.signal, ctx.signal]) : stop.signal
-  const judged = () =>
-    [...nodeOf.values()].every((node) => verdicts.has(node) || unmade.has(node) || now() >= deadline.get(node)!)
+  return new Session(ctx, settings, wave, onPassed)
+}
 
-  // Leftovers of an interrupted run on these nodes, as the watch first sees the pods, go while this
-  // run's pods are created (names differ); one that holds a node resource only delays the new pod.
-  let cleanup: Promise<unknown> | undefined
-  const clean = (pods: PodView[]) =>
-    removeLeftovers(
-      ctx,
-      pods.filter((p) => nodes.has(p.labels[VERIFICATION_LABEL] ?? '') && !nodeOf.has(p.name)),
+class Session implements VerificationSession {
+  private readonly nodes: Set<string>
+  private readonly podOf = new Map<string, string>()
+  private readonly nodeOf = new Map<string, string>()
+  private readonly deadline = new Map<string, number>()
+  /** Nodes whose pod could not be created, with why. */
+  private readonly unmade = new Map<string, VerificationOutcome>()
+  private readonly verdicts = new Map<string, VerificationVerdict>()
+  private readonly creating: Promise<void>[] = []
+  /** Each pod is deleted once: as it passes, or when the session ends. */
+  private readonly deletes = new Map<string, Promise<void>>()
+  private readonly stop = new AbortController()
+  private closed = false
+  private latest: PodView[] = []
+  /** The removal of an interrupted run's pods on these nodes, started as the watch first sees them. */
+  private cleanup: Promise<unknown> | undefined
+  /** The watch's failure, if it fails (caught at once: a watch that fails before `close` is no unhandled rejection). */
+  private readonly watching: Promise<unknown>
+
+  constructor(
+    private readonly ctx: RunContext,
+    private readonly settings: VerificationSettings,
+    wave: readonly string[],
+    private readonly onPassed: (node: string) => void,
+  ) {
+    this.nodes = new Set(wave)
+    this.watching = this.watch().then(
+      () => undefined,
+      (error: unknown) => error,
     )
+  }
 
-  // Each pod is deleted once: as it passes, or when the session ends.
-  const deletes = new Map<string, Promise<void>>()
-  const remove = (pod: string): Promise<void> => {
-    const deleting = deletes.get(pod) ?? cluster.deletePod(namespace, pod, 0).catch(() => undefined)
-    deletes.set(pod, deleting)
+  add(node: string): void {
+    if (this.podOf.has(node)) return
+    const name = verificationPodName(node, randomSuffix(this.ctx.deps))
+    this.podOf.set(node, name)
+    this.nodeOf.set(name, node)
+    this.nodes.add(node)
+    this.deadline.set(node, this.now() + this.settings.timeoutMs)
+    const { namespace, template } = this.settings
+    this.creating.push(
+      this.ctx.deps.cluster.createPod(namespace, renderVerificationPod(template, node, name, namespace)).then(
+        () => undefined,
+        (error: unknown) => {
+          this.unmade.set(node, {
+            ok: false,
+            reason: `could not create verification pod ${name}: ${describeError(error)}`,
+          })
+        },
+      ),
+    )
+  }
+
+  has(node: string): boolean {
+    return this.podOf.has(node)
+  }
+
+  async close(): Promise<Map<string, VerificationOutcome>> {
+    this.closed = true
+    const timer = new AbortController()
+    try {
+      await Promise.all(this.creating)
+      if (this.judged()) this.stop.abort(JUDGED)
+      else {
+        // The watch ends at the last pod's deadline if no event ends it before.
+        const last = Math.max(...[...this.deadline.values()])
+        void this.ctx.deps.clock.sleep(Math.max(0, last - this.now()), timer.signal).then(
+          () => this.stop.abort(JUDGED),
+          () => undefined,
+        )
+      }
+      const failure = (await this.watching) ?? (await this.cleanup)
+      if (failure !== undefined) throw failure
+      return await this.outcomes()
+    } finally {
+      timer.abort()
+      this.stop.abort(JUDGED)
+      await Promise.all([...this.nodeOf.keys()].map((pod) => this.remove(pod)))
+    }
+  }
+
+  private now(): number {
+    return this.ctx.deps.clock.now().getTime()
+  }
+
+  /** Every added node's pod judged, unmade or past its deadline. */
+  private judged(): boolean {
+    return [...this.nodeOf.values()].every(
+      (node) => this.verdicts.has(node) || this.unmade.has(node) || this.now() >= this.deadline.get(node)!,
+    )
+  }
+
+  private remove(pod: string): Promise<void> {
+    const deleting =
+      this.deletes.get(pod) ?? this.ctx.deps.cluster.deletePod(this.settings.namespace, pod, 0).catch(() => undefined)
+    this.deletes.set(pod, deleting)
     return deleting
   }
 
-  const decide = (pods: PodView[]): true | undefined => {
-    latest = pods
-    cleanup ??= clean(pods)
-    for (const pod of pods) {
-      const node = nodeOf.get(pod.name)
-      if (node === undefined || verdicts.has(node) || now() >= deadline.get(node)!) continue
-      const verdict = judgeVerificationPod(pod)
-      if (!verdict) continue
-      verdicts.set(node, verdict)
-      if (!verdict.passed) continue
-      onPassed(node)
-      void remove(pod.name)
-    }
-    return closed && judged() ? true : undefined
-  }
-  // One watch for the session, from its start; one that reaches its own deadline before the last
-  // pod is judged is started again, so a wave's slow upgrade never cuts its verification short.
-  const watch = async (): Promise<void> => {
+  /**
+   * One watch for the session, from its start; one that reaches its own deadline before the last
+   * pod is judged is started again, so a wave's slow upgrade never cuts its verification short.
+   */
+  private async watch(): Promise<void> {
+    const query = { namespace: this.settings.namespace, labelSelector: VERIFICATION_LABEL }
+    const signal = this.ctx.signal ? AbortSignal.any([this.stop.signal, this.ctx.signal]) : this.stop.signal
+    const limit = this.ctx.readyTimeoutMs + this.settings.timeoutMs
     try {
       for (;;) {
-        const result = await cluster.waitForPods(query, decide, ctx.readyTimeoutMs + timeoutMs, signal)
-        if (result.done || (closed && judged())) return
+        const result = await this.ctx.deps.cluster.waitForPods(query, (pods) => this.decide(pods), limit, signal)
+        if (result.done || (this.closed && this.judged())) return
       }
     } catch (error) {
       if (error !== JUDGED) throw error
     }
   }
-  // Caught at once, so a watch that fails before `close` is no unhandled rejection.
-  const watching = watch().then(
-    () => undefined,
-    (error: unknown) => error,
-  )
 
-  return {
-    add(node) {
-      if (podOf.has(node)) return
-      const name = verificationPodName(node, randomSuffix(ctx.deps))
-      podOf.set(node, name)
-      nodeOf.set(name, node)
-      nodes.add(node)
-      deadline.set(node, now() + timeoutMs)
-      creating.push(
-        cluster.createPod(namespace, renderVerificationPod(settings.template, node, name, namespace)).then(
-          () => undefined,
-          (error: unknown) => {
-            unmade.set(node, {
-              ok: false,
-              reason: `could not create verification pod ${name}: ${describeError(error)}`,
-            })
-          },
+  /** Each watch event: judges the session's pods, and removes leftovers of an interrupted run on first sight. */
+  private decide(pods: PodView[]): true | undefined {
+    this.latest = pods
+    // Leftovers go while this run's pods are created (names differ); one that holds a node resource only delays the new pod.
+    this.cleanup ??= removeLeftovers(
+      this.ctx,
+      pods.filter((p) => this.nodes.has(p.labels[VERIFICATION_LABEL] ?? '') && !this.nodeOf.has(p.name)),
+    )
+    for (const pod of pods) {
+      const node = this.nodeOf.get(pod.name)
+      if (node === undefined || this.verdicts.has(node) || this.now() >= this.deadline.get(node)!) continue
+      const verdict = judgeVerificationPod(pod)
+      if (!verdict) continue
+      this.verdicts.set(node, verdict)
+      if (!verdict.passed) continue
+      this.onPassed(node)
+      void this.remove(pod.name)
+    }
+    return this.closed && this.judged() ? true : undefined
+  }
+
+  private async outcomes(): Promise<Map<string, VerificationOutcome>> {
+    const outcomes = new Map<string, VerificationOutcome>()
+    await Promise.all(
+      [...this.podOf].map(async ([node, name]) =>
+        outcomes.set(
+          node,
+          this.unmade.get(node) ??
+            (await outcomeOf(
+              this.ctx,
+              this.settings,
+              name,
+              this.verdicts.get(node),
+              this.latest.find((p) => p.name === name),
+            )),
         ),
-      )
-    },
-    has: (node) => podOf.has(node),
-    async close() {
-      closed = true
-      const outcomes = new Map<string, VerificationOutcome>()
-      const timer = new AbortController()
-      try {
-        await Promise.all(creating)
-        if (judged()) stop.abort(JUDGED)
-        else {
-          // The watch ends at the last pod's deadline if no event ends it before.
-          const last = Math.max(...[...deadline.values()])
-          void clock.sleep(Math.max(0, last - now()), timer.signal).then(
-            () => stop.abort(JUDGED),
-            () => undefined,
-          )
-        }
-        const failure = (await watching) ?? (await cleanup)
-        if (failure !== undefined) throw failure
-        await Promise.all(
-          [...podOf].map(async ([node, name]) =>
-            outcomes.set(
-              node,
-              unmade.get(node) ??
-                (await outcomeOf(
-                  ctx,
-                  settings,
-                  name,
-                  verdicts.get(node),
-                  latest.find((p) => p.name === name),
-                )),
-            ),
-          ),
-        )
-        return outcomes
-      } finally {
-        timer.abort()
-        stop.abort(JUDGED)
-        await Promise.all([...nodeOf.keys()].map(remove))
-      }
-    },
+      ),
+    )
+    return outcomes
   }
 }
 

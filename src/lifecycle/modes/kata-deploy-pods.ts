@@ -128,115 +128,150 @@ export async function restartAndAwait(
   wave: readonly string[],
   hooks: WaveHooks = NO_HOOKS,
 ): Promise<NodeOutcomes> {
-  const { cluster } = ctx.deps
-  const namespace = ctx.release.namespace
-  const names = kataDeployNames(ctx.userValues)
-  const query = { namespace, labelSelector: names.podSelector }
-  const verdicts: NodeOutcomes = new Map()
-  if (wave.length === 0) return verdicts
-  const starting = wave.map((node) => hooks.starting(node))
-  /** Nodes let through, their old pod deleted: judged from here on. Nodes their hook held back. */
-  const [started, held] = [new Set<string>(), new Set<string>()]
-  let revisionHash: string | undefined
-  let listed!: (pods: PodView[]) => void
-  const firstList = new Promise<PodView[]>((resolve) => (listed = resolve))
-  let over = false
-  const stop = new AbortController()
-  const signal = ctx.signal ? AbortSignal.any([stop.signal, ctx.signal]) : stop.signal
-  const settledAll = () => wave.every((node) => verdicts.has(node) || held.has(node))
+  if (wave.length === 0) return new Map()
+  return new Restart(ctx, wave, hooks).run()
+}
 
-  const inWave = new Set(wave)
-  // The wave's pods as last seen, by node: one pass over the release's pods per event, O(N).
-  let onNode = new Map<string, PodView[]>()
-  const judge = (node: string) => {
-    if (revisionHash === undefined || !started.has(node) || verdicts.has(node)) return
-    const verdict = judgeKataDeployPods(onNode.get(node) ?? [], node, revisionHash)
-    if (!verdict) return
-    verdicts.set(node, verdict)
-    hooks.settled(node, verdict)
+/** One wave's restart and wait (`restartAndAwait`): its state, and what each event and each node does to it. */
+class Restart {
+  readonly verdicts: NodeOutcomes = new Map()
+  /** Nodes let through, their old pod deleted: judged from here on. */
+  private readonly started = new Set<string>()
+  /** Nodes their hook held back. */
+  private readonly held = new Set<string>()
+  private readonly inWave: Set<string>
+  private readonly names: ReturnType<typeof kataDeployNames>
+  private revisionHash: string | undefined
+  private listed!: (pods: PodView[]) => void
+  /** The first list of the release's pods: each node's delete is chosen from it. */
+  private readonly firstList = new Promise<PodView[]>((resolve) => (this.listed = resolve))
+  /** No pod is deleted once the wait is over: a node let through after it is not restarted unwatched. */
+  private over = false
+  private readonly stop = new AbortController()
+  /** The wave's pods as last seen, by node: one pass over the release's pods per event, O(N). */
+  private onNode = new Map<string, PodView[]>()
+
+  constructor(
+    private readonly ctx: RunContext,
+    private readonly wave: readonly string[],
+    private readonly hooks: WaveHooks,
+  ) {
+    this.inWave = new Set(wave)
+    this.names = kataDeployNames(ctx.userValues)
   }
-  const decide = (current: PodView[]): true | undefined => {
-    listed(current)
-    onNode = new Map()
-    for (const pod of current) {
-      if (pod.nodeName === undefined || !inWave.has(pod.nodeName)) continue
-      const pods = onNode.get(pod.nodeName)
-      if (pods) pods.push(pod)
-      else onNode.set(pod.nodeName, [pod])
+
+  async run(): Promise<NodeOutcomes> {
+    const { ctx, wave, stop } = this
+    const starting = wave.map((node) => this.hooks.starting(node))
+    const signal = ctx.signal ? AbortSignal.any([stop.signal, ctx.signal]) : stop.signal
+    const query = { namespace: ctx.release.namespace, labelSelector: this.names.podSelector }
+    const watching = ctx.deps.cluster
+      .waitForPods(query, (pods) => this.decide(pods), ctx.readyTimeoutMs, signal)
+      .catch((error: unknown) => {
+        if (error === SETTLED) return { done: true as const, value: true as const }
+        throw error
+      })
+    const departed = watchDepartures(
+      ctx,
+      wave,
+      (node, verdict) => this.settle(node, verdict),
+      () => this.recheck(),
+      signal,
+    )
+    const hash = this.revision()
+    const starts = wave.map(async (node, i) => this.start(node, await starting[i]!, hash))
+    let result: Awaited<typeof watching>
+    try {
+      result = await watching
+    } finally {
+      this.over = true
+      this.listed([])
+      stop.abort(SETTLED)
+      await Promise.allSettled([hash, departed, ...starts])
     }
-    for (const node of onNode.keys()) judge(node)
-    return settledAll() ? true : undefined
+    if (!result.done)
+      for (const node of wave)
+        if (!this.verdicts.has(node) && !this.held.has(node))
+          this.verdicts.set(node, notReady(ctx, node, this.started.has(node), result.last, this.revisionHash))
+    return this.verdicts
   }
-  // A node let through (or held back) after the last event, or every node once the revision is
-  // known: judged from the pods last seen, without going over the release's pods again.
-  const recheck = (...nodes: string[]) => {
-    for (const node of nodes) judge(node)
-    if (settledAll()) stop.abort(SETTLED)
+
+  /** The DaemonSet's current revision; once known every started node is judged. Its failure ends the wait. */
+  private revision(): Promise<string> {
+    const { ctx } = this
+    return ctx.deps.cluster
+      .daemonSetRevisionHash(ctx.release.namespace, this.names.daemonSet, ctx.readyTimeoutMs, ctx.signal)
+      .then(
+        (value) => {
+          this.revisionHash = value
+          this.recheck(...this.started)
+          return value
+        },
+        (error: unknown) => {
+          this.stop.abort(error)
+          throw error
+        },
+      )
   }
-  const watching = cluster.waitForPods(query, decide, ctx.readyTimeoutMs, signal).catch((error: unknown) => {
-    if (error === SETTLED) return { done: true as const, value: true as const }
-    throw error
-  })
-  const departed = watchDepartures(
-    ctx,
-    wave,
-    (node, verdict) => {
-      if (verdicts.has(node)) return false
-      verdicts.set(node, verdict)
-      hooks.settled(node, verdict)
-      return true
-    },
-    recheck,
-    signal,
-  )
-  const hash = cluster.daemonSetRevisionHash(namespace, names.daemonSet, ctx.readyTimeoutMs, ctx.signal).then(
-    (value) => {
-      revisionHash = value
-      recheck(...started)
-      return value
-    },
-    (error: unknown) => {
-      stop.abort(error)
-      throw error
-    },
-  )
-  const starts = wave.map(async (node, i) => {
-    if (!(await starting[i])) {
-      held.add(node)
-      return recheck()
+
+  /** A node its hook let through: its old pod deleted unless one already runs the revision; then judged. */
+  private async start(node: string, letThrough: boolean, hash: Promise<string>): Promise<void> {
+    if (!letThrough) {
+      this.held.add(node)
+      return this.recheck()
     }
-    const [current, pods] = await Promise.all([hash, firstList])
-    if (over) return
+    const [current, pods] = await Promise.all([hash, this.firstList])
+    if (this.over) return
     const onNode = pods.filter((p) => p.nodeName === node && p.deletionTimestamp === undefined)
     try {
       if (!onNode.some((p) => p.labels[REVISION_LABEL] === current))
-        await Promise.all(onNode.map((p) => cluster.deletePod(namespace, p.name)))
+        await Promise.all(onNode.map((p) => this.ctx.deps.cluster.deletePod(this.ctx.release.namespace, p.name)))
     } catch (error) {
-      if (verdicts.has(node)) return recheck()
-      const verdict = {
-        ok: false as const,
-        reason: `could not restart kata-deploy on ${node}: ${describeError(error)}`,
-      }
-      verdicts.set(node, verdict)
-      hooks.settled(node, verdict)
-      return recheck()
+      this.settle(node, { ok: false, reason: `could not restart kata-deploy on ${node}: ${describeError(error)}` })
+      return this.recheck()
     }
-    started.add(node)
-    recheck(node)
-  })
-  let result: Awaited<typeof watching>
-  try {
-    result = await watching
-  } finally {
-    // No pod is deleted once the wait is over: a node let through after it is not restarted unwatched.
-    over = true
-    listed([])
-    stop.abort(SETTLED)
-    await Promise.allSettled([hash, departed, ...starts])
+    this.started.add(node)
+    this.recheck(node)
   }
-  if (!result.done)
-    for (const node of wave)
-      if (!verdicts.has(node) && !held.has(node))
-        verdicts.set(node, notReady(ctx, node, started.has(node), result.last, revisionHash))
-  return verdicts
+
+  /** Records a node's verdict and tells the hook, unless it has one already; whether it was new. */
+  private settle(node: string, verdict: NodeOutcome): boolean {
+    if (this.verdicts.has(node)) return false
+    this.verdicts.set(node, verdict)
+    this.hooks.settled(node, verdict)
+    return true
+  }
+
+  private settledAll(): boolean {
+    return this.wave.every((node) => this.verdicts.has(node) || this.held.has(node))
+  }
+
+  private judge(node: string): void {
+    if (this.revisionHash === undefined || !this.started.has(node) || this.verdicts.has(node)) return
+    const verdict = judgeKataDeployPods(this.onNode.get(node) ?? [], node, this.revisionHash)
+    if (verdict) this.settle(node, verdict)
+  }
+
+  /** Each watch event: the wave's pods by node, each judged. */
+  private decide(current: PodView[]): true | undefined {
+    this.listed(current)
+    this.onNode = new Map()
+    for (const pod of current) {
+      if (pod.nodeName === undefined || !this.inWave.has(pod.nodeName)) continue
+      const pods = this.onNode.get(pod.nodeName)
+      if (pods) pods.push(pod)
+      else this.onNode.set(pod.nodeName, [pod])
+    }
+    for (const node of this.onNode.keys()) this.judge(node)
+    return this.settledAll() ? true : undefined
+  }
+
+  /**
+   * A node let through (or held back) after the last event, or every node once the revision is
+   * known: judged from the pods last seen, without going over the release's pods again.
+   */
+  private recheck(...nodes: string[]): void {
+    for (const node of nodes) this.judge(node)
+    if (this.settledAll()) this.stop.abort(SETTLED)
+  }
 }
