@@ -7,6 +7,7 @@
 import { parseAllDocuments, stringify } from 'yaml'
 import { InputError } from './errors.js'
 import { POLICY_SCHEMA } from './policy-schema.js'
+import { schemaViolation } from './schema-check.js'
 import { SETTINGS, valueAt, type Setting } from './settings.js'
 import { describeWindow, parseWindow, WINDOW_SEPARATOR } from './window.js'
 import { documentValue } from './yaml-value.js'
@@ -69,75 +70,6 @@ export interface PolicyInEffect {
   namespace?: string
 }
 
-type Schema = {
-  anyOf?: readonly Schema[]
-  type?: string
-  enum?: readonly unknown[]
-  properties?: Record<string, Schema>
-  items?: Schema
-  minItems?: number
-  required?: readonly string[]
-  additionalProperties?: boolean
-  minimum?: number
-  minLength?: number
-  maxLength?: number
-  pattern?: string
-}
-
-const kindOf = (v: unknown) => (Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v)
-
-/** The first violation of `schema` in `value`, for other documents checked against a part of the policy's schema. */
-export function schemaViolation(value: unknown, schema: unknown, path: string): string | undefined {
-  return violation(value, schema as Schema, path)
-}
-
-/** The first violation of `schema` in `value` (the subset of JSON schema POLICY_SCHEMA uses), as `field: what`. */
-function violation(value: unknown, schema: Schema, path: string): string | undefined {
-  const field = path || '(the document)'
-  if (schema.anyOf) {
-    const found = schema.anyOf.map((alternative) => violation(value, alternative, path))
-    if (found.every((f) => f !== undefined)) return kindOf(value) === 'string' ? found.at(-1) : found[0]
-  }
-  if (schema.enum && !schema.enum.includes(value))
-    return `${field}: ${JSON.stringify(value)} is not one of ${schema.enum.map((e) => JSON.stringify(e)).join(', ')}`
-  const type = schema.type
-  if (type === 'integer' ? !Number.isInteger(value) : type !== undefined && kindOf(value) !== type)
-    return `${field}: must be ${type === 'object' ? 'a mapping' : `a${type === 'integer' ? 'n' : ''} ${type}`}, not ${kindOf(value)} ${JSON.stringify(value)}`
-  if (typeof value === 'number' && schema.minimum !== undefined && value < schema.minimum)
-    return `${field}: must be at least ${schema.minimum}, not ${value}`
-  if (typeof value === 'string') {
-    if (schema.minLength !== undefined && value.length < schema.minLength) return `${field}: must not be empty`
-    if (schema.maxLength !== undefined && value.length > schema.maxLength)
-      return `${field}: at most ${schema.maxLength} characters, not ${value.length}`
-    if (schema.pattern && !new RegExp(schema.pattern).test(value))
-      return `${field}: "${value}" does not match ${schema.pattern}`
-  }
-  if (Array.isArray(value)) {
-    if (schema.minItems !== undefined && value.length < schema.minItems)
-      return `${field}: must hold at least ${schema.minItems} item(s)`
-    for (const [i, item] of value.entries()) {
-      const found = schema.items && violation(item, schema.items, `${path}[${i}]`)
-      if (found) return found
-    }
-    return undefined
-  }
-  if (kindOf(value) !== 'object') return undefined
-  const object = value as Record<string, unknown>
-  for (const key of schema.required ?? []) if (!(key in object)) return `${path ? `${path}.` : ''}${key}: is required`
-  for (const [key, child] of Object.entries(object)) {
-    const sub = schema.properties?.[key]
-    const childPath = path ? `${path}.${key}` : key
-    if (!sub) {
-      if (schema.additionalProperties === false)
-        return `${childPath}: unknown field; known: ${Object.keys(schema.properties ?? {}).join(', ')}`
-      continue
-    }
-    const found = violation(child, sub, childPath)
-    if (found) return found
-  }
-  return undefined
-}
-
 /** Parses and validates a policy document; an InputError names the source and the field. Pure. */
 export function parsePolicy(text: string, origin: string): Policy {
   const docs = parseAllDocuments(text)
@@ -146,7 +78,7 @@ export function parsePolicy(text: string, origin: string): Policy {
   const doc = docs[0]!
   if (doc.errors.length > 0) throw new InputError(origin, `not YAML: ${doc.errors[0]!.message.split('\n')[0]}`)
   const value = documentValue(doc, (why) => new InputError(origin, why))
-  const found = violation(value, POLICY_SCHEMA as Schema, '')
+  const found = schemaViolation(value, POLICY_SCHEMA, '')
   if (found) throw new InputError(origin, found)
   return value as Policy
 }

@@ -10,10 +10,14 @@ import { parseDuration } from './durations.js'
 import { InputError } from './errors.js'
 import { hasTaint, matchesLabelSelector, parseBatchSize, validateSelection, type BatchSpec } from './plan.js'
 import type { NodeSelection } from './plan.js'
-import { schemaViolation, type PoolSpec } from './policy.js'
+import type { PoolSpec } from './policy.js'
+import { schemaViolation } from './schema-check.js'
 import { POOL_SCHEMA } from './policy-schema.js'
 import { parseVerificationTemplate, type VerificationTemplate } from './verification.js'
 import { documentValue } from './yaml-value.js'
+
+/** A `--pools` file: a list of the policy's `pools[]` items. */
+const POOLS_FILE_SCHEMA = { type: 'array', minItems: 1, items: POOL_SCHEMA }
 
 export interface Pool {
   name: string
@@ -42,7 +46,7 @@ export function parsePoolsFile(text: string, origin: string): Pool[] | undefined
   const doc = docs[0]!
   if (doc.errors.length > 0) throw new InputError(origin, `not YAML: ${doc.errors[0]!.message.split('\n')[0]}`)
   const value = documentValue(doc, (why) => new InputError(origin, why))
-  const found = schemaViolation(value, { type: 'array', minItems: 1, items: POOL_SCHEMA }, 'pools')
+  const found = schemaViolation(value, POOLS_FILE_SCHEMA, 'pools')
   if (found) throw new InputError(origin, found)
   return poolsOf(value as PoolSpec[], origin)
 }

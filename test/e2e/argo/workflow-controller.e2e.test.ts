@@ -716,11 +716,168 @@ describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
   }, 900_000)
 })
 
+/**
+ * A fleet policy that sets every field a run takes, stored in the scenario's namespace: the release,
+ * both charts (`charts`: where the driver reads them), the nodes, batch, canary, soak, room, a
+ * maintenance window open now, the alert gate, the workloads check, drain with force and emptyDir
+ * data, both timeouts, the verification pod and its timeout, and two pools (`first`, with its own pod
+ * and batch, then `rest`).
+ */
+async function setEveryFieldPolicy(
+  s: Scenario,
+  charts: { chart: string; previousChart: string },
+  alertUrl: string,
+): Promise<void> {
+  const pod = parse(await readFile(podFile, 'utf8')) as { spec: { containers: Record<string, unknown>[] } }
+  const firstPod = {
+    ...pod,
+    spec: { ...pod.spec, containers: pod.spec.containers.map((c) => ({ ...c, name: 'verify-first' })) },
+  }
+  // Open from an hour ago to three hours on, in UTC (it may cross midnight), every day.
+  const hhmm = (offsetH: number) => new Date(Date.now() + offsetH * 3_600_000).toISOString().slice(11, 16)
+  const file = path.join(dir, `policy-${s.id}.yaml`)
+  await writeFile(
+    file,
+    stringify({
+      apiVersion: 'kata-lcm.katacontainers.io/v1alpha1',
+      kind: 'Policy',
+      release: { name: 'kata-deploy', namespace: s.namespace },
+      ...charts,
+      nodeSelector: `${RUN_LABEL}=${s.id}`,
+      batchSize: 2,
+      canary: 1,
+      soak: '5s',
+      maxUnavailable: 3,
+      deploymentMode: 'daemonset',
+      windows: [
+        { days: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'], start: hhmm(-1), end: hhmm(3), timeZone: 'UTC' },
+      ],
+      alerts: { url: alertUrl, match: 'team="kata"', timeout: '5m' },
+      workloads: { onDisruption: 'stop' },
+      drain: { enabled: true, timeout: '1m30s', force: true, deleteEmptyDirData: true },
+      timeouts: { ready: '4m', helm: '1h30m' },
+      verification: { namespace: s.namespace, timeout: '2m30s', pod },
+      pools: [
+        {
+          name: 'first',
+          nodeSelector: `kubernetes.io/hostname=${s.nodes[0]}`,
+          batchSize: 1,
+          verification: { pod: firstPod, timeout: '2m' },
+        },
+        { name: 'rest' },
+      ],
+    }),
+  )
+  await must(kataLcm(['policy', 'set', file, '--policy-namespace', s.namespace], kubeconfig), 'kata-lcm policy set')
+}
+
+/** The run record (`kata-lcm-run-kata-deploy`) as first written in `namespace` while `during` runs. */
+async function recordFirstRun<T>(
+  namespace: string,
+  during: () => Promise<T>,
+): Promise<{ result: T; record: () => Record<string, unknown> | undefined }> {
+  let first: Record<string, unknown> | undefined
+  let stopped = false
+  let req: AbortController | undefined
+  // client-node's Watch ends after 30 s without events: resume it.
+  const start = async (): Promise<void> => {
+    req = await new Watch(kc).watch(
+      `/api/v1/namespaces/${namespace}/secrets`,
+      { fieldSelector: 'metadata.name=kata-lcm-run-kata-deploy' },
+      (_type: string, secret: { data?: Record<string, string> }) => {
+        const json = secret.data?.['run.json']
+        if (first === undefined && json)
+          first = JSON.parse(Buffer.from(json, 'base64').toString('utf8')) as Record<string, unknown>
+      },
+      () => {
+        if (!stopped) void start()
+      },
+    )
+  }
+  await start()
+  try {
+    return { result: await during(), record: () => first }
+  } finally {
+    stopped = true
+    req?.abort()
+  }
+}
+
+/**
+ * A run record's settings and waves, the same for two scenarios' fleets: the scenario's id (in its
+ * node names and namespace) and where each driver reads the charts from made alike.
+ */
+function planOf(record: Record<string, unknown> | undefined, s: Scenario, chartDirs: string[]): unknown {
+  let text = JSON.stringify({ settings: record?.settings, waves: record?.waves, wavePools: record?.wavePools })
+  for (const d of chartDirs) text = text.split(d).join('CHARTS')
+  return JSON.parse(text.split(s.id).join('ID')) as unknown
+}
+
 // These scenarios share nothing but the controller and the node: run at the same time (≈ 2 min
 // less than one after the other on 2 cores). The timed scenario above runs alone.
 describe.concurrent(
-  'workflow-controller: a failing node, a maintenance window, an alert gate and a lost step pod',
+  'workflow-controller: a failing node, a maintenance window, an alert gate, a lost step pod, one policy for both drivers',
   () => {
+    it('one fleet policy that sets every field (pools, canary, soak, window, alert gate, workloads, drain with force, both timeouts, previous chart) drives a CLI run and an Argo run over the same kind of fleet: both run records carry the same settings and the same waves, and both runs complete', async () => {
+      const prom = await startPrometheus({ forPods: true, labels: { team: 'kata' } })
+      cleanups.push(() => prom.stop())
+      const viaCli = newScenario('pcli', ['a', 'b', 'c', 'd'])
+      const viaArgo = newScenario('pargo', ['a', 'b', 'c', 'd'])
+      for (const s of [viaCli, viaArgo]) {
+        await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
+        cleanups.push(() => teardownScenario(kc, kubeconfig, s))
+      }
+      // The CLI reads the charts on this host, the steps in their image: the same charts.
+      await setEveryFieldPolicy(viaCli, { chart: charts[TARGET]!, previousChart: charts[CURRENT]! }, prom.url)
+      await setEveryFieldPolicy(
+        viaArgo,
+        {
+          chart: `${IMAGE_CHARTS}/kata-deploy-${TARGET}.tgz`,
+          previousChart: `${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
+        },
+        prom.url,
+      )
+      const inst = await installFor(viaArgo, viaArgo.namespace)
+      const [cli, argo] = await Promise.all([
+        recordFirstRun(viaCli.namespace, () =>
+          kataLcm(
+            ['upgrade', '--target-version', TARGET, '--policy-namespace', viaCli.namespace, '-o', 'json'],
+            kubeconfig,
+          ),
+        ),
+        recordFirstRun(viaArgo.namespace, async () =>
+          finished(inst.argoNamespace, await submit(inst.argoNamespace, ['-p', `target-version=${TARGET}`]), 900_000),
+        ),
+      ])
+      expect(cli.result.code, cli.result.stderr).toBe(0)
+      expect(argo.result.status?.phase, stepSummary(argo.result).join('\n')).toBe('Succeeded')
+      const chartDirs = [path.dirname(charts[TARGET]!), IMAGE_CHARTS]
+      const planned = planOf(cli.record(), viaCli, chartDirs)
+      expect(planned).toMatchObject({
+        waves: [['ID-a'], ['ID-b'], ['ID-c', 'ID-d']],
+        wavePools: ['first', 'rest', 'rest'],
+        settings: {
+          batchSize: 2,
+          soakMs: 5_000,
+          onWorkloadDisruption: 'stop',
+          alerts: { url: prom.url, timeoutMs: 300_000 },
+          drain: true,
+          drainTimeoutMs: 90_000,
+          drainPolicy: { force: true, deleteEmptyDirData: true },
+          readyTimeoutMs: 240_000,
+          helmTimeout: '5400s',
+          verification: { namespace: 'kd-ID', timeoutMs: 150_000 },
+          poolVerification: { first: { timeoutMs: 120_000 } },
+        },
+      })
+      expect((planned as { settings: { windows?: unknown[] } }).settings.windows).toHaveLength(1)
+      expect(planOf(argo.record(), viaArgo, chartDirs)).toEqual(planned)
+      for (const s of [viaCli, viaArgo])
+        expect(nodeStatuses(await clusterState(kc, kubeconfig, s))).toEqual(
+          s.nodes.map(() => ['completed', TARGET, 'false']),
+        )
+    }, 900_000)
+
     it('a node failing verification in wave 2 is rolled back, no pod of wave 3 is created, the workflow fails, the exit handler runs, and the cluster is as kata-lcm upgrade leaves it', async () => {
       const s = newScenario('fail', ['a', 'b', 'vfail-c', 'x-d', 'x-e', 'x-f'])
       await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
