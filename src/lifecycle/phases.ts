@@ -399,6 +399,7 @@ export async function runHandlers(state: WaveState, step?: WaveStep): Promise<vo
       }
       await runHandler(state, phase, step)
     }
+    if (step === undefined) checkLeft(state, `wave ${state.wave}`, state.nodes.keys(), WAVE_ENDS)
   } finally {
     // A wave stopped by an error after its verification started: its pods are judged and removed.
     const started = state.verification
@@ -411,6 +412,31 @@ export async function runHandlers(state: WaveState, step?: WaveStep): Promise<vo
   }
 }
 
+/**
+ * Holds the handlers to what they declare. An Argo step runs its handlers one after another, each
+ * alone: each node of a handler's bucket (not deleted meanwhile) is left in one of its `leavesIn`
+ * states, or `rolling-back` when it failed there. In one process the handlers overlap (a node is
+ * upgraded once its own cordon landed, verified once its own kata-deploy is Ready), so the wave is
+ * held to the end they lead to: every node `completed`, `rolled-back` or `failed`. Anything else is
+ * kata-lcm's own bug, stopped here before a later handler or wave acts on a node in a state nobody
+ * planned.
+ */
+export function checkLeft(
+  state: WaveState,
+  what: string,
+  nodes: Iterable<string>,
+  allowed: readonly NodeStatus[],
+): void {
+  for (const node of nodes) {
+    if (state.gone.has(node)) continue
+    const now = statusOf(state.nodes.get(node)!)
+    if (now === undefined || !allowed.includes(now))
+      throw new Error(`kata-lcm bug: ${what} left ${node} ${now ?? 'without a state'}, not ${allowed.join(' or ')}`)
+  }
+}
+
+const WAVE_ENDS: readonly NodeStatus[] = ['completed', 'rolled-back', 'failed']
+
 async function runHandler(state: WaveState, phase: Phase, step: WaveStep | undefined): Promise<void> {
   const handler: WaveHandler = HANDLERS[phase]
   if (step !== undefined && handler.step !== step) return
@@ -421,6 +447,7 @@ async function runHandler(state: WaveState, phase: Phase, step: WaveStep | undef
   state.ctx.deps.events.emit({ type: 'phase-start', wave: state.wave, phase, nodes: bucket })
   const before = new Set(bucket.filter((n) => statusOf(state.nodes.get(n)!) === 'rolling-back'))
   await handler.run(state, bucket)
+  if (step !== undefined) checkLeft(state, `the ${phase} handler`, bucket, ['rolling-back', ...handler.leavesIn])
   const failures = bucket.flatMap((node) => {
     const now = statusOf(state.nodes.get(node)!)
     const failed = phase === 'rollback' ? now === 'failed' : now === 'rolling-back' && !before.has(node)
