@@ -3,6 +3,7 @@
  * and `kata-lcm policy schema` prints (for editors: yaml-language-server's `$schema`).
  */
 import { DURATION_PATTERN } from './durations.js'
+import { DEPLOYMENT_MODES } from './modes/index.js'
 
 const DURATION = {
   type: 'string',
@@ -167,7 +168,7 @@ export const POLICY_SCHEMA = {
       description: '--soak: after each wave but the last, its time in service before the re-check.',
     },
     deploymentMode: {
-      enum: ['auto', 'daemonset', 'job'],
+      enum: ['auto', ...DEPLOYMENT_MODES],
     },
     alerts: {
       type: 'object',
