@@ -1,14 +1,14 @@
 import { Flags } from '@oclif/core'
 import { DEFAULT_CAPS, DEFAULT_LIMITS } from './deps.js'
-import { helmDuration, MAX_DURATION_TEXT, parseDuration as parseNamedDuration } from './lifecycle/durations.js'
+import { helmDuration, MAX_DURATION_TEXT, parseDuration as parseNamedDuration } from './lifecycle/settings/durations.js'
 import { InputError } from './lifecycle/errors.js'
-import { parseBatchSize } from './lifecycle/plan.js'
-import type { Pool } from './lifecycle/pools.js'
-import { DEFAULT_CHART, type RequestedMode, type UpgradeRequest } from './lifecycle/prerequisites.js'
-import { parseWindow, parseWindowFlag, type MaintenanceWindow } from './lifecycle/window.js'
-import type { PolicySource } from './lifecycle/policy.js'
-import { ON_DISRUPTION, type OnDisruption } from './lifecycle/workloads.js'
-import { parseMatchers, type AlertGate } from './lifecycle/alerts.js'
+import { parseBatchSize } from './lifecycle/run/plan.js'
+import type { Pool } from './lifecycle/run/pools.js'
+import { DEFAULT_CHART, type RequestedMode, type UpgradeRequest } from './lifecycle/checks/prerequisites.js'
+import { parseWindow, parseWindowFlag, type MaintenanceWindow } from './lifecycle/gates/window.js'
+import type { PolicySource } from './lifecycle/policy/policy.js'
+import { ON_DISRUPTION, type OnDisruption } from './lifecycle/engine/workloads.js'
+import { parseMatchers, type AlertGate } from './lifecycle/gates/alerts.js'
 
 /** Flags every command takes. */
 export const globalFlags = {

@@ -3,10 +3,10 @@ import { Flags } from '@oclif/core'
 import { readFile } from 'node:fs/promises'
 import { createDeps, type ConnectionOptions } from './deps.js'
 import { InputError } from './lifecycle/errors.js'
-import { checkNamespace } from './lifecycle/names.js'
-import { DEFAULT_POLICY_NAMESPACE, policyVerificationPod, withPolicy } from './lifecycle/policy.js'
-import { findPolicy, type FoundPolicy } from './lifecycle/policy.service.js'
-import { parsePoolsFile, poolsOf, type Pool } from './lifecycle/pools.js'
+import { checkNamespace } from './lifecycle/checks/names.js'
+import { DEFAULT_POLICY_NAMESPACE, policyVerificationPod, withPolicy } from './lifecycle/policy/policy.js'
+import { findPolicy, type FoundPolicy } from './lifecycle/services/policy.service.js'
+import { parsePoolsFile, poolsOf, type Pool } from './lifecycle/run/pools.js'
 
 export const policyFlags = {
   policy: Flags.string({

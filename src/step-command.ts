@@ -5,8 +5,8 @@ import { BaseCommand } from './base-command.js'
 import { createDeps } from './deps.js'
 import { globalFlags } from './flags.js'
 import type { LifecycleDeps, ReleaseRef } from './lifecycle/context.js'
-import type { WaveStep } from './lifecycle/phases.js'
-import { waveStep } from './lifecycle/steps.service.js'
+import type { WaveStep } from './lifecycle/engine/phases.js'
+import { waveStep } from './lifecycle/services/steps.service.js'
 import { PlainProgress } from './ui/plain-progress.js'
 
 export const stepFlags = {

@@ -12,7 +12,7 @@ import type {
   ReleaseRevision,
 } from '../ports/helm.port.js'
 import { HelmError } from '../lifecycle/errors.js'
-import { flattenValues } from '../lifecycle/values.js'
+import { flattenValues } from '../lifecycle/settings/values.js'
 import { readHelmVersion, runHelm } from './helm-run.js'
 
 /** Which helm to run and which cluster it talks to (the same as the kube adapter's). */

@@ -6,7 +6,7 @@
 import createDebug from 'debug'
 import { execa } from 'execa'
 import { HelmError } from '../lifecycle/errors.js'
-import { SUPPORTED_HELM } from '../lifecycle/helm-version.js'
+import { SUPPORTED_HELM } from '../lifecycle/checks/helm-version.js'
 import type { HelmVersion } from '../ports/helm.port.js'
 
 const debug = createDebug('kata-lcm:helm')

@@ -14,7 +14,7 @@
  * reach 400/800/64.
  */
 import createDebug from 'debug'
-import { timerMs } from '../lifecycle/durations.js'
+import { timerMs } from '../lifecycle/settings/durations.js'
 import { statusOf } from './kube-errors.js'
 
 const debug = createDebug('kata-lcm:kube')

@@ -7,7 +7,7 @@
 import createDebug from 'debug'
 import { ApiException } from '@kubernetes/client-node'
 import { networkCode, statusOf } from './kube-errors.js'
-import { timerMs } from '../lifecycle/durations.js'
+import { timerMs } from '../lifecycle/settings/durations.js'
 
 const debug = createDebug('kata-lcm:kube')
 

@@ -17,7 +17,7 @@ import type {
 import { isNotFound, kubeCall, statusOf, toClusterError } from './kube-errors.js'
 import { listInPages } from './kube-list.js'
 import { watchUntil, type ListWatchSource } from './kube-watch.js'
-import { POLICY_CONFIGMAP, POLICY_KEY } from '../lifecycle/policy.js'
+import { POLICY_CONFIGMAP, POLICY_KEY } from '../lifecycle/policy/policy.js'
 
 /** A helm release revision from its storage Secret's labels. Pure. */
 export function toHelmRevisionView(secret: V1Secret): HelmRevisionView {

@@ -10,7 +10,7 @@ import type { V1ObjectMeta, Watch } from '@kubernetes/client-node'
 import type { Decide, WaitResult } from '../ports/cluster.port.js'
 import { statusOf, toClusterError, type Permission } from './kube-errors.js'
 import { retryable } from './kube-retry.js'
-import { timerMs } from '../lifecycle/durations.js'
+import { timerMs } from '../lifecycle/settings/durations.js'
 
 const debug = createDebug('kata-lcm:kube')
 

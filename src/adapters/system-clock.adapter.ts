@@ -1,6 +1,6 @@
 /** Real time for the Clock port. */
 import type { Clock } from '../ports/clock.port.js'
-import { timerMs } from '../lifecycle/durations.js'
+import { timerMs } from '../lifecycle/settings/durations.js'
 
 /** Wall-clock time; `sleep` is for backoff only and stops early when `signal` aborts. */
 export class SystemClock implements Clock {

@@ -6,8 +6,8 @@ import { BaseCommand } from '../base-command.js'
 import { createDeps } from '../deps.js'
 import { globalFlags } from '../flags.js'
 import { InputError } from '../lifecycle/errors.js'
-import { checkReleaseRef } from '../lifecycle/names.js'
-import { starterFiles } from '../lifecycle/policy.service.js'
+import { checkReleaseRef } from '../lifecycle/checks/names.js'
+import { starterFiles } from '../lifecycle/services/policy.service.js'
 
 export default class Init extends BaseCommand {
   static override summary =

@@ -5,10 +5,10 @@ import { BaseCommand } from '../base-command.js'
 import { createChartInstaller } from '../deps.js'
 import { globalFlags } from '../flags.js'
 import { InputError } from '../lifecycle/errors.js'
-import { chartDefaults } from '../lifecycle/policy.js'
-import { missingVerificationPod } from '../lifecycle/policy.service.js'
+import { chartDefaults } from '../lifecycle/policy/policy.js'
+import { missingVerificationPod } from '../lifecycle/services/policy.service.js'
 import { applyPolicy, policyFlags } from '../policy-flags.js'
-import { installWorkflow, type InstallWorkflowResult } from '../lifecycle/install-workflow.service.js'
+import { installWorkflow, type InstallWorkflowResult } from '../lifecycle/services/install-workflow.service.js'
 
 /** The chart shipped in the package (`files` in package.json): <package root>/chart, from src/ or dist/. */
 const BUNDLED_CHART = fileURLToPath(new URL('../../chart', import.meta.url))

@@ -2,7 +2,7 @@ import { hostname, userInfo } from 'node:os'
 import { BaseCommand } from '../base-command.js'
 import { createDeps } from '../deps.js'
 import { globalFlags } from '../flags.js'
-import { pauseRun } from '../lifecycle/pause.service.js'
+import { pauseRun } from '../lifecycle/services/pause.service.js'
 
 export default class Pause extends BaseCommand {
   static override summary = 'Hold the run in flight before its next wave (CLI or Argo), until kata-lcm resume.'

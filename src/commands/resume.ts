@@ -1,7 +1,7 @@
 import { BaseCommand } from '../base-command.js'
 import { createDeps } from '../deps.js'
 import { globalFlags } from '../flags.js'
-import { resumeRun } from '../lifecycle/pause.service.js'
+import { resumeRun } from '../lifecycle/services/pause.service.js'
 
 export default class Resume extends BaseCommand {
   static override summary = 'Let a paused run go on with its next wave.'

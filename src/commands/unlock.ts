@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../base-command.js'
 import { createDeps } from '../deps.js'
-import { unlock } from '../lifecycle/unlock.service.js'
+import { unlock } from '../lifecycle/services/unlock.service.js'
 import { globalFlags } from '../flags.js'
 
 export default class Unlock extends BaseCommand {

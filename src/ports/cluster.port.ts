@@ -221,7 +221,7 @@ export interface Cluster
   keepWatches(): () => void
 }
 
-/** A maintenance window as a run records it (src/lifecycle/window.ts reads and judges it). */
+/** A maintenance window as a run records it (src/lifecycle/gates/window.ts reads and judges it). */
 export interface MaintenanceWindow {
   /** The days a window starts on (`Mon` ... `Sun`); every day when empty. */
   days: string[]

@@ -1,6 +1,6 @@
 import { Listr, type ListrTaskWrapper } from 'listr2'
-import type { LifecycleEvent, Phase } from '../lifecycle/events.js'
-import { PHASES } from '../lifecycle/phases.js'
+import type { LifecycleEvent, Phase } from '../lifecycle/engine/events.js'
+import { PHASES } from '../lifecycle/engine/phases.js'
 import type { EventSink } from '../ports/events.port.js'
 import { describeEvent } from './plain-progress.js'
 

@@ -9,9 +9,9 @@ import { constants, renameSync, writeFileSync } from 'node:fs'
 import { access } from 'node:fs/promises'
 import path from 'node:path'
 import { InputError } from '../lifecycle/errors.js'
-import type { LifecycleEvent } from '../lifecycle/events.js'
-import { STATUS_COUNT_KEYS, type StatusCountKey } from '../lifecycle/status.service.js'
-import type { LifecycleReport } from '../lifecycle/report.js'
+import type { LifecycleEvent } from '../lifecycle/engine/events.js'
+import { STATUS_COUNT_KEYS, type StatusCountKey } from '../lifecycle/services/status.service.js'
+import type { LifecycleReport } from '../lifecycle/run/report.js'
 import type { EventSink } from '../ports/events.port.js'
 
 /** Node states as the metrics count them (`untouched` is a node the run has not reached). */

@@ -1,4 +1,4 @@
-import type { LifecycleEvent } from '../lifecycle/events.js'
+import type { LifecycleEvent } from '../lifecycle/engine/events.js'
 import type { EventSink } from '../ports/events.port.js'
 
 /** One timestamped line per event: for CI, logs and any output that is not a terminal. */

@@ -1,10 +1,10 @@
 import { stripVTControlCharacters } from 'node:util'
 import YAML from 'yaml'
-import type { LifecycleReport, NodeResult } from '../lifecycle/report.js'
-import { STATUS_COUNT_KEYS, type StatusReport } from '../lifecycle/status.service.js'
-import type { WatchSnapshot, WatchVerdict } from '../lifecycle/status-watch.service.js'
+import type { LifecycleReport, NodeResult } from '../lifecycle/run/report.js'
+import { STATUS_COUNT_KEYS, type StatusReport } from '../lifecycle/services/status.service.js'
+import type { WatchSnapshot, WatchVerdict } from '../lifecycle/services/status-watch.service.js'
 import { colors } from './colors.js'
-import { durationText, untilText } from '../lifecycle/window.js'
+import { durationText, untilText } from '../lifecycle/gates/window.js'
 
 const STATUS_COLOR: Record<string, (text: string) => string> = {
   completed: colors.green,

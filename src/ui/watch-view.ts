@@ -3,7 +3,7 @@
  * elapsed time and ETA refreshed each second from the last snapshot (a display timer: the cluster
  * is only watched); elsewhere a timestamped line per change, as `kubectl rollout status` prints.
  */
-import type { WatchSnapshot } from '../lifecycle/status-watch.service.js'
+import type { WatchSnapshot } from '../lifecycle/services/status-watch.service.js'
 import { formatWatchLine } from './report-format.js'
 
 export interface WatchView {

@@ -8,7 +8,7 @@ import type {
   ReleaseRevision,
 } from '../../src/ports/helm.port.js'
 import { HelmError } from '../../src/lifecycle/errors.js'
-import { mergeValues, type Values } from '../../src/lifecycle/values.js'
+import { mergeValues, type Values } from '../../src/lifecycle/settings/values.js'
 import type { HelmRevisionView } from '../../src/ports/cluster.port.js'
 import type { FakeCluster } from './fake-cluster.js'
 

@@ -1,6 +1,6 @@
 import semver from 'semver'
 import type { JobView } from '../../src/ports/cluster.port.js'
-import type { Values } from '../../src/lifecycle/values.js'
+import type { Values } from '../../src/lifecycle/settings/values.js'
 import { ClusterStore, podKey, type DaemonSetState, type StoredPod } from './cluster-store.js'
 
 export const KATA_DEPLOY_IMAGE = 'quay.io/kata-containers/kata-deploy'

@@ -1,5 +1,5 @@
 import type { EventSink } from '../../src/ports/events.port.js'
-import type { LifecycleEvent } from '../../src/lifecycle/events.js'
+import type { LifecycleEvent } from '../../src/lifecycle/engine/events.js'
 
 /** Keeps every event the domain emits, in order. */
 export class RecordingEvents implements EventSink {

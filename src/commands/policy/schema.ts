@@ -1,5 +1,5 @@
 import { BaseCommand } from '../../base-command.js'
-import { POLICY_SCHEMA } from '../../lifecycle/policy-schema.js'
+import { POLICY_SCHEMA } from '../../lifecycle/policy/policy-schema.js'
 
 export default class PolicySchema extends BaseCommand {
   static override summary = "Print the policy's JSON schema (for editors: yaml-language-server's $schema)."

@@ -2,8 +2,8 @@ import { Args } from '@oclif/core'
 import { BaseCommand } from '../../base-command.js'
 import { createDeps } from '../../deps.js'
 import { globalFlags } from '../../flags.js'
-import { POLICY_CONFIGMAP } from '../../lifecycle/policy.js'
-import { setPolicy } from '../../lifecycle/policy.service.js'
+import { POLICY_CONFIGMAP } from '../../lifecycle/policy/policy.js'
+import { setPolicy } from '../../lifecycle/services/policy.service.js'
 import { policyFlags, readFlagFile } from '../../policy-flags.js'
 
 export default class PolicySet extends BaseCommand {

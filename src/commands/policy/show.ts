@@ -1,8 +1,8 @@
 import { BaseCommand } from '../../base-command.js'
 import { createDeps } from '../../deps.js'
 import { globalFlags } from '../../flags.js'
-import { policyYaml } from '../../lifecycle/policy.js'
-import { findPolicy } from '../../lifecycle/policy.service.js'
+import { policyYaml } from '../../lifecycle/policy/policy.js'
+import { findPolicy } from '../../lifecycle/services/policy.service.js'
 import { policyFlags, readFlagFile } from '../../policy-flags.js'
 
 export default class PolicyShow extends BaseCommand {

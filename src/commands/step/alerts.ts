@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core'
-import { alertsStep } from '../../lifecycle/steps.service.js'
+import { alertsStep } from '../../lifecycle/services/steps.service.js'
 import { StepCommand, stepFlags } from '../../step-command.js'
 
 /** The exit code of a held gate (EX_TEMPFAIL): the template's retryStrategy asks again on this code only. */

@@ -1,4 +1,4 @@
-import { exitStep } from '../../lifecycle/steps.service.js'
+import { exitStep } from '../../lifecycle/services/steps.service.js'
 import { StepCommand, stepFlags } from '../../step-command.js'
 
 export default class StepExit extends StepCommand {

@@ -1,4 +1,4 @@
-import { finalizeStep } from '../../lifecycle/steps.service.js'
+import { finalizeStep } from '../../lifecycle/services/steps.service.js'
 import { StepCommand, stepFlags } from '../../step-command.js'
 
 export default class StepFinalize extends StepCommand {

@@ -1,10 +1,10 @@
 import { Flags } from '@oclif/core'
 import { readFile } from 'node:fs/promises'
 import { InputError } from '../../lifecycle/errors.js'
-import { validateRequest } from '../../lifecycle/prerequisites.js'
-import { planStep } from '../../lifecycle/steps.service.js'
-import { parseWindowList } from '../../lifecycle/window.js'
-import { NO_RUN_POD, parsePoolsFile } from '../../lifecycle/pools.js'
+import { validateRequest } from '../../lifecycle/checks/prerequisites.js'
+import { planStep } from '../../lifecycle/services/steps.service.js'
+import { parseWindowList } from '../../lifecycle/gates/window.js'
+import { NO_RUN_POD, parsePoolsFile } from '../../lifecycle/run/pools.js'
 import {
   allowDowngradeFlag,
   chartFlag,

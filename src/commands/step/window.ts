@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core'
-import { windowStep } from '../../lifecycle/steps.service.js'
+import { windowStep } from '../../lifecycle/services/steps.service.js'
 import { StepCommand, stepFlags } from '../../step-command.js'
 
 export default class StepWindow extends StepCommand {

@@ -1,7 +1,7 @@
 import { daemonSetStrategy } from './daemonset.strategy.js'
 import { jobStrategy } from './job.strategy.js'
 import { PreconditionError } from '../errors.js'
-import type { Values } from '../values.js'
+import type { Values } from '../settings/values.js'
 import type { DeploymentMode, DeploymentStrategy } from './strategy.js'
 
 /** Every mode kata-lcm drives, each a strategy: a new mode is one entry here (and its strategy file). */

@@ -2,8 +2,8 @@ import type { JobView, NodeView } from '../../ports/cluster.port.js'
 import type { HelmUpgradeRequest } from '../../ports/helm.port.js'
 import semver from 'semver'
 import { describeError, HelmError, ManualActionError, PreconditionError } from '../errors.js'
-import { listed } from '../report.js'
-import { mergeValues, type Values } from '../values.js'
+import { listed } from '../run/report.js'
+import { mergeValues, type Values } from '../settings/values.js'
 import {
   NO_HOOKS,
   runUpgrade,

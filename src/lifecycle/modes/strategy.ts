@@ -1,8 +1,8 @@
 import type { AccessCheck, NodeView, PodQuery } from '../../ports/cluster.port.js'
 import type { HelmUpgradeRequest, ReleaseInfo } from '../../ports/helm.port.js'
 import type { LifecycleDeps, ReleaseRef } from '../context.js'
-import { settlePendingRelease } from '../pending-release.js'
-import type { Values } from '../values.js'
+import { settlePendingRelease } from '../run/pending-release.js'
+import type { Values } from '../settings/values.js'
 
 export type DeploymentMode = 'daemonset' | 'job'
 

@@ -1,7 +1,7 @@
 /** installWorkflow against an in-memory ChartInstaller: input checks first, the values it passes, CRD errors. */
 import { describe, expect, it } from 'vitest'
 import { HelmError, InputError, PreconditionError } from '../../../src/lifecycle/errors.js'
-import { ARGO_CRDS_MISSING, installWorkflow, isMissingArgoCrd, type ChartInstaller, type ChartRelease, type InstallWorkflowRequest } from '../../../src/lifecycle/install-workflow.service.js'
+import { ARGO_CRDS_MISSING, installWorkflow, isMissingArgoCrd, type ChartInstaller, type ChartRelease, type InstallWorkflowRequest } from '../../../src/lifecycle/services/install-workflow.service.js'
 
 const POD = 'apiVersion: v1\nkind: Pod\nmetadata: {name: "${TEST_POD}"}\nspec:\n  restartPolicy: Never\n  nodeSelector: {kubernetes.io/hostname: "${NODE}"}\n  containers: [{name: v, image: busybox}]\n'
 

@@ -1,5 +1,5 @@
 /**
- * The settings table (src/lifecycle/settings.ts) holds every place a setting lives together: the
+ * The settings table (src/lifecycle/settings/settings.ts) holds every place a setting lives together: the
  * upgrade command's flags, the policy's JSON schema, the chart's values.yaml and values.schema.json,
  * the WorkflowTemplate's parameters and the arguments of its plan step (rendered with the real helm),
  * and the flags `step plan` takes. Each setting is in each, or the table says why the template does
@@ -16,9 +16,9 @@ import { parse, parseAllDocuments, stringify } from 'yaml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import Upgrade from '../../../src/commands/upgrade.js'
 import StepPlan from '../../../src/commands/step/plan.js'
-import { chartDefaults, parsePolicy, type Policy } from '../../../src/lifecycle/policy.js'
-import { POLICY_SCHEMA } from '../../../src/lifecycle/policy-schema.js'
-import { SETTINGS, valueAt, type Setting } from '../../../src/lifecycle/settings.js'
+import { chartDefaults, parsePolicy, type Policy } from '../../../src/lifecycle/policy/policy.js'
+import { POLICY_SCHEMA } from '../../../src/lifecycle/policy/policy-schema.js'
+import { SETTINGS, valueAt, type Setting } from '../../../src/lifecycle/settings/settings.js'
 import { runCli } from '../commands/cli.js'
 import { VERIFICATION_POD } from '../../fakes/scenario.js'
 

@@ -9,7 +9,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import YAML from 'yaml'
 import Status from '../../../src/commands/status.js'
-import { Annotation } from '../../../src/lifecycle/node-state.js'
+import { Annotation } from '../../../src/lifecycle/engine/node-state.js'
 import { apiServer, runCli, type ApiServer } from './cli.js'
 
 const NODE = {

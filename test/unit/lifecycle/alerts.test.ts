@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { ALERT_POLL_MS, AlertHoldTimeoutError, matches, parseMatchers } from '../../../src/lifecycle/alerts.js'
+import { ALERT_POLL_MS, AlertHoldTimeoutError, matches, parseMatchers } from '../../../src/lifecycle/gates/alerts.js'
 import { ExitCode, InputError } from '../../../src/lifecycle/errors.js'
-import { alertsStep, planStep, waveStep } from '../../../src/lifecycle/steps.service.js'
-import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import { alertsStep, planStep, waveStep } from '../../../src/lifecycle/services/steps.service.js'
+import { upgrade } from '../../../src/lifecycle/services/upgrade.service.js'
 import { RELEASE, scenario, type Scenario } from '../../fakes/scenario.js'
 
 const CRITICAL = { labels: { alertname: 'KataNodeDown', severity: 'critical', node: 'node-9' } }

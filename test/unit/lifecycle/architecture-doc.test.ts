@@ -2,8 +2,8 @@ import { readFile, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { NODE_STATUSES, TRANSITIONS } from '../../../src/lifecycle/node-state.js'
-import { PHASES, phaseTable, WAVE_STEPS } from '../../../src/lifecycle/phases.js'
+import { NODE_STATUSES, TRANSITIONS } from '../../../src/lifecycle/engine/node-state.js'
+import { PHASES, phaseTable, WAVE_STEPS } from '../../../src/lifecycle/engine/phases.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 const doc = () => readFile(path.join(ROOT, 'docs/architecture.md'), 'utf8')
@@ -56,7 +56,7 @@ describe('one table, every place that lists the steps', () => {
 
   it("the progress display draws the table's phases, not a list of its own", async () => {
     const listr = await readFile(path.join(ROOT, 'src/ui/listr-progress.ts'), 'utf8')
-    expect(listr).toMatch(/import \{[^}]*\bPHASES\b[^}]*\} from '\.\.\/lifecycle\/phases\.js'/)
+    expect(listr).toMatch(/import \{[^}]*\bPHASES\b[^}]*\} from '\.\.\/lifecycle\/engine\/phases\.js'/)
     expect(PHASES).toEqual(['prepare', 'drain', 'upgrade', 'verify', 'complete', 'soak', 'rollback'])
   })
 })

@@ -4,9 +4,9 @@
  * to its last annotation.
  */
 import { describe, expect, it } from 'vitest'
-import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
-import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
-import { rollbackNode } from '../../../src/lifecycle/rollback.service.js'
+import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/engine/node-state.js'
+import { upgrade } from '../../../src/lifecycle/services/upgrade.service.js'
+import { rollbackNode } from '../../../src/lifecycle/services/rollback.service.js'
 import { CHART, RELEASE, scenario, statusWrite, statusWrites } from '../../fakes/scenario.js'
 
 describe('the operator values come back once every node the release covers runs one version', () => {

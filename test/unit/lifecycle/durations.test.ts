@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { DURATION_PATTERN, parseDuration } from '../../../src/lifecycle/durations.js'
-import { parsePolicy } from '../../../src/lifecycle/policy.js'
+import { DURATION_PATTERN, parseDuration } from '../../../src/lifecycle/settings/durations.js'
+import { parsePolicy } from '../../../src/lifecycle/policy/policy.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { checkLeft, type WaveState } from '../../../src/lifecycle/phases.js'
-import { Annotation } from '../../../src/lifecycle/node-state.js'
+import { checkLeft, type WaveState } from '../../../src/lifecycle/engine/phases.js'
+import { Annotation } from '../../../src/lifecycle/engine/node-state.js'
 import type { NodeView } from '../../../src/ports/cluster.port.js'
 
 const node = (name: string, status?: string): NodeView =>

@@ -8,8 +8,8 @@ import {
   STATUS_ANNOTATION,
   TRANSITIONS,
   type NodeStatus,
-} from '../../../src/lifecycle/node-state.js'
-import { releaseCordon, transition } from '../../../src/lifecycle/node-ops.js'
+} from '../../../src/lifecycle/engine/node-state.js'
+import { releaseCordon, transition } from '../../../src/lifecycle/engine/node-ops.js'
 import { FakeClock } from '../../fakes/fake-clock.js'
 import { FakeCluster } from '../../fakes/fake-cluster.js'
 import { FakeHelm } from '../../fakes/fake-helm.js'

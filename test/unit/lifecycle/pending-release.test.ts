@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
-import { planStep, waveStep } from '../../../src/lifecycle/steps.service.js'
-import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import { STATUS_ANNOTATION } from '../../../src/lifecycle/engine/node-state.js'
+import { planStep, waveStep } from '../../../src/lifecycle/services/steps.service.js'
+import { upgrade } from '../../../src/lifecycle/services/upgrade.service.js'
 import { RELEASE, scenario, type Scenario } from '../../fakes/scenario.js'
 
 const HOLDER = 'argo/wf-1'

@@ -9,7 +9,7 @@ import {
   selectNodes,
   validateLabelSelector,
   validateSelection,
-} from '../../../src/lifecycle/plan.js'
+} from '../../../src/lifecycle/run/plan.js'
 import type { NodeView, Taint } from '../../../src/ports/cluster.port.js'
 
 function node(name: string, taints: Taint[] = []): NodeView {

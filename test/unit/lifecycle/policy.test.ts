@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest'
 import { ClusterError, ExitCode, InputError, KataLcmError, PreconditionError } from '../../../src/lifecycle/errors.js'
-import { parsePolicy, policyFlags, withPolicy, chartDefaults } from '../../../src/lifecycle/policy.js'
+import { parsePolicy, policyFlags, withPolicy, chartDefaults } from '../../../src/lifecycle/policy/policy.js'
 import {
   findPolicy,
   kataFamilies,
   missingVerificationPod,
   starterFiles,
-} from '../../../src/lifecycle/policy.service.js'
-import { parseVerificationTemplate } from '../../../src/lifecycle/verification.js'
-import { rollbackNode } from '../../../src/lifecycle/rollback.service.js'
-import { planStep } from '../../../src/lifecycle/steps.service.js'
-import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+} from '../../../src/lifecycle/services/policy.service.js'
+import { parseVerificationTemplate } from '../../../src/lifecycle/engine/verification.js'
+import { rollbackNode } from '../../../src/lifecycle/services/rollback.service.js'
+import { planStep } from '../../../src/lifecycle/services/steps.service.js'
+import { upgrade } from '../../../src/lifecycle/services/upgrade.service.js'
 import { formatLifecycleReport } from '../../../src/ui/report-format.js'
 import { scenario } from '../../fakes/scenario.js'
 import { FakeCluster } from '../../fakes/fake-cluster.js'

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { ClusterError, HelmError, InputError, KataLcmError, PreconditionError } from '../../../src/lifecycle/errors.js'
-import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
+import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/engine/node-state.js'
 import { detectMode } from '../../../src/lifecycle/modes/index.js'
-import { checkPrerequisites, type UpgradeRequest } from '../../../src/lifecycle/prerequisites.js'
-import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import { checkPrerequisites, type UpgradeRequest } from '../../../src/lifecycle/checks/prerequisites.js'
+import { upgrade } from '../../../src/lifecycle/services/upgrade.service.js'
 import { CHART, scenario, VERIFICATION_POD, type Scenario, type ScenarioOptions } from '../../fakes/scenario.js'
 
 /** Runs the upgrade expecting a refusal; asserts nothing at all was written. */
@@ -204,7 +204,7 @@ describe('prerequisites refuse before any write', () => {
     expect(error).toMatchObject({ field: '--target-version' })
   })
 
-  // BUG (src/lifecycle/prerequisites.ts validateRequest): semver.valid('v3.29.0') returns '3.29.0',
+  // BUG (src/lifecycle/checks/prerequisites.ts validateRequest): semver.valid('v3.29.0') returns '3.29.0',
   // so a leading "v" (which the message itself forbids) passes, and the run fails later with a
   // misleading --chart error (or, with a chart that resolves it, annotates nodes "v3.29.0").
   it('target v3.29.0 (leading "v") is refused as --target-version', async () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { InputError, PreconditionError } from '../../../src/lifecycle/errors.js'
-import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
-import { rollbackNode, type RollbackRequest } from '../../../src/lifecycle/rollback.service.js'
-import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/engine/node-state.js'
+import { rollbackNode, type RollbackRequest } from '../../../src/lifecycle/services/rollback.service.js'
+import { upgrade } from '../../../src/lifecycle/services/upgrade.service.js'
 import {
   scenario,
   statusWrites,

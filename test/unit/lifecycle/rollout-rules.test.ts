@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { Annotation } from '../../../src/lifecycle/node-state.js'
-import { batchNodes, parseBatchSize, planWaves, SKIP_LABEL } from '../../../src/lifecycle/plan.js'
-import { pauseRun, resumeRun } from '../../../src/lifecycle/pause.service.js'
-import { nodeStatus } from '../../../src/lifecycle/status.service.js'
-import { planStep, waveStep } from '../../../src/lifecycle/steps.service.js'
-import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import { Annotation } from '../../../src/lifecycle/engine/node-state.js'
+import { batchNodes, parseBatchSize, planWaves, SKIP_LABEL } from '../../../src/lifecycle/run/plan.js'
+import { pauseRun, resumeRun } from '../../../src/lifecycle/services/pause.service.js'
+import { nodeStatus } from '../../../src/lifecycle/services/status.service.js'
+import { planStep, waveStep } from '../../../src/lifecycle/services/steps.service.js'
+import { upgrade } from '../../../src/lifecycle/services/upgrade.service.js'
 import { RELEASE, scenario, statusWrite, statusWrites } from '../../fakes/scenario.js'
 
 describe('rollout rules', () => {

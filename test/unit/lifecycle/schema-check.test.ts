@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
-import { POLICY_SCHEMA } from '../../../src/lifecycle/policy-schema.js'
-import { schemaViolation } from '../../../src/lifecycle/schema-check.js'
+import { POLICY_SCHEMA } from '../../../src/lifecycle/policy/policy-schema.js'
+import { schemaViolation } from '../../../src/lifecycle/policy/schema-check.js'
 
 const base = { apiVersion: 'kata-lcm.katacontainers.io/v1alpha1', kind: 'Policy' }
 const check = (yaml: string) => schemaViolation({ ...base, ...(parse(yaml) as object) }, POLICY_SCHEMA, '')

@@ -12,7 +12,7 @@ import {
   STATUS_API_VERSION,
   STATUS_COUNT_KEYS,
   type StatusReport,
-} from '../../../src/lifecycle/status.service.js'
+} from '../../../src/lifecycle/services/status.service.js'
 import { ROOT } from '../commands/cli.js'
 
 type Full<T> = T extends (infer E)[] ? Full<E>[] : T extends object ? { [K in keyof T]-?: Full<T[K]> } : T

@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest'
 import { PreconditionError } from '../../../src/lifecycle/errors.js'
-import { watchStatus, type WatchSnapshot } from '../../../src/lifecycle/status-watch.service.js'
-import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
-import { countByState } from '../../../src/lifecycle/status.service.js'
+import { watchStatus, type WatchSnapshot } from '../../../src/lifecycle/services/status-watch.service.js'
+import { upgrade } from '../../../src/lifecycle/services/upgrade.service.js'
+import { countByState } from '../../../src/lifecycle/services/status.service.js'
 import { formatWatchLine, formatWatchVerdict } from '../../../src/ui/report-format.js'
 import { watchView } from '../../../src/ui/watch-view.js'
 import { RELEASE, scenario } from '../../fakes/scenario.js'

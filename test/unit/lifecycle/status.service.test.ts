@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { rollbackNode } from '../../../src/lifecycle/rollback.service.js'
+import { rollbackNode } from '../../../src/lifecycle/services/rollback.service.js'
 import { formatStatus } from '../../../src/ui/report-format.js'
 import { PreconditionError } from '../../../src/lifecycle/errors.js'
-import { Annotation } from '../../../src/lifecycle/node-state.js'
-import { nodeStatus } from '../../../src/lifecycle/status.service.js'
-import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import { Annotation } from '../../../src/lifecycle/engine/node-state.js'
+import { nodeStatus } from '../../../src/lifecycle/services/status.service.js'
+import { upgrade } from '../../../src/lifecycle/services/upgrade.service.js'
 import { RELEASE, scenario, statusWrite } from '../../fakes/scenario.js'
 
 const runtime = { 'katacontainers.io/kata-runtime': 'true' }

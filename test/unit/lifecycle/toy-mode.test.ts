@@ -13,10 +13,10 @@ vi.mock('../../../src/lifecycle/modes/index.js', async (importOriginal) => {
   return { ...shipped, STRATEGIES, ...shipped.modeTable(STRATEGIES) }
 })
 
-const { checkPrerequisites } = await import('../../../src/lifecycle/prerequisites.js')
-const { upgrade } = await import('../../../src/lifecycle/upgrade.service.js')
-const { rollbackNode } = await import('../../../src/lifecycle/rollback.service.js')
-const { parsePolicy } = await import('../../../src/lifecycle/policy.js')
+const { checkPrerequisites } = await import('../../../src/lifecycle/checks/prerequisites.js')
+const { upgrade } = await import('../../../src/lifecycle/services/upgrade.service.js')
+const { rollbackNode } = await import('../../../src/lifecycle/services/rollback.service.js')
+const { parsePolicy } = await import('../../../src/lifecycle/policy/policy.js')
 const { scenario } = await import('../../fakes/scenario.js')
 
 describe('a toy mode, added in modes/ only', () => {

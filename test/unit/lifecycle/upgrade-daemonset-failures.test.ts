@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
-import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/engine/node-state.js'
+import { upgrade } from '../../../src/lifecycle/services/upgrade.service.js'
 import type { VerificationBehaviour } from '../../fakes/kubelet-sim.js'
 import { scenario, statusWrites, VERIFY_NAMESPACE, type Scenario } from '../../fakes/scenario.js'
 

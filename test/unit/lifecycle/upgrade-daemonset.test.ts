@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
-import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
-import { VERIFICATION_LABEL } from '../../../src/lifecycle/verification.js'
+import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/engine/node-state.js'
+import { upgrade } from '../../../src/lifecycle/services/upgrade.service.js'
+import { VERIFICATION_LABEL } from '../../../src/lifecycle/engine/verification.js'
 import { scenario, statusWrites, VERIFY_NAMESPACE, type Scenario } from '../../fakes/scenario.js'
 
 const PATH = ['cordoned', 'upgrading', 'verifying', 'completed']

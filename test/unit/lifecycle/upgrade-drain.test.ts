@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { drainNode, isDrainExempt, NO_FORCE } from '../../../src/lifecycle/drain.js'
+import { drainNode, isDrainExempt, NO_FORCE } from '../../../src/lifecycle/engine/drain.js'
 import { PreconditionError, TimeoutError } from '../../../src/lifecycle/errors.js'
-import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
-import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/engine/node-state.js'
+import { upgrade } from '../../../src/lifecycle/services/upgrade.service.js'
 import type { WriteRecord } from '../../fakes/fake-cluster.js'
 import { scenario, statusWrites, type Scenario } from '../../fakes/scenario.js'
 

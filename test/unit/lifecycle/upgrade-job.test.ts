@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
+import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/engine/node-state.js'
 import { dispatcherPlacement, judgeInstallJob } from '../../../src/lifecycle/modes/job.strategy.js'
-import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import { upgrade } from '../../../src/lifecycle/services/upgrade.service.js'
 import type { JobView } from '../../../src/ports/cluster.port.js'
 import { scenario, statusWrites, type Scenario } from '../../fakes/scenario.js'
 

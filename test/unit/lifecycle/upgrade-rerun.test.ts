@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { LockedError } from '../../../src/lifecycle/errors.js'
-import { LOCK_TTL_SECONDS } from '../../../src/lifecycle/lock.js'
-import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
-import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import { LOCK_TTL_SECONDS } from '../../../src/lifecycle/run/lock.js'
+import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/engine/node-state.js'
+import { upgrade } from '../../../src/lifecycle/services/upgrade.service.js'
 import { scenario, statusWrite, statusWrites, VERIFY_NAMESPACE, type Scenario } from '../../fakes/scenario.js'
 
 /** Runs an upgrade in its own process, killed right after `node` is written `status`; returns once it is dead. */

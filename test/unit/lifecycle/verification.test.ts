@@ -8,7 +8,7 @@ import {
   renderVerificationPod,
   VERIFICATION_LABEL,
   verificationPodName,
-} from '../../../src/lifecycle/verification.js'
+} from '../../../src/lifecycle/engine/verification.js'
 import type { ContainerView, NodeView, PodView, Taint } from '../../../src/ports/cluster.port.js'
 import { VERIFICATION_POD } from '../../fakes/scenario.js'
 
@@ -186,7 +186,7 @@ describe('checkSchedulable', () => {
     expect(checkSchedulable(tpl('  nodeName: ${NODE}\n'), node())).toBeUndefined()
   })
 
-  // BUG (src/lifecycle/verification.ts checkSchedulable): a bound pod skips the scheduler, so only
+  // BUG (src/lifecycle/engine/verification.ts checkSchedulable): a bound pod skips the scheduler, so only
   // NoExecute taints matter (the kubelet admits it despite NoSchedule ones). A node an operator
   // already cordoned carries node.kubernetes.io/unschedulable:NoSchedule in spec.taints, and the
   // check still demands a toleration for it, refusing the very case the nodeName bypass is for.

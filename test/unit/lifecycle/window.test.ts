@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { InputError } from '../../../src/lifecycle/errors.js'
-import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
-import { planStep, waveStep, windowStep } from '../../../src/lifecycle/steps.service.js'
-import { chartDefaults, parsePolicy } from '../../../src/lifecycle/policy.js'
+import { upgrade } from '../../../src/lifecycle/services/upgrade.service.js'
+import { planStep, waveStep, windowStep } from '../../../src/lifecycle/services/steps.service.js'
+import { chartDefaults, parsePolicy } from '../../../src/lifecycle/policy/policy.js'
 import { policyWindows, upgradeRequestFrom } from '../../../src/flags.js'
 import { UPGRADE_FLAGS } from '../../fakes/upgrade-flags.js'
 import { RELEASE, scenario, statusWrites } from '../../fakes/scenario.js'
@@ -14,7 +14,7 @@ import {
   untilText,
   windowState,
   type MaintenanceWindow,
-} from '../../../src/lifecycle/window.js'
+} from '../../../src/lifecycle/gates/window.js'
 
 const at = (iso: string) => new Date(iso)
 /** The Argo workflow holding the run's lock. */

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest'
 import { ExitCode, WorkloadsDisruptedError } from '../../../src/lifecycle/errors.js'
-import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/node-state.js'
-import { planStep, waveStep } from '../../../src/lifecycle/steps.service.js'
-import { upgrade } from '../../../src/lifecycle/upgrade.service.js'
+import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/engine/node-state.js'
+import { planStep, waveStep } from '../../../src/lifecycle/services/steps.service.js'
+import { upgrade } from '../../../src/lifecycle/services/upgrade.service.js'
 import {
   decodeWorkloads,
   disruptions,
   encodeWorkloads,
   isKataRuntimeClass,
   recordWorkloads,
-} from '../../../src/lifecycle/workloads.js'
+} from '../../../src/lifecycle/engine/workloads.js'
 import type { PodView } from '../../../src/ports/cluster.port.js'
 import { RELEASE, scenario, type Scenario } from '../../fakes/scenario.js'
 

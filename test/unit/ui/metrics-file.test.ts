@@ -6,8 +6,8 @@ import { mkdtemp, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
-import type { LifecycleEvent } from '../../../src/lifecycle/events.js'
-import type { LifecycleReport } from '../../../src/lifecycle/report.js'
+import type { LifecycleEvent } from '../../../src/lifecycle/engine/events.js'
+import type { LifecycleReport } from '../../../src/lifecycle/run/report.js'
 import { exposition, MetricsFile } from '../../../src/ui/metrics-file.js'
 
 const RUN = { runId: 'r-1', targetVersion: '3.28.0', release: { name: 'kata-deploy', namespace: 'kube-system' } }

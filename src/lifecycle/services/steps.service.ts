@@ -1,0 +1,332 @@
+import type { RunRecord } from '../../ports/cluster.port.js'
+import type { LifecycleDeps, ReleaseRef } from '../context.js'
+import {
+  LockedError,
+  ManualActionError,
+  NodesRolledBackError,
+  PreconditionError,
+  WorkloadsDisruptedError,
+} from '../errors.js'
+import { acquireLock } from '../run/lock.js'
+import { strategyOfRecord } from '../modes/index.js'
+import type { RunContext } from '../modes/strategy.js'
+import { isInFlight, memoryFor, readStatus } from '../engine/node-state.js'
+import { transition } from '../engine/node-ops.js'
+import {
+  newWaveState,
+  outcomes,
+  runHandlers,
+  waveSettings,
+  type WaveSettings,
+  type WaveState,
+  type WaveStep,
+} from '../engine/phases.js'
+import { checkPrerequisites, runContextOf, type UpgradeRequest } from '../checks/prerequisites.js'
+import { waitWhilePaused } from './pause.service.js'
+import { windowState } from '../gates/window.js'
+import { markWindowWait, waitForWindow, windowWaitMessage } from '../gates/window-wait.js'
+import { checkRenders } from '../checks/renders.js'
+import { AlertHoldTimeoutError, checkAlertGate } from '../gates/alerts.js'
+import { listed } from '../run/report.js'
+import { restoreWhenConverged } from '../run/restore.js'
+import { parseVerificationTemplate } from '../engine/verification.js'
+
+/**
+ * The lifecycle cut into one call per Argo step. Every step is a separate process: it reads the run
+ * record and the nodes from the cluster, runs its handlers over the nodes in the states they act on,
+ * and writes the outcome back on the nodes: the very handlers the CLI's `upgrade` runs in one process.
+ * A step retried after its pod was lost finds its nodes already past it and leaves them alone.
+ */
+
+/**
+ * `step plan`: prerequisites, the lease (held by the workflow), run record. Its first event names the
+ * policy in effect. Returns the wave count.
+ */
+export async function planStep(
+  deps: LifecycleDeps,
+  request: UpgradeRequest,
+  runId: string,
+  holder: string,
+): Promise<{ runId: string; waves: number; nodes: number; skipped: number; policy: string }> {
+  deps.events.emit({ type: 'info', message: `policy: ${request.policy.name}` })
+  const plan = await checkPrerequisites(deps, request, runId)
+  await checkRenders(runContextOf(deps, request, plan), plan.waves)
+  return underLock(deps, request.release, holder, async () => {
+    await deps.cluster.writeRun({ ...plan.record, holder })
+    // Counts only: Argo caps a step's output at 256 kB, and a big fleet's names would not fit.
+    return {
+      runId: plan.record.runId,
+      waves: plan.waves.length,
+      nodes: plan.nodes.length,
+      skipped: plan.alreadyDone.length,
+      policy: request.policy.name,
+    }
+  })
+}
+
+/**
+ * Runs one step's work under the workflow's lease (the CLI's lease: same TTL, renewed while the step
+ * works however long it takes). Afterwards the lease stays with the workflow for its next step,
+ * unless `releaseAfter` and the work succeeded.
+ */
+async function underLock<T>(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+  holder: string,
+  work: () => Promise<T>,
+  releaseAfter = false,
+): Promise<T> {
+  const lock = await acquireLock(deps, release, holder)
+  let ok = false
+  try {
+    const result = await work()
+    ok = true
+    return result
+  } finally {
+    await (ok && releaseAfter ? lock.release() : lock.keep())
+  }
+}
+
+async function loadRun(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+): Promise<{ record: RunRecord; ctx: RunContext; settings: (wave: number) => WaveSettings }> {
+  const record = await deps.cluster.readRun(release.namespace, release.name)
+  if (!record)
+    throw new PreconditionError(
+      `no kata-lcm run is in progress for ${release.namespace}/${release.name}; the workflow's plan step records one first`,
+    )
+  const s = record.settings
+  const ctx: RunContext = {
+    deps,
+    release,
+    strategy: strategyOfRecord(record.mode),
+    chart: record.chart,
+    previousChart: record.previousChart,
+    targetVersion: record.targetVersion,
+    previousVersion: record.previousVersion,
+    userValues: record.userValues,
+    batchSize: s.batchSize,
+    readyTimeoutMs: s.readyTimeoutMs,
+    helmTimeout: s.helmTimeout,
+    helmCommands: [],
+    ...(record.releaseInstance ? { releaseInstance: record.releaseInstance } : {}),
+  }
+  const template = s.verification.source
+    ? parseVerificationTemplate(s.verification.source, s.verification.origin)
+    : undefined
+  const settings = (wave: number) =>
+    waveSettings(record.runId, s, template, { waves: record.waves.length, pool: record.wavePools?.[wave - 1] })
+  return { record, ctx, settings }
+}
+
+async function waveState(
+  deps: LifecycleDeps,
+  ctx: RunContext,
+  settings: WaveSettings,
+  record: RunRecord,
+  wave: number,
+): Promise<WaveState> {
+  const names = record.waves[wave - 1]
+  if (!names) throw new PreconditionError(`--wave ${wave}: the run has ${record.waves.length} wave(s)`)
+  const found = await Promise.all(names.map((name) => deps.cluster.getNode(name)))
+  // A node deleted since the plan (an autoscaler's scale-down) has nothing left to upgrade or revert.
+  const gone = names.filter((_, i) => !found[i])
+  if (gone.length > 0)
+    deps.events.emit({ type: 'warning', message: `wave ${wave}: ${listed(gone)} deleted since the plan; not upgraded` })
+  return newWaveState(
+    ctx,
+    settings,
+    wave,
+    found.filter((n) => n !== undefined).map((n) => memoryFor(n, record.releaseInstance)),
+  )
+}
+
+/**
+ * `step prepare|upgrade|verify|rollback --wave N`: the handlers of one step over one wave. Node
+ * failures are recorded on the nodes, not thrown; `rollback` reverts them, marks the run stopped (so
+ * later waves refuse to start: fail-fast across steps) and fails the step, and a retry of it fails
+ * the same way without reverting anything again. Safe to rerun.
+ */
+export async function waveStep(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+  wave: number,
+  step: WaveStep,
+  holder: string,
+  /** Called with the wave's node statuses once the step ran, also when it then fails (rollback). */
+  settled?: (nodes: Record<string, string>) => void,
+): Promise<{ wave: number; step: WaveStep; nodes: Record<string, string> }> {
+  return underLock(deps, release, holder, async () => {
+    if (step === 'prepare') {
+      // The template's suspend waited for the window (step window); `argo resume` cuts a suspend
+      // short, so the wave still starts only inside one (this pod then waits for it).
+      const planned = await deps.cluster.readRun(release.namespace, release.name)
+      await waitForWindow(deps, release, planned?.settings.windows, wave)
+      // A paused run holds its next wave at the wave's first step (a step in progress finishes).
+      await waitWhilePaused(deps, release, wave)
+    }
+    const { record, ctx, settings } = await loadRun(deps, release)
+    if (record.stoppedBy && step !== 'rollback') {
+      throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)
+    }
+    const state = await waveState(deps, ctx, settings(wave), record, wave)
+    try {
+      await runHandlers(state, step)
+    } catch (error) {
+      // Harm beyond the wave (ManualActionError): a retried step must not drive the release further.
+      if (error instanceof ManualActionError && !record.stoppedBy)
+        await deps.cluster.writeRun({ ...record, stoppedBy: `wave ${wave}: ${error.message}` })
+      throw error
+    }
+    const nodes = Object.fromEntries([...state.nodes.values()].map((n) => [n.name, readStatus(n.annotations) ?? '-']))
+    settled?.(nodes)
+    if (step === 'rollback') {
+      const { rolledBack, failed } = outcomes(state)
+      if (rolledBack.length + failed.length > 0) {
+        if (!record.stoppedBy)
+          await deps.cluster.writeRun({
+            ...record,
+            stoppedBy: `wave ${wave}: ${[...rolledBack, ...failed].join(', ')} failed`,
+          })
+        const message = `wave ${wave}: rolled back ${rolledBack.join(', ') || 'none'}${failed.length ? `; rollback FAILED on ${failed.join(', ')}` : ''}`
+        throw failed.length > 0 ? new ManualActionError(message) : new NodesRolledBackError(message)
+      }
+      const { disrupted } = outcomes(state)
+      if (disrupted.length > 0 && record.settings.onWorkloadDisruption === 'stop') {
+        const message = `wave ${wave}: running Kata pods did not come through the upgrade of ${listed(disrupted)} (on-workload-disruption: stop)`
+        if (!record.stoppedBy) await deps.cluster.writeRun({ ...record, stoppedBy: message })
+        throw new WorkloadsDisruptedError(message)
+      }
+    }
+    return { wave, step, nodes }
+  })
+}
+
+/**
+ * `step window --wave N` (Argo, before the wave's first step): the seconds until one of the run's
+ * maintenance windows opens, 0 when one is open or the run has none. A wait is recorded on the run
+ * record (`status` shows it) and the template suspends that long: no pod runs while the run waits.
+ */
+export async function windowStep(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+  wave: number,
+  holder: string,
+): Promise<number> {
+  return underLock(deps, release, holder, async () => {
+    const { record } = await loadRun(deps, release)
+    if (record.stoppedBy)
+      throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)
+    const windows = record.settings.windows ?? []
+    const now = deps.clock.now()
+    const state = windowState(windows, now)
+    if (state.open) {
+      await markWindowWait(deps, release, undefined)
+      return 0
+    }
+    await markWindowWait(deps, release, { wave, opensAt: state.opensAt.toISOString() })
+    deps.events.emit({ type: 'info', message: windowWaitMessage(windows, wave, now, state.opensAt) })
+    return Math.ceil((state.opensAt.getTime() - now.getTime()) / 1000)
+  })
+}
+
+/**
+ * `step alerts --wave N` (Argo, before the wave's first step): the run's alert gate asked once.
+ * Held: recorded on the run record, and the template asks again after a backoff (a retry of this
+ * step: no pod runs meanwhile). Held past the gate's timeout: the run is stopped (AlertHoldTimeoutError,
+ * exit 3), so no later step drives it further.
+ */
+export async function alertsStep(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+  wave: number,
+  holder: string,
+): Promise<{ held: boolean; reason?: string }> {
+  return underLock(deps, release, holder, async () => {
+    const { record } = await loadRun(deps, release)
+    if (record.stoppedBy)
+      throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)
+    const gate = record.settings.alerts
+    if (!gate) return { held: false }
+    try {
+      const check = await checkAlertGate(deps, release, gate, wave, record)
+      return check.held ? { held: true, reason: check.reason } : { held: false }
+    } catch (error) {
+      if (error instanceof AlertHoldTimeoutError) {
+        const current = (await deps.cluster.readRun(release.namespace, release.name)) ?? record
+        await deps.cluster.writeRun({ ...current, stoppedBy: `wave ${wave}: ${error.message}` })
+      }
+      throw error
+    }
+  })
+}
+
+/** `step finalize`: after the last wave, the operator's values back, the record cleared, the lease released. */
+export async function finalizeStep(deps: LifecycleDeps, release: ReleaseRef, holder: string): Promise<void> {
+  await underLock(
+    deps,
+    release,
+    holder,
+    async () => {
+      const { record, ctx } = await loadRun(deps, release)
+      if (record.stoppedBy) throw new NodesRolledBackError(`the run stopped after ${record.stoppedBy}; not finalizing`)
+      await restoreWhenConverged(ctx, ctx.chart, ctx.targetVersion)
+    },
+    true,
+  )
+}
+
+/**
+ * `step exit` (the workflow's exit handler): a step that died left nodes mid-flight; roll them back
+ * so no node stays cordoned by kata-lcm, then release the lease. Safe to run after success (no-op).
+ * A workflow that does not hold the lease, or did not plan the recorded run, touches nothing.
+ */
+export async function exitStep(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+  holder: string,
+): Promise<{ rolledBack: string[]; failed: string[] }> {
+  const none = { rolledBack: [] as string[], failed: [] as string[] }
+  try {
+    return await underLock(
+      deps,
+      release,
+      holder,
+      async () => {
+        const found = await deps.cluster.readRun(release.namespace, release.name)
+        if (!found || found.holder !== holder) return none
+        const { record, ctx, settings } = await loadRun(deps, release)
+        const nodes = (await Promise.all(record.waves.flat().map((n) => deps.cluster.getNode(n)))).filter(
+          (n) => n !== undefined,
+        )
+        const stranded = nodes.filter((n) => isInFlight(readStatus(n.annotations)))
+        if (stranded.length === 0) return none
+        const state = newWaveState(ctx, settings(0), 0, stranded)
+        for (const node of stranded) {
+          if (readStatus(node.annotations) !== 'rolling-back') {
+            state.nodes.set(
+              node.name,
+              await transition(deps, node, 'rolling-back', {
+                message: 'the workflow ended while this node was mid-flight',
+                warning: true,
+              }),
+            )
+          }
+        }
+        await runHandlers(state, 'rollback')
+        await deps.cluster.writeRun({
+          ...record,
+          stoppedBy: `workflow exit: ${stranded.map((n) => n.name).join(', ')} were mid-flight`,
+        })
+        const { rolledBack, failed } = outcomes(state)
+        return { rolledBack, failed }
+      },
+      true,
+    )
+  } catch (error) {
+    // Another holder's lease: a workflow whose plan was refused the lock owns nothing here.
+    if (error instanceof LockedError) return none
+    throw error
+  }
+}
