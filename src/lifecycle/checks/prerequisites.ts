@@ -10,7 +10,7 @@ import { checkDrainable, NO_FORCE } from '../engine/drain.js'
 import { InputError, PreconditionError } from '../errors.js'
 import { DEPLOYMENT_MODES, strategyFor } from '../modes/index.js'
 import { checkChart, checkRelease, releaseStrategy, versionBefore } from './release-checks.js'
-import type { DeploymentMode, DeploymentStrategy, RunContext } from '../modes/strategy.js'
+import type { DeploymentMode, DeploymentStrategy } from '../modes/strategy.js'
 import type { UpgradeRequest } from '../settings/request.js'
 import { Annotation, isInFlight, isOtherInstance, memoryFor, readStatus } from '../engine/node-state.js'
 import {
@@ -486,7 +486,10 @@ function recordOf(
     settings: RunSettings
   },
 ): RunRecord {
+  // This run's charts, waves and settings; a resumed run keeps only its rollback target and values.
   const planned = {
+    chart: request.chart,
+    previousChart: run.previousChart,
     waves: run.waves,
     ...(run.wavePools ? { wavePools: run.wavePools } : {}),
     settings: run.settings,
@@ -504,8 +507,6 @@ function recordOf(
           targetVersion: request.targetVersion,
           previousVersion: run.previousVersion,
           previousRevision: run.release.revision,
-          chart: request.chart,
-          previousChart: run.previousChart,
           userValues: run.userValues,
           startedAt: run.startedAt,
           ...planned,
@@ -606,26 +607,4 @@ async function rollbackVersion(deps: LifecycleDeps, name: string, request: Upgra
 function early<T>(read: Promise<T>): () => Promise<T> {
   read.catch(() => undefined) // awaited later: not an unhandled rejection meanwhile
   return () => read
-}
-
-/**
- * The run's context. The abort signal is deliberately not in it: a signal stops the run between
- * waves (a safe point), it never aborts a wait mid-wave, which would fail and roll back a node.
- */
-export function runContextOf(deps: LifecycleDeps, request: UpgradeRequest, plan: RunPlan): RunContext {
-  return {
-    deps,
-    release: request.release,
-    chart: request.chart,
-    previousChart: plan.previousChart,
-    targetVersion: plan.targetVersion,
-    previousVersion: plan.previousVersion,
-    userValues: plan.userValues,
-    batchSize: plan.batchSize,
-    readyTimeoutMs: request.readyTimeoutMs,
-    helmTimeout: request.helmTimeout,
-    helmCommands: [],
-    strategy: plan.strategy,
-    ...(plan.record.releaseInstance ? { releaseInstance: plan.record.releaseInstance } : {}),
-  }
 }

@@ -8,7 +8,6 @@ import {
   WorkloadsDisruptedError,
 } from '../errors.js'
 import { acquireLock } from '../run/lock.js'
-import { strategyOfRecord } from '../modes/index.js'
 import type { RunContext } from '../modes/strategy.js'
 import { isInFlight, memoryFor, readStatus } from '../engine/node-state.js'
 import { transition } from '../engine/node-ops.js'
@@ -16,12 +15,12 @@ import {
   newWaveState,
   outcomes,
   runHandlers,
-  waveSettings,
   type WaveSettings,
   type WaveState,
   type WaveStep,
 } from '../engine/phases.js'
-import { checkPrerequisites, runContextOf, type UpgradeRequest } from '../checks/prerequisites.js'
+import { checkPrerequisites, type UpgradeRequest } from '../checks/prerequisites.js'
+import { openRun, type OpenRun } from '../run/open.js'
 import { waitWhilePaused } from './pause.service.js'
 import { windowState } from '../gates/window.js'
 import { markWindowWait, waitForWindow, windowWaitMessage } from '../gates/window-wait.js'
@@ -29,7 +28,6 @@ import { checkRenders } from '../checks/renders.js'
 import { AlertHoldTimeoutError, checkAlertGate } from '../gates/alerts.js'
 import { listed } from '../run/report.js'
 import { restoreWhenConverged } from '../run/restore.js'
-import { parseVerificationTemplate } from '../engine/verification.js'
 
 /**
  * The lifecycle cut into one call per Argo step. Every step is a separate process: it reads the run
@@ -50,7 +48,7 @@ export async function planStep(
 ): Promise<{ runId: string; waves: number; nodes: number; skipped: number; policy: string }> {
   deps.events.emit({ type: 'info', message: `policy: ${request.policy.name}` })
   const plan = await checkPrerequisites(deps, request, runId)
-  await checkRenders(runContextOf(deps, request, plan), plan.waves)
+  await checkRenders(openRun(deps, plan.record).ctx, plan.waves)
   return underLock(deps, request.release, holder, async () => {
     await deps.cluster.writeRun({ ...plan.record, holder })
     // Counts only: Argo caps a step's output at 256 kB, and a big fleet's names would not fit.
@@ -90,34 +88,13 @@ async function underLock<T>(
 async function loadRun(
   deps: LifecycleDeps,
   release: ReleaseRef,
-): Promise<{ record: RunRecord; ctx: RunContext; settings: (wave: number) => WaveSettings }> {
+): Promise<OpenRun> {
   const record = await deps.cluster.readRun(release.namespace, release.name)
   if (!record)
     throw new PreconditionError(
       `no kata-lcm run is in progress for ${release.namespace}/${release.name}; the workflow's plan step records one first`,
     )
-  const s = record.settings
-  const ctx: RunContext = {
-    deps,
-    release,
-    strategy: strategyOfRecord(record.mode),
-    chart: record.chart,
-    previousChart: record.previousChart,
-    targetVersion: record.targetVersion,
-    previousVersion: record.previousVersion,
-    userValues: record.userValues,
-    batchSize: s.batchSize,
-    readyTimeoutMs: s.readyTimeoutMs,
-    helmTimeout: s.helmTimeout,
-    helmCommands: [],
-    ...(record.releaseInstance ? { releaseInstance: record.releaseInstance } : {}),
-  }
-  const template = s.verification.source
-    ? parseVerificationTemplate(s.verification.source, s.verification.origin)
-    : undefined
-  const settings = (wave: number) =>
-    waveSettings(record.runId, s, template, { waves: record.waves.length, pool: record.wavePools?.[wave - 1] })
-  return { record, ctx, settings }
+  return openRun(deps, record)
 }
 
 async function waveState(

@@ -2,10 +2,11 @@ import semver from 'semver'
 import type { LifecycleDeps } from '../context.js'
 import type { MaintenanceWindow, NodeView, RunSettings } from '../../ports/cluster.port.js'
 import { acquireLock } from '../run/lock.js'
-import { newWaveState, outcomes, runHandlers, waveSettings, type WaveSettings } from '../engine/phases.js'
+import { newWaveState, outcomes, runHandlers, type WaveSettings } from '../engine/phases.js'
 import type { RunContext } from '../modes/strategy.js'
 import { Annotation, readStatus } from '../engine/node-state.js'
-import { checkPrerequisites, runContextOf, type RunPlan, type UpgradeRequest } from '../checks/prerequisites.js'
+import { checkPrerequisites, type RunPlan, type UpgradeRequest } from '../checks/prerequisites.js'
+import { openRun, type OpenRun } from '../run/open.js'
 import { listed, type LifecycleReport, type NodeResult, type Outcome } from '../run/report.js'
 import { SKIP_LABEL } from '../run/plan.js'
 import { checkRenders } from '../checks/renders.js'
@@ -31,9 +32,9 @@ export async function upgrade(
 ): Promise<LifecycleReport> {
   deps.events.emit({ type: 'info', message: `policy: ${request.policy.name}` })
   const first = await checkPrerequisites(deps, request, runId)
-  await checkRenders(runContextOf(deps, request, first), first.waves)
+  await checkRenders(openRun(deps, first.record).ctx, first.waves)
   if (request.dryRun) {
-    const ctx = runContextOf(deps, request, first)
+    const { ctx } = openRun(deps, first.record)
     announce(deps, first)
     const commands = first.strategy.plannedUpgrades(ctx, first.waves).map((u) => deps.helm.describeUpgrade(u))
     const planned = report(
@@ -66,7 +67,7 @@ export async function upgrade(
     // The waves' pod watches run from the first wave to the last: no list or new watch per wave.
     const release = deps.cluster.keepWatches()
     try {
-      return await runWaves(runContextOf(deps, request, plan), plan, request, runId, signal, lock.lost)
+      return await runWaves(openRun(deps, plan.record, runId), plan, request, runId, signal, lock.lost)
     } finally {
       release()
     }
@@ -119,20 +120,17 @@ function nothingToDo(plan: RunPlan, runId: string, request: UpgradeRequest): Lif
 }
 
 async function runWaves(
-  ctx: RunContext,
+  run: OpenRun,
   plan: RunPlan,
   request: UpgradeRequest,
   runId: string,
   signal: AbortSignal | undefined,
   lockLost: () => boolean,
 ): Promise<LifecycleReport> {
+  const { ctx } = run
   const { deps } = ctx
   const results = baseResults(plan)
-  const settingsOf = (wave: number) =>
-    waveSettings(runId, plan.record.settings, plan.verification, {
-      waves: plan.waves.length,
-      pool: plan.record.wavePools?.[wave - 1],
-    })
+  const settingsOf = (wave: number) => run.settings(wave)
   const done = (outcome: Outcome) =>
     report(plan, runId, request, outcome, results, ctx.helmCommands, summaryOf(outcome, plan, results))
   // A run killed while rolling nodes back stopped there: finish that rollback and stop again.
