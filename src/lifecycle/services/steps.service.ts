@@ -85,10 +85,7 @@ async function underLock<T>(
   }
 }
 
-async function loadRun(
-  deps: LifecycleDeps,
-  release: ReleaseRef,
-): Promise<OpenRun> {
+async function loadRun(deps: LifecycleDeps, release: ReleaseRef): Promise<OpenRun> {
   const record = await deps.cluster.readRun(release.namespace, release.name)
   if (!record)
     throw new PreconditionError(
