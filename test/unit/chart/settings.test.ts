@@ -18,7 +18,7 @@ import Upgrade from '../../../src/commands/upgrade.js'
 import StepPlan from '../../../src/commands/step/plan.js'
 import { chartDefaults, parsePolicy, type Policy } from '../../../src/lifecycle/policy/policy.js'
 import { POLICY_SCHEMA } from '../../../src/lifecycle/policy/policy-schema.js'
-import { SETTINGS, valueAt, type Setting } from '../../../src/lifecycle/settings/settings.js'
+import { chartDefaultsSchema, SETTINGS, valueAt, type Setting } from '../../../src/lifecycle/settings/settings.js'
 import { runCli } from '../commands/cli.js'
 import { VERIFICATION_POD } from '../../fakes/scenario.js'
 
@@ -174,6 +174,13 @@ describe('the settings table', () => {
     expect(new Set(keys).size).toBe(keys.length)
     expect(Object.keys(valuesYaml.defaults).sort()).toEqual([...keys, 'policy'].sort())
     expect(Object.keys(valuesSchema.properties.defaults.properties).sort()).toEqual([...keys, 'policy'].sort())
+  })
+
+  it("generates values.schema.json's defaults (npm run generate): the checked-in file is what the table gives", () => {
+    expect(valuesSchema.properties.defaults.properties).toEqual(chartDefaultsSchema())
+    // The enums come from their one source: the modes' list, the workloads check's choices.
+    expect(chartDefaultsSchema().deploymentMode).toEqual({ type: 'string', enum: ['auto', 'daemonset', 'job'] })
+    expect(chartDefaultsSchema().onWorkloadDisruption).toEqual({ type: 'string', enum: ['report', 'stop'] })
   })
 
   it("has exactly the template's parameters (node-name: rollback-node's own), each with the chart's default", async () => {
