@@ -1,4 +1,5 @@
 import { Flags } from '@oclif/core'
+import { modeChoices } from '../lifecycle/modes/index.js'
 import { hostname } from 'node:os'
 import { BaseCommand } from '../base-command.js'
 import { createDeps } from '../deps.js'
@@ -59,7 +60,7 @@ export default class Upgrade extends BaseCommand {
     pools: poolsFlag,
     window: windowFlag,
     'deployment-mode': Flags.string({
-      description: 'auto (read from the release), daemonset or job.',
+      description: `${modeChoices('auto (read from the release)')}.`,
       default: 'auto',
     }),
     ...drainFlags,

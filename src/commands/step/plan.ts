@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { InputError } from '../../lifecycle/errors.js'
 import { validateRequest } from '../../lifecycle/checks/prerequisites.js'
 import { planStep } from '../../lifecycle/services/steps.service.js'
+import { modeChoices } from '../../lifecycle/modes/index.js'
 import { parseWindowList } from '../../lifecycle/gates/window.js'
 import { NO_RUN_POD, parsePoolsFile } from '../../lifecycle/run/pools.js'
 import {
@@ -34,7 +35,7 @@ export default class StepPlan extends StepCommand {
     ...selectionFlags,
     ...rolloutFlags,
     ...alertFlags,
-    'deployment-mode': Flags.string({ default: 'auto', description: 'auto, daemonset or job.' }),
+    'deployment-mode': Flags.string({ default: 'auto', description: `${modeChoices()}.` }),
     ...drainFlags,
     'verification-pod': Flags.string({
       description: 'Pod YAML file for verification.',

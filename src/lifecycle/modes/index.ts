@@ -42,3 +42,9 @@ export function modeTable(strategies: readonly DeploymentStrategy[]) {
 }
 
 export const { DEPLOYMENT_MODES, strategyFor, detectMode, isDeploymentMode, strategyOfRecord } = modeTable(STRATEGIES)
+
+/** The choices of a mode flag, in words: `auto, daemonset or job` (`auto` as given). Pure. */
+export function modeChoices(auto = 'auto'): string {
+  const all = [auto, ...DEPLOYMENT_MODES]
+  return `${all.slice(0, -1).join(', ')} or ${all.at(-1)!}`
+}
