@@ -5,8 +5,7 @@ import { BaseCommand } from './base-command.js'
 import { createDeps } from './deps.js'
 import { globalFlags } from './flags.js'
 import type { LifecycleDeps, ReleaseRef } from './lifecycle/context.js'
-import type { WaveStep } from './lifecycle/engine/phases.js'
-import { waveStep } from './lifecycle/services/steps.service.js'
+import { waveStep, type WaveStepName } from './lifecycle/services/steps.service.js'
 import { PlainProgress } from './ui/plain-progress.js'
 
 export const stepFlags = {
@@ -43,7 +42,7 @@ function writeCounts(dir: string, nodes: Record<string, string>): void {
 }
 
 /** `step prepare|upgrade|verify|rollback --wave N`: one phase of one wave, as the Argo template runs it. */
-export function waveStepCommand(step: WaveStep, summary: string) {
+export function waveStepCommand(step: WaveStepName, summary: string) {
   class WaveStepCommand extends StepCommand {
     static override summary = summary
     static override flags = {

@@ -9,7 +9,7 @@ import {
 } from '../errors.js'
 import { acquireLock } from '../run/lock.js'
 import type { RunContext } from '../modes/strategy.js'
-import { isInFlight, memoryFor, readStatus } from '../engine/node-state.js'
+import { Annotation, isInFlight, memoryFor, readStatus } from '../engine/node-state.js'
 import { transition } from '../engine/node-ops.js'
 import {
   newWaveState,
@@ -116,23 +116,28 @@ async function waveState(
   )
 }
 
+/** What a wave step runs: one step of the template's four, or the whole wave in one pod (`wave`). */
+export type WaveStepName = WaveStep | 'wave'
+
 /**
  * `step prepare|upgrade|verify|rollback --wave N`: the handlers of one step over one wave. Node
  * failures are recorded on the nodes, not thrown; `rollback` reverts them, marks the run stopped (so
  * later waves refuse to start: fail-fast across steps) and fails the step, and a retry of it fails
- * the same way without reverting anything again. Safe to rerun.
+ * the same way without reverting anything again. `step wave --wave N` runs them all in one process,
+ * as `kata-lcm upgrade` runs a wave (the chart's `onePodPerWave`); a retry of it after one of its
+ * nodes was rolled back in this run only finishes the rollback and fails the same way. Safe to rerun.
  */
 export async function waveStep(
   deps: LifecycleDeps,
   release: ReleaseRef,
   wave: number,
-  step: WaveStep,
+  step: WaveStepName,
   holder: string,
   /** Called with the wave's node statuses once the step ran, also when it then fails (rollback). */
   settled?: (nodes: Record<string, string>) => void,
-): Promise<{ wave: number; step: WaveStep; nodes: Record<string, string> }> {
+): Promise<{ wave: number; step: WaveStepName; nodes: Record<string, string> }> {
   return underLock(deps, release, holder, async () => {
-    if (step === 'prepare') {
+    if (step === 'prepare' || step === 'wave') {
       // The template's suspend waited for the window (step window); `argo resume` cuts a suspend
       // short, so the wave still starts only inside one (this pod then waits for it).
       const planned = await deps.cluster.readRun(release.namespace, release.name)
@@ -146,7 +151,7 @@ export async function waveStep(
     }
     const state = await waveState(deps, ctx, settings(wave), record, wave)
     try {
-      await runHandlers(state, step)
+      await runHandlers(state, step === 'wave' ? (revertedInRun(state, record) ? 'rollback' : undefined) : step)
     } catch (error) {
       // Harm beyond the wave (ManualActionError): a retried step must not drive the release further.
       if (error instanceof ManualActionError && !record.stoppedBy)
@@ -155,26 +160,45 @@ export async function waveStep(
     }
     const nodes = Object.fromEntries([...state.nodes.values()].map((n) => [n.name, readStatus(n.annotations) ?? '-']))
     settled?.(nodes)
-    if (step === 'rollback') {
-      const { rolledBack, failed } = outcomes(state)
-      if (rolledBack.length + failed.length > 0) {
-        if (!record.stoppedBy)
-          await deps.cluster.writeRun({
-            ...record,
-            stoppedBy: `wave ${wave}: ${[...rolledBack, ...failed].join(', ')} failed`,
-          })
-        const message = `wave ${wave}: rolled back ${rolledBack.join(', ') || 'none'}${failed.length ? `; rollback FAILED on ${failed.join(', ')}` : ''}`
-        throw failed.length > 0 ? new ManualActionError(message) : new NodesRolledBackError(message)
-      }
-      const { disrupted } = outcomes(state)
-      if (disrupted.length > 0 && record.settings.onWorkloadDisruption === 'stop') {
-        const message = `wave ${wave}: running Kata pods did not come through the upgrade of ${listed(disrupted)} (on-workload-disruption: stop)`
-        if (!record.stoppedBy) await deps.cluster.writeRun({ ...record, stoppedBy: message })
-        throw new WorkloadsDisruptedError(message)
-      }
-    }
+    if (step === 'rollback' || step === 'wave') await stopOnFailure(deps, record, state, wave)
     return { wave, step, nodes }
   })
+}
+
+/**
+ * Whether a node of the wave was already rolled back (or failed to be) in this run: a `step wave`
+ * retried after it must not start that node over, only finish what is rolling back. Read from the
+ * nodes, not from the step's memory.
+ */
+function revertedInRun(state: WaveState, record: RunRecord): boolean {
+  return [...state.nodes.values()].some(
+    (n) =>
+      (readStatus(n.annotations) === 'rolled-back' || readStatus(n.annotations) === 'failed') &&
+      n.annotations[Annotation.runId] === record.runId,
+  )
+}
+
+/**
+ * After a wave's last handlers: a node rolled back (or failed to be) marks the run stopped and fails
+ * the step (later waves refuse to start); so do running Kata pods that did not come through, with
+ * `on-workload-disruption: stop`.
+ */
+async function stopOnFailure(deps: LifecycleDeps, record: RunRecord, state: WaveState, wave: number): Promise<void> {
+  const { rolledBack, failed, disrupted } = outcomes(state)
+  if (rolledBack.length + failed.length > 0) {
+    if (!record.stoppedBy)
+      await deps.cluster.writeRun({
+        ...record,
+        stoppedBy: `wave ${wave}: ${[...rolledBack, ...failed].join(', ')} failed`,
+      })
+    const message = `wave ${wave}: rolled back ${rolledBack.join(', ') || 'none'}${failed.length ? `; rollback FAILED on ${failed.join(', ')}` : ''}`
+    throw failed.length > 0 ? new ManualActionError(message) : new NodesRolledBackError(message)
+  }
+  if (disrupted.length > 0 && record.settings.onWorkloadDisruption === 'stop') {
+    const message = `wave ${wave}: running Kata pods did not come through the upgrade of ${listed(disrupted)} (on-workload-disruption: stop)`
+    if (!record.stoppedBy) await deps.cluster.writeRun({ ...record, stoppedBy: message })
+    throw new WorkloadsDisruptedError(message)
+  }
 }
 
 /**

@@ -123,6 +123,72 @@ describe('Argo steps', () => {
     expect([s.status('node-1'), s.status('node-2')]).toEqual(['rolled-back', 'completed'])
   })
 
+  it("step wave (onePodPerWave): a whole wave in one process, the same end state as the four steps, each node's path as the CLI's", async () => {
+    const s = await scenario({ nodes: 3 })
+    await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', WF)
+    expect((await waveStep(s.deps, RELEASE, 1, 'wave', WF)).nodes).toEqual({
+      'node-1': 'completed',
+      'node-2': 'completed',
+    })
+    expect(s.cluster.writesTo('node-3')).toEqual([])
+    // A retry of the pod after its work (Argo's retryStrategy): nothing is done twice.
+    const upgrades = s.helm.upgrades.length
+    expect((await waveStep(s.deps, RELEASE, 1, 'wave', WF)).nodes).toEqual({
+      'node-1': 'completed',
+      'node-2': 'completed',
+    })
+    expect(s.helm.upgrades.length).toBe(upgrades)
+    expect((await waveStep(s.deps, RELEASE, 2, 'wave', WF)).nodes).toEqual({ 'node-3': 'completed' })
+    await finalizeStep(s.deps, RELEASE, WF)
+    for (const node of s.nodeNames) {
+      expect(s.cluster.versionOn(node)).toBe('3.29.0')
+      expect(s.cluster.node(node).unschedulable).toBe(false)
+      expect(statusWrites(s.cluster, node).map((w) => w.status)).toEqual([
+        'cordoned',
+        'upgrading',
+        'verifying',
+        'completed',
+      ])
+    }
+    expect(s.cluster.runs.size).toBe(0)
+  })
+
+  it('step wave with a node failing verification: rolled back, the run stopped, the step fails; a retry fails again and starts no node over; the next wave refuses', async () => {
+    const s = await scenario({ nodes: 3 })
+    s.cluster.verification.set('node-1', 'fail')
+    await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', WF)
+    const settled: Record<string, string>[] = []
+    await expect(waveStep(s.deps, RELEASE, 1, 'wave', WF, (n) => settled.push(n))).rejects.toBeInstanceOf(
+      NodesRolledBackError,
+    )
+    expect(settled).toEqual([{ 'node-1': 'rolled-back', 'node-2': 'completed' }])
+    expect(s.cluster.versionOn('node-1')).toBe('3.28.0')
+    expect(s.cluster.runs.get('kube-system/kata-deploy')?.stoppedBy).toMatch(/wave 1: node-1 failed/)
+    const upgrades = s.helm.upgrades.length
+    await expect(waveStep(s.deps, RELEASE, 1, 'wave', WF)).rejects.toBeInstanceOf(NodesRolledBackError)
+    expect(s.helm.upgrades.length).toBe(upgrades)
+    expect([s.status('node-1'), s.status('node-2')]).toEqual(['rolled-back', 'completed'])
+    await expect(waveStep(s.deps, RELEASE, 2, 'wave', WF)).rejects.toThrow(/not starting wave 2/)
+    expect(s.cluster.writesTo('node-3')).toEqual([])
+  })
+
+  it('step wave retried after its pod died with a node rolled back but the stop not yet recorded: finishes nothing anew, records the stop, fails', async () => {
+    const s = await scenario({ nodes: 2 })
+    s.cluster.verification.set('node-1', 'fail')
+    await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', WF)
+    await expect(waveStep(s.deps, RELEASE, 1, 'wave', WF)).rejects.toBeInstanceOf(NodesRolledBackError)
+    // As if the pod died after the revert, before it recorded the stop.
+    const record = s.cluster.runs.get('kube-system/kata-deploy')!
+    s.cluster.runs.set('kube-system/kata-deploy', { ...record, stoppedBy: undefined })
+    const upgrades = s.helm.upgrades.length
+    const nodeWrites = s.cluster.writes.filter((w) => w.resource === 'nodes').length
+    await expect(waveStep(s.deps, RELEASE, 1, 'wave', WF)).rejects.toBeInstanceOf(NodesRolledBackError)
+    expect(s.helm.upgrades.length).toBe(upgrades)
+    expect(s.cluster.writes.filter((w) => w.resource === 'nodes').length).toBe(nodeWrites)
+    expect(s.status('node-1')).toBe('rolled-back')
+    expect(s.cluster.runs.get('kube-system/kata-deploy')?.stoppedBy).toMatch(/wave 1: node-1 failed/)
+  })
+
   it('the lease is renewed while a step runs longer than its TTL, and taken over once its holder is killed', async () => {
     // A verification pod that runs 5 minutes: the verify step outlives the 60 s lease five times over.
     const s = await scenario({ nodes: 1, timings: { runMs: 5 * 60_000 } })
