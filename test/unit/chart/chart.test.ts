@@ -258,13 +258,23 @@ describe('kata-lifecycle-manager chart', () => {
     }
   })
 
-  it('passes argo lint --offline', async () => {
-    const r = await helm(['template', 'kata-lifecycle-manager', CHART, '-n', 'argo', '--set-file', `defaults.verificationPod=${podFile}`, '--show-only', 'templates/workflow-template.yaml'])
-    expect(r.exitCode).toBe(0)
-    const file = path.join(dir, 'workflow-template.yaml')
-    await writeFile(file, r.stdout)
-    const lint = await execa(ARGO, ['lint', '--offline', '--strict', '--output', 'simple', '--kinds', 'workflowtemplates', file], { reject: false, stdin: 'ignore', env: { NO_COLOR: '1' } })
-    expect(`${lint.stdout}${lint.stderr}`).toMatch(/no linting errors found/i)
-    expect(lint.exitCode).toBe(0)
+  it('with onePodPerWave, each wave is one step pod (kata-lcm step wave) after its gates, and its node counts still reach the metrics', async () => {
+    const wt = workflowTemplate(await render(['--set', 'onePodPerWave=true']))
+    const runWave = template(wt, 'run-wave')
+    expect(runWave.steps!.map((g) => g.map((s) => s.name))).toEqual([['window'], ['alerts'], ['wave']])
+    expect(runWave.steps![2]![0]).toMatchObject({ template: 'wave-phase', arguments: { parameters: [{ name: 'phase', value: 'wave' }, { name: 'wave', value: '{{inputs.parameters.wave}}' }] } })
+    const counted = template(wt, 'wave-phase') as Template & { metrics?: { prometheus?: { name: string; when?: string }[] } }
+    for (const m of counted.metrics!.prometheus!) expect(m.when, m.name).toBe("'{{inputs.parameters.phase}}' == 'rollback' || '{{inputs.parameters.phase}}' == 'wave'")
   })
+
+  for (const extra of [[], ['--set', 'onePodPerWave=true']])
+    it(`passes argo lint --offline${extra.length ? ' (onePodPerWave)' : ''}`, async () => {
+      const r = await helm(['template', 'kata-lifecycle-manager', CHART, '-n', 'argo', '--set-file', `defaults.verificationPod=${podFile}`, ...extra, '--show-only', 'templates/workflow-template.yaml'])
+      expect(r.exitCode).toBe(0)
+      const file = path.join(dir, 'workflow-template.yaml')
+      await writeFile(file, r.stdout)
+      const lint = await execa(ARGO, ['lint', '--offline', '--strict', '--output', 'simple', '--kinds', 'workflowtemplates', file], { reject: false, stdin: 'ignore', env: { NO_COLOR: '1' } })
+      expect(`${lint.stdout}${lint.stderr}`).toMatch(/no linting errors found/i)
+      expect(lint.exitCode).toBe(0)
+    })
 })
