@@ -69,6 +69,8 @@ interface Options {
   keepCluster: boolean
   /** Also run the chart's deploy-version through the real workflow-controller at each batch (--argo). */
   argo: boolean
+  /** With --argo: install the chart with onePodPerWave (--argo-one-pod-per-wave): one step pod per wave. */
+  argoOnePodPerWave: boolean
   out: string
 }
 
@@ -85,6 +87,7 @@ function parseArgs(argv: string[]): Options {
     coldStart: true,
     keepCluster: false,
     argo: false,
+    argoOnePodPerWave: false,
     cliFlags: [],
     out: path.join(ROOT, 'bench/results'),
   }
@@ -137,6 +140,10 @@ function parseArgs(argv: string[]): Options {
       case '--argo':
         o.argo = true
         break
+      case '--argo-one-pod-per-wave':
+        o.argo = true
+        o.argoOnePodPerWave = true
+        break
       case '--out':
         o.out = path.resolve(value() ?? o.out)
         break
@@ -144,7 +151,7 @@ function parseArgs(argv: string[]): Options {
       case '-h':
         process.stdout
           .write(`usage: bench/run.sh [--sizes 100,1000,5000] [--batch-sizes 10,50] [--baseline-full-max 100] [--baseline-budget 420] [--baseline-max-n 1000]
-                    [--run-budget S] [--node-options '...'] [--cli-flags '--kube-qps 200 ...'] [--no-baseline] [--no-vfail] [--no-cold-start] [--keep-cluster] [--argo] [--out DIR]
+                    [--run-budget S] [--node-options '...'] [--cli-flags '--kube-qps 200 ...'] [--no-baseline] [--no-vfail] [--no-cold-start] [--keep-cluster] [--argo] [--argo-one-pod-per-wave] [--out DIR]
 default batch sizes: ${JSON.stringify(DEFAULT_PLAN)} (other N: N/20)\n`)
         process.exit(0)
         break
@@ -203,6 +210,8 @@ export interface ArgoRun {
   requestsBy: Record<string, number>
   /** kata-lcm's requests (its step pods') per node. */
   kataLcmPerNode: number
+  /** The chart's onePodPerWave: each wave one step pod (kata-lcm step wave) instead of four. */
+  onePodPerWave: boolean
 }
 
 export interface BaselineRun {
@@ -529,7 +538,7 @@ const ARGO_CHARTS = '/opt/kata-deploy-charts'
 async function runArgo(
   c: Cluster,
   bed: ArgoBed,
-  opts: { n: number; batch: number; fleet: string; nodes: string[]; rawDir: string },
+  opts: { n: number; batch: number; fleet: string; nodes: string[]; rawDir: string; onePodPerWave: boolean },
 ): Promise<ArgoRun> {
   const label = `argo-b${opts.batch}`
   const namespace = `bench-${label}`
@@ -551,6 +560,7 @@ async function runArgo(
         .concat([`image.repository=${repository}`, `image.tag=${tag}`, 'image.pullPolicy=Never'])
         .concat([`nodeSelector.kubernetes\\.io/hostname=${bed.node}`, 'tolerations[0].key=kata-lcm.test/real-node'])
         .concat(['tolerations[0].operator=Exists', 'tolerations[0].effect=NoSchedule'])
+        .concat([`onePodPerWave=${opts.onePodPerWave}`])
         .flatMap((v) => ['--set', v]),
     ],
     envWithTools(),
@@ -621,6 +631,7 @@ async function runArgo(
     analysis: analyzeWorkflow(wf, pods),
     requestsBy,
     kataLcmPerNode: Math.round(((requestsBy['kata-lcm'] ?? 0) / opts.n) * 100) / 100,
+    onePodPerWave: opts.onePodPerWave,
   }
   await teardownRelease(c, namespace, opts.fleet, opts.n)
   return run
@@ -780,7 +791,9 @@ async function main(): Promise<void> {
       for (const batch of batchesFor(o, n)) {
         if (bed) {
           try {
-            ;(size.argoRuns ??= []).push(await runArgo(c, bed, { n, batch, fleet: MAIN, nodes, rawDir }))
+            ;(size.argoRuns ??= []).push(
+              await runArgo(c, bed, { n, batch, fleet: MAIN, nodes, rawDir, onePodPerWave: o.argoOnePodPerWave }),
+            )
           } catch (e) {
             size.errors.push(`argo batch ${batch}: ${(e as Error).message}`)
             log(`argo batch ${batch} failed: ${(e as Error).message}`)

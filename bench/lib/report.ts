@@ -181,7 +181,7 @@ export function renderMarkdown(res: Results): string {
           [
             '',
             r.batch,
-            a.phase,
+            `${a.phase}${r.onePodPerWave ? ' (one pod per wave)' : ''}`,
             f(a.wallS),
             cli ? f(cli.wallS) : '-',
             cli ? (a.wallS / cli.wallS).toFixed(2) : '-',

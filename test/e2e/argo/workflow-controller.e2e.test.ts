@@ -150,7 +150,7 @@ async function setPolicyFor(s: Scenario): Promise<string> {
  * the real node. With `policyNamespace` the fleet policy stored there gives the verification pod,
  * the release and the defaults (no flag for them); otherwise flags do.
  */
-async function installFor(s: Scenario, policyNamespace?: string): Promise<Installed> {
+async function installFor(s: Scenario, policyNamespace?: string, extra: string[] = []): Promise<Installed> {
   const argoNamespace = `argo-${s.id}`
   const release = `klm-${s.id}`
   const core = kc.makeApiClient(CoreV1Api)
@@ -194,6 +194,7 @@ async function installFor(s: Scenario, policyNamespace?: string): Promise<Instal
       `tolerations[0].operator=${REAL_NODE_TAINT.operator}`,
       '--set',
       `tolerations[0].effect=${REAL_NODE_TAINT.effect}`,
+      ...extra,
     ],
     kubeconfig,
   )
@@ -820,6 +821,25 @@ function planOf(record: Record<string, unknown> | undefined, s: Scenario, chartD
 describe.concurrent(
   'workflow-controller: a failing node, a maintenance window, an alert gate, a lost step pod, one policy for both drivers',
   () => {
+    it('onePodPerWave: each wave is one step pod (step wave); a node failing verification in wave 2 is rolled back there, wave 3 never starts, the workflow fails, and the cluster is as kata-lcm upgrade leaves it', async () => {
+      const s = newScenario('onepod', ['a', 'b', 'vfail-c', 'x-d', 'x-e'])
+      await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
+      cleanups.push(() => teardownScenario(kc, kubeconfig, s))
+      const inst = await installFor(s, undefined, ['--set', 'onePodPerWave=true'])
+      const wf = await finished(inst.argoNamespace, await submitDeploy(inst, s))
+      expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Failed')
+      expect(stepSummary(wf)).toEqual(['plan Succeeded', 'wave 1 Succeeded', 'wave 2 Failed', 'exit Succeeded'])
+      const viaArgo = await clusterState(kc, kubeconfig, s)
+      expect(nodeStatuses(viaArgo).map(([status, , unschedulable]) => [status, unschedulable])).toEqual([
+        ['completed', 'false'],
+        ['completed', 'false'],
+        ['rolled-back', 'false'],
+        ['completed', 'false'],
+        [undefined, 'false'],
+      ])
+      expect(viaArgo).toMatchObject({ lock: false })
+    }, 900_000)
+
     it('one fleet policy that sets every field (pools, canary, soak, window, alert gate, workloads, drain with force, both timeouts, previous chart) drives a CLI run and an Argo run over the same kind of fleet: both run records carry the same settings and the same waves, and both runs complete', async () => {
       const prom = await startPrometheus({ forPods: true, labels: { team: 'kata' } })
       cleanups.push(() => prom.stop())
