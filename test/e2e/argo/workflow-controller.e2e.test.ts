@@ -720,7 +720,7 @@ describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
 /**
  * A fleet policy that sets every field a run takes, stored in the scenario's namespace: the release,
  * both charts (`charts`: where the driver reads them), the nodes, batch, canary, soak, room, a
- * maintenance window open now, the alert gate, the workloads check, drain with force and emptyDir
+ * maintenance window (`window`, UTC, every day), the alert gate, the workloads check, drain with force and emptyDir
  * data, both timeouts, the verification pod and its timeout, and two pools (`first`, with its own pod
  * and batch, then `rest`).
  */
@@ -728,14 +728,13 @@ async function setEveryFieldPolicy(
   s: Scenario,
   charts: { chart: string; previousChart: string },
   alertUrl: string,
+  window: { start: string; end: string },
 ): Promise<void> {
   const pod = parse(await readFile(podFile, 'utf8')) as { spec: { containers: Record<string, unknown>[] } }
   const firstPod = {
     ...pod,
     spec: { ...pod.spec, containers: pod.spec.containers.map((c) => ({ ...c, name: 'verify-first' })) },
   }
-  // Open from an hour ago to three hours on, in UTC (it may cross midnight), every day.
-  const hhmm = (offsetH: number) => new Date(Date.now() + offsetH * 3_600_000).toISOString().slice(11, 16)
   const file = path.join(dir, `policy-${s.id}.yaml`)
   await writeFile(
     file,
@@ -750,9 +749,7 @@ async function setEveryFieldPolicy(
       soak: '5s',
       maxUnavailable: 3,
       deploymentMode: 'daemonset',
-      windows: [
-        { days: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'], start: hhmm(-1), end: hhmm(3), timeZone: 'UTC' },
-      ],
+      windows: [{ days: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'], ...window, timeZone: 'UTC' }],
       alerts: { url: alertUrl, match: 'team="kata"', timeout: '5m' },
       workloads: { onDisruption: 'stop' },
       drain: { enabled: true, timeout: '1m30s', force: true, deleteEmptyDirData: true },
@@ -849,8 +846,11 @@ describe.concurrent(
         await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
         cleanups.push(() => teardownScenario(kc, kubeconfig, s))
       }
+      // One window for both, open from an hour ago to three hours on, in UTC (it may cross midnight).
+      const hhmm = (offsetH: number) => new Date(Date.now() + offsetH * 3_600_000).toISOString().slice(11, 16)
+      const window = { start: hhmm(-1), end: hhmm(3) }
       // The CLI reads the charts on this host, the steps in their image: the same charts.
-      await setEveryFieldPolicy(viaCli, { chart: charts[TARGET]!, previousChart: charts[CURRENT]! }, prom.url)
+      await setEveryFieldPolicy(viaCli, { chart: charts[TARGET]!, previousChart: charts[CURRENT]! }, prom.url, window)
       await setEveryFieldPolicy(
         viaArgo,
         {
@@ -858,6 +858,7 @@ describe.concurrent(
           previousChart: `${IMAGE_CHARTS}/kata-deploy-${CURRENT}.tgz`,
         },
         prom.url,
+        window,
       )
       const inst = await installFor(viaArgo, viaArgo.namespace)
       const [cli, argo] = await Promise.all([
