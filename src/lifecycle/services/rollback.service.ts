@@ -73,7 +73,7 @@ export async function rollbackNode(
       ...(instance ? { releaseInstance: instance } : {}),
     }
     const settings = rollbackSettings(request, plan.verification)
-    if (!unfinished) await deps.cluster.writeRun(rollbackRecord(ctx, plan, { runId, holder, settings, deps }))
+    if (!unfinished) await deps.cluster.writeRun(rollbackRecord(ctx, plan, { runId, holder, settings }))
     const wave = waveSettings(unfinished?.runId ?? runId, settings, plan.template, {
       verifyAfterRevert: plan.template !== undefined,
     })
@@ -181,7 +181,7 @@ function rollbackSettings(
 function rollbackRecord(
   ctx: RunContext,
   plan: RollbackPlan,
-  run: { runId: string; holder: string; settings: RunSettings; deps: LifecycleDeps },
+  run: { runId: string; holder: string; settings: RunSettings },
 ): RunRecord {
   return {
     runId: run.runId,
@@ -194,7 +194,7 @@ function rollbackRecord(
     chart: ctx.chart,
     previousChart: ctx.chart,
     userValues: ctx.userValues,
-    startedAt: run.deps.clock.now().toISOString(),
+    startedAt: ctx.deps.clock.now().toISOString(),
     waves: [[plan.node.name]],
     settings: run.settings,
     holder: run.holder,

@@ -110,6 +110,39 @@ interface Installed {
   username: string
 }
 
+/** The verification pod of the policies, and pool `first`'s own: the same with its container named `verify-first`. */
+async function policyPods() {
+  const pod = parse(await readFile(podFile, 'utf8')) as { spec: { containers: Record<string, unknown>[] } }
+  const firstPod = {
+    ...pod,
+    spec: { ...pod.spec, containers: pod.spec.containers.map((c) => ({ ...c, name: 'verify-first' })) },
+  }
+  return { pod, firstPod }
+}
+
+/**
+ * A watch on `path` (with `query`) that client-node's Watch would end after 30 s without events,
+ * started again until the returned stop is called.
+ */
+async function resumedWatch<T>(
+  path: string,
+  query: Record<string, string>,
+  onEvent: (type: string, obj: T) => void,
+): Promise<() => void> {
+  let stopped = false
+  let req: AbortController | undefined
+  const start = async (): Promise<void> => {
+    req = await new Watch(kc).watch(path, query, onEvent, () => {
+      if (!stopped) void start()
+    })
+  }
+  await start()
+  return () => {
+    stopped = true
+    req?.abort()
+  }
+}
+
 /**
  * The fleet policy of a scenario, stored in the cluster with `kata-lcm policy set` (in the scenario's
  * namespace): its release, the chart in the image, its nodes, a canary of 1 then waves of 3, its
@@ -117,11 +150,7 @@ interface Installed {
  * is `verify-first`), then `rest`.
  */
 async function setPolicyFor(s: Scenario): Promise<string> {
-  const pod = parse(await readFile(podFile, 'utf8')) as { spec: { containers: Record<string, unknown>[] } }
-  const firstPod = {
-    ...pod,
-    spec: { ...pod.spec, containers: pod.spec.containers.map((c) => ({ ...c, name: 'verify-first' })) },
-  }
+  const { pod, firstPod } = await policyPods()
   const file = path.join(dir, `policy-${s.id}.yaml`)
   await writeFile(
     file,
@@ -342,31 +371,22 @@ async function recordVerificationPods<T>(
 ): Promise<{ result: T; pods: Map<string, string[]> }> {
   const pods = new Map<string, string[]>()
   const seen = new Set<string>()
-  let stopped = false
-  let req: AbortController | undefined
-  // client-node's Watch ends after 30 s without events (the plan step is quieter than that): resume it.
-  const start = async (): Promise<void> => {
-    req = await new Watch(kc).watch(
-      `/api/v1/namespaces/${namespace}/pods`,
-      { labelSelector: 'kata-lcm.katacontainers.io/verification-for' },
-      (_type: string, pod: V1Pod) => {
-        const uid = pod.metadata?.uid ?? ''
-        if (seen.has(uid)) return
-        seen.add(uid)
-        const node = pod.metadata?.labels?.['kata-lcm.katacontainers.io/verification-for'] ?? ''
-        pods.set(node, [...(pods.get(node) ?? []), ...(pod.spec?.containers ?? []).map((c) => c.name)])
-      },
-      () => {
-        if (!stopped) void start()
-      },
-    )
-  }
-  await start()
+  // The plan step is quieter than the Watch's 30 s: resumed.
+  const stop = await resumedWatch(
+    `/api/v1/namespaces/${namespace}/pods`,
+    { labelSelector: 'kata-lcm.katacontainers.io/verification-for' },
+    (_type: string, pod: V1Pod) => {
+      const uid = pod.metadata?.uid ?? ''
+      if (seen.has(uid)) return
+      seen.add(uid)
+      const node = pod.metadata?.labels?.['kata-lcm.katacontainers.io/verification-for'] ?? ''
+      pods.set(node, [...(pods.get(node) ?? []), ...(pod.spec?.containers ?? []).map((c) => c.name)])
+    },
+  )
   try {
     return { result: await during(), pods }
   } finally {
-    stopped = true
-    req?.abort()
+    stop()
   }
 }
 
@@ -730,11 +750,7 @@ async function setEveryFieldPolicy(
   alertUrl: string,
   window: { start: string; end: string },
 ): Promise<void> {
-  const pod = parse(await readFile(podFile, 'utf8')) as { spec: { containers: Record<string, unknown>[] } }
-  const firstPod = {
-    ...pod,
-    spec: { ...pod.spec, containers: pod.spec.containers.map((c) => ({ ...c, name: 'verify-first' })) },
-  }
+  const { pod, firstPod } = await policyPods()
   const file = path.join(dir, `policy-${s.id}.yaml`)
   await writeFile(
     file,
@@ -775,29 +791,19 @@ async function recordFirstRun<T>(
   during: () => Promise<T>,
 ): Promise<{ result: T; record: () => Record<string, unknown> | undefined }> {
   let first: Record<string, unknown> | undefined
-  let stopped = false
-  let req: AbortController | undefined
-  // client-node's Watch ends after 30 s without events: resume it.
-  const start = async (): Promise<void> => {
-    req = await new Watch(kc).watch(
-      `/api/v1/namespaces/${namespace}/secrets`,
-      { fieldSelector: 'metadata.name=kata-lcm-run-kata-deploy' },
-      (_type: string, secret: { data?: Record<string, string> }) => {
-        const json = secret.data?.['run.json']
-        if (first === undefined && json)
-          first = JSON.parse(Buffer.from(json, 'base64').toString('utf8')) as Record<string, unknown>
-      },
-      () => {
-        if (!stopped) void start()
-      },
-    )
-  }
-  await start()
+  const stop = await resumedWatch(
+    `/api/v1/namespaces/${namespace}/secrets`,
+    { fieldSelector: 'metadata.name=kata-lcm-run-kata-deploy' },
+    (_type: string, secret: { data?: Record<string, string> }) => {
+      const json = secret.data?.['run.json']
+      if (first === undefined && json)
+        first = JSON.parse(Buffer.from(json, 'base64').toString('utf8')) as Record<string, unknown>
+    },
+  )
   try {
     return { result: await during(), record: () => first }
   } finally {
-    stopped = true
-    req?.abort()
+    stop()
   }
 }
 

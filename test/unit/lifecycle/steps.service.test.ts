@@ -11,6 +11,8 @@ import { RELEASE, scenario, statusWrites, type Scenario } from '../../fakes/scen
 const WF = 'workflow/kata-lcm-abc12'
 const LEASE = `${RELEASE.namespace}/${lockName(RELEASE)}`
 const PHASES: readonly WaveStep[] = WAVE_STEPS
+/** A node's statuses through one upgrade, in order. */
+const UPGRADED = ['cordoned', 'upgrading', 'verifying', 'completed']
 
 /** The Argo workflow: one call per step, each as if in its own process (nothing shared but the cluster). */
 async function runWaveSteps(s: Scenario, wave: number): Promise<Record<string, string>> {
@@ -67,12 +69,7 @@ describe('Argo steps', () => {
         expect(s.status(node)).toBe('completed')
         expect(s.cluster.versionOn(node)).toBe(s.target)
         expect(s.cluster.node(node).unschedulable).toBe(false)
-        expect(statusWrites(s.cluster, node).map((w) => w.status)).toEqual([
-          'cordoned',
-          'upgrading',
-          'verifying',
-          'completed',
-        ])
+        expect(statusWrites(s.cluster, node).map((w) => w.status)).toEqual(UPGRADED)
       }
       // Upgraded once: one helm upgrade with hooks (the wave), one without (finalize); no pod restarted twice.
       expect(s.helm.upgrades.map((u) => u.noHooks ?? false)).toEqual([false, true])
@@ -143,12 +140,7 @@ describe('Argo steps', () => {
     for (const node of s.nodeNames) {
       expect(s.cluster.versionOn(node)).toBe('3.29.0')
       expect(s.cluster.node(node).unschedulable).toBe(false)
-      expect(statusWrites(s.cluster, node).map((w) => w.status)).toEqual([
-        'cordoned',
-        'upgrading',
-        'verifying',
-        'completed',
-      ])
+      expect(statusWrites(s.cluster, node).map((w) => w.status)).toEqual(UPGRADED)
     }
     expect(s.cluster.runs.size).toBe(0)
   })
