@@ -1,77 +1,82 @@
 import { Flags } from '@oclif/core'
-import { DEFAULT_CAPS, DEFAULT_LIMITS } from './deps.js'
-import { helmDuration, MAX_DURATION_TEXT, parseDuration as parseNamedDuration } from './lifecycle/settings/durations.js'
+import { helmDuration, parseDuration as parseNamedDuration } from './lifecycle/settings/durations.js'
+import { setting } from './lifecycle/settings/settings.js'
 import { InputError } from './lifecycle/errors.js'
 import { parseBatchSize } from './lifecycle/run/plan.js'
 import type { Pool } from './lifecycle/run/pools.js'
-import { DEFAULT_CHART, type RequestedMode, type UpgradeRequest } from './lifecycle/checks/prerequisites.js'
+import type { RequestedMode, UpgradeRequest } from './lifecycle/checks/prerequisites.js'
 import { parseWindow, parseWindowFlag, type MaintenanceWindow } from './lifecycle/gates/window.js'
 import type { PolicySource } from './lifecycle/policy/policy.js'
 import { ON_DISRUPTION, type OnDisruption } from './lifecycle/engine/workloads.js'
 import { parseMatchers, type AlertGate } from './lifecycle/gates/alerts.js'
 
+/**
+ * A setting's flag from the table (src/lifecycle/settings/settings.ts): its help, the policy field
+ * that fills it when the command line does not, and its default. `options` adds what only the flag
+ * has (its help group, `--no-`, bounds).
+ */
+function described(flag: string): { description: string; default?: string | number | boolean } {
+  const s = setting(flag)
+  return {
+    description: s.policy ? `${s.help} Policy field: ${s.policy}.` : s.help,
+    ...(s.default !== undefined ? { default: s.default } : {}),
+  }
+}
+
+/** A string setting without a default (undefined when neither the command line nor the policy sets it). */
+export function stringSetting(flag: string, options: { helpGroup?: string } = {}) {
+  const { description, default: value } = described(flag)
+  if (value !== undefined) throw new Error(`flags: --${flag} has a default; use defaultedSetting`)
+  return Flags.string({ description, ...options })
+}
+
+/** A string setting every run must give (no default, nor from the policy). */
+export function requiredSetting(flag: string) {
+  return Flags.string({ description: described(flag).description, required: true })
+}
+
+/** A string setting with its table default. */
+export function defaultedSetting(flag: string, options: { helpGroup?: string } = {}) {
+  const { description, default: value } = described(flag)
+  if (value === undefined) throw new Error(`flags: --${flag} has no default; use stringSetting`)
+  return Flags.string({ description, default: String(value), ...options })
+}
+
+export function booleanSetting(flag: string, options: { helpGroup?: string; allowNo?: boolean } = {}) {
+  const { description, default: value } = described(flag)
+  return Flags.boolean({ description, default: value === true, ...options })
+}
+
+function integerSetting(flag: string, options: { helpGroup: string }) {
+  return Flags.integer({ description: described(flag).description, min: 1, ...options })
+}
+
 /** Flags every command takes. */
 export const globalFlags = {
-  kubeconfig: Flags.string({
-    description: 'Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).',
-    helpGroup: 'GLOBAL',
-  }),
-  context: Flags.string({
-    description: 'Kubeconfig context to use (default: its current-context).',
-    helpGroup: 'GLOBAL',
-  }),
-  'helm-release': Flags.string({
-    description: 'Name of the kata-deploy Helm release.',
-    default: 'kata-deploy',
-    helpGroup: 'GLOBAL',
-  }),
-  'helm-namespace': Flags.string({
-    description: 'Namespace of the kata-deploy Helm release.',
-    default: 'kube-system',
-    helpGroup: 'GLOBAL',
-  }),
-  'kube-qps': Flags.integer({
-    description: `Requests per second kata-lcm sends the API server at most, sustained. Default: adapts, from ${DEFAULT_LIMITS.qps} up to ${DEFAULT_CAPS.qps} while the API server answers fast and never throttles (429); given, it is the cap (and the start); either way kata-lcm backs off when throttled or slowed.`,
-    min: 1,
-    helpGroup: 'GLOBAL',
-  }),
-  'kube-burst': Flags.integer({
-    description: `Requests kata-lcm may send at once after a quiet spell, at most. Default: adapts, from ${DEFAULT_LIMITS.burst} up to ${DEFAULT_CAPS.burst}.`,
-    min: 1,
-    helpGroup: 'GLOBAL',
-  }),
-  'kube-max-in-flight': Flags.integer({
-    description: `Requests awaiting an answer at any moment, at most. Default: adapts, from ${DEFAULT_LIMITS.maxInFlight} up to ${DEFAULT_CAPS.maxInFlight}.`,
-    min: 1,
-    helpGroup: 'GLOBAL',
-  }),
+  kubeconfig: stringSetting('kubeconfig', { helpGroup: 'GLOBAL' }),
+  context: stringSetting('context', { helpGroup: 'GLOBAL' }),
+  'helm-release': defaultedSetting('helm-release', { helpGroup: 'GLOBAL' }),
+  'helm-namespace': defaultedSetting('helm-namespace', { helpGroup: 'GLOBAL' }),
+  'kube-qps': integerSetting('kube-qps', { helpGroup: 'GLOBAL' }),
+  'kube-burst': integerSetting('kube-burst', { helpGroup: 'GLOBAL' }),
+  'kube-max-in-flight': integerSetting('kube-max-in-flight', { helpGroup: 'GLOBAL' }),
 }
 
 /** Node selection, shared by upgrade, status and the Argo steps. */
 export const selectionFlags = {
-  'node-selector': Flags.string({
-    description: 'Label selector for the nodes, kubectl syntax (e.g. "node-pool=kata,zone in (a,b)").',
-  }),
-  'node-taint-key': Flags.string({ description: 'Select nodes carrying a taint with this key.' }),
-  'node-taint-value': Flags.string({ description: 'With --node-taint-key: only taints with this value.' }),
+  'node-selector': stringSetting('node-selector'),
+  'node-taint-key': stringSetting('node-taint-key'),
+  'node-taint-value': stringSetting('node-taint-value'),
 }
 
-const upTo = `at most ${MAX_DURATION_TEXT}`
-
 export const verificationFlags = {
-  'verification-namespace': Flags.string({ description: 'Namespace for the verification pods.', default: 'default' }),
-  'verification-timeout': Flags.string({
-    description: `How long a verification pod may take (e.g. 90s, 5m; ${upTo}).`,
-    default: '180s',
-  }),
+  'verification-namespace': defaultedSetting('verification-namespace'),
+  'verification-timeout': defaultedSetting('verification-timeout'),
 }
 
 export const timingFlags = {
-  'ready-timeout': Flags.string({
-    description: `How long the new kata-deploy pod (or install Job) may take on a node (${upTo}).`,
-    default: '5m',
-  }),
-  'helm-timeout': Flags.string({ description: `Passed to helm upgrade --timeout (${upTo}).`, default: '10m' }),
+  'ready-timeout': defaultedSetting('ready-timeout'),
+  'helm-timeout': defaultedSetting('helm-timeout'),
 }
 
 /**
@@ -80,83 +85,33 @@ export const timingFlags = {
  * flag or the other.
  */
 export const drainFlags = {
-  drain: Flags.boolean({
-    description: 'Evict workloads (Eviction API) after cordon, before the upgrade. DaemonSet and static pods stay.',
-    default: false,
-    allowNo: true,
-  }),
-  'drain-timeout': Flags.string({ description: `How long a drain may take per node (${upTo}).`, default: '5m' }),
-  'drain-force': Flags.boolean({
-    description:
-      'With --drain: also evict pods no controller manages (they are gone for good), like kubectl drain --force.',
-    default: false,
-    allowNo: true,
-  }),
-  'accept-restart-hazard': Flags.boolean({
-    description:
-      "Restart kata-deploy pods whose restart kata-deploy makes disruptive (3.28.0 crashes the node's Kata pods) without --drain.",
-    default: false,
-    allowNo: true,
-  }),
-  'drain-delete-emptydir-data': Flags.boolean({
-    description:
-      'With --drain: also evict pods with emptyDir volumes (their data is lost), like kubectl drain --delete-emptydir-data.',
-    default: false,
-    allowNo: true,
-  }),
+  drain: booleanSetting('drain', { allowNo: true }),
+  'drain-timeout': defaultedSetting('drain-timeout'),
+  'drain-force': booleanSetting('drain-force', { allowNo: true }),
+  'accept-restart-hazard': booleanSetting('accept-restart-hazard', { allowNo: true }),
+  'drain-delete-emptydir-data': booleanSetting('drain-delete-emptydir-data', { allowNo: true }),
 }
 
 /** `--allow-downgrade`, shared by upgrade and the Argo plan step. */
-export const allowDowngradeFlag = Flags.boolean({
-  description: "Allow a --target-version older than the release's.",
-  default: false,
-  allowNo: true,
-})
+export const allowDowngradeFlag = booleanSetting('allow-downgrade', { allowNo: true })
 
 /** The shape of a rollout: wave size, the canary, the soak. Shared by upgrade and the Argo plan step. */
 export const rolloutFlags = {
-  'batch-size': Flags.string({
-    description: 'Nodes per wave: a number (1 = strict node by node) or a percentage of the selected nodes (25%).',
-    default: '1',
-  }),
-  canary: Flags.string({
-    description: 'The first wave has this many nodes (a canary), the later ones --batch-size (empty: no canary).',
-  }),
-  soak: Flags.string({
-    description: `After each wave but the last: keep its nodes in service this long, watched, and re-check them before the next (e.g. 10m; ${upTo}).`,
-  }),
-  'max-unavailable': Flags.string({
-    description:
-      'At most this many selected nodes unschedulable at once, across pools, counting nodes already cordoned: caps every wave (empty: no cap).',
-  }),
-  'on-workload-disruption': Flags.string({
-    description:
-      'The Kata pods running on a node are recorded before its upgrade and compared once it verified; one that restarted, died or vanished is named on the node, in an Event and in the report. report: the run goes on; stop: it also stops before the next wave (exit 3).',
-    default: 'report',
-  }),
+  'batch-size': defaultedSetting('batch-size'),
+  canary: stringSetting('canary'),
+  soak: stringSetting('soak'),
+  'max-unavailable': stringSetting('max-unavailable'),
+  'on-workload-disruption': defaultedSetting('on-workload-disruption'),
 }
 
 /** `--window`: a maintenance window, repeatable (window.ts); the Argo plan step takes them as one `--windows`. */
-export const windowFlag = Flags.string({
-  description:
-    'A maintenance window a wave may start in: "[DAYS] HH:MM-HH:MM [TIME ZONE]", e.g. "Mon-Fri 02:00-05:00 Europe/Berlin" (an end before the start crosses midnight; zone default UTC). Repeatable; a wave in progress always finishes. Default: the policy\'s windows; none: any time.',
-  multiple: true,
-})
+export const windowFlag = Flags.string({ description: described('window').description, multiple: true })
 
 /** The alert gate, shared by upgrade and the Argo plan step (alerts.ts). */
 export const alertFlags = {
-  'alert-url': Flags.string({
-    description:
-      "A Prometheus API (http://prometheus.monitoring:9090): before each wave, its firing alerts that match --alert-match hold the run until they clear; a Prometheus that does not answer holds it too. Empty: no alert gate. Default: the policy's alerts.url.",
-  }),
-  'alert-match': Flags.string({
-    description:
-      'Which firing alerts hold the run: Prometheus label matchers, comma-separated (severity="critical",alertname=~"Kata.*"). Empty: every firing alert.',
-  }),
-  'alert-timeout': Flags.string({
-    description: `How long alerts may hold one wave; then the run stops, exit 3, and a rerun goes on (${upTo}).`,
-    default: '1h',
-  }),
+  'alert-url': stringSetting('alert-url'),
+  'alert-match': stringSetting('alert-match'),
+  'alert-timeout': defaultedSetting('alert-timeout'),
 }
 
 /**
@@ -170,15 +125,9 @@ export function policyWindows(source: PolicySource | undefined): MaintenanceWind
 }
 
 /** `--pools FILE`: the node pools, upgraded in order. Shared by upgrade (the plan step takes them base64-encoded). */
-export const poolsFlag = Flags.string({
-  description:
-    "YAML list of node pools (name, nodeSelector, batchSize, canary, verification.pod), upgraded in that order, each verified with its own pod. Default: the policy's pools.",
-})
+export const poolsFlag = stringSetting('pools')
 
-export const chartFlag = Flags.string({
-  description: 'kata-deploy chart: an OCI reference, repo/chart, a chart directory or a .tgz.',
-  default: DEFAULT_CHART,
-})
+export const chartFlag = defaultedSetting('chart')
 
 /** The selection flags as the domain's NodeSelection. */
 export function selectionFrom(flags: {

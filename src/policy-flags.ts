@@ -4,24 +4,21 @@ import { readFile } from 'node:fs/promises'
 import { createDeps, type ConnectionOptions } from './deps.js'
 import { InputError } from './lifecycle/errors.js'
 import { checkNamespace } from './lifecycle/checks/names.js'
-import { DEFAULT_POLICY_NAMESPACE, policyVerificationPod, withPolicy } from './lifecycle/policy/policy.js'
+import { policyVerificationPod, withPolicy } from './lifecycle/policy/policy.js'
+import { DEFAULT_POLICY_NAMESPACE, setting } from './lifecycle/settings/settings.js'
 import { findPolicy, type FoundPolicy } from './lifecycle/services/policy.service.js'
 import { parsePoolsFile, poolsOf, type Pool } from './lifecycle/run/pools.js'
 
 export const policyFlags = {
-  policy: Flags.string({
-    description: "Fleet policy file (YAML; kata-lcm init writes one). Default: the cluster's, see --policy-namespace.",
-    helpGroup: 'POLICY',
-  }),
+  policy: Flags.string({ description: setting('policy').help, helpGroup: 'POLICY' }),
   'no-policy': Flags.boolean({
-    description:
-      'Use no fleet policy and do not look for one: flags and built-in defaults only (the Argo template passes every value itself). Without it, a policy ConfigMap that cannot be read (403, 5xx, unreachable) refuses the command.',
+    description: setting('no-policy').help,
     default: false,
     helpGroup: 'POLICY',
     exclusive: ['policy'],
   }),
   'policy-namespace': Flags.string({
-    description: 'Namespace of the cluster\'s policy (ConfigMap kata-lcm-policy, written by "kata-lcm policy set").',
+    description: setting('policy-namespace').help,
     default: DEFAULT_POLICY_NAMESPACE,
     helpGroup: 'POLICY',
     // Checked as it is parsed, before anything else: a name the API server would refuse is never sent.

@@ -15,6 +15,7 @@
  */
 import createDebug from 'debug'
 import { timerMs } from '../lifecycle/settings/durations.js'
+import { DEFAULT_CAPS, DEFAULT_LIMITS } from '../lifecycle/settings/client-limits.js'
 import { statusOf } from './kube-errors.js'
 
 const debug = createDebug('kata-lcm:kube')
@@ -34,10 +35,8 @@ export interface AdaptiveLimits {
   cap: RequestLimits
 }
 
-/** Where the limits start without flags (kubectl's are 50/300; client-go's 5/10). */
-export const DEFAULT_LIMITS: RequestLimits = { qps: 20, burst: 40, maxInFlight: 16 }
-/** How far they may grow without flags: what the 5000-node benchmark ran with, every lease kept. */
-export const DEFAULT_CAPS: RequestLimits = { qps: 400, burst: 800, maxInFlight: 64 }
+/** Where the limits start and how far they grow without flags (the settings' help names them). */
+export { DEFAULT_CAPS, DEFAULT_LIMITS }
 
 /** How long the limiter looks at the answers before it adjusts. */
 const WINDOW_MS = 1000

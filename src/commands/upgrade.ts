@@ -1,5 +1,3 @@
-import { Flags } from '@oclif/core'
-import { modeChoices } from '../lifecycle/modes/index.js'
 import { hostname } from 'node:os'
 import { BaseCommand } from '../base-command.js'
 import { createDeps } from '../deps.js'
@@ -15,7 +13,11 @@ import { createProgress } from '../ui/progress.js'
 import { formatLifecycleReport } from '../ui/report-format.js'
 import {
   allowDowngradeFlag,
+  booleanSetting,
   chartFlag,
+  defaultedSetting,
+  requiredSetting,
+  stringSetting,
   checkDrainOptions,
   drainFlags,
   globalFlags,
@@ -45,40 +47,22 @@ export default class Upgrade extends BaseCommand {
   static override flags = {
     ...globalFlags,
     ...policyFlags,
-    'target-version': Flags.string({
-      description: 'kata-deploy chart version to upgrade to (semver, e.g. 3.28.0).',
-      required: true,
-    }),
+    'target-version': requiredSetting('target-version'),
     chart: chartFlag,
-    'previous-chart': Flags.string({
-      description:
-        "Chart reference for the release's current version, used to roll back (default: --chart). Needed when --chart is a local .tgz or directory.",
-    }),
+    'previous-chart': stringSetting('previous-chart'),
     ...selectionFlags,
     ...rolloutFlags,
     ...alertFlags,
     pools: poolsFlag,
     window: windowFlag,
-    'deployment-mode': Flags.string({
-      description: `${modeChoices('auto (read from the release)')}.`,
-      default: 'auto',
-    }),
+    'deployment-mode': defaultedSetting('deployment-mode'),
     ...drainFlags,
-    'verification-pod': Flags.string({
-      description:
-        "Pod YAML run on each upgraded node; ${NODE} and ${TEST_POD} are substituted. Default: the policy's verification.pod (one of the two is required, unless every pool has its own).",
-    }),
+    'verification-pod': stringSetting('verification-pod'),
     ...verificationFlags,
     ...timingFlags,
     'allow-downgrade': allowDowngradeFlag,
-    'dry-run': Flags.boolean({
-      description: 'Print the plan (nodes, waves, versions, helm command) and write nothing.',
-      default: false,
-    }),
-    'metrics-file': Flags.string({
-      description:
-        "Keep the run's Prometheus metrics in FILE (must end in .prom; its directory must exist), node_exporter's textfile format: rewritten at each wave and at the end (docs/metrics.md).",
-    }),
+    'dry-run': booleanSetting('dry-run'),
+    'metrics-file': stringSetting('metrics-file'),
   }
 
   async run(): Promise<LifecycleReport> {

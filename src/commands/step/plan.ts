@@ -3,12 +3,14 @@ import { readFile } from 'node:fs/promises'
 import { InputError } from '../../lifecycle/errors.js'
 import { validateRequest } from '../../lifecycle/checks/prerequisites.js'
 import { planStep } from '../../lifecycle/services/steps.service.js'
-import { modeChoices } from '../../lifecycle/modes/index.js'
 import { parseWindowList } from '../../lifecycle/gates/window.js'
 import { NO_RUN_POD, parsePoolsFile } from '../../lifecycle/run/pools.js'
 import {
   allowDowngradeFlag,
   chartFlag,
+  defaultedSetting,
+  requiredSetting,
+  stringSetting,
   checkDrainOptions,
   drainFlags,
   rolloutFlags,
@@ -27,15 +29,13 @@ export default class StepPlan extends StepCommand {
 
   static override flags = {
     ...stepFlags,
-    'target-version': Flags.string({ required: true, description: 'kata-deploy chart version to upgrade to.' }),
+    'target-version': requiredSetting('target-version'),
     chart: chartFlag,
-    'previous-chart': Flags.string({
-      description: "Chart reference for the release's current version (default: --chart).",
-    }),
+    'previous-chart': stringSetting('previous-chart'),
     ...selectionFlags,
     ...rolloutFlags,
     ...alertFlags,
-    'deployment-mode': Flags.string({ default: 'auto', description: `${modeChoices()}.` }),
+    'deployment-mode': defaultedSetting('deployment-mode'),
     ...drainFlags,
     'verification-pod': Flags.string({
       description: 'Pod YAML file for verification.',

@@ -29,8 +29,6 @@ import type { Values } from '../settings/values.js'
 import { ON_DISRUPTION } from '../engine/workloads.js'
 import { checkSchedulable, parseVerificationTemplate, type VerificationTemplate } from '../engine/verification.js'
 
-export const DEFAULT_CHART = 'oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy'
-
 // The request's shape lives in request.ts (access.ts reads it too, and prerequisites.ts imports access.ts).
 export type { RequestedMode, UpgradeRequest } from '../settings/request.js'
 

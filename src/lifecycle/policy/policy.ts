@@ -8,7 +8,7 @@ import { parseAllDocuments, stringify } from 'yaml'
 import { InputError } from '../errors.js'
 import { POLICY_SCHEMA } from './policy-schema.js'
 import { schemaViolation } from './schema-check.js'
-import { SETTINGS, valueAt, type Setting } from '../settings/settings.js'
+import { DEFAULT_POLICY_NAMESPACE, SETTINGS, valueAt, type Setting } from '../settings/settings.js'
 import { describeWindow, parseWindow, WINDOW_SEPARATOR } from '../gates/window.js'
 import { documentValue } from '../settings/yaml-value.js'
 
@@ -16,7 +16,7 @@ export const POLICY_API_VERSION = 'kata-lcm.katacontainers.io/v1alpha1'
 /** The ConfigMap that holds the cluster's policy, and its key. */
 export const POLICY_CONFIGMAP = 'kata-lcm-policy'
 export const POLICY_KEY = 'policy.yaml'
-export const DEFAULT_POLICY_NAMESPACE = 'kube-system'
+export { DEFAULT_POLICY_NAMESPACE }
 
 export interface Policy {
   apiVersion: string

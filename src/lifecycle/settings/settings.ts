@@ -1,17 +1,19 @@
 /**
- * The run's settings, each once: the `upgrade` flag, the fleet policy's field, and how the Argo
- * template takes it (its workflow parameter, the chart's `defaults.<key>`, the `step plan` flag the
- * parameter is passed as), or why the template does not. The policy's flag mapping (`policyFlags`,
- * `POLICY_FIELD`) and `install-workflow`'s chart defaults (`chartDefaults`) are read from it, and
- * test/unit/chart/settings.test.ts holds the upgrade command's flags, the policy's schema, the
- * chart's values.schema.json and values.yaml, and the rendered template's parameters and plan step
- * to it: a flag or a policy field added without an entry, or an entry the template does not carry,
- * fails that test. Pure data.
+ * The run's settings, each once: the `upgrade` flag with its help and default, the fleet policy's
+ * field, and how the Argo template takes it (its workflow parameter, the chart's `defaults.<key>`,
+ * the `step plan` flag the parameter is passed as), or why the template does not. Read by code:
+ * the flags (src/flags.ts), the policy's flag mapping (`policyFlags`, `POLICY_FIELD`) and
+ * `install-workflow`'s chart defaults (`chartDefaults`). Written from it by `npm run generate`
+ * (scripts/settings-files.ts): the chart's values.schema.json and values.yaml defaults, the
+ * template's parameters and docs/argo.md's table. test/unit/chart/settings.test.ts holds the rest
+ * to it (the command's flags, the policy's schema, the plan step's arguments): a flag or a policy
+ * field added without an entry, or a generated file not regenerated, fails that test. Pure data.
  */
 
 import { ON_DISRUPTION } from '../engine/workloads.js'
-import { DEPLOYMENT_MODES } from '../modes/index.js'
-import { DURATION_PATTERN } from './durations.js'
+import { DEPLOYMENT_MODES, modeChoices } from '../modes/index.js'
+import { DEFAULT_CAPS, DEFAULT_LIMITS } from './client-limits.js'
+import { DURATION_PATTERN, MAX_DURATION_TEXT } from './durations.js'
 
 /** How the Argo template takes a setting. */
 export type ArgoSetting =
@@ -24,6 +26,15 @@ export type ArgoSetting =
       schema?: ChartSchema
       /** The `step plan` flag the parameter is passed as; default: the upgrade flag's name. */
       planFlag?: string
+      /**
+       * The parameter's default: the chart value (default), its base64 (`base64`), or empty
+       * (`empty`: none, or the chart embeds the value elsewhere).
+       */
+      value?: 'base64' | 'empty'
+      /** The parameter's description where the flag's help does not fit it (a file's content, base64). */
+      description?: string
+      /** What the docs' parameter table adds about the template (docs/argo.md). */
+      note?: string
     }
   /** The template has no parameter for it, and why (a `step plan` flag it cannot honour is refused, exit 2). */
   | { not: string }
@@ -31,6 +42,13 @@ export type ArgoSetting =
 export interface Setting {
   /** The `kata-lcm upgrade` flag. */
   flag: string
+  /**
+   * The setting's one line of help: the flag's description, and (with the flags it names turned
+   * into parameters or chart values) the template parameter's and the chart value's.
+   */
+  help: string
+  /** The default, when there is one: the flag's, the chart value's and the template parameter's. */
+  default?: string | number | boolean
   /** The policy field (a dotted path), when the policy sets it. */
   policy?: string
   /**
@@ -66,62 +84,129 @@ const PACING =
 const POLICY_READ =
   "install-workflow reads the policy and renders it into the template's defaults (defaults.policy names it); the steps read none"
 
+/** The kata-deploy chart kata-lcm upgrades to when none is named. */
+export const DEFAULT_CHART = 'oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy'
+/** Where the cluster's fleet policy (ConfigMap kata-lcm-policy) lives unless --policy-namespace says. */
+export const DEFAULT_POLICY_NAMESPACE = 'kube-system'
+
+const upTo = `at most ${MAX_DURATION_TEXT}`
+const adapts = (limit: keyof typeof DEFAULT_LIMITS) =>
+  `Default: adapts, from ${DEFAULT_LIMITS[limit]} up to ${DEFAULT_CAPS[limit]}`
+
 /** Every setting of `kata-lcm upgrade`, in its flags' order. */
 export const SETTINGS: readonly Setting[] = [
-  { flag: 'kubeconfig', argo: { not: IN_CLUSTER } },
-  { flag: 'context', argo: { not: IN_CLUSTER } },
+  {
+    flag: 'kubeconfig',
+    help: 'Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).',
+    argo: { not: IN_CLUSTER },
+  },
+  {
+    flag: 'context',
+    help: 'Kubeconfig context to use (default: its current-context).',
+    argo: { not: IN_CLUSTER },
+  },
   {
     flag: 'helm-release',
+    help: 'Name of the kata-deploy Helm release.',
+    default: 'kata-deploy',
     policy: 'release.name',
     argo: { parameter: 'helm-release', chart: 'helmRelease', schema: { type: 'string', minLength: 1, maxLength: 53 } },
   },
   {
     flag: 'helm-namespace',
+    help: 'Namespace of the kata-deploy Helm release.',
+    default: 'kube-system',
     policy: 'release.namespace',
-    argo: { parameter: 'helm-namespace', chart: 'helmNamespace', schema: SCHEMA.namespace },
+    argo: {
+      parameter: 'helm-namespace',
+      chart: 'helmNamespace',
+      schema: SCHEMA.namespace,
+      note: 'the chart grants rights in this namespace only',
+    },
   },
-  { flag: 'kube-qps', argo: { not: PACING } },
-  { flag: 'kube-burst', argo: { not: PACING } },
-  { flag: 'kube-max-in-flight', argo: { not: PACING } },
-  { flag: 'policy', argo: { not: POLICY_READ } },
-  { flag: 'no-policy', argo: { not: POLICY_READ } },
-  { flag: 'policy-namespace', argo: { not: POLICY_READ } },
-  // No chart default: each submission names its version (rollback-node needs none).
-  { flag: 'target-version', argo: { parameter: 'target-version' } },
-  { flag: 'chart', policy: 'chart', argo: { parameter: 'chart', chart: 'chart', schema: SCHEMA.required } },
+  {
+    flag: 'kube-qps',
+    help: `Requests per second kata-lcm sends the API server at most, sustained. ${adapts('qps')} while the API server answers fast and never throttles (429); given, it is the cap (and the start); either way kata-lcm backs off when throttled or slowed.`,
+    argo: { not: PACING },
+  },
+  {
+    flag: 'kube-burst',
+    help: `Requests kata-lcm may send at once after a quiet spell, at most. ${adapts('burst')}.`,
+    argo: { not: PACING },
+  },
+  {
+    flag: 'kube-max-in-flight',
+    help: `Requests awaiting an answer at any moment, at most. ${adapts('maxInFlight')}.`,
+    argo: { not: PACING },
+  },
+  {
+    flag: 'policy',
+    help: "Fleet policy file (YAML; kata-lcm init writes one). Default: the cluster's, see --policy-namespace.",
+    argo: { not: POLICY_READ },
+  },
+  {
+    flag: 'no-policy',
+    help: 'Use no fleet policy and do not look for one: flags and built-in defaults only (the Argo template passes every value itself). Without it, a policy ConfigMap that cannot be read (403, 5xx, unreachable) refuses the command.',
+    default: false,
+    argo: { not: POLICY_READ },
+  },
+  {
+    flag: 'policy-namespace',
+    help: 'Namespace of the cluster\'s policy (ConfigMap kata-lcm-policy, written by "kata-lcm policy set").',
+    default: DEFAULT_POLICY_NAMESPACE,
+    argo: { not: POLICY_READ },
+  },
+  {
+    flag: 'target-version',
+    help: 'kata-deploy chart version to upgrade to (semver, e.g. 3.28.0).',
+    // No chart default: each submission names its version (rollback-node needs none).
+    argo: {
+      parameter: 'target-version',
+      value: 'empty',
+      description:
+        'kata-deploy chart version to upgrade to (e.g. 3.28.0). Required by deploy-version; empty by default so that rollback-node can be submitted without it (Argo demands a value for every workflow parameter without one, whatever the entrypoint).',
+    },
+  },
+  {
+    flag: 'chart',
+    help: 'kata-deploy chart: an OCI reference, repo/chart, a chart directory or a .tgz.',
+    default: DEFAULT_CHART,
+    policy: 'chart',
+    argo: { parameter: 'chart', chart: 'chart', schema: SCHEMA.required, note: 'a path is one inside the image' },
+  },
   {
     flag: 'previous-chart',
+    help: "Chart reference for the release's current version, used to roll back (default: --chart). Needed when --chart is a local .tgz or directory.",
     policy: 'previousChart',
     argo: {
       parameter: 'previous-chart',
       chart: 'previousChart',
-      schema: {
-        type: 'string',
-        description: "The chart of the release's current version, for rollbacks; empty = chart",
-      },
+      schema: SCHEMA.text,
+      note: "rollback-node's chart too",
     },
   },
   {
     flag: 'node-selector',
+    help: 'Label selector for the nodes, kubectl syntax (e.g. "node-pool=kata,zone in (a,b)"); empty: every node.',
     policy: 'nodeSelector',
-    argo: {
-      parameter: 'node-selector',
-      chart: 'nodeSelector',
-      schema: { type: 'string', description: 'kubectl label selector; empty = every node' },
-    },
+    argo: { parameter: 'node-selector', chart: 'nodeSelector', schema: SCHEMA.text },
   },
   {
     flag: 'node-taint-key',
+    help: 'Select nodes carrying a taint with this key; empty: no taint filter.',
     policy: 'nodeTaint.key',
     argo: { parameter: 'node-taint-key', chart: 'nodeTaintKey', schema: SCHEMA.text },
   },
   {
     flag: 'node-taint-value',
+    help: 'With --node-taint-key: only taints with this value; empty: any value.',
     policy: 'nodeTaint.value',
     argo: { parameter: 'node-taint-value', chart: 'nodeTaintValue', schema: SCHEMA.text },
   },
   {
     flag: 'batch-size',
+    help: 'Nodes per wave: a number (1 = strict node by node) or a percentage of the selected nodes (25%).',
+    default: 1,
     policy: 'batchSize',
     argo: {
       parameter: 'batch-size',
@@ -134,52 +219,104 @@ export const SETTINGS: readonly Setting[] = [
       },
     },
   },
-  { flag: 'canary', policy: 'canary', argo: { parameter: 'canary', chart: 'canary', schema: SCHEMA.count } },
-  { flag: 'soak', policy: 'soak', argo: { parameter: 'soak', chart: 'soak', schema: SCHEMA.optionalDuration } },
+  {
+    flag: 'canary',
+    help: 'The first wave has this many nodes (a canary), the later ones --batch-size; empty: no canary.',
+    policy: 'canary',
+    argo: { parameter: 'canary', chart: 'canary', schema: SCHEMA.count },
+  },
+  {
+    flag: 'soak',
+    help: `After each wave but the last: keep its nodes in service this long, watched, and re-check them before the next (e.g. 10m; ${upTo}); empty: no soak.`,
+    policy: 'soak',
+    argo: {
+      parameter: 'soak',
+      chart: 'soak',
+      schema: SCHEMA.optionalDuration,
+      note: "in the wave's verify step",
+    },
+  },
   {
     flag: 'max-unavailable',
+    help: 'At most this many selected nodes unschedulable at once, across pools, counting nodes already cordoned: caps every wave; empty: no cap.',
     policy: 'maxUnavailable',
     argo: { parameter: 'max-unavailable', chart: 'maxUnavailable', schema: SCHEMA.count },
   },
   {
     flag: 'on-workload-disruption',
+    help: 'The Kata pods running on a node are recorded before its upgrade and compared once it verified; one that restarted, died or vanished is named on the node, in an Event and in the report. report: the run goes on; stop: it also stops before the next wave (exit 3).',
+    default: 'report',
     policy: 'workloads.onDisruption',
     argo: {
       parameter: 'on-workload-disruption',
       chart: 'onWorkloadDisruption',
       schema: { type: 'string', enum: [...ON_DISRUPTION] },
+      note: "stop: the wave's last step fails and no later wave starts",
     },
   },
   {
     flag: 'alert-url',
+    help: 'A Prometheus API (http://prometheus.monitoring:9090): before each wave, its firing alerts that match --alert-match hold the run until they clear; a Prometheus that does not answer holds it too. Empty: no alert gate.',
     policy: 'alerts.url',
-    argo: { parameter: 'alert-url', chart: 'alertUrl', schema: { type: 'string', pattern: '^(|https?://.+)$' } },
+    argo: {
+      parameter: 'alert-url',
+      chart: 'alertUrl',
+      schema: { type: 'string', pattern: '^(|https?://.+)$' },
+      note: '`step alerts` asks before each wave; held, it exits 75 and Argo retries it (15 s backoff doubling to 2 min, no pod between questions)',
+    },
   },
   {
     flag: 'alert-match',
+    help: 'Which firing alerts hold the run: Prometheus label matchers, comma-separated (severity="critical",alertname=~"Kata.*"). Empty: every firing alert.',
     policy: 'alerts.match',
     argo: { parameter: 'alert-match', chart: 'alertMatch', schema: SCHEMA.text },
   },
   {
     flag: 'alert-timeout',
+    help: `How long alerts may hold one wave; then the run stops, exit 3, and a rerun goes on (${upTo}).`,
+    default: '1h',
     policy: 'alerts.timeout',
     argo: { parameter: 'alert-timeout', chart: 'alertTimeout', schema: SCHEMA.duration },
   },
   {
     flag: 'pools',
+    help: 'YAML list of node pools (name, nodeSelector, nodeTaint, batchSize, canary, verification.{pod,timeout}), upgraded in that order, each verified with its own pod.',
     policy: 'pools',
     content: true,
-    argo: { parameter: 'pools', chart: 'pools', schema: SCHEMA.text, planFlag: 'pools-b64' },
+    argo: {
+      parameter: 'pools',
+      chart: 'pools',
+      schema: {
+        type: 'string',
+        description:
+          "Node pools, upgraded in order, each verified with its own pod: a YAML list as kata-lcm upgrade --pools takes it (name, nodeSelector, nodeTaint, batchSize, canary, verification.{pod,timeout}). Give it with --set-file defaults.pools=./pools.yaml (install-workflow writes the policy's pools here). verificationPod stays required: rollback-node verifies with it, and so does a pool without a pod of its own. Empty: no pools.",
+      },
+      planFlag: 'pools-b64',
+      value: 'base64',
+      description:
+        'The node pools, base64-encoded YAML (a kata-lcm upgrade --pools file), upgraded in order, each verified with its own pod; empty: no pools.',
+      note: "the run record keeps each wave's pool, so each wave's verify step uses its pool's pod; rollback-node verifies a pooled node with its pool's pod",
+    },
   },
   // The windows as one parameter: each as --window takes it, joined by "; " (step plan --windows).
   {
     flag: 'window',
+    help: 'A maintenance window a wave may start in: "[DAYS] HH:MM-HH:MM [TIME ZONE]", e.g. "Mon-Fri 02:00-05:00 Europe/Berlin" (an end before the start crosses midnight; zone default UTC). Repeatable; a wave in progress always finishes. None: any time.',
     policy: 'windows',
     content: true,
-    argo: { parameter: 'windows', chart: 'windows', schema: SCHEMA.text, planFlag: 'windows' },
+    argo: {
+      parameter: 'windows',
+      chart: 'windows',
+      schema: SCHEMA.text,
+      planFlag: 'windows',
+      description:
+        'Maintenance windows a wave may start in, each as kata-lcm upgrade --window takes it, separated by ";" (e.g. "Mon-Fri 02:00-05:00 Europe/Berlin; Sat 00:00-06:00"). Before each wave the workflow suspends until one opens (no pod runs meanwhile). Empty: any time.',
+    },
   },
   {
     flag: 'deployment-mode',
+    help: `${modeChoices('auto (read from the release)')}.`,
+    default: 'auto',
     policy: 'deploymentMode',
     argo: {
       parameter: 'deployment-mode',
@@ -189,30 +326,46 @@ export const SETTINGS: readonly Setting[] = [
   },
   {
     flag: 'drain',
+    help: 'Evict workloads (Eviction API) after cordon, before the upgrade. DaemonSet and static pods stay.',
+    default: false,
     policy: 'drain.enabled',
     argo: { parameter: 'drain-enabled', chart: 'drainEnabled', schema: SCHEMA.boolean },
   },
   {
     flag: 'drain-timeout',
+    help: `How long a drain may take per node (${upTo}).`,
+    default: '5m',
     policy: 'drain.timeout',
     argo: { parameter: 'drain-timeout', chart: 'drainTimeout', schema: SCHEMA.duration },
   },
   {
     flag: 'drain-force',
+    help: 'With --drain: also evict pods no controller manages (they are gone for good), like kubectl drain --force.',
+    default: false,
     policy: 'drain.force',
-    argo: { parameter: 'drain-force', chart: 'drainForce', schema: SCHEMA.boolean },
+    argo: {
+      parameter: 'drain-force',
+      chart: 'drainForce',
+      schema: SCHEMA.boolean,
+      note: "as the policy's drain.force, it waits for a run that drains: not refused without drain-enabled, but it evicts nothing then",
+    },
   },
   {
     flag: 'accept-restart-hazard',
+    help: "Restart kata-deploy pods whose restart kata-deploy makes disruptive (3.28.0 crashes the node's Kata pods) without --drain.",
+    default: false,
     argo: { parameter: 'accept-restart-hazard', chart: 'acceptRestartHazard', schema: SCHEMA.boolean },
   },
   {
     flag: 'drain-delete-emptydir-data',
+    help: 'With --drain: also evict pods with emptyDir volumes (their data is lost), like kubectl drain --delete-emptydir-data.',
+    default: false,
     policy: 'drain.deleteEmptyDirData',
     argo: { parameter: 'drain-delete-emptydir-data', chart: 'drainDeleteEmptyDirData', schema: SCHEMA.boolean },
   },
   {
     flag: 'verification-pod',
+    help: "Pod YAML run on each upgraded node; ${NODE} and ${TEST_POD} are substituted. This or the policy's is required, unless every pool has its own.",
     policy: 'verification.pod',
     content: true,
     argo: {
@@ -221,45 +374,86 @@ export const SETTINGS: readonly Setting[] = [
       schema: {
         type: 'string',
         description:
-          'Required (the templates refuse to render without it): the verification Pod YAML, e.g. --set-file defaults.verificationPod=./verification-pod.yaml',
+          'REQUIRED: the Pod YAML run on every upgraded node (${NODE} and ${TEST_POD} are substituted). Give it with --set-file defaults.verificationPod=./verification-pod.yaml; the chart refuses to render without it, so upgrades are always verified.',
       },
       planFlag: 'verification-pod-b64',
+      value: 'empty',
+      description:
+        'The verification Pod YAML, base64-encoded (base64 -w0 pod.yaml). Empty: the pod installed with the chart (defaults.verificationPod).',
     },
   },
   {
     flag: 'verification-namespace',
+    help: 'Namespace for the verification pods.',
+    default: 'default',
     policy: 'verification.namespace',
-    argo: { parameter: 'verification-namespace', chart: 'verificationNamespace', schema: SCHEMA.namespace },
+    argo: {
+      parameter: 'verification-namespace',
+      chart: 'verificationNamespace',
+      schema: SCHEMA.namespace,
+      note: 'the chart grants pod rights in this namespace only',
+    },
   },
   {
     flag: 'verification-timeout',
+    help: `How long a verification pod may take (e.g. 90s, 5m; ${upTo}).`,
+    default: '180s',
     policy: 'verification.timeout',
     argo: { parameter: 'verification-timeout', chart: 'verificationTimeout', schema: SCHEMA.duration },
   },
   {
     flag: 'ready-timeout',
+    help: `How long the new kata-deploy pod (or install Job) may take on a node (${upTo}).`,
+    default: '5m',
     policy: 'timeouts.ready',
-    argo: { parameter: 'ready-timeout', chart: 'readyTimeout', schema: SCHEMA.duration },
+    argo: {
+      parameter: 'ready-timeout',
+      chart: 'readyTimeout',
+      schema: SCHEMA.duration,
+      note: 'rollback-node takes it too',
+    },
   },
   {
     flag: 'helm-timeout',
+    help: `Passed to helm upgrade --timeout (${upTo}).`,
+    default: '10m',
     policy: 'timeouts.helm',
-    argo: { parameter: 'helm-timeout', chart: 'helmTimeout', schema: SCHEMA.duration },
+    argo: {
+      parameter: 'helm-timeout',
+      chart: 'helmTimeout',
+      schema: SCHEMA.duration,
+      note: 'rollback-node takes it too',
+    },
   },
-  { flag: 'allow-downgrade', argo: { parameter: 'allow-downgrade', chart: 'allowDowngrade', schema: SCHEMA.boolean } },
+  {
+    flag: 'allow-downgrade',
+    help: "Allow a --target-version older than the release's.",
+    default: false,
+    argo: { parameter: 'allow-downgrade', chart: 'allowDowngrade', schema: SCHEMA.boolean },
+  },
   {
     flag: 'dry-run',
+    help: 'Print the plan (nodes, waves, versions, helm command) and write nothing.',
+    default: false,
     argo: {
       not: 'a workflow always runs: preview its plan with kata-lcm upgrade --dry-run (step plan refuses --dry-run, exit 2)',
     },
   },
   {
     flag: 'metrics-file',
+    help: "Keep the run's Prometheus metrics in FILE (must end in .prom; its directory must exist), node_exporter's textfile format: rewritten at each wave and at the end (docs/metrics.md).",
     argo: {
       not: "a workflow's metrics are the template's own, served by the workflow-controller's /metrics (docs/metrics.md)",
     },
   },
 ]
+
+/** The table's entry of `flag`; throws on a name the table does not have (a typo in the code). */
+export function setting(flag: string): Setting {
+  const found = SETTINGS.find((s) => s.flag === flag)
+  if (!found) throw new Error(`settings: no setting --${flag}`)
+  return found
+}
 
 /** The value at a dotted `path` of `document`, or undefined. Pure. */
 export function valueAt(document: unknown, path: string): unknown {
@@ -275,7 +469,8 @@ export function valueAt(document: unknown, path: string): unknown {
 /** The step's own chart value, not a setting: the policy the defaults came from. */
 const POLICY_NAME: ChartSchema = {
   type: 'string',
-  description: 'The fleet policy these defaults came from (set by kata-lcm install-workflow)',
+  description:
+    'The fleet policy these defaults came from (kata-lcm install-workflow sets it, e.g. "ConfigMap kube-system/kata-lcm-policy"); each run\'s plan step names it in its first line. Empty: none recorded.',
 }
 
 /**

@@ -20,12 +20,21 @@ import { chartDefaults, parsePolicy, type Policy } from '../../../src/lifecycle/
 import { POLICY_SCHEMA } from '../../../src/lifecycle/policy/policy-schema.js'
 import { chartDefaultsSchema, SETTINGS, valueAt, type Setting } from '../../../src/lifecycle/settings/settings.js'
 import { runCli } from '../commands/cli.js'
+import { argoDocFile, parametersTemplate, valuesSchemaFile, valuesYamlFile } from '../../../scripts/settings-files.js'
 import { VERIFICATION_POD } from '../../fakes/scenario.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 const CHART = path.join(ROOT, 'chart')
 const BIN = path.join(process.env.KATA_LCM_CACHE ?? path.join(homedir(), '.cache/kata-lcm'), 'bin')
 const HELM = process.env.HELM ?? path.join(BIN, 'helm')
+
+/** The files `npm run generate` writes from the table. */
+const GENERATED: Record<string, (current: string) => string> = {
+  'chart/values.schema.json': valuesSchemaFile,
+  'chart/values.yaml': valuesYamlFile,
+  'chart/templates/_parameters.tpl': () => parametersTemplate(),
+  'docs/argo.md': argoDocFile,
+}
 
 /** A policy that sets every field the schema has (the test below holds it to the schema). */
 const FULL_POLICY = `apiVersion: kata-lcm.katacontainers.io/v1alpha1
@@ -176,11 +185,35 @@ describe('the settings table', () => {
     expect(Object.keys(valuesSchema.properties.defaults.properties).sort()).toEqual([...keys, 'policy'].sort())
   })
 
-  it("generates values.schema.json's defaults (npm run generate): the checked-in file is what the table gives", () => {
-    expect(valuesSchema.properties.defaults.properties).toEqual(chartDefaultsSchema())
+  it('generates values.schema.json, values.yaml\'s defaults, the template\'s parameters and docs/argo.md\'s table (npm run generate): each checked-in file is what the table gives', () => {
+    for (const [file, derive] of Object.entries(GENERATED)) {
+      const current = readFileSync(path.join(ROOT, file), 'utf8')
+      expect(derive(current), `${file}: run npm run generate`).toBe(current)
+    }
     // The enums come from their one source: the modes' list, the workloads check's choices.
     expect(chartDefaultsSchema().deploymentMode).toEqual({ type: 'string', enum: ['auto', 'daemonset', 'job'] })
     expect(chartDefaultsSchema().onWorkloadDisruption).toEqual({ type: 'string', enum: ['report', 'stop'] })
+  })
+
+  it("gives each flag of upgrade and step plan its help and default (the policy's field named)", () => {
+    const flags = Upgrade.flags as Record<string, { description?: string; default?: unknown }>
+    const stepFlags = StepPlan.flags as Record<string, { description?: string; default?: unknown }>
+    for (const s of SETTINGS) {
+      const help = s.policy ? `${s.help} Policy field: ${s.policy}.` : s.help
+      for (const [command, flag] of [
+        ['upgrade', flags[s.flag]],
+        ['step plan', STEP_ONLY.includes(s.flag) ? undefined : stepFlags[s.flag]],
+      ] as const) {
+        if (!flag) continue
+        expect(flag.description, `${command} --${s.flag}`).toBe(help)
+        const expected = typeof s.default === 'number' ? String(s.default) : s.default
+        expect(flag.default, `${command} --${s.flag}`).toBe(expected ?? (typeof flag.default === 'boolean' ? false : undefined))
+      }
+    }
+    // The values.yaml defaults are the flags' defaults.
+    for (const s of carried) {
+      if (s.argo.chart) expect(valuesYaml.defaults[s.argo.chart], s.flag).toEqual(s.default ?? '')
+    }
   })
 
   it("has exactly the template's parameters (node-name: rollback-node's own), each with the chart's default", async () => {
