@@ -82,7 +82,24 @@ export function valuesYamlFile(current: string): string {
   return [...lines.slice(0, start), ...block, ...lines.slice(end)].join('\n')
 }
 
-/** chart/templates/_parameters.tpl: the WorkflowTemplate's parameters, one per carried setting. */
+/**
+ * The plan step's argument for a carried setting: `--flag=<parameter>`, a boolean as `--flag` or
+ * `--no-flag`. Undefined for a parameter whose empty value stands for a chart value the template
+ * embeds itself (the verification pod): its argument is written in the template.
+ */
+function planArg(s: Carried): string | undefined {
+  const flag = s.argo.planFlag ?? s.flag
+  const p = s.argo.parameter
+  if (s.argo.value === 'empty' && s.argo.chart) return undefined
+  if ((s.argo.schema as { type?: string } | undefined)?.type === 'boolean')
+    return `- "{{\`{{=workflow.parameters['${p}'] == 'true' ? '--${flag}' : '--no-${flag}'}}\`}}"`
+  return `- {{\`"--${flag}={{workflow.parameters.${p}}}"\`}}`
+}
+
+/**
+ * chart/templates/_parameters.tpl: the WorkflowTemplate's parameters, one per carried setting
+ * (`klm.parameters`), and the plan step's arguments that pass them (`klm.planArgs`).
+ */
 export function parametersTemplate(): string {
   const value = (s: Carried) => {
     if (!s.argo.chart || s.argo.value === 'empty') return '""'
@@ -102,12 +119,18 @@ export function parametersTemplate(): string {
   return [
     '{{- /*',
     GENERATED,
-    "The WorkflowTemplate's parameters: one per setting the template carries, then rollback-node's own.",
+    "klm.parameters: the WorkflowTemplate's parameters, one per setting the template carries, then",
+    "rollback-node's own. klm.planArgs: the plan step's arguments that pass them (a boolean as --flag",
+    "or --no-flag; the verification pod, which falls back to the chart's, is passed by the template).",
     '*/ -}}',
     '{{- define "klm.parameters" -}}',
     '{{- $d := .Values.defaults -}}',
     ...CARRIED.flatMap((s) => parameter(s.argo.parameter, value(s), parameterDescription(s), enumOf(s))),
     ...parameter(NODE_NAME.name, '""', NODE_NAME.description),
+    '{{- end }}',
+    '',
+    '{{- define "klm.planArgs" -}}',
+    ...CARRIED.flatMap((s) => planArg(s) ?? []),
     '{{- end }}',
     '',
   ].join('\n')
