@@ -82,6 +82,7 @@ export class HelmCli implements Helm {
       chart?: string
       version?: string
       appVersion?: string
+      deployedAt?: string
     }>('get metadata', argv, stdout)
     return {
       name: m.name ?? release,
@@ -91,6 +92,7 @@ export class HelmCli implements Helm {
       chartName: m.chart ?? '',
       chartVersion: m.version ?? '',
       appVersion: m.appVersion ?? '',
+      ...(m.deployedAt ? { deployedAt: m.deployedAt } : {}),
     }
   }
 

@@ -9,6 +9,8 @@ export interface ReleaseInfo {
   chartName: string
   chartVersion: string
   appVersion: string
+  /** When this revision was deployed, as helm says it (`helm get metadata`'s deployedAt), if it does. */
+  deployedAt?: string
 }
 
 export interface ReleaseRevision {

@@ -228,6 +228,8 @@ export class FakeHelm implements Helm {
       chartName: latest.chartName,
       chartVersion: latest.chartVersion,
       appVersion: latest.appVersion,
+      // Unique per install and revision, as helm's timestamp is.
+      deployedAt: `${stored.firstDeployed}+${latest.revision}`,
     }
   }
 

@@ -163,9 +163,15 @@ export async function checkPrerequisites(
   deps: LifecycleDeps,
   request: UpgradeRequest,
   runId: string,
+  /**
+   * The plan this one checks again (under the lock the first was made without): what cannot have
+   * changed since is not read again (helm's version, the access, the charts, and the release's
+   * instance and values while its revision is the same); the run record and the nodes are.
+   */
+  earlier?: RunPlan,
 ): Promise<RunPlan> {
   const verification = validateRequest(request)
-  const reads = startReads(deps, request)
+  const reads = startReads(deps, request, earlier && READS.get(earlier))
   await reads.helm()
   await reads.access()
   await reads.ping()
@@ -187,8 +193,7 @@ export async function checkPrerequisites(
   const previousVersion =
     idle || current !== request.targetVersion ? current : await rollbackVersion(deps, release.name, request)
   if (!idle)
-    await checkChart(
-      deps,
+    await reads.chart(
       previousChart,
       previousVersion,
       request.previousChart ? '--previous-chart' : '--chart',
@@ -218,7 +223,7 @@ export async function checkPrerequisites(
     wavePools,
     settings: settingsOf(request, batchSize, fleet.rollout.poolVerification),
   })
-  return {
+  const plan: RunPlan = {
     ...(found.staleRun ? { staleRun: found.staleRun } : {}),
     release,
     strategy,
@@ -238,41 +243,101 @@ export async function checkPrerequisites(
     ...(pools ? { pools } : {}),
     batchSize,
   }
+  READS.set(plan, reads)
+  return plan
 }
 
 const PREVIOUS_CHART_HINT = ' (and --previous-chart for the version to roll back to)'
 
 /**
  * Every read that needs nothing from another, started at once (each helm call is a process); each
- * is awaited where it stands in the checks' order, so a failure reads as if run one by one.
+ * is awaited where it stands in the checks' order, so a failure reads as if run one by one. Given
+ * the reads of an earlier plan (`before`), it takes from them what cannot have changed: helm's
+ * version, the access and ping, the charts checked, and, while the release's revision and its
+ * deployment time are the same, its instance (`helm status`, which lists every pod of the release)
+ * and its values. The release itself, the run record and the nodes are read again.
  */
-function startReads(deps: LifecycleDeps, request: UpgradeRequest) {
+function startReads(deps: LifecycleDeps, request: UpgradeRequest, before?: Reads): Reads {
   const { helm, cluster } = deps
   const { name, namespace } = request.release
+  const release = helm.release(name, namespace)
+  const unchanged = before
+    ? Promise.all([release, before.release()]).then(([now, then]) => sameRevision(now, then))
+    : Promise.resolve(false)
+  const sinceBefore = <T>(kept: (() => Promise<T>) | undefined, read: () => Promise<T>) =>
+    unchanged.then((same) => (same && kept ? kept() : read()))
   // The record of this install of the release only: one of another install (the release uninstalled
   // and installed again under the same name) is history, never resumed nor its values restored.
   const recorded = cluster.readRun(namespace, name)
-  const instance = helm.firstDeployed(name, namespace)
+  const instance = sinceBefore(before?.instance, () => helm.firstDeployed(name, namespace))
   const run = Promise.all([recorded, instance]).then(([record, current]) =>
     isOtherInstance(record?.releaseInstance, current) ? undefined : record,
   )
+  const helmUserValues = once(() =>
+    sinceBefore(before?.helmUserValues, () => helm.values(name, namespace, { all: false })),
+  )
+  const charts = before?.charts ?? new Map<string, Promise<void>>()
+  const chart = (ref: string, version: string, flag: string, hint: string) => {
+    const key = JSON.stringify([ref, version, flag])
+    if (!charts.has(key)) charts.set(key, checkChart(deps, ref, version, flag, hint))
+    return charts.get(key)!
+  }
   return {
-    helm: early(checkHelmVersion(helm)),
-    access: early(checkAccess(deps, request)),
-    ping: early(cluster.ping()),
-    release: early(helm.release(name, namespace)),
+    helm: before?.helm ?? early(checkHelmVersion(helm)),
+    access: before?.access ?? early(checkAccess(deps, request)),
+    ping: before?.ping ?? early(cluster.ping()),
+    release: early(release),
     run: early(run),
     recorded: early(recorded),
     instance: early(instance),
-    allValues: early(helm.values(name, namespace, { all: true })),
+    allValues: early(sinceBefore(before?.allValues, () => helm.values(name, namespace, { all: true }))),
+    helmUserValues,
     // The operator's own values from helm only when no earlier run captured them (a resumed run has them).
-    userValues: early(run.then((record) => record?.userValues ?? helm.values(name, namespace, { all: false }))),
-    targetChart: early(checkChart(deps, request.chart, request.targetVersion, '--chart', PREVIOUS_CHART_HINT)),
+    userValues: early(run.then((record) => record?.userValues ?? helmUserValues())),
+    charts,
+    chart,
+    targetChart: early(chart(request.chart, request.targetVersion, '--chart', PREVIOUS_CHART_HINT)),
     nodes: early(cluster.listNodes(request.selection.labelSelector)),
   }
 }
 
-type Reads = ReturnType<typeof startReads>
+/** The release as it was: the same revision, status and deployment (helm's deployedAt), when helm says it. Pure. */
+function sameRevision(now: ReleaseInfo | undefined, then: ReleaseInfo | undefined): boolean {
+  return (
+    now !== undefined &&
+    then !== undefined &&
+    now.deployedAt !== undefined &&
+    now.deployedAt === then.deployedAt &&
+    now.revision === then.revision &&
+    now.status === then.status
+  )
+}
+
+/** What one planning read, so that a plan checked again reads only what may have changed since. */
+const READS = new WeakMap<RunPlan, Reads>()
+
+/** A read to await where it is needed (started already, or on the first ask). */
+type Later<T> = () => Promise<T>
+
+interface Reads {
+  helm: Later<void>
+  access: Later<void>
+  ping: Later<void>
+  release: Later<ReleaseInfo | undefined>
+  /** The run record of this install of the release, if any. */
+  run: Later<RunRecord | undefined>
+  /** The run record beside the release, of whichever install. */
+  recorded: Later<RunRecord | undefined>
+  instance: Later<string | undefined>
+  allValues: Later<Values>
+  helmUserValues: Later<Values>
+  userValues: Later<Values>
+  /** The charts checked so far, by chart, version and flag. */
+  charts: Map<string, Promise<void>>
+  chart: (ref: string, version: string, flag: string, hint: string) => Promise<void>
+  targetChart: Later<void>
+  nodes: Later<NodeView[]>
+}
 
 /**
  * The release, and the run record beside it: an interrupted run toward the same target is resumed
@@ -599,6 +664,12 @@ async function rollbackVersion(deps: LifecycleDeps, name: string, request: Upgra
       suggestions: ['pass --previous-chart with the chart of the version those nodes run'],
     },
   )
+}
+
+/** A read started the first time it is asked for, then the same promise. */
+function once<T>(read: () => Promise<T>): () => Promise<T> {
+  let started: Promise<T> | undefined
+  return () => (started ??= read())
 }
 
 /** Starts a read now; the returned function awaits it (its value, or its failure) where it is needed. */

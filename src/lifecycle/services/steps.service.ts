@@ -47,9 +47,11 @@ export async function planStep(
   holder: string,
 ): Promise<{ runId: string; waves: number; nodes: number; skipped: number; policy: string }> {
   deps.events.emit({ type: 'info', message: `policy: ${request.policy.name}` })
-  const plan = await checkPrerequisites(deps, request, runId)
-  await checkRenders(openRun(deps, plan.record).ctx, plan.waves)
+  const first = await checkPrerequisites(deps, request, runId)
+  await checkRenders(openRun(deps, first.record).ctx, first.waves)
   return underLock(deps, request.release, holder, async () => {
+    // As kata-lcm upgrade does: another run may have moved nodes between the first look and the lock.
+    const plan = await checkPrerequisites(deps, request, runId, first)
     await deps.cluster.writeRun({ ...plan.record, holder })
     // Counts only: Argo caps a step's output at 256 kB, and a big fleet's names would not fit.
     return {

@@ -59,8 +59,9 @@ export async function upgrade(
   if (first.nodes.length === 0 && !first.resumingRun) return nothingToDo(first, runId, request)
   const lock = await acquireLock(deps, request.release, holder)
   try {
-    // Another run may have moved nodes between the first look and the lock: plan again under it.
-    const plan = await checkPrerequisites(deps, request, runId)
+    // Another run may have moved nodes between the first look and the lock: plan again under it,
+    // reading again only what may have changed since.
+    const plan = await checkPrerequisites(deps, request, runId, first)
     if (plan.nodes.length === 0 && !plan.resumingRun) return nothingToDo(plan, runId, request)
     announce(deps, plan)
     await deps.cluster.writeRun({ ...plan.record, holder })

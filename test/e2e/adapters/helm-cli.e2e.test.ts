@@ -73,7 +73,8 @@ describe('HelmCli (real helm, fixture chart)', () => {
   })
 
   it('reads the installed release and its values', async () => {
-    expect(await helm.release(RELEASE, NS)).toEqual({
+    const release = await helm.release(RELEASE, NS)
+    expect(release).toEqual({
       name: RELEASE,
       namespace: NS,
       revision: 1,
@@ -81,7 +82,10 @@ describe('HelmCli (real helm, fixture chart)', () => {
       chartName: 'kata-deploy',
       chartVersion: '3.28.0',
       appVersion: '3.28.0',
+      deployedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/),
     })
+    // The same revision reads the same deployment time (a planner checking again relies on it).
+    expect((await helm.release(RELEASE, NS))?.deployedAt).toBe(release?.deployedAt)
     expect(await helm.values(RELEASE, NS, { all: false })).toEqual(INSTALL_VALUES)
     const all = await helm.values(RELEASE, NS, { all: true })
     expect(all).toMatchObject({ ...INSTALL_VALUES, image: { reference: 'quay.io/kata-containers/kata-deploy' } })
@@ -102,6 +106,7 @@ describe('HelmCli (real helm, fixture chart)', () => {
   })
 
   it('upgrades with exactly the given values (reset, not merged), recorded in history', async () => {
+    const before = await helm.release(RELEASE, NS)
     await helm.upgrade({
       release: RELEASE,
       namespace: NS,
@@ -116,6 +121,7 @@ describe('HelmCli (real helm, fixture chart)', () => {
       chartVersion: '3.32.0',
       appVersion: '3.32.0',
     })
+    expect((await helm.release(RELEASE, NS))?.deployedAt).not.toBe(before?.deployedAt)
     expect(await helm.values(RELEASE, NS, { all: false })).toEqual(UPGRADE_VALUES)
     expect(await helm.values(RELEASE, NS, { all: false, revision: 1 })).toEqual(INSTALL_VALUES)
     expect(await helm.values(RELEASE, NS, { all: true })).toMatchObject({ deploymentMode: 'daemonset', debug: true })

@@ -29,6 +29,19 @@ describe('kata-lcm upgrade (daemonset mode, real control plane)', () => {
     expect(values.verification).toBeUndefined()
   })
 
+  it('plans before the lock and again under it, with one `helm status` (it lists every pod of the release): the release unchanged, the second plan reuses it', async () => {
+    const w = await open({ nodes: [{ name: World.nodeName('n', 'twice', 1) }], version: '3.27.0' })
+    const result = await w.cli(w.upgradeArgs('3.28.0'), { DEBUG: 'kata-lcm:helm' })
+    expect(result.code, result.stderr).toBe(0)
+    const started = (verb: string) =>
+      result.stderr.split('\n').filter((l) => new RegExp(`kata-lcm:helm helm ${verb} `).test(l)).length
+    expect(started('status')).toBe(1)
+    // The release is read in both plans (and by the run), each chart checked once.
+    expect(started('get metadata')).toBeGreaterThanOrEqual(2)
+    expect(started('show chart')).toBe(2)
+    expect(await w.node(w.nodeNames[0]!)).toMatchObject({ status: 'completed', version: '3.28.0' })
+  })
+
   it('upgrades three nodes node by node and records the story as node Events', async () => {
     const w = await open({
       nodes: [1, 2, 3].map((i) => ({ name: World.nodeName('n', 'three', i) })),

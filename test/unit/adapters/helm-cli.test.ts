@@ -128,6 +128,7 @@ describe('HelmCli', () => {
       chartName: 'kata-deploy',
       chartVersion: '3.30.0',
       appVersion: '3.30.0',
+      deployedAt: '2025-01-01T00:00:00Z',
     })
     expect((await calls())[0]?.slice(0, 7)).toEqual([
       'get',

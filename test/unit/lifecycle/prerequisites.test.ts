@@ -1,10 +1,17 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { ClusterError, HelmError, InputError, KataLcmError, PreconditionError } from '../../../src/lifecycle/errors.js'
 import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/engine/node-state.js'
 import { detectMode } from '../../../src/lifecycle/modes/index.js'
 import { checkPrerequisites, type UpgradeRequest } from '../../../src/lifecycle/checks/prerequisites.js'
 import { upgrade } from '../../../src/lifecycle/services/upgrade.service.js'
-import { CHART, scenario, VERIFICATION_POD, type Scenario, type ScenarioOptions } from '../../fakes/scenario.js'
+import {
+  CHART,
+  RELEASE,
+  scenario,
+  VERIFICATION_POD,
+  type Scenario,
+  type ScenarioOptions,
+} from '../../fakes/scenario.js'
 
 /** Runs the upgrade expecting a refusal; asserts nothing at all was written. */
 async function refusal(
@@ -429,3 +436,68 @@ describe('the plan', () => {
     expect((await checkPrerequisites(j.deps, j.upgradeRequest(), 'r')).strategy.mode).toBe('job')
   })
 })
+
+describe('the plan checked again under the lock', () => {
+  /** Spies on every read a plan makes, after `first` was planned. */
+  function spies(s: Scenario) {
+    return {
+      release: vi.spyOn(s.helm, 'release'),
+      firstDeployed: vi.spyOn(s.helm, 'firstDeployed'),
+      values: vi.spyOn(s.helm, 'values'),
+      showChart: vi.spyOn(s.helm, 'showChart'),
+      version: vi.spyOn(s.helm, 'version'),
+      readRun: vi.spyOn(s.cluster, 'readRun'),
+      listNodes: vi.spyOn(s.cluster, 'listNodes'),
+    }
+  }
+
+  it('reads again the release, the run record and the nodes, not helm status (every pod of the release), the values or the charts', async () => {
+    const s = await scenario({})
+    const request = s.upgradeRequest()
+    const first = await checkPrerequisites(s.deps, request, 'run-1')
+    const read = spies(s)
+    const again = await checkPrerequisites(s.deps, request, 'run-1', first)
+    expect(again.record).toEqual(first.record)
+    for (const kept of [read.firstDeployed, read.values, read.showChart, read.version])
+      expect(kept).not.toHaveBeenCalled()
+    for (const fresh of [read.release, read.readRun, read.listNodes]) expect(fresh).toHaveBeenCalledTimes(1)
+  })
+
+  it('a node that left the selection meanwhile is no longer planned', async () => {
+    const kata = { kata: 'true' }
+    const s = await scenario({ nodes: ['node-1', 'node-2', 'node-3'].map((name) => ({ name, labels: kata })) })
+    const request = s.upgradeRequest({ selection: { labelSelector: 'kata=true' } })
+    const first = await checkPrerequisites(s.deps, request, 'run-1')
+    delete s.cluster.store.nodes.get('node-2')!.labels.kata
+    const again = await checkPrerequisites(s.deps, request, 'run-1', first)
+    expect(first.nodes.map((n) => n.name)).toEqual(['node-1', 'node-2', 'node-3'])
+    expect(again.nodes.map((n) => n.name)).toEqual(['node-1', 'node-3'])
+  })
+
+  it('a release upgraded meanwhile is read again whole: its instance, values and version', async () => {
+    const s = await scenario({})
+    const request = s.upgradeRequest()
+    const first = await checkPrerequisites(s.deps, request, 'run-1')
+    await s.helm.upgrade({ ...RELEASE_UPGRADE, values: { debug: true } })
+    const read = spies(s)
+    const again = await checkPrerequisites(s.deps, request, 'run-1', first)
+    expect(read.firstDeployed).toHaveBeenCalledTimes(1)
+    expect(read.values).toHaveBeenCalledTimes(2) // --all and the operator's own
+    expect(again.userValues).toEqual({ debug: true })
+    expect(first.userValues).toEqual({})
+  })
+
+  it('a release uninstalled and installed again meanwhile is another instance: the plan names the new one', async () => {
+    const s = await scenario({})
+    const request = s.upgradeRequest()
+    const first = await checkPrerequisites(s.deps, request, 'run-1')
+    await s.helm.install({ ...RELEASE, version: '3.28.0', chart: CHART })
+    const read = spies(s)
+    const again = await checkPrerequisites(s.deps, request, 'run-1', first)
+    expect(read.firstDeployed).toHaveBeenCalledTimes(1)
+    expect(again.record.releaseInstance).not.toBe(first.record.releaseInstance)
+  })
+})
+
+/** An upgrade of the scenario's release that stays on its version (a values change, as an operator's). */
+const RELEASE_UPGRADE = { release: RELEASE.name, namespace: RELEASE.namespace, chart: CHART, version: '3.28.0' }
