@@ -35,13 +35,15 @@ import { SharedWatches } from './kube-watch.js'
 import {
   DEFAULT_CAPS,
   DEFAULT_LIMITS,
+  formatLimits,
   limited,
+  parseLimits,
   RequestLimiter,
   type AdaptiveLimits,
   type RequestLimits,
 } from './kube-limit.js'
 import { DEFAULT_RETRY, retrying, type RetryPolicy } from './kube-retry.js'
-import { KubeState } from './kube-state.adapter.js'
+import { HANDED_LIMITS, KubeState } from './kube-state.adapter.js'
 import { KubeWorkloads } from './kube-workloads.adapter.js'
 
 /** Knobs of KubeCluster; all optional. */
@@ -67,13 +69,15 @@ export class KubeCluster implements Cluster {
   private readonly state: KubeState
   private readonly authorization: AuthorizationV1Api
   private readonly node: NodeV1Api
+  /** One limiter for every call this process makes to the API server (retries included). */
+  private readonly limiter: RequestLimiter
 
   constructor(kubeConfig: KubeConfig, options: KubeClusterOptions = {}) {
     const kc = withUserAgent(kubeConfig, options.userAgent ?? defaultUserAgent())
     const watch = new Watch(kc)
     const policy = options.retry ?? DEFAULT_RETRY
-    // One limiter for every call this process makes to the API server (retries included).
     const limiter = new RequestLimiter(options.limits ?? { start: DEFAULT_LIMITS, cap: DEFAULT_CAPS })
+    this.limiter = limiter
     this.core = retrying(limited(kc.makeApiClient(CoreV1Api), limiter), policy)
     this.watches = new SharedWatches(watch)
     this.nodes = new KubeNodes(this.core, this.watches)
@@ -91,6 +95,11 @@ export class KubeCluster implements Cluster {
     )
     this.authorization = retrying(limited(kc.makeApiClient(AuthorizationV1Api), limiter), policy)
     this.node = retrying(limited(kc.makeApiClient(NodeV1Api), limiter), policy)
+  }
+
+  /** The client limits in force now (they adapt to the control plane: kube-limit.ts). */
+  clientLimits(): RequestLimits {
+    return { ...this.limiter.limits }
   }
 
   /** One SelfSubjectAccessReview per check, concurrently. Read-only. */
@@ -256,11 +265,20 @@ export class KubeCluster implements Cluster {
   clearRun(namespace: string, release: string): Promise<void> {
     return this.state.clearRun(namespace, release)
   }
-  tryLock(namespace: string, name: string, holder: string, ttlSeconds: number, now: Date): Promise<LockAttempt> {
-    return this.state.tryLock(namespace, name, holder, ttlSeconds, now)
+  /** Taken again by the same holder (an Argo step after the last), the client limits start where the last left them. */
+  async tryLock(namespace: string, name: string, holder: string, ttlSeconds: number, now: Date): Promise<LockAttempt> {
+    const attempt = await this.state.tryLock(namespace, name, holder, ttlSeconds, now)
+    if (!attempt.acquired) return attempt
+    const handed = parseLimits(attempt.handedLimits)
+    if (handed) this.limiter.warmTo(handed)
+    return { acquired: true }
   }
   renewLock(namespace: string, name: string, holder: string, now: Date): Promise<boolean> {
     return this.state.renewLock(namespace, name, holder, now)
+  }
+  /** Renews the lease with the client limits this process reached, for the holder's next process. */
+  handOverLock(namespace: string, name: string, holder: string, now: Date): Promise<boolean> {
+    return this.state.renewLock(namespace, name, holder, now, { [HANDED_LIMITS]: formatLimits(this.limiter.limits) })
   }
   unlock(namespace: string, name: string, holder?: string): Promise<LockInfo | undefined> {
     return this.state.unlock(namespace, name, holder)

@@ -11,7 +11,8 @@
  * stayed low, they grow by half, up to the cap; a second with a 429 halves them, a second whose
  * median latency rose to four times the lowest seen (and at least 250 ms) cuts them by 30%. The
  * `--kube-*` flags are the caps; without them the limits start at client-go-like 20/40/16 and may
- * reach 400/800/64.
+ * reach 400/800/64. A process that takes over from one of its run's (an Argo step after the last)
+ * starts where that one left them (`warmTo`: KubeCluster reads them from the run's Lease).
  */
 import createDebug from 'debug'
 import { timerMs } from '../lifecycle/settings/durations.js'
@@ -75,6 +76,26 @@ export class RequestLimiter {
     this.tokens = start.burst
     this.last = now()
     this.window.startedAt = this.last
+  }
+
+  /**
+   * Starts from limits an earlier process of the same run reached on this control plane (an Argo
+   * step hands them to the next through the run's Lease): raised to them, never above the cap, and
+   * from there adapting as ever (a 429 or a slowing control plane still cuts them).
+   */
+  warmTo(reached: RequestLimits): void {
+    const before = JSON.stringify(this.limits)
+    for (const key of ['qps', 'burst', 'maxInFlight'] as const)
+      this.limits[key] = Math.min(this.cap[key], Math.max(this.limits[key], Math.round(reached[key])))
+    if (JSON.stringify(this.limits) !== before)
+      debug(
+        "client limits now %d qps, burst %d, %d in flight (where the run's last step left them)",
+        this.limits.qps,
+        this.limits.burst,
+        this.limits.maxInFlight,
+      )
+    for (let free = this.limits.maxInFlight - this.inFlight; free > 0 && this.waiting.length > 0; free--)
+      this.waiting.shift()!()
   }
 
   /** Runs `call` once a token and an in-flight slot are free; its answer feeds the adaptation. */
@@ -160,6 +181,19 @@ export class RequestLimiter {
     while (this.inFlight >= this.limits.maxInFlight) await new Promise<void>((resolve) => this.waiting.push(resolve))
     this.inFlight++
   }
+}
+
+/** Limits as a Lease annotation carries them: `qps=400,burst=800,inFlight=64`. Pure. */
+export function formatLimits(limits: RequestLimits): string {
+  return `qps=${limits.qps},burst=${limits.burst},inFlight=${limits.maxInFlight}`
+}
+
+/** The limits of `formatLimits`'s text; undefined for anything else (an annotation someone edited). Pure. */
+export function parseLimits(text: string | undefined): RequestLimits | undefined {
+  const m = /^qps=(\d+),burst=(\d+),inFlight=(\d+)$/.exec(text ?? '')
+  if (!m) return undefined
+  const [qps, burst, maxInFlight] = [m[1], m[2], m[3]].map(Number) as [number, number, number]
+  return qps > 0 && burst > 0 && maxInFlight > 0 ? { qps, burst, maxInFlight } : undefined
 }
 
 /** Wraps every method of a client-node API object so each call goes through `limiter`. */

@@ -35,6 +35,11 @@ const RUN_KEY = 'run.json'
 // API server refuses; the times live in annotations, the holder and duration in the spec.
 const ACQUIRED = 'kata-lcm.katacontainers.io/acquired-at'
 const RENEWED = 'kata-lcm.katacontainers.io/renewed-at'
+/** The client limits the holder's last process reached, for its next one (kube-limit.ts). */
+export const HANDED_LIMITS = 'kata-lcm.katacontainers.io/client-limits'
+
+/** A lock taken, with what the holder's earlier process left on the lease for it. */
+export type HeldAttempt = { acquired: true; handedLimits?: string } | Extract<LockAttempt, { acquired: false }>
 
 const RUN_SECRET_TYPE = 'kata-lcm.katacontainers.io/run-record'
 
@@ -60,8 +65,11 @@ function expired(info: LockInfo, now: Date): boolean {
   )
 }
 
-/** Secrets and Leases through core/v1 and coordination/v1. Writes use resourceVersion preconditions. */
-export class KubeState implements RunStore, LockStore, HelmStorageStore {
+/**
+ * Secrets and Leases through core/v1 and coordination/v1. Writes use resourceVersion preconditions.
+ * Handing the lock over is KubeCluster's (it knows the client's limits): `renewLock` with annotations.
+ */
+export class KubeState implements RunStore, Omit<LockStore, 'handOverLock'>, HelmStorageStore {
   constructor(
     private readonly core: CoreV1Api,
     private readonly coordination: CoordinationV1Api,
@@ -238,7 +246,7 @@ export class KubeState implements RunStore, LockStore, HelmStorageStore {
   }
 
   /** Never steals a live lease: takeovers and renewals carry the resourceVersion read (409 = lost the race). */
-  async tryLock(namespace: string, name: string, holder: string, ttlSeconds: number, now: Date): Promise<LockAttempt> {
+  async tryLock(namespace: string, name: string, holder: string, ttlSeconds: number, now: Date): Promise<HeldAttempt> {
     const stamp = now.toISOString()
     const current = await this.readLease(namespace, name)
     if (!current) {
@@ -277,9 +285,11 @@ export class KubeState implements RunStore, LockStore, HelmStorageStore {
       },
       spec: { ...current.spec, holderIdentity: holder, leaseDurationSeconds: ttlSeconds },
     }
+    // The same holder's next process (an Argo step after the last): what the last one left for it.
+    const handedLimits = info.holder === holder ? current.metadata?.annotations?.[HANDED_LIMITS] : undefined
     try {
       await this.coordination.replaceNamespacedLease({ namespace, name, body })
-      return { acquired: true }
+      return { acquired: true, ...(handedLimits ? { handedLimits } : {}) }
     } catch (error) {
       if (statusOf(error) !== 409)
         throw toClusterError(`update lease ${namespace}/${name}`, error, {
@@ -293,21 +303,28 @@ export class KubeState implements RunStore, LockStore, HelmStorageStore {
     }
   }
 
-  async renewLock(namespace: string, name: string, holder: string, now: Date): Promise<boolean> {
+  /** Renews the lease while `holder` holds it, with `annotations` added (what it hands its next process). */
+  async renewLock(
+    namespace: string,
+    name: string,
+    holder: string,
+    now: Date,
+    annotations: Record<string, string> = {},
+  ): Promise<boolean> {
     const current = await this.readLease(namespace, name)
     if (!current || lockInfo(current).holder !== holder) return false
     const body: V1Lease = {
       ...current,
       metadata: {
         ...current.metadata,
-        annotations: { ...current.metadata?.annotations, [RENEWED]: now.toISOString() },
+        annotations: { ...current.metadata?.annotations, ...annotations, [RENEWED]: now.toISOString() },
       },
     }
     try {
       await this.coordination.replaceNamespacedLease({ namespace, name, body })
       return true
     } catch (error) {
-      if (statusOf(error) === 409) return this.renewLock(namespace, name, holder, now)
+      if (statusOf(error) === 409) return this.renewLock(namespace, name, holder, now, annotations)
       throw toClusterError(`update lease ${namespace}/${name}`, error, {
         verb: 'update',
         resource: 'leases.coordination.k8s.io',

@@ -338,6 +338,12 @@ export interface LockStore {
   tryLock(namespace: string, name: string, holder: string, ttlSeconds: number, now: Date): Promise<LockAttempt>
   /** Renews the lease if `holder` still holds it; false when someone else took it. */
   renewLock(namespace: string, name: string, holder: string, now: Date): Promise<boolean>
+  /**
+   * Renews the lease one last time for `holder`'s next process (an Argo step hands it to the next),
+   * leaving on it what that process starts from (the client's request pacing this one reached);
+   * false when someone else took it.
+   */
+  handOverLock(namespace: string, name: string, holder: string, now: Date): Promise<boolean>
   /** Releases the lease held by `holder`, or any holder's when `holder` is undefined (breaking a stale lock). */
   unlock(namespace: string, name: string, holder?: string): Promise<LockInfo | undefined>
 }

@@ -701,6 +701,21 @@ export class FakeCluster implements Cluster {
     })
   }
 
+  /** Hands the lease over: a renewal (the fake has no client limits to leave on it), recorded as a hand-over. */
+  handOverLock(namespace: string, name: string, holder: string, now: Date): Promise<boolean> {
+    return this.call(undefined, () => {
+      const current = this.leases.get(`${namespace}/${name}`)
+      if (!current || current.holder !== holder) return false
+      return this.mutate(
+        { verb: 'update', resource: 'leases', name, namespace, detail: { holder, handOver: true } },
+        () => {
+          current.renewedAt = now.toISOString()
+          return true
+        },
+      )
+    })
+  }
+
   renewLock(namespace: string, name: string, holder: string, now: Date): Promise<boolean> {
     return this.call(undefined, () => {
       const current = this.leases.get(`${namespace}/${name}`)

@@ -67,7 +67,9 @@ export async function acquireLock(deps: LifecycleDeps, release: ReleaseRef, hold
     done = true
     stop.abort()
     await renewing
-    if (unlock && !lost) await deps.cluster.unlock(release.namespace, name, holder).catch(() => undefined)
+    if (lost) return
+    if (unlock) await deps.cluster.unlock(release.namespace, name, holder).catch(() => undefined)
+    else await deps.cluster.handOverLock(release.namespace, name, holder, deps.clock.now()).catch(() => undefined)
   }
   return { lost: () => lost, release: () => finish(true), keep: () => finish(false) }
 }

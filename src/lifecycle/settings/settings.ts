@@ -80,7 +80,7 @@ const SCHEMA = {
 
 const IN_CLUSTER = "the steps run in the cluster as the chart's ServiceAccount, with no kubeconfig"
 const PACING =
-  "one process's pacing of its API requests, not a setting of the run: each step pod paces its own with the built-in limits"
+  "one process's pacing of its API requests, not a setting of the run: each step pod paces its own with the built-in adaptive limits, from where the workflow's last step left them (on the run's Lease)"
 const POLICY_READ =
   "install-workflow reads the policy and renders it into the template's defaults (defaults.policy names it); the steps read none"
 

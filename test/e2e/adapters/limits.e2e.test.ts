@@ -31,4 +31,25 @@ describe('client-side request limits (real API server)', () => {
     // 55 requests beyond the burst at 10 a second: at least 5.5 s from the first to the last.
     expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(5_000)
   })
+
+  it("an Argo step's process starts from the limits the holder's last process handed over on the Lease; another holder starts cold", async () => {
+    const kubeConfig = createKubeConfig({ kubeconfig: e2eCluster().kubeconfigPath })
+    const lease = `kata-lcm-limits-e2e-${randomBytes(3).toString('hex')}`
+    const cold = { qps: 20, burst: 40, maxInFlight: 16 }
+    // The step before: limits it reached (fixed here, as if its limiter had grown to them).
+    const before = new KubeCluster(kubeConfig, { limits: { qps: 300, burst: 600, maxInFlight: 48 } })
+    expect(await before.tryLock('default', lease, 'argo/wf-1', 60, new Date())).toEqual({ acquired: true })
+    expect(await before.handOverLock('default', lease, 'argo/wf-1', new Date())).toBe(true)
+    // The next step of the same workflow: the built-in adaptive limits, started where the last left them.
+    const next = new KubeCluster(kubeConfig)
+    expect(next.clientLimits()).toEqual(cold)
+    expect(await next.tryLock('default', lease, 'argo/wf-1', 60, new Date())).toEqual({ acquired: true })
+    expect(next.clientLimits()).toEqual({ qps: 300, burst: 600, maxInFlight: 48 })
+    // Another workflow taking the lease once it expired learns nothing from it.
+    const other = new KubeCluster(kubeConfig)
+    const later = new Date(Date.now() + 120_000)
+    expect(await other.tryLock('default', lease, 'argo/wf-2', 60, later)).toEqual({ acquired: true })
+    expect(other.clientLimits()).toEqual(cold)
+    await other.unlock('default', lease)
+  })
 })

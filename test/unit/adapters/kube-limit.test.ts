@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { limited, RequestLimiter } from '../../../src/adapters/kube-limit.js'
+import { formatLimits, limited, parseLimits, RequestLimiter } from '../../../src/adapters/kube-limit.js'
 import { adaptiveLimits } from '../../../src/deps.js'
 
 /** A virtual clock: `sleep` advances it, so the limiter's waits are exact and instant. */
@@ -111,6 +111,30 @@ describe('RequestLimiter adapts to the control plane', () => {
     await clock.sleep(1000)
     await limiter.run(() => Promise.reject(throttled)).catch(() => undefined)
     expect(limiter.limits.qps).toBe(5)
+  })
+})
+
+describe("RequestLimiter warmed to where the run's last process left it (an Argo step's)", () => {
+  const adaptive = { start: { qps: 20, burst: 40, maxInFlight: 16 }, cap: { qps: 400, burst: 800, maxInFlight: 64 } }
+
+  it('starts from the limits handed over, never above its cap, never below where it stands', () => {
+    const limiter = new RequestLimiter(adaptive)
+    limiter.warmTo({ qps: 300, burst: 1000, maxInFlight: 8 })
+    expect(limiter.limits).toEqual({ qps: 300, burst: 800, maxInFlight: 16 })
+  })
+
+  it('a fixed limiter (a --kube-* flag given) stays where the flags put it', () => {
+    const limiter = new RequestLimiter({ qps: 10, burst: 5, maxInFlight: 4 })
+    limiter.warmTo({ qps: 300, burst: 600, maxInFlight: 50 })
+    expect(limiter.limits).toEqual({ qps: 10, burst: 5, maxInFlight: 4 })
+  })
+
+  it('the lease carries them as text; anything else is no limits at all', () => {
+    const limits = { qps: 300, burst: 600, maxInFlight: 48 }
+    expect(formatLimits(limits)).toBe('qps=300,burst=600,inFlight=48')
+    expect(parseLimits(formatLimits(limits))).toEqual(limits)
+    for (const text of [undefined, '', 'qps=0,burst=1,inFlight=1', 'qps=1e9,burst=1,inFlight=1', 'qps=300'])
+      expect(parseLimits(text), String(text)).toBeUndefined()
   })
 })
 

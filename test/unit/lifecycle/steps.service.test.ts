@@ -34,6 +34,14 @@ describe('Argo steps', () => {
     })
     expect(s.cluster.leases.get(LEASE)?.holder).toBe(WF)
     expect(s.cluster.writes.filter((w) => w.resource === 'nodes')).toEqual([])
+    // Each step hands the lease over to the next (with the client limits it reached, on a real cluster).
+    const handOvers = () =>
+      s.cluster.writes.filter(
+        (w) => w.resource === 'leases' && (w.detail as { handOver?: boolean } | undefined)?.handOver,
+      ).length
+    expect(handOvers()).toBe(1)
+    await waveStep(s.deps, RELEASE, 1, 'prepare', WF)
+    expect(handOvers()).toBe(2)
 
     expect(await runWaveSteps(s, 1)).toEqual({ 'node-1': 'completed', 'node-2': 'completed' })
     expect(s.cluster.writesTo('node-3')).toEqual([])
