@@ -13,6 +13,8 @@ import { newWaveState, runHandlers, waveSettings } from '../engine/phases.js'
 import type { LifecycleReport, NodeResult } from '../run/report.js'
 import { checkChart, checkRelease, releaseStrategy, versionBefore } from '../checks/release-checks.js'
 import { restoreWhenConverged } from '../run/restore.js'
+import { openRun } from '../run/open.js'
+import type { Values } from '../settings/values.js'
 import { groupByPool, podFor, type Pool } from '../run/pools.js'
 import type { PolicyInEffect } from '../policy/policy.js'
 import { checkSchedulable, parseVerificationTemplate, type VerificationTemplate } from '../engine/verification.js'
@@ -55,25 +57,19 @@ export async function rollbackNode(
     const recorded = await deps.cluster.readRun(request.release.namespace, request.release.name)
     // Another install's record keeps nothing of this one's: not its values, not its rollback target.
     const unfinished = isOtherInstance(recorded?.releaseInstance, instance) ? undefined : recorded
-    const ctx: RunContext = {
-      deps,
-      release: request.release,
-      strategy: plan.strategy,
+    const settings = rollbackSettings(request, plan.verification)
+    const record = rollbackRecord(deps, plan, {
+      runId,
+      holder,
+      settings,
       chart: request.chart,
-      previousChart: request.chart,
-      targetVersion: release.chartVersion,
-      previousVersion: toVersion,
       // Captured once: after an earlier rollback the release's values carry kata-lcm's overrides.
       userValues: unfinished?.userValues ?? (await deps.helm.values(release.name, release.namespace, { all: false })),
-      batchSize: 1,
-      readyTimeoutMs: request.readyTimeoutMs,
-      helmTimeout: request.helmTimeout,
-      helmCommands: [],
-      ...(signal ? { signal } : {}),
-      ...(instance ? { releaseInstance: instance } : {}),
-    }
-    const settings = rollbackSettings(request, plan.verification)
-    if (!unfinished) await deps.cluster.writeRun(rollbackRecord(ctx, plan, { runId, holder, settings }))
+    })
+    // Kept unless an unfinished run's record is there (it keeps the operator's values until they are back).
+    if (!unfinished) await deps.cluster.writeRun(record)
+    // The rollback runs as its record says, opened the one way every run is.
+    const ctx: RunContext = { ...openRun(deps, record).ctx, ...(signal ? { signal } : {}) }
     const wave = waveSettings(unfinished?.runId ?? runId, settings, plan.template, {
       verifyAfterRevert: plan.template !== undefined,
     })
@@ -177,11 +173,11 @@ function rollbackSettings(
   }
 }
 
-/** The run record a rollback keeps when no unfinished run has one: the operator's values, captured before the first helm upgrade. Pure. */
+/** A one-node rollback's run record: kept when no unfinished run has one (the operator's values, captured before the first helm upgrade). Pure. */
 function rollbackRecord(
-  ctx: RunContext,
+  deps: LifecycleDeps,
   plan: RollbackPlan,
-  run: { runId: string; holder: string; settings: RunSettings },
+  run: { runId: string; holder: string; settings: RunSettings; chart: string; userValues: Values },
 ): RunRecord {
   return {
     runId: run.runId,
@@ -191,10 +187,10 @@ function rollbackRecord(
     targetVersion: plan.release.chartVersion,
     previousVersion: plan.toVersion,
     previousRevision: plan.release.revision,
-    chart: ctx.chart,
-    previousChart: ctx.chart,
-    userValues: ctx.userValues,
-    startedAt: ctx.deps.clock.now().toISOString(),
+    chart: run.chart,
+    previousChart: run.chart,
+    userValues: run.userValues,
+    startedAt: deps.clock.now().toISOString(),
     waves: [[plan.node.name]],
     settings: run.settings,
     holder: run.holder,
