@@ -179,6 +179,9 @@ async function setPolicyFor(s: Scenario): Promise<string> {
  * the real node. With `policyNamespace` the fleet policy stored there gives the verification pod,
  * the release and the defaults (no flag for them); otherwise flags do.
  */
+/** The template's other shape: four step pods per wave, one per phase (the default is one pod per wave). */
+const FOUR_STEPS = ['--set', 'onePodPerWave=false']
+
 async function installFor(s: Scenario, policyNamespace?: string, extra: string[] = []): Promise<Installed> {
   const argoNamespace = `argo-${s.id}`
   const release = `klm-${s.id}`
@@ -624,9 +627,10 @@ describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
     expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Succeeded')
     // Pool `first` verified with its own pod, the others with the policy's.
     expect(s.nodes.map((n) => verified.get(n))).toEqual(s.nodes.map((_, i) => [i === 0 ? 'verify-first' : 'verify']))
+    // The chart's default: each wave one step pod (onePodPerWave).
     expect(stepSummary(wf)).toEqual([
       'plan Succeeded',
-      ...[1, 2, 3].flatMap((w) => ['prepare', 'upgrade', 'verify', 'rollback'].map((p) => `${p} ${w} Succeeded`)),
+      ...[1, 2, 3].map((w) => `wave ${w} Succeeded`),
       'finalize Succeeded',
       'exit Succeeded',
     ])
@@ -824,11 +828,11 @@ function planOf(record: Record<string, unknown> | undefined, s: Scenario, chartD
 describe.concurrent(
   'workflow-controller: a failing node, a maintenance window, an alert gate, a lost step pod, one policy for both drivers',
   () => {
-    it('onePodPerWave: each wave is one step pod (step wave); a node failing verification in wave 2 is rolled back there, wave 3 never starts, the workflow fails, and the cluster is as kata-lcm upgrade leaves it', async () => {
+    it('one pod per wave (the default): each wave is one step pod (step wave); a node failing verification in wave 2 is rolled back there, wave 3 never starts, the workflow fails, and the cluster is as kata-lcm upgrade leaves it', async () => {
       const s = newScenario('onepod', ['a', 'b', 'vfail-c', 'x-d', 'x-e'])
       await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
       cleanups.push(() => teardownScenario(kc, kubeconfig, s))
-      const inst = await installFor(s, undefined, ['--set', 'onePodPerWave=true'])
+      const inst = await installFor(s)
       const wf = await finished(inst.argoNamespace, await submitDeploy(inst, s))
       expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Failed')
       expect(stepSummary(wf)).toEqual(['plan Succeeded', 'wave 1 Succeeded', 'wave 2 Failed', 'exit Succeeded'])
@@ -904,11 +908,11 @@ describe.concurrent(
         )
     }, 900_000)
 
-    it('a node failing verification in wave 2 is rolled back, no pod of wave 3 is created, the workflow fails, the exit handler runs, and the cluster is as kata-lcm upgrade leaves it', async () => {
+    it('four steps per wave (onePodPerWave=false): a node failing verification in wave 2 is rolled back, no pod of wave 3 is created, the workflow fails, the exit handler runs, and the cluster is as kata-lcm upgrade leaves it', async () => {
       const s = newScenario('fail', ['a', 'b', 'vfail-c', 'x-d', 'x-e', 'x-f'])
       await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
       cleanups.push(() => teardownScenario(kc, kubeconfig, s))
-      const inst = await installFor(s)
+      const inst = await installFor(s, undefined, FOUR_STEPS)
       const name = await submitDeploy(inst, s)
       const wf = await finished(inst.argoNamespace, name)
       expect(wf.status?.phase).toBe('Failed')
@@ -1009,15 +1013,15 @@ describe.concurrent(
       expect(stepSummary(wf)).toEqual([
         'plan Succeeded',
         'window-check Succeeded',
-        ...['prepare', 'upgrade', 'verify', 'rollback'].map((p) => `${p} 1 Succeeded`),
+        'wave 1 Succeeded',
         'finalize Succeeded',
         'exit Succeeded',
       ])
       const wait = Object.values(wf.status?.nodes ?? {}).find((n) => n.templateName === 'window-wait')!
       expect(wait).toMatchObject({ type: 'Suspend', phase: 'Succeeded' })
-      // The wave's first write (its prepare step) inside the window.
-      const prepare = podNodes(wf).find((n) => param(n, 'phase') === 'prepare')!
-      expect(new Date(prepare.startedAt!).getTime()).toBeGreaterThanOrEqual(opens.getTime())
+      // The wave's first write (its step pod) inside the window.
+      const wave = podNodes(wf).find((n) => param(n, 'phase') === 'wave')!
+      expect(new Date(wave.startedAt!).getTime()).toBeGreaterThanOrEqual(opens.getTime())
       expect(nodeStatuses(await clusterState(kc, kubeconfig, s))).toEqual(
         s.nodes.map(() => ['completed', TARGET, 'false']),
       )
@@ -1055,7 +1059,7 @@ describe.concurrent(
         'plan Succeeded',
         ...Array<string>(held).fill('alert-gate Failed'),
         'alert-gate Succeeded',
-        ...['prepare', 'upgrade', 'verify', 'rollback'].map((p) => `${p} 1 Succeeded`),
+        'wave 1 Succeeded',
         'finalize Succeeded',
         'exit Succeeded',
       ])
@@ -1093,7 +1097,8 @@ describe.concurrent(
       const s = newScenario('retry', ['a', 'b', 'c', 'd'])
       await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
       cleanups.push(() => teardownScenario(kc, kubeconfig, s))
-      const inst = await installFor(s)
+      // Four steps per wave: the victim is wave 2's upgrade step.
+      const inst = await installFor(s, undefined, FOUR_STEPS)
       const { result: wf, seen } = await recordStatuses(s.nodes, async () => {
         const name = await submitDeploy(inst, s)
         // Wave 2's upgrade step, once its kata-lcm process runs: deleted (wave 1's nodes are completed by then).

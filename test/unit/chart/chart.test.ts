@@ -131,8 +131,8 @@ describe('kata-lifecycle-manager chart', () => {
     expect(arg).toContain("workflow.parameters['verification-pod'] != ''")
   })
 
-  it('runs the kata-lcm step contract: plan, then waves 1..N one at a time (prepare, upgrade, verify, rollback), then finalize', async () => {
-    const wt = workflowTemplate(await render())
+  it('runs the kata-lcm step contract: plan, then waves 1..N one at a time (with onePodPerWave=false: prepare, upgrade, verify, rollback), then finalize', async () => {
+    const wt = workflowTemplate(await render(['--set', 'onePodPerWave=false']))
     expect(template(wt, 'deploy-version').steps!.map((group) => group.map((s) => s.name))).toEqual([['plan'], ['waves'], ['finalize']])
     const waves = template(wt, 'deploy-version').steps![1]![0]!
     expect(waves.arguments!.parameters![0]!.value).toBe("{{=jsonpath(steps.plan.outputs.result, '$.waves')}}")
@@ -258,8 +258,8 @@ describe('kata-lifecycle-manager chart', () => {
     }
   })
 
-  it('with onePodPerWave, each wave is one step pod (kata-lcm step wave) after its gates, and its node counts still reach the metrics', async () => {
-    const wt = workflowTemplate(await render(['--set', 'onePodPerWave=true']))
+  it('by default (onePodPerWave), each wave is one step pod (kata-lcm step wave) after its gates, and its node counts still reach the metrics', async () => {
+    const wt = workflowTemplate(await render())
     const runWave = template(wt, 'run-wave')
     expect(runWave.steps!.map((g) => g.map((s) => s.name))).toEqual([['window'], ['alerts'], ['wave']])
     expect(runWave.steps![2]![0]).toMatchObject({ template: 'wave-phase', arguments: { parameters: [{ name: 'phase', value: 'wave' }, { name: 'wave', value: '{{inputs.parameters.wave}}' }] } })
@@ -267,8 +267,8 @@ describe('kata-lifecycle-manager chart', () => {
     for (const m of counted.metrics!.prometheus!) expect(m.when, m.name).toBe("'{{inputs.parameters.phase}}' == 'rollback' || '{{inputs.parameters.phase}}' == 'wave'")
   })
 
-  for (const extra of [[], ['--set', 'onePodPerWave=true']])
-    it(`passes argo lint --offline${extra.length ? ' (onePodPerWave)' : ''}`, async () => {
+  for (const extra of [[], ['--set', 'onePodPerWave=false']])
+    it(`passes argo lint --offline${extra.length ? ' (four steps per wave)' : ''}`, async () => {
       const r = await helm(['template', 'kata-lifecycle-manager', CHART, '-n', 'argo', '--set-file', `defaults.verificationPod=${podFile}`, ...extra, '--show-only', 'templates/workflow-template.yaml'])
       expect(r.exitCode).toBe(0)
       const file = path.join(dir, 'workflow-template.yaml')
