@@ -5,7 +5,7 @@ import { BaseCommand } from './base-command.js'
 import { createDeps } from './deps.js'
 import { globalFlags } from './flags.js'
 import type { LifecycleDeps, ReleaseRef } from './lifecycle/context.js'
-import { waveStep, type WaveStepName } from './lifecycle/services/steps.service.js'
+import { waveStep, type StepTiming, type WaveStepName } from './lifecycle/services/steps.service.js'
 import { PlainProgress } from './ui/plain-progress.js'
 
 export const stepFlags = {
@@ -33,12 +33,17 @@ export abstract class StepCommand extends BaseCommand {
   }
 }
 
-/** The wave's nodes per outcome, one file each (`completed`, `rolled-back`, `failed`). */
-function writeCounts(dir: string, nodes: Record<string, string>): void {
+/**
+ * The wave's nodes per outcome, one file each (`completed`, `rolled-back`, `failed`), and where the
+ * step's process spent its time (`before-ms`, `handlers-ms`).
+ */
+function writeOutputs(dir: string, nodes: Record<string, string>, timing: StepTiming): void {
   mkdirSync(dir, { recursive: true })
   const statuses = Object.values(nodes)
   for (const outcome of ['completed', 'rolled-back', 'failed'])
     writeFileSync(path.join(dir, outcome), String(statuses.filter((s) => s === outcome).length))
+  writeFileSync(path.join(dir, 'before-ms'), String(timing.beforeMs))
+  writeFileSync(path.join(dir, 'handlers-ms'), String(timing.handlersMs))
 }
 
 /** `step prepare|upgrade|verify|rollback --wave N`: one phase of one wave, as the Argo template runs it. */
@@ -50,7 +55,7 @@ export function waveStepCommand(step: WaveStepName, summary: string) {
       wave: Flags.integer({ description: 'Wave number (1-based) from the run record.', required: true, min: 1 }),
       'outputs-dir': Flags.string({
         description:
-          "Write the wave's node counts after the step (files completed, rolled-back, failed: one number each), also when the step then fails: the template's output parameters, for its metrics.",
+          "Write the wave's node counts after the step (files completed, rolled-back, failed: one number each), also when the step then fails, and its time before and in the wave's handlers (before-ms, handlers-ms): the template's output parameters, for its metrics and the bench.",
       }),
     }
 
@@ -58,8 +63,8 @@ export function waveStepCommand(step: WaveStepName, summary: string) {
       const { flags } = await this.parse(WaveStepCommand)
       const { deps, release } = this.connect(flags)
       const outputs = flags['outputs-dir']
-      const result = await waveStep(deps, release, flags.wave, step, flags.holder, (nodes) => {
-        if (outputs) writeCounts(outputs, nodes)
+      const result = await waveStep(deps, release, flags.wave, step, flags.holder, (nodes, timing) => {
+        if (outputs) writeOutputs(outputs, nodes, timing)
       })
       if (!this.jsonEnabled())
         this.log(

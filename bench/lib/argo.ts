@@ -63,6 +63,7 @@ export interface WfNode {
   startedAt?: string
   finishedAt?: string
   inputs?: { parameters?: { name: string; value?: string }[] }
+  outputs?: { parameters?: { name: string; value?: string }[] }
 }
 
 export interface Workflow {
@@ -88,6 +89,12 @@ export interface ArgoAnalysis {
   /** kata-lcm's own time in a step pod (its main container's run), median and mean. */
   kataLcmStepMedianS: number
   kataLcmStepMeanS: number
+  /**
+   * Of kata-lcm's time in a wave step, its own outputs' split, median: before the wave's handlers
+   * (from the process's start: Node, the lease, the record, the nodes) and in them. NaN without them.
+   */
+  kataLcmBeforeMedianS: number
+  kataLcmHandlersMedianS: number
   /** The controller's share: the time between one step pod's end and the next one's start, summed. */
   betweenPodsS: number
   /** The Workflow object's size (its JSON), kB. */
@@ -114,6 +121,12 @@ export function analyzeWorkflow(wf: Workflow, pods: readonly StepPod[]): ArgoAna
   let between = 0
   for (let i = 1; i < podNodes.length; i++)
     between += Math.max(0, ms(podNodes[i]!.startedAt) - ms(podNodes[i - 1]!.finishedAt)) / 1000
+  const output = (name: string) =>
+    podNodes
+      .filter((n) => n.templateName === 'wave-phase')
+      .map((n) => Number(n.outputs?.parameters?.find((p) => p.name === name)?.value))
+      .filter((v) => Number.isFinite(v) && v > 0)
+      .map((v) => v / 1000)
   const mains = pods
     .filter((p) => p.mainStartedAt && p.mainFinishedAt)
     .map((p) => (ms(p.mainFinishedAt) - ms(p.mainStartedAt)) / 1000)
@@ -125,6 +138,8 @@ export function analyzeWorkflow(wf: Workflow, pods: readonly StepPod[]): ArgoAna
     podLifeMeanS: round(lives.reduce((a, b) => a + b, 0) / Math.max(1, lives.length)),
     kataLcmStepMedianS: round(median(mains)),
     kataLcmStepMeanS: round(mains.reduce((a, b) => a + b, 0) / Math.max(1, mains.length)),
+    kataLcmBeforeMedianS: round(median(output('before-ms'))),
+    kataLcmHandlersMedianS: round(median(output('handlers-ms'))),
     betweenPodsS: round(between, 1),
     workflowKB: round(JSON.stringify(wf).length / 1024, 1),
   }

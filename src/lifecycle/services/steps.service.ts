@@ -118,6 +118,12 @@ async function waveState(
   )
 }
 
+/** Where a step's process spent its time, ms: before the wave's handlers (since the process started), and in them. */
+export interface StepTiming {
+  beforeMs: number
+  handlersMs: number
+}
+
 /** What a wave step runs: one step of the template's four, or the whole wave in one pod (`wave`). */
 export type WaveStepName = WaveStep | 'wave'
 
@@ -135,8 +141,12 @@ export async function waveStep(
   wave: number,
   step: WaveStepName,
   holder: string,
-  /** Called with the wave's node statuses once the step ran, also when it then fails (rollback). */
-  settled?: (nodes: Record<string, string>) => void,
+  /**
+   * Called with the wave's node statuses once the step ran, also when it then fails (rollback), and
+   * how long it took: before its handlers (from the process's start: Node, the lease, the record, the
+   * nodes) and in them.
+   */
+  settled?: (nodes: Record<string, string>, timing: StepTiming) => void,
 ): Promise<{ wave: number; step: WaveStepName; nodes: Record<string, string> }> {
   return underLock(deps, release, holder, async () => {
     if (step === 'prepare' || step === 'wave') {
@@ -152,6 +162,7 @@ export async function waveStep(
       throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)
     }
     const state = await waveState(deps, ctx, settings(wave), record, wave)
+    const began = performance.now()
     try {
       await runHandlers(state, step === 'wave' ? (revertedInRun(state, record) ? 'rollback' : undefined) : step)
     } catch (error) {
@@ -161,7 +172,7 @@ export async function waveStep(
       throw error
     }
     const nodes = Object.fromEntries([...state.nodes.values()].map((n) => [n.name, readStatus(n.annotations) ?? '-']))
-    settled?.(nodes)
+    settled?.(nodes, { beforeMs: Math.round(began), handlersMs: Math.round(performance.now() - began) })
     if (step === 'rollback' || step === 'wave') await stopOnFailure(deps, record, state, wave)
     return { wave, step, nodes }
   })

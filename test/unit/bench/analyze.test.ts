@@ -38,10 +38,18 @@ describe('bench overhead: the union of the busy spans', () => {
 })
 
 describe('bench: a deploy-version workflow analysed', () => {
-  it('wall, waves, step pods, their life, kata-lcm per step, and the gaps between pods', async () => {
+  it('wall, waves, step pods, their life, kata-lcm per step (and its split before and in the handlers), and the gaps between pods', async () => {
     const { analyzeWorkflow } = await import('../../../bench/lib/argo.js')
     const at = (s: number) => new Date(Date.UTC(2026, 11, 5, 8, 0, s)).toISOString()
     const pod = (a: number, b: number) => ({ type: 'Pod', startedAt: at(a), finishedAt: at(b) })
+    // A wave step's outputs: its time before and in the wave's handlers, ms.
+    const timing = (before: number, handlers: number) => ({
+      parameters: [
+        { name: 'completed', value: '2' },
+        { name: 'before-ms', value: String(before) },
+        { name: 'handlers-ms', value: String(handlers) },
+      ],
+    })
     const wf = {
       status: {
         phase: 'Succeeded',
@@ -50,8 +58,8 @@ describe('bench: a deploy-version workflow analysed', () => {
         nodes: {
           plan: pod(1, 9),
           w1: { type: 'Steps', templateName: 'run-wave', startedAt: at(10), finishedAt: at(30) },
-          prepare: pod(11, 19),
-          upgrade: pod(21, 29),
+          prepare: { ...pod(11, 19), templateName: 'wave-phase', outputs: timing(900, 400) },
+          upgrade: { ...pod(21, 29), templateName: 'wave-phase', outputs: timing(1100, 2600) },
           finalize: pod(31, 39),
         },
       },
@@ -70,6 +78,8 @@ describe('bench: a deploy-version workflow analysed', () => {
       podLifeMeanS: 8,
       kataLcmStepMedianS: 2,
       kataLcmStepMeanS: 2,
+      kataLcmBeforeMedianS: 1,
+      kataLcmHandlersMedianS: 1.5,
       betweenPodsS: 6,
     })
   })

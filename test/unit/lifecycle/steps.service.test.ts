@@ -3,7 +3,13 @@ import { LockedError, NodesRolledBackError, PreconditionError } from '../../../s
 import { LOCK_TTL_SECONDS, lockName } from '../../../src/lifecycle/run/lock.js'
 import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/engine/node-state.js'
 import { WAVE_STEPS, type WaveStep } from '../../../src/lifecycle/engine/phases.js'
-import { exitStep, finalizeStep, planStep, waveStep } from '../../../src/lifecycle/services/steps.service.js'
+import {
+  exitStep,
+  finalizeStep,
+  planStep,
+  waveStep,
+  type StepTiming,
+} from '../../../src/lifecycle/services/steps.service.js'
 import { unlock } from '../../../src/lifecycle/services/unlock.service.js'
 import { FakeProcess } from '../../fakes/fake-process.js'
 import { RELEASE, scenario, statusWrites, type Scenario } from '../../fakes/scenario.js'
@@ -131,10 +137,15 @@ describe('Argo steps', () => {
   it("step wave (onePodPerWave): a whole wave in one process, the same end state as the four steps, each node's path as the CLI's", async () => {
     const s = await scenario({ nodes: 3 })
     await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', WF)
-    expect((await waveStep(s.deps, RELEASE, 1, 'wave', WF)).nodes).toEqual({
+    const timings: StepTiming[] = []
+    expect((await waveStep(s.deps, RELEASE, 1, 'wave', WF, (_, t) => timings.push(t))).nodes).toEqual({
       'node-1': 'completed',
       'node-2': 'completed',
     })
+    // Where the process spent its time (the step's outputs before-ms, handlers-ms): since it started, then in the handlers.
+    expect(timings).toHaveLength(1)
+    expect(timings[0]!.beforeMs).toBeGreaterThan(0)
+    expect(timings[0]!.handlersMs).toBeGreaterThanOrEqual(0)
     expect(s.cluster.writesTo('node-3')).toEqual([])
     // A retry of the pod after its work (Argo's retryStrategy): nothing is done twice.
     const upgrades = s.helm.upgrades.length
