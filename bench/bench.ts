@@ -20,10 +20,12 @@ import { analyzeBaseline, analyzeRun, type BaselineAnalysis, type RunAnalysis } 
 import {
   auditBarrierRequest,
   connect,
+  controlPlaneLeases,
   createFleet,
   deleteNamespace,
   FLEET_LABEL,
   kataDeployPods,
+  leasesLost,
   nodeStates,
   resetNodes,
   waitDaemonSetReady,
@@ -193,6 +195,8 @@ export interface KataLcmRun {
   endState: { completed: number; onTarget: number; cordoned: number }
   loadavgBefore: number[]
   analysis: RunAnalysis
+  /** The control-plane components whose leader-election Lease changed hands during the run (none: all kept). */
+  leasesLost?: string[]
   note?: string
 }
 
@@ -430,6 +434,7 @@ async function runKataLcm(
   const oldPods = await kataDeployPods(c.k, namespace)
   const loadavgBefore = loadavg().map((x) => Math.round(x * 100) / 100)
   const offset = await auditSize(c.auditLog)
+  const leasesBefore = await controlPlaneLeases(c.k)
   const args = [
     CLI,
     'upgrade',
@@ -491,6 +496,8 @@ async function runKataLcm(
     outcome = undefined
   }
   const newPods = await kataDeployPods(c.k, namespace)
+  const lost = leasesLost(leasesBefore, await controlPlaneLeases(c.k))
+  if (lost.length > 0) log(`${opts.label}: LEASE LOST during the run: ${lost.join(', ')}`)
   const { events } = await auditWindow(
     c,
     offset,
@@ -520,6 +527,7 @@ async function runKataLcm(
     endState: endStateOf(states),
     loadavgBefore,
     analysis,
+    leasesLost: lost,
     ...(r.budgetHit ? { budgetS: opts.budgetS } : {}),
     ...(opts.nodeOptions ? { nodeOptions: opts.nodeOptions } : {}),
     ...(opts.cliFlags?.length ? { cliFlags: opts.cliFlags } : {}),

@@ -2,6 +2,7 @@
 // Self-contained on purpose (the e2e harness is vitest-oriented and edited by others).
 import {
   AppsV1Api,
+  CoordinationV1Api,
   CoreV1Api,
   KubeConfig,
   PatchStrategy,
@@ -287,4 +288,32 @@ export async function auditBarrierRequest(k: Kube, name: string): Promise<void> 
   } catch {
     // 404 expected
   }
+}
+
+/** The control plane's leader-election Leases the bench watches over a run. */
+export const CONTROL_PLANE_LEASES = ['kube-controller-manager', 'kube-scheduler'] as const
+
+/** Who holds each control-plane component's Lease, and how often it changed hands. */
+export type LeaseHolders = Record<string, { holder: string; transitions: number }>
+
+/**
+ * The control plane's Leases now (kube-system). A component that lost its lease exits and its next
+ * process takes it again: another holder identity and one transition more.
+ */
+export async function controlPlaneLeases(k: Kube): Promise<LeaseHolders> {
+  const coordination = k.kc.makeApiClient(CoordinationV1Api)
+  const entries = await Promise.all(
+    CONTROL_PLANE_LEASES.map(async (name) => {
+      const lease = await coordination.readNamespacedLease({ namespace: 'kube-system', name })
+      return [name, { holder: lease.spec?.holderIdentity ?? '', transitions: lease.spec?.leaseTransitions ?? 0 }]
+    }),
+  )
+  return Object.fromEntries(entries) as LeaseHolders
+}
+
+/** The components whose Lease changed hands between `before` and `after` (none: every lease kept). Pure. */
+export function leasesLost(before: LeaseHolders, after: LeaseHolders): string[] {
+  return Object.keys(before).filter(
+    (name) => before[name]!.holder !== after[name]?.holder || before[name]!.transitions !== after[name]?.transitions,
+  )
 }

@@ -163,6 +163,13 @@ export function renderMarkdown(res: Results): string {
       if (lat) out.push(`- API server latency of kata-lcm's requests, median/p95 ms: ${lat}`)
       out.push(
         `- end state: ${r.endState.completed} completed, ${r.endState.onTarget} on 3.28.0, ${r.endState.cordoned} cordoned; peak RSS ${f(r.peakRssMb, 0)} MB${r.cpuS !== undefined ? `; kata-lcm CPU ${f(r.cpuS, 1)} s (user+sys, its own process)` : ''}`,
+        ...(r.leasesLost
+          ? [
+              r.leasesLost.length === 0
+                ? '- control plane: kube-controller-manager and kube-scheduler kept their leases (the same holder, no transition, from before the run to after it)'
+                : `- control plane: LEASE LOST during the run by ${r.leasesLost.join(', ')} (another holder or a transition after it)`,
+            ]
+          : []),
         '',
       )
     }

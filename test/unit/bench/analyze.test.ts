@@ -84,3 +84,20 @@ describe('bench: a deploy-version workflow analysed', () => {
     })
   })
 })
+
+describe("bench: the control plane's leases over a run", () => {
+  it('a lease that changed hands (another holder, or a transition) is lost; the same holder and count is kept', async () => {
+    const { leasesLost } = await import('../../../bench/lib/kube.js')
+    const before = {
+      'kube-controller-manager': { holder: 'cm_1', transitions: 0 },
+      'kube-scheduler': { holder: 'sched_1', transitions: 0 },
+    }
+    expect(leasesLost(before, structuredClone(before))).toEqual([])
+    expect(leasesLost(before, { ...before, 'kube-scheduler': { holder: 'sched_2', transitions: 1 } })).toEqual([
+      'kube-scheduler',
+    ])
+    expect(leasesLost(before, { ...before, 'kube-controller-manager': { holder: 'cm_1', transitions: 1 } })).toEqual([
+      'kube-controller-manager',
+    ])
+  })
+})
