@@ -202,16 +202,11 @@ describe("the WorkflowTemplate's steps with the chart's ServiceAccount token", (
     expect(workloads.map((p) => p.metadata?.uid)).not.toContain(original!.metadata?.uid)
     const failed = deploy.runs.filter((r) => r.code !== 0)
     expect(failed.map((r) => `${r.template} ${r.argv.join(' ')}\n${r.stderr}`)).toEqual([])
+    // The chart's default: each wave one step (kata-lcm step wave).
     expect(summary(deploy.runs)).toEqual([
       'plan plan -> 0',
-      'wave-phase 1 prepare -> 0',
-      'wave-phase 1 upgrade -> 0',
-      'wave-phase 1 verify -> 0',
-      'wave-phase 1 rollback -> 0',
-      'wave-phase 2 prepare -> 0',
-      'wave-phase 2 upgrade -> 0',
-      'wave-phase 2 verify -> 0',
-      'wave-phase 2 rollback -> 0',
+      'wave-phase 1 wave -> 0',
+      'wave-phase 2 wave -> 0',
       'finalize finalize -> 0',
       'exit exit -> 0',
     ])
@@ -390,7 +385,8 @@ describe('the step commands in template order vs kata-lcm upgrade', () => {
     const a = newScenario('steps', ['1', '2', 'vfail-3'])
     await setupScenario(kc, kubeconfig, a, charts[CURRENT]!)
     cleanups.push(() => teardownScenario(kc, kubeconfig, a))
-    const { saKubeconfig, spec } = await installWorkflowFor(a)
+    // Four steps per wave, each its own process: the handlers decide from the cluster alone.
+    const { saKubeconfig, spec } = await installWorkflowFor(a, ['--set', 'onePodPerWave=false'])
     const steps = await runWorkflow(spec, {
       workflowName: `kata-lifecycle-manager-${a.id}`,
       kubeconfig: saKubeconfig,
