@@ -12,8 +12,8 @@ import { parseMatchers, type AlertGate } from './lifecycle/gates/alerts.js'
 
 /**
  * A setting's flag from the table (src/lifecycle/settings/settings.ts): its help, the policy field
- * that fills it when the command line does not, and its default. `options` adds what only the flag
- * has (its help group, `--no-`, bounds).
+ * that fills it when the command line does not, and its default. The `*Setting` builders below add
+ * what only the flag has (its kind, help group, `--no-` form, bounds).
  */
 function described(flag: string): { description: string; default?: string | number | boolean } {
   const s = setting(flag)
@@ -42,11 +42,13 @@ export function defaultedSetting(flag: string, options: { helpGroup?: string } =
   return Flags.string({ description, default: String(value), ...options })
 }
 
+/** A boolean setting (false unless the table says true); `allowNo` adds its `--no-` form. */
 export function booleanSetting(flag: string, options: { helpGroup?: string; allowNo?: boolean } = {}) {
   const { description, default: value } = described(flag)
   return Flags.boolean({ description, default: value === true, ...options })
 }
 
+/** A whole-number setting of at least 1, without a default (the `--kube-*` caps). */
 function integerSetting(flag: string, options: { helpGroup: string }) {
   return Flags.integer({ description: described(flag).description, min: 1, ...options })
 }
