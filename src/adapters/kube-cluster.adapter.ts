@@ -250,6 +250,9 @@ export class KubeCluster implements Cluster {
     return list.items.map((rc) => ({ name: rc.metadata?.name ?? '', handler: rc.handler }))
   }
 
+  helmFirstDeployed(namespace: string, release: string): Promise<string | undefined> {
+    return this.state.helmFirstDeployed(namespace, release)
+  }
   waitForHelmRevisions<T>(
     namespace: string,
     release: string,

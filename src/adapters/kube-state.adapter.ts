@@ -2,6 +2,7 @@
  * The run record (a Secret, as helm keeps release values: it holds the operator's values, which may
  * carry credentials) and the single-runner lock (a coordination.k8s.io Lease).
  */
+import { gunzipSync } from 'node:zlib'
 import type { CoordinationV1Api, CoreV1Api, V1Lease, V1Secret, Watch } from '@kubernetes/client-node'
 import type {
   Decide,
@@ -96,6 +97,26 @@ export class KubeState implements RunStore, Omit<LockStore, 'handOverLock'>, Hel
           each,
         ),
     }
+  }
+
+  /**
+   * helm's storage Secret of the release's newest revision (`owner=helm,name=<release>`, the highest
+   * `version` label), decoded as helm encodes it (base64 of its gzipped JSON): its first_deployed.
+   */
+  async helmFirstDeployed(namespace: string, release: string): Promise<string | undefined> {
+    const list = await kubeCall(
+      `list secrets ${namespace} owner=helm,name=${release}`,
+      { verb: 'list', resource: 'secrets', namespace },
+      () => this.core.listNamespacedSecret({ namespace, labelSelector: `owner=helm,name=${release}` }),
+    )
+    const newest = list.items
+      .filter((s) => s.data?.release)
+      .sort((a, b) => Number(b.metadata?.labels?.version ?? 0) - Number(a.metadata?.labels?.version ?? 0))[0]
+    if (!newest) return undefined
+    const encoded = Buffer.from(Buffer.from(newest.data!.release!, 'base64').toString('utf8'), 'base64')
+    const json = encoded[0] === 0x1f && encoded[1] === 0x8b ? gunzipSync(encoded) : encoded
+    const first = (JSON.parse(json.toString('utf8')) as { info?: { first_deployed?: unknown } }).info?.first_deployed
+    return typeof first === 'string' && first !== '' ? first : undefined
   }
 
   /** Read-only; a watch on helm's storage Secrets (`owner=helm,name=<release>`), never a poll. */

@@ -182,6 +182,13 @@ export interface HelmRevisionView {
 
 /** Helm's release storage, read directly: a wait for a helm command of another process to end. */
 export interface HelmStorageStore {
+  /**
+   * helm's `info.first_deployed` of the release, as its storage Secrets hold it (helm's default
+   * driver): the same in every revision of one install. Undefined when there is no such Secret
+   * (another storage driver, or no release). Read-only; one list of the release's revisions, where
+   * `helm status` also lists every resource of the release and the pods they own.
+   */
+  helmFirstDeployed(namespace: string, release: string): Promise<string | undefined>
   /** Watches the release's revisions until `decide` returns a value or `timeoutMs` passes. Read-only. */
   waitForHelmRevisions<T>(
     namespace: string,

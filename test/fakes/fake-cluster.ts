@@ -701,6 +701,11 @@ export class FakeCluster implements Cluster {
     })
   }
 
+  /** The fake keeps no helm storage Secrets: the release's instance comes from the fake helm (`helm status`). */
+  async helmFirstDeployed(): Promise<string | undefined> {
+    return undefined
+  }
+
   /** Hands the lease over: a renewal (the fake has no client limits to leave on it), recorded as a hand-over. */
   handOverLock(namespace: string, name: string, holder: string, now: Date): Promise<boolean> {
     return this.call(undefined, () => {

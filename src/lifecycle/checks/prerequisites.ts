@@ -9,7 +9,7 @@ import { checkNamespace, checkReleaseRef } from './names.js'
 import { checkDrainable, NO_FORCE } from '../engine/drain.js'
 import { InputError, PreconditionError } from '../errors.js'
 import { DEPLOYMENT_MODES, strategyFor } from '../modes/index.js'
-import { checkChart, checkRelease, releaseStrategy, versionBefore } from './release-checks.js'
+import { checkChart, checkRelease, releaseInstance, releaseStrategy, versionBefore } from './release-checks.js'
 import type { DeploymentMode, DeploymentStrategy } from '../modes/strategy.js'
 import type { UpgradeRequest } from '../settings/request.js'
 import { Annotation, isInFlight, isOtherInstance, memoryFor, readStatus } from '../engine/node-state.js'
@@ -269,7 +269,7 @@ function startReads(deps: LifecycleDeps, request: UpgradeRequest, before?: Reads
   // The record of this install of the release only: one of another install (the release uninstalled
   // and installed again under the same name) is history, never resumed nor its values restored.
   const recorded = cluster.readRun(namespace, name)
-  const instance = sinceBefore(before?.instance, () => helm.firstDeployed(name, namespace))
+  const instance = sinceBefore(before?.instance, () => releaseInstance(deps, request.release))
   const run = Promise.all([recorded, instance]).then(([record, current]) =>
     isOtherInstance(record?.releaseInstance, current) ? undefined : record,
   )

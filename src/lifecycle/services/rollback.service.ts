@@ -11,7 +11,7 @@ import { Annotation, isOtherInstance, memoryFor, readStatus } from '../engine/no
 import { cordonedByUs, transition } from '../engine/node-ops.js'
 import { newWaveState, runHandlers, waveSettings } from '../engine/phases.js'
 import type { LifecycleReport, NodeResult } from '../run/report.js'
-import { checkChart, checkRelease, releaseStrategy, versionBefore } from '../checks/release-checks.js'
+import { checkChart, checkRelease, releaseInstance, releaseStrategy, versionBefore } from '../checks/release-checks.js'
 import { restoreWhenConverged } from '../run/restore.js'
 import { openRun } from '../run/open.js'
 import type { Values } from '../settings/values.js'
@@ -117,7 +117,7 @@ async function planRollback(deps: LifecycleDeps, request: RollbackRequest): Prom
     request.release,
     await deps.helm.release(request.release.name, request.release.namespace),
   )
-  const instance = await deps.helm.firstDeployed(release.name, release.namespace)
+  const instance = await releaseInstance(deps, request.release)
   const found = await deps.cluster.getNode(request.node)
   if (!found) throw new InputError('NODE', `no node named "${request.node}" (kubectl get nodes lists them)`)
   // What kata-lcm wrote on the node for another install of the release is not its history here.

@@ -5,6 +5,7 @@ import { kataDeployNames } from '../context.js'
 import { describeError, PreconditionError } from '../errors.js'
 import { helmVersionProblem } from '../checks/helm-version.js'
 import { checkReleaseRef } from '../checks/names.js'
+import { releaseInstance } from '../checks/release-checks.js'
 import { REVISION_LABEL } from '../modes/kata-deploy-pods.js'
 import {
   Annotation,
@@ -150,9 +151,7 @@ export async function nodeStatus(
           return undefined
         })
   // Memory of another install of the release (uninstalled and installed again) is not this one's.
-  const instance = info
-    ? await deps.helm.firstDeployed(release.name, release.namespace).catch(() => undefined)
-    : undefined
+  const instance = info ? await releaseInstance(deps, release).catch(() => undefined) : undefined
   const nodes = selectNodes(await deps.cluster.listNodes(selection.labelSelector), selection).map((n) =>
     memoryFor(n, instance),
   )

@@ -10,6 +10,8 @@ import { execa } from 'execa'
 import { CoreV1Api } from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HelmCli } from '../../../src/adapters/helm-cli.adapter.js'
+import { KubeCluster } from '../../../src/adapters/kube-cluster.adapter.js'
+import { createKubeConfig } from '../../../src/adapters/kube-config.js'
 import { HelmError } from '../../../src/lifecycle/errors.js'
 import { e2eCluster, helmBin as laneHelm, loadKubeConfig, REPO_ROOT } from '../harness/cluster.js'
 
@@ -159,5 +161,14 @@ describe('HelmCli (real helm, fixture chart)', () => {
     expect(error.argv.slice(0, 3)).toEqual([helmBin, 'upgrade', RELEASE])
     expect(error.argv).toEqual(expect.arrayContaining(['--kubeconfig', kubeconfig, '--reset-values']))
     expect((await helm.release(RELEASE, NS))?.revision).toBe(3)
+  })
+
+  it("names the release's install from helm's storage Secret exactly as `helm status` does, through every revision", async () => {
+    const cluster = new KubeCluster(createKubeConfig({ kubeconfig }))
+    // Revision 3 by now (installed, upgraded twice): one install, one first_deployed.
+    const fromStorage = await cluster.helmFirstDeployed(NS, RELEASE)
+    expect(fromStorage).toMatch(/^\d{4}-\d\d-\d\dT/)
+    expect(fromStorage).toBe(await helm.firstDeployed(RELEASE, NS))
+    expect(await cluster.helmFirstDeployed(NS, `missing-${id}`)).toBeUndefined()
   })
 })
