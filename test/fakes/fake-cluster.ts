@@ -708,30 +708,22 @@ export class FakeCluster implements Cluster {
 
   /** Hands the lease over: a renewal (the fake has no client limits to leave on it), recorded as a hand-over. */
   handOverLock(namespace: string, name: string, holder: string, now: Date): Promise<boolean> {
-    return this.call(undefined, () => {
-      const current = this.leases.get(`${namespace}/${name}`)
-      if (!current || current.holder !== holder) return false
-      return this.mutate(
-        { verb: 'update', resource: 'leases', name, namespace, detail: { holder, handOver: true } },
-        () => {
-          current.renewedAt = now.toISOString()
-          return true
-        },
-      )
-    })
+    return this.renewAs(namespace, name, holder, now, { holder, handOver: true })
   }
 
   renewLock(namespace: string, name: string, holder: string, now: Date): Promise<boolean> {
+    return this.renewAs(namespace, name, holder, now, { holder, renew: true })
+  }
+
+  /** Renews the lease while `holder` holds it; the write recorded with `detail`. */
+  private renewAs(namespace: string, name: string, holder: string, now: Date, detail: object): Promise<boolean> {
     return this.call(undefined, () => {
       const current = this.leases.get(`${namespace}/${name}`)
       if (!current || current.holder !== holder) return false
-      return this.mutate(
-        { verb: 'update', resource: 'leases', name, namespace, detail: { holder, renew: true } },
-        () => {
-          current.renewedAt = now.toISOString()
-          return true
-        },
-      )
+      return this.mutate({ verb: 'update', resource: 'leases', name, namespace, detail }, () => {
+        current.renewedAt = now.toISOString()
+        return true
+      })
     })
   }
 
