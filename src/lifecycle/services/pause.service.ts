@@ -48,15 +48,17 @@ export async function resumeRun(
 
 /**
  * Between waves: when the run is paused, waits (a watch on the record) until it is resumed, or the
- * record is gone, or `signal` stops the run. Returns at once when it is not paused.
+ * record is gone, or `signal` stops the run. Returns at once when it is not paused. `known`: the
+ * record as the caller just read it (not read again).
  */
 export async function waitWhilePaused(
   deps: LifecycleDeps,
   release: ReleaseRef,
   beforeWave: number,
   signal?: AbortSignal,
+  known?: RunRecord,
 ): Promise<void> {
-  const record = await deps.cluster.readRun(release.namespace, release.name)
+  const record = known ?? (await deps.cluster.readRun(release.namespace, release.name))
   if (!record?.paused) return
   deps.events.emit({
     type: 'info',

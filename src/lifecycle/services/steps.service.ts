@@ -87,8 +87,9 @@ async function underLock<T>(
   }
 }
 
-async function loadRun(deps: LifecycleDeps, release: ReleaseRef): Promise<OpenRun> {
-  const record = await deps.cluster.readRun(release.namespace, release.name)
+/** The run, from its record (`known`: as just read; else read now). */
+async function loadRun(deps: LifecycleDeps, release: ReleaseRef, known?: RunRecord): Promise<OpenRun> {
+  const record = known ?? (await deps.cluster.readRun(release.namespace, release.name))
   if (!record)
     throw new PreconditionError(
       `no kata-lcm run is in progress for ${release.namespace}/${release.name}; the workflow's plan step records one first`,
@@ -149,15 +150,21 @@ export async function waveStep(
   settled?: (nodes: Record<string, string>, timing: StepTiming) => void,
 ): Promise<{ wave: number; step: WaveStepName; nodes: Record<string, string> }> {
   return underLock(deps, release, holder, async () => {
+    // The record as read once, while no gate waited or wrote since: the run's still.
+    let known: RunRecord | undefined
     if (step === 'prepare' || step === 'wave') {
       // The template's suspend waited for the window (step window); `argo resume` cuts a suspend
       // short, so the wave still starts only inside one (this pod then waits for it).
       const planned = await deps.cluster.readRun(release.namespace, release.name)
-      await waitForWindow(deps, release, planned?.settings.windows, wave)
+      const windows = planned?.settings.windows
+      await waitForWindow(deps, release, windows, wave)
+      // Without windows the window gate neither waited nor wrote.
+      const current = windows && windows.length > 0 ? undefined : planned
       // A paused run holds its next wave at the wave's first step (a step in progress finishes).
-      await waitWhilePaused(deps, release, wave)
+      await waitWhilePaused(deps, release, wave, undefined, current)
+      if (current && !current.paused) known = current
     }
-    const { record, ctx, settings } = await loadRun(deps, release)
+    const { record, ctx, settings } = await loadRun(deps, release, known)
     if (record.stoppedBy && step !== 'rollback') {
       throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)
     }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { LockedError, NodesRolledBackError, PreconditionError } from '../../../src/lifecycle/errors.js'
 import { LOCK_TTL_SECONDS, lockName } from '../../../src/lifecycle/run/lock.js'
 import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/engine/node-state.js'
@@ -304,5 +304,31 @@ describe('unlock', () => {
     expect(s.cluster.runs.size).toBe(0)
     expect(s.cluster.leases.size).toBe(0)
     expect(s.cluster.writes.filter((w) => w.resource === 'nodes')).toEqual([])
+  })
+})
+
+describe('a wave step reads the run record once', () => {
+  it('without windows and not paused: the record the gates read is the one the wave runs from', async () => {
+    const s = await scenario({ nodes: 2 })
+    await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', WF)
+    const reads = vi.spyOn(s.cluster, 'readRun')
+    expect((await waveStep(s.deps, RELEASE, 1, 'wave', WF)).nodes).toEqual({
+      'node-1': 'completed',
+      'node-2': 'completed',
+    })
+    expect(reads).toHaveBeenCalledTimes(1)
+  })
+
+  it('paused, then resumed: the wave runs from the record as it is after the pause', async () => {
+    const s = await scenario({ nodes: 2 })
+    await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', WF)
+    const key = 'kube-system/kata-deploy'
+    const record = s.cluster.runs.get(key)!
+    await s.cluster.writeRun({ ...record, paused: { by: 'ops', at: '2026-12-05T00:00:00Z' } })
+    const step = waveStep(s.deps, RELEASE, 1, 'wave', WF)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    const { paused: _, ...resumed } = s.cluster.runs.get(key)!
+    await s.cluster.writeRun(resumed)
+    expect((await step).nodes).toEqual({ 'node-1': 'completed', 'node-2': 'completed' })
   })
 })
