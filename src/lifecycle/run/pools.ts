@@ -12,12 +12,9 @@ import { hasTaint, matchesLabelSelector, parseBatchSize, validateSelection, type
 import type { NodeSelection } from './plan.js'
 import type { PoolSpec } from '../policy/policy.js'
 import { schemaViolation } from '../policy/schema-check.js'
-import { POOL_SCHEMA } from '../policy/policy-schema.js'
+import { POOLS } from '../settings/value-schemas.js'
 import { parseVerificationTemplate, type VerificationTemplate } from '../engine/verification.js'
 import { documentValue } from '../settings/yaml-value.js'
-
-/** A `--pools` file: a list of the policy's `pools[]` items. */
-const POOLS_FILE_SCHEMA = { type: 'array', minItems: 1, items: POOL_SCHEMA }
 
 export interface Pool {
   name: string
@@ -46,7 +43,7 @@ export function parsePoolsFile(text: string, origin: string): Pool[] | undefined
   const doc = docs[0]!
   if (doc.errors.length > 0) throw new InputError(origin, `not YAML: ${doc.errors[0]!.message.split('\n')[0]}`)
   const value = documentValue(doc, (why) => new InputError(origin, why))
-  const found = schemaViolation(value, POOLS_FILE_SCHEMA, 'pools')
+  const found = schemaViolation(value, POOLS, 'pools')
   if (found) throw new InputError(origin, found)
   return poolsOf(value as PoolSpec[], origin)
 }

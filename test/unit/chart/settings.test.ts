@@ -19,8 +19,10 @@ import StepPlan from '../../../src/commands/step/plan.js'
 import { chartDefaults, parsePolicy, type Policy } from '../../../src/lifecycle/policy/policy.js'
 import { POLICY_SCHEMA } from '../../../src/lifecycle/policy/policy-schema.js'
 import { chartDefaultsSchema, SETTINGS, valueAt, type Setting } from '../../../src/lifecycle/settings/settings.js'
+import { POOLS } from '../../../src/lifecycle/settings/value-schemas.js'
+import { DURATION_PATTERN } from '../../../src/lifecycle/settings/durations.js'
 import { runCli } from '../commands/cli.js'
-import { argoDocFile, parametersTemplate, valuesSchemaFile, valuesYamlFile } from '../../../scripts/settings-files.js'
+import { GENERATED_FILES } from '../../../scripts/settings-files.js'
 import { VERIFICATION_POD } from '../../fakes/scenario.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
@@ -28,13 +30,6 @@ const CHART = path.join(ROOT, 'chart')
 const BIN = path.join(process.env.KATA_LCM_CACHE ?? path.join(homedir(), '.cache/kata-lcm'), 'bin')
 const HELM = process.env.HELM ?? path.join(BIN, 'helm')
 
-/** The files `npm run generate` writes from the table. */
-const GENERATED: Record<string, (current: string) => string> = {
-  'chart/values.schema.json': valuesSchemaFile,
-  'chart/values.yaml': valuesYamlFile,
-  'chart/templates/_parameters.tpl': () => parametersTemplate(),
-  'docs/argo.md': argoDocFile,
-}
 
 /** A policy that sets every field the schema has (the test below holds it to the schema). */
 const FULL_POLICY = `apiVersion: kata-lcm.katacontainers.io/v1alpha1
@@ -167,6 +162,30 @@ describe('the settings table', () => {
     for (const s of carried) if (s.policy) expect(valueAt(policy, s.policy), s.policy).toBeDefined()
   })
 
+  it("builds the policy's schema from the entries: each field its setting's value schema, named by its flag", () => {
+    for (const s of SETTINGS) {
+      if (!s.policy) continue
+      const path = s.policy.split('.')
+      const field = path.reduce<SchemaNode | undefined>((node, key) => node?.properties?.[key], POLICY_SCHEMA as SchemaNode)
+      expect(field, s.policy).toEqual({ ...s.schema, description: `--${s.flag}: ${s.help}` })
+    }
+    // A --pools file's items and the policy's pools are one schema; the taint's key is required in both.
+    expect(valueAt(POLICY_SCHEMA, 'properties.pools')).toMatchObject({ type: 'array', items: POOLS.items })
+    expect(valueAt(POLICY_SCHEMA, 'properties.nodeTaint.required')).toEqual(['key'])
+    expect(valueAt(POOLS.items, 'properties.nodeTaint.required')).toEqual(['key'])
+  })
+
+  it("derives a chart value's schema from the setting's: a string parameter, empty when the setting has no default", () => {
+    const chart = chartDefaultsSchema()
+    expect(chart.canary).toEqual({ anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: '^([1-9][0-9]*)?$' }] })
+    expect(chart.soak).toEqual({ type: 'string', pattern: `^(|${DURATION_PATTERN.slice(1, -1)})$` })
+    expect(chart.drainTimeout).toEqual({ type: 'string', pattern: DURATION_PATTERN })
+    expect(chart.previousChart).toEqual({ type: 'string' })
+    expect(chart.nodeTaintKey).toEqual({ type: 'string' })
+    expect(chart.alertUrl).toEqual({ type: 'string', pattern: '^(|https?://.+)$' })
+    expect(chart.drainForce).toEqual({ type: 'boolean' })
+  })
+
   it('a policy field the template does not carry is refused by install-workflow by name, never dropped', () => {
     const refused = SETTINGS.flatMap((s) => (s.policy && 'not' in s.argo ? [s.policy] : []))
     expect(Object.keys(REFUSED_POLICY_SAMPLES).sort()).toEqual(refused.sort())
@@ -186,7 +205,7 @@ describe('the settings table', () => {
   })
 
   it('generates values.schema.json, values.yaml\'s defaults, the template\'s parameters and docs/argo.md\'s table (npm run generate): each checked-in file is what the table gives', () => {
-    for (const [file, derive] of Object.entries(GENERATED)) {
+    for (const [file, derive] of Object.entries(GENERATED_FILES)) {
       const current = readFileSync(path.join(ROOT, file), 'utf8')
       expect(derive(current), `${file}: run npm run generate`).toBe(current)
     }
