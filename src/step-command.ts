@@ -34,8 +34,9 @@ export abstract class StepCommand extends BaseCommand {
 }
 
 /**
- * The wave's nodes per outcome, one file each (`completed`, `rolled-back`, `failed`), and where the
- * step's process spent its time (`before-ms`, `handlers-ms`).
+ * The wave's nodes per outcome, one file each (`completed`, `rolled-back`, `failed`), where the
+ * step's process spent its time (`before-ms`, `handlers-ms`) and its peak resident memory so far
+ * (`peak-rss-mb`: getrusage's maxrss, the step's work done).
  */
 function writeOutputs(dir: string, nodes: Record<string, string>, timing: StepTiming): void {
   mkdirSync(dir, { recursive: true })
@@ -44,6 +45,7 @@ function writeOutputs(dir: string, nodes: Record<string, string>, timing: StepTi
     writeFileSync(path.join(dir, outcome), String(statuses.filter((s) => s === outcome).length))
   writeFileSync(path.join(dir, 'before-ms'), String(timing.beforeMs))
   writeFileSync(path.join(dir, 'handlers-ms'), String(timing.handlersMs))
+  writeFileSync(path.join(dir, 'peak-rss-mb'), String(Math.round(process.resourceUsage().maxRSS / 1024)))
 }
 
 /** `step prepare|upgrade|verify|rollback --wave N`: one phase of one wave, as the Argo template runs it. */
@@ -55,7 +57,7 @@ export function waveStepCommand(step: WaveStepName, summary: string) {
       wave: Flags.integer({ description: 'Wave number (1-based) from the run record.', required: true, min: 1 }),
       'outputs-dir': Flags.string({
         description:
-          "Write the wave's node counts after the step (files completed, rolled-back, failed: one number each), also when the step then fails, and its time before and in the wave's handlers (before-ms, handlers-ms): the template's output parameters, for its metrics and the bench.",
+          "Write the wave's node counts after the step (files completed, rolled-back, failed: one number each), also when the step then fails, its time before and in the wave's handlers (before-ms, handlers-ms) and its peak memory (peak-rss-mb): the template's output parameters, for its metrics and the bench.",
       }),
     }
 

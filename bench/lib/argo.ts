@@ -95,6 +95,9 @@ export interface ArgoAnalysis {
    */
   kataLcmBeforeMedianS: number
   kataLcmHandlersMedianS: number
+  /** A wave step's peak resident memory (its `peak-rss-mb` output), median and max over the steps, MB. */
+  stepPeakRssMedianMb: number
+  stepPeakRssMaxMb: number
   /** The controller's share: the time between one step pod's end and the next one's start, summed. */
   betweenPodsS: number
   /** The Workflow object's size (its JSON), kB. */
@@ -126,7 +129,7 @@ export function analyzeWorkflow(wf: Workflow, pods: readonly StepPod[]): ArgoAna
       .filter((n) => n.templateName === 'wave-phase')
       .map((n) => Number(n.outputs?.parameters?.find((p) => p.name === name)?.value))
       .filter((v) => Number.isFinite(v) && v > 0)
-      .map((v) => v / 1000)
+  const seconds = (name: string) => output(name).map((ms) => ms / 1000)
   const mains = pods
     .filter((p) => p.mainStartedAt && p.mainFinishedAt)
     .map((p) => (ms(p.mainFinishedAt) - ms(p.mainStartedAt)) / 1000)
@@ -138,8 +141,10 @@ export function analyzeWorkflow(wf: Workflow, pods: readonly StepPod[]): ArgoAna
     podLifeMeanS: round(lives.reduce((a, b) => a + b, 0) / Math.max(1, lives.length)),
     kataLcmStepMedianS: round(median(mains)),
     kataLcmStepMeanS: round(mains.reduce((a, b) => a + b, 0) / Math.max(1, mains.length)),
-    kataLcmBeforeMedianS: round(median(output('before-ms'))),
-    kataLcmHandlersMedianS: round(median(output('handlers-ms'))),
+    kataLcmBeforeMedianS: round(median(seconds('before-ms'))),
+    kataLcmHandlersMedianS: round(median(seconds('handlers-ms'))),
+    stepPeakRssMedianMb: round(median(output('peak-rss-mb')), 0),
+    stepPeakRssMaxMb: Math.max(0, ...output('peak-rss-mb')),
     betweenPodsS: round(between, 1),
     workflowKB: round(JSON.stringify(wf).length / 1024, 1),
   }

@@ -177,8 +177,8 @@ export function renderMarkdown(res: Results): string {
       out.push(
         '### Argo: deploy-version through the real workflow-controller, beside the CLI on the same fleet',
         '',
-        "| batch | workflow | Argo wall s | CLI wall s | Argo / CLI wall | waves median s | step pods | pod life mean s | kata-lcm per step median / mean s | of it, before / in the wave's handlers median s | between pods s | kata-lcm requests per node | requests by agent | workflow kB | end state |",
-        '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+        "| batch | workflow | Argo wall s | CLI wall s | Argo / CLI wall | waves median s | step pods | pod life mean s | kata-lcm per step median / mean s | of it, before / in the wave's handlers median s | step peak RSS median / max MB | between pods s | kata-lcm requests per node | requests by agent | workflow kB | end state |",
+        '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
       )
       for (const r of s.argoRuns) {
         const a = r.analysis
@@ -197,6 +197,7 @@ export function renderMarkdown(res: Results): string {
             f(a.podLifeMeanS, 2),
             `${f(a.kataLcmStepMedianS, 2)} / ${f(a.kataLcmStepMeanS, 2)}`,
             `${f(a.kataLcmBeforeMedianS, 2)} / ${f(a.kataLcmHandlersMedianS, 2)}`,
+            a.stepPeakRssMaxMb ? `${f(a.stepPeakRssMedianMb, 0)} / ${f(a.stepPeakRssMaxMb, 0)}` : '-',
             f(a.betweenPodsS, 1),
             f(r.kataLcmPerNode, 1),
             Object.entries(r.requestsBy)

@@ -38,16 +38,17 @@ describe('bench overhead: the union of the busy spans', () => {
 })
 
 describe('bench: a deploy-version workflow analysed', () => {
-  it('wall, waves, step pods, their life, kata-lcm per step (and its split before and in the handlers), and the gaps between pods', async () => {
+  it('wall, waves, step pods, their life, kata-lcm per step (its split before and in the handlers, its peak memory), and the gaps between pods', async () => {
     const { analyzeWorkflow } = await import('../../../bench/lib/argo.js')
     const at = (s: number) => new Date(Date.UTC(2026, 11, 5, 8, 0, s)).toISOString()
     const pod = (a: number, b: number) => ({ type: 'Pod', startedAt: at(a), finishedAt: at(b) })
-    // A wave step's outputs: its time before and in the wave's handlers, ms.
-    const timing = (before: number, handlers: number) => ({
+    // A wave step's outputs: its time before and in the wave's handlers, ms, and its peak memory, MB.
+    const timing = (before: number, handlers: number, rss: number) => ({
       parameters: [
         { name: 'completed', value: '2' },
         { name: 'before-ms', value: String(before) },
         { name: 'handlers-ms', value: String(handlers) },
+        { name: 'peak-rss-mb', value: String(rss) },
       ],
     })
     const wf = {
@@ -58,8 +59,8 @@ describe('bench: a deploy-version workflow analysed', () => {
         nodes: {
           plan: pod(1, 9),
           w1: { type: 'Steps', templateName: 'run-wave', startedAt: at(10), finishedAt: at(30) },
-          prepare: { ...pod(11, 19), templateName: 'wave-phase', outputs: timing(900, 400) },
-          upgrade: { ...pod(21, 29), templateName: 'wave-phase', outputs: timing(1100, 2600) },
+          prepare: { ...pod(11, 19), templateName: 'wave-phase', outputs: timing(900, 400, 120) },
+          upgrade: { ...pod(21, 29), templateName: 'wave-phase', outputs: timing(1100, 2600, 140) },
           finalize: pod(31, 39),
         },
       },
@@ -80,6 +81,8 @@ describe('bench: a deploy-version workflow analysed', () => {
       kataLcmStepMeanS: 2,
       kataLcmBeforeMedianS: 1,
       kataLcmHandlersMedianS: 1.5,
+      stepPeakRssMedianMb: 130,
+      stepPeakRssMaxMb: 140,
       betweenPodsS: 6,
     })
   })
