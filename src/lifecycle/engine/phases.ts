@@ -55,16 +55,58 @@ export interface WaveState {
    */
   verifyAsReady?: boolean
   /**
-   * In one process without drain, `upgrade` runs beside `prepare`: each node's cordon, resolved to
-   * whether the node is now `cordoned`, gates its upgrade (the strategy's reads run meanwhile).
+   * In one process without drain, `upgrade` runs beside `prepare` (the strategy's reads run
+   * meanwhile): each node's upgrade waits until the node is `cordoned`, as the cluster answered the
+   * cordon (`untilCordoned`). Set by the runner while `prepare` may still write.
    */
-  prepared?: Map<string, Promise<boolean>>
+  cordoning?: NodeWaits
   /** The wave's verification pods, once started (by `upgrade` when `verifyAsReady`, else by `verify`). */
   verification?: { session: VerificationSession; completing: Promise<void>[] }
   /** Nodes deleted during the wave: in no handler's bucket from then on, reported `gone`. */
   gone: Set<string>
   /** The Kata RuntimeClasses' names, once read (`kataClasses`). */
   kataClasses?: Promise<ReadonlySet<string>>
+}
+
+/**
+ * Waiters on the wave's nodes' states: each is asked again whenever a node's state changes (as the
+ * cluster answered a write), and once more when no more writes will come (`closed`).
+ */
+export interface NodeWaits {
+  waiters: Set<() => boolean>
+  closed: boolean
+}
+
+/**
+ * Whether `name` is past its cordon, from its state as the cluster last answered: true once
+ * `prepare` no longer acts on it (it is `cordoned`, or was past that already), false once it
+ * failed, was deleted, or the writes that could cordon it are over. At once without a `cordoning`
+ * (nothing runs beside this handler: the runner gave it only nodes past the cordon).
+ */
+function untilCordoned(state: WaveState, name: string): Promise<boolean> {
+  const waits = state.cordoning
+  if (!waits) return Promise.resolve(true)
+  return new Promise((resolve) => {
+    const answered = () => {
+      const node = state.nodes.get(name)!
+      if (state.gone.has(name) || statusOf(node) === 'rolling-back') resolve(false)
+      else if (!preparesNode(node, state)) resolve(true)
+      else if (waits.closed) resolve(false)
+      else return false
+      return true
+    }
+    if (!answered()) waits.waiters.add(answered)
+  })
+}
+
+/** A node's state as the cluster answered a write: every waiter asks again. */
+function setNode(state: WaveState, name: string, node: NodeView): void {
+  state.nodes.set(name, node)
+  askAgain(state.cordoning)
+}
+
+function askAgain(waits: NodeWaits | undefined): void {
+  if (waits) for (const answered of [...waits.waiters]) if (answered()) waits.waiters.delete(answered)
 }
 
 /**
@@ -137,6 +179,19 @@ interface WaveHandler {
 
 const statusOf = (node: NodeView) => readStatus(node.annotations)
 
+/** The `prepare` handler's bucket: a node this run has not cordoned yet. Pure. */
+function preparesNode(node: NodeView, state: WaveState): boolean {
+  const status = statusOf(node)
+  // Completed by an earlier run: again when on another version, or (planned into a wave because
+  // the cluster shows it is not on the target after all) when another run completed it.
+  if (status === 'completed')
+    return (
+      node.annotations[Annotation.currentVersion] !== state.ctx.targetVersion ||
+      node.annotations[Annotation.runId] !== state.settings.runId
+    )
+  return status === undefined || status === 'preparing' || status === 'rolled-back'
+}
+
 /**
  * The wave, in order. The CLI runs every handler in one process; `kata-lcm step <step>` runs those
  * of one step; the progress display lists these phases; the chart's run-wave lists the steps (a unit
@@ -152,17 +207,7 @@ const HANDLERS = {
   prepare: {
     step: 'prepare',
     leavesIn: ['cordoned'],
-    acts: (node, state) => {
-      const status = statusOf(node)
-      // Completed by an earlier run: again when on another version, or (planned into a wave because
-      // the cluster shows it is not on the target after all) when another run completed it.
-      if (status === 'completed')
-        return (
-          node.annotations[Annotation.currentVersion] !== state.ctx.targetVersion ||
-          node.annotations[Annotation.runId] !== state.settings.runId
-        )
-      return status === undefined || status === 'preparing' || status === 'rolled-back'
-    },
+    acts: (node, state) => preparesNode(node, state),
     run: async (state, bucket) => {
       const cordons = eachNode(state, bucket, async (name) => {
         const { ctx, settings } = state
@@ -191,7 +236,6 @@ const HANDLERS = {
           },
         })
       })
-      for (const [name, cordoned] of cordons) state.prepared?.set(name, cordoned)
       await Promise.all(cordons.values())
     },
   },
@@ -227,7 +271,8 @@ const HANDLERS = {
         status === 'upgrading' ||
         status === 'draining' ||
         (status === 'cordoned' && !state.settings.drain) ||
-        state.prepared?.has(node.name) === true
+        // Beside `prepare`: the nodes it is about to cordon.
+        (state.cordoning !== undefined && preparesNode(node, state))
       )
     },
     run: async (state, bucket) => {
@@ -235,7 +280,7 @@ const HANDLERS = {
       // Every write to a node is chained on its previous one: a node's writes never race.
       const writes = new Map<string, Promise<boolean>>()
       const then = (name: string, work: () => Promise<boolean>) => {
-        const previous = writes.get(name) ?? state.prepared?.get(name) ?? Promise.resolve(true)
+        const previous = writes.get(name) ?? untilCordoned(state, name)
         const next = previous.then((ok) => (ok ? work() : false))
         writes.set(name, next)
         return next
@@ -285,7 +330,7 @@ const HANDLERS = {
         if (error instanceof ManualActionError) throw error
         outcomes = new Map(bucket.map((n) => [n, { ok: false, reason: describeError(error) }]))
       }
-      await Promise.all([...writes.values(), ...(state.prepared?.values() ?? [])])
+      await Promise.all([...writes.values(), ...bucket.map((name) => untilCordoned(state, name))])
       await Promise.all(
         bucket.map(async (name) => {
           if (state.gone.has(name) || statusOf(state.nodes.get(name)!) === 'rolling-back') return
@@ -379,7 +424,7 @@ export function phaseTable(): { phase: Phase; step: WaveStep; leavesIn: readonly
 export async function runHandlers(state: WaveState, step?: WaveStep): Promise<void> {
   if (state.settings.drain && (step === undefined || step === HANDLERS.prepare.step)) {
     // The wave is refused as a whole, before its first cordon, when a pod on it must not be evicted.
-    const fresh = [...state.nodes.values()].filter((n) => HANDLERS.prepare.acts(n, state)).map((n) => n.name)
+    const fresh = [...state.nodes.values()].filter((n) => preparesNode(n, state)).map((n) => n.name)
     if (fresh.length > 0) await checkDrainable(state.ctx.deps, fresh, state.settings.drainPolicy, `wave ${state.wave}`)
   }
   state.verifyAsReady = step === undefined
@@ -389,11 +434,15 @@ export async function runHandlers(state: WaveState, step?: WaveStep): Promise<vo
     for (const phase of PHASES) {
       if (overlap && phase === 'upgrade') continue
       if (overlap && phase === 'prepare') {
-        state.prepared = new Map()
-        const prepare = runHandler(state, 'prepare', step)
+        const cordoning: NodeWaits = { waiters: new Set(), closed: false }
+        state.cordoning = cordoning
+        const prepare = runHandler(state, 'prepare', step).finally(() => {
+          cordoning.closed = true
+          askAgain(cordoning)
+        })
         const upgrade = runHandler(state, 'upgrade', step)
         const [prepared, upgraded] = await Promise.allSettled([prepare, upgrade])
-        state.prepared = undefined
+        state.cordoning = undefined
         for (const settled of [prepared, upgraded]) if (settled.status === 'rejected') throw settled.reason
         continue
       }
@@ -492,7 +541,7 @@ export function outcomes(state: WaveState): {
 }
 
 async function write(state: WaveState, node: string, to: NodeStatus, extras: TransitionExtras): Promise<void> {
-  state.nodes.set(node, await transition(state.ctx.deps, state.nodes.get(node)!, to, extras))
+  setNode(state, node, await transition(state.ctx.deps, state.nodes.get(node)!, to, extras))
 }
 
 /** Records a node's failure on the node: `rolling-back` with the reason; the rollback handler reverts it. */
@@ -526,7 +575,7 @@ async function handBack(state: WaveState, node: string, reason: string): Promise
     })
     .catch(() => undefined)
   if (patched) {
-    state.nodes.set(node, patched)
+    setNode(state, node, patched)
     void cluster.recordNodeEvent(patched, { reason: 'KataUpgradeLeftRelease', message: reason, type: 'Warning' })
   }
   markGone(state, node, reason)
@@ -539,6 +588,7 @@ async function handBack(state: WaveState, node: string, reason: string): Promise
 function markGone(state: WaveState, node: string, reason: string): void {
   state.gone.add(node)
   state.verified.delete(node)
+  askAgain(state.cordoning)
   state.results.set(node, { name: node, status: 'gone', error: reason })
   state.ctx.deps.events.emit({ type: 'warning', message: `wave ${state.wave}: ${reason}; it is not upgraded` })
 }
@@ -736,7 +786,8 @@ async function soakVerdict(state: WaveState, name: string, problem: string | und
   if (problem === undefined) {
     // A soak cut short by another node's failure is not passed: the node stays `completed`.
     if (whole)
-      state.nodes.set(
+      setNode(
+        state,
         name,
         await ctx.deps.cluster.patchNode(name, { annotations: { [Annotation.soakedInRun]: settings.runId } }),
       )
@@ -745,7 +796,8 @@ async function soakVerdict(state: WaveState, name: string, problem: string | und
   const node = state.nodes.get(name)!
   const ours = node.annotations[Annotation.wasUnschedulable] === 'false'
   state.results.set(name, { name, status: 'rolling-back', error: `degraded during the soak: ${problem}` })
-  state.nodes.set(
+  setNode(
+    state,
     name,
     await transition(ctx.deps, node, 'rolling-back', {
       message: `failed: degraded during the soak: ${problem}`,

@@ -282,6 +282,19 @@ describe('a wave verifies as one', () => {
     for (const node of ['node-1', 'node-2']) expect(statuses(node)).toContain('verifying')
   })
 
+  it('in one process a node whose cordon and failure record both failed is never upgraded, and the wave ends', async () => {
+    const s = await scenario({ nodes: 3 })
+    // Its state stays as it was: the upgrade beside the cordons gives it up once they are all over.
+    s.cluster.injectFailure({ verb: 'patch', resource: 'nodes', name: 'node-3', times: 2 })
+    const report = await upgrade(s.deps, s.upgradeRequest({ batchSize: 3 }), 'run-1')
+    expect(report.outcome).not.toBe('success')
+    // Not even tried: a try would be refused by the node's state table ("refusing status (none) -> upgrading").
+    expect(report.nodes.find((n) => n.name === 'node-3')!.error).not.toMatch(/refusing status/)
+    expect(statusWrites(s.cluster, 'node-3').map((w) => w.status)).not.toContain('upgrading')
+    expect(s.cluster.writes.some((w) => w.verb === 'delete' && w.node === 'node-3')).toBe(false)
+    for (const node of ['node-1', 'node-2']) expect(s.status(node)).toBe('completed')
+  })
+
   it('the Argo upgrade step creates no verification pod: its verify step does', async () => {
     const s = await scenario({ nodes: 2 })
     await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', 'argo/wf')
