@@ -5,6 +5,7 @@ import { BaseCommand } from './base-command.js'
 import { createDeps } from './deps.js'
 import { globalFlags } from './flags.js'
 import type { LifecycleDeps, ReleaseRef } from './lifecycle/context.js'
+import { InputError } from './lifecycle/errors.js'
 import { waveStep, type StepTiming, type WaveStepName } from './lifecycle/services/steps.service.js'
 import { PlainProgress } from './ui/plain-progress.js'
 
@@ -59,15 +60,32 @@ export function waveStepCommand(step: WaveStepName, summary: string) {
         description:
           "Write the wave's node counts after the step (files completed, rolled-back, failed: one number each), also when the step then fails, its time before and in the wave's handlers (before-ms, handlers-ms) and its peak memory (peak-rss-mb): the template's output parameters, for its metrics and the bench.",
       }),
+      'wait-turn': Flags.boolean({
+        description:
+          "step wave only (the chart's overlapWaves): this pod started beside the previous wave's; wait until that wave's step is over (the run record's wavesDone), then ask the gates here (windows, pause, alerts) before the wave.",
+      }),
     }
 
     async run() {
       const { flags } = await this.parse(WaveStepCommand)
       const { deps, release } = this.connect(flags)
+      if (flags['wait-turn'] && step !== 'wave')
+        throw new InputError(
+          '--wait-turn',
+          `only step wave takes it (overlapping waves run one pod per wave), not step ${step}`,
+        )
       const outputs = flags['outputs-dir']
-      const result = await waveStep(deps, release, flags.wave, step, flags.holder, (nodes, timing) => {
-        if (outputs) writeOutputs(outputs, nodes, timing)
-      })
+      const result = await waveStep(
+        deps,
+        release,
+        flags.wave,
+        step,
+        flags.holder,
+        (nodes, timing) => {
+          if (outputs) writeOutputs(outputs, nodes, timing)
+        },
+        flags['wait-turn'],
+      )
       if (!this.jsonEnabled())
         this.log(
           Object.entries(result.nodes)

@@ -264,6 +264,11 @@ export interface RunRecord {
   settings: RunSettings
   /** Set when a wave failed: later waves refuse to start (fail-fast across Argo steps). */
   stoppedBy?: string
+  /**
+   * The last wave whose `step wave --wait-turn` finished (Argo, overlapping waves): the next wave's
+   * pod, started beside it, waits for this before it takes the lease.
+   */
+  wavesDone?: number
   /** `kata-lcm pause`: the next wave waits until `kata-lcm resume` clears it. */
   paused?: { by: string; at: string }
   /** Set while the next wave waits for a maintenance window (RunSettings.windows) to open. */

@@ -575,7 +575,9 @@ function recordOf(
           ...planned,
         }
   if (!run.wavePools) delete record.wavePools
+  // A resumed run's waves are this plan's: none of them is stopped or done yet.
   delete record.stoppedBy
+  delete record.wavesDone
   return record
 }
 

@@ -25,7 +25,8 @@ import { waitWhilePaused } from './pause.service.js'
 import { windowState } from '../gates/window.js'
 import { markWindowWait, waitForWindow, windowWaitMessage } from '../gates/window-wait.js'
 import { checkRenders } from '../checks/renders.js'
-import { AlertHoldTimeoutError, checkAlertGate } from '../gates/alerts.js'
+import { AlertHoldTimeoutError, checkAlertGate, waitForAlerts } from '../gates/alerts.js'
+import { MAX_DURATION_MS, MAX_DURATION_TEXT } from '../settings/durations.js'
 import { listed } from '../run/report.js'
 import { restoreWhenConverged } from '../run/restore.js'
 
@@ -119,7 +120,10 @@ async function waveState(
   )
 }
 
-/** Where a step's process spent its time, ms: before the wave's handlers (since the process started), and in them. */
+/**
+ * Where a step's process spent its time, ms: before the wave's handlers (since the process started,
+ * or with overlapping waves since its turn came), and in them.
+ */
 export interface StepTiming {
   beforeMs: number
   handlersMs: number
@@ -148,22 +152,17 @@ export async function waveStep(
    * nodes) and in them.
    */
   settled?: (nodes: Record<string, string>, timing: StepTiming) => void,
+  /**
+   * Overlapping waves (`step wave --wait-turn`, the chart's overlapWaves): this pod started beside
+   * the previous wave's. It waits for that wave's step to be over (`waitForTurn`), then asks the
+   * gates itself (the template runs no gate steps then): the windows, a pause, the alerts.
+   */
+  overlap = false,
 ): Promise<{ wave: number; step: WaveStepName; nodes: Record<string, string> }> {
+  // With overlap, the step's own time starts at its turn (its start-up was hidden by the wave before).
+  const turnAt = overlap ? await waitForTurn(deps, release, wave).then(() => performance.now()) : 0
   return underLock(deps, release, holder, async () => {
-    // The record as read once, while no gate waited or wrote since: the run's still.
-    let known: RunRecord | undefined
-    if (step === 'prepare' || step === 'wave') {
-      // The template's suspend waited for the window (step window); `argo resume` cuts a suspend
-      // short, so the wave still starts only inside one (this pod then waits for it).
-      const planned = await deps.cluster.readRun(release.namespace, release.name)
-      const windows = planned?.settings.windows
-      await waitForWindow(deps, release, windows, wave)
-      // Without windows the window gate neither waited nor wrote.
-      const current = windows && windows.length > 0 ? undefined : planned
-      // A paused run holds its next wave at the wave's first step (a step in progress finishes).
-      await waitWhilePaused(deps, release, wave, undefined, current)
-      if (current && !current.paused) known = current
-    }
+    const known = step === 'prepare' || step === 'wave' ? await beforeWave(deps, release, wave, overlap) : undefined
     const { record, ctx, settings } = await loadRun(deps, release, known)
     if (record.stoppedBy && step !== 'rollback') {
       throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)
@@ -179,10 +178,75 @@ export async function waveStep(
       throw error
     }
     const nodes = Object.fromEntries([...state.nodes.values()].map((n) => [n.name, readStatus(n.annotations) ?? '-']))
-    settled?.(nodes, { beforeMs: Math.round(began), handlersMs: Math.round(performance.now() - began) })
+    settled?.(nodes, { beforeMs: Math.round(began - turnAt), handlersMs: Math.round(performance.now() - began) })
     if (step === 'rollback' || step === 'wave') await stopOnFailure(deps, record, state, wave)
+    // The workflow's waves overlap all or none: the next wave's pod waits for this.
+    if (overlap) await markWaveDone(deps, release, wave)
     return { wave, step, nodes }
   })
+}
+
+/**
+ * Before a wave's first step: its gates. The template's suspend waited for the window (step
+ * window); `argo resume` cuts a suspend short, so the wave still starts only inside one (this pod
+ * then waits for it). A paused run holds its next wave here (a step in progress finishes). With
+ * `alerts`, the alert gate too, held in this pod (CLI-like) until clear. Returns the record as read
+ * once, while no gate waited or wrote since: the run's still.
+ */
+async function beforeWave(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+  wave: number,
+  alerts: boolean,
+): Promise<RunRecord | undefined> {
+  const planned = await deps.cluster.readRun(release.namespace, release.name)
+  const windows = planned?.settings.windows
+  await waitForWindow(deps, release, windows, wave)
+  // Without windows the window gate neither waited nor wrote.
+  const current = windows && windows.length > 0 ? undefined : planned
+  await waitWhilePaused(deps, release, wave, undefined, current)
+  const gate = planned?.settings.alerts
+  if (alerts && gate) {
+    await waitForAlerts(deps, release, gate, wave).catch((error: unknown) => stopHeld(deps, release, wave, error))
+    return undefined
+  }
+  return current && !current.paused ? current : undefined
+}
+
+/** Alerts held the wave past the gate's timeout: the run is stopped, so no later step drives it further. */
+async function stopHeld(deps: LifecycleDeps, release: ReleaseRef, wave: number, error: unknown): Promise<never> {
+  if (error instanceof AlertHoldTimeoutError) {
+    const current = await deps.cluster.readRun(release.namespace, release.name)
+    if (current) await deps.cluster.writeRun({ ...current, stoppedBy: `wave ${wave}: ${error.message}` })
+  }
+  throw error
+}
+
+/**
+ * Overlapping waves: waits (a watch on the run record) until the previous wave's step is over
+ * (`wavesDone`), before this step takes the workflow's lease; a run that stopped meanwhile, or
+ * whose record is gone, starts no later wave.
+ */
+async function waitForTurn(deps: LifecycleDeps, release: ReleaseRef, wave: number): Promise<void> {
+  const turn = await deps.cluster.waitForRun(
+    release.namespace,
+    release.name,
+    (record) => {
+      if (!record) return 'no run record'
+      if (record.stoppedBy) return `the run stopped after ${record.stoppedBy}`
+      return (record.wavesDone ?? 0) >= wave - 1 ? 'go' : undefined
+    },
+    MAX_DURATION_MS,
+  )
+  if (!turn.done)
+    throw new PreconditionError(`wave ${wave}: wave ${wave - 1} did not finish within ${MAX_DURATION_TEXT}`)
+  if (turn.value !== 'go') throw new NodesRolledBackError(`not starting wave ${wave}: ${turn.value}`)
+}
+
+/** The wave's step is over (overlapping waves): the record says so, for the next wave's pod waiting its turn. */
+async function markWaveDone(deps: LifecycleDeps, release: ReleaseRef, wave: number): Promise<void> {
+  const current = await deps.cluster.readRun(release.namespace, release.name)
+  if (current && (current.wavesDone ?? 0) < wave) await deps.cluster.writeRun({ ...current, wavesDone: wave })
 }
 
 /**
@@ -267,16 +331,10 @@ export async function alertsStep(
       throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)
     const gate = record.settings.alerts
     if (!gate) return { held: false }
-    try {
-      const check = await checkAlertGate(deps, release, gate, wave, record)
-      return check.held ? { held: true, reason: check.reason } : { held: false }
-    } catch (error) {
-      if (error instanceof AlertHoldTimeoutError) {
-        const current = (await deps.cluster.readRun(release.namespace, release.name)) ?? record
-        await deps.cluster.writeRun({ ...current, stoppedBy: `wave ${wave}: ${error.message}` })
-      }
-      throw error
-    }
+    const check = await checkAlertGate(deps, release, gate, wave, record).catch((error: unknown) =>
+      stopHeld(deps, release, wave, error),
+    )
+    return check.held ? { held: true, reason: check.reason } : { held: false }
   })
 }
 

@@ -267,8 +267,22 @@ describe('kata-lifecycle-manager chart', () => {
     for (const m of counted.metrics!.prometheus!) expect(m.when, m.name).toBe("'{{inputs.parameters.phase}}' == 'rollback' || '{{inputs.parameters.phase}}' == 'wave'")
   })
 
-  for (const extra of [[], ['--set', 'onePodPerWave=false']])
-    it(`passes argo lint --offline${extra.length ? ' (four steps per wave)' : ''}`, async () => {
+  it("with overlapWaves, two waves' pods at a time, the later waiting for its turn and asking the gates itself; refused without onePodPerWave", async () => {
+    const wt = workflowTemplate(await render(['--set', 'overlapWaves=true']))
+    expect(template(wt, 'run-waves')).toMatchObject({ parallelism: 2, failFast: true })
+    expect(template(wt, 'run-wave').steps!.map((g) => g.map((s) => s.name))).toEqual([['wave']])
+    expect(template(wt, 'wave-phase').container!.args).toContain('--wait-turn')
+    // Without it: one wave at a time, no --wait-turn.
+    const plain = workflowTemplate(await render())
+    expect(template(plain, 'run-waves')).toMatchObject({ parallelism: 1 })
+    expect(template(plain, 'wave-phase').container!.args).not.toContain('--wait-turn')
+    const r = await helm(['template', 'x', CHART, '--set-file', `defaults.verificationPod=${podFile}`, '--set', 'overlapWaves=true', '--set', 'onePodPerWave=false'])
+    expect(r.exitCode).not.toBe(0)
+    expect(r.stderr).toMatch(/overlapWaves needs onePodPerWave/)
+  })
+
+  for (const extra of [[], ['--set', 'onePodPerWave=false'], ['--set', 'overlapWaves=true']])
+    it(`passes argo lint --offline${extra.length ? ` (${extra[1]})` : ''}`, async () => {
       const r = await helm(['template', 'kata-lifecycle-manager', CHART, '-n', 'argo', '--set-file', `defaults.verificationPod=${podFile}`, ...extra, '--show-only', 'templates/workflow-template.yaml'])
       expect(r.exitCode).toBe(0)
       const file = path.join(dir, 'workflow-template.yaml')

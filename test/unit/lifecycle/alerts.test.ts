@@ -161,3 +161,28 @@ describe('the alert gate, as the Argo step (step alerts)', () => {
     expect(s.status('node-2')).toBeUndefined()
   })
 })
+
+describe('the alert gate, with overlapping waves (step wave --wait-turn): asked by the wave pod itself', () => {
+  it('held: the pod holds until it clears, then runs the wave; past the timeout: the run stops (exit 3), nothing touched', async () => {
+    const s = await fleet()
+    await planStep(s.deps, s.upgradeRequest({ batchSize: 1, ...gate({ timeoutMs: 60_000 }) }), 'run-1', 'wf')
+    s.alerts.firingNow = [CRITICAL]
+    const firing = s.alerts.firing.bind(s.alerts)
+    let asked = 0
+    s.alerts.firing = async (url) => {
+      if (++asked === 3) s.alerts.firingNow = []
+      return firing(url)
+    }
+    expect((await waveStep(s.deps, RELEASE, 1, 'wave', 'wf', undefined, true)).nodes).toEqual({ 'node-1': 'completed' })
+    expect(asked).toBe(3)
+    expect((await s.cluster.readRun(RELEASE.namespace, RELEASE.name))?.heldByAlerts).toBeUndefined()
+
+    s.alerts.firing = firing
+    s.alerts.firingNow = [CRITICAL]
+    const stopped = await waveStep(s.deps, RELEASE, 2, 'wave', 'wf', undefined, true).catch((e: unknown) => e)
+    expect(stopped).toBeInstanceOf(AlertHoldTimeoutError)
+    expect((stopped as AlertHoldTimeoutError).exitCode).toBe(ExitCode.RolledBack)
+    expect((await s.cluster.readRun(RELEASE.namespace, RELEASE.name))?.stoppedBy).toMatch(/wave 2 was held by alerts/)
+    expect(s.status('node-2')).toBeUndefined()
+  })
+})

@@ -294,6 +294,49 @@ describe('Argo steps', () => {
   })
 })
 
+describe("overlapping waves (step wave --wait-turn, the chart's overlapWaves)", () => {
+  const overlapping = (s: Scenario, wave: number) => waveStep(s.deps, RELEASE, wave, 'wave', WF, undefined, true)
+
+  it("wave 2's pod, started beside wave 1's, waits for it to be over, then runs: no write of wave 2 before wave 1 is done", async () => {
+    const s = await scenario({ nodes: 3 })
+    await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', WF)
+    const second = overlapping(s, 2)
+    expect((await overlapping(s, 1)).nodes).toEqual({ 'node-1': 'completed', 'node-2': 'completed' })
+    expect((await second).nodes).toEqual({ 'node-3': 'completed' })
+    const lastOfWave1 = Math.max(...['node-1', 'node-2'].flatMap((n) => s.cluster.writesTo(n).map((w) => w.seq)))
+    const firstOfWave2 = Math.min(...s.cluster.writesTo('node-3').map((w) => w.seq))
+    expect(firstOfWave2).toBeGreaterThan(lastOfWave1)
+    expect(s.cluster.runs.get('kube-system/kata-deploy')?.wavesDone).toBe(2)
+  })
+
+  it('wave 1 fails while wave 2 waits: wave 2 starts nothing and fails, naming the stop', async () => {
+    const s = await scenario({ nodes: 3 })
+    s.cluster.verification.set('node-1', 'fail')
+    await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', WF)
+    const second = overlapping(s, 2).catch((e: unknown) => e)
+    await expect(overlapping(s, 1)).rejects.toBeInstanceOf(NodesRolledBackError)
+    const refused = await second
+    expect(refused).toBeInstanceOf(NodesRolledBackError)
+    expect((refused as Error).message).toMatch(/not starting wave 2: the run stopped after wave 1: node-1 failed/)
+    expect(s.cluster.writesTo('node-3')).toEqual([])
+  })
+
+  it("a plan that resumes the run starts its waves' turns over: an earlier plan's wavesDone is not this one's", async () => {
+    const s = await scenario({ nodes: 4 })
+    await planStep(s.deps, s.upgradeRequest({ batchSize: 1 }), 'run-1', WF)
+    await overlapping(s, 1)
+    await overlapping(s, 2)
+    expect(s.cluster.runs.get('kube-system/kata-deploy')?.wavesDone).toBe(2)
+    // The workflow resubmitted: its plan resumes run-1 with the nodes left, as waves 1 and 2.
+    await planStep(s.deps, s.upgradeRequest({ batchSize: 1 }), 'run-2', WF)
+    expect(s.cluster.runs.get('kube-system/kata-deploy')).toMatchObject({
+      runId: 'run-1',
+      waves: [['node-3'], ['node-4']],
+    })
+    expect(s.cluster.runs.get('kube-system/kata-deploy')?.wavesDone).toBeUndefined()
+  })
+})
+
 describe('unlock', () => {
   it('breaks the lock, and with forgetRun drops the run record; node annotations untouched', async () => {
     const s = await scenario({ nodes: 1 })
