@@ -73,6 +73,8 @@ interface Options {
   argo: boolean
   /** With --argo: install the chart with onePodPerWave (--argo-one-pod-per-wave): one step pod per wave. */
   argoOnePodPerWave: boolean
+  /** With --argo: also overlapWaves (--argo-overlap): each wave's pod starts beside the one before. */
+  argoOverlap: boolean
   out: string
 }
 
@@ -90,6 +92,7 @@ function parseArgs(argv: string[]): Options {
     keepCluster: false,
     argo: false,
     argoOnePodPerWave: false,
+    argoOverlap: false,
     cliFlags: [],
     out: path.join(ROOT, 'bench/results'),
   }
@@ -146,6 +149,11 @@ function parseArgs(argv: string[]): Options {
         o.argo = true
         o.argoOnePodPerWave = true
         break
+      case '--argo-overlap':
+        o.argo = true
+        o.argoOnePodPerWave = true
+        o.argoOverlap = true
+        break
       case '--out':
         o.out = path.resolve(value() ?? o.out)
         break
@@ -153,7 +161,7 @@ function parseArgs(argv: string[]): Options {
       case '-h':
         process.stdout
           .write(`usage: bench/run.sh [--sizes 100,1000,5000] [--batch-sizes 10,50] [--baseline-full-max 100] [--baseline-budget 420] [--baseline-max-n 1000]
-                    [--run-budget S] [--node-options '...'] [--cli-flags '--kube-qps 200 ...'] [--no-baseline] [--no-vfail] [--no-cold-start] [--keep-cluster] [--argo] [--argo-one-pod-per-wave] [--out DIR]
+                    [--run-budget S] [--node-options '...'] [--cli-flags '--kube-qps 200 ...'] [--no-baseline] [--no-vfail] [--no-cold-start] [--keep-cluster] [--argo] [--argo-one-pod-per-wave] [--argo-overlap] [--out DIR]
 default batch sizes: ${JSON.stringify(DEFAULT_PLAN)} (other N: N/20)\n`)
         process.exit(0)
         break
@@ -216,6 +224,8 @@ export interface ArgoRun {
   kataLcmPerNode: number
   /** The chart's onePodPerWave: each wave one step pod (kata-lcm step wave) instead of four. */
   onePodPerWave: boolean
+  /** The chart's overlapWaves: each wave's pod started beside the one before, waiting its turn. */
+  overlapWaves?: boolean
 }
 
 export interface BaselineRun {
@@ -546,7 +556,15 @@ const ARGO_CHARTS = '/opt/kata-deploy-charts'
 async function runArgo(
   c: Cluster,
   bed: ArgoBed,
-  opts: { n: number; batch: number; fleet: string; nodes: string[]; rawDir: string; onePodPerWave: boolean },
+  opts: {
+    n: number
+    batch: number
+    fleet: string
+    nodes: string[]
+    rawDir: string
+    onePodPerWave: boolean
+    overlapWaves: boolean
+  },
 ): Promise<ArgoRun> {
   const label = `argo-b${opts.batch}`
   const namespace = `bench-${label}`
@@ -568,7 +586,7 @@ async function runArgo(
         .concat([`image.repository=${repository}`, `image.tag=${tag}`, 'image.pullPolicy=Never'])
         .concat([`nodeSelector.kubernetes\\.io/hostname=${bed.node}`, 'tolerations[0].key=kata-lcm.test/real-node'])
         .concat(['tolerations[0].operator=Exists', 'tolerations[0].effect=NoSchedule'])
-        .concat([`onePodPerWave=${opts.onePodPerWave}`])
+        .concat([`onePodPerWave=${opts.onePodPerWave}`, `overlapWaves=${opts.overlapWaves}`])
         .flatMap((v) => ['--set', v]),
     ],
     envWithTools(),
@@ -640,6 +658,7 @@ async function runArgo(
     requestsBy,
     kataLcmPerNode: Math.round(((requestsBy['kata-lcm'] ?? 0) / opts.n) * 100) / 100,
     onePodPerWave: opts.onePodPerWave,
+    overlapWaves: opts.overlapWaves,
   }
   await teardownRelease(c, namespace, opts.fleet, opts.n)
   return run
@@ -800,7 +819,15 @@ async function main(): Promise<void> {
         if (bed) {
           try {
             ;(size.argoRuns ??= []).push(
-              await runArgo(c, bed, { n, batch, fleet: MAIN, nodes, rawDir, onePodPerWave: o.argoOnePodPerWave }),
+              await runArgo(c, bed, {
+                n,
+                batch,
+                fleet: MAIN,
+                nodes,
+                rawDir,
+                onePodPerWave: o.argoOnePodPerWave,
+                overlapWaves: o.argoOverlap,
+              }),
             )
           } catch (e) {
             size.errors.push(`argo batch ${batch}: ${(e as Error).message}`)

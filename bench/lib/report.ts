@@ -188,7 +188,7 @@ export function renderMarkdown(res: Results): string {
           [
             '',
             r.batch,
-            `${a.phase}${r.onePodPerWave ? ' (one pod per wave)' : ''}`,
+            `${a.phase}${r.overlapWaves ? ' (one pod per wave, overlapping)' : r.onePodPerWave ? ' (one pod per wave)' : ''}`,
             f(a.wallS),
             cli ? f(cli.wallS) : '-',
             cli ? (a.wallS / cli.wallS).toFixed(2) : '-',

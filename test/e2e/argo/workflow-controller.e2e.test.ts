@@ -826,7 +826,7 @@ function planOf(record: Record<string, unknown> | undefined, s: Scenario, chartD
 // These scenarios share nothing but the controller and the node: run at the same time (≈ 2 min
 // less than one after the other on 2 cores). The timed scenario above runs alone.
 describe.concurrent(
-  'workflow-controller: a failing node, a maintenance window, an alert gate, a lost step pod, one policy for both drivers',
+  'workflow-controller: a failing node, overlapping waves, a maintenance window, an alert gate, a lost step pod, one policy for both drivers',
   () => {
     it('one pod per wave (the default): each wave is one step pod (step wave); a node failing verification in wave 2 is rolled back there, wave 3 never starts, the workflow fails, and the cluster is as kata-lcm upgrade leaves it', async () => {
       const s = newScenario('onepod', ['a', 'b', 'vfail-c', 'x-d', 'x-e'])
@@ -845,6 +845,62 @@ describe.concurrent(
         [undefined, 'false'],
       ])
       expect(viaArgo).toMatchObject({ lock: false })
+    }, 900_000)
+
+    it("overlapping waves (overlapWaves=true): each wave's pod starts beside the one before and waits its turn, every node completed; on a second fleet a node failing in wave 2 is rolled back there, and wave 3 (already started) touches no node", async () => {
+      const ok = newScenario('overlap', ['a', 'b', 'c', 'd', 'e'])
+      const bad = newScenario('ovfail', ['a', 'b', 'vfail-c', 'x-d', 'x-e'])
+      for (const s of [ok, bad]) {
+        await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
+        cleanups.push(() => teardownScenario(kc, kubeconfig, s))
+      }
+      const overlap = ['--set', 'overlapWaves=true']
+      const [okInst, badInst] = await Promise.all([
+        installFor(ok, undefined, overlap),
+        installFor(bad, undefined, overlap),
+      ])
+      const [okWf, badWf] = await Promise.all([
+        submitDeploy(okInst, ok).then((name) => finished(okInst.argoNamespace, name)),
+        submitDeploy(badInst, bad).then((name) => finished(badInst.argoNamespace, name)),
+      ])
+      expect(okWf.status?.phase, stepSummary(okWf).join('\n')).toBe('Succeeded')
+      expect(stepSummary(okWf)).toEqual([
+        'plan Succeeded',
+        'wave 1 Succeeded',
+        'wave 2 Succeeded',
+        'wave 3 Succeeded',
+        'finalize Succeeded',
+        'exit Succeeded',
+      ])
+      // Wave 2's pod was up while wave 1's ran: its start-up was off the rollout's path.
+      const wave = (n: number) =>
+        podNodes(okWf).find((p) => param(p, 'phase') === 'wave' && param(p, 'wave') === String(n))!
+      expect(Date.parse(wave(2).startedAt!)).toBeLessThan(Date.parse(wave(1).finishedAt!))
+      const done = await clusterState(kc, kubeconfig, ok)
+      expect(nodeStatuses(done).map(([status, , unschedulable]) => [status, unschedulable])).toEqual(
+        ok.nodes.map(() => ['completed', 'false']),
+      )
+      expect(done).toMatchObject({ lock: false })
+
+      expect(badWf.status?.phase, stepSummary(badWf).join('\n')).toBe('Failed')
+      const summary = stepSummary(badWf)
+      expect(summary.filter((l) => !l.startsWith('wave 3'))).toEqual([
+        'plan Succeeded',
+        'wave 1 Succeeded',
+        'wave 2 Failed',
+        'exit Succeeded',
+      ])
+      // Wave 3's pod, if Argo had started it beside wave 2, refused to start (the run stopped).
+      for (const line of summary.filter((l) => l.startsWith('wave 3'))) expect(line).toBe('wave 3 Failed')
+      const stopped = await clusterState(kc, kubeconfig, bad)
+      expect(nodeStatuses(stopped).map(([status, , unschedulable]) => [status, unschedulable])).toEqual([
+        ['completed', 'false'],
+        ['completed', 'false'],
+        ['rolled-back', 'false'],
+        ['completed', 'false'],
+        [undefined, 'false'],
+      ])
+      expect(stopped).toMatchObject({ lock: false })
     }, 900_000)
 
     it('one fleet policy that sets every field (pools, canary, soak, window, alert gate, workloads, drain with force, both timeouts, previous chart) drives a CLI run and an Argo run over the same kind of fleet: both run records carry the same settings and the same waves, and both runs complete', async () => {
