@@ -248,13 +248,7 @@ const HANDLERS = {
       each(state, bucket, async (name) => {
         if (statusOf(state.nodes.get(name)!) !== 'draining')
           await write(state, name, 'draining', { message: 'evicting workloads' })
-        await drainNode(
-          state.ctx.deps,
-          name,
-          state.settings.drainTimeoutMs,
-          state.settings.drainPolicy,
-          state.ctx.signal,
-        )
+        await drainNode(state.ctx.deps, name, state.settings.drainTimeoutMs, state.settings.drainPolicy)
       }),
   },
   /**
@@ -847,7 +841,7 @@ function soakWatch(
       return last !== undefined && now !== last ? true : undefined
     }
   const stop = new AbortController()
-  const signal = ctx.signal ? AbortSignal.any([stop.signal, ctx.signal]) : stop.signal
+  const signal = stop.signal
   const nodePrint = (nodes: NodeView[]) =>
     JSON.stringify(
       nodes

@@ -162,7 +162,7 @@ class Session implements VerificationSession {
    */
   private async watch(): Promise<void> {
     const query = { namespace: this.settings.namespace, labelSelector: VERIFICATION_LABEL }
-    const signal = this.ctx.signal ? AbortSignal.any([this.stop.signal, this.ctx.signal]) : this.stop.signal
+    const signal = this.stop.signal
     const limit = this.ctx.readyTimeoutMs + this.settings.timeoutMs
     try {
       for (;;) {

@@ -199,12 +199,7 @@ export const daemonSetStrategy: DeploymentStrategy = {
     // DaemonSet's revision: with RollingUpdate, Kubernetes would roll those nodes unverified.
     const { cluster } = ctx.deps
     const names = kataDeployNames(ctx.userValues)
-    const hash = await cluster.daemonSetRevisionHash(
-      ctx.release.namespace,
-      names.daemonSet,
-      ctx.readyTimeoutMs,
-      ctx.signal,
-    )
+    const hash = await cluster.daemonSetRevisionHash(ctx.release.namespace, names.daemonSet, ctx.readyTimeoutMs)
     const behind = (await podsInFleet(ctx)).filter((p) => p.labels[REVISION_LABEL] !== hash).map((p) => p.nodeName!)
     if (behind.length > 0) {
       ctx.deps.events.emit({

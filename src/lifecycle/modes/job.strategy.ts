@@ -178,7 +178,7 @@ async function installOn(
   const result =
     decide(jobs) === true || helmFailure !== undefined
       ? { done: verdicts.size === nodes.length }
-      : await cluster.waitForJobs(ctx.release.namespace, '', decide, ctx.readyTimeoutMs, ctx.signal)
+      : await cluster.waitForJobs(ctx.release.namespace, '', decide, ctx.readyTimeoutMs)
   if (!result.done) {
     for (const node of nodes) {
       if (!verdicts.has(node))

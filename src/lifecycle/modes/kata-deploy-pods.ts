@@ -163,7 +163,7 @@ class Restart {
   async run(): Promise<NodeOutcomes> {
     const { ctx, wave, stop } = this
     const starting = wave.map((node) => this.hooks.starting(node))
-    const signal = ctx.signal ? AbortSignal.any([stop.signal, ctx.signal]) : stop.signal
+    const signal = stop.signal
     const query = { namespace: ctx.release.namespace, labelSelector: this.names.podSelector }
     const watching = ctx.deps.cluster
       .waitForPods(query, (pods) => this.decide(pods), ctx.readyTimeoutMs, signal)
@@ -199,19 +199,17 @@ class Restart {
   /** The DaemonSet's current revision; once known every started node is judged. Its failure ends the wait. */
   private revision(): Promise<string> {
     const { ctx } = this
-    return ctx.deps.cluster
-      .daemonSetRevisionHash(ctx.release.namespace, this.names.daemonSet, ctx.readyTimeoutMs, ctx.signal)
-      .then(
-        (value) => {
-          this.revisionHash = value
-          this.recheck(...this.started)
-          return value
-        },
-        (error: unknown) => {
-          this.stop.abort(error)
-          throw error
-        },
-      )
+    return ctx.deps.cluster.daemonSetRevisionHash(ctx.release.namespace, this.names.daemonSet, ctx.readyTimeoutMs).then(
+      (value) => {
+        this.revisionHash = value
+        this.recheck(...this.started)
+        return value
+      },
+      (error: unknown) => {
+        this.stop.abort(error)
+        throw error
+      },
+    )
   }
 
   /** A node its hook let through: its old pod deleted unless one already runs the revision; then judged. */

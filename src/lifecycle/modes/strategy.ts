@@ -63,7 +63,6 @@ export interface RunContext {
   readyTimeoutMs: number
   /** Passed to helm as --timeout. */
   helmTimeout: string
-  signal?: AbortSignal
   /** Every helm command run, in order, for the report. */
   helmCommands: string[]
   /** The release instance the run belongs to (RunRecord.releaseInstance), written on every node it prepares. */
@@ -137,7 +136,7 @@ export interface DeploymentStrategy {
  * left pending is waited out (or cleared once helm's timeout has passed) first.
  */
 export async function runUpgrade(ctx: RunContext, request: HelmUpgradeRequest): Promise<void> {
-  await settlePendingRelease(ctx.deps, ctx.release, ctx.helmTimeout, ctx.signal)
+  await settlePendingRelease(ctx.deps, ctx.release, ctx.helmTimeout)
   ctx.helmCommands.push(ctx.deps.helm.describeUpgrade(request))
   await ctx.deps.helm.upgrade(request)
 }
