@@ -2,6 +2,7 @@ import { parseAllDocuments } from 'yaml'
 import type { NodeView, PodView, Taint } from '../../ports/cluster.port.js'
 import { InputError } from '../errors.js'
 import { documentValue } from '../settings/yaml-value.js'
+import { hopelessContainer } from './pod-waiting.js'
 
 /** A label kata-lcm puts on every verification pod it creates, so a rerun can find and clean up leftovers. */
 export const VERIFICATION_LABEL = 'kata-lcm.katacontainers.io/verification-for'
@@ -120,16 +121,6 @@ function tolerates(t: Toleration, taint: Taint): boolean {
 /** The verdict on a verification pod at one moment; `undefined` = keep watching. */
 export type VerificationVerdict = { passed: true } | { passed: false; reason: string }
 
-/** Waiting reasons that will not resolve by themselves: fail at once rather than at the timeout. */
-const HOPELESS_WAITING = new Set([
-  'InvalidImageName',
-  'CreateContainerConfigError',
-  'ErrImageNeverPull',
-  'CreateContainerError',
-  'RunContainerError',
-  'CrashLoopBackOff',
-])
-
 /**
  * Judges a verification pod: Succeeded passes; Failed, any non-zero exit, or a hopeless waiting
  * reason fails at once; anything else keeps watching (the caller's deadline catches stuck pods). Pure.
@@ -145,9 +136,7 @@ export function judgeVerificationPod(pod: PodView | undefined): VerificationVerd
       : 'pod Failed'
     return { passed: false, reason: `verification pod ${pod.name} failed: ${detail}` }
   }
-  const hopeless = pod.containers.find(
-    (c) => c.state === 'waiting' && c.reason !== undefined && HOPELESS_WAITING.has(c.reason),
-  )
+  const hopeless = hopelessContainer(pod)
   if (hopeless)
     return {
       passed: false,

@@ -2,11 +2,9 @@ import type { NodeView, PodView } from '../../ports/cluster.port.js'
 import { NO_HOOKS, type NodeOutcome, type NodeOutcomes, type RunContext, type WaveHooks } from './strategy.js'
 import { kataDeployNames } from '../context.js'
 import { describeError } from '../errors.js'
+import { hopelessContainer } from '../engine/pod-waiting.js'
 
 export const REVISION_LABEL = 'controller-revision-hash'
-
-/** Waiting reasons after which a fresh kata-deploy pod is not going to become Ready by itself. */
-const BROKEN = new Set(['CrashLoopBackOff', 'InvalidImageName', 'CreateContainerConfigError', 'ErrImageNeverPull'])
 
 /**
  * Judges one node's kata-deploy pods against the DaemonSet's current revision: Ready and carrying
@@ -23,7 +21,7 @@ export function judgeKataDeployPods(
   )
   if (current.some((p) => p.ready)) return { ok: true }
   for (const pod of current) {
-    const broken = pod.containers.find((c) => c.state === 'waiting' && c.reason !== undefined && BROKEN.has(c.reason))
+    const broken = hopelessContainer(pod)
     if (broken)
       return {
         ok: false,

@@ -11,6 +11,7 @@ import {
 } from '../../../src/lifecycle/engine/verification.js'
 import type { ContainerView, NodeView, PodView, Taint } from '../../../src/ports/cluster.port.js'
 import { VERIFICATION_POD } from '../../fakes/scenario.js'
+import { judgeKataDeployPods, REVISION_LABEL } from '../../../src/lifecycle/modes/kata-deploy-pods.js'
 
 function pod(phase: string, containers: Partial<ContainerView>[] = [], extra: Partial<PodView> = {}): PodView {
   return {
@@ -243,6 +244,24 @@ describe('judgeVerificationPod', () => {
     ['ImagePullBackOff keeps watching', pod('Pending', [{ state: 'waiting', reason: 'ImagePullBackOff' }]), undefined],
   ])('%s', (_what, input, expected) => {
     expect(judgeVerificationPod(input)).toEqual(expected)
+  })
+})
+
+describe('a container waiting for good: one judgement for verification pods and kata-deploy pods', () => {
+  const stuck = (reason: string) =>
+    pod('Pending', [{ state: 'waiting', reason }], { nodeName: 'n1', labels: { [REVISION_LABEL]: 'r2' } })
+  it.each([
+    ['InvalidImageName', true],
+    ['ErrImageNeverPull', true],
+    ['CreateContainerConfigError', true],
+    ['CreateContainerError', true],
+    ['RunContainerError', true],
+    ['CrashLoopBackOff', true],
+    ['ImagePullBackOff', false],
+    ['ContainerCreating', false],
+  ])('%s: fails at once %s, in both', (reason, fails) => {
+    expect(judgeVerificationPod(stuck(reason))?.passed === false).toBe(fails)
+    expect(judgeKataDeployPods([stuck(reason)], 'n1', 'r2')?.ok === false).toBe(fails)
   })
 })
 
