@@ -170,7 +170,8 @@ export async function checkPrerequisites(
    */
   earlier?: RunPlan,
 ): Promise<RunPlan> {
-  const verification = validateRequest(request)
+  // The request checked again under the lock is the one the first plan checked.
+  const verification = earlier ? earlier.verification : validateRequest(request)
   const reads = startReads(deps, request, earlier && READS.get(earlier))
   await reads.helm()
   await reads.access()
