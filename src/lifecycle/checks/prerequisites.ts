@@ -38,11 +38,10 @@ export interface RunPlan {
   staleRun?: string
   release: ReleaseInfo
   strategy: DeploymentStrategy
-  targetVersion: string
-  previousVersion: string
-  previousChart: string
-  userValues: Values
-  /** The run record to keep beside the release (an interrupted run's, when resuming it). */
+  /**
+   * The run record to keep beside the release (an interrupted run's, when resuming it): the run's
+   * versions, charts, values, waves and settings are read from it, nowhere else.
+   */
   record: RunRecord
   /** True when an interrupted run toward the same target is being resumed. */
   resumingRun: boolean
@@ -56,13 +55,8 @@ export interface RunPlan {
   resumed: string[]
   /** Selected nodes an operator keeps out with the skip label: never touched. */
   excluded: string[]
-  waves: string[][]
-  /** With pools: the pool of each wave. */
-  wavePools?: string[]
   /** With pools: each pool's selected nodes and nodes per wave, in order. */
   pools?: PoolPlan[]
-  /** Nodes per wave (a percentage resolved over the selected nodes). */
-  batchSize: number
 }
 
 export interface PoolPlan {
@@ -228,10 +222,6 @@ export async function checkPrerequisites(
     ...(found.staleRun ? { staleRun: found.staleRun } : {}),
     release,
     strategy,
-    targetVersion: request.targetVersion,
-    previousVersion,
-    previousChart,
-    userValues,
     record,
     resumingRun,
     verification,
@@ -239,10 +229,7 @@ export async function checkPrerequisites(
     alreadyDone: alreadyDone.map((n) => n.name),
     resumed: resumed.map((n) => n.name),
     excluded: fleet.excluded,
-    waves,
-    ...(wavePools ? { wavePools } : {}),
     ...(pools ? { pools } : {}),
-    batchSize,
   }
   READS.set(plan, reads)
   return plan

@@ -49,7 +49,7 @@ export async function planStep(
 ): Promise<{ runId: string; waves: number; nodes: number; skipped: number; policy: string }> {
   deps.events.emit({ type: 'info', message: `policy: ${request.policy.name}` })
   const first = await checkPrerequisites(deps, request, runId)
-  await checkRenders(openRun(deps, first.record).ctx, first.waves)
+  await checkRenders(openRun(deps, first.record).ctx, first.record.waves)
   return underLock(deps, request.release, holder, async () => {
     // As kata-lcm upgrade does: another run may have moved nodes between the first look and the lock.
     const plan = await checkPrerequisites(deps, request, runId, first)
@@ -57,7 +57,7 @@ export async function planStep(
     // Counts only: Argo caps a step's output at 256 kB, and a big fleet's names would not fit.
     return {
       runId: plan.record.runId,
-      waves: plan.waves.length,
+      waves: plan.record.waves.length,
       nodes: plan.nodes.length,
       skipped: plan.alreadyDone.length,
       policy: request.policy.name,

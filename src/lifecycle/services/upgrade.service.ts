@@ -1,6 +1,6 @@
 import semver from 'semver'
 import type { LifecycleDeps } from '../context.js'
-import type { MaintenanceWindow, NodeView, RunSettings } from '../../ports/cluster.port.js'
+import type { MaintenanceWindow, NodeView, RunRecord, RunSettings } from '../../ports/cluster.port.js'
 import { acquireLock } from '../run/lock.js'
 import { newWaveState, outcomes, runHandlers, type WaveSettings } from '../engine/phases.js'
 import type { RunContext } from '../modes/strategy.js'
@@ -32,11 +32,11 @@ export async function upgrade(
 ): Promise<LifecycleReport> {
   deps.events.emit({ type: 'info', message: `policy: ${request.policy.name}` })
   const first = await checkPrerequisites(deps, request, runId)
-  await checkRenders(openRun(deps, first.record).ctx, first.waves)
+  await checkRenders(openRun(deps, first.record).ctx, first.record.waves)
   if (request.dryRun) {
     const { ctx } = openRun(deps, first.record)
     announce(deps, first)
-    const commands = first.strategy.plannedUpgrades(ctx, first.waves).map((u) => deps.helm.describeUpgrade(u))
+    const commands = first.strategy.plannedUpgrades(ctx, first.record.waves).map((u) => deps.helm.describeUpgrade(u))
     const planned = report(
       first,
       runId,
@@ -52,7 +52,7 @@ export async function upgrade(
     planned.nextSteps.unshift(
       ...(gate ? [gate] : []),
       ...(alerts ? [alerts] : []),
-      await workloadGate(deps, first.waves[0] ?? [], request),
+      await workloadGate(deps, first.record.waves[0] ?? [], request),
     )
     return planned
   }
@@ -83,7 +83,7 @@ function announce(deps: LifecycleDeps, plan: RunPlan): void {
   if (plan.alreadyDone.length > 0)
     deps.events.emit({
       type: 'info',
-      message: `${plan.alreadyDone.length} node(s) already completed on ${plan.targetVersion} by an earlier run; skipping them: ${plan.alreadyDone.join(', ')}`,
+      message: `${plan.alreadyDone.length} node(s) already completed on ${plan.record.targetVersion} by an earlier run; skipping them: ${plan.alreadyDone.join(', ')}`,
     })
   if (plan.resumed.length > 0)
     deps.events.emit({
@@ -93,14 +93,14 @@ function announce(deps: LifecycleDeps, plan: RunPlan): void {
   if (plan.resumingRun)
     deps.events.emit({
       type: 'info',
-      message: `resuming run ${plan.record.runId} (${plan.previousVersion} -> ${plan.targetVersion}); rollbacks go to ${plan.previousVersion}`,
+      message: `resuming run ${plan.record.runId} (${plan.record.previousVersion} -> ${plan.record.targetVersion}); rollbacks go to ${plan.record.previousVersion}`,
     })
-  for (const note of clusterWideChanges(plan)) deps.events.emit({ type: 'warning', message: note })
+  for (const note of clusterWideChanges(plan.record)) deps.events.emit({ type: 'warning', message: note })
 }
 
 /** What the first wave's helm upgrade changes for every node at once (cluster-scoped objects). Pure. */
-export function clusterWideChanges(plan: Pick<RunPlan, 'previousVersion' | 'targetVersion'>): string[] {
-  const crosses = (v: string) => semver.lt(plan.previousVersion, v) && semver.gte(plan.targetVersion, v)
+export function clusterWideChanges(run: Pick<RunRecord, 'previousVersion' | 'targetVersion'>): string[] {
+  const crosses = (v: string) => semver.lt(run.previousVersion, v) && semver.gte(run.targetVersion, v)
   return crosses('4.1.0')
     ? [
         "at the first wave, kata-deploy 4.1.0's RuntimeClasses (cluster-scoped) start scheduling Kata pods only onto nodes its installer has labelled: until the last wave, new Kata pods land only on nodes already upgraded",
@@ -139,17 +139,17 @@ async function runWaves(
   if (midRollback.length > 0) return done(await finishRollback(ctx, midRollback, settingsOf(0), results))
   // With no node left, a resumed run only has its finalize to do.
   let outcome: Outcome = 'success'
-  for (const [index, names] of plan.waves.entries()) {
+  for (const [index, names] of plan.record.waves.entries()) {
     const stopped = await beforeWave(ctx, plan.record.settings, index + 1, signal, lockLost)
     if (stopped) {
       outcome = stopped
       break
     }
-    const pool = plan.wavePools?.[index]
+    const pool = plan.record.wavePools?.[index]
     deps.events.emit({
       type: 'wave-start',
       wave: index + 1,
-      waves: plan.waves.length,
+      waves: plan.record.waves.length,
       nodes: names,
       ...(pool ? { pool } : {}),
     })
@@ -235,13 +235,14 @@ function waveVerdict(wave: WaveResult, settings: RunSettings): Outcome | undefin
 
 function baseResults(plan: RunPlan): Map<string, NodeResult> {
   const results = new Map<string, NodeResult>()
-  for (const name of plan.alreadyDone) results.set(name, { name, status: 'skipped', version: plan.targetVersion })
+  for (const name of plan.alreadyDone)
+    results.set(name, { name, status: 'skipped', version: plan.record.targetVersion })
   for (const name of plan.excluded) results.set(name, { name, status: 'skipped', reason: `${SKIP_LABEL}=true` })
   for (const node of plan.nodes)
     results.set(node.name, {
       name: node.name,
       status: 'untouched',
-      version: node.annotations[Annotation.currentVersion] ?? plan.previousVersion,
+      version: node.annotations[Annotation.currentVersion] ?? plan.record.previousVersion,
     })
   return results
 }
@@ -250,24 +251,24 @@ function summaryOf(outcome: Outcome, plan: RunPlan, results: Map<string, NodeRes
   const count = (status: NodeResult['status']) => [...results.values()].filter((r) => r.status === status).length
   switch (outcome) {
     case 'success':
-      return `all ${results.size - plan.excluded.length} selected node(s) run kata-deploy ${plan.targetVersion}${plan.excluded.length > 0 ? `; ${plan.excluded.length} kept out by ${SKIP_LABEL}=true: ${listed(plan.excluded)}` : ''}`
+      return `all ${results.size - plan.excluded.length} selected node(s) run kata-deploy ${plan.record.targetVersion}${plan.excluded.length > 0 ? `; ${plan.excluded.length} kept out by ${SKIP_LABEL}=true: ${listed(plan.excluded)}` : ''}`
     case 'nodes-gone': {
       const gone = [...results.values()].filter((r) => r.status === 'gone').map((r) => r.name)
-      return `${count('completed') + plan.alreadyDone.length} selected node(s) run kata-deploy ${plan.targetVersion}; ${gone.length} left during the run (deleted, or out of the release), not upgraded: ${listed(gone)}`
+      return `${count('completed') + plan.alreadyDone.length} selected node(s) run kata-deploy ${plan.record.targetVersion}; ${gone.length} left during the run (deleted, or out of the release), not upgraded: ${listed(gone)}`
     }
     case 'nothing-to-do':
-      return `nothing to do: every selected node already runs ${plan.targetVersion}`
+      return `nothing to do: every selected node already runs ${plan.record.targetVersion}`
     case 'rolled-back':
-      return `stopped: ${count('rolled-back')} node(s) failed and were rolled back to ${plan.previousVersion}; ${count('completed') + plan.alreadyDone.length} on ${plan.targetVersion}, ${count('untouched')} not touched`
+      return `stopped: ${count('rolled-back')} node(s) failed and were rolled back to ${plan.record.previousVersion}; ${count('completed') + plan.alreadyDone.length} on ${plan.record.targetVersion}, ${count('untouched')} not touched`
     case 'manual-action':
       return `stopped: ${count('failed')} node(s) failed and could NOT be rolled back; they stay cordoned and need manual action`
     case 'interrupted':
       return 'interrupted before the next wave'
     case 'held-by-alerts':
-      return `stopped: firing alerts held the next wave for longer than the alert timeout; ${count('completed') + plan.alreadyDone.length} node(s) on ${plan.targetVersion}, ${count('untouched')} not touched`
+      return `stopped: firing alerts held the next wave for longer than the alert timeout; ${count('completed') + plan.alreadyDone.length} node(s) on ${plan.record.targetVersion}, ${count('untouched')} not touched`
     case 'workloads-disrupted': {
       const hit = [...results.values()].filter((r) => r.disruptedWorkloads).map((r) => r.name)
-      return `stopped (on-workload-disruption: stop): running Kata pods did not come through the upgrade of ${listed(hit)}; ${count('completed') + plan.alreadyDone.length} node(s) on ${plan.targetVersion}, ${count('untouched')} not touched`
+      return `stopped (on-workload-disruption: stop): running Kata pods did not come through the upgrade of ${listed(hit)}; ${count('completed') + plan.alreadyDone.length} node(s) on ${plan.record.targetVersion}, ${count('untouched')} not touched`
     }
     case 'planned':
       return 'dry run: nothing was written'
@@ -285,7 +286,7 @@ function report(
 ): LifecycleReport {
   const nodes = [...results.values()]
   const kept = new Set(plan.excluded)
-  const onTarget = nodes.filter((n) => n.version === plan.targetVersion).length
+  const onTarget = nodes.filter((n) => n.version === plan.record.targetVersion).length
   // A node that left during the run (deleted, or out of the release) is no longer part of the fleet.
   const considered = nodes.filter((n) => !kept.has(n.name) && n.status !== 'gone').length
   const mixedFleet = outcome !== 'planned' && onTarget > 0 && onTarget < considered
@@ -297,7 +298,7 @@ function report(
       'fix the cause (runtime config, verification pod, image), then ' + rerun,
     )
     nextSteps.push(
-      `or put the upgraded nodes back too: kata-lcm rollback NODE (for each node on ${plan.targetVersion})`,
+      `or put the upgraded nodes back too: kata-lcm rollback NODE (for each node on ${plan.record.targetVersion})`,
     )
   }
   if (outcome === 'manual-action') {
@@ -315,21 +316,21 @@ function report(
       `then ${rerun}, or put the nodes back: kata-lcm rollback NODE`,
     )
   if (outcome === 'planned')
-    nextSteps.push(...clusterWideChanges(plan), 'run the same command without --dry-run to apply this plan')
+    nextSteps.push(...clusterWideChanges(plan.record), 'run the same command without --dry-run to apply this plan')
   return {
     command: 'upgrade',
     runId,
     policy: request.policy.name,
     release: { name: plan.release.name, namespace: plan.release.namespace },
     mode: plan.strategy.mode,
-    fromVersion: plan.previousVersion,
-    targetVersion: plan.targetVersion,
+    fromVersion: plan.record.previousVersion,
+    targetVersion: plan.record.targetVersion,
     dryRun: request.dryRun,
     outcome,
-    waves: plan.waves,
-    ...(plan.wavePools ? { wavePools: plan.wavePools } : {}),
+    waves: plan.record.waves,
+    ...(plan.record.wavePools ? { wavePools: plan.record.wavePools } : {}),
     rollout: {
-      batchSize: plan.batchSize,
+      batchSize: plan.record.settings.batchSize,
       ...(request.canary !== undefined ? { canary: request.canary } : {}),
       ...(request.soakMs !== undefined ? { soakMs: request.soakMs } : {}),
       ...(plan.pools ? { pools: plan.pools } : {}),
@@ -339,7 +340,7 @@ function report(
     helmCommands,
     mixedFleet,
     summary: mixedFleet
-      ? `${summary}. The fleet is now MIXED: ${onTarget} node(s) on ${plan.targetVersion}, ${considered - onTarget} on older versions`
+      ? `${summary}. The fleet is now MIXED: ${onTarget} node(s) on ${plan.record.targetVersion}, ${considered - onTarget} on older versions`
       : summary,
     nextSteps,
   }

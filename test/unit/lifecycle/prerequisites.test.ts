@@ -385,7 +385,7 @@ describe('the plan', () => {
     s.cluster.setNode('b', { annotations: { [STATUS_ANNOTATION]: 'completed', [Annotation.currentVersion]: s.target } })
     const plan = await checkPrerequisites(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1')
     expect(plan.alreadyDone).toEqual([])
-    expect(plan.waves).toEqual([['a', 'b']])
+    expect(plan.record.waves).toEqual([['a', 'b']])
     const report = await upgrade(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1')
     expect(report.outcome).toBe('success')
     expect(s.cluster.versionOn('b')).toBe(s.target)
@@ -406,14 +406,12 @@ describe('the plan', () => {
     const plan = await checkPrerequisites(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1')
     expect(plan.alreadyDone).toEqual(['b'])
     expect(plan.resumed).toEqual(['e'])
-    expect(plan.waves).toEqual([
+    expect(plan.record.waves).toEqual([
       ['e', 'a'],
       ['c', 'd'],
     ])
     expect(plan).toMatchObject({
-      previousVersion: '3.28.0',
-      targetVersion: '3.29.0',
-      userValues: {},
+      record: { previousVersion: '3.28.0', targetVersion: '3.29.0', userValues: {} },
       resumingRun: false,
     })
     expect(plan.strategy.mode).toBe('daemonset')
@@ -483,8 +481,8 @@ describe('the plan checked again under the lock', () => {
     const again = await checkPrerequisites(s.deps, request, 'run-1', first)
     expect(read.firstDeployed).toHaveBeenCalledTimes(1)
     expect(read.values).toHaveBeenCalledTimes(2) // --all and the operator's own
-    expect(again.userValues).toEqual({ debug: true })
-    expect(first.userValues).toEqual({})
+    expect(again.record.userValues).toEqual({ debug: true })
+    expect(first.record.userValues).toEqual({})
   })
 
   it('a release uninstalled and installed again meanwhile is another instance: the plan names the new one', async () => {

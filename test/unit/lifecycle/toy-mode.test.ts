@@ -27,7 +27,7 @@ describe('a toy mode, added in modes/ only', () => {
 
     const plan = await checkPrerequisites(s.deps, request, 'run-plan')
     expect(plan.strategy.mode).toBe('toy')
-    expect(plan.waves).toEqual([['node-1', 'node-2'], ['node-3']])
+    expect(plan.record.waves).toEqual([['node-1', 'node-2'], ['node-3']])
     expect(plan.record).toMatchObject({ mode: 'toy', previousVersion: s.version, targetVersion: s.target })
 
     const report = await upgrade(s.deps, request, 'run-1')
