@@ -6,6 +6,7 @@ import {
   NodesRolledBackError,
   PreconditionError,
   WorkloadsDisruptedError,
+  describeError,
 } from '../errors.js'
 import { acquireLock } from '../run/lock.js'
 import type { RunContext } from '../modes/strategy.js'
@@ -161,6 +162,7 @@ export async function waveStep(
 ): Promise<{ wave: number; step: WaveStepName; nodes: Record<string, string> }> {
   // With overlap, the step's own time starts at its turn (its start-up was hidden by the wave before).
   const turnAt = overlap ? await waitForTurn(deps, release, wave).then(() => performance.now()) : 0
+  const failing = (error: unknown) => (overlap ? stopOverlap(deps, release, wave, error) : Promise.reject(error))
   return underLock(deps, release, holder, async () => {
     const known = step === 'prepare' || step === 'wave' ? await beforeWave(deps, release, wave, overlap) : undefined
     const { record, ctx, settings } = await loadRun(deps, release, known)
@@ -183,7 +185,24 @@ export async function waveStep(
     // The workflow's waves overlap all or none: the next wave's pod waits for this.
     if (overlap) await markWaveDone(deps, release, wave)
     return { wave, step, nodes }
-  })
+  }).catch(failing)
+}
+
+/**
+ * An overlapping wave's step failed (Argo does not retry a step that failed on its own, only a lost
+ * pod, which writes nothing): the run is marked stopped, so the next wave's pod, waiting for this
+ * one's `wavesDone`, stops too rather than wait for a turn that never comes. Not when the lease is
+ * another's: that run is not this step's to stop.
+ */
+async function stopOverlap(deps: LifecycleDeps, release: ReleaseRef, wave: number, error: unknown): Promise<never> {
+  if (!(error instanceof LockedError)) {
+    const current = await deps.cluster.readRun(release.namespace, release.name).catch(() => undefined)
+    if (current && !current.stoppedBy)
+      await deps.cluster
+        .writeRun({ ...current, stoppedBy: `wave ${wave}: ${describeError(error)}` })
+        .catch(() => undefined)
+  }
+  throw error
 }
 
 /**

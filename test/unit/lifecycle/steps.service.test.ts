@@ -321,6 +321,20 @@ describe("overlapping waves (step wave --wait-turn, the chart's overlapWaves)", 
     expect(s.cluster.writesTo('node-3')).toEqual([])
   })
 
+  it('wave 1 fails on an error of its own (the API server) while wave 2 waits: the run is marked stopped, so wave 2 stops too rather than wait for ever', async () => {
+    const s = await scenario({ nodes: 3 })
+    await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', WF)
+    vi.spyOn(s.cluster, 'getNode').mockRejectedValueOnce(new Error('the API server is down'))
+    const second = overlapping(s, 2).catch((e: unknown) => e)
+    const first = await overlapping(s, 1).catch((e: unknown) => e)
+    expect((first as Error).message).toMatch(/the API server is down/)
+    expect(s.cluster.runs.get('kube-system/kata-deploy')?.stoppedBy).toMatch(/^wave 1: .*the API server is down/)
+    const refused = await second
+    expect(refused).toBeInstanceOf(NodesRolledBackError)
+    expect((refused as Error).message).toMatch(/not starting wave 2: the run stopped after wave 1: /)
+    expect(s.cluster.writesTo('node-3')).toEqual([])
+  })
+
   it("a plan that resumes the run starts its waves' turns over: an earlier plan's wavesDone is not this one's", async () => {
     const s = await scenario({ nodes: 4 })
     await planStep(s.deps, s.upgradeRequest({ batchSize: 1 }), 'run-1', WF)
