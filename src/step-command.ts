@@ -18,6 +18,21 @@ export const stepFlags = {
   }),
 }
 
+/**
+ * A step's pod deleted, or its node drained (SIGTERM; SIGINT by hand): the step exits at once with
+ * the signal's code (128 + its number), as if killed. A step is safe to run again from any point,
+ * and the template's retry expression retries a step that ended so (143). Carrying on would let the
+ * signal reach its helm child too, whose failure would then end the step as an error of its own,
+ * with an exit code Argo does not retry.
+ */
+export function exitOnTermination(): void {
+  for (const [signal, code] of [
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const)
+    process.once(signal, () => process.exit(code))
+}
+
 /** The common part of the `step` commands: plain progress lines (Argo logs), deps, release. */
 export abstract class StepCommand extends BaseCommand {
   protected connect(flags: {
@@ -26,6 +41,7 @@ export abstract class StepCommand extends BaseCommand {
     'helm-release': string
     'helm-namespace': string
   }): { deps: LifecycleDeps; release: ReleaseRef } {
+    exitOnTermination()
     const progress = new PlainProgress((line) => process.stderr.write(`${line}\n`))
     return {
       deps: createDeps(flags, progress),
