@@ -421,14 +421,18 @@ function endStateOf(states: Awaited<ReturnType<typeof nodeStates>>): KataLcmRun[
 
 // ---------- runs ----------
 
+/** The fleet a run upgrades, at one batch size, and where its raw records go. */
+interface FleetRun {
+  n: number
+  batch: number
+  fleet: string
+  nodes: string[]
+  rawDir: string
+}
+
 async function runKataLcm(
   c: Cluster,
-  opts: {
-    n: number
-    batch: number
-    fleet: string
-    nodes: string[]
-    rawDir: string
+  opts: FleetRun & {
     label: string
     expectFailure?: boolean
     budgetS?: number
@@ -556,15 +560,7 @@ const ARGO_CHARTS = '/opt/kata-deploy-charts'
 async function runArgo(
   c: Cluster,
   bed: ArgoBed,
-  opts: {
-    n: number
-    batch: number
-    fleet: string
-    nodes: string[]
-    rawDir: string
-    onePodPerWave: boolean
-    overlapWaves: boolean
-  },
+  opts: FleetRun & { onePodPerWave: boolean; overlapWaves: boolean },
 ): Promise<ArgoRun> {
   const label = `argo-b${opts.batch}`
   const namespace = `bench-${label}`

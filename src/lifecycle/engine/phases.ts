@@ -841,7 +841,6 @@ function soakWatch(
       return last !== undefined && now !== last ? true : undefined
     }
   const stop = new AbortController()
-  const signal = stop.signal
   const nodePrint = (nodes: NodeView[]) =>
     JSON.stringify(
       nodes
@@ -857,8 +856,8 @@ function soakWatch(
         .sort(),
     )
   const waits = [
-    ctx.deps.cluster.waitForNodes(undefined, changedFrom('nodes', nodePrint), ms, signal),
-    ...(query ? [ctx.deps.cluster.waitForPods(query, changedFrom('pods', podPrint), ms, signal)] : []),
+    ctx.deps.cluster.waitForNodes(undefined, changedFrom('nodes', nodePrint), ms, stop.signal),
+    ...(query ? [ctx.deps.cluster.waitForPods(query, changedFrom('pods', podPrint), ms, stop.signal)] : []),
   ].map((wait) => wait.then((r) => r.done))
   const changed = Promise.race(waits).finally(() => stop.abort())
   // Stopped early (the soak ended another way), the waits reject with the abort: nothing to report.

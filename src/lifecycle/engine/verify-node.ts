@@ -162,11 +162,15 @@ class Session implements VerificationSession {
    */
   private async watch(): Promise<void> {
     const query = { namespace: this.settings.namespace, labelSelector: VERIFICATION_LABEL }
-    const signal = this.stop.signal
     const limit = this.ctx.readyTimeoutMs + this.settings.timeoutMs
     try {
       for (;;) {
-        const result = await this.ctx.deps.cluster.waitForPods(query, (pods) => this.decide(pods), limit, signal)
+        const result = await this.ctx.deps.cluster.waitForPods(
+          query,
+          (pods) => this.decide(pods),
+          limit,
+          this.stop.signal,
+        )
         if (result.done || (this.closed && this.judged())) return
       }
     } catch (error) {

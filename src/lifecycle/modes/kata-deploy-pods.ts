@@ -161,10 +161,9 @@ class Restart {
   async run(): Promise<NodeOutcomes> {
     const { ctx, wave, stop } = this
     const starting = wave.map((node) => this.hooks.starting(node))
-    const signal = stop.signal
     const query = { namespace: ctx.release.namespace, labelSelector: this.names.podSelector }
     const watching = ctx.deps.cluster
-      .waitForPods(query, (pods) => this.decide(pods), ctx.readyTimeoutMs, signal)
+      .waitForPods(query, (pods) => this.decide(pods), ctx.readyTimeoutMs, stop.signal)
       .catch((error: unknown) => {
         if (error === SETTLED) return { done: true as const, value: true as const }
         throw error
@@ -174,7 +173,7 @@ class Restart {
       wave,
       (node, verdict) => this.settle(node, verdict),
       () => this.recheck(),
-      signal,
+      stop.signal,
     )
     const hash = this.revision()
     const starts = wave.map(async (node, i) => this.start(node, await starting[i]!, hash))

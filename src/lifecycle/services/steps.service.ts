@@ -175,13 +175,12 @@ export async function waveStep(
       await runHandlers(state, step === 'wave' ? (revertedInRun(state, record) ? 'rollback' : undefined) : step)
     } catch (error) {
       // Harm beyond the wave (ManualActionError): a retried step must not drive the release further.
-      if (error instanceof ManualActionError && !record.stoppedBy)
-        await deps.cluster.writeRun({ ...record, stoppedBy: `wave ${wave}: ${error.message}` })
+      if (error instanceof ManualActionError) await markStopped(deps, release, `wave ${wave}: ${error.message}`)
       throw error
     }
     const nodes = Object.fromEntries([...state.nodes.values()].map((n) => [n.name, readStatus(n.annotations) ?? '-']))
     settled?.(nodes, { beforeMs: Math.round(began - turnAt), handlersMs: Math.round(performance.now() - began) })
-    if (step === 'rollback' || step === 'wave') await stopOnFailure(deps, record, state, wave)
+    if (step === 'rollback' || step === 'wave') await stopOnFailure(deps, release, record, state, wave)
     // The workflow's waves overlap all or none: the next wave's pod waits for this.
     if (overlap) await markWaveDone(deps, release, wave)
     return { wave, step, nodes }
@@ -195,13 +194,9 @@ export async function waveStep(
  * another's: that run is not this step's to stop.
  */
 async function stopOverlap(deps: LifecycleDeps, release: ReleaseRef, wave: number, error: unknown): Promise<never> {
-  if (!(error instanceof LockedError)) {
-    const current = await deps.cluster.readRun(release.namespace, release.name).catch(() => undefined)
-    if (current && !current.stoppedBy)
-      await deps.cluster
-        .writeRun({ ...current, stoppedBy: `wave ${wave}: ${describeError(error)}` })
-        .catch(() => undefined)
-  }
+  // The step's own error is what it ends on, whether the stop could be written or not.
+  if (!(error instanceof LockedError))
+    await markStopped(deps, release, `wave ${wave}: ${describeError(error)}`).catch(() => undefined)
   throw error
 }
 
@@ -234,11 +229,17 @@ async function beforeWave(
 
 /** Alerts held the wave past the gate's timeout: the run is stopped, so no later step drives it further. */
 async function stopHeld(deps: LifecycleDeps, release: ReleaseRef, wave: number, error: unknown): Promise<never> {
-  if (error instanceof AlertHoldTimeoutError) {
-    const current = await deps.cluster.readRun(release.namespace, release.name)
-    if (current) await deps.cluster.writeRun({ ...current, stoppedBy: `wave ${wave}: ${error.message}` })
-  }
+  if (error instanceof AlertHoldTimeoutError) await markStopped(deps, release, `wave ${wave}: ${error.message}`)
   throw error
+}
+
+/**
+ * Marks the run stopped, on the record as it is now (the first stop stands): later waves, and a
+ * later wave's pod waiting its turn, refuse to start.
+ */
+async function markStopped(deps: LifecycleDeps, release: ReleaseRef, reason: string): Promise<void> {
+  const current = await deps.cluster.readRun(release.namespace, release.name)
+  if (current && !current.stoppedBy) await deps.cluster.writeRun({ ...current, stoppedBy: reason })
 }
 
 /**
@@ -286,20 +287,22 @@ function revertedInRun(state: WaveState, record: RunRecord): boolean {
  * the step (later waves refuse to start); so do running Kata pods that did not come through, with
  * `on-workload-disruption: stop`.
  */
-async function stopOnFailure(deps: LifecycleDeps, record: RunRecord, state: WaveState, wave: number): Promise<void> {
+async function stopOnFailure(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+  record: RunRecord,
+  state: WaveState,
+  wave: number,
+): Promise<void> {
   const { rolledBack, failed, disrupted } = outcomes(state)
   if (rolledBack.length + failed.length > 0) {
-    if (!record.stoppedBy)
-      await deps.cluster.writeRun({
-        ...record,
-        stoppedBy: `wave ${wave}: ${[...rolledBack, ...failed].join(', ')} failed`,
-      })
+    await markStopped(deps, release, `wave ${wave}: ${[...rolledBack, ...failed].join(', ')} failed`)
     const message = `wave ${wave}: rolled back ${rolledBack.join(', ') || 'none'}${failed.length ? `; rollback FAILED on ${failed.join(', ')}` : ''}`
     throw failed.length > 0 ? new ManualActionError(message) : new NodesRolledBackError(message)
   }
   if (disrupted.length > 0 && record.settings.onWorkloadDisruption === 'stop') {
     const message = `wave ${wave}: running Kata pods did not come through the upgrade of ${listed(disrupted)} (on-workload-disruption: stop)`
-    if (!record.stoppedBy) await deps.cluster.writeRun({ ...record, stoppedBy: message })
+    await markStopped(deps, release, message)
     throw new WorkloadsDisruptedError(message)
   }
 }

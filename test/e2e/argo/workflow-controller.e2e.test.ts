@@ -823,6 +823,23 @@ function planOf(record: Record<string, unknown> | undefined, s: Scenario, chartD
   return JSON.parse(text.split(s.id).join('ID'), (key, value: unknown) => (key === 'origin' ? undefined : value))
 }
 
+/**
+ * The fleet ['a', 'b', 'vfail-c', 'x-d', 'x-e'] at batch 2 after its run stopped in wave 2: wave 1
+ * completed, the failing node rolled back and its wave-mate completed, wave 3 untouched, every node
+ * schedulable, the lock released.
+ */
+async function expectStoppedInWave2(s: Scenario): Promise<void> {
+  const state = await clusterState(kc, kubeconfig, s)
+  expect(nodeStatuses(state).map(([status, , unschedulable]) => [status, unschedulable])).toEqual([
+    ['completed', 'false'],
+    ['completed', 'false'],
+    ['rolled-back', 'false'],
+    ['completed', 'false'],
+    [undefined, 'false'],
+  ])
+  expect(state).toMatchObject({ lock: false })
+}
+
 // These scenarios share nothing but the controller and the node: run at the same time (≈ 2 min
 // less than one after the other on 2 cores). The timed scenario above runs alone.
 describe.concurrent(
@@ -836,15 +853,7 @@ describe.concurrent(
       const wf = await finished(inst.argoNamespace, await submitDeploy(inst, s))
       expect(wf.status?.phase, stepSummary(wf).join('\n')).toBe('Failed')
       expect(stepSummary(wf)).toEqual(['plan Succeeded', 'wave 1 Succeeded', 'wave 2 Failed', 'exit Succeeded'])
-      const viaArgo = await clusterState(kc, kubeconfig, s)
-      expect(nodeStatuses(viaArgo).map(([status, , unschedulable]) => [status, unschedulable])).toEqual([
-        ['completed', 'false'],
-        ['completed', 'false'],
-        ['rolled-back', 'false'],
-        ['completed', 'false'],
-        [undefined, 'false'],
-      ])
-      expect(viaArgo).toMatchObject({ lock: false })
+      await expectStoppedInWave2(s)
     }, 900_000)
 
     it("overlapping waves (overlapWaves=true): each wave's pod starts beside the one before and waits its turn, every node completed; on a second fleet a node failing in wave 2 is rolled back there, and wave 3 (already started) touches no node", async () => {
@@ -893,15 +902,7 @@ describe.concurrent(
       ])
       // Wave 3's pod, if Argo had started it beside wave 2, refused to start (the run stopped).
       for (const line of summary.filter((l) => l.startsWith('wave 3'))) expect(line).toBe('wave 3 Failed')
-      const stopped = await clusterState(kc, kubeconfig, bad)
-      expect(nodeStatuses(stopped).map(([status, , unschedulable]) => [status, unschedulable])).toEqual([
-        ['completed', 'false'],
-        ['completed', 'false'],
-        ['rolled-back', 'false'],
-        ['completed', 'false'],
-        [undefined, 'false'],
-      ])
-      expect(stopped).toMatchObject({ lock: false })
+      await expectStoppedInWave2(bad)
     }, 900_000)
 
     it('one fleet policy that sets every field (pools, canary, soak, window, alert gate, workloads, drain with force, both timeouts, previous chart) drives a CLI run and an Argo run over the same kind of fleet: both run records carry the same settings and the same waves, and both runs complete', async () => {
