@@ -126,6 +126,26 @@ describe('renderVerificationPod', () => {
     expect(manifest.metadata.namespace).toBe('kata-verify')
     expect(manifest.metadata.labels).toEqual({ team: 'kata', [VERIFICATION_LABEL]: 'worker-7' })
   })
+
+  it('renders each node from the one parse, never sharing an object between nodes', () => {
+    const other = renderVerificationPod(
+      template,
+      'worker-8',
+      'kata-verify-worker-8-def',
+      'kata-verify',
+    ) as typeof manifest
+    expect(other.spec.nodeSelector).toEqual({ 'kubernetes.io/hostname': 'worker-8' })
+    expect(manifest.spec.nodeSelector).toEqual({ 'kubernetes.io/hostname': 'worker-7' })
+    expect(other.spec).not.toBe(manifest.spec)
+    expect(parseVerificationTemplate(template.source, template.origin)).toBe(template)
+  })
+
+  it('fills a placeholder in as a string, whatever the node is called', () => {
+    // A textual substitution made `kubernetes.io/hostname: 123` the number 123, which the API refuses.
+    const named = renderVerificationPod(template, '123', 'kata-verify-123-abc', 'kata-verify') as typeof manifest
+    expect(named.spec.nodeSelector).toEqual({ 'kubernetes.io/hostname': '123' })
+    expect(named.metadata.labels[VERIFICATION_LABEL]).toBe('123')
+  })
 })
 
 describe('checkSchedulable', () => {
