@@ -80,7 +80,11 @@ export class KubeCluster implements Cluster {
     this.limiter = limiter
     this.core = retrying(limited(kc.makeApiClient(CoreV1Api), limiter), policy)
     this.watches = new SharedWatches(watch)
-    this.nodes = new KubeNodes(this.core, this.watches)
+    this.nodes = new KubeNodes(
+      this.core,
+      this.watches,
+      retrying(limited(kc.makeApiClient(CoreV1Api), limiter, 'background'), policy),
+    )
     this.pods = new KubePods(this.core, watch, this.watches)
     this.workloads = new KubeWorkloads(
       retrying(limited(kc.makeApiClient(AppsV1Api), limiter), policy),

@@ -21,6 +21,8 @@ export class KubeNodes implements NodeStore {
   constructor(
     private readonly core: CoreV1Api,
     private readonly shared: SharedWatches,
+    /** For the Events only: the client's background lane (kube-limit.ts), behind the work's own requests. */
+    private readonly events: CoreV1Api = core,
   ) {}
 
   /** One page of the nodes `labelSelector` picks (kube-list.ts). */
@@ -95,7 +97,7 @@ export class KubeNodes implements NodeStore {
   async recordNodeEvent(node: NodeView, event: NodeEvent): Promise<void> {
     const now = new Date()
     try {
-      await this.core.createNamespacedEvent({
+      await this.events.createNamespacedEvent({
         // Node Events live in `default`, like the kubelet's, where `kubectl describe node` finds them.
         namespace: 'default',
         body: {

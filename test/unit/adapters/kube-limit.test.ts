@@ -49,6 +49,55 @@ describe('RequestLimiter', () => {
     expect(peak).toBe(3)
   })
 
+  it('serves the background lane only while no foreground request asks', async () => {
+    const limiter = new RequestLimiter({ qps: 1000, burst: 1000, maxInFlight: 1 })
+    const order: string[] = []
+    let finishFirst!: () => void
+    const first = limiter.run(
+      () =>
+        new Promise<void>((resolve) => {
+          order.push('fg1')
+          finishFirst = resolve
+        }),
+    )
+    await new Promise((resolve) => setImmediate(resolve))
+    // The Event asks before the second foreground request, yet goes after it.
+    const event = limiter.run(async () => void order.push('event'), 'background')
+    const second = limiter.run(async () => void order.push('fg2'))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(order).toEqual(['fg1'])
+    finishFirst()
+    await Promise.all([first, second, event])
+    expect(order).toEqual(['fg1', 'fg2', 'event'])
+  })
+
+  it('gives the background lane at most a quarter of the in-flight slots', async () => {
+    const limiter = new RequestLimiter({ qps: 1000, burst: 1000, maxInFlight: 8 })
+    let inFlight = 0
+    let peak = 0
+    await Promise.all(
+      Array.from({ length: 10 }, () =>
+        limiter.run(async () => {
+          inFlight++
+          peak = Math.max(peak, inFlight)
+          await new Promise((resolve) => setTimeout(resolve, 5))
+          inFlight--
+        }, 'background'),
+      ),
+    )
+    expect(peak).toBe(2)
+  })
+
+  it('a background request out of tokens goes once time brings one back, with nothing else to wake it', async () => {
+    const clock = virtualClock()
+    const limiter = new RequestLimiter({ qps: 10, burst: 1, maxInFlight: 100 }, clock.now, clock.sleep)
+    const startedAt: number[] = []
+    await Promise.all(
+      Array.from({ length: 3 }, () => limiter.run(async () => void startedAt.push(clock.now()), 'background')),
+    )
+    expect(startedAt).toEqual([0, 100, 200])
+  })
+
   it('a failed call frees its slot and the next ones still run', async () => {
     const limiter = new RequestLimiter({ qps: 1000, burst: 1000, maxInFlight: 1 })
     await expect(limiter.run(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom')
