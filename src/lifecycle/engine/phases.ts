@@ -271,6 +271,9 @@ const HANDLERS = {
     },
     run: async (state, bucket) => {
       const { ctx } = state
+      // Read while prepare cordons, so each node's Kata pods are listed as soon as it is cordoned
+      // (a failed read fails the nodes where it is awaited, in `starting`).
+      kataClasses(state).catch(() => undefined)
       // Every write to a node is chained on its previous one: a node's writes never race.
       const writes = new Map<string, Promise<boolean>>()
       const then = (name: string, work: () => Promise<boolean>) => {
@@ -651,7 +654,7 @@ async function complete(state: WaveState, name: string): Promise<void> {
   }
 }
 
-/** The Kata RuntimeClasses' names, read once per wave. */
+/** The Kata RuntimeClasses' names, read once per wave (from the upgrade's start). */
 function kataClasses(state: WaveState): Promise<ReadonlySet<string>> {
   state.kataClasses ??= state.ctx.deps.cluster
     .listRuntimeClasses()
