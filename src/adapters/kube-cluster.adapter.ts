@@ -25,6 +25,7 @@ import type {
   PodQuery,
   PodView,
   RunRecord,
+  StoredRelease,
   WaitResult,
 } from '../ports/cluster.port.js'
 import { defaultUserAgent, withUserAgent } from './kube-config.js'
@@ -254,8 +255,8 @@ export class KubeCluster implements Cluster {
     return list.items.map((rc) => ({ name: rc.metadata?.name ?? '', handler: rc.handler }))
   }
 
-  helmFirstDeployed(namespace: string, release: string): Promise<string | undefined> {
-    return this.state.helmFirstDeployed(namespace, release)
+  helmStoredRelease(namespace: string, release: string): Promise<StoredRelease | undefined> {
+    return this.state.helmStoredRelease(namespace, release)
   }
   waitForHelmRevisions<T>(
     namespace: string,

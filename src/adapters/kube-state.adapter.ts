@@ -13,12 +13,48 @@ import type {
   LockStore,
   RunRecord,
   RunStore,
+  StoredRelease,
   WaitResult,
 } from '../ports/cluster.port.js'
 import { isNotFound, kubeCall, statusOf, toClusterError } from './kube-errors.js'
 import { listInPages } from './kube-list.js'
 import { watchUntil, type ListWatchSource } from './kube-watch.js'
 import { POLICY_CONFIGMAP, POLICY_KEY } from '../lifecycle/policy/policy.js'
+
+/** helm's release JSON, as far as kata-lcm reads it. */
+interface HelmReleaseJson {
+  name?: string
+  namespace?: string
+  version?: number
+  info?: { status?: string; first_deployed?: string; last_deployed?: string }
+  chart?: { metadata?: { name?: string; version?: string; appVersion?: string } }
+}
+
+/**
+ * A release from its storage Secret's `release` data: base64 (the Secret's) of base64 of its
+ * gzipped JSON, as helm 3 and 4 write it; the fields `helm get metadata` prints. Pure.
+ */
+export function toStoredRelease(data: string, release: string, namespace: string): StoredRelease {
+  const encoded = Buffer.from(Buffer.from(data, 'base64').toString('utf8'), 'base64')
+  const json = encoded[0] === 0x1f && encoded[1] === 0x8b ? gunzipSync(encoded) : encoded
+  const r = JSON.parse(json.toString('utf8')) as HelmReleaseJson
+  const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined)
+  const deployedAt = text(r.info?.last_deployed)
+  const firstDeployed = text(r.info?.first_deployed)
+  return {
+    release: {
+      name: r.name ?? release,
+      namespace: r.namespace ?? namespace,
+      revision: r.version ?? 0,
+      status: r.info?.status ?? 'unknown',
+      chartName: r.chart?.metadata?.name ?? '',
+      chartVersion: r.chart?.metadata?.version ?? '',
+      appVersion: r.chart?.metadata?.appVersion ?? '',
+      ...(deployedAt ? { deployedAt } : {}),
+    },
+    ...(firstDeployed ? { firstDeployed } : {}),
+  }
+}
 
 /** A helm release revision from its storage Secret's labels. Pure. */
 export function toHelmRevisionView(secret: V1Secret): HelmRevisionView {
@@ -101,9 +137,9 @@ export class KubeState implements RunStore, Omit<LockStore, 'handOverLock'>, Hel
 
   /**
    * helm's storage Secret of the release's newest revision (`owner=helm,name=<release>`, the highest
-   * `version` label), decoded as helm encodes it (base64 of its gzipped JSON): its first_deployed.
+   * `version` label), decoded as helm encodes it (base64 of its gzipped JSON).
    */
-  async helmFirstDeployed(namespace: string, release: string): Promise<string | undefined> {
+  async helmStoredRelease(namespace: string, release: string): Promise<StoredRelease | undefined> {
     const list = await kubeCall(
       `list secrets ${namespace} owner=helm,name=${release}`,
       { verb: 'list', resource: 'secrets', namespace },
@@ -112,11 +148,7 @@ export class KubeState implements RunStore, Omit<LockStore, 'handOverLock'>, Hel
     const newest = list.items
       .filter((s) => s.data?.release)
       .sort((a, b) => Number(b.metadata?.labels?.version ?? 0) - Number(a.metadata?.labels?.version ?? 0))[0]
-    if (!newest) return undefined
-    const encoded = Buffer.from(Buffer.from(newest.data!.release!, 'base64').toString('utf8'), 'base64')
-    const json = encoded[0] === 0x1f && encoded[1] === 0x8b ? gunzipSync(encoded) : encoded
-    const first = (JSON.parse(json.toString('utf8')) as { info?: { first_deployed?: unknown } }).info?.first_deployed
-    return typeof first === 'string' && first !== '' ? first : undefined
+    return newest ? toStoredRelease(newest.data!.release!, release, namespace) : undefined
   }
 
   /** Read-only; a watch on helm's storage Secrets (`owner=helm,name=<release>`), never a poll. */

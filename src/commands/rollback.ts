@@ -78,7 +78,6 @@ export default class Rollback extends BaseCommand {
       createDeps(flags, progress),
       request,
       runId,
-      undefined,
       `${hostname()} pid ${process.pid} run ${runId}`,
     )
     await progress.close()

@@ -3,6 +3,7 @@
  * never sees a client library type. Every wait is a watch with a deadline in the adapter.
  */
 import type { AlertGate } from './alerts.port.js'
+import type { ReleaseInfo } from './helm.port.js'
 
 export interface Taint {
   key: string
@@ -180,15 +181,24 @@ export interface HelmRevisionView {
   modifiedAt?: string
 }
 
-/** Helm's release storage, read directly: a wait for a helm command of another process to end. */
+/** A release as helm's storage Secret of its newest revision holds it. */
+export interface StoredRelease {
+  /** What `helm get metadata` says of it; `deployedAt` is helm's `info.last_deployed` as stored. */
+  release: ReleaseInfo
+  /** helm's `info.first_deployed`: the same in every revision of one install. */
+  firstDeployed?: string
+}
+
+/** Helm's release storage, read directly: the release, and a wait for a helm command of another process to end. */
 export interface HelmStorageStore {
   /**
-   * helm's `info.first_deployed` of the release, as its storage Secrets hold it (helm's default
-   * driver): the same in every revision of one install. Undefined when there is no such Secret
-   * (another storage driver, or no release). Read-only; one list of the release's revisions, where
-   * `helm status` also lists every resource of the release and the pods they own.
+   * The release as helm's storage Secret of its newest revision holds it (helm's default driver):
+   * what `helm get metadata` says, and its install's `first_deployed`. Undefined when there is no
+   * such Secret (another storage driver, or no release). Read-only; one list of the release's
+   * revisions, where a helm process takes a few hundred ms to start (and `helm status` also lists
+   * every resource of the release and the pods they own).
    */
-  helmFirstDeployed(namespace: string, release: string): Promise<string | undefined>
+  helmStoredRelease(namespace: string, release: string): Promise<StoredRelease | undefined>
   /** Watches the release's revisions until `decide` returns a value or `timeoutMs` passes. Read-only. */
   waitForHelmRevisions<T>(
     namespace: string,

@@ -14,6 +14,7 @@ import type {
   PodQuery,
   PodView,
   RunRecord,
+  StoredRelease,
   Taint,
   WaitResult,
 } from '../../src/ports/cluster.port.js'
@@ -701,8 +702,8 @@ export class FakeCluster implements Cluster {
     })
   }
 
-  /** The fake keeps no helm storage Secrets: the release's instance comes from the fake helm (`helm status`). */
-  async helmFirstDeployed(): Promise<string | undefined> {
+  /** The fake keeps no helm storage Secrets: the release and its instance come from the fake helm. */
+  async helmStoredRelease(): Promise<StoredRelease | undefined> {
     return undefined
   }
 

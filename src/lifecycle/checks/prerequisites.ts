@@ -9,7 +9,8 @@ import { checkNamespace, checkReleaseRef } from './names.js'
 import { checkDrainable, NO_FORCE } from '../engine/drain.js'
 import { InputError, PreconditionError } from '../errors.js'
 import { DEPLOYMENT_MODES, strategyFor } from '../modes/index.js'
-import { checkChart, checkRelease, releaseInstance, releaseStrategy, versionBefore } from './release-checks.js'
+import { checkChart, checkRelease, releaseStrategy, versionBefore } from './release-checks.js'
+import { fromStorageOrHelm } from './release-read.js'
 import type { DeploymentMode, DeploymentStrategy } from '../modes/strategy.js'
 import type { UpgradeRequest } from '../settings/request.js'
 import { Annotation, isInFlight, isOtherInstance, memoryFor, readStatus } from '../engine/node-state.js'
@@ -248,7 +249,9 @@ const PREVIOUS_CHART_HINT = ' (and --previous-chart for the version to roll back
 function startReads(deps: LifecycleDeps, request: UpgradeRequest, before?: Reads): Reads {
   const { helm, cluster } = deps
   const { name, namespace } = request.release
-  const release = helm.release(name, namespace)
+  // helm's storage read once, for the release and its install (helm itself where it holds neither).
+  const stored = fromStorageOrHelm(cluster.helmStoredRelease(namespace, name), deps, request.release)
+  const release = stored.release()
   const unchanged = before
     ? Promise.all([release, before.release()]).then(([now, then]) => sameRevision(now, then))
     : Promise.resolve(false)
@@ -257,7 +260,7 @@ function startReads(deps: LifecycleDeps, request: UpgradeRequest, before?: Reads
   // The record of this install of the release only: one of another install (the release uninstalled
   // and installed again under the same name) is history, never resumed nor its values restored.
   const recorded = cluster.readRun(namespace, name)
-  const instance = sinceBefore(before?.instance, () => releaseInstance(deps, request.release))
+  const instance = sinceBefore(before?.instance, stored.instance)
   const run = Promise.all([recorded, instance]).then(([record, current]) =>
     isOtherInstance(record?.releaseInstance, current) ? undefined : record,
   )

@@ -39,17 +39,6 @@ export function checkRelease(ref: ReleaseRef, release: ReleaseInfo | undefined, 
   return release
 }
 
-/**
- * This install of the release, named by helm's first_deployed: read from helm's storage Secret, else
- * (another storage driver) from `helm status`, which on helm 4 also lists every pod of the release
- * (12.8 s at 5000 nodes: docs/performance.md, run O). Undefined when the release does not exist.
- */
-export async function releaseInstance(deps: LifecycleDeps, ref: ReleaseRef): Promise<string | undefined> {
-  return (
-    (await deps.cluster.helmFirstDeployed(ref.namespace, ref.name)) ?? deps.helm.firstDeployed(ref.name, ref.namespace)
-  )
-}
-
 /** The strategy of the mode the release's values say it runs in (`allValues`: helm's computed values). Pure. */
 export function releaseStrategy(release: ReleaseInfo, allValues: Values): DeploymentStrategy {
   const mode = detectMode(allValues)

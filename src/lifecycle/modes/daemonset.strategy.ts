@@ -1,5 +1,6 @@
 import type { PodView } from '../../ports/cluster.port.js'
 import type { HelmUpgradeRequest } from '../../ports/helm.port.js'
+import { readRelease } from '../checks/release-read.js'
 import { kataDeployNames } from '../context.js'
 import { PreconditionError } from '../errors.js'
 import { listed } from '../run/report.js'
@@ -47,8 +48,8 @@ async function ensureRelease(ctx: RunContext, chart: string, version: string): P
 }
 
 async function bringRelease(ctx: RunContext, chart: string, version: string): Promise<void> {
-  const { helm, cluster } = ctx.deps
-  const release = await helm.release(ctx.release.name, ctx.release.namespace)
+  const { cluster } = ctx.deps
+  const release = await readRelease(ctx.deps, ctx.release)
   const names = kataDeployNames(ctx.userValues)
   const daemonSet = await cluster.getDaemonSet(ctx.release.namespace, names.daemonSet)
   if (release?.chartVersion === version && release.status === 'deployed' && daemonSet?.updateStrategy === 'OnDelete')

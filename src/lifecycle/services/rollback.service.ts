@@ -6,12 +6,13 @@ import { InputError, PreconditionError } from '../errors.js'
 import { checkHelmVersion } from '../checks/helm-version.js'
 import { acquireLock } from '../run/lock.js'
 import { checkNamespace, checkReleaseRef } from '../checks/names.js'
-import type { DeploymentStrategy, RunContext } from '../modes/strategy.js'
+import type { DeploymentStrategy } from '../modes/strategy.js'
 import { Annotation, isOtherInstance, memoryFor, readStatus } from '../engine/node-state.js'
 import { cordonedByUs, transition } from '../engine/node-ops.js'
 import { newWaveState, runHandlers, waveSettings } from '../engine/phases.js'
 import type { LifecycleReport, NodeResult } from '../run/report.js'
-import { checkChart, checkRelease, releaseInstance, releaseStrategy, versionBefore } from '../checks/release-checks.js'
+import { checkChart, checkRelease, releaseStrategy, versionBefore } from '../checks/release-checks.js'
+import { fromStorageOrHelm } from '../checks/release-read.js'
 import { restoreWhenConverged } from '../run/restore.js'
 import { openRun } from '../run/open.js'
 import type { Values } from '../settings/values.js'
@@ -45,7 +46,6 @@ export async function rollbackNode(
   deps: LifecycleDeps,
   request: RollbackRequest,
   runId: string,
-  signal?: AbortSignal,
   holder = runId,
 ): Promise<LifecycleReport> {
   deps.events.emit({ type: 'info', message: `policy: ${request.policy.name}` })
@@ -69,7 +69,7 @@ export async function rollbackNode(
     // Kept unless an unfinished run's record is there (it keeps the operator's values until they are back).
     if (!unfinished) await deps.cluster.writeRun(record)
     // The rollback runs as its record says, opened the one way every run is.
-    const ctx: RunContext = { ...openRun(deps, record).ctx, ...(signal ? { signal } : {}) }
+    const { ctx } = openRun(deps, record)
     const wave = waveSettings(unfinished?.runId ?? runId, settings, plan.template, {
       verifyAfterRevert: plan.template !== undefined,
     })
@@ -113,11 +113,13 @@ async function planRollback(deps: LifecycleDeps, request: RollbackRequest): Prom
     : undefined
   await checkHelmVersion(deps.helm)
   await deps.cluster.ping()
-  const release = checkRelease(
+  const stored = fromStorageOrHelm(
+    deps.cluster.helmStoredRelease(request.release.namespace, request.release.name),
+    deps,
     request.release,
-    await deps.helm.release(request.release.name, request.release.namespace),
   )
-  const instance = await releaseInstance(deps, request.release)
+  const release = checkRelease(request.release, await stored.release())
+  const instance = await stored.instance()
   const found = await deps.cluster.getNode(request.node)
   if (!found) throw new InputError('NODE', `no node named "${request.node}" (kubectl get nodes lists them)`)
   // What kata-lcm wrote on the node for another install of the release is not its history here.

@@ -5,7 +5,7 @@ import { kataDeployNames } from '../context.js'
 import { describeError, PreconditionError } from '../errors.js'
 import { helmVersionProblem } from '../checks/helm-version.js'
 import { checkReleaseRef } from '../checks/names.js'
-import { releaseInstance } from '../checks/release-checks.js'
+import { releaseInstance } from '../checks/release-read.js'
 import { REVISION_LABEL } from '../modes/kata-deploy-pods.js'
 import {
   Annotation,

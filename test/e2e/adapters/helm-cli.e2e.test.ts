@@ -163,12 +163,18 @@ describe('HelmCli (real helm, fixture chart)', () => {
     expect((await helm.release(RELEASE, NS))?.revision).toBe(3)
   })
 
-  it("names the release's install from helm's storage Secret exactly as `helm status` does, through every revision", async () => {
+  it("reads the release from helm's storage Secret as `helm get metadata` and `helm status` say it, through every revision", async () => {
     const cluster = new KubeCluster(createKubeConfig({ kubeconfig }))
     // Revision 3 by now (installed, upgraded twice): one install, one first_deployed.
-    const fromStorage = await cluster.helmFirstDeployed(NS, RELEASE)
-    expect(fromStorage).toMatch(/^\d{4}-\d\d-\d\dT/)
-    expect(fromStorage).toBe(await helm.firstDeployed(RELEASE, NS))
-    expect(await cluster.helmFirstDeployed(NS, `missing-${id}`)).toBeUndefined()
+    const stored = await cluster.helmStoredRelease(NS, RELEASE)
+    expect(stored?.firstDeployed).toMatch(/^\d{4}-\d\d-\d\dT/)
+    expect(stored?.firstDeployed).toBe(await helm.firstDeployed(RELEASE, NS))
+    const { deployedAt, ...fromHelm } = (await helm.release(RELEASE, NS))!
+    const { deployedAt: storedAt, ...fromStorage } = stored!.release
+    expect(fromStorage).toEqual(fromHelm)
+    expect(fromStorage.revision).toBe(3)
+    // helm prints its deployedAt to the second; the storage keeps the instant it wrote.
+    expect(Math.floor(Date.parse(storedAt!) / 1000)).toBe(Math.floor(Date.parse(deployedAt!) / 1000))
+    expect(await cluster.helmStoredRelease(NS, `missing-${id}`)).toBeUndefined()
   })
 })
