@@ -177,6 +177,16 @@ export async function checkPrerequisites(
   const strategy = await checkMode(deps, request, release, allValues, current)
   await reads.targetChart()
   const previousChart = request.previousChart ?? (resumingRun ? interrupted!.previousChart : request.chart)
+  const previousChartCheck = (version: string) =>
+    reads.chart(
+      previousChart,
+      version,
+      request.previousChart ? '--previous-chart' : '--chart',
+      request.previousChart ? '' : PREVIOUS_CHART_HINT,
+    )
+  // The chart to roll back to is checked beside the fleet's reads when the release is not at the
+  // target yet (its version is then the rollback target); it is awaited only if there is work.
+  if (current !== request.targetVersion) early(previousChartCheck(current))
 
   // The operator's values are captured once, by the first run, and kept in the record until they are
   // back in the release: after a rollback the release's values carry kata-lcm's overrides, not theirs.
@@ -188,13 +198,7 @@ export async function checkPrerequisites(
   const idle = nodes.length === 0 && !resumingRun
   const previousVersion =
     idle || current !== request.targetVersion ? current : await rollbackVersion(deps, release.name, request)
-  if (!idle)
-    await reads.chart(
-      previousChart,
-      previousVersion,
-      request.previousChart ? '--previous-chart' : '--chart',
-      request.previousChart ? '' : PREVIOUS_CHART_HINT,
-    )
+  if (!idle) await previousChartCheck(previousVersion)
   const { batchSize, waves, wavePools, pools } = fleet.rollout.waves(nodes)
   await strategy.checkWaves(deps, {
     release: request.release,
