@@ -51,7 +51,7 @@ export const toyStrategy: DeploymentStrategy = {
     )
   },
   healthPods: () => undefined,
-  coveredNodes: async (ctx) => new Set((await ctx.deps.cluster.listNodes()).map((n) => n.name)),
+  coveredNodes: (ctx) => ctx.deps.cluster.listNodes(),
   // What the release would be upgraded to (rendered before any write); the toy itself never runs helm.
   plannedUpgrades: (ctx) => [
     {

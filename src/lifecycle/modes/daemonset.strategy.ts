@@ -1,4 +1,4 @@
-import type { PodView } from '../../ports/cluster.port.js'
+import type { NodeView, PodView } from '../../ports/cluster.port.js'
 import type { HelmUpgradeRequest } from '../../ports/helm.port.js'
 import { readRelease } from '../checks/release-read.js'
 import { kataDeployNames } from '../context.js'
@@ -65,16 +65,16 @@ async function bringRelease(ctx: RunContext, chart: string, version: string): Pr
 /**
  * The release's kata-deploy pods that stand for a node of the fleet: bound to a node that exists and
  * not terminating. A pod left on a deleted node (until the pod garbage collector removes it) runs
- * nothing anyone can schedule onto. Read-only.
+ * nothing anyone can schedule onto. With the nodes as listed, by name. Read-only.
  */
-async function podsInFleet(ctx: RunContext): Promise<PodView[]> {
+async function podsInFleet(ctx: RunContext): Promise<{ pods: PodView[]; nodes: Map<string, NodeView> }> {
   const { cluster } = ctx.deps
-  const [pods, nodes] = await Promise.all([
+  const [pods, listed] = await Promise.all([
     cluster.listPods({ namespace: ctx.release.namespace, labelSelector: kataDeployNames(ctx.userValues).podSelector }),
     cluster.listNodes(),
   ])
-  const present = new Set(nodes.map((n) => n.name))
-  return pods.filter((p) => p.nodeName !== undefined && present.has(p.nodeName) && !p.deletionTimestamp)
+  const nodes = new Map(listed.map((n) => [n.name, n]))
+  return { pods: pods.filter((p) => p.nodeName !== undefined && nodes.has(p.nodeName) && !p.deletionTimestamp), nodes }
 }
 
 /** How long a read of the DaemonSet's current revision waits for its controller to observe it. */
@@ -176,7 +176,8 @@ export const daemonSetStrategy: DeploymentStrategy = {
   },
 
   async coveredNodes(ctx) {
-    return new Set((await podsInFleet(ctx)).map((p) => p.nodeName!))
+    const { pods, nodes } = await podsInFleet(ctx)
+    return [...new Set(pods.map((p) => p.nodeName!))].map((name) => nodes.get(name)!)
   },
 
   healthPods(ctx) {
@@ -201,7 +202,9 @@ export const daemonSetStrategy: DeploymentStrategy = {
     const { cluster } = ctx.deps
     const names = kataDeployNames(ctx.userValues)
     const hash = await cluster.daemonSetRevisionHash(ctx.release.namespace, names.daemonSet, ctx.readyTimeoutMs)
-    const behind = (await podsInFleet(ctx)).filter((p) => p.labels[REVISION_LABEL] !== hash).map((p) => p.nodeName!)
+    const behind = (await podsInFleet(ctx)).pods
+      .filter((p) => p.labels[REVISION_LABEL] !== hash)
+      .map((p) => p.nodeName!)
     if (behind.length > 0) {
       ctx.deps.events.emit({
         type: 'info',

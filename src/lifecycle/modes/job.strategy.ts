@@ -242,8 +242,7 @@ export const jobStrategy: DeploymentStrategy = {
 
   async coveredNodes(ctx, version) {
     const owning = semver.valid(version) !== null && semver.gte(version, OWNERSHIP_VERSION)
-    const nodes = await ctx.deps.cluster.listNodes(owning ? installMarker(ctx.userValues) : undefined)
-    return new Set(nodes.map((n) => n.name))
+    return ctx.deps.cluster.listNodes(owning ? installMarker(ctx.userValues) : undefined)
   },
 
   // Its health is the node's label: the nodes' watch sees it change.

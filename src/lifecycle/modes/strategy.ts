@@ -94,9 +94,9 @@ export interface DeploymentStrategy {
    * says: a live kata-deploy pod (daemonset); in job mode every node, but from 4.1.0 only those
    * carrying the install's marker (its dispatcher's cleanup takes it off a node the release no
    * longer covers; before, such a node keeps Kata as installed). A deleted node is never among them,
-   * whatever its annotations say. Read-only.
+   * whatever its annotations say. Each as listed (one read of the fleet serves the caller). Read-only.
    */
-  coveredNodes(ctx: RunContext, version: string): Promise<Set<string>>
+  coveredNodes(ctx: RunContext, version: string): Promise<NodeView[]>
   /** Puts the given nodes back on the previous version and waits for them. Safe to rerun. */
   revertNodes(ctx: RunContext, nodes: string[]): Promise<NodeOutcomes>
   /** The helm upgrades a run of these waves would make, in order, for --dry-run. Pure. */

@@ -12,11 +12,10 @@ export async function restoreWhenConverged(ctx: RunContext, chart: string, versi
   const { deps } = ctx
   // Only the nodes the release still covers count: one taken out of its selection (its kata-deploy
   // pod gone) or deleted runs nothing of it, whatever its annotations last said.
-  const [nodes, covered] = await Promise.all([deps.cluster.listNodes(), ctx.strategy.coveredNodes(ctx, version)])
-  const elsewhere = nodes
+  const covered = await ctx.strategy.coveredNodes(ctx, version)
+  const elsewhere = covered
     .filter(
       (n) =>
-        covered.has(n.name) &&
         readStatus(n.annotations) !== undefined &&
         n.annotations[Annotation.currentVersion] !== undefined &&
         n.annotations[Annotation.currentVersion] !== version,
