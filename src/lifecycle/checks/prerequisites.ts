@@ -25,6 +25,7 @@ import {
   type BatchSpec,
 } from '../run/plan.js'
 import { everyPoolVerifies, groupByPool, podFor } from '../run/pools.js'
+import { newRecord } from '../run/record.js'
 import { listed } from '../run/report.js'
 import type { Values } from '../settings/values.js'
 import { ON_DISRUPTION } from '../engine/workloads.js'
@@ -544,33 +545,28 @@ function recordOf(
     settings: RunSettings
   },
 ): RunRecord {
-  // This run's charts, waves and settings; a resumed run keeps only its rollback target and values.
-  const planned = {
+  const fresh = newRecord({
+    ...run,
+    mode: run.strategy.mode,
+    targetVersion: request.targetVersion,
     chart: request.chart,
-    previousChart: run.previousChart,
-    waves: run.waves,
-    ...(run.wavePools ? { wavePools: run.wavePools } : {}),
-    settings: run.settings,
     policy: request.policy.name,
-    ...(run.releaseInstance ? { releaseInstance: run.releaseInstance } : {}),
+  })
+  if (!run.resumingRun || !run.interrupted) return fresh
+  // A resumed run keeps its rollback target and the operator's values, with this run's charts,
+  // waves and settings.
+  const { chart, previousChart, waves, wavePools, settings, policy, releaseInstance } = fresh
+  const record: RunRecord = {
+    ...run.interrupted,
+    chart,
+    previousChart,
+    waves,
+    wavePools,
+    settings,
+    policy,
+    ...(releaseInstance ? { releaseInstance } : {}),
   }
-  const record: RunRecord =
-    run.resumingRun && run.interrupted
-      ? { ...run.interrupted, ...planned }
-      : {
-          runId: run.runId,
-          release: run.release.name,
-          namespace: run.release.namespace,
-          mode: run.strategy.mode,
-          targetVersion: request.targetVersion,
-          previousVersion: run.previousVersion,
-          previousRevision: run.release.revision,
-          userValues: run.userValues,
-          startedAt: run.startedAt,
-          ...planned,
-        }
-  if (!run.wavePools) delete record.wavePools
-  // A resumed run's waves are this plan's: none of them is stopped or done yet.
+  if (!wavePools) delete record.wavePools
   delete record.stoppedBy
   delete record.wavesDone
   return record

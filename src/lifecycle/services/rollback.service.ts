@@ -1,5 +1,5 @@
 import semver from 'semver'
-import type { NodeView, RunRecord, RunSettings } from '../../ports/cluster.port.js'
+import type { NodeView, RunSettings } from '../../ports/cluster.port.js'
 import type { ReleaseInfo } from '../../ports/helm.port.js'
 import type { LifecycleDeps, ReleaseRef } from '../context.js'
 import { InputError, PreconditionError } from '../errors.js'
@@ -15,7 +15,7 @@ import { checkChart, checkRelease, releaseStrategy, versionBefore } from '../che
 import { fromStorageOrHelm } from '../checks/release-read.js'
 import { restoreWhenConverged } from '../run/restore.js'
 import { openRun } from '../run/open.js'
-import type { Values } from '../settings/values.js'
+import { newRecord } from '../run/record.js'
 import { groupByPool, podFor, type Pool } from '../run/pools.js'
 import type { PolicyInEffect } from '../policy/policy.js'
 import { checkSchedulable, parseVerificationTemplate, type VerificationTemplate } from '../engine/verification.js'
@@ -58,13 +58,23 @@ export async function rollbackNode(
     // Another install's record keeps nothing of this one's: not its values, not its rollback target.
     const unfinished = isOtherInstance(recorded?.releaseInstance, instance) ? undefined : recorded
     const settings = rollbackSettings(request, plan.verification)
-    const record = rollbackRecord(deps, plan, {
+    // Kept when no unfinished run has one: the operator's values, captured before the first helm upgrade.
+    const record = newRecord({
       runId,
       holder,
-      settings,
+      release,
+      mode: plan.strategy.mode,
+      targetVersion: release.chartVersion,
+      previousVersion: toVersion,
       chart: request.chart,
+      previousChart: request.chart,
       // Captured once: after an earlier rollback the release's values carry kata-lcm's overrides.
       userValues: unfinished?.userValues ?? (await deps.helm.values(release.name, release.namespace, { all: false })),
+      startedAt: deps.clock.now().toISOString(),
+      waves: [[node.name]],
+      settings,
+      policy: request.policy.name,
+      releaseInstance: instance,
     })
     // Kept unless an unfinished run's record is there (it keeps the operator's values until they are back).
     if (!unfinished) await deps.cluster.writeRun(record)
@@ -172,31 +182,6 @@ function rollbackSettings(
     readyTimeoutMs: request.readyTimeoutMs,
     helmTimeout: request.helmTimeout,
     verification: verification ?? { source: '', origin: '', namespace: 'default', timeoutMs: request.readyTimeoutMs },
-  }
-}
-
-/** A one-node rollback's run record: kept when no unfinished run has one (the operator's values, captured before the first helm upgrade). Pure. */
-function rollbackRecord(
-  deps: LifecycleDeps,
-  plan: RollbackPlan,
-  run: { runId: string; holder: string; settings: RunSettings; chart: string; userValues: Values },
-): RunRecord {
-  return {
-    runId: run.runId,
-    release: plan.release.name,
-    namespace: plan.release.namespace,
-    mode: plan.strategy.mode,
-    targetVersion: plan.release.chartVersion,
-    previousVersion: plan.toVersion,
-    previousRevision: plan.release.revision,
-    chart: run.chart,
-    previousChart: run.chart,
-    userValues: run.userValues,
-    startedAt: deps.clock.now().toISOString(),
-    waves: [[plan.node.name]],
-    settings: run.settings,
-    holder: run.holder,
-    ...(plan.instance ? { releaseInstance: plan.instance } : {}),
   }
 }
 
