@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core'
 import { helmDuration, parseDuration as parseNamedDuration } from './lifecycle/settings/durations.js'
-import { setting } from './lifecycle/settings/settings.js'
+import { setting, type Setting } from './lifecycle/settings/settings.js'
+import { BOOLEAN } from './lifecycle/settings/value-schemas.js'
 import { InputError } from './lifecycle/errors.js'
 import { parseBatchSize } from './lifecycle/run/plan.js'
 import type { Pool } from './lifecycle/run/pools.js'
@@ -13,44 +14,72 @@ import { parseMatchers, type AlertGate } from './lifecycle/gates/alerts.js'
 /**
  * A setting's flag from the table (src/lifecycle/settings/settings.ts): its help, the policy field
  * that fills it when the command line does not, and its default. The `*Setting` builders below add
- * what only the flag has (its kind, help group, `--no-` form, bounds).
+ * what only the flag has (its kind, help group, bounds); each checks that its kind is the one the
+ * table's entry gives (its default, its value's schema), so a flag built with the wrong one fails
+ * as the command loads, in every test.
  */
-function described(flag: string): { description: string; default?: string | number | boolean } {
-  const s = setting(flag)
-  return {
-    description: s.policy ? `${s.help} Policy field: ${s.policy}.` : s.help,
-    ...(s.default !== undefined ? { default: s.default } : {}),
-  }
+function described(flag: string): { description: string; entry: Setting } {
+  const entry = setting(flag)
+  return { description: entry.policy ? `${entry.help} Policy field: ${entry.policy}.` : entry.help, entry }
+}
+
+function mismatch(flag: string, builder: string, why: string): Error {
+  return new Error(`flags: --${flag} is built with ${builder}, but its entry in the settings table ${why}`)
+}
+
+/** Whether the entry is a yes/no: its schema, or (a setting of the process) its default. */
+function isBoolean(entry: Setting): boolean {
+  return entry.schema === BOOLEAN || typeof entry.default === 'boolean'
 }
 
 /** A string setting without a default (undefined when neither the command line nor the policy sets it). */
 export function stringSetting(flag: string, options: { helpGroup?: string } = {}) {
-  const { description, default: value } = described(flag)
-  if (value !== undefined) throw new Error(`flags: --${flag} has a default; use defaultedSetting`)
+  const { description, entry } = described(flag)
+  if (isBoolean(entry)) throw mismatch(flag, 'stringSetting', 'is a boolean (booleanSetting)')
+  if (entry.default !== undefined) throw mismatch(flag, 'stringSetting', 'has a default (defaultedSetting)')
   return Flags.string({ description, ...options })
 }
 
 /** A string setting every run must give (no default, nor from the policy). */
 export function requiredSetting(flag: string) {
-  return Flags.string({ description: described(flag).description, required: true })
+  const { description, entry } = described(flag)
+  if (entry.default !== undefined || entry.policy !== undefined)
+    throw mismatch(flag, 'requiredSetting', 'has a default or a policy field')
+  return Flags.string({ description, required: true })
 }
 
 /** A string setting with its table default. */
 export function defaultedSetting(flag: string, options: { helpGroup?: string } = {}) {
-  const { description, default: value } = described(flag)
-  if (value === undefined) throw new Error(`flags: --${flag} has no default; use stringSetting`)
-  return Flags.string({ description, default: String(value), ...options })
+  const { description, entry } = described(flag)
+  if (isBoolean(entry)) throw mismatch(flag, 'defaultedSetting', 'is a boolean (booleanSetting)')
+  if (entry.default === undefined) throw mismatch(flag, 'defaultedSetting', 'has no default (stringSetting)')
+  return Flags.string({ description, default: String(entry.default), ...options })
 }
 
-/** A boolean setting (false unless the table says true); `allowNo` adds its `--no-` form. */
-export function booleanSetting(flag: string, options: { helpGroup?: string; allowNo?: boolean } = {}) {
-  const { description, default: value } = described(flag)
-  return Flags.boolean({ description, default: value === true, ...options })
+/**
+ * A boolean setting (false unless the table says true). A setting of the run (its schema a boolean)
+ * also takes its `--no-` form: on the command line it beats the policy's true, and the template
+ * passes every boolean parameter as one flag or the other.
+ */
+export function booleanSetting(flag: string, options: { helpGroup?: string } = {}) {
+  const { description, entry } = described(flag)
+  if (!isBoolean(entry)) throw mismatch(flag, 'booleanSetting', 'is not a boolean')
+  return Flags.boolean({ description, default: entry.default === true, allowNo: entry.schema === BOOLEAN, ...options })
 }
 
-/** A whole-number setting of at least 1, without a default (the `--kube-*` caps). */
+/** A whole-number setting of at least 1, without a default or a schema (the `--kube-*` caps, the process's own). */
 function integerSetting(flag: string, options: { helpGroup: string }) {
-  return Flags.integer({ description: described(flag).description, min: 1, ...options })
+  const { description, entry } = described(flag)
+  if (entry.default !== undefined || entry.schema !== undefined)
+    throw mismatch(flag, 'integerSetting', 'has a default or a schema')
+  return Flags.integer({ description, min: 1, ...options })
+}
+
+/** A setting given once per value (`--window A --window B`): its schema is a list. */
+function repeatedSetting(flag: string) {
+  const { description, entry } = described(flag)
+  if (entry.schema?.type !== 'array') throw mismatch(flag, 'repeatedSetting', 'is not a list')
+  return Flags.string({ description, multiple: true })
 }
 
 /** Flags every command takes. */
@@ -81,21 +110,17 @@ export const timingFlags = {
   'helm-timeout': defaultedSetting('helm-timeout'),
 }
 
-/**
- * Drain, shared by upgrade and the Argo plan step. Each boolean also takes its --no- form: on the
- * command line it beats the policy's true, and the template passes every boolean parameter as one
- * flag or the other.
- */
+/** Drain, shared by upgrade and the Argo plan step (each boolean with its --no- form: `booleanSetting`). */
 export const drainFlags = {
-  drain: booleanSetting('drain', { allowNo: true }),
+  drain: booleanSetting('drain'),
   'drain-timeout': defaultedSetting('drain-timeout'),
-  'drain-force': booleanSetting('drain-force', { allowNo: true }),
-  'accept-restart-hazard': booleanSetting('accept-restart-hazard', { allowNo: true }),
-  'drain-delete-emptydir-data': booleanSetting('drain-delete-emptydir-data', { allowNo: true }),
+  'drain-force': booleanSetting('drain-force'),
+  'accept-restart-hazard': booleanSetting('accept-restart-hazard'),
+  'drain-delete-emptydir-data': booleanSetting('drain-delete-emptydir-data'),
 }
 
 /** `--allow-downgrade`, shared by upgrade and the Argo plan step. */
-export const allowDowngradeFlag = booleanSetting('allow-downgrade', { allowNo: true })
+export const allowDowngradeFlag = booleanSetting('allow-downgrade')
 
 /** The shape of a rollout: wave size, the canary, the soak. Shared by upgrade and the Argo plan step. */
 export const rolloutFlags = {
@@ -107,7 +132,7 @@ export const rolloutFlags = {
 }
 
 /** `--window`: a maintenance window, repeatable (window.ts); the Argo plan step takes them as one `--windows`. */
-export const windowFlag = Flags.string({ description: described('window').description, multiple: true })
+export const windowFlag = repeatedSetting('window')
 
 /** The alert gate, shared by upgrade and the Argo plan step (alerts.ts). */
 export const alertFlags = {
