@@ -567,6 +567,7 @@ function recordOf(
     ...(releaseInstance ? { releaseInstance } : {}),
   }
   if (!wavePools) delete record.wavePools
+  // A resumed run's waves are this plan's: none of them is stopped or done yet.
   delete record.stoppedBy
   delete record.wavesDone
   return record
