@@ -76,12 +76,21 @@ export function renderVerificationPod(
 }
 
 function renderManifest(template: VerificationTemplate, node: string, podName: string): Record<string, unknown> {
-  const fill = (text: string) => text.replaceAll('${NODE}', node).replaceAll('${TEST_POD}', podName)
+  const fill = (text: string) => text.replaceAll(NODE_MARK, node).replaceAll(POD_MARK, podName)
   return fillIn(parsedManifest(template), fill) as Record<string, unknown>
 }
 
 /**
- * The template's manifest with its placeholders as written, parsed and checked once per template:
+ * What the placeholders stand as while the template is parsed: `${NODE}` itself is YAML syntax in a
+ * flow mapping (`{kubernetes.io/hostname: ${NODE}}`, the design's example), so each is parsed as a
+ * mark of its own length (an error's column is the user's), of characters no manifest holds
+ * (Unicode's private use), and filled in after.
+ */
+const NODE_MARK = '\uE000NODE\uE000\uE000'
+const POD_MARK = '\uE000TEST_POD\uE000\uE000'
+
+/**
+ * The template's manifest with its placeholders marked, parsed and checked once per template:
  * a wave renders it for each of its nodes, and a plan checks it against each of the fleet's (a
  * 1000-node fleet parsed it 2000 times, about a second, before wave 1).
  */
@@ -90,7 +99,8 @@ const PARSED = new WeakMap<VerificationTemplate, Record<string, unknown>>()
 function parsedManifest(template: VerificationTemplate): Record<string, unknown> {
   const known = PARSED.get(template)
   if (known) return known
-  const docs = parseAllDocuments(template.source).filter((d) => d.contents !== null)
+  const marked = template.source.replaceAll('${NODE}', NODE_MARK).replaceAll('${TEST_POD}', POD_MARK)
+  const docs = parseAllDocuments(marked).filter((d) => d.contents !== null)
   if (docs.length !== 1) {
     throw new InputError(FIELD, `${template.origin} holds ${docs.length} YAML documents; give exactly one Pod`)
   }

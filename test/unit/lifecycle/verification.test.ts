@@ -140,6 +140,25 @@ describe('renderVerificationPod', () => {
     expect(parseVerificationTemplate(template.source, template.origin)).toBe(template)
   })
 
+  it('renders a placeholder in flow style, where ${NODE} is YAML syntax until filled in', () => {
+    const flow = parseVerificationTemplate(
+      [
+        'apiVersion: v1',
+        'kind: Pod',
+        'metadata: {name: "${TEST_POD}"}',
+        'spec:',
+        '  nodeSelector: {kubernetes.io/hostname: ${NODE}}',
+        '  tolerations: [{operator: Exists}]',
+        '  restartPolicy: Never',
+        '  containers: [{name: c, image: busybox, command: [sh, -c, "echo ${NODE}"]}]',
+      ].join('\n'),
+      'flow.yaml',
+    )
+    const pod = renderVerificationPod(flow, 'worker-9', 'kata-verify-worker-9-x', 'kata-verify') as typeof manifest
+    expect(pod.spec.nodeSelector).toEqual({ 'kubernetes.io/hostname': 'worker-9' })
+    expect(pod.spec.containers[0]!.command).toEqual(['sh', '-c', 'echo worker-9'])
+  })
+
   it('fills a placeholder in as a string, whatever the node is called', () => {
     // A textual substitution made `kubernetes.io/hostname: 123` the number 123, which the API refuses.
     const named = renderVerificationPod(template, '123', 'kata-verify-123-abc', 'kata-verify') as typeof manifest
