@@ -298,6 +298,13 @@ describe('prerequisites refuse before any write', () => {
     expect(error).toMatchObject({ field: '--previous-chart' })
   })
 
+  it('a fleet problem is named before a --previous-chart that lacks the previous version (read early, judged in order)', async () => {
+    const error = await refusal({}, { previousChart: './old.tgz', selection: { labelSelector: 'pool=none' } }, (s) =>
+      s.helm.addLocalChart('./old.tgz', '3.27.0'),
+    )
+    expect(error.message).toMatch(/no node matches label selector "pool=none"/)
+  })
+
   it('zero matching nodes', async () => {
     const error = await refusal({}, { selection: { labelSelector: 'pool=none' } })
     expect(error.message).toMatch(/no node matches label selector "pool=none"/)
