@@ -22,10 +22,6 @@ export interface VerificationTemplate {
  * a v1 Pod, uses `${NODE}`, restartPolicy Never (or unset), at least one container. Pure.
  */
 export function parseVerificationTemplate(source: string, origin: string): VerificationTemplate {
-  // One template per text: a pool's pod, chosen per node, is parsed once (and rendered from that parse).
-  const key = `${origin}\0${source}`
-  const known = TEMPLATES.get(key)
-  if (known) return known
   if (!source.includes('${NODE}')) {
     throw new InputError(
       FIELD,
@@ -49,12 +45,8 @@ export function parseVerificationTemplate(source: string, origin: string): Verif
       `is "${String(restartPolicy)}"; use Never so a failing check ends the pod as Failed instead of restarting`,
     )
   }
-  TEMPLATES.set(key, template)
   return template
 }
-
-/** The templates checked so far, by origin and text (a process sees a handful). */
-const TEMPLATES = new Map<string, VerificationTemplate>()
 
 /**
  * Renders the template for one node: its manifest, parsed once per template, with `${NODE}` and
@@ -94,10 +86,11 @@ const POD_MARK = '\uE000TEST_POD\uE000\uE000'
  * a wave renders it for each of its nodes, and a plan checks it against each of the fleet's (a
  * 1000-node fleet parsed it 2000 times, about a second, before wave 1).
  */
-const PARSED = new WeakMap<VerificationTemplate, Record<string, unknown>>()
+const PARSED = new Map<string, Record<string, unknown>>()
 
 function parsedManifest(template: VerificationTemplate): Record<string, unknown> {
-  const known = PARSED.get(template)
+  // By text: a pool's pod, chosen (and checked again) per node, is parsed once (a process sees a handful).
+  const known = PARSED.get(template.source)
   if (known) return known
   const marked = template.source.replaceAll('${NODE}', NODE_MARK).replaceAll('${TEST_POD}', POD_MARK)
   const docs = parseAllDocuments(marked).filter((d) => d.contents !== null)
@@ -117,7 +110,7 @@ function parsedManifest(template: VerificationTemplate): Record<string, unknown>
       `${template.origin} is a ${String(manifest.apiVersion ?? '?')}/${String(manifest.kind ?? '?')}; give a v1 Pod (kind: Pod)`,
     )
   }
-  PARSED.set(template, manifest)
+  PARSED.set(template.source, manifest)
   return manifest
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatLimits, limited, parseLimits, RequestLimiter } from '../../../src/adapters/kube-limit.js'
+import { formatLimits, limited, parseLimits, RequestLimiter, type Lane } from '../../../src/adapters/kube-limit.js'
 import { adaptiveLimits } from '../../../src/deps.js'
 
 /** A virtual clock: `sleep` advances it, so the limiter's waits are exact and instant. */
@@ -13,6 +13,23 @@ function virtualClock() {
       now += ms
     },
   }
+}
+
+/** The most of `calls` 5 ms calls through `limiter` (in `lane`) awaiting their answer at once. */
+async function peakInFlight(limiter: RequestLimiter, calls: number, lane?: Lane): Promise<number> {
+  let inFlight = 0
+  let peak = 0
+  await Promise.all(
+    Array.from({ length: calls }, () =>
+      limiter.run(async () => {
+        inFlight++
+        peak = Math.max(peak, inFlight)
+        await new Promise((resolve) => setTimeout(resolve, 5))
+        inFlight--
+      }, lane),
+    ),
+  )
+  return peak
 }
 
 describe('RequestLimiter', () => {
@@ -34,19 +51,7 @@ describe('RequestLimiter', () => {
 
   it('never has more than maxInFlight requests awaiting their answer', async () => {
     const limiter = new RequestLimiter({ qps: 1000, burst: 1000, maxInFlight: 3 })
-    let inFlight = 0
-    let peak = 0
-    await Promise.all(
-      Array.from({ length: 20 }, () =>
-        limiter.run(async () => {
-          inFlight++
-          peak = Math.max(peak, inFlight)
-          await new Promise((resolve) => setTimeout(resolve, 5))
-          inFlight--
-        }),
-      ),
-    )
-    expect(peak).toBe(3)
+    expect(await peakInFlight(limiter, 20)).toBe(3)
   })
 
   it('serves the background lane only while no foreground request asks', async () => {
@@ -73,19 +78,7 @@ describe('RequestLimiter', () => {
 
   it('gives the background lane at most a quarter of the in-flight slots', async () => {
     const limiter = new RequestLimiter({ qps: 1000, burst: 1000, maxInFlight: 8 })
-    let inFlight = 0
-    let peak = 0
-    await Promise.all(
-      Array.from({ length: 10 }, () =>
-        limiter.run(async () => {
-          inFlight++
-          peak = Math.max(peak, inFlight)
-          await new Promise((resolve) => setTimeout(resolve, 5))
-          inFlight--
-        }, 'background'),
-      ),
-    )
-    expect(peak).toBe(2)
+    expect(await peakInFlight(limiter, 10, 'background')).toBe(2)
   })
 
   it('a background request out of tokens goes once time brings one back, with nothing else to wake it', async () => {
