@@ -51,7 +51,7 @@ export abstract class StepCommand extends BaseCommand {
 }
 
 /**
- * The wave's nodes per outcome, one file each (`completed`, `rolled-back`, `failed`), where the
+ * The step's nodes (all its waves') per outcome, one file each (`completed`, `rolled-back`, `failed`), where the
  * step's process spent its time (`before-ms`, `handlers-ms`) and its peak resident memory so far
  * (`peak-rss-mb`: getrusage's maxrss, the step's work done).
  */
@@ -65,43 +65,67 @@ function writeOutputs(dir: string, nodes: Record<string, string>, timing: StepTi
   writeFileSync(path.join(dir, 'peak-rss-mb'), String(Math.round(process.resourceUsage().maxRSS / 1024)))
 }
 
+/**
+ * The waves a `step wave --pod P --waves-per-pod K` runs: P's K waves, from (P-1)·K+1 (the run's
+ * last wave bounds the last pod's). Pure.
+ */
+export function podWaves(pod: number, wavesPerPod: number): { first: number; through: number } {
+  return { first: (pod - 1) * wavesPerPod + 1, through: pod * wavesPerPod }
+}
+
 /** `step prepare|upgrade|verify|rollback --wave N`: one phase of one wave, as the Argo template runs it. */
 export function waveStepCommand(step: WaveStepName, summary: string) {
   class WaveStepCommand extends StepCommand {
     static override summary = summary
     static override flags = {
       ...stepFlags,
-      wave: Flags.integer({ description: 'Wave number (1-based) from the run record.', required: true, min: 1 }),
+      wave: Flags.integer({
+        description: 'Wave number (1-based) from the run record.',
+        min: 1,
+        exactlyOne: ['wave', 'pod'],
+      }),
+      pod: Flags.integer({
+        description:
+          "step wave only (the chart's wavesPerPod): run this pod's waves, (pod-1)·K+1 through pod·K of --waves-per-pod K, in order, each after its gates, asked here (windows, pause, alerts); stops at the first wave that fails.",
+        min: 1,
+        dependsOn: ['waves-per-pod'],
+      }),
+      'waves-per-pod': Flags.integer({
+        description: 'With --pod: the waves each pod of the workflow runs (step plan --waves-per-pod gave the pods).',
+        min: 1,
+        dependsOn: ['pod'],
+      }),
       'outputs-dir': Flags.string({
         description:
-          "Write the wave's node counts after the step (files completed, rolled-back, failed: one number each), also when the step then fails, its time before and in the wave's handlers (before-ms, handlers-ms) and its peak memory (peak-rss-mb): the template's output parameters, for its metrics and the bench.",
+          "Write the step's node counts (files completed, rolled-back, failed: one number each, over its waves), also when the step then fails, its time before and in the waves' handlers (before-ms, handlers-ms) and its peak memory (peak-rss-mb): the template's output parameters, for its metrics and the bench.",
       }),
       'wait-turn': Flags.boolean({
         description:
-          "step wave only (the chart's overlapWaves): this pod started beside the previous wave's; wait until that wave's step is over (the run record's wavesDone), then ask the gates here (windows, pause, alerts) before the wave.",
+          "step wave only (the chart's overlapWaves): this pod started beside the previous pod's; wait until that pod's waves are over (the run record's wavesDone), then ask the gates here (windows, pause, alerts) before each wave.",
       }),
     }
 
     async run() {
       const { flags } = await this.parse(WaveStepCommand)
+      for (const only of ['wait-turn', 'pod'] as const)
+        if (flags[only] && step !== 'wave')
+          throw new InputError(
+            `--${only}`,
+            `only step wave takes it (one pod runs whole waves), not step ${step}; use --wave N`,
+          )
       const { deps, release } = this.connect(flags)
-      if (flags['wait-turn'] && step !== 'wave')
-        throw new InputError(
-          '--wait-turn',
-          `only step wave takes it (overlapping waves run one pod per wave), not step ${step}`,
-        )
       const outputs = flags['outputs-dir']
-      const result = await waveStep(
-        deps,
-        release,
-        flags.wave,
-        step,
-        flags.holder,
-        (nodes, timing) => {
+      const waves =
+        flags.pod !== undefined
+          ? podWaves(flags.pod, flags['waves-per-pod']!)
+          : { first: flags.wave!, through: undefined }
+      const result = await waveStep(deps, release, waves.first, step, flags.holder, {
+        settled: (nodes, timing) => {
           if (outputs) writeOutputs(outputs, nodes, timing)
         },
-        flags['wait-turn'],
-      )
+        overlap: flags['wait-turn'],
+        ...(waves.through !== undefined ? { through: waves.through } : {}),
+      })
       if (!this.jsonEnabled())
         this.log(
           Object.entries(result.nodes)

@@ -25,7 +25,7 @@ import { StepCommand, stepFlags } from '../../step-command.js'
 export default class StepPlan extends StepCommand {
   static override summary = 'First step: check prerequisites, take the lock, record the run and its waves.'
   static override description =
-    'Prints {"runId","waves","nodes","skipped"} as JSON on stdout (counts: the workflow loops over 1..waves).'
+    'Prints {"runId","waves","pods","nodes","skipped"} as JSON on stdout (counts: the workflow loops over 1..pods, the pods of --waves-per-pod waves each; one wave each by default).'
 
   static override flags = {
     ...stepFlags,
@@ -56,6 +56,12 @@ export default class StepPlan extends StepCommand {
       description:
         'Maintenance windows, each as kata-lcm upgrade --window takes it, separated by ";" (the workflow parameter); empty: any time. Each wave waits for one (step window, then a suspend).',
       default: '',
+    }),
+    'waves-per-pod': Flags.integer({
+      description:
+        "The waves each of the workflow's wave pods runs (the chart's wavesPerPod): the output's pods is the waves in pods of this many.",
+      min: 1,
+      default: 1,
     }),
     'policy-in-effect': Flags.string({
       description:
@@ -97,7 +103,8 @@ export default class StepPlan extends StepCommand {
     }
     validateRequest(request)
     const { deps } = this.connect(flags)
-    const result = await planStep(deps, request, this.newRunId(), flags.holder)
+    const planned = await planStep(deps, request, this.newRunId(), flags.holder)
+    const result = { ...planned, pods: Math.ceil(planned.waves / flags['waves-per-pod']) }
     // stdout carries only the JSON, for the workflow's output parameter.
     process.stdout.write(`${JSON.stringify(result)}\n`)
     return result

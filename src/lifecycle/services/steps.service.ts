@@ -133,13 +133,36 @@ export interface StepTiming {
 /** What a wave step runs: one step of the template's four, or the whole wave in one pod (`wave`). */
 export type WaveStepName = WaveStep | 'wave'
 
+/** How `waveStep` runs beyond one step of one wave. */
+export interface WaveStepOptions {
+  /**
+   * Called with the step's node statuses once a wave ran (all its waves' so far), also when the step
+   * then fails (rollback), and how long it took: before its first wave's handlers (from the
+   * process's start: Node, the lease, the record, the nodes) and in its waves' handlers.
+   */
+  settled?: (nodes: Record<string, string>, timing: StepTiming) => void
+  /**
+   * Overlapping waves (`step wave --wait-turn`, the chart's overlapWaves): this pod started beside
+   * the previous wave's. It waits for that wave's step to be over (`waitForTurn`), then asks the
+   * gates itself (the template runs no gate steps then): the windows, a pause, the alerts.
+   */
+  overlap?: boolean
+  /**
+   * Several waves in one pod (`step wave --pod P --waves-per-pod K`, the chart's wavesPerPod): run
+   * the waves from `wave` through this one (or the run's last), in order, each after its gates,
+   * asked here (the template runs no gate steps then), as `kata-lcm upgrade` runs them.
+   */
+  through?: number
+}
+
 /**
  * `step prepare|upgrade|verify|rollback --wave N`: the handlers of one step over one wave. Node
  * failures are recorded on the nodes, not thrown; `rollback` reverts them, marks the run stopped (so
  * later waves refuse to start: fail-fast across steps) and fails the step, and a retry of it fails
  * the same way without reverting anything again. `step wave --wave N` runs them all in one process,
  * as `kata-lcm upgrade` runs a wave (the chart's `onePodPerWave`); a retry of it after one of its
- * nodes was rolled back in this run only finishes the rollback and fails the same way. Safe to rerun.
+ * nodes was rolled back in this run only finishes the rollback and fails the same way. With
+ * `through`, `step wave` runs several waves so, and stops at the first that fails. Safe to rerun.
  */
 export async function waveStep(
   deps: LifecycleDeps,
@@ -147,44 +170,73 @@ export async function waveStep(
   wave: number,
   step: WaveStepName,
   holder: string,
-  /**
-   * Called with the wave's node statuses once the step ran, also when it then fails (rollback), and
-   * how long it took: before its handlers (from the process's start: Node, the lease, the record, the
-   * nodes) and in them.
-   */
-  settled?: (nodes: Record<string, string>, timing: StepTiming) => void,
-  /**
-   * Overlapping waves (`step wave --wait-turn`, the chart's overlapWaves): this pod started beside
-   * the previous wave's. It waits for that wave's step to be over (`waitForTurn`), then asks the
-   * gates itself (the template runs no gate steps then): the windows, a pause, the alerts.
-   */
-  overlap = false,
+  options: WaveStepOptions = {},
 ): Promise<{ wave: number; step: WaveStepName; nodes: Record<string, string> }> {
+  const { settled, overlap = false, through } = options
   // With overlap, the step's own time starts at its turn (its start-up was hidden by the wave before).
   const turnAt = overlap ? await waitForTurn(deps, release, wave).then(() => performance.now()) : 0
   const failing = (error: unknown) => (overlap ? stopOverlap(deps, release, wave, error) : Promise.reject(error))
   return underLock(deps, release, holder, async () => {
-    const known = step === 'prepare' || step === 'wave' ? await beforeWave(deps, release, wave, overlap) : undefined
-    const { record, ctx, settings } = await loadRun(deps, release, known)
-    if (record.stoppedBy && step !== 'rollback') {
-      throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)
-    }
-    const state = await waveState(deps, ctx, settings(wave), record, wave)
-    const began = performance.now()
+    const nodes: Record<string, string> = {}
+    const timing: StepTiming = { beforeMs: 0, handlersMs: 0 }
+    // Several waves in one process share their pod watches, as kata-lcm upgrade's do.
+    const keep = deps.cluster.keepWatches()
+    // The template runs gate steps only before a pod of one wave that did not start early.
+    const gates = overlap || through !== undefined
     try {
-      await runHandlers(state, step === 'wave' ? (revertedInRun(state, record) ? 'rollback' : undefined) : step)
-    } catch (error) {
-      // Harm beyond the wave (ManualActionError): a retried step must not drive the release further.
-      if (error instanceof ManualActionError) await markStopped(deps, release, `wave ${wave}: ${error.message}`)
-      throw error
+      for (let current = wave, last = through ?? wave; current <= last; current++) {
+        const run = await oneWave(deps, release, current, step, gates)
+        last = Math.min(last, run.waves)
+        Object.assign(nodes, run.nodes)
+        if (current === wave) timing.beforeMs = Math.round(run.began - turnAt)
+        timing.handlersMs += Math.round(run.ended - run.began)
+        settled?.({ ...nodes }, { ...timing })
+        await run.judge()
+        // The workflow's waves overlap all or none: the next wave's pod waits for this.
+        if (overlap) await markWaveDone(deps, release, current)
+      }
+    } finally {
+      keep()
     }
-    const nodes = Object.fromEntries([...state.nodes.values()].map((n) => [n.name, readStatus(n.annotations) ?? '-']))
-    settled?.(nodes, { beforeMs: Math.round(began - turnAt), handlersMs: Math.round(performance.now() - began) })
-    if (step === 'rollback' || step === 'wave') await stopOnFailure(deps, release, record, state, wave)
-    // The workflow's waves overlap all or none: the next wave's pod waits for this.
-    if (overlap) await markWaveDone(deps, release, wave)
     return { wave, step, nodes }
   }).catch(failing)
+}
+
+/**
+ * One wave's step under the workflow's lease: its gates (before its first step; `gates`: all of them
+ * asked here), its nodes, its handlers. Returns the nodes' statuses, when its handlers ran, the run's
+ * wave count, and `judge`: what the wave's outcome means for the run (it throws when the run stops).
+ */
+async function oneWave(
+  deps: LifecycleDeps,
+  release: ReleaseRef,
+  wave: number,
+  step: WaveStepName,
+  gates: boolean,
+): Promise<{ nodes: Record<string, string>; began: number; ended: number; waves: number; judge: () => Promise<void> }> {
+  const known = step === 'prepare' || step === 'wave' ? await beforeWave(deps, release, wave, gates) : undefined
+  const { record, ctx, settings } = await loadRun(deps, release, known)
+  if (record.stoppedBy && step !== 'rollback') {
+    throw new NodesRolledBackError(`not starting wave ${wave}: the run stopped after ${record.stoppedBy}`)
+  }
+  const state = await waveState(deps, ctx, settings(wave), record, wave)
+  const began = performance.now()
+  try {
+    await runHandlers(state, step === 'wave' ? (revertedInRun(state, record) ? 'rollback' : undefined) : step)
+  } catch (error) {
+    // Harm beyond the wave (ManualActionError): a retried step must not drive the release further.
+    if (error instanceof ManualActionError) await markStopped(deps, release, `wave ${wave}: ${error.message}`)
+    throw error
+  }
+  const nodes = Object.fromEntries([...state.nodes.values()].map((n) => [n.name, readStatus(n.annotations) ?? '-']))
+  return {
+    nodes,
+    began,
+    ended: performance.now(),
+    waves: record.waves.length,
+    judge: () =>
+      step === 'rollback' || step === 'wave' ? stopOnFailure(deps, release, record, state, wave) : Promise.resolve(),
+  }
 }
 
 /**

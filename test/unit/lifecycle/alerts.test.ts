@@ -173,15 +173,34 @@ describe('the alert gate, with overlapping waves (step wave --wait-turn): asked 
       if (++asked === 3) s.alerts.firingNow = []
       return firing(url)
     }
-    expect((await waveStep(s.deps, RELEASE, 1, 'wave', 'wf', undefined, true)).nodes).toEqual({ 'node-1': 'completed' })
+    expect((await waveStep(s.deps, RELEASE, 1, 'wave', 'wf', { overlap: true })).nodes).toEqual({
+      'node-1': 'completed',
+    })
     expect(asked).toBe(3)
     expect((await s.cluster.readRun(RELEASE.namespace, RELEASE.name))?.heldByAlerts).toBeUndefined()
 
     s.alerts.firing = firing
     s.alerts.firingNow = [CRITICAL]
-    const stopped = await waveStep(s.deps, RELEASE, 2, 'wave', 'wf', undefined, true).catch((e: unknown) => e)
+    const stopped = await waveStep(s.deps, RELEASE, 2, 'wave', 'wf', { overlap: true }).catch((e: unknown) => e)
     expect(stopped).toBeInstanceOf(AlertHoldTimeoutError)
     expect((stopped as AlertHoldTimeoutError).exitCode).toBe(ExitCode.RolledBack)
+    expect((await s.cluster.readRun(RELEASE.namespace, RELEASE.name))?.stoppedBy).toMatch(/wave 2 was held by alerts/)
+    expect(s.status('node-2')).toBeUndefined()
+  })
+})
+
+describe("the alert gate, with several waves in one pod (step wave --pod, the chart's wavesPerPod): asked by the pod before each wave", () => {
+  it('alerts that start firing during wave 1 hold wave 2 in the pod; past the timeout the run stops (exit 3), wave 2 untouched', async () => {
+    const s = await fleet()
+    await planStep(s.deps, s.upgradeRequest({ batchSize: 1, ...gate({ timeoutMs: 60_000 }) }), 'run-1', 'wf')
+    void s.cluster
+      .afterWrite(
+        (w) => w.resource === 'nodes' && w.node === 'node-1' && JSON.stringify(w.detail).includes('"completed"'),
+      )
+      .then(() => (s.alerts.firingNow = [CRITICAL]))
+    const stopped = await waveStep(s.deps, RELEASE, 1, 'wave', 'wf', { through: 2 }).catch((e: unknown) => e)
+    expect(stopped).toBeInstanceOf(AlertHoldTimeoutError)
+    expect(s.status('node-1')).toBe('completed')
     expect((await s.cluster.readRun(RELEASE.namespace, RELEASE.name))?.stoppedBy).toMatch(/wave 2 was held by alerts/)
     expect(s.status('node-2')).toBeUndefined()
   })

@@ -11,6 +11,7 @@ import {
   type StepTiming,
 } from '../../../src/lifecycle/services/steps.service.js'
 import { unlock } from '../../../src/lifecycle/services/unlock.service.js'
+import { pauseRun, resumeRun } from '../../../src/lifecycle/services/pause.service.js'
 import { FakeProcess } from '../../fakes/fake-process.js'
 import { RELEASE, scenario, statusWrites, type Scenario } from '../../fakes/scenario.js'
 
@@ -122,9 +123,9 @@ describe('Argo steps', () => {
     for (const step of ['prepare', 'upgrade', 'verify'] as const) await waveStep(s.deps, RELEASE, 1, step, WF)
     // The wave's statuses reach the caller (the template's node counts) before the step fails.
     const settled: Record<string, string>[] = []
-    await expect(waveStep(s.deps, RELEASE, 1, 'rollback', WF, (n) => settled.push(n))).rejects.toBeInstanceOf(
-      NodesRolledBackError,
-    )
+    await expect(
+      waveStep(s.deps, RELEASE, 1, 'rollback', WF, { settled: (n) => settled.push(n) }),
+    ).rejects.toBeInstanceOf(NodesRolledBackError)
     expect(settled).toEqual([{ 'node-1': 'rolled-back', 'node-2': 'completed' }])
     const upgrades = s.helm.upgrades.length
     const writes = s.cluster.writes.length
@@ -138,7 +139,7 @@ describe('Argo steps', () => {
     const s = await scenario({ nodes: 3 })
     await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', WF)
     const timings: StepTiming[] = []
-    expect((await waveStep(s.deps, RELEASE, 1, 'wave', WF, (_, t) => timings.push(t))).nodes).toEqual({
+    expect((await waveStep(s.deps, RELEASE, 1, 'wave', WF, { settled: (_, t) => timings.push(t) })).nodes).toEqual({
       'node-1': 'completed',
       'node-2': 'completed',
     })
@@ -169,7 +170,7 @@ describe('Argo steps', () => {
     s.cluster.verification.set('node-1', 'fail')
     await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', WF)
     const settled: Record<string, string>[] = []
-    await expect(waveStep(s.deps, RELEASE, 1, 'wave', WF, (n) => settled.push(n))).rejects.toBeInstanceOf(
+    await expect(waveStep(s.deps, RELEASE, 1, 'wave', WF, { settled: (n) => settled.push(n) })).rejects.toBeInstanceOf(
       NodesRolledBackError,
     )
     expect(settled).toEqual([{ 'node-1': 'rolled-back', 'node-2': 'completed' }])
@@ -295,7 +296,7 @@ describe('Argo steps', () => {
 })
 
 describe("overlapping waves (step wave --wait-turn, the chart's overlapWaves)", () => {
-  const overlapping = (s: Scenario, wave: number) => waveStep(s.deps, RELEASE, wave, 'wave', WF, undefined, true)
+  const overlapping = (s: Scenario, wave: number) => waveStep(s.deps, RELEASE, wave, 'wave', WF, { overlap: true })
 
   it("wave 2's pod, started beside wave 1's, waits for it to be over, then runs: no write of wave 2 before wave 1 is done", async () => {
     const s = await scenario({ nodes: 3 })
@@ -348,6 +349,66 @@ describe("overlapping waves (step wave --wait-turn, the chart's overlapWaves)", 
       waves: [['node-3'], ['node-4']],
     })
     expect(s.cluster.runs.get('kube-system/kata-deploy')?.wavesDone).toBeUndefined()
+  })
+})
+
+describe("several waves in one pod (step wave --pod P --waves-per-pod K, the chart's wavesPerPod)", () => {
+  it("pod 1 runs waves 1 and 2 in order, sharing its watches; pod 2 runs what is left (wave 3 of 3): every node completed, each wave's counts and times reach the outputs", async () => {
+    const s = await scenario({ nodes: 3 })
+    expect(await planStep(s.deps, s.upgradeRequest({ batchSize: 1 }), 'run-1', WF)).toMatchObject({ waves: 3 })
+    const settled: Record<string, string>[] = []
+    const timings: StepTiming[] = []
+    const holds = s.cluster.watchHolds
+    const first = await waveStep(s.deps, RELEASE, 1, 'wave', WF, {
+      through: 2,
+      settled: (n, t) => {
+        settled.push(n)
+        timings.push(t)
+      },
+    })
+    expect(first.nodes).toEqual({ 'node-1': 'completed', 'node-2': 'completed' })
+    expect(settled).toEqual([{ 'node-1': 'completed' }, { 'node-1': 'completed', 'node-2': 'completed' }])
+    expect(timings[1]!.handlersMs).toBeGreaterThanOrEqual(timings[0]!.handlersMs)
+    expect(s.cluster.watchHolds - holds).toBe(1)
+    expect(s.cluster.watchKeepers).toBe(0)
+    // Wave 2 started after wave 1 was over.
+    const lastOfWave1 = Math.max(...s.cluster.writesTo('node-1').map((w) => w.seq))
+    expect(Math.min(...s.cluster.writesTo('node-2').map((w) => w.seq))).toBeGreaterThan(lastOfWave1)
+    expect((await waveStep(s.deps, RELEASE, 3, 'wave', WF, { through: 4 })).nodes).toEqual({ 'node-3': 'completed' })
+    await finalizeStep(s.deps, RELEASE, WF)
+    expect(['node-1', 'node-2', 'node-3'].map((n) => s.status(n))).toEqual(['completed', 'completed', 'completed'])
+  })
+
+  it('a wave that fails stops the pod there: its node rolled back, the run stopped, the next wave of the same pod untouched', async () => {
+    const s = await scenario({ nodes: 3 })
+    s.cluster.verification.set('node-1', 'fail')
+    await planStep(s.deps, s.upgradeRequest({ batchSize: 1 }), 'run-1', WF)
+    const settled: Record<string, string>[] = []
+    await expect(
+      waveStep(s.deps, RELEASE, 1, 'wave', WF, { through: 3, settled: (n) => settled.push(n) }),
+    ).rejects.toBeInstanceOf(NodesRolledBackError)
+    expect(settled).toEqual([{ 'node-1': 'rolled-back' }])
+    expect(s.cluster.runs.get('kube-system/kata-deploy')?.stoppedBy).toMatch(/^wave 1: node-1 failed/)
+    expect(s.cluster.writesTo('node-2')).toEqual([])
+  })
+
+  it('asks the gates itself before each of its waves: a pause made during wave 1 holds wave 2 in the pod until resumed', async () => {
+    const s = await scenario({ nodes: 2 })
+    await planStep(s.deps, s.upgradeRequest({ batchSize: 1 }), 'run-1', WF)
+    void s.cluster
+      .afterWrite(
+        (w) => w.resource === 'nodes' && w.node === 'node-1' && JSON.stringify(w.detail).includes('"completed"'),
+      )
+      .then(() => pauseRun(s.deps, RELEASE, 'ops@laptop'))
+    const pod = waveStep(s.deps, RELEASE, 1, 'wave', WF, { through: 2 })
+    await s.cluster.afterWrite((w) => w.resource === 'secrets' && JSON.stringify(w.detail).includes('ops@laptop'))
+    await s.clock.sleep(600_000)
+    expect(s.cluster.writesTo('node-2')).toEqual([])
+    await resumeRun(s.deps, RELEASE)
+    expect((await pod).nodes).toEqual({ 'node-1': 'completed', 'node-2': 'completed' })
+    expect(s.events.ofType('info').map((e) => e.message)).toContainEqual(
+      expect.stringMatching(/wave 2 waits for kata-lcm resume$/),
+    )
   })
 })
 
