@@ -80,6 +80,7 @@ interface WfNode {
   startedAt?: string
   finishedAt?: string
   inputs?: { parameters?: { name: string; value?: string }[] }
+  outputs?: { parameters?: { name: string; value?: string }[] }
 }
 interface Workflow {
   metadata: { name: string }
@@ -843,7 +844,7 @@ async function expectStoppedInWave2(s: Scenario): Promise<void> {
 // These scenarios share nothing but the controller and the node: run at the same time (≈ 2 min
 // less than one after the other on 2 cores). The timed scenario above runs alone.
 describe.concurrent(
-  'workflow-controller: a failing node, overlapping waves, a maintenance window, an alert gate, a lost step pod, one policy for both drivers',
+  'workflow-controller: a failing node, overlapping waves, several waves per pod, a maintenance window, an alert gate, a lost step pod, one policy for both drivers',
   () => {
     it('one pod per wave (the default): each wave is one step pod (step wave); a node failing verification in wave 2 is rolled back there, wave 3 never starts, the workflow fails, and the cluster is as kata-lcm upgrade leaves it', async () => {
       const s = newScenario('onepod', ['a', 'b', 'vfail-c', 'x-d', 'x-e'])
@@ -902,6 +903,45 @@ describe.concurrent(
       ])
       // Wave 3's pod, if Argo had started it beside wave 2, refused to start (the run stopped).
       for (const line of summary.filter((l) => l.startsWith('wave 3'))) expect(line).toBe('wave 3 Failed')
+      await expectStoppedInWave2(bad)
+    }, 900_000)
+
+    it("several waves per pod (wavesPerPod=2): the plan's 3 waves run in 2 step pods, every node completed; on a second fleet a node failing in wave 2 is rolled back there and fails the first pod, and no second pod is created", async () => {
+      const ok = newScenario('perpod', ['a', 'b', 'c', 'd', 'e'])
+      const bad = newScenario('ppfail', ['a', 'b', 'vfail-c', 'x-d', 'x-e'])
+      for (const s of [ok, bad]) {
+        await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
+        cleanups.push(() => teardownScenario(kc, kubeconfig, s))
+      }
+      const perPod = ['--set', 'wavesPerPod=2']
+      const [okInst, badInst] = await Promise.all([
+        installFor(ok, undefined, perPod),
+        installFor(bad, undefined, perPod),
+      ])
+      const [okWf, badWf] = await Promise.all([
+        submitDeploy(okInst, ok).then((name) => finished(okInst.argoNamespace, name)),
+        submitDeploy(badInst, bad).then((name) => finished(badInst.argoNamespace, name)),
+      ])
+      expect(okWf.status?.phase, stepSummary(okWf).join('\n')).toBe('Succeeded')
+      // "wave N" is the loop's item: here the pod's number.
+      expect(stepSummary(okWf)).toEqual([
+        'plan Succeeded',
+        'wave 1 Succeeded',
+        'wave 2 Succeeded',
+        'finalize Succeeded',
+        'exit Succeeded',
+      ])
+      // Pod 1 ran waves 1 and 2: its counts are both waves' nodes.
+      const pod1 = podNodes(okWf).find((p) => param(p, 'phase') === 'wave' && param(p, 'wave') === '1')!
+      expect(pod1.outputs?.parameters?.find((p) => p.name === 'completed')?.value).toBe('4')
+      const done = await clusterState(kc, kubeconfig, ok)
+      expect(nodeStatuses(done).map(([status, , unschedulable]) => [status, unschedulable])).toEqual(
+        ok.nodes.map(() => ['completed', 'false']),
+      )
+      expect(done).toMatchObject({ lock: false })
+
+      expect(badWf.status?.phase, stepSummary(badWf).join('\n')).toBe('Failed')
+      expect(stepSummary(badWf)).toEqual(['plan Succeeded', 'wave 1 Failed', 'exit Succeeded'])
       await expectStoppedInWave2(bad)
     }, 900_000)
 

@@ -135,7 +135,8 @@ describe('kata-lifecycle-manager chart', () => {
     const wt = workflowTemplate(await render(['--set', 'onePodPerWave=false']))
     expect(template(wt, 'deploy-version').steps!.map((group) => group.map((s) => s.name))).toEqual([['plan'], ['waves'], ['finalize']])
     const waves = template(wt, 'deploy-version').steps![1]![0]!
-    expect(waves.arguments!.parameters![0]!.value).toBe("{{=jsonpath(steps.plan.outputs.result, '$.waves')}}")
+    expect(waves.arguments!.parameters![0]!.value).toBe("{{=jsonpath(steps.plan.outputs.result, '$.pods')}}")
+    expect(template(wt, 'plan').container!.args).toContain('--waves-per-pod=1')
 
     const loop = template(wt, 'run-waves')
     expect(loop).toMatchObject({ parallelism: 1, failFast: true })
@@ -281,7 +282,28 @@ describe('kata-lifecycle-manager chart', () => {
     expect(r.stderr).toMatch(/overlapWaves needs onePodPerWave/)
   })
 
-  for (const extra of [[], ['--set', 'onePodPerWave=false'], ['--set', 'overlapWaves=true']])
+  it('with wavesPerPod K, the loop is over the plan\'s pods, each pod running its K waves and asking the gates itself; refused without onePodPerWave', async () => {
+    const wt = workflowTemplate(await render(['--set', 'wavesPerPod=5']))
+    expect(template(wt, 'plan').container!.args).toContain('--waves-per-pod=5')
+    expect(template(wt, 'run-waves')).toMatchObject({ parallelism: 1, failFast: true })
+    expect(template(wt, 'run-wave').steps!.map((g) => g.map((s) => s.name))).toEqual([['wave']])
+    const args = template(wt, 'wave-phase').container!.args!
+    expect(args).toEqual(expect.arrayContaining(['--pod={{inputs.parameters.wave}}', '--waves-per-pod=5']))
+    expect(args.filter((a) => a.startsWith('--wave='))).toEqual([])
+    // Beside overlapWaves: the next pod waits for the one before's last wave.
+    const both = workflowTemplate(await render(['--set', 'wavesPerPod=5', '--set', 'overlapWaves=true']))
+    expect(template(both, 'wave-phase').container!.args).toEqual(expect.arrayContaining(['--pod={{inputs.parameters.wave}}', '--wait-turn']))
+    // wavesPerPod=1 is the default's shape.
+    expect(template(workflowTemplate(await render(['--set', 'wavesPerPod=1'])), 'wave-phase').container!.args).toContain('--wave={{inputs.parameters.wave}}')
+    const r = await helm(['template', 'x', CHART, '--set-file', `defaults.verificationPod=${podFile}`, '--set', 'wavesPerPod=2', '--set', 'onePodPerWave=false'])
+    expect(r.exitCode).not.toBe(0)
+    expect(r.stderr).toMatch(/wavesPerPod needs onePodPerWave/)
+    const zero = await helm(['template', 'x', CHART, '--set-file', `defaults.verificationPod=${podFile}`, '--set', 'wavesPerPod=0'])
+    expect(zero.exitCode).not.toBe(0)
+    expect(zero.stderr).toMatch(/wavesPerPod/)
+  })
+
+  for (const extra of [[], ['--set', 'onePodPerWave=false'], ['--set', 'overlapWaves=true'], ['--set', 'wavesPerPod=5']])
     it(`passes argo lint --offline${extra.length ? ` (${extra[1]})` : ''}`, async () => {
       const r = await helm(['template', 'kata-lifecycle-manager', CHART, '-n', 'argo', '--set-file', `defaults.verificationPod=${podFile}`, ...extra, '--show-only', 'templates/workflow-template.yaml'])
       expect(r.exitCode).toBe(0)

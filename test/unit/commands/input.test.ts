@@ -14,6 +14,9 @@ import PolicyShow from '../../../src/commands/policy/show.js'
 import Rollback from '../../../src/commands/rollback.js'
 import Status from '../../../src/commands/status.js'
 import Upgrade from '../../../src/commands/upgrade.js'
+import StepPrepare from '../../../src/commands/step/prepare.js'
+import StepWave from '../../../src/commands/step/wave.js'
+import { podWaves } from '../../../src/step-command.js'
 import { VERIFICATION_POD } from '../../fakes/scenario.js'
 import { apiServer, ROOT, runCli, type ApiServer } from './cli.js'
 
@@ -186,5 +189,54 @@ describe('--metrics-file', () => {
     ])
     expect(r.code).toBe(2)
     expect(refusal(r, since)).toMatch(line)
+  })
+})
+
+describe('step wave --pod, --waves-per-pod', () => {
+  it('pod P of K waves runs waves (P-1)K+1 through PK', () => {
+    expect([1, 2, 3].map((p) => podWaves(p, 5))).toEqual([
+      { first: 1, through: 5 },
+      { first: 6, through: 10 },
+      { first: 11, through: 15 },
+    ])
+  })
+
+  it.each<[string, Command.Class, string[], RegExp]>([
+    [
+      'a phase step given --pod',
+      StepPrepare,
+      ['--pod', '1', '--waves-per-pod', '2'],
+      /^Error: --pod: only step wave takes it/,
+    ],
+    [
+      'both --wave and --pod',
+      StepWave,
+      ['--wave', '1', '--pod', '1', '--waves-per-pod', '2'],
+      /--(pod|wave) cannot also be provided when using --(wave|pod)/,
+    ],
+    [
+      '--pod without --waves-per-pod',
+      StepWave,
+      ['--pod', '1'],
+      /All of the following must be provided when using --pod: --waves-per-pod/,
+    ],
+    [
+      'neither --wave nor --pod',
+      StepWave,
+      [],
+      /Exactly one of the following must be provided: --pod, --wave|Exactly one of the following must be provided: --wave, --pod/,
+    ],
+    [
+      '--waves-per-pod 0',
+      StepWave,
+      ['--pod', '1', '--waves-per-pod', '0'],
+      /Expected an integer greater than or equal to 1/,
+    ],
+  ])('%s: refused (exit 2), before the cluster', async (_, command, argv, why) => {
+    const since = api.requests.length
+    const r = await runCli(command, ['--holder', 'argo/wf', ...argv], { KUBECONFIG: api.kubeconfig })
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(why)
+    expect(api.requests.slice(since)).toEqual([])
   })
 })
