@@ -75,6 +75,8 @@ interface Options {
   argoOnePodPerWave: boolean
   /** With --argo: also overlapWaves (--argo-overlap): each wave's pod starts beside the one before. */
   argoOverlap: boolean
+  /** With --argo: the chart's wavesPerPod (--argo-waves-per-pod K): K waves in each step pod. */
+  argoWavesPerPod: number
   out: string
 }
 
@@ -93,6 +95,7 @@ function parseArgs(argv: string[]): Options {
     argo: false,
     argoOnePodPerWave: false,
     argoOverlap: false,
+    argoWavesPerPod: 1,
     cliFlags: [],
     out: path.join(ROOT, 'bench/results'),
   }
@@ -154,6 +157,14 @@ function parseArgs(argv: string[]): Options {
         o.argoOnePodPerWave = true
         o.argoOverlap = true
         break
+      case '--argo-waves-per-pod': {
+        const k = Number(value())
+        if (!Number.isInteger(k) || k < 1) throw new Error('--argo-waves-per-pod: a whole number >= 1 (e.g. 5)')
+        o.argo = true
+        o.argoOnePodPerWave = true
+        o.argoWavesPerPod = k
+        break
+      }
       case '--out':
         o.out = path.resolve(value() ?? o.out)
         break
@@ -161,7 +172,7 @@ function parseArgs(argv: string[]): Options {
       case '-h':
         process.stdout
           .write(`usage: bench/run.sh [--sizes 100,1000,5000] [--batch-sizes 10,50] [--baseline-full-max 100] [--baseline-budget 420] [--baseline-max-n 1000]
-                    [--run-budget S] [--node-options '...'] [--cli-flags '--kube-qps 200 ...'] [--no-baseline] [--no-vfail] [--no-cold-start] [--keep-cluster] [--argo] [--argo-one-pod-per-wave] [--argo-overlap] [--out DIR]
+                    [--run-budget S] [--node-options '...'] [--cli-flags '--kube-qps 200 ...'] [--no-baseline] [--no-vfail] [--no-cold-start] [--keep-cluster] [--argo] [--argo-one-pod-per-wave] [--argo-overlap] [--argo-waves-per-pod K] [--out DIR]
 default batch sizes: ${JSON.stringify(DEFAULT_PLAN)} (other N: N/20)\n`)
         process.exit(0)
         break
@@ -226,6 +237,8 @@ export interface ArgoRun {
   onePodPerWave: boolean
   /** The chart's overlapWaves: each wave's pod started beside the one before, waiting its turn. */
   overlapWaves?: boolean
+  /** The chart's wavesPerPod: the waves each step pod runs (1: one pod per wave). */
+  wavesPerPod?: number
 }
 
 export interface BaselineRun {
@@ -560,7 +573,7 @@ const ARGO_CHARTS = '/opt/kata-deploy-charts'
 async function runArgo(
   c: Cluster,
   bed: ArgoBed,
-  opts: FleetRun & { onePodPerWave: boolean; overlapWaves: boolean },
+  opts: FleetRun & { onePodPerWave: boolean; overlapWaves: boolean; wavesPerPod: number },
 ): Promise<ArgoRun> {
   const label = `argo-b${opts.batch}`
   const namespace = `bench-${label}`
@@ -583,6 +596,7 @@ async function runArgo(
         .concat([`nodeSelector.kubernetes\\.io/hostname=${bed.node}`, 'tolerations[0].key=kata-lcm.test/real-node'])
         .concat(['tolerations[0].operator=Exists', 'tolerations[0].effect=NoSchedule'])
         .concat([`onePodPerWave=${opts.onePodPerWave}`, `overlapWaves=${opts.overlapWaves}`])
+        .concat([`wavesPerPod=${opts.wavesPerPod}`])
         .flatMap((v) => ['--set', v]),
     ],
     envWithTools(),
@@ -655,6 +669,7 @@ async function runArgo(
     kataLcmPerNode: Math.round(((requestsBy['kata-lcm'] ?? 0) / opts.n) * 100) / 100,
     onePodPerWave: opts.onePodPerWave,
     overlapWaves: opts.overlapWaves,
+    wavesPerPod: opts.wavesPerPod,
   }
   await teardownRelease(c, namespace, opts.fleet, opts.n)
   return run
@@ -823,6 +838,7 @@ async function main(): Promise<void> {
                 rawDir,
                 onePodPerWave: o.argoOnePodPerWave,
                 overlapWaves: o.argoOverlap,
+                wavesPerPod: o.argoWavesPerPod,
               }),
             )
           } catch (e) {

@@ -188,7 +188,7 @@ export function renderMarkdown(res: Results): string {
           [
             '',
             r.batch,
-            `${a.phase}${r.overlapWaves ? ' (one pod per wave, overlapping)' : r.onePodPerWave ? ' (one pod per wave)' : ''}`,
+            `${a.phase}${shapeOf(r)}`,
             f(a.wallS),
             cli ? f(cli.wallS) : '-',
             cli ? (a.wallS / cli.wallS).toFixed(2) : '-',
@@ -239,4 +239,11 @@ export function renderMarkdown(res: Results): string {
     if (s.errors.length) out.push('Errors:', ...s.errors.map((e) => `- ${e.split('\n')[0]}`), '')
   }
   return out.join('\n') + '\n'
+}
+
+/** The workflow's shape as the chart was installed: the pods per wave, or waves per pod, overlapping. */
+function shapeOf(r: { onePodPerWave: boolean; overlapWaves?: boolean; wavesPerPod?: number }): string {
+  if (!r.onePodPerWave) return ''
+  const pods = (r.wavesPerPod ?? 1) > 1 ? `${r.wavesPerPod} waves per pod` : 'one pod per wave'
+  return ` (${pods}${r.overlapWaves ? ', overlapping' : ''})`
 }
