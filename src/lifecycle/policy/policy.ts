@@ -19,7 +19,7 @@ export const POLICY_KEY = 'policy.yaml'
 export { DEFAULT_POLICY_NAMESPACE }
 
 export interface Policy {
-  apiVersion: string
+  apiVersion: typeof POLICY_API_VERSION
   kind: 'Policy'
   release?: { name?: string; namespace?: string }
   chart?: string

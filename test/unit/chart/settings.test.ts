@@ -162,6 +162,16 @@ describe('the settings table', () => {
     for (const s of carried) if (s.policy) expect(valueAt(policy, s.policy), s.policy).toBeDefined()
   })
 
+  it("docs/policy.md's example policy sets every field the schema has, and names each one's flag", () => {
+    const doc = readFileSync(path.join(ROOT, 'docs/policy.md'), 'utf8')
+    const example = /## The document\n\n```yaml\n([\s\S]*?)```/.exec(doc)![1]!
+    // The example elides a pod's body (`{ ... }`): the schema checks a pod's head only.
+    const policy = parsePolicy(example.replaceAll('{ ... }', '{}'), 'docs/policy.md')
+    const schema = policyFields(POLICY_SCHEMA as SchemaNode)
+    expect(schema.filter((f) => valueAt(policy, f) === undefined)).toEqual([])
+    for (const s of SETTINGS) if (s.policy) expect(example, s.policy).toContain(`--${s.flag}`)
+  })
+
   it("builds the policy's schema from the entries: each field its setting's value schema, named by its flag", () => {
     for (const s of SETTINGS) {
       if (!s.policy) continue
