@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest'
-import { booleanSetting, defaultedSetting, requiredSetting, stringSetting } from '../../src/flags.js'
+import {
+  booleanSetting,
+  defaultedSetting,
+  requiredSetting,
+  stringSetting,
+  upgradeRequestFrom,
+} from '../../src/flags.js'
+import { parsePolicy, policyFlags } from '../../src/lifecycle/policy/policy.js'
+import { SETTINGS } from '../../src/lifecycle/settings/settings.js'
+import { UPGRADE_FLAGS } from '../fakes/upgrade-flags.js'
 
 describe('a flag built from the settings table', () => {
   it('takes the kind its entry gives, and fails as the command loads when built with another', () => {
@@ -16,5 +25,53 @@ describe('a flag built from the settings table', () => {
     expect(booleanSetting('drain-force').allowNo).toBe(true)
     expect(booleanSetting('allow-downgrade').allowNo).toBe(true)
     expect(booleanSetting('dry-run').allowNo).toBe(false)
+  })
+})
+
+/** A value of each run setting no policy field gives (the policy's give the others). */
+const SAMPLE: Record<string, string | boolean | string[]> = {
+  'target-version': '3.29.0',
+  'accept-restart-hazard': true,
+  'allow-downgrade': true,
+  window: ['Mon-Fri 02:00-05:00 Europe/Berlin'],
+}
+
+/** A policy that gives every field of a value a flag takes (pools and the pod are files' content). */
+const POLICY = parsePolicy(
+  `apiVersion: kata-lcm.katacontainers.io/v1alpha1
+kind: Policy
+release: { name: kd, namespace: kata-system }
+chart: oci://registry.example/charts/kata-deploy
+previousChart: /charts/kata-deploy-3.27.0.tgz
+nodeSelector: pool=kata
+nodeTaint: { key: kata-lifecycle-manager, value: pending }
+batchSize: 25%
+canary: 1
+soak: 10m
+maxUnavailable: 3
+workloads: { onDisruption: stop }
+alerts: { url: "http://prometheus.monitoring:9090", match: 'severity="critical"', timeout: 30m }
+deploymentMode: daemonset
+drain: { enabled: true, timeout: 1h30m, force: true, deleteEmptyDirData: true }
+timeouts: { ready: 10m, helm: 20m }
+verification: { namespace: kata-verify, timeout: 2m30s }
+`,
+  'test policy',
+)
+
+describe('the request a run is built from (upgradeRequestFrom)', () => {
+  // The verification pod and the pools are files: the commands read them and pass their content.
+  const fromFlags = SETTINGS.filter((s) => s.schema && !s.content)
+
+  it.each(fromFlags.map((s) => [s.flag]))('takes --%s: given alone, its value changes the request', (flag) => {
+    const value = SAMPLE[flag] ?? policyFlags(POLICY)[flag]
+    expect(value, `no sample value of --${flag}`).toBeDefined()
+    const base = upgradeRequestFrom(UPGRADE_FLAGS, { source: 'x', origin: 'x' })
+    // Given alone, but a flag that only widens the alert gate needs its URL.
+    const needs = flag.startsWith('alert-') && flag !== 'alert-url' ? { 'alert-url': 'http://p:9090' } : {}
+    const given = upgradeRequestFrom({ ...UPGRADE_FLAGS, ...needs, [flag]: value }, { source: 'x', origin: 'x' })
+    const against = upgradeRequestFrom({ ...UPGRADE_FLAGS, ...needs }, { source: 'x', origin: 'x' })
+    expect(given).not.toEqual(against)
+    if (Object.keys(needs).length === 0) expect(against).toEqual(base)
   })
 })
