@@ -71,8 +71,11 @@ verification:
  */
 const REFUSED_POLICY_SAMPLES: Record<string, unknown> = {}
 
-/** `step plan` flags that are no setting of a run: the step's own, and the file form of the verification pod. */
-const STEP_ONLY = ['holder', 'policy-in-effect', 'verification-pod']
+/**
+ * `step plan` flags that are no setting of a run: the step's own (its lock holder, the policy it
+ * names, the template's pods of waves), and the file form of the verification pod.
+ */
+const STEP_ONLY = ['holder', 'policy-in-effect', 'waves-per-pod', 'verification-pod']
 
 type Argo = Extract<Setting['argo'], { parameter: string }>
 const carried = SETTINGS.filter((s): s is Setting & { argo: Argo } => 'parameter' in s.argo)
