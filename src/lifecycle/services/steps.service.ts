@@ -175,7 +175,9 @@ export async function waveStep(
   const { settled, overlap = false, through } = options
   // With overlap, the step's own time starts at its turn (its start-up was hidden by the wave before).
   const turnAt = overlap ? await waitForTurn(deps, release, wave).then(() => performance.now()) : 0
-  const failing = (error: unknown) => (overlap ? stopOverlap(deps, release, wave, error) : Promise.reject(error))
+  // The wave in progress: a step's own failure (overlapping) names it.
+  let current = wave
+  const failing = (error: unknown) => (overlap ? stopOverlap(deps, release, current, error) : Promise.reject(error))
   return underLock(deps, release, holder, async () => {
     const nodes: Record<string, string> = {}
     const timing: StepTiming = { beforeMs: 0, handlersMs: 0 }
@@ -184,7 +186,7 @@ export async function waveStep(
     // The template runs gate steps only before a pod of one wave that did not start early.
     const gates = overlap || through !== undefined
     try {
-      for (let current = wave, last = through ?? wave; current <= last; current++) {
+      for (let last = through ?? wave; current <= last; current++) {
         const run = await oneWave(deps, release, current, step, gates)
         last = Math.min(last, run.waves)
         Object.assign(nodes, run.nodes)
