@@ -5,8 +5,8 @@
 #
 # On a fresh machine the Argo binaries (argo CLI, workflow-controller, argoexec: about a third of
 # the Go builds) and Prometheus (the alert gate's test bed) are built in the background while the
-# suites that do not need them run; the Argo suites, the alert gate's (test/e2e/alerts) and the
-# sandbox's (which applies the controller module's CRDs) run after. Arguments (a file
+# suites that do not need them run; the Argo suites, the chart's (argo lint), the alert gate's
+# (test/e2e/alerts) and the sandbox's (which applies the controller module's CRDs) run after. Arguments (a file
 # filter, vitest flags) run one vitest over everything instead, after every build.
 #
 # --matrix: all of the above, then every lane of scripts/testbed/versions.env (README "Lanes"):
@@ -62,9 +62,11 @@ lanes=()
   echo "[time] Go builds: argo CLI, workflow-controller, argoexec, Prometheus (beside the first suites): $((SECONDS - start)) s" >&2
 ) &
 builder=$!
-LATER=(test/e2e/argo test/e2e/alerts test/e2e/sandbox.e2e.test.ts)
+# The chart's unit tests run the argo CLI (argo lint), built in the background too.
+LATER=(test/unit/chart/chart.test.ts test/e2e/argo test/e2e/alerts test/e2e/sandbox.e2e.test.ts)
 KATA_LCM_E2E_SKIP_BUILD=1 npx vitest run --reporter=default --reporter=json --outputFile.json="$out/first.json" \
-  --exclude 'test/e2e/argo/**' --exclude 'test/e2e/alerts/**' --exclude test/e2e/sandbox.e2e.test.ts || status=$?
+  --exclude test/unit/chart/chart.test.ts --exclude 'test/e2e/argo/**' --exclude 'test/e2e/alerts/**' \
+  --exclude test/e2e/sandbox.e2e.test.ts || status=$?
 took "unit and e2e suites but Argo's and the sandbox's"
 wait "$builder" || true
 took "waiting for the Argo builds"
@@ -74,7 +76,7 @@ if [ "$(cat "$out/argo-build.rc" 2>/dev/null)" != 0 ]; then
   summary "$out/first.json"
   exit 1
 fi
-npx vitest run --project e2e --reporter=default --reporter=json --outputFile.json="$out/later.json" "${LATER[@]}" ||
+npx vitest run --reporter=default --reporter=json --outputFile.json="$out/later.json" "${LATER[@]}" ||
   status=$?
 took "the Argo and sandbox suites"
 results=("$out/first.json" "$out/later.json")

@@ -168,8 +168,9 @@ describe('the settings table', () => {
   it("docs/policy.md's example policy sets every field the schema has, and names each one's flag", () => {
     const doc = readFileSync(path.join(ROOT, 'docs/policy.md'), 'utf8')
     const example = /## The document\n\n```yaml\n([\s\S]*?)```/.exec(doc)![1]!
-    // The example elides a pod's body (`{ ... }`): the schema checks a pod's head only.
-    const policy = parsePolicy(example.replaceAll('{ ... }', '{}'), 'docs/policy.md')
+    // The example elides a pod (`pod: { ... }`) and a pod's spec (`{ ... }`).
+    const filled = example.replaceAll('pod: { ... }', 'pod: { apiVersion: v1, kind: Pod, spec: {} }')
+    const policy = parsePolicy(filled.replaceAll('{ ... }', '{}'), 'docs/policy.md')
     const schema = policyFields(POLICY_SCHEMA as SchemaNode)
     expect(schema.filter((f) => valueAt(policy, f) === undefined)).toEqual([])
     for (const s of SETTINGS) if (s.policy) expect(example, s.policy).toContain(`--${s.flag}`)
