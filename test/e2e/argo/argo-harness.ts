@@ -278,13 +278,15 @@ function lookup(scope: Scope, ref: string): string {
       ? scope.workflow['@name']
       : kind === 'workflow' && key === 'mainEntrypoint'
         ? scope.workflow['@entrypoint']
-        : kind === 'workflow' && rest[0] === 'parameters'
-          ? scope.workflow[rest.slice(1).join('.')]
-          : kind === 'inputs' && rest[0] === 'parameters'
-            ? scope.inputs[rest.slice(1).join('.')]
-            : kind === 'item'
-              ? scope.item
-              : undefined
+        : kind === 'workflow' && key === 'status'
+          ? scope.workflow['@status']
+          : kind === 'workflow' && rest[0] === 'parameters'
+            ? scope.workflow[rest.slice(1).join('.')]
+            : kind === 'inputs' && rest[0] === 'parameters'
+              ? scope.inputs[rest.slice(1).join('.')]
+              : kind === 'item'
+                ? scope.item
+                : undefined
   if (value === undefined) throw new Error(`the interpreter cannot resolve {{${ref}}}`)
   return value
 }
@@ -322,8 +324,9 @@ function substitute(text: string, scope: Scope): string {
   )
 }
 
-/** govaluate as the template uses it: `N > 0`, `'a' == 'b'` and `'a' != 'b'` (the window gate's). */
+/** govaluate as the template uses it: `N > 0`, `'a' == 'b'`, `'a' != 'b'` (the window gate's), joined by `&&`. */
 function when(condition: string): boolean {
+  if (condition.includes(' && ')) return condition.split(' && ').every(when)
   const num = /^(-?\d+) > (-?\d+)$/.exec(condition)
   if (num) return Number(num[1]) > Number(num[2])
   const str = /^'([^']*)' (==|!=) '([^']*)'$/.exec(condition)
@@ -403,6 +406,8 @@ export async function runWorkflow(
   }
 
   const main = await exec(entrypoint, {})
+  // The exit handler sees how the workflow ended ({{workflow.status}}).
+  workflow['@status'] = main.ok ? 'Succeeded' : 'Failed'
   if (spec.onExit) await exec(spec.onExit, {})
   return { ok: main.ok, runs }
 }

@@ -633,7 +633,6 @@ describe('workflow-controller: deploy-version, rollback-node and RBAC', () => {
       'plan Succeeded',
       ...[1, 2, 3].map((w) => `wave ${w} Succeeded`),
       'finalize Succeeded',
-      'exit Succeeded',
     ])
     const after = await clusterState(kc, kubeconfig, s)
     expect(nodeStatuses(after)).toEqual(s.nodes.map(() => ['completed', TARGET, 'false']))
@@ -876,7 +875,6 @@ describe.concurrent(
       expect(okWf.status?.phase, stepSummary(okWf).join('\n')).toBe('Succeeded')
       // Two wave pods start at once (the later waits), so their start order within a second is Argo's.
       expect(stepSummary(okWf).sort()).toEqual([
-        'exit Succeeded',
         'finalize Succeeded',
         'plan Succeeded',
         'wave 1 Succeeded',
@@ -929,7 +927,6 @@ describe.concurrent(
         'wave 1 Succeeded',
         'wave 2 Succeeded',
         'finalize Succeeded',
-        'exit Succeeded',
       ])
       // Pod 1 ran waves 1 and 2: its counts are both waves' nodes.
       const pod1 = podNodes(okWf).find((p) => param(p, 'phase') === 'wave' && param(p, 'wave') === '1')!
@@ -1113,7 +1110,6 @@ describe.concurrent(
         'window-check Succeeded',
         'wave 1 Succeeded',
         'finalize Succeeded',
-        'exit Succeeded',
       ])
       const wait = Object.values(wf.status?.nodes ?? {}).find((n) => n.templateName === 'window-wait')!
       expect(wait).toMatchObject({ type: 'Suspend', phase: 'Succeeded' })
@@ -1159,7 +1155,6 @@ describe.concurrent(
         'alert-gate Succeeded',
         'wave 1 Succeeded',
         'finalize Succeeded',
-        'exit Succeeded',
       ])
       expect(nodeStatuses(await clusterState(kc, kubeconfig, s))).toEqual(
         s.nodes.map(() => ['completed', TARGET, 'false']),

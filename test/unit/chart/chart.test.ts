@@ -177,7 +177,10 @@ describe('kata-lifecycle-manager chart', () => {
     expect(template(wt, 'wave-phase').container!.args).toEqual(['--wave={{inputs.parameters.wave}}', '--outputs-dir=/tmp/kata-lcm-outputs', '--holder=argo/{{workflow.name}}', '--helm-release={{workflow.parameters.helm-release}}', '--helm-namespace={{workflow.parameters.helm-namespace}}'])
     expect(commands('finalize')).toEqual(['kata-lcm', 'step', 'finalize'])
     expect(wt.spec.onExit).toBe('exit-handler')
-    expect(template(wt, 'exit-handler').steps![0]![0]!.template).toBe('exit')
+    expect(template(wt, 'exit-handler').steps![0]![0]).toMatchObject({
+      template: 'exit',
+      when: "'{{workflow.mainEntrypoint}}' == 'deploy-version' && '{{workflow.status}}' != 'Succeeded'",
+    })
     expect(commands('exit')).toEqual(['kata-lcm', 'step', 'exit'])
     expect(commands('rollback-node')).toEqual(['kata-lcm', 'rollback'])
     expect(template(wt, 'rollback-node').container!.args![0]).toBe('{{workflow.parameters.node-name}}')
