@@ -80,7 +80,7 @@ export function waveStepCommand(step: WaveStepName, summary: string) {
     static override flags = {
       ...stepFlags,
       wave: Flags.integer({
-        description: 'Wave number (1-based) from the run record.',
+        description: 'Wave number (1-based) from the run record (or --pod with --waves-per-pod).',
         min: 1,
         exactlyOne: ['wave', 'pod'],
       }),
