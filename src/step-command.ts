@@ -51,9 +51,9 @@ export abstract class StepCommand extends BaseCommand {
 }
 
 /**
- * The step's nodes (all its waves') per outcome, one file each (`completed`, `rolled-back`, `failed`), where the
- * step's process spent its time (`before-ms`, `handlers-ms`) and its peak resident memory so far
- * (`peak-rss-mb`: getrusage's maxrss, the step's work done).
+ * The step's nodes (all its waves') per outcome, one file each (`completed`, `rolled-back`,
+ * `failed`), where the step's process spent its time (`before-ms`, `handlers-ms`) and its peak
+ * resident memory so far (`peak-rss-mb`: getrusage's maxrss, the step's work done).
  */
 function writeOutputs(dir: string, nodes: Record<string, string>, timing: StepTiming): void {
   mkdirSync(dir, { recursive: true })
@@ -111,7 +111,7 @@ export function waveStepCommand(step: WaveStepName, summary: string) {
         if (flags[only] && step !== 'wave')
           throw new InputError(
             `--${only}`,
-            `only step wave takes it (one pod runs whole waves), not step ${step}; use --wave N`,
+            `only step wave takes it (a pod that starts early or runs several runs whole waves), not step ${step}`,
           )
       const { deps, release } = this.connect(flags)
       const outputs = flags['outputs-dir']
