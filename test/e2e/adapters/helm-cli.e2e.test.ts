@@ -109,6 +109,10 @@ describe('HelmCli (real helm, fixture chart)', () => {
 
   it('upgrades with exactly the given values (reset, not merged), recorded in history', async () => {
     const before = await helm.release(RELEASE, NS)
+    // helm prints a revision's time to the second: upgrade in a later second than the install, so
+    // the new revision's time can be told from the old one's (the install may be under a second ago).
+    const nextSecond = (Math.floor(Date.parse(before!.deployedAt!) / 1000) + 1) * 1000
+    if (Date.now() < nextSecond) await new Promise((resolve) => setTimeout(resolve, nextSecond - Date.now()))
     await helm.upgrade({
       release: RELEASE,
       namespace: NS,
