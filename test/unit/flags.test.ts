@@ -9,6 +9,7 @@ import {
 import { parsePolicy, policyFlags } from '../../src/lifecycle/policy/policy.js'
 import { SETTINGS } from '../../src/lifecycle/settings/settings.js'
 import { UPGRADE_FLAGS } from '../fakes/upgrade-flags.js'
+import { FULL_POLICY } from '../fakes/full-policy.js'
 
 describe('a flag built from the settings table', () => {
   it('takes the kind its entry gives, and fails as the command loads when built with another', () => {
@@ -36,28 +37,7 @@ const SAMPLE: Record<string, string | boolean | string[]> = {
   window: ['Mon-Fri 02:00-05:00 Europe/Berlin'],
 }
 
-/** A policy that gives every field of a value a flag takes (pools and the pod are files' content). */
-const POLICY = parsePolicy(
-  `apiVersion: kata-lcm.katacontainers.io/v1alpha1
-kind: Policy
-release: { name: kd, namespace: kata-system }
-chart: oci://registry.example/charts/kata-deploy
-previousChart: /charts/kata-deploy-3.27.0.tgz
-nodeSelector: pool=kata
-nodeTaint: { key: kata-lifecycle-manager, value: pending }
-batchSize: 25%
-canary: 1
-soak: 10m
-maxUnavailable: 3
-workloads: { onDisruption: stop }
-alerts: { url: "http://prometheus.monitoring:9090", match: 'severity="critical"', timeout: 30m }
-deploymentMode: daemonset
-drain: { enabled: true, timeout: 1h30m, force: true, deleteEmptyDirData: true }
-timeouts: { ready: 10m, helm: 20m }
-verification: { namespace: kata-verify, timeout: 2m30s }
-`,
-  'test policy',
-)
+const POLICY = parsePolicy(FULL_POLICY, 'full policy')
 
 describe('the request a run is built from (upgradeRequestFrom)', () => {
   // The verification pod and the pools are files: the commands read them and pass their content.
