@@ -824,6 +824,39 @@ function planOf(record: Record<string, unknown> | undefined, s: Scenario, chartD
 }
 
 /**
+ * Two fleets of 5 nodes at batch 2 (3 waves), each with the chart installed with `extra` and
+ * deploy-version submitted at once: one whose nodes all pass, one whose wave-2 node `vfail-c`
+ * fails verification. Returns both scenarios and their finished workflows.
+ */
+async function twoFleets(
+  [okName, badName]: [string, string],
+  extra: string[],
+): Promise<{ ok: Scenario; okWf: Workflow; bad: Scenario; badWf: Workflow }> {
+  const ok = newScenario(okName, ['a', 'b', 'c', 'd', 'e'])
+  const bad = newScenario(badName, ['a', 'b', 'vfail-c', 'x-d', 'x-e'])
+  for (const s of [ok, bad]) {
+    await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
+    cleanups.push(() => teardownScenario(kc, kubeconfig, s))
+  }
+  const [okWf, badWf] = await Promise.all(
+    [ok, bad].map(async (s) => {
+      const inst = await installFor(s, undefined, extra)
+      return finished(inst.argoNamespace, await submitDeploy(inst, s))
+    }),
+  )
+  return { ok, okWf: okWf!, bad, badWf: badWf! }
+}
+
+/** Every node of the fleet completed and schedulable, the lock released. */
+async function expectAllCompleted(s: Scenario): Promise<void> {
+  const done = await clusterState(kc, kubeconfig, s)
+  expect(nodeStatuses(done).map(([status, , unschedulable]) => [status, unschedulable])).toEqual(
+    s.nodes.map(() => ['completed', 'false']),
+  )
+  expect(done).toMatchObject({ lock: false })
+}
+
+/**
  * The fleet ['a', 'b', 'vfail-c', 'x-d', 'x-e'] at batch 2 after its run stopped in wave 2: wave 1
  * completed, the failing node rolled back and its wave-mate completed, wave 3 untouched, every node
  * schedulable, the lock released.
@@ -857,21 +890,7 @@ describe.concurrent(
     }, 900_000)
 
     it("overlapping waves (overlapWaves=true): each wave's pod starts beside the one before and waits its turn, every node completed; on a second fleet a node failing in wave 2 is rolled back there, and wave 3 (already started) touches no node", async () => {
-      const ok = newScenario('overlap', ['a', 'b', 'c', 'd', 'e'])
-      const bad = newScenario('ovfail', ['a', 'b', 'vfail-c', 'x-d', 'x-e'])
-      for (const s of [ok, bad]) {
-        await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
-        cleanups.push(() => teardownScenario(kc, kubeconfig, s))
-      }
-      const overlap = ['--set', 'overlapWaves=true']
-      const [okInst, badInst] = await Promise.all([
-        installFor(ok, undefined, overlap),
-        installFor(bad, undefined, overlap),
-      ])
-      const [okWf, badWf] = await Promise.all([
-        submitDeploy(okInst, ok).then((name) => finished(okInst.argoNamespace, name)),
-        submitDeploy(badInst, bad).then((name) => finished(badInst.argoNamespace, name)),
-      ])
+      const { ok, okWf, bad, badWf } = await twoFleets(['overlap', 'ovfail'], ['--set', 'overlapWaves=true'])
       expect(okWf.status?.phase, stepSummary(okWf).join('\n')).toBe('Succeeded')
       // Two wave pods start at once (the later waits), so their start order within a second is Argo's.
       expect(stepSummary(okWf).sort()).toEqual([
@@ -885,11 +904,7 @@ describe.concurrent(
       const wave = (n: number) =>
         podNodes(okWf).find((p) => param(p, 'phase') === 'wave' && param(p, 'wave') === String(n))!
       expect(Date.parse(wave(2).startedAt!)).toBeLessThan(Date.parse(wave(1).finishedAt!))
-      const done = await clusterState(kc, kubeconfig, ok)
-      expect(nodeStatuses(done).map(([status, , unschedulable]) => [status, unschedulable])).toEqual(
-        ok.nodes.map(() => ['completed', 'false']),
-      )
-      expect(done).toMatchObject({ lock: false })
+      await expectAllCompleted(ok)
 
       expect(badWf.status?.phase, stepSummary(badWf).join('\n')).toBe('Failed')
       const summary = stepSummary(badWf)
@@ -905,21 +920,7 @@ describe.concurrent(
     }, 900_000)
 
     it("several waves per pod (wavesPerPod=2): the plan's 3 waves run in 2 step pods, every node completed; on a second fleet a node failing in wave 2 is rolled back there and fails the first pod, and no second pod is created", async () => {
-      const ok = newScenario('perpod', ['a', 'b', 'c', 'd', 'e'])
-      const bad = newScenario('ppfail', ['a', 'b', 'vfail-c', 'x-d', 'x-e'])
-      for (const s of [ok, bad]) {
-        await setupScenario(kc, kubeconfig, s, charts[CURRENT]!)
-        cleanups.push(() => teardownScenario(kc, kubeconfig, s))
-      }
-      const perPod = ['--set', 'wavesPerPod=2']
-      const [okInst, badInst] = await Promise.all([
-        installFor(ok, undefined, perPod),
-        installFor(bad, undefined, perPod),
-      ])
-      const [okWf, badWf] = await Promise.all([
-        submitDeploy(okInst, ok).then((name) => finished(okInst.argoNamespace, name)),
-        submitDeploy(badInst, bad).then((name) => finished(badInst.argoNamespace, name)),
-      ])
+      const { ok, okWf, bad, badWf } = await twoFleets(['perpod', 'ppfail'], ['--set', 'wavesPerPod=2'])
       expect(okWf.status?.phase, stepSummary(okWf).join('\n')).toBe('Succeeded')
       // "wave N" is the loop's item: here the pod's number.
       expect(stepSummary(okWf)).toEqual([
@@ -931,11 +932,7 @@ describe.concurrent(
       // Pod 1 ran waves 1 and 2: its counts are both waves' nodes.
       const pod1 = podNodes(okWf).find((p) => param(p, 'phase') === 'wave' && param(p, 'wave') === '1')!
       expect(pod1.outputs?.parameters?.find((p) => p.name === 'completed')?.value).toBe('4')
-      const done = await clusterState(kc, kubeconfig, ok)
-      expect(nodeStatuses(done).map(([status, , unschedulable]) => [status, unschedulable])).toEqual(
-        ok.nodes.map(() => ['completed', 'false']),
-      )
-      expect(done).toMatchObject({ lock: false })
+      await expectAllCompleted(ok)
 
       expect(badWf.status?.phase, stepSummary(badWf).join('\n')).toBe('Failed')
       expect(stepSummary(badWf)).toEqual(['plan Succeeded', 'wave 1 Failed', 'exit Succeeded'])
