@@ -187,13 +187,13 @@ export async function waveStep(
     const gates = overlap || through !== undefined
     try {
       for (let last = through ?? wave; current <= last; current++) {
-        const run = await oneWave(deps, release, current, step, gates)
-        last = Math.min(last, run.waves)
-        Object.assign(nodes, run.nodes)
-        if (current === wave) timing.beforeMs = Math.round(run.began - turnAt)
-        timing.handlersMs += Math.round(run.ended - run.began)
+        const { record, state, began, ended } = await oneWave(deps, release, current, step, gates)
+        last = Math.min(last, record.waves.length)
+        for (const n of state.nodes.values()) nodes[n.name] = readStatus(n.annotations) ?? '-'
+        if (current === wave) timing.beforeMs = Math.round(began - turnAt)
+        timing.handlersMs += Math.round(ended - began)
         settled?.({ ...nodes }, { ...timing })
-        await run.judge()
+        if (step === 'rollback' || step === 'wave') await stopOnFailure(deps, release, record, state, current)
         // The workflow's waves overlap all or none: the next wave's pod waits for this.
         if (overlap) await markWaveDone(deps, release, current)
       }
@@ -206,8 +206,8 @@ export async function waveStep(
 
 /**
  * One wave's step under the workflow's lease: its gates (before its first step; `gates`: all of them
- * asked here), its nodes, its handlers. Returns the nodes' statuses, when its handlers ran, the run's
- * wave count, and `judge`: what the wave's outcome means for the run (it throws when the run stops).
+ * asked here), its nodes, its handlers. Returns the record it ran from, the wave's state after the
+ * handlers, and when they began and ended.
  */
 async function oneWave(
   deps: LifecycleDeps,
@@ -215,7 +215,7 @@ async function oneWave(
   wave: number,
   step: WaveStepName,
   gates: boolean,
-): Promise<{ nodes: Record<string, string>; began: number; ended: number; waves: number; judge: () => Promise<void> }> {
+): Promise<{ record: RunRecord; state: WaveState; began: number; ended: number }> {
   const known = step === 'prepare' || step === 'wave' ? await beforeWave(deps, release, wave, gates) : undefined
   const { record, ctx, settings } = await loadRun(deps, release, known)
   if (record.stoppedBy && step !== 'rollback') {
@@ -230,15 +230,7 @@ async function oneWave(
     if (error instanceof ManualActionError) await markStopped(deps, release, `wave ${wave}: ${error.message}`)
     throw error
   }
-  const nodes = Object.fromEntries([...state.nodes.values()].map((n) => [n.name, readStatus(n.annotations) ?? '-']))
-  return {
-    nodes,
-    began,
-    ended: performance.now(),
-    waves: record.waves.length,
-    judge: () =>
-      step === 'rollback' || step === 'wave' ? stopOnFailure(deps, release, record, state, wave) : Promise.resolve(),
-  }
+  return { record, state, began, ended: performance.now() }
 }
 
 /**
