@@ -1,7 +1,7 @@
 import type { LifecycleDeps, ReleaseRef } from '../../src/lifecycle/context.js'
 import { STATUS_ANNOTATION, type NodeStatus } from '../../src/lifecycle/engine/node-state.js'
 import type { UpgradeRequest } from '../../src/lifecycle/checks/prerequisites.js'
-import type { RollbackRequest } from '../../src/lifecycle/services/rollback.service.js'
+import type { RollbackRequest } from '../../src/lifecycle/settings/request.js'
 import type { Values } from '../../src/lifecycle/settings/values.js'
 import type { NodePatch } from '../../src/ports/cluster.port.js'
 import type { Timings } from './cluster-store.js'

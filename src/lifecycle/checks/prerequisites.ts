@@ -4,13 +4,12 @@ import type { ReleaseInfo } from '../../ports/helm.port.js'
 import type { LifecycleDeps, ReleaseRef } from '../context.js'
 import { checkAccess } from './access.js'
 import { checkDuration } from '../settings/durations.js'
-import { checkHelmVersion } from './helm-version.js'
 import { checkNamespace, checkReleaseRef } from './names.js'
 import { checkDrainable, NO_FORCE } from '../engine/drain.js'
 import { InputError, PreconditionError } from '../errors.js'
 import { DEPLOYMENT_MODES, strategyFor } from '../modes/index.js'
-import { checkChart, checkRelease, releaseStrategy, versionBefore } from './release-checks.js'
-import { fromStorageOrHelm } from './release-read.js'
+import { checkRelease, releaseStrategy, versionBefore } from './release-checks.js'
+import { early, startReads, type Reads, type ReadScope } from './reads.js'
 import type { DeploymentMode, DeploymentStrategy } from '../modes/strategy.js'
 import type { UpgradeRequest } from '../settings/request.js'
 import { Annotation, isInFlight, isOtherInstance, memoryFor, readStatus } from '../engine/node-state.js'
@@ -168,7 +167,7 @@ export async function checkPrerequisites(
 ): Promise<RunPlan> {
   // The request checked again under the lock is the one the first plan checked.
   const verification = earlier ? earlier.verification : validateRequest(request)
-  const reads = startReads(deps, request, earlier && READS.get(earlier))
+  const reads = startReads(deps, upgradeScope(deps, request), earlier && READS.get(earlier))
   await reads.helm()
   await reads.access()
   await reads.ping()
@@ -243,97 +242,23 @@ export async function checkPrerequisites(
 
 const PREVIOUS_CHART_HINT = ' (and --previous-chart for the version to roll back to)'
 
-/**
- * Every read that needs nothing from another, started at once (each helm call is a process); each
- * is awaited where it stands in the checks' order, so a failure reads as if run one by one. Given
- * the reads of an earlier plan (`before`), it takes from them what cannot have changed: helm's
- * version, the access and ping, the charts checked, and, while the release's revision and its
- * deployment time are the same, its instance (`helm status`, which lists every pod of the release)
- * and its values. The release itself, the run record and the nodes are read again.
- */
-function startReads(deps: LifecycleDeps, request: UpgradeRequest, before?: Reads): Reads {
-  const { helm, cluster } = deps
-  const { name, namespace } = request.release
-  // helm's storage read once, for the release and its install (helm itself where it holds neither).
-  const stored = fromStorageOrHelm(cluster.helmStoredRelease(namespace, name), deps, request.release)
-  const release = stored.release()
-  const unchanged = before
-    ? Promise.all([release, before.release()]).then(([now, then]) => sameRevision(now, then))
-    : Promise.resolve(false)
-  const sinceBefore = <T>(kept: (() => Promise<T>) | undefined, read: () => Promise<T>) =>
-    unchanged.then((same) => (same && kept ? kept() : read()))
-  // The record of this install of the release only: one of another install (the release uninstalled
-  // and installed again under the same name) is history, never resumed nor its values restored.
-  const recorded = cluster.readRun(namespace, name)
-  const instance = sinceBefore(before?.instance, stored.instance)
-  const run = Promise.all([recorded, instance]).then(([record, current]) =>
-    isOtherInstance(record?.releaseInstance, current) ? undefined : record,
-  )
-  const helmUserValues = once(() =>
-    sinceBefore(before?.helmUserValues, () => helm.values(name, namespace, { all: false })),
-  )
-  const charts = before?.charts ?? new Map<string, Promise<void>>()
-  const chart = (ref: string, version: string, flag: string, hint: string) => {
-    const key = JSON.stringify([ref, version, flag])
-    if (!charts.has(key)) charts.set(key, checkChart(deps, ref, version, flag, hint))
-    return charts.get(key)!
-  }
+/** What an upgrade reads: its release, what it will touch, its target chart and the selected nodes. */
+function upgradeScope(deps: LifecycleDeps, request: UpgradeRequest): ReadScope {
   return {
-    helm: before?.helm ?? early(checkHelmVersion(helm)),
-    access: before?.access ?? early(checkAccess(deps, request)),
-    ping: before?.ping ?? early(cluster.ping()),
-    release: early(release),
-    run: early(run),
-    recorded: early(recorded),
-    instance: early(instance),
-    allValues: early(sinceBefore(before?.allValues, () => helm.values(name, namespace, { all: true }))),
-    helmUserValues,
-    // The operator's own values from helm only when no earlier run captured them (a resumed run has them).
-    userValues: early(run.then((record) => record?.userValues ?? helmUserValues())),
-    charts,
-    chart,
-    targetChart: early(chart(request.chart, request.targetVersion, '--chart', PREVIOUS_CHART_HINT)),
-    nodes: early(cluster.listNodes(request.selection.labelSelector)),
+    reach: {
+      release: request.release,
+      verificationNamespace: request.verification.namespace,
+      policyNamespace: request.policy.namespace,
+      soak: Boolean(request.soakMs),
+      drain: request.drain,
+    },
+    chart: { ref: request.chart, version: request.targetVersion, flag: '--chart', hint: PREVIOUS_CHART_HINT },
+    nodes: () => deps.cluster.listNodes(request.selection.labelSelector),
   }
-}
-
-/** The release as it was: the same revision, status and deployment (helm's deployedAt), when helm says it. Pure. */
-function sameRevision(now: ReleaseInfo | undefined, then: ReleaseInfo | undefined): boolean {
-  return (
-    now !== undefined &&
-    then !== undefined &&
-    now.deployedAt !== undefined &&
-    now.deployedAt === then.deployedAt &&
-    now.revision === then.revision &&
-    now.status === then.status
-  )
 }
 
 /** What one planning read, so that a plan checked again reads only what may have changed since. */
 const READS = new WeakMap<RunPlan, Reads>()
-
-/** A read to await where it is needed (started already, or on the first ask). */
-type Later<T> = () => Promise<T>
-
-interface Reads {
-  helm: Later<void>
-  access: Later<void>
-  ping: Later<void>
-  release: Later<ReleaseInfo | undefined>
-  /** The run record of this install of the release, if any. */
-  run: Later<RunRecord | undefined>
-  /** The run record beside the release, of whichever install. */
-  recorded: Later<RunRecord | undefined>
-  instance: Later<string | undefined>
-  allValues: Later<Values>
-  helmUserValues: Later<Values>
-  userValues: Later<Values>
-  /** The charts checked so far, by chart, version and flag. */
-  charts: Map<string, Promise<void>>
-  chart: (ref: string, version: string, flag: string, hint: string) => Promise<void>
-  targetChart: Later<void>
-  nodes: Later<NodeView[]>
-}
 
 /**
  * The release, and the run record beside it: an interrupted run toward the same target is resumed
@@ -385,7 +310,7 @@ async function checkMode(
   const strategy = releaseStrategy(release, allValues)
   if (request.deploymentMode !== 'auto' && request.deploymentMode !== strategy.mode)
     throw modeMismatch(request, release, strategy.mode, request.deploymentMode)
-  await checkAccess(deps, request, strategy)
+  await checkAccess(deps, strategy.requiredAccess(request.release.namespace))
   if (semver.lt(request.targetVersion, strategy.minimumVersion)) {
     throw new InputError(
       '--target-version',
@@ -658,16 +583,4 @@ async function rollbackVersion(deps: LifecycleDeps, name: string, request: Upgra
       suggestions: ['pass --previous-chart with the chart of the version those nodes run'],
     },
   )
-}
-
-/** A read started the first time it is asked for, then the same promise. */
-function once<T>(read: () => Promise<T>): () => Promise<T> {
-  let started: Promise<T> | undefined
-  return () => (started ??= read())
-}
-
-/** Starts a read now; the returned function awaits it (its value, or its failure) where it is needed. */
-function early<T>(read: Promise<T>): () => Promise<T> {
-  read.catch(() => undefined) // awaited later: not an unhandled rejection meanwhile
-  return () => read
 }

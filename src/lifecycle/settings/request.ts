@@ -51,3 +51,19 @@ export interface UpgradeRequest {
   /** The fleet policy the request's defaults came from: named in the run's first line and its report. */
   policy: PolicyInEffect
 }
+
+/** What `kata-lcm rollback NODE` is asked to do. */
+export interface RollbackRequest {
+  node: string
+  release: ReleaseRef
+  chart: string
+  /** Explicit version to go back to; otherwise the node's recorded previous version, else helm history. */
+  toVersion?: string
+  verification?: { source: string; origin: string; namespace: string; timeoutMs: number }
+  /** The policy's pools: a node in a pool with its own verification pod is verified with that one. */
+  pools?: { pools: Pool[]; namespace: string; timeoutMs: number }
+  readyTimeoutMs: number
+  helmTimeout: string
+  /** The fleet policy the request's defaults came from: named in the run's first line and its report. */
+  policy: PolicyInEffect
+}

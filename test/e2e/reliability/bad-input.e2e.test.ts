@@ -263,6 +263,14 @@ const cases: Case[] = [
     2,
     /NODE: no node named "no-such-node"/,
   ],
+  [
+    'a rollback forbidden by RBAC',
+    // The rights an upgrade's planner checks, checked by rollback's the same way, before the node is read.
+    async () => ['rollback', w.nodeNames[0]!, '--chart', chartPath('3.27.0'), '--no-policy'],
+    2,
+    /this identity may not list nodes \(cluster-wide\), get nodes \(cluster-wide\), patch nodes/,
+    { kubeconfig: async () => forbiddenKubeconfig() },
+  ],
   // Bounds: a wish for patience is refused, never turned into an instant timeout.
   [
     'a verification timeout of 999999h',

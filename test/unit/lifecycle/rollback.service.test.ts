@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import { InputError, PreconditionError } from '../../../src/lifecycle/errors.js'
 import { Annotation, STATUS_ANNOTATION } from '../../../src/lifecycle/engine/node-state.js'
-import { rollbackNode, type RollbackRequest } from '../../../src/lifecycle/services/rollback.service.js'
+import { rollbackNode } from '../../../src/lifecycle/services/rollback.service.js'
+import type { RollbackRequest } from '../../../src/lifecycle/settings/request.js'
 import { upgrade } from '../../../src/lifecycle/services/upgrade.service.js'
 import {
   scenario,
   statusWrites,
   VERIFICATION_POD,
+  RELEASE,
   VERIFY_NAMESPACE,
   type Scenario,
   type ScenarioOptions,
@@ -202,6 +204,33 @@ describe('rollback NODE', () => {
     expect(error).toBeInstanceOf(PreconditionError)
     expect((error as PreconditionError).suggestions).toEqual(['pass --to-version X.Y.Z'])
     expect(s.cluster.writes).toEqual([])
+  })
+
+  it("checks this identity's rights as an upgrade does, the run's and the mode's, before any write", async () => {
+    for (const denied of ['patch nodes', `delete pods ${RELEASE.namespace}`, `get pods/log ${VERIFY_NAMESPACE}`]) {
+      const s = await upgraded()
+      const before = s.cluster.writes.length
+      s.cluster.denied.add(denied)
+      const error = await rollback(s, 'node-1', { verification }).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(PreconditionError)
+      const [verb, resource, namespace] = denied.split(' ')
+      expect((error as Error).message).toMatch(
+        new RegExp(`^this identity may not ${verb} ${resource}${namespace ? ` in ${namespace}` : ' \\(cluster-wide\\)'}`),
+      )
+      expect(s.cluster.writes.slice(before)).toEqual([])
+    }
+  })
+
+  it('a verification pod needs its namespace; without a pod, no pod rights are asked', async () => {
+    const s = await upgraded()
+    const before = s.cluster.writes.length
+    s.cluster.namespaces = new Set([RELEASE.namespace])
+    await expect(rollback(s, 'node-1', { verification })).rejects.toThrow(
+      `--verification-namespace: namespace "${VERIFY_NAMESPACE}" does not exist`,
+    )
+    expect(s.cluster.writes.slice(before)).toEqual([])
+    s.cluster.denied.add(`create pods ${VERIFY_NAMESPACE}`)
+    expect((await rollback(s, 'node-1')).outcome).toBe('success')
   })
 
   it('refuses a verification pod that cannot run on the node', async () => {
