@@ -8,7 +8,12 @@ export interface ClientLimits {
   maxInFlight: number
 }
 
-/** Where the limits start without flags (kubectl's are 50/300; client-go's 5/10). */
-export const DEFAULT_LIMITS: ClientLimits = { qps: 20, burst: 40, maxInFlight: 16 }
+/**
+ * Where the limits start without flags: the rate and burst kubectl gives its discovery client, which
+ * sends its requests in one burst as a wave does (client-go's own default is 5/10). They started at
+ * 20/40 until the bench showed the first wave's cordons paced at 20 a second behind the
+ * plan's reads, holding its helm upgrade back about 2.5 s (docs/performance.md, run S).
+ */
+export const DEFAULT_LIMITS: ClientLimits = { qps: 50, burst: 300, maxInFlight: 16 }
 /** How far they may grow without flags: what the 5000-node benchmark ran with, every lease kept. */
 export const DEFAULT_CAPS: ClientLimits = { qps: 400, burst: 800, maxInFlight: 64 }
