@@ -27,7 +27,11 @@ export function runAccess(reach: RunReach): AccessCheck[] {
     ...(reach.soak ? [{ verb: 'watch', resource: 'nodes' }] : []),
     ...(verify
       ? [
-          ...['create', 'get', 'list', 'watch', 'delete'].map((verb) => ({ verb, resource: 'pods', namespace: verify })),
+          ...['create', 'get', 'list', 'watch', 'delete'].map((verb) => ({
+            verb,
+            resource: 'pods',
+            namespace: verify,
+          })),
           { verb: 'get', resource: 'pods/log', namespace: verify },
         ]
       : []),

@@ -181,7 +181,7 @@ describe("RequestLimiter warmed to where the run's last process left it (an Argo
 })
 
 describe('adaptiveLimits (the --kube-* flags)', () => {
-  it("without flags: from 50/300 (16 in flight) up to 400/800/64; a flag given is its cap and its start", () => {
+  it('without flags: from 50/300 (16 in flight) up to 400/800/64; a flag given is its cap and its start', () => {
     expect(adaptiveLimits({})).toEqual({
       start: { qps: 50, burst: 300, maxInFlight: 16 },
       cap: { qps: 400, burst: 800, maxInFlight: 64 },

@@ -215,7 +215,9 @@ describe('rollback NODE', () => {
       expect(error).toBeInstanceOf(PreconditionError)
       const [verb, resource, namespace] = denied.split(' ')
       expect((error as Error).message).toMatch(
-        new RegExp(`^this identity may not ${verb} ${resource}${namespace ? ` in ${namespace}` : ' \\(cluster-wide\\)'}`),
+        new RegExp(
+          `^this identity may not ${verb} ${resource}${namespace ? ` in ${namespace}` : ' \\(cluster-wide\\)'}`,
+        ),
       )
       expect(s.cluster.writes.slice(before)).toEqual([])
     }
