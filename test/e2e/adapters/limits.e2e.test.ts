@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { KubeCluster } from '../../../src/adapters/kube-cluster.adapter.js'
 import { createKubeConfig } from '../../../src/adapters/kube-config.js'
+import { DEFAULT_LIMITS } from '../../../src/deps.js'
 import { AuditLog } from '../harness/audit.js'
 import { e2eCluster, loadKubeConfig } from '../harness/cluster.js'
 
@@ -35,7 +36,8 @@ describe('client-side request limits (real API server)', () => {
   it("an Argo step's process starts from the limits the holder's last process handed over on the Lease; another holder starts cold", async () => {
     const kubeConfig = createKubeConfig({ kubeconfig: e2eCluster().kubeconfigPath })
     const lease = `kata-lcm-limits-e2e-${randomBytes(3).toString('hex')}`
-    const cold = { qps: 20, burst: 40, maxInFlight: 16 }
+    // Where the built-in limits start without flags.
+    const cold = DEFAULT_LIMITS
     // The step before: limits it reached (fixed here, as if its limiter had grown to them).
     const before = new KubeCluster(kubeConfig, { limits: { qps: 300, burst: 600, maxInFlight: 48 } })
     expect(await before.tryLock('default', lease, 'argo/wf-1', 60, new Date())).toEqual({ acquired: true })
