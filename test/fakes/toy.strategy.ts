@@ -51,7 +51,7 @@ export const toyStrategy: DeploymentStrategy = {
     )
   },
   healthPods: () => undefined,
-  coveredNodes: (ctx) => ctx.deps.cluster.listNodes(),
+  coveredNodes: async (ctx) => ({ nodes: await ctx.deps.cluster.listNodes() }),
   // What the release would be upgraded to (rendered before any write); the toy itself never runs helm.
   plannedUpgrades: (ctx) => [
     {
@@ -74,8 +74,7 @@ export const toyStrategy: DeploymentStrategy = {
   confirmDone: (deps, _release, _values, nodes, target) => onVersion(deps, nodes, target),
   checkWaves: async () => undefined,
   // The fleet is on one version when every node's annotation says so; the release's values were never changed.
-  async restoreValues(ctx, _chart, version) {
-    const nodes = await ctx.deps.cluster.listNodes()
+  async restoreValues(_ctx, _chart, version, { nodes }) {
     return nodes.every((n) => n.annotations[TOY_VERSION] === undefined || n.annotations[TOY_VERSION] === version)
   },
 }

@@ -1,4 +1,4 @@
-import type { AccessCheck, NodeView, PodQuery } from '../../ports/cluster.port.js'
+import type { AccessCheck, NodeView, PodQuery, PodView } from '../../ports/cluster.port.js'
 import type { HelmUpgradeRequest, ReleaseInfo } from '../../ports/helm.port.js'
 import type { LifecycleDeps, ReleaseRef } from '../context.js'
 import { settlePendingRelease } from '../run/pending-release.js'
@@ -73,6 +73,14 @@ export interface RunContext {
  * How one kata-deploy installation model rolls, awaits and reverts nodes. The wave state machine
  * calls only these; it never branches on the mode.
  */
+/** The fleet a release covers, from one read of the cluster (`coveredNodes`), for `restoreValues`. */
+export interface Coverage {
+  /** The nodes the release's kata-deploy is on, each as listed. */
+  nodes: NodeView[]
+  /** Their kata-deploy pods, as read with them (daemonset; job mode has none). */
+  pods?: PodView[]
+}
+
 export interface DeploymentStrategy {
   readonly mode: DeploymentMode
   /** The lowest kata-deploy version whose chart supports driving it wave by wave. */
@@ -94,9 +102,10 @@ export interface DeploymentStrategy {
    * says: a live kata-deploy pod (daemonset); in job mode every node, but from 4.1.0 only those
    * carrying the install's marker (its dispatcher's cleanup takes it off a node the release no
    * longer covers; before, such a node keeps Kata as installed). A deleted node is never among them,
-   * whatever its annotations say. Each as listed (one read of the fleet serves the caller). Read-only.
+   * whatever its annotations say. Each as listed, with what the mode read to find them (one read of
+   * the fleet serves the caller and `restoreValues`). Read-only.
    */
-  coveredNodes(ctx: RunContext, version: string): Promise<NodeView[]>
+  coveredNodes(ctx: RunContext, version: string): Promise<Coverage>
   /** Puts the given nodes back on the previous version and waits for them. Safe to rerun. */
   revertNodes(ctx: RunContext, nodes: string[]): Promise<NodeOutcomes>
   /** The helm upgrades a run of these waves would make, in order, for --dry-run. Pure. */
@@ -126,9 +135,10 @@ export interface DeploymentStrategy {
    * Once the fleet is on one version again (after the last wave, or after rollbacks put every node
    * back): the operator's own values back in the release at `version`, touching no node, so their
    * next plain helm upgrade behaves as before kata-lcm. Returns whether they are back (the run record
-   * may then go); false when this mode sees nodes still on another version.
+   * may then go); false when this mode sees nodes still on another version. `coverage` is what
+   * `coveredNodes` just read.
    */
-  restoreValues(ctx: RunContext, chart: string, version: string): Promise<boolean>
+  restoreValues(ctx: RunContext, chart: string, version: string, coverage: Coverage): Promise<boolean>
 }
 
 /**

@@ -12,8 +12,8 @@ export async function restoreWhenConverged(ctx: RunContext, chart: string, versi
   const { deps } = ctx
   // Only the nodes the release still covers count: one taken out of its selection (its kata-deploy
   // pod gone) or deleted runs nothing of it, whatever its annotations last said.
-  const covered = await ctx.strategy.coveredNodes(ctx, version)
-  const elsewhere = covered
+  const coverage = await ctx.strategy.coveredNodes(ctx, version)
+  const elsewhere = coverage.nodes
     .filter(
       (n) =>
         readStatus(n.annotations) !== undefined &&
@@ -29,7 +29,7 @@ export async function restoreWhenConverged(ctx: RunContext, chart: string, versi
     })
     return false
   }
-  if (!(await ctx.strategy.restoreValues(ctx, chart, version))) return false
+  if (!(await ctx.strategy.restoreValues(ctx, chart, version, coverage))) return false
   await deps.cluster.clearRun(ctx.release.namespace, ctx.release.name)
   return true
 }
