@@ -202,7 +202,7 @@ export const daemonSetStrategy: DeploymentStrategy = {
     const { cluster } = ctx.deps
     const names = kataDeployNames(ctx.userValues)
     const hash = await cluster.daemonSetRevisionHash(ctx.release.namespace, names.daemonSet, ctx.readyTimeoutMs)
-    // The fleet's pods as coveredNodes just read them (a second read found the same, 0.2 s later at 1000 nodes).
+    // The pods as coveredNodes read them just now: the fleet is not read twice (0.2 s at 1000 nodes).
     const behind = (coverage.pods ?? (await podsInFleet(ctx)).pods)
       .filter((p) => p.labels[REVISION_LABEL] !== hash)
       .map((p) => p.nodeName!)

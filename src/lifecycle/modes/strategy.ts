@@ -69,10 +69,6 @@ export interface RunContext {
   releaseInstance?: string
 }
 
-/**
- * How one kata-deploy installation model rolls, awaits and reverts nodes. The wave state machine
- * calls only these; it never branches on the mode.
- */
 /** The fleet a release covers, from one read of the cluster (`coveredNodes`), for `restoreValues`. */
 export interface Coverage {
   /** The nodes the release's kata-deploy is on, each as listed. */
@@ -81,6 +77,10 @@ export interface Coverage {
   pods?: PodView[]
 }
 
+/**
+ * How one kata-deploy installation model rolls, awaits and reverts nodes. The wave state machine
+ * calls only these; it never branches on the mode.
+ */
 export interface DeploymentStrategy {
   readonly mode: DeploymentMode
   /** The lowest kata-deploy version whose chart supports driving it wave by wave. */
