@@ -10,9 +10,10 @@
  * in which the limiter held requests back, no request was throttled (429) and the median latency
  * stayed low, they grow by half, up to the cap; a second with a 429 halves them, a second whose
  * median latency rose to four times the lowest seen (and at least 250 ms) cuts them by 30%. The
- * `--kube-*` flags are the caps; without them the limits start at 50/300 (kubectl's discovery client's; 16 in flight)
- * and may reach 400/800/64. A process that takes over from one of its run's (an Argo step after the last)
- * starts where that one left them (`warmTo`: KubeCluster reads them from the run's Lease).
+ * `--kube-*` flags are the caps; without them the limits start at 50 qps, burst 300 (kubectl's
+ * discovery client's), 16 in flight, and may reach 400/800/64. A process that takes over from one
+ * of its run's (an Argo step after the last) starts where that one left them (`warmTo`: KubeCluster
+ * reads them from the run's Lease).
  *
  * Requests that tell rather than do (the Events behind `kubectl describe node`) go in the
  * `background` lane: only while no other request waits for its turn, and with at most a quarter of
