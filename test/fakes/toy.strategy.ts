@@ -51,7 +51,7 @@ export const toyStrategy: DeploymentStrategy = {
     )
   },
   healthPods: () => undefined,
-  coveredNodes: async (ctx) => ({ nodes: await ctx.deps.cluster.listNodes() }),
+  coveredNodes: async (ctx) => ({ nodes: await ctx.deps.cluster.listNodes(), pods: [] }),
   // What the release would be upgraded to (rendered before any write); the toy itself never runs helm.
   plannedUpgrades: (ctx) => [
     {

@@ -7,7 +7,7 @@
 import type { NodeView, RunRecord } from '../../ports/cluster.port.js'
 import type { ReleaseInfo } from '../../ports/helm.port.js'
 import type { LifecycleDeps, ReleaseRef } from '../context.js'
-import { isOtherInstance } from '../engine/node-state.js'
+import { runOfInstance } from '../engine/node-state.js'
 import type { Values } from '../settings/values.js'
 import { checkRunAccess, type RunReach } from './access.js'
 import { checkHelmVersion } from './helm-version.js'
@@ -72,9 +72,7 @@ export function startReads(deps: LifecycleDeps, scope: ReadScope, before?: Reads
   // and installed again under the same name) is history, never resumed nor its values restored.
   const recorded = cluster.readRun(namespace, name)
   const instance = sinceBefore(before?.instance, stored.instance)
-  const run = Promise.all([recorded, instance]).then(([record, current]) =>
-    isOtherInstance(record?.releaseInstance, current) ? undefined : record,
-  )
+  const run = Promise.all([recorded, instance]).then(([record, current]) => runOfInstance(record, current))
   const helmUserValues = once(() =>
     sinceBefore(before?.helmUserValues, () => helm.values(name, namespace, { all: false })),
   )

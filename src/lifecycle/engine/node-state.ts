@@ -72,6 +72,14 @@ export function isOtherInstance(recorded: string | undefined, current: string | 
   return recorded !== undefined && current !== undefined && recorded !== current
 }
 
+/** The run record, if it is of install `current` of the release: another install's is history. Pure. */
+export function runOfInstance<R extends { releaseInstance?: string }>(
+  record: R | undefined,
+  current: string | undefined,
+): R | undefined {
+  return isOtherInstance(record?.releaseInstance, current) ? undefined : record
+}
+
 export type NodeStatus =
   /**
    * Written by kata-lcm before 2026-12 ahead of the cordon (run id and prior schedulability

@@ -242,7 +242,7 @@ export const jobStrategy: DeploymentStrategy = {
 
   async coveredNodes(ctx, version) {
     const owning = semver.valid(version) !== null && semver.gte(version, OWNERSHIP_VERSION)
-    return { nodes: await ctx.deps.cluster.listNodes(owning ? installMarker(ctx.userValues) : undefined) }
+    return { nodes: await ctx.deps.cluster.listNodes(owning ? installMarker(ctx.userValues) : undefined), pods: [] }
   },
 
   // Its health is the node's label: the nodes' watch sees it change.

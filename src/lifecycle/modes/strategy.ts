@@ -73,8 +73,8 @@ export interface RunContext {
 export interface Coverage {
   /** The nodes the release's kata-deploy is on, each as listed. */
   nodes: NodeView[]
-  /** Their kata-deploy pods, as read with them (daemonset; job mode has none). */
-  pods?: PodView[]
+  /** Their kata-deploy pods, as read with them (daemonset; none in job mode, which has no such pods). */
+  pods: PodView[]
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { NodeView, RunSettings } from '../../ports/cluster.port.js'
 import type { LifecycleDeps } from '../context.js'
 import { acquireLock } from '../run/lock.js'
-import { Annotation, isOtherInstance, readStatus } from '../engine/node-state.js'
+import { Annotation, readStatus, runOfInstance } from '../engine/node-state.js'
 import { cordonedByUs, transition } from '../engine/node-ops.js'
 import { newWaveState, runHandlers, waveSettings } from '../engine/phases.js'
 import type { LifecycleReport, NodeResult } from '../run/report.js'
@@ -32,7 +32,7 @@ export async function rollbackNode(
   try {
     const recorded = await deps.cluster.readRun(request.release.namespace, request.release.name)
     // Another install's record keeps nothing of this one's: not its values, not its rollback target.
-    const unfinished = isOtherInstance(recorded?.releaseInstance, instance) ? undefined : recorded
+    const unfinished = runOfInstance(recorded, instance)
     const settings = rollbackSettings(request, plan.verification)
     // Kept when no unfinished run has one: the operator's values, captured before the first helm upgrade.
     const record = newRecord({

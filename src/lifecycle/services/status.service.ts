@@ -9,10 +9,10 @@ import { releaseInstance } from '../checks/release-read.js'
 import { REVISION_LABEL } from '../modes/kata-deploy-pods.js'
 import {
   Annotation,
-  isOtherInstance,
   memoryFor,
   NODE_STATUSES,
   readStatus,
+  runOfInstance,
   type NodeStatus,
 } from '../engine/node-state.js'
 import { cordonedByUs } from '../engine/node-ops.js'
@@ -177,7 +177,7 @@ export async function nodeStatus(
   const recorded = await deps.cluster.readRun(release.namespace, release.name).catch(() => undefined)
   // No release, or another install of it: its record is history, not a run in flight.
   const released = info !== undefined || helmProblem !== undefined
-  const record = released && !isOtherInstance(recorded?.releaseInstance, instance) ? recorded : undefined
+  const record = released ? runOfInstance(recorded, instance) : undefined
   return {
     apiVersion: STATUS_API_VERSION,
     kind: STATUS_KIND,
