@@ -270,23 +270,17 @@ interface Scope {
   item?: string
 }
 
+/** `{{workflow.name|mainEntrypoint|status}}`, `{{workflow.parameters.X}}`, `{{inputs.parameters.X}}`, `{{item}}`. */
 function lookup(scope: Scope, ref: string): string {
-  const [kind, ...rest] = ref.split('.')
-  const key = rest.join('.')
+  const [kind, first, ...more] = ref.split('.')
   const value =
-    kind === 'workflow' && key === 'name'
-      ? scope.workflow['@name']
-      : kind === 'workflow' && key === 'mainEntrypoint'
-        ? scope.workflow['@entrypoint']
-        : kind === 'workflow' && key === 'status'
-          ? scope.workflow['@status']
-          : kind === 'workflow' && rest[0] === 'parameters'
-            ? scope.workflow[rest.slice(1).join('.')]
-            : kind === 'inputs' && rest[0] === 'parameters'
-              ? scope.inputs[rest.slice(1).join('.')]
-              : kind === 'item'
-                ? scope.item
-                : undefined
+    kind === 'item'
+      ? scope.item
+      : first === 'parameters' && (kind === 'workflow' || kind === 'inputs')
+        ? scope[kind][more.join('.')]
+        : kind === 'workflow'
+          ? scope.workflow[`@${[first, ...more].join('.')}`]
+          : undefined
   if (value === undefined) throw new Error(`the interpreter cannot resolve {{${ref}}}`)
   return value
 }
@@ -351,7 +345,7 @@ export async function runWorkflow(
   },
 ): Promise<{ ok: boolean; runs: StepRun[] }> {
   const entrypoint = opts.entrypoint ?? spec.entrypoint
-  const workflow: Record<string, string> = { '@name': opts.workflowName, '@entrypoint': entrypoint }
+  const workflow: Record<string, string> = { '@name': opts.workflowName, '@mainEntrypoint': entrypoint }
   for (const p of spec.arguments.parameters) if (p.value !== undefined) workflow[p.name] = p.value
   Object.assign(workflow, opts.submitted)
   const runs: StepRun[] = []
