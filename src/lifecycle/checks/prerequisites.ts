@@ -191,8 +191,12 @@ export async function checkPrerequisites(
   // The operator's values are captured once, by the first run, and kept in the record until they are
   // back in the release: after a rollback the release's values carry kata-lcm's overrides, not theirs.
   const userValues = await reads.userValues()
-  const fleet = await selectFleet(deps, request, await reads.nodes(), releaseInstance, verification)
-  await strategy.precheck(deps, request.release, fleet.selected, allValues)
+  // The mode's own reads go beside the nodes' (at 1000 nodes each is two pages, one after the other).
+  const fleetRead = reads.nodes().then((listed) => selectFleet(deps, request, listed, releaseInstance, verification))
+  const selected = early(fleetRead.then((f) => f.selected))
+  const prechecked = early(strategy.precheck(deps, request.release, selected(), allValues))
+  const fleet = await fleetRead
+  await prechecked()
   const { alreadyDone, resumed, nodes } = await nodesToDo(deps, request, fleet.selected, release, allValues, strategy)
   // The rollback target matters only when there is work; a rerun with nothing to do needs none.
   const idle = nodes.length === 0 && !resumingRun

@@ -433,6 +433,8 @@ export async function runHandlers(state: WaveState, step?: WaveStep): Promise<vo
       if (overlap && phase === 'prepare') {
         const cordoning: NodeWaits = { waiters: new Set(), closed: false }
         state.cordoning = cordoning
+        // Asked before the cordons, not queued behind them: each node's upgrade needs it right after its own.
+        kataClasses(state).catch(() => undefined)
         const prepare = runHandler(state, 'prepare', step).finally(() => {
           cordoning.closed = true
           askAgain(cordoning)

@@ -127,9 +127,12 @@ export const daemonSetStrategy: DeploymentStrategy = {
     )
   },
 
-  async precheck(deps, release, nodes, values) {
+  async precheck(deps, release, selected, values) {
     const names = kataDeployNames(values)
-    const pods = await deps.cluster.listPods({ namespace: release.namespace, labelSelector: names.podSelector })
+    const [pods, nodes] = await Promise.all([
+      deps.cluster.listPods({ namespace: release.namespace, labelSelector: names.podSelector }),
+      selected,
+    ])
     const without = nodes.filter((n) => !pods.some((p) => p.nodeName === n.name))
     if (without.length > 0) {
       throw new PreconditionError(

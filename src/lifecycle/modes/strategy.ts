@@ -114,8 +114,11 @@ export interface DeploymentStrategy {
   plannedRevert(ctx: RunContext, nodes: string[]): HelmUpgradeRequest
   /** The rights this mode needs in the release namespace beyond every run's (SelfSubjectAccessReview). Pure. */
   requiredAccess(releaseNamespace: string): AccessCheck[]
-  /** This mode's own checks of the selected nodes before any write (throws a PreconditionError). Read-only. */
-  precheck(deps: LifecycleDeps, release: ReleaseRef, nodes: readonly NodeView[], values: Values): Promise<void>
+  /**
+   * This mode's own checks of the selected nodes before any write (throws a PreconditionError).
+   * `nodes` is still being read when it is called: the mode's own reads go beside it. Read-only.
+   */
+  precheck(deps: LifecycleDeps, release: ReleaseRef, nodes: Promise<readonly NodeView[]>, values: Values): Promise<void>
   /**
    * Of `nodes` (annotated `completed` on the target), those whose kata-deploy the cluster does not
    * contradict: daemonset, a Ready pod at the DaemonSet's current revision when the release runs the
