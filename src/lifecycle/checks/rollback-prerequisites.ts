@@ -1,5 +1,5 @@
 import semver from 'semver'
-import type { NodeView, RunSettings } from '../../ports/cluster.port.js'
+import type { NodeView, RunRecord, RunSettings } from '../../ports/cluster.port.js'
 import type { ReleaseInfo } from '../../ports/helm.port.js'
 import type { LifecycleDeps } from '../context.js'
 import { InputError, PreconditionError } from '../errors.js'
@@ -7,34 +7,45 @@ import { Annotation, memoryFor } from '../engine/node-state.js'
 import { checkSchedulable, parseVerificationTemplate, type VerificationTemplate } from '../engine/verification.js'
 import type { DeploymentStrategy } from '../modes/strategy.js'
 import { groupByPool, podFor } from '../run/pools.js'
+import { newRecord } from '../run/record.js'
 import type { RollbackRequest } from '../settings/request.js'
 import { checkAccess } from './access.js'
 import { checkNamespace, checkReleaseRef } from './names.js'
 import { startReads, type Reads } from './reads.js'
 import { checkRelease, releaseStrategy, versionBefore } from './release-checks.js'
 
-/** What `rollback NODE` checked before any write: the release, its mode, the node and the version to go back to. */
+/** What `rollback NODE` checked before any write, and the one-node run it plans: its record. */
 export interface RollbackPlan {
   release: ReleaseInfo
   strategy: DeploymentStrategy
-  /** helm's first_deployed of this install of the release. */
-  instance: string | undefined
   node: NodeView
   toVersion: string
   /** The node's verification pod (its pool's own, else the request's), if any. */
   template: VerificationTemplate | undefined
-  verification: RunSettings['verification'] | undefined
-  /** The reads the plan was made from: the run record of this install, the operator's values. */
-  reads: Reads
+  /**
+   * The run's record, as every driver's planner returns one: the release at its version, the node
+   * going back to `toVersion`, the operator's values (an unfinished run's capture, else the release's).
+   */
+  record: RunRecord
+  /** The run record of this install an earlier run left (it keeps the operator's values until they are back), if any. */
+  unfinished: RunRecord | undefined
 }
 
 /**
  * Everything `rollback NODE` checks before any write, read the way the upgrade's planner reads
  * (reads.ts): helm's version, the access (the run's and the mode's), the release and its install,
  * the node and its verification pod, the mode, the version to go back to (--to-version, else the
- * node's recorded previous version, else helm history) and its chart. Read-only.
+ * node's recorded previous version, else helm history) and its chart; and the run's record. Given
+ * the plan made before the lock (`earlier`), it checks again under it, reading again what another
+ * run may have changed meanwhile (the release, the run record, the node), as the upgrade's planner
+ * does. Read-only.
  */
-export async function checkRollbackPrerequisites(deps: LifecycleDeps, request: RollbackRequest): Promise<RollbackPlan> {
+export async function checkRollbackPrerequisites(
+  deps: LifecycleDeps,
+  request: RollbackRequest,
+  run: { runId: string; holder: string },
+  earlier?: RollbackPlan,
+): Promise<RollbackPlan> {
   checkReleaseRef(request.release)
   if (request.verification) checkNamespace('--verification-namespace', request.verification.namespace)
   if (request.toVersion !== undefined && semver.valid(request.toVersion) !== request.toVersion)
@@ -42,22 +53,26 @@ export async function checkRollbackPrerequisites(deps: LifecycleDeps, request: R
   const runTemplate = request.verification
     ? parseVerificationTemplate(request.verification.source, request.verification.origin)
     : undefined
-  const reads = startReads(deps, {
-    reach: {
-      release: request.release,
-      // Where a verification pod of the node would run: the request's, else its pools' (the same flag).
-      verificationNamespace:
-        request.verification?.namespace ??
-        (request.pools?.pools.some((p) => p.verification) ? request.pools.namespace : undefined),
-      policyNamespace: request.policy.namespace,
-      soak: false,
-      drain: false,
+  const reads = startReads(
+    deps,
+    {
+      reach: {
+        release: request.release,
+        // Where a verification pod of the node would run: the request's, else its pools' (the same flag).
+        verificationNamespace:
+          request.verification?.namespace ??
+          (request.pools?.pools.some((p) => p.verification) ? request.pools.namespace : undefined),
+        policyNamespace: request.policy.namespace,
+        soak: false,
+        drain: false,
+      },
+      nodes: async () => {
+        const node = await deps.cluster.getNode(request.node)
+        return node ? [node] : []
+      },
     },
-    nodes: async () => {
-      const node = await deps.cluster.getNode(request.node)
-      return node ? [node] : []
-    },
-  })
+    earlier && READS.get(earlier),
+  )
   await reads.helm()
   await reads.access()
   await reads.ping()
@@ -81,7 +96,45 @@ export async function checkRollbackPrerequisites(deps: LifecycleDeps, request: R
     )
   }
   await reads.chart(request.chart, toVersion, '--chart', '')
-  return { release, strategy, instance, node, toVersion, template, verification, reads }
+  // Another install's record keeps nothing of this one's: not its values, not its rollback target.
+  const unfinished = await reads.run()
+  const record = newRecord({
+    ...run,
+    release,
+    mode: strategy.mode,
+    targetVersion: release.chartVersion,
+    previousVersion: toVersion,
+    chart: request.chart,
+    previousChart: request.chart,
+    // Captured once: after an earlier rollback the release's values carry kata-lcm's overrides.
+    userValues: await reads.userValues(),
+    startedAt: deps.clock.now().toISOString(),
+    waves: [[node.name]],
+    settings: rollbackSettings(request, verification),
+    policy: request.policy.name,
+    releaseInstance: instance,
+  })
+  const plan = { release, strategy, node, toVersion, template, record, unfinished }
+  READS.set(plan, reads)
+  return plan
+}
+
+/** The reads each plan was made from, for the plan that checks it again under the lock. */
+const READS = new WeakMap<RollbackPlan, Reads>()
+
+/** A one-node rollback's settings: no drain, the request's timeouts, the node's verification pod. Pure. */
+function rollbackSettings(
+  request: RollbackRequest,
+  verification: RunSettings['verification'] | undefined,
+): RunSettings {
+  return {
+    batchSize: 1,
+    drain: false,
+    drainTimeoutMs: request.readyTimeoutMs,
+    readyTimeoutMs: request.readyTimeoutMs,
+    helmTimeout: request.helmTimeout,
+    verification: verification ?? { source: '', origin: '', namespace: 'default', timeoutMs: request.readyTimeoutMs },
+  }
 }
 
 /** The node's verification pod: its pool's own, when it has one, else the request's; checked schedulable there. */

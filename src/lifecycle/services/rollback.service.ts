@@ -1,13 +1,12 @@
-import type { NodeView, RunSettings } from '../../ports/cluster.port.js'
+import type { NodeView } from '../../ports/cluster.port.js'
 import type { LifecycleDeps } from '../context.js'
 import { acquireLock } from '../run/lock.js'
-import { Annotation, readStatus, runOfInstance } from '../engine/node-state.js'
+import { Annotation, readStatus } from '../engine/node-state.js'
 import { cordonedByUs, transition } from '../engine/node-ops.js'
 import { newWaveState, runHandlers, waveSettings } from '../engine/phases.js'
 import type { LifecycleReport, NodeResult } from '../run/report.js'
 import { restoreWhenConverged } from '../run/restore.js'
 import { openRun } from '../run/open.js'
-import { newRecord } from '../run/record.js'
 import { checkRollbackPrerequisites, type RollbackPlan } from '../checks/rollback-prerequisites.js'
 import type { RollbackRequest } from '../settings/request.js'
 
@@ -25,41 +24,22 @@ export async function rollbackNode(
   holder = runId,
 ): Promise<LifecycleReport> {
   deps.events.emit({ type: 'info', message: `policy: ${request.policy.name}` })
-  const plan = await checkRollbackPrerequisites(deps, request)
-  const { release, node, toVersion, instance } = plan
+  const first = await checkRollbackPrerequisites(deps, request, { runId, holder })
   // One writer at a time: a rollback never races an upgrade of the same release.
   const lock = await acquireLock(deps, request.release, holder)
   try {
-    const recorded = await deps.cluster.readRun(request.release.namespace, request.release.name)
-    // Another install's record keeps nothing of this one's: not its values, not its rollback target.
-    const unfinished = runOfInstance(recorded, instance)
-    const settings = rollbackSettings(request, plan.verification)
-    // Kept when no unfinished run has one: the operator's values, captured before the first helm upgrade.
-    const record = newRecord({
-      runId,
-      holder,
-      release,
-      mode: plan.strategy.mode,
-      targetVersion: release.chartVersion,
-      previousVersion: toVersion,
-      chart: request.chart,
-      previousChart: request.chart,
-      // Captured once: after an earlier rollback the release's values carry kata-lcm's overrides.
-      userValues: unfinished?.userValues ?? (await plan.reads.helmUserValues()),
-      startedAt: deps.clock.now().toISOString(),
-      waves: [[node.name]],
-      settings,
-      policy: request.policy.name,
-      releaseInstance: instance,
-    })
+    // Another run may have moved the node or the release between the first look and the lock: plan again under it.
+    const plan = await checkRollbackPrerequisites(deps, request, { runId, holder }, first)
+    const { node, toVersion, record, unfinished } = plan
     // Kept unless an unfinished run's record is there (it keeps the operator's values until they are back).
     if (!unfinished) await deps.cluster.writeRun(record)
     // The rollback runs as its record says, opened the one way every run is.
     const { ctx } = openRun(deps, record)
-    const wave = waveSettings(unfinished?.runId ?? runId, settings, plan.template, {
+    const wave = waveSettings(unfinished?.runId ?? runId, record.settings, plan.template, {
       verifyAfterRevert: plan.template !== undefined,
     })
-    const state = newWaveState(ctx, wave, 1, [await markForRollback(deps, node, runId, toVersion, instance)])
+    const marked = await markForRollback(deps, node, runId, toVersion, record.releaseInstance)
+    const state = newWaveState(ctx, wave, 1, [marked])
     state.results.set(node.name, { name: node.name, status: 'rolling-back', error: 'rollback requested' })
     await runHandlers(state, 'rollback')
     const result = state.results.get(node.name) ?? { name: node.name, status: 'failed' as const, error: 'no result' }
@@ -67,21 +47,6 @@ export async function rollbackNode(
     return rollbackReport(request, plan, { runId, result, restored, helmCommands: ctx.helmCommands })
   } finally {
     await lock.release()
-  }
-}
-
-/** A one-node rollback's settings: no drain, the request's timeouts, the node's verification pod. Pure. */
-function rollbackSettings(
-  request: RollbackRequest,
-  verification: RunSettings['verification'] | undefined,
-): RunSettings {
-  return {
-    batchSize: 1,
-    drain: false,
-    drainTimeoutMs: request.readyTimeoutMs,
-    readyTimeoutMs: request.readyTimeoutMs,
-    helmTimeout: request.helmTimeout,
-    verification: verification ?? { source: '', origin: '', namespace: 'default', timeoutMs: request.readyTimeoutMs },
   }
 }
 

@@ -97,6 +97,22 @@ describe('rollback NODE', () => {
     )
   })
 
+  it('plans again under the lock: a cordon the operator set after the first look is theirs, kept', async () => {
+    const s = await upgraded()
+    const tryLock = s.cluster.tryLock.bind(s.cluster)
+    s.cluster.tryLock = (...args) => {
+      // Between the plan before the lock and the lock: the operator cordons the node.
+      s.cluster.setNode('node-1', { unschedulable: true })
+      return tryLock(...args)
+    }
+    const report = await rollback(s, 'node-1')
+    expect(report.outcome).toBe('success')
+    const n = s.cluster.node('node-1')
+    expect(n.unschedulable).toBe(true)
+    expect(n.annotations[Annotation.wasUnschedulable]).toBe('true')
+    expect(n.annotations).not.toHaveProperty(Annotation.cordonedByUs)
+  })
+
   it('a node kata-lcm left failed (cordoned by it) is uncordoned once the rollback works', async () => {
     const s = await scenario({ nodes: 1 })
     s.cluster.verification.set('node-1', 'fail')
