@@ -3,4 +3,4 @@
  * the compiler refuses a name without a handler and a handler without a name); the events and the
  * ports name a phase from here, so they need not import the engine.
  */
-export type Phase = 'prepare' | 'drain' | 'upgrade' | 'verify' | 'complete' | 'soak' | 'rollback'
+export type Phase = 'prepare' | 'drain' | 'upgrade' | 'verify' | 'soak' | 'rollback'

@@ -47,8 +47,6 @@ export interface WaveState {
   wave: number
   nodes: Map<string, NodeView>
   results: Map<string, NodeResult>
-  /** Nodes whose verification pod passed in this process: the `complete` handler's bucket. */
-  verified: Set<string>
   /**
    * Whether the wave's verification starts during its upgrade (one process runs both, as the CLI
    * does): each node's pod is created as soon as the node is Ready on the new version.
@@ -153,7 +151,6 @@ export function newWaveState(
     wave,
     nodes: new Map(nodes.map((n) => [n.name, n])),
     results: new Map(),
-    verified: new Set(),
     gone: new Set(),
   }
 }
@@ -343,36 +340,29 @@ const HANDLERS = {
   },
   /**
    * The user's verification pod on every node of the bucket, watched together (those `upgrade`
-   * started are in the bucket too); a node that passes goes back in service at once (its
-   * `complete`), while the others still verify.
+   * started are in the bucket too); a node that passes goes back in service at once (`complete`:
+   * uncordoned only if kata-lcm cordoned it, annotated with the new version), while the others
+   * still verify. A node whose pod passed and whose completion could not be written is failed as
+   * any other write is: nothing in this process stands in for what the cluster says of it.
    */
   verify: {
     step: 'verify',
-    leavesIn: ['verifying', 'completed'],
-    acts: (node, state) =>
-      (statusOf(node) === 'verifying' && !state.verified.has(node.name)) ||
-      state.verification?.session.has(node.name) === true,
+    leavesIn: ['completed'],
+    acts: (node, state) => statusOf(node) === 'verifying' || state.verification?.session.has(node.name) === true,
     run: async (state, bucket) => {
       const { session, completing } = verification(state)
       for (const name of bucket) session.add(name)
       const outcomes = await session.close().catch((error: unknown) => error as Error)
       state.verification = undefined
       await Promise.all(completing)
-      // A watch that failed outright fails the nodes it had not passed yet; those it passed stay completed.
+      // A watch that failed outright fails the nodes it had not passed yet (still `verifying`); those it passed are completed.
       if (outcomes instanceof Error) {
-        for (const name of bucket.filter((n) => !state.verified.has(n)))
+        for (const name of bucket.filter((n) => statusOf(state.nodes.get(n)!) === 'verifying'))
           await fail(state, name, describeError(outcomes))
         return
       }
       for (const [name, outcome] of outcomes) if (!outcome.ok) await fail(state, name, outcome.reason, outcome.evidence)
     },
-  },
-  /** Back in service (uncordoned only if kata-lcm cordoned it), annotated with the new version. */
-  complete: {
-    step: 'verify',
-    leavesIn: ['completed'],
-    acts: (node, state) => statusOf(node) === 'verifying' && state.verified.has(node.name),
-    run: (state, bucket) => each(state, bucket, (name) => complete(state, name)),
   },
   /**
    * Optional, after each wave but the last: the wave's completed nodes stay in service for the soak,
@@ -586,7 +576,6 @@ async function handBack(state: WaveState, node: string, reason: string): Promise
  */
 function markGone(state: WaveState, node: string, reason: string): void {
   state.gone.add(node)
-  state.verified.delete(node)
   askAgain(state.cordoning)
   state.results.set(node, { name: node, status: 'gone', error: reason })
   state.ctx.deps.events.emit({ type: 'warning', message: `wave ${state.wave}: ${reason}; it is not upgraded` })
@@ -927,7 +916,6 @@ function verification(state: WaveState): NonNullable<WaveState['verification']> 
   if (state.verification) return state.verification
   const completing: Promise<void>[] = []
   const session = startVerification(state.ctx, verificationOf(state), [...state.nodes.keys()], (name) => {
-    state.verified.add(name)
     completing.push(each(state, [name], (node) => complete(state, node)))
   })
   state.verification = { session, completing }

@@ -57,6 +57,6 @@ describe('one table, every place that lists the steps', () => {
   it("the progress display draws the table's phases, not a list of its own", async () => {
     const listr = await readFile(path.join(ROOT, 'src/ui/listr-progress.ts'), 'utf8')
     expect(listr).toMatch(/import \{[^}]*\bPHASES\b[^}]*\} from '\.\.\/lifecycle\/engine\/phases\.js'/)
-    expect(PHASES).toEqual(['prepare', 'drain', 'upgrade', 'verify', 'complete', 'soak', 'rollback'])
+    expect(PHASES).toEqual(['prepare', 'drain', 'upgrade', 'verify', 'soak', 'rollback'])
   })
 })

@@ -295,6 +295,26 @@ describe('a wave verifies as one', () => {
     for (const node of ['node-1', 'node-2']) expect(s.status(node)).toBe('completed')
   })
 
+  it('a node whose pod passed but whose completion could not be written is rolled back, as any failed write is', async () => {
+    const s = await scenario({ nodes: 2 })
+    s.cluster.injectFailure({
+      verb: 'patch',
+      resource: 'nodes',
+      name: 'node-2',
+      when: (w) => JSON.stringify(w.detail).includes('"completed"'),
+    })
+    const report = await upgrade(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1')
+    expect(report.outcome).toBe('rolled-back')
+    expect(statusWrites(s.cluster, 'node-2').map((w) => w.status)).toEqual([
+      'cordoned',
+      'upgrading',
+      'verifying',
+      'rolling-back',
+      'rolled-back',
+    ])
+    expect(s.status('node-1')).toBe('completed')
+  })
+
   it('the Argo upgrade step creates no verification pod: its verify step does', async () => {
     const s = await scenario({ nodes: 2 })
     await planStep(s.deps, s.upgradeRequest({ batchSize: 2 }), 'run-1', 'argo/wf')
