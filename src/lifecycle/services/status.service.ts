@@ -5,7 +5,8 @@ import { kataDeployNames } from '../context.js'
 import { describeError, PreconditionError } from '../errors.js'
 import { helmVersionProblem } from '../checks/helm-version.js'
 import { checkReleaseRef } from '../checks/names.js'
-import { releaseInstance } from '../checks/release-read.js'
+import { fromStorageOrHelm } from '../checks/release-read.js'
+import { early } from '../checks/reads.js'
 import { REVISION_LABEL } from '../modes/kata-deploy-pods.js'
 import {
   Annotation,
@@ -131,7 +132,11 @@ function statusRow(
   return row
 }
 
-/** `kata-lcm status`: one row per selected node, from its annotations and its kata-deploy pod. Read-only. */
+/**
+ * `kata-lcm status`: one row per selected node, from its annotations and its kata-deploy pod. Every
+ * read that needs nothing from another goes at once; the release is read as the planner reads it
+ * (helm's storage Secret, else helm). Read-only.
+ */
 export async function nodeStatus(
   deps: LifecycleDeps,
   release: ReleaseRef,
@@ -139,33 +144,40 @@ export async function nodeStatus(
 ): Promise<StatusReport> {
   checkReleaseRef(release)
   validateSelection(selection)
-  await deps.cluster.ping()
+  const { cluster, helm } = deps
   // status still reports the nodes when helm cannot be run, but says so instead of "not found".
   // A helm older than kata-lcm supports is named as such, not by the command it lacks.
-  let helmProblem = await deps.helm.version().then(helmVersionProblem, (error: unknown) => firstLine(error))
+  const helmChecked = helm.version().then(helmVersionProblem, (error: unknown) => firstLine(error))
+  // helm's storage where it can be read; helm itself where not, whose failure is the helm problem shown.
+  const storage = cluster.helmStoredRelease(release.namespace, release.name).catch(() => undefined)
+  const stored = fromStorageOrHelm(storage, deps, release)
+  const listed = early(cluster.listNodes(selection.labelSelector))
+  // The values name the DaemonSet and its pods: asked at once, used only when the release is there.
+  const values = early(helm.values(release.name, release.namespace, { all: true }).catch(() => ({})))
+  const recorded = early(cluster.readRun(release.namespace, release.name).catch(() => undefined))
+  await cluster.ping()
+  let helmProblem = await helmChecked
   const info =
     helmProblem !== undefined
       ? undefined
-      : await deps.helm.release(release.name, release.namespace).catch((error: unknown) => {
+      : await stored.release().catch((error: unknown) => {
           helmProblem = firstLine(error)
           return undefined
         })
   // Memory of another install of the release (uninstalled and installed again) is not this one's.
-  const instance = info ? await releaseInstance(deps, release).catch(() => undefined) : undefined
-  const nodes = selectNodes(await deps.cluster.listNodes(selection.labelSelector), selection).map((n) =>
-    memoryFor(n, instance),
-  )
+  const instance = info ? await stored.instance().catch(() => undefined) : undefined
+  const nodes = selectNodes(await listed(), selection).map((n) => memoryFor(n, instance))
   if (nodes.length === 0) throw new PreconditionError(`no node matches ${describeSelection(selection)}`)
-  const names = kataDeployNames(
-    info ? await deps.helm.values(release.name, release.namespace, { all: true }).catch(() => ({})) : {},
-  )
-  const daemonSet = await deps.cluster.getDaemonSet(release.namespace, names.daemonSet)
-  const hash = daemonSet
-    ? await deps.cluster.daemonSetRevisionHash(release.namespace, names.daemonSet, REVISION_WAIT_MS)
-    : undefined
-  const pods = daemonSet
-    ? await deps.cluster.listPods({ namespace: release.namespace, labelSelector: names.podSelector })
-    : []
+  const names = kataDeployNames(info ? await values() : {})
+  // The pods are read beside the DaemonSet, and their answer (or failure) used only in daemonset mode.
+  const podsRead = early(cluster.listPods({ namespace: release.namespace, labelSelector: names.podSelector }))
+  const daemonSet = await cluster.getDaemonSet(release.namespace, names.daemonSet)
+  const [hash, pods] = daemonSet
+    ? await Promise.all([
+        cluster.daemonSetRevisionHash(release.namespace, names.daemonSet, REVISION_WAIT_MS),
+        podsRead(),
+      ])
+    : [undefined, []]
   const rows = nodes.map((node) =>
     statusRow(
       node,
@@ -174,10 +186,9 @@ export async function nodeStatus(
       info?.chartVersion,
     ),
   )
-  const recorded = await deps.cluster.readRun(release.namespace, release.name).catch(() => undefined)
   // No release, or another install of it: its record is history, not a run in flight.
   const released = info !== undefined || helmProblem !== undefined
-  const record = released ? runOfInstance(recorded, instance) : undefined
+  const record = released ? runOfInstance(await recorded(), instance) : undefined
   return {
     apiVersion: STATUS_API_VERSION,
     kind: STATUS_KIND,

@@ -105,6 +105,15 @@ describe('status', () => {
     expect(report.release.chartVersion).toBe('3.32.0')
   })
 
+  it("helm's storage unreadable (another driver, no right to list Secrets): the release comes from helm", async () => {
+    const s = await scenario({ nodes: 1 })
+    s.cluster.helmStoredRelease = () => Promise.reject(new Error('secrets is forbidden'))
+    const report = await nodeStatus(s.deps, RELEASE, {})
+    expect(report.release).toMatchObject({ chartVersion: '3.28.0', status: 'deployed' })
+    expect(report.release.helmProblem).toBeUndefined()
+    expect(report.rows.map((r) => r.kataDeployPod)).toEqual(['current'])
+  })
+
   it('a missing release still lists the nodes', async () => {
     const s = await scenario({ nodes: 1 })
     const report = await nodeStatus(s.deps, { name: 'other', namespace: 'kata' }, {})
