@@ -144,6 +144,9 @@ export async function scenario(options: ScenarioOptions = {}): Promise<Scenario>
   }
 }
 
+/** The statuses a node is given when it fails after its upgrade (at its verification) and is rolled back. */
+export const FAILED_AT_VERIFY = ['cordoned', 'upgrading', 'verifying', 'rolling-back', 'rolled-back']
+
 /** The statuses written on a node, in order, with when and whether the same patch (un)cordoned it. */
 export function statusWrites(
   cluster: FakeCluster,

@@ -1,7 +1,7 @@
 /**
  * A release as helm says it, read from helm's own storage where it can be (one list of the
  * release's revision Secrets), from a helm process where not. Shared by the planner, `rollback
- * NODE` and the modes (which must not import the checks: they import the modes).
+ * NODE`, `status` and the modes (which must not import the checks: they import the modes).
  */
 import type { StoredRelease } from '../../ports/cluster.port.js'
 import type { ReleaseInfo } from '../../ports/helm.port.js'
@@ -17,17 +17,10 @@ export async function readRelease(deps: LifecycleDeps, ref: ReleaseRef): Promise
 }
 
 /**
- * This install of the release, named by helm's first_deployed: read from helm's storage Secret, else
- * (another storage driver) from `helm status`, which on helm 4 also lists every pod of the release
- * (12.8 s at 5000 nodes: docs/performance.md, run O). Undefined when the release does not exist.
- */
-export async function releaseInstance(deps: LifecycleDeps, ref: ReleaseRef): Promise<string | undefined> {
-  return fromStorageOrHelm(deps.cluster.helmStoredRelease(ref.namespace, ref.name), deps, ref).instance()
-}
-
-/**
- * The release and its install from one read of helm's storage (`stored`), each from helm where the
- * storage holds none: a planner that needs both reads the storage once.
+ * The release and its install (helm's first_deployed) from one read of helm's storage (`stored`),
+ * each from helm where the storage holds none: a reader that needs both reads the storage once. The
+ * install from helm is `helm status`, which on helm 4 also lists every pod of the release (12.8 s at
+ * 5000 nodes: docs/performance.md, run O).
  */
 export function fromStorageOrHelm(
   stored: Promise<StoredRelease | undefined>,

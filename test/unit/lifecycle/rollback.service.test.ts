@@ -27,6 +27,15 @@ async function rollback(s: Scenario, node: string, overrides: Partial<RollbackRe
   return rollbackNode(s.deps, s.rollbackRequest(node, overrides), 'rb-1')
 }
 
+/** `rollback NODE` on a node an operator cordoned: it succeeds, and the cordon stays theirs. */
+async function expectOperatorCordonKept(s: Scenario, node: string) {
+  expect((await rollback(s, node)).outcome).toBe('success')
+  const n = s.cluster.node(node)
+  expect(n.unschedulable).toBe(true)
+  expect(n.annotations[Annotation.wasUnschedulable]).toBe('true')
+  expect(n.annotations).not.toHaveProperty(Annotation.cordonedByUs)
+}
+
 describe('rollback NODE', () => {
   it('goes back to the version recorded on the node, restarts its pod, uncordons it (kata-lcm cordoned it)', async () => {
     const s = await upgraded()
@@ -86,12 +95,7 @@ describe('rollback NODE', () => {
   it('an operator-cordoned node: stays cordoned, and kata-lcm never claims the cordon', async () => {
     const s = await upgraded()
     s.cluster.setNode('node-1', { unschedulable: true })
-    const report = await rollback(s, 'node-1')
-    expect(report.outcome).toBe('success')
-    const n = s.cluster.node('node-1')
-    expect(n.unschedulable).toBe(true)
-    expect(n.annotations[Annotation.wasUnschedulable]).toBe('true')
-    expect(n.annotations).not.toHaveProperty(Annotation.cordonedByUs)
+    await expectOperatorCordonKept(s, 'node-1')
     expect(statusWrites(s.cluster, 'node-1').some((w) => w.unschedulable === false && w.status === 'rolled-back')).toBe(
       false,
     )
@@ -105,12 +109,7 @@ describe('rollback NODE', () => {
       s.cluster.setNode('node-1', { unschedulable: true })
       return tryLock(...args)
     }
-    const report = await rollback(s, 'node-1')
-    expect(report.outcome).toBe('success')
-    const n = s.cluster.node('node-1')
-    expect(n.unschedulable).toBe(true)
-    expect(n.annotations[Annotation.wasUnschedulable]).toBe('true')
-    expect(n.annotations).not.toHaveProperty(Annotation.cordonedByUs)
+    await expectOperatorCordonKept(s, 'node-1')
   })
 
   it('a node kata-lcm left failed (cordoned by it) is uncordoned once the rollback works', async () => {
