@@ -16,9 +16,10 @@
  * reads them from the run's Lease).
  *
  * Requests that tell rather than do (the Events behind `kubectl describe node`) go in the
- * `background` lane: only while no other request waits for its turn, and with at most a quarter of
- * the in-flight slots. A wave's 50 cordons are followed by 50 Events; in the common lane those held
- * the wave's next requests back by about 60 ms (bench, 1000 nodes).
+ * `background` lane: only while no other request waits for its turn or awaits its answer (or once
+ * one has waited a second), and with at most a quarter of the in-flight slots. A wave's 50 cordons
+ * are followed by 50 Events; in the common lane those held the wave's next requests back by about
+ * 60 ms, and beside the wave's requests they took the API server's time from them (bench, 1000 nodes).
  */
 import createDebug from 'debug'
 import { timerMs } from '../lifecycle/settings/durations.js'
@@ -50,6 +51,8 @@ export { DEFAULT_CAPS, DEFAULT_LIMITS }
 
 /** How long the limiter looks at the answers before it adjusts. */
 const WINDOW_MS = 1000
+/** A background request waits for the foreground to be quiet at most this long. */
+const BACKGROUND_DEFER_MS = 1000
 /** A median latency at least this (and four times the lowest seen) is the control plane slowing down. */
 const SLOW_MS = 250
 
@@ -66,7 +69,9 @@ export class RequestLimiter {
   private foregroundAsking = 0
   private backgroundInFlight = 0
   private backgroundTimer = false
-  private readonly background: (() => void)[] = []
+  private deferTimer: NodeJS.Timeout | undefined
+  /** Background requests not sent yet, oldest first, with when each asked. */
+  private readonly background: { go: () => void; asked: number }[] = []
   /** Token grants are served in order: one timer at a time. */
   private queue: Promise<void> = Promise.resolve()
   /** The answers of the current window, and whether requests had to wait for the limits. */
@@ -78,6 +83,8 @@ export class RequestLimiter {
     private readonly now: () => number = () => Date.now(),
     private readonly sleep: (ms: number) => Promise<void> = (ms) =>
       new Promise((resolve) => setTimeout(resolve, timerMs(ms))),
+    /** How long a background request waits at most for the foreground's answers. */
+    private readonly deferMs = BACKGROUND_DEFER_MS,
   ) {
     const { start, cap } = 'start' in limits ? limits : { start: limits, cap: limits }
     this.limits = { ...start }
@@ -146,10 +153,10 @@ export class RequestLimiter {
     }
   }
 
-  /** A background request's token and slot: given only when nothing else asks, and within its share of the slots. */
+  /** A background request's token and slot: given only when nothing else asks or awaits its answer, and within its share of the slots. */
   private quiet(): Promise<void> {
-    return new Promise((resolve) => {
-      this.background.push(resolve)
+    return new Promise((go) => {
+      this.background.push({ go, asked: this.now() })
       this.wakeBackground()
     })
   }
@@ -159,6 +166,16 @@ export class RequestLimiter {
       this.refill()
       const share = Math.max(1, Math.floor(this.limits.maxInFlight / 4))
       if (this.inFlight >= this.limits.maxInFlight || this.backgroundInFlight >= share) return
+      // Foreground answers still awaited: wait for them, up to deferMs from the oldest's ask.
+      const deferredFor = this.now() - this.background[0]!.asked
+      if (this.inFlight > this.backgroundInFlight && deferredFor < this.deferMs) {
+        // A foreground completion wakes the lane; this timer only bounds the wait (and never holds the process).
+        this.deferTimer ??= setTimeout(() => {
+          this.deferTimer = undefined
+          this.wakeBackground()
+        }, this.deferMs - deferredFor).unref()
+        return
+      }
       if (this.tokens < 1) {
         // Only time brings a token back: look again then (a completion or a foreground request may wake it sooner).
         if (!this.backgroundTimer) {
@@ -173,7 +190,7 @@ export class RequestLimiter {
       this.tokens -= 1
       this.inFlight++
       this.backgroundInFlight++
-      this.background.shift()!()
+      this.background.shift()!.go()
     }
   }
 

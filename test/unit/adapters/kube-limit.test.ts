@@ -76,6 +76,35 @@ describe('RequestLimiter', () => {
     expect(order).toEqual(['fg1', 'fg2', 'event'])
   })
 
+  it("holds the background lane while a foreground request awaits its answer, at most the defer's length", async () => {
+    const limiter = new RequestLimiter({ qps: 1000, burst: 1000, maxInFlight: 8 }, Date.now, undefined, 50)
+    const order: string[] = []
+    let answer!: () => void
+    const patch = limiter.run(
+      () =>
+        new Promise<void>((resolve) => {
+          answer = () => {
+            order.push('patch answered')
+            resolve()
+          }
+        }),
+    )
+    // A free slot and a token, yet the Event waits for the patch's answer...
+    const event = limiter.run(async () => void order.push('event'), 'background')
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(order).toEqual([])
+    answer()
+    await Promise.all([patch, event])
+    expect(order).toEqual(['patch answered', 'event'])
+    // ...but not for ever: an answer that never comes lets it go after the defer.
+    const hung = limiter.run(() => new Promise<void>(() => undefined))
+    const started = Date.now()
+    await limiter.run(async () => void order.push('late event'), 'background')
+    expect(Date.now() - started).toBeGreaterThanOrEqual(45)
+    expect(order.at(-1)).toBe('late event')
+    void hung
+  })
+
   it('gives the background lane at most a quarter of the in-flight slots', async () => {
     const limiter = new RequestLimiter({ qps: 1000, burst: 1000, maxInFlight: 8 })
     expect(await peakInFlight(limiter, 10, 'background')).toBe(2)
