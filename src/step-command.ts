@@ -42,7 +42,7 @@ export abstract class StepCommand extends BaseCommand {
     'helm-namespace': string
   }): { deps: LifecycleDeps; release: ReleaseRef } {
     exitOnTermination()
-    const progress = new PlainProgress((line) => process.stderr.write(`${line}\n`))
+    const progress = new PlainProgress()
     return {
       deps: createDeps(flags, progress),
       release: { name: flags['helm-release'], namespace: flags['helm-namespace'] },

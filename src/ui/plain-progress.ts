@@ -3,7 +3,7 @@ import type { EventSink } from '../ports/events.port.js'
 
 /** One timestamped line per event: for CI, logs and any output that is not a terminal. */
 export class PlainProgress implements EventSink {
-  constructor(private readonly write: (line: string) => void = (line) => process.stderr.write(`${line}\n`)) {}
+  constructor(private readonly write: (line: string) => void = linesTo(process.stderr)) {}
 
   emit(event: LifecycleEvent): void {
     const text = describeEvent(event)
@@ -30,5 +30,24 @@ export function describeEvent(event: LifecycleEvent): string | undefined {
       return `  ${event.node}: ${event.status}${event.message ? ` (${event.message})` : ''}`
     case 'wave-end':
       return `wave ${event.wave} done: ${event.passed.length} passed${event.rolledBack.length ? `, rolled back: ${event.rolledBack.join(', ')}` : ''}${event.failed.length ? `, FAILED (manual action): ${event.failed.join(', ')}` : ''}`
+  }
+}
+
+/**
+ * Writes the lines given in one turn of the event loop as one write (a wave's 50 cordons give 50
+ * lines at once; a write to a pipe is a system call each, about 0.8 s of a 1000-node run's CPU,
+ * bench), the rest at the process's exit.
+ */
+export function linesTo(out: NodeJS.WritableStream): (line: string) => void {
+  let pending: string[] = []
+  const flush = () => {
+    if (pending.length === 0) return
+    const text = `${pending.join('\n')}\n`
+    pending = []
+    out.write(text)
+  }
+  process.on('exit', flush)
+  return (line) => {
+    if (pending.push(line) === 1) setImmediate(flush)
   }
 }
