@@ -41,13 +41,19 @@ export function describeEvent(event: LifecycleEvent): string | undefined {
 export function linesTo(out: NodeJS.WritableStream): (line: string) => void {
   let pending: string[] = []
   const flush = () => {
+    atExit.delete(flush)
     if (pending.length === 0) return
     const text = `${pending.join('\n')}\n`
     pending = []
     out.write(text)
   }
-  process.on('exit', flush)
   return (line) => {
-    if (pending.push(line) === 1) setImmediate(flush)
+    if (pending.push(line) > 1) return
+    setImmediate(flush)
+    atExit.add(flush)
   }
 }
+
+/** The writers with lines not written yet, written at the process's exit (one listener for all). */
+const atExit = new Set<() => void>()
+process.once('exit', () => atExit.forEach((flush) => flush()))
