@@ -49,9 +49,11 @@ async function ensureRelease(ctx: RunContext, chart: string, version: string): P
 
 async function bringRelease(ctx: RunContext, chart: string, version: string): Promise<void> {
   const { cluster } = ctx.deps
-  const release = await readRelease(ctx.deps, ctx.release)
   const names = kataDeployNames(ctx.userValues)
-  const daemonSet = await cluster.getDaemonSet(ctx.release.namespace, names.daemonSet)
+  const [release, daemonSet] = await Promise.all([
+    readRelease(ctx.deps, ctx.release),
+    cluster.getDaemonSet(ctx.release.namespace, names.daemonSet),
+  ])
   if (release?.chartVersion === version && release.status === 'deployed' && daemonSet?.updateStrategy === 'OnDelete')
     return
   await runUpgrade(ctx, request(ctx, chart, version, DAEMONSET_OVERRIDES))
