@@ -34,9 +34,10 @@ export function describeEvent(event: LifecycleEvent): string | undefined {
 }
 
 /**
- * Writes the lines given in one turn of the event loop as one write (a wave's 50 cordons give 50
- * lines at once; a write to a pipe is a system call each, about 0.8 s of a 1000-node run's CPU,
- * bench), the rest at the process's exit.
+ * Writes the lines given in one turn of the event loop as one write, and what is left at the
+ * process's exit: a wave's 50 cordons give 50 lines at once, and each write to a pipe is a system
+ * call of its own (the CPU profile of a 1000-node run put the lines at 0.8 s; docs/performance.md,
+ * runs T and U).
  */
 export function linesTo(out: NodeJS.WritableStream): (line: string) => void {
   let pending: string[] = []
