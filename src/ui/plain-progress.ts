@@ -3,7 +3,7 @@ import type { EventSink } from '../ports/events.port.js'
 
 /** One timestamped line per event: for CI, logs and any output that is not a terminal. */
 export class PlainProgress implements EventSink {
-  constructor(private readonly write: (line: string) => void = linesTo(process.stderr)) {}
+  constructor(private readonly write: (line: string) => void = (line) => process.stderr.write(`${line}\n`)) {}
 
   emit(event: LifecycleEvent): void {
     const text = describeEvent(event)
@@ -32,29 +32,3 @@ export function describeEvent(event: LifecycleEvent): string | undefined {
       return `wave ${event.wave} done: ${event.passed.length} passed${event.rolledBack.length ? `, rolled back: ${event.rolledBack.join(', ')}` : ''}${event.failed.length ? `, FAILED (manual action): ${event.failed.join(', ')}` : ''}`
   }
 }
-
-/**
- * Writes the lines given in one turn of the event loop as one write, and what is left at the
- * process's exit: a wave's 50 cordons give 50 lines at once, and each write to a pipe is a system
- * call of its own (the CPU profile of a 1000-node run put the lines at 0.8 s; docs/performance.md,
- * runs T and U).
- */
-export function linesTo(out: NodeJS.WritableStream): (line: string) => void {
-  let pending: string[] = []
-  const flush = () => {
-    atExit.delete(flush)
-    if (pending.length === 0) return
-    const text = `${pending.join('\n')}\n`
-    pending = []
-    out.write(text)
-  }
-  return (line) => {
-    if (pending.push(line) > 1) return
-    setImmediate(flush)
-    atExit.add(flush)
-  }
-}
-
-/** The writers with lines not written yet, written at the process's exit (one listener for all). */
-const atExit = new Set<() => void>()
-process.once('exit', () => atExit.forEach((flush) => flush()))
